@@ -1,0 +1,125 @@
+// Typed errors and argument helpers shared by every native file.
+#include "common.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace primebuf {
+namespace {
+
+struct AddonData {
+  Napi::FunctionReference systemError;  // the TypeScript SystemError constructor
+};
+
+AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "setErrorClasses: expected an object");
+  Napi::Object classes = info[0].As<Napi::Object>();
+  Napi::Value se = classes.Get("SystemError");
+  if (!se.IsFunction()) throw Napi::TypeError::New(env, "setErrorClasses: SystemError must be a class");
+  Data(env)->systemError = Napi::Persistent(se.As<Napi::Function>());
+  return env.Undefined();
+}
+
+Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ErrnoName(ArgI32(info, 0, "errno")));
+}
+
+}  // namespace
+
+const char* ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  if (name) return name;
+  static thread_local char buf[16];
+  snprintf(buf, sizeof buf, "E%d", err);
+  return buf;
+}
+
+Napi::Error MakeErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  std::string code = ErrnoName(err);
+  std::string message = std::string(syscall) + " failed: " + code + " (" + strerror(err) + ")";
+  if (!detail.empty()) message += ": " + detail;
+  AddonData* data = Data(env);
+  if (data && !data->systemError.IsEmpty()) {
+    Napi::Object opts = Napi::Object::New(env);
+    opts.Set("code", code);
+    opts.Set("errno", Napi::Number::New(env, err));
+    opts.Set("syscall", syscall);
+    opts.Set("detail", detail);
+    Napi::Object obj = data->systemError.New({Napi::String::New(env, message), opts});
+    return Napi::Error(env, obj);
+  }
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", code);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", syscall);
+  return e;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  throw MakeErrnoError(env, err, syscall, detail);
+}
+
+static Napi::Value Arg(const Napi::CallbackInfo& info, size_t i, const char* name, bool (Napi::Value::*is)() const,
+                       const char* what) {
+  Napi::Value v = info[i];
+  if (!(v.*is)()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be " + what);
+  return v;
+}
+
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = info[i];
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless || x > UINT32_MAX) throw Napi::RangeError::New(info.Env(), std::string(name) + " out of u32 range");
+    return static_cast<uint32_t>(x);
+  }
+  double d = Arg(info, i, name, &Napi::Value::IsNumber, "a number").As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer in [0, 2^32)");
+  return static_cast<uint32_t>(d);
+}
+
+int32_t ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  double d = Arg(info, i, name, &Napi::Value::IsNumber, "a number").As<Napi::Number>().DoubleValue();
+  if (!(d >= INT32_MIN && d <= INT32_MAX) || d != static_cast<double>(static_cast<int64_t>(d)))
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a 32-bit integer");
+  return static_cast<int32_t>(d);
+}
+
+uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = info[i];
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw Napi::RangeError::New(info.Env(), std::string(name) + " out of u64 range");
+    return x;
+  }
+  double d = Arg(info, i, name, &Napi::Value::IsNumber, "a bigint or number").As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d)))
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a non-negative safe integer or a bigint");
+  return static_cast<uint64_t>(d);
+}
+
+int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  int32_t fd = ArgI32(info, i, name);
+  if (fd < 0) throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an open file descriptor");
+  return fd;
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return Arg(info, i, name, &Napi::Value::IsString, "a string").As<Napi::String>().Utf8Value();
+}
+
+Napi::BigInt U64(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
+
+void InitCommon(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
+  exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
+}
+
+}  // namespace primebuf

@@ -1,0 +1,43 @@
+// Shared glue for every native file: typed errors and small helpers.
+// Mechanism only: no policy decisions live in native/.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace primebuf {
+
+// Throws the TypeScript SystemError class (registered by src/native.ts through
+// setErrorClasses) with code ('EINVAL'), errno, syscall ('DRM_IOCTL_MODE_ADDFB2') and a
+// message that names the object. Falls back to a plain Error with the same properties
+// before registration.
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+
+// Creates (without throwing) the same error object, for async completions.
+Napi::Error MakeErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+
+// The errno name ('EINVAL') for a number, or 'E<number>' when unknown.
+const char* ErrnoName(int err);
+
+// Argument helpers: throw TypeError with the argument's name on a wrong type.
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name);
+int32_t ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name);
+uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name);  // BigInt or safe Number
+int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name);
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+Napi::BigInt U64(Napi::Env env, uint64_t v);
+
+// Every native file registers its functions on the exports object through one of these.
+void InitCommon(Napi::Env env, Napi::Object exports);
+void InitFormats(Napi::Env env, Napi::Object exports);
+void InitDrm(Napi::Env env, Napi::Object exports);
+void InitDmabuf(Napi::Env env, Napi::Object exports);
+void InitAlloc(Napi::Env env, Napi::Object exports);
+void InitCopy(Napi::Env env, Napi::Object exports);
+void InitWaylandServer(Napi::Env env, Napi::Object exports);
+void InitWaylandClient(Napi::Env env, Napi::Object exports);
+
+}  // namespace primebuf

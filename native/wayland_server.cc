@@ -1,0 +1,8 @@
+// wayland_server: not written yet (see the issue that owns this area). Registers nothing.
+#include "common.h"
+
+namespace primebuf {
+
+void InitWaylandServer(Napi::Env env, Napi::Object exports) {}
+
+}  // namespace primebuf

@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// The README's test command (`npm test`). On a fresh Debian 12 machine it installs what the
+// build needs (apt packages, npm ci), builds the addon and the TypeScript, runs the host unit
+// tests (test/unit) and then the conformance suite in the vkms VM (test/vkms).
+//   --unit    host unit tests only          --vkms    vkms conformance suite only
+//   other arguments are test files (dist paths or test/... .ts paths) to run instead of all.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { output, root, run, step } from './lib.mjs';
+
+const argv = process.argv.slice(2);
+const only = new Set(argv.filter((a) => a.startsWith('--')));
+const files = argv.filter((a) => !a.startsWith('--'));
+const wantUnit = only.has('--unit') || !only.has('--vkms');
+const wantVkms = only.has('--vkms') || !only.has('--unit');
+
+// What the build needs from Debian. pkg-config modules / commands -> the package providing them.
+const APT = {
+  'pkg-config': 'pkg-config',
+  libdrm: 'libdrm-dev',
+  'wayland-server': 'libwayland-dev',
+  'wayland-client': 'libwayland-dev',
+  'wayland-scanner': 'libwayland-bin',
+  gbm: 'libgbm-dev',
+  egl: 'libegl-dev',
+};
+
+function missingSystemDeps() {
+  const missing = new Set();
+  if (output('sh', ['-c', 'command -v pkg-config']) === null) return new Set(Object.values(APT));
+  for (const mod of ['libdrm', 'wayland-server', 'wayland-client', 'gbm', 'egl']) {
+    if (output('pkg-config', ['--exists', mod]) === null) missing.add(APT[mod]);
+  }
+  if (output('sh', ['-c', 'command -v wayland-scanner']) === null) missing.add(APT['wayland-scanner']);
+  return missing;
+}
+
+export function ensureAptPackages(pkgs, why) {
+  if (pkgs.length === 0) return;
+  const list = pkgs.join(' ');
+  if (process.getuid?.() !== 0) {
+    throw new Error(`${why} needs Debian packages that are not installed: ${list}\n` +
+      `  install them with: sudo apt-get install -y ${list}`);
+  }
+  step(`apt-get install ${list} (${why})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { check: false, env }) !== 0) {
+    run('apt-get', ['update'], { env });
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env });
+  }
+}
+
+function newer(a, b) {
+  return statSync(a).mtimeMs > statSync(b).mtimeMs;
+}
+
+function ensureNodeModules() {
+  const stamp = join(root, 'node_modules', '.package-lock.json');
+  if (existsSync(stamp) && !newer(join(root, 'package-lock.json'), stamp)) return;
+  step('npm ci');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+function listTests(dir) {
+  const out = [];
+  const walk = (d) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.test.js')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** test/unit/x.test.ts -> dist/test/unit/x.test.js; dist paths pass through. */
+function toDist(file) {
+  const rel = relative(root, join(process.cwd(), file));
+  return rel.startsWith('dist/') ? rel : join('dist', rel.replace(/\.ts$/, '.js'));
+}
+
+/** Runs a command, streaming its output, and returns { status, total, pass, fail } from tap's summary. */
+function runCounted(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let tail = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-65536);
+    });
+    child.on('close', (code, signal) => {
+      const sums = [...tail.matchAll(/^# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?.*\}$/gm)];
+      const last = sums.at(-1);
+      const total = last ? Number(last[1]) : 0;
+      const pass = last ? Number(last[2] ?? 0) : 0;
+      const fail = last ? Number(last[3] ?? 0) : 0;
+      resolve({ status: code ?? 128, signal, total, pass, fail });
+    });
+  });
+}
+
+const tap = join(root, 'node_modules', '.bin', 'tap');
+
+async function main() {
+  step('system packages');
+  ensureAptPackages([...missingSystemDeps()].sort(), 'building the primebuf addon');
+  ensureNodeModules();
+  run(process.execPath, [join(root, 'scripts', 'build.mjs')]);
+
+  const chosen = files.map(toDist);
+  const unitFiles = files.length ? chosen.filter((f) => f.startsWith('dist/test/unit/')) : listTests(join(root, 'dist/test/unit')).map((f) => relative(root, f));
+  const vkmsFiles = files.length ? chosen.filter((f) => f.startsWith('dist/test/vkms/')) : [];
+  const results = [];
+
+  if (wantUnit && (files.length === 0 || unitFiles.length)) {
+    step(`host unit tests (${unitFiles.length} files)`);
+    if (unitFiles.length === 0) throw new Error('no unit tests found under dist/test/unit');
+    results.push(['unit', await runCounted(tap, ['-R', 'tap', ...unitFiles])]);
+  }
+  if (wantVkms && (files.length === 0 || vkmsFiles.length)) {
+    step('vkms conformance suite (in the VM)');
+    results.push(['vkms', await runCounted(process.execPath, [join(root, 'scripts', 'vkms-vm.mjs'), 'test', ...vkmsFiles])]);
+  }
+
+  let pass = 0;
+  let fail = 0;
+  let ok = true;
+  for (const [name, r] of results) {
+    pass += r.pass;
+    fail += r.fail;
+    const good = r.status === 0 && r.total > 0 && r.fail === 0;
+    ok &&= good;
+    console.log(`# ${name}: ${good ? 'ok' : 'FAILED'} (exit ${r.signal ?? r.status}, ${r.pass} passed, ${r.fail} failed)`);
+    if (r.status !== 0 && r.fail === 0) fail += 1; // a run that died without counting still fails
+  }
+  console.log(`${pass} passed, ${fail} failed`);
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`\nnpm test: ${err.message}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  },
+);

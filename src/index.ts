@@ -1,0 +1,3 @@
+/** primebuf's public API. */
+export * from './errors.js';
+export { Resource } from './resource.js';

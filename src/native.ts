@@ -1,0 +1,42 @@
+/**
+ * The one place that loads the addon and types its raw surface. Everything else imports
+ * `native` from here. Per-area declarations live in src/native/*.ts.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeUnavailableError, SystemError } from './errors.js';
+import type { FormatsNative } from './native/formats.js';
+
+export interface CommonNative {
+  /** Registers the classes the addon throws, so native errors are typed. */
+  setErrorClasses(classes: { SystemError: typeof SystemError }): void;
+  /** errno number -> name ('EINVAL'). */
+  errnoName(errno: number): string;
+}
+
+export type NativeAddon = CommonNative & FormatsNative;
+
+/** The package root: dist/src/native.js -> ../.. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function load(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  const candidates = [
+    process.env.PRIMEBUF_ADDON,
+    join(packageRoot, 'build', 'Release', 'primebuf.node'),
+    join(packageRoot, 'build', 'Debug', 'primebuf.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    const addon = require(path) as NativeAddon;
+    addon.setErrorClasses({ SystemError });
+    return addon;
+  }
+  throw new NativeUnavailableError(
+    `primebuf native addon not found (looked in ${candidates.join(', ')}); run \`npm run build\``,
+  );
+}
+
+export const native: NativeAddon = load();

@@ -1,6 +1,10 @@
 // Typed errors and argument helpers shared by every native file.
 #include "common.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -21,6 +25,34 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   if (!se.IsFunction()) throw Napi::TypeError::New(env, "setErrorClasses: SystemError must be a class");
   Data(env)->systemError = Napi::Persistent(se.As<Napi::Function>());
   return env.Undefined();
+}
+
+// closeFd(fd): close(2); EINTR counts as closed (Linux always releases the fd).
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  if (close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "fd " + std::to_string(fd));
+  return info.Env().Undefined();
+}
+
+// dupFd(fd) -> new fd with FD_CLOEXEC (F_DUPFD_CLOEXEC).
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  int out = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (out < 0) ThrowErrno(info.Env(), errno, "fcntl(F_DUPFD_CLOEXEC)", "fd " + std::to_string(fd));
+  return Napi::Number::New(info.Env(), out);
+}
+
+// countOpenFds() -> entries in /proc/self/fd (for leak checks in tests).
+Napi::Value CountOpenFds(const Napi::CallbackInfo& info) {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (struct dirent* e = readdir(d)) if (e->d_name[0] != '.') n++;
+    closedir(d);
+    n -= 1;  // the directory stream's own fd
+  } else {
+    ThrowErrno(info.Env(), errno, "opendir", "/proc/self/fd");
+  }
+  return Napi::Number::New(info.Env(), n);
 }
 
 Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
@@ -120,6 +152,9 @@ void InitCommon(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
+  exports.Set("countOpenFds", Napi::Function::New(env, CountOpenFds, "countOpenFds"));
 }
 
 }  // namespace primebuf

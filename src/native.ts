@@ -14,6 +14,12 @@ export interface CommonNative {
   setErrorClasses(classes: { SystemError: typeof SystemError }): void;
   /** errno number -> name ('EINVAL'). */
   errnoName(errno: number): string;
+  /** close(2). */
+  closeFd(fd: number): void;
+  /** fcntl(F_DUPFD_CLOEXEC): a new fd for the same open file. */
+  dupFd(fd: number): number;
+  /** Number of open fds of this process (/proc/self/fd), for leak checks. */
+  countOpenFds(): number;
 }
 
 export type NativeAddon = CommonNative & FormatsNative;

@@ -60,6 +60,13 @@ export abstract class Resource implements Disposable {
     held.release();
   }
 
+  /** Marks the resource closed without releasing it: ownership moved elsewhere. */
+  protected detach(): void {
+    if (this.#held === undefined) return;
+    this.#held = undefined;
+    leaked.unregister(this.#token);
+  }
+
   [Symbol.dispose](): void {
     this.close();
   }

@@ -1,3 +1,4 @@
 /** primebuf's public API. */
 export * from './errors.js';
 export { Resource } from './resource.js';
+export * from './kms/index.js';

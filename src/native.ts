@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeUnavailableError, SystemError } from './errors.js';
+import type { DrmNative } from './native/drm.js';
 import type { FormatsNative } from './native/formats.js';
 
 export interface CommonNative {
@@ -22,7 +23,7 @@ export interface CommonNative {
   countOpenFds(): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

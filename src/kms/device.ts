@@ -1,0 +1,163 @@
+/**
+ * Device: the one owner of an open DRM node's fd. Everything that lives in the fd's namespace
+ * (GEM handles, framebuffers, blobs, pending page-flip events) is tied to a Device and released
+ * no later than the Device itself.
+ */
+import { basename } from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
+import { native } from '../native.js';
+import { Resource } from '../resource.js';
+import { DRM_CAPS, DRM_CLIENT_CAPS, DRM_PRIME_CAP_EXPORT, DRM_PRIME_CAP_IMPORT, type DrmCap, type DrmClientCap } from './caps.js';
+import type { NodeType } from './discovery.js';
+
+export interface DrmVersion {
+  name: string;
+  major: number;
+  minor: number;
+  patchlevel: number;
+  date: string;
+  desc: string;
+}
+
+export interface DeviceOpenOptions {
+  /**
+   * Client caps to ask for on a primary node: UNIVERSAL_PLANES, ATOMIC and WRITEBACK_CONNECTORS
+   * by default (each is tried; `device.clientCaps` says which the kernel accepted). Pass [] to
+   * ask for none. Render nodes get none (they have no KMS).
+   */
+  clientCaps?: readonly DrmClientCap[];
+}
+
+const DEFAULT_CLIENT_CAPS: readonly DrmClientCap[] = ['UNIVERSAL_PLANES', 'ATOMIC', 'WRITEBACK_CONNECTORS'];
+
+/** Mutable state shared with the release function (which must not capture the Device). */
+interface DeviceState {
+  fd: number;
+  /** run before the fd is closed (event watcher, handle table, framebuffers) */
+  beforeClose: Array<() => void>;
+}
+
+export class Device extends Resource {
+  readonly path: string;
+  readonly version: DrmVersion;
+  readonly devId: bigint;
+  readonly nodeType: NodeType;
+  readonly prime: { readonly import: boolean; readonly export: boolean };
+  readonly #state: DeviceState;
+  readonly #clientCaps = new Set<DrmClientCap>();
+
+  /** Opens a DRM node O_RDWR | O_CLOEXEC; SystemError (code, errno, syscall 'open') on failure. */
+  static open(path: string, opts: DeviceOpenOptions = {}): Device {
+    const fd = native.drmOpenPath(path);
+    try {
+      return new Device(fd, path, opts);
+    } catch (err) {
+      native.closeFd(fd);
+      throw err;
+    }
+  }
+
+  private constructor(fd: number, path: string, opts: DeviceOpenOptions) {
+    const version = native.drmGetVersion(fd);
+    const devId = native.drmFstatRdev(fd);
+    const nodeType = native.drmNodeType(fd);
+    const state: DeviceState = { fd, beforeClose: [] };
+    super(`${basename(path)} (${version.name})`, () => {
+      const hooks = state.beforeClose.splice(0).reverse();
+      for (const h of hooks) {
+        try {
+          h();
+        } catch {
+          // keep closing: the fd close below releases what a failed hook could not
+        }
+      }
+      native.closeFd(state.fd);
+    });
+    this.#state = state;
+    this.path = path;
+    this.version = version;
+    this.devId = devId;
+    this.nodeType = nodeType;
+    let primeCap = 0n;
+    try {
+      primeCap = native.drmGetCap(fd, DRM_CAPS.PRIME);
+    } catch {
+      primeCap = 0n;
+    }
+    this.prime = Object.freeze({
+      import: (primeCap & DRM_PRIME_CAP_IMPORT) !== 0n,
+      export: (primeCap & DRM_PRIME_CAP_EXPORT) !== 0n,
+    });
+    if (nodeType === 'primary') {
+      for (const cap of opts.clientCaps ?? DEFAULT_CLIENT_CAPS) {
+        try {
+          this.setClientCap(cap, 1n);
+        } catch {
+          // not supported by this driver/kernel: clientCaps says what holds
+        }
+      }
+    }
+  }
+
+  /** The raw fd; valid while the Device is open. Do not close it: the Device owns it. */
+  get fd(): number {
+    this.assertOpen();
+    return this.#state.fd;
+  }
+
+  /** 'card0' */
+  get name(): string {
+    return basename(this.path);
+  }
+
+  /** DRM_IOCTL_GET_CAP by name. */
+  getCap(cap: DrmCap): bigint {
+    const n = DRM_CAPS[cap];
+    if (n === undefined) throw new InvalidArgumentError(`unknown DRM cap '${String(cap)}'`);
+    return native.drmGetCap(this.fd, n);
+  }
+
+  /** getCap, or `fallback` when the kernel does not know the cap (EINVAL). */
+  tryGetCap(cap: DrmCap, fallback = 0n): bigint {
+    try {
+      return this.getCap(cap);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw err;
+      return fallback;
+    }
+  }
+
+  /** DRM_IOCTL_SET_CLIENT_CAP by name. */
+  setClientCap(cap: DrmClientCap, value: bigint | number = 1n): void {
+    const n = DRM_CLIENT_CAPS[cap];
+    if (n === undefined) throw new InvalidArgumentError(`unknown DRM client cap '${String(cap)}'`);
+    native.drmSetClientCap(this.fd, n, BigInt(value));
+    if (BigInt(value) !== 0n) this.#clientCaps.add(cap);
+    else this.#clientCaps.delete(cap);
+  }
+
+  /** The client caps this Device set successfully. */
+  get clientCaps(): ReadonlySet<DrmClientCap> {
+    return this.#clientCaps;
+  }
+
+  /** Whether this fd is DRM master (a primary node opened with no other master). */
+  get isMaster(): boolean {
+    return native.drmIsMaster(this.fd);
+  }
+
+  /**
+   * Registers a cleanup that runs (in reverse order of registration) when the Device closes,
+   * before its fd is closed: owners of per-fd kernel objects use it. Returns an unregister
+   * function.
+   * @internal
+   */
+  onClose(hook: () => void): () => void {
+    this.assertOpen();
+    this.#state.beforeClose.push(hook);
+    return () => {
+      const i = this.#state.beforeClose.indexOf(hook);
+      if (i >= 0) this.#state.beforeClose.splice(i, 1);
+    };
+  }
+}

@@ -20,6 +20,21 @@
         "native/wayland_client.cc",
         "<!@(node scripts/gen/protocol-list.mjs)",
       ],
+      "actions": [
+        {
+          # name -> const wl_interface* for every compiled protocol and the core protocol
+          "action_name": "protocol-table",
+          "inputs": [
+            "scripts/gen/protocol-table.mjs",
+            "scripts/gen/protocol-xml.mjs",
+            "protocol/core/wayland.xml",
+            "<!@(node scripts/gen/protocol-list.mjs)",
+          ],
+          "outputs": ["<(SHARED_INTERMEDIATE_DIR)/protocols/protocol-table.inc"],
+          "action": ["node", "scripts/gen/protocol-table.mjs", "<(SHARED_INTERMEDIATE_DIR)/protocols/protocol-table.inc"],
+          "message": "protocol table",
+        },
+      ],
       "rules": [
         {
           "rule_name": "wayland-scanner",

@@ -1,8 +1,865 @@
-// wayland_server: not written yet (see the issue that owns this area). Registers nothing.
+// wayland_server: a libwayland-server display on the Node event loop and a generic bridge that
+// lets TypeScript implement any interface compiled from protocol/ (plus the core protocol).
+//
+// Mechanism only. Objects cross the boundary as small integer keys (per display): clients,
+// globals and resources. Requests reach TypeScript through one callback with decoded
+// arguments; events, errors and destruction are posted back by key. libwayland does the wire
+// format, fd passing, object lifetime and version checks.
+#include <uv.h>
+#include <wayland-server-core.h>
+#include <wayland-server-protocol.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
 #include "common.h"
+#include "wayland_common.h"
 
 namespace primebuf {
+namespace {
 
-void InitWaylandServer(Napi::Env env, Napi::Object exports) {}
+class WlServer;
+
+struct ClientRec {
+  WlServer* server;
+  uint32_t key;
+  wl_client* client;
+  wl_listener destroy;
+};
+
+struct ResourceRec {
+  WlServer* server;
+  uint32_t key;
+  wl_resource* resource;
+  bool ours;             // created by this bridge (generic dispatcher), or foreign (libwayland's own)
+  const wl_interface* iface;  // ours only (foreign: nullptr, no events posted through the bridge)
+  wl_listener destroy;   // foreign resources only
+};
+
+struct GlobalRec {
+  WlServer* server;
+  uint32_t key;
+  wl_global* global;
+  const wl_interface* iface;
+};
+
+class WlServer : public Napi::ObjectWrap<WlServer> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit WlServer(const Napi::CallbackInfo& info);
+  ~WlServer() override { Teardown(); }
+
+  // Called from libwayland.
+  static void OnClientCreated(wl_listener* l, void* data);
+  static void OnClientDestroyed(wl_listener* l, void* data);
+  static void OnForeignDestroyed(wl_listener* l, void* data);
+  static void OnOurDestroyed(wl_resource* r);
+  static int Dispatch(const void* impl, void* target, uint32_t opcode, const wl_message* msg, wl_argument* args);
+  static void Bind(wl_client* client, void* data, uint32_t version, uint32_t id);
+
+ private:
+  Napi::Value AddSocket(const Napi::CallbackInfo& info);
+  Napi::Value AddSocketAuto(const Napi::CallbackInfo& info);
+  Napi::Value CreateClient(const Napi::CallbackInfo& info);
+  Napi::Value InitShm(const Napi::CallbackInfo& info);
+  Napi::Value AddShmFormat(const Napi::CallbackInfo& info);
+  Napi::Value GlobalCreate(const Napi::CallbackInfo& info);
+  Napi::Value GlobalRemove(const Napi::CallbackInfo& info);
+  Napi::Value GlobalDestroy(const Napi::CallbackInfo& info);
+  Napi::Value ResourceCreate(const Napi::CallbackInfo& info);
+  Napi::Value ResourceDestroy(const Napi::CallbackInfo& info);
+  Napi::Value ResourceInfo(const Napi::CallbackInfo& info);
+  Napi::Value PostEvent(const Napi::CallbackInfo& info);
+  Napi::Value PostError(const Napi::CallbackInfo& info);
+  Napi::Value ClientCredentials(const Napi::CallbackInfo& info);
+  Napi::Value ClientDestroy(const Napi::CallbackInfo& info);
+  Napi::Value ClientImplementationError(const Napi::CallbackInfo& info);
+  Napi::Value ShmBufferInfo(const Napi::CallbackInfo& info);
+  Napi::Value ShmBufferRead(const Napi::CallbackInfo& info);
+  Napi::Value NextSerial(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+
+  void AssertOpen(Napi::Env env) const {
+    if (!display_) throw Napi::Error::New(env, "wayland display is destroyed");
+  }
+  void Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args);
+  ClientRec* ClientFor(wl_client* c);
+  ResourceRec* RecFor(wl_resource* r);  // tracks foreign resources on first sight
+  ResourceRec* Track(wl_resource* r, const wl_interface* iface);  // created here: generic dispatcher
+  ResourceRec* ResourceByKey(Napi::Env env, const Napi::Value& v, const char* what);
+  void MarkDirty() { dirty_ = true; }
+  void FlushNow();
+  void AfterDispatch();
+  void Teardown();
+  static void OnPoll(uv_poll_t* h, int status, int events);
+  static void OnPrepare(uv_prepare_t* h);
+
+  Napi::Env env_;
+  wl_display* display_ = nullptr;
+  wl_event_loop* loop_ = nullptr;
+  uv_poll_t* poll_ = nullptr;
+  uv_prepare_t* prepare_ = nullptr;
+  bool dirty_ = false;
+  int dispatching_ = 0;        // inside wl_event_loop_dispatch: destroy() is deferred
+  bool destroyPending_ = false;
+  uint32_t nextKey_ = 1;
+  wl_listener clientCreated_{};
+  std::unordered_map<uint32_t, ClientRec*> clients_;
+  std::unordered_map<wl_client*, ClientRec*> clientsByPtr_;
+  std::unordered_map<uint32_t, ResourceRec*> resources_;
+  std::unordered_map<wl_resource*, ResourceRec*> resourcesByPtr_;
+  std::unordered_map<uint32_t, GlobalRec*> globals_;
+  Napi::FunctionReference onClient_, onClientDestroyed_, onBind_, onRequest_, onDestroy_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+};
+
+Napi::Function WlServer::Define(Napi::Env env) {
+  return DefineClass(env, "WlServer",
+                     {
+                         InstanceMethod<&WlServer::AddSocket>("addSocket"),
+                         InstanceMethod<&WlServer::AddSocketAuto>("addSocketAuto"),
+                         InstanceMethod<&WlServer::CreateClient>("createClient"),
+                         InstanceMethod<&WlServer::InitShm>("initShm"),
+                         InstanceMethod<&WlServer::AddShmFormat>("addShmFormat"),
+                         InstanceMethod<&WlServer::GlobalCreate>("globalCreate"),
+                         InstanceMethod<&WlServer::GlobalRemove>("globalRemove"),
+                         InstanceMethod<&WlServer::GlobalDestroy>("globalDestroy"),
+                         InstanceMethod<&WlServer::ResourceCreate>("resourceCreate"),
+                         InstanceMethod<&WlServer::ResourceDestroy>("resourceDestroy"),
+                         InstanceMethod<&WlServer::ResourceInfo>("resourceInfo"),
+                         InstanceMethod<&WlServer::PostEvent>("postEvent"),
+                         InstanceMethod<&WlServer::PostError>("postError"),
+                         InstanceMethod<&WlServer::ClientCredentials>("clientCredentials"),
+                         InstanceMethod<&WlServer::ClientDestroy>("clientDestroy"),
+                         InstanceMethod<&WlServer::ClientImplementationError>("clientImplementationError"),
+                         InstanceMethod<&WlServer::ShmBufferInfo>("shmBufferInfo"),
+                         InstanceMethod<&WlServer::ShmBufferRead>("shmBufferRead"),
+                         InstanceMethod<&WlServer::NextSerial>("nextSerial"),
+                         InstanceMethod<&WlServer::Flush>("flush"),
+                         InstanceMethod<&WlServer::Destroy>("destroy"),
+                     });
+}
+
+// new WlServer({ onClient(key, pid, uid, gid), onClientDestroyed(key), onBind(globalKey,
+//   clientKey, resourceKey, version), onRequest(resourceKey, opcode, args), onDestroy(resourceKey) })
+WlServer::WlServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WlServer>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "WlServer: expected a callbacks object");
+  Napi::Object cb = info[0].As<Napi::Object>();
+  auto fn = [&](const char* name) {
+    Napi::Value v = cb.Get(name);
+    if (!v.IsFunction()) throw Napi::TypeError::New(env, std::string("WlServer: callback ") + name + " missing");
+    return Napi::Persistent(v.As<Napi::Function>());
+  };
+  onClient_ = fn("onClient");
+  onClientDestroyed_ = fn("onClientDestroyed");
+  onBind_ = fn("onBind");
+  onRequest_ = fn("onRequest");
+  onDestroy_ = fn("onDestroy");
+  async_ = std::make_unique<Napi::AsyncContext>(env, "primebuf:wayland-server");
+
+  display_ = wl_display_create();
+  if (!display_) ThrowErrno(env, errno ? errno : ENOMEM, "wl_display_create");
+  loop_ = wl_display_get_event_loop(display_);
+  clientCreated_.notify = &WlServer::OnClientCreated;
+  wl_display_add_client_created_listener(display_, &clientCreated_);
+
+  uv_loop_t* uvloop = nullptr;
+  if (napi_get_uv_event_loop(env, &uvloop) != napi_ok) throw Napi::Error::New(env, "no libuv loop");
+  poll_ = new uv_poll_t;
+  poll_->data = this;
+  int rc = uv_poll_init(uvloop, poll_, wl_event_loop_get_fd(loop_));
+  if (rc != 0) {
+    delete poll_;
+    poll_ = nullptr;
+    wl_display_destroy(display_);
+    display_ = nullptr;
+    ThrowErrno(env, -rc, "uv_poll_init", "wayland event loop fd");
+  }
+  uv_poll_start(poll_, UV_READABLE, &WlServer::OnPoll);
+  prepare_ = new uv_prepare_t;
+  prepare_->data = this;
+  uv_prepare_init(uvloop, prepare_);
+  uv_prepare_start(prepare_, &WlServer::OnPrepare);
+  uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
+  Ref();  // a running display keeps its JS object alive until destroy()
+}
+
+void WlServer::Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+  Napi::HandleScope scope(env_);
+  try {
+    fn.Call(args);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env_, e.Value());
+  }
+}
+
+void WlServer::OnPoll(uv_poll_t* h, int status, int events) {
+  auto* self = static_cast<WlServer*>(h->data);
+  if (!self->display_) return;
+  Napi::HandleScope hs(self->env_);
+  Napi::CallbackScope scope(self->env_, *self->async_);
+  self->dispatching_++;
+  wl_event_loop_dispatch(self->loop_, 0);
+  self->dispatching_--;
+  self->AfterDispatch();
+}
+
+void WlServer::AfterDispatch() {
+  if (!display_) return;
+  if (destroyPending_ && dispatching_ == 0) {
+    destroyPending_ = false;
+    Teardown();
+    Unref();
+    return;
+  }
+  FlushNow();
+}
+
+void WlServer::OnPrepare(uv_prepare_t* h) {
+  auto* self = static_cast<WlServer*>(h->data);
+  if (!self->display_) return;
+  Napi::HandleScope hs(self->env_);
+  Napi::CallbackScope scope(self->env_, *self->async_);
+  self->dispatching_++;
+  wl_event_loop_dispatch_idle(self->loop_);
+  self->dispatching_--;
+  if (self->dirty_ || self->destroyPending_) self->AfterDispatch();
+}
+
+void WlServer::FlushNow() {
+  dirty_ = false;
+  wl_display_flush_clients(display_);
+}
+
+void WlServer::Teardown() {
+  if (!display_) return;
+  uv_poll_stop(poll_);
+  uv_prepare_stop(prepare_);
+  // Destroying the display destroys every client and resource; their notifications still
+  // reach TypeScript so owners can release what they hold.
+  wl_display_destroy_clients(display_);
+  for (auto& [k, g] : globals_) {
+    wl_global_destroy(g->global);
+    delete g;
+  }
+  globals_.clear();
+  wl_list_remove(&clientCreated_.link);
+  wl_display_destroy(display_);
+  display_ = nullptr;
+  loop_ = nullptr;
+  for (auto& [k, r] : resources_) delete r;  // none expected: every resource died with its client
+  resources_.clear();
+  resourcesByPtr_.clear();
+  for (auto& [k, c] : clients_) delete c;
+  clients_.clear();
+  clientsByPtr_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(prepare_), [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
+  poll_ = nullptr;
+  prepare_ = nullptr;
+}
+
+void WlServer::OnClientCreated(wl_listener* l, void* data) {
+  WlServer* self = wl_container_of(l, self, clientCreated_);
+  auto* client = static_cast<wl_client*>(data);
+  auto* rec = new ClientRec{self, self->nextKey_++, client, {}};
+  rec->destroy.notify = &WlServer::OnClientDestroyed;
+  wl_client_add_destroy_listener(client, &rec->destroy);
+  self->clients_[rec->key] = rec;
+  self->clientsByPtr_[client] = rec;
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  wl_client_get_credentials(client, &pid, &uid, &gid);
+  Napi::Env env = self->env_;
+  Napi::HandleScope scope(env);
+  self->Call(self->onClient_, {Napi::Number::New(env, rec->key), Napi::Number::New(env, pid),
+                               Napi::Number::New(env, uid), Napi::Number::New(env, gid)});
+}
+
+void WlServer::OnClientDestroyed(wl_listener* l, void* data) {
+  ClientRec* rec = wl_container_of(l, rec, destroy);
+  WlServer* self = rec->server;
+  wl_list_remove(&rec->destroy.link);
+  self->clients_.erase(rec->key);
+  self->clientsByPtr_.erase(rec->client);
+  uint32_t key = rec->key;
+  delete rec;
+  Napi::HandleScope scope(self->env_);
+  self->Call(self->onClientDestroyed_, {Napi::Number::New(self->env_, key)});
+}
+
+ClientRec* WlServer::ClientFor(wl_client* c) {
+  auto it = clientsByPtr_.find(c);
+  return it == clientsByPtr_.end() ? nullptr : it->second;
+}
+
+ResourceRec* WlServer::Track(wl_resource* r, const wl_interface* iface) {
+  auto* rec = new ResourceRec{this, nextKey_++, r, true, iface, {}};
+  wl_resource_set_dispatcher(r, &WlServer::Dispatch, rec, rec, &WlServer::OnOurDestroyed);
+  resources_[rec->key] = rec;
+  resourcesByPtr_[r] = rec;
+  return rec;
+}
+
+ResourceRec* WlServer::RecFor(wl_resource* r) {
+  auto it = resourcesByPtr_.find(r);
+  if (it != resourcesByPtr_.end()) return it->second;
+  auto* rec = new ResourceRec{this, nextKey_++, r, false, nullptr, {}};
+  rec->destroy.notify = &WlServer::OnForeignDestroyed;
+  wl_resource_add_destroy_listener(r, &rec->destroy);
+  resources_[rec->key] = rec;
+  resourcesByPtr_[r] = rec;
+  return rec;
+}
+
+void WlServer::OnOurDestroyed(wl_resource* r) {
+  auto* rec = static_cast<ResourceRec*>(wl_resource_get_user_data(r));
+  WlServer* self = rec->server;
+  uint32_t key = rec->key;
+  self->resources_.erase(key);
+  self->resourcesByPtr_.erase(r);
+  delete rec;
+  Napi::HandleScope scope(self->env_);
+  self->Call(self->onDestroy_, {Napi::Number::New(self->env_, key)});
+}
+
+void WlServer::OnForeignDestroyed(wl_listener* l, void* data) {
+  ResourceRec* rec = wl_container_of(l, rec, destroy);
+  WlServer* self = rec->server;
+  wl_list_remove(&rec->destroy.link);
+  uint32_t key = rec->key;
+  self->resources_.erase(key);
+  self->resourcesByPtr_.erase(rec->resource);
+  delete rec;
+  Napi::HandleScope scope(self->env_);
+  self->Call(self->onDestroy_, {Napi::Number::New(self->env_, key)});
+}
+
+int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl_message* msg, wl_argument* args) {
+  auto* rec = static_cast<ResourceRec*>(const_cast<void*>(impl));
+  WlServer* self = rec->server;
+  Napi::Env env = self->env_;
+  Napi::HandleScope scope(env);
+  wl_resource* resource = rec->resource;
+  wl_client* client = wl_resource_get_client(resource);
+  Signature sig = ParseSignature(msg->signature);
+  Napi::Array out = Napi::Array::New(env, sig.args.size());
+  for (size_t i = 0; i < sig.args.size(); i++) {
+    const ArgSpec& a = sig.args[i];
+    switch (a.type) {
+      case 'i':
+        out[i] = Napi::Number::New(env, args[i].i);
+        break;
+      case 'u':
+        out[i] = Napi::Number::New(env, args[i].u);
+        break;
+      case 'f':
+        out[i] = Napi::Number::New(env, wl_fixed_to_double(args[i].f));
+        break;
+      case 's':
+        out[i] = args[i].s ? Napi::String::New(env, args[i].s) : env.Null();
+        break;
+      case 'o':
+        if (args[i].o) {
+          out[i] = Napi::Number::New(env, self->RecFor(reinterpret_cast<wl_resource*>(args[i].o))->key);
+        } else {
+          out[i] = env.Null();
+        }
+        break;
+      case 'n': {
+        const wl_interface* iface = msg->types[i];
+        if (!iface) {
+          // Only wl_registry.bind has an untyped new_id; libwayland implements the registry.
+          wl_resource_post_error(resource, WL_DISPLAY_ERROR_INVALID_METHOD, "untyped new_id is not supported");
+          return 0;
+        }
+        wl_resource* created = wl_resource_create(client, iface, wl_resource_get_version(resource), args[i].n);
+        if (!created) {
+          wl_client_post_no_memory(client);
+          // The fds of this request are still ours: close them so none leaks.
+          for (size_t j = 0; j < sig.args.size(); j++)
+            if (sig.args[j].type == 'h') close(args[j].h);
+          return 0;
+        }
+        out[i] = Napi::Number::New(env, self->Track(created, iface)->key);
+        break;
+      }
+      case 'a':
+        if (args[i].a) {
+          out[i] = Napi::Buffer<uint8_t>::Copy(env, static_cast<uint8_t*>(args[i].a->data), args[i].a->size);
+        } else {
+          out[i] = env.Null();
+        }
+        break;
+      case 'h':
+        out[i] = Napi::Number::New(env, args[i].h);  // TypeScript takes ownership at once
+        break;
+      default:
+        out[i] = env.Undefined();
+        break;
+    }
+  }
+  self->Call(self->onRequest_, {Napi::Number::New(env, rec->key), Napi::Number::New(env, opcode), out});
+  self->MarkDirty();
+  return 0;
+}
+
+void WlServer::Bind(wl_client* client, void* data, uint32_t version, uint32_t id) {
+  auto* g = static_cast<GlobalRec*>(data);
+  WlServer* self = g->server;
+  wl_resource* r = wl_resource_create(client, g->iface, version, id);
+  if (!r) {
+    wl_client_post_no_memory(client);
+    return;
+  }
+  ResourceRec* rec = self->Track(r, g->iface);
+  ClientRec* c = self->ClientFor(client);
+  Napi::Env env = self->env_;
+  Napi::HandleScope scope(env);
+  self->Call(self->onBind_, {Napi::Number::New(env, g->key), Napi::Number::New(env, c ? c->key : 0),
+                             Napi::Number::New(env, rec->key), Napi::Number::New(env, version)});
+  self->MarkDirty();
+}
+
+ResourceRec* WlServer::ResourceByKey(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + ": expected a resource key");
+  auto it = resources_.find(v.As<Napi::Number>().Uint32Value());
+  if (it == resources_.end()) throw Napi::Error::New(env, std::string(what) + ": no such resource (destroyed?)");
+  return it->second;
+}
+
+Napi::Value WlServer::AddSocket(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  std::string name = ArgString(info, 0, "name");
+  if (wl_display_add_socket(display_, name.c_str()) != 0)
+    ThrowErrno(info.Env(), errno ? errno : EINVAL, "wl_display_add_socket", name);
+  return Napi::String::New(info.Env(), name);
+}
+
+Napi::Value WlServer::AddSocketAuto(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  const char* name = wl_display_add_socket_auto(display_);
+  if (!name) ThrowErrno(info.Env(), errno ? errno : EINVAL, "wl_display_add_socket_auto");
+  return Napi::String::New(info.Env(), name);
+}
+
+// createClient() -> { client: key, fd: the other end of a socketpair, owned by the caller }
+Napi::Value WlServer::CreateClient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) ThrowErrno(env, errno, "socketpair");
+  wl_client* c = wl_client_create(display_, sv[0]);
+  if (!c) {
+    int err = errno ? errno : ENOMEM;
+    close(sv[0]);
+    close(sv[1]);
+    ThrowErrno(env, err, "wl_client_create");
+  }
+  ClientRec* rec = ClientFor(c);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("client", Napi::Number::New(env, rec ? rec->key : 0));
+  out.Set("fd", Napi::Number::New(env, sv[1]));
+  return out;
+}
+
+Napi::Value WlServer::InitShm(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  if (wl_display_init_shm(display_) != 0) ThrowErrno(info.Env(), errno ? errno : ENOMEM, "wl_display_init_shm");
+  return info.Env().Undefined();
+}
+
+Napi::Value WlServer::AddShmFormat(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  if (!wl_display_add_shm_format(display_, ArgU32(info, 0, "format")))
+    ThrowErrno(info.Env(), ENOMEM, "wl_display_add_shm_format");
+  return info.Env().Undefined();
+}
+
+// globalCreate(interfaceName, version) -> key
+Napi::Value WlServer::GlobalCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  std::string name = ArgString(info, 0, "interface");
+  uint32_t version = ArgU32(info, 1, "version");
+  const wl_interface* iface = FindInterface(name);
+  if (!iface) throw Napi::Error::New(env, "globalCreate: unknown interface " + name + " (not in protocol/)");
+  if (version < 1 || static_cast<int>(version) > iface->version)
+    throw Napi::RangeError::New(env, "globalCreate: " + name + " version " + std::to_string(version) + " not in 1.." +
+                                         std::to_string(iface->version));
+  auto* g = new GlobalRec{this, nextKey_++, nullptr, iface};
+  g->global = wl_global_create(display_, iface, static_cast<int>(version), g, &WlServer::Bind);
+  if (!g->global) {
+    delete g;
+    ThrowErrno(env, errno ? errno : ENOMEM, "wl_global_create", name);
+  }
+  globals_[g->key] = g;
+  return Napi::Number::New(env, g->key);
+}
+
+Napi::Value WlServer::GlobalRemove(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  auto it = globals_.find(ArgU32(info, 0, "global"));
+  if (it != globals_.end()) wl_global_remove(it->second->global);
+  MarkDirty();
+  return info.Env().Undefined();
+}
+
+Napi::Value WlServer::GlobalDestroy(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  auto it = globals_.find(ArgU32(info, 0, "global"));
+  if (it != globals_.end()) {
+    wl_global_destroy(it->second->global);
+    delete it->second;
+    globals_.erase(it);
+  }
+  MarkDirty();
+  return info.Env().Undefined();
+}
+
+// resourceCreate(clientKey, interfaceName, version, id) -> key (id 0: server-allocated, for
+// new_id arguments of events)
+Napi::Value WlServer::ResourceCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  auto it = clients_.find(ArgU32(info, 0, "client"));
+  if (it == clients_.end()) throw Napi::Error::New(env, "resourceCreate: no such client (disconnected?)");
+  std::string name = ArgString(info, 1, "interface");
+  const wl_interface* iface = FindInterface(name);
+  if (!iface) throw Napi::Error::New(env, "resourceCreate: unknown interface " + name);
+  uint32_t version = ArgU32(info, 2, "version");
+  uint32_t id = ArgU32(info, 3, "id");
+  wl_resource* r = wl_resource_create(it->second->client, iface, static_cast<int>(version), id);
+  if (!r) ThrowErrno(env, ENOMEM, "wl_resource_create", name);
+  return Napi::Number::New(env, Track(r, iface)->key);
+}
+
+Napi::Value WlServer::ResourceDestroy(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  auto it = resources_.find(ArgU32(info, 0, "resource"));
+  if (it != resources_.end()) wl_resource_destroy(it->second->resource);
+  MarkDirty();
+  return info.Env().Undefined();
+}
+
+// resourceInfo(key) -> { id, interface, version, client, ours } | null
+Napi::Value WlServer::ResourceInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  auto it = resources_.find(ArgU32(info, 0, "resource"));
+  if (it == resources_.end()) return env.Null();
+  wl_resource* r = it->second->resource;
+  ClientRec* c = ClientFor(wl_resource_get_client(r));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, wl_resource_get_id(r)));
+  out.Set("interface", Napi::String::New(env, wl_resource_get_class(r)));
+  out.Set("version", Napi::Number::New(env, wl_resource_get_version(r)));
+  out.Set("client", Napi::Number::New(env, c ? c->key : 0));
+  out.Set("ours", Napi::Boolean::New(env, it->second->ours));
+  return out;
+}
+
+// postEvent(key, opcode, args[]): ints/uints/fixed as numbers, strings, objects and new_ids as
+// resource keys (or null), arrays as Uint8Array, fds as numbers (libwayland sends a duplicate;
+// the caller keeps its fd).
+Napi::Value WlServer::PostEvent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  ResourceRec* rec = ResourceByKey(env, info[0], "postEvent");
+  uint32_t opcode = ArgU32(info, 1, "opcode");
+  if (!info[2].IsArray()) throw Napi::TypeError::New(env, "postEvent: args must be an array");
+  Napi::Array in = info[2].As<Napi::Array>();
+  wl_resource* r = rec->resource;
+  const wl_interface* iface = rec->iface;
+  if (!iface) throw Napi::Error::New(env, "postEvent: resource is implemented by libwayland, not by the bridge");
+  if (opcode >= static_cast<uint32_t>(iface->event_count))
+    throw Napi::RangeError::New(env, std::string("postEvent: ") + iface->name + " has no event " + std::to_string(opcode));
+  const wl_message* msg = &iface->events[opcode];
+  Signature sig = ParseSignature(msg->signature);
+  if (wl_resource_get_version(r) < sig.since)
+    throw Napi::Error::New(env, std::string("postEvent: ") + iface->name + "." + msg->name + " needs version " +
+                                    std::to_string(sig.since) + ", resource has " +
+                                    std::to_string(wl_resource_get_version(r)));
+  if (in.Length() != sig.args.size())
+    throw Napi::TypeError::New(env, std::string("postEvent: ") + iface->name + "." + msg->name + " takes " +
+                                        std::to_string(sig.args.size()) + " arguments");
+  std::vector<wl_argument> args(sig.args.size());
+  std::vector<std::string> strings(sig.args.size());
+  std::vector<wl_array> arrays(sig.args.size());
+  for (size_t i = 0; i < sig.args.size(); i++) {
+    Napi::Value v = in[i];
+    const ArgSpec& a = sig.args[i];
+    std::string where = std::string(iface->name) + "." + msg->name + " argument " + std::to_string(i);
+    switch (a.type) {
+      case 'i':
+        args[i].i = v.As<Napi::Number>().Int32Value();
+        break;
+      case 'u':
+        args[i].u = v.As<Napi::Number>().Uint32Value();
+        break;
+      case 'f':
+        args[i].f = wl_fixed_from_double(v.As<Napi::Number>().DoubleValue());
+        break;
+      case 's':
+        if (v.IsNull() || v.IsUndefined()) {
+          if (!a.nullable) throw Napi::TypeError::New(env, where + " must not be null");
+          args[i].s = nullptr;
+        } else {
+          strings[i] = v.As<Napi::String>().Utf8Value();
+          args[i].s = strings[i].c_str();
+        }
+        break;
+      case 'o':
+      case 'n':
+        if (v.IsNull() || v.IsUndefined()) {
+          if (!a.nullable) throw Napi::TypeError::New(env, where + " must not be null");
+          args[i].o = nullptr;
+        } else {
+          args[i].o = reinterpret_cast<wl_object*>(ResourceByKey(env, v, where.c_str())->resource);
+        }
+        break;
+      case 'a': {
+        if (!v.IsTypedArray()) throw Napi::TypeError::New(env, where + " must be a Uint8Array");
+        Napi::TypedArray ta = v.As<Napi::TypedArray>();
+        Napi::ArrayBuffer ab = ta.ArrayBuffer();
+        arrays[i].data = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
+        arrays[i].size = ta.ByteLength();
+        arrays[i].alloc = ta.ByteLength();
+        args[i].a = &arrays[i];
+        break;
+      }
+      case 'h':
+        args[i].h = v.As<Napi::Number>().Int32Value();
+        break;
+      default:
+        throw Napi::Error::New(env, where + ": unknown signature type");
+    }
+  }
+  wl_resource_post_event_array(r, opcode, args.data());
+  MarkDirty();
+  return env.Undefined();
+}
+
+Napi::Value WlServer::PostError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  ResourceRec* rec = ResourceByKey(env, info[0], "postError");
+  uint32_t code = ArgU32(info, 1, "code");
+  std::string message = ArgString(info, 2, "message");
+  wl_resource_post_error(rec->resource, code, "%s", message.c_str());
+  MarkDirty();
+  return env.Undefined();
+}
+
+Napi::Value WlServer::ClientCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  auto it = clients_.find(ArgU32(info, 0, "client"));
+  if (it == clients_.end()) return env.Null();
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+  wl_client_get_credentials(it->second->client, &pid, &uid, &gid);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, pid));
+  out.Set("uid", Napi::Number::New(env, uid));
+  out.Set("gid", Napi::Number::New(env, gid));
+  return out;
+}
+
+Napi::Value WlServer::ClientDestroy(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  auto it = clients_.find(ArgU32(info, 0, "client"));
+  if (it != clients_.end()) wl_client_destroy(it->second->client);
+  return info.Env().Undefined();
+}
+
+// clientImplementationError(clientKey, message): wl_display.error implementation (fatal)
+Napi::Value WlServer::ClientImplementationError(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  std::string message = ArgString(info, 1, "message");
+  auto it = clients_.find(ArgU32(info, 0, "client"));
+  if (it != clients_.end()) wl_client_post_implementation_error(it->second->client, "%s", message.c_str());
+  MarkDirty();
+  return info.Env().Undefined();
+}
+
+// shmBufferInfo(key) -> { width, height, stride, format } when the resource is a wl_shm buffer
+Napi::Value WlServer::ShmBufferInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  ResourceRec* rec = ResourceByKey(env, info[0], "shmBufferInfo");
+  wl_shm_buffer* b = wl_shm_buffer_get(rec->resource);
+  if (!b) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("width", Napi::Number::New(env, wl_shm_buffer_get_width(b)));
+  out.Set("height", Napi::Number::New(env, wl_shm_buffer_get_height(b)));
+  out.Set("stride", Napi::Number::New(env, wl_shm_buffer_get_stride(b)));
+  out.Set("format", Napi::Number::New(env, wl_shm_buffer_get_format(b)));
+  return out;
+}
+
+// shmBufferRead(key) -> Buffer: a copy of the pixels (stride * height bytes), read inside
+// begin/end_access so a client that truncates its pool gets an error instead of crashing us.
+Napi::Value WlServer::ShmBufferRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  ResourceRec* rec = ResourceByKey(env, info[0], "shmBufferRead");
+  wl_shm_buffer* b = wl_shm_buffer_get(rec->resource);
+  if (!b) throw Napi::TypeError::New(env, "shmBufferRead: not a wl_shm buffer");
+  size_t size = static_cast<size_t>(wl_shm_buffer_get_stride(b)) * static_cast<size_t>(wl_shm_buffer_get_height(b));
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, size);
+  wl_shm_buffer_begin_access(b);
+  memcpy(out.Data(), wl_shm_buffer_get_data(b), size);
+  wl_shm_buffer_end_access(b);  // a client that truncated its pool gets a protocol error
+  MarkDirty();
+  return out;
+}
+
+Napi::Value WlServer::NextSerial(const Napi::CallbackInfo& info) {
+  AssertOpen(info.Env());
+  return Napi::Number::New(info.Env(), wl_display_next_serial(display_));
+}
+
+Napi::Value WlServer::Flush(const Napi::CallbackInfo& info) {
+  if (display_) FlushNow();
+  return info.Env().Undefined();
+}
+
+Napi::Value WlServer::Destroy(const Napi::CallbackInfo& info) {
+  if (display_ && dispatching_ > 0) {
+    destroyPending_ = true;  // torn down as soon as libwayland returns
+  } else if (display_) {
+    Teardown();
+    Unref();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value InterfaceList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto names = InterfaceNames();
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); i++) {
+    const wl_interface* iface = FindInterface(names[i]);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", names[i]);
+    o.Set("version", iface->version);
+    o.Set("requests", iface->method_count);
+    o.Set("events", iface->event_count);
+    out[i] = o;
+  }
+  return out;
+}
+
+// wlSealedMemfd(name, bytes) -> fd: a memfd holding `bytes`, sealed against every change
+// (shrink, grow, write, further seals). For linux-dmabuf format tables shared by all clients.
+Napi::Value SealedMemfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "name");
+  if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "wlSealedMemfd: bytes must be a Uint8Array");
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  size_t size = ta.ByteLength();
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) ThrowErrno(env, errno, "memfd_create", name);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      close(fd);
+      ThrowErrno(env, err, "write", name);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "fcntl(F_ADD_SEALS)", name);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// wlMemfd(name, size) -> fd: a plain memfd of `size` bytes (a dma-buf stand-in in host tests).
+Napi::Value Memfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "name");
+  uint64_t size = ArgU64(info, 1, "size");
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "memfd_create", name);
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "ftruncate", name);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// wlFdSize(fd) -> BigInt size (lseek SEEK_END, restored) or null when the fd cannot seek.
+Napi::Value FdSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end < 0) return env.Null();
+  lseek(fd, 0, SEEK_SET);
+  return U64(env, static_cast<uint64_t>(end));
+}
+
+// wlFdIdentity(fd) -> 'dev:ino' of the open file (tests: two fds name the same file).
+Napi::Value FdIdentity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  struct stat st;
+  if (fstat(fd, &st) != 0) ThrowErrno(env, errno, "fstat", "fd " + std::to_string(fd));
+  return Napi::String::New(env, std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+}
+
+// wlFdSeals(fd) -> F_GET_SEALS bits
+Napi::Value FdSeals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) ThrowErrno(env, errno, "fcntl(F_GET_SEALS)", "fd " + std::to_string(fd));
+  return Napi::Number::New(env, seals);
+}
+
+// wlReadFd(fd, size) -> Buffer via mmap(PROT_READ, MAP_PRIVATE), as a client maps a format table
+Napi::Value ReadFdPrivate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint32_t size = ArgU32(info, 1, "size");
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, size);
+  if (size == 0) return out;
+  void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap", "fd " + std::to_string(fd));
+  memcpy(out.Data(), p, size);
+  munmap(p, size);
+  return out;
+}
+
+}  // namespace
+
+void InitWaylandServer(Napi::Env env, Napi::Object exports) {
+  exports.Set("WlServer", WlServer::Define(env));
+  exports.Set("wlInterfaces", Napi::Function::New(env, InterfaceList, "wlInterfaces"));
+  exports.Set("wlSealedMemfd", Napi::Function::New(env, SealedMemfd, "wlSealedMemfd"));
+  exports.Set("wlMemfd", Napi::Function::New(env, Memfd, "wlMemfd"));
+  exports.Set("wlFdSize", Napi::Function::New(env, FdSize, "wlFdSize"));
+  exports.Set("wlFdIdentity", Napi::Function::New(env, FdIdentity, "wlFdIdentity"));
+  exports.Set("wlFdSeals", Napi::Function::New(env, FdSeals, "wlFdSeals"));
+  exports.Set("wlReadFdPrivate", Napi::Function::New(env, ReadFdPrivate, "wlReadFdPrivate"));
+}
 
 }  // namespace primebuf

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeUnavailableError, SystemError } from './errors.js';
 import type { DrmNative } from './native/drm.js';
 import type { FormatsNative } from './native/formats.js';
+import type { WaylandNative } from './native/wayland.js';
 
 export interface CommonNative {
   /** Registers the classes the addon throws, so native errors are typed. */
@@ -23,7 +24,7 @@ export interface CommonNative {
   countOpenFds(): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & WaylandNative;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

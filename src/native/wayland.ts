@@ -1,0 +1,83 @@
+/** Raw native surface of native/wayland_server.cc and native/wayland_client.cc. */
+
+export interface WlServerCallbacks {
+  onClient(client: number, pid: number, uid: number, gid: number): void;
+  onClientDestroyed(client: number): void;
+  onBind(global: number, client: number, resource: number, version: number): void;
+  /** args decoded by signature: numbers, strings, resource keys (object/new_id), Buffers, fds */
+  onRequest(resource: number, opcode: number, args: unknown[]): void;
+  onDestroy(resource: number): void;
+}
+
+export interface WlResourceInfo {
+  id: number;
+  interface: string;
+  version: number;
+  client: number;
+  ours: boolean;
+}
+
+export interface WlServerNative {
+  addSocket(name: string): string;
+  addSocketAuto(): string;
+  createClient(): { client: number; fd: number };
+  initShm(): void;
+  addShmFormat(format: number): void;
+  globalCreate(iface: string, version: number): number;
+  globalRemove(global: number): void;
+  globalDestroy(global: number): void;
+  resourceCreate(client: number, iface: string, version: number, id: number): number;
+  resourceDestroy(resource: number): void;
+  resourceInfo(resource: number): WlResourceInfo | null;
+  postEvent(resource: number, opcode: number, args: unknown[]): void;
+  postError(resource: number, code: number, message: string): void;
+  clientCredentials(client: number): { pid: number; uid: number; gid: number } | null;
+  clientDestroy(client: number): void;
+  clientImplementationError(client: number, message: string): void;
+  shmBufferInfo(resource: number): { width: number; height: number; stride: number; format: number } | null;
+  shmBufferRead(resource: number): Buffer;
+  nextSerial(): number;
+  flush(): void;
+  destroy(): void;
+}
+
+export interface WlClientCallbacks {
+  onEvent(proxy: number, opcode: number, args: unknown[]): void;
+  onError(): void;
+}
+
+export interface WlClientError {
+  errno: number;
+  code?: number;
+  interface?: string | null;
+  id?: number;
+}
+
+export interface WlClientNative {
+  connect(name: string | null): void;
+  connectFd(fd: number): void;
+  marshal(proxy: number, opcode: number, args: unknown[], newInterface: string | null, newVersion: number | null, destroy: boolean): number;
+  proxyDestroy(proxy: number): void;
+  proxyInfo(proxy: number): { id: number; interface: string; version: number } | null;
+  flush(): void;
+  error(): WlClientError | null;
+  disconnect(): void;
+}
+
+export interface WaylandNative {
+  WlServer: new (callbacks: WlServerCallbacks) => WlServerNative;
+  WlClient: new (callbacks: WlClientCallbacks) => WlClientNative;
+  wlInterfaces(): Array<{ name: string; version: number; requests: number; events: number }>;
+  /** A memfd holding `bytes`, sealed against shrink, grow, write and further seals. */
+  wlSealedMemfd(name: string, bytes: Uint8Array): number;
+  /** A plain memfd of `size` bytes. */
+  wlMemfd(name: string, size: bigint | number): number;
+  /** lseek(fd, 0, SEEK_END) (then back to 0), or null when the fd cannot seek. */
+  wlFdSize(fd: number): bigint | null;
+  /** 'dev:ino' of the open file behind fd. */
+  wlFdIdentity(fd: number): string;
+  /** F_GET_SEALS. */
+  wlFdSeals(fd: number): number;
+  /** Reads `size` bytes through mmap(PROT_READ, MAP_PRIVATE). */
+  wlReadFdPrivate(fd: number, size: number): Buffer;
+}

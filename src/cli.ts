@@ -12,6 +12,7 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  solve: { summary: 'merge device constraints, solve for a size and formats, pick an allocator (dry run)', load: () => import('./cli/solve.js') },
 };
 
 function usage(): string {

@@ -1,0 +1,236 @@
+/**
+ * primebuf solve: merge the constraints of the devices a buffer will visit, solve them for a
+ * size and candidate formats, and choose an allocator (a dry run: nothing is allocated).
+ *
+ *   primebuf solve --use card0:scanout --use renderD128:texture --size 1920x1080 \
+ *                  --format XRGB8888,NV12 [--device-file [name=]path.json]... [--declare JSON|@file]...
+ *                  [--allocators auto|dumb@card0,dma-heap:system,udmabuf,...] [--json]
+ *
+ * --use DEV:USAGE[:SEL]  scanout (primary plane), scanout:overlay, scanout:cursor,
+ *                        scanout:<plane id>, scanout:any (any non-cursor plane); texture;
+ *                        render; and `cpu` or cpu:read|write|readwrite.
+ * Devices are described by --device-file (a recorded description, see
+ * src/constraints/import-drm-info.ts), so the command works on a machine without /dev/dri.
+ * Devices primebuf cannot query (an encoder) come with --declare (src/constraints/json.ts).
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatName, fourcc } from '../formats/index.js';
+import { InvalidArgumentError } from '../errors.js';
+import {
+  anyPlaneConstraint,
+  constraintFromJSON,
+  cpuConstraint,
+  importDrmInfoFile,
+  merge,
+  modifierLabel,
+  reasonToJSON,
+  renderNodeConstraint,
+  scanoutConstraint,
+  subject,
+  type DeviceConstraint,
+  type KmsDeviceDescription,
+  type Reason,
+} from '../constraints/index.js';
+import { AllocatorPool, describedAllocator, dumbCaps, heapCaps, planToJSON, udmabufCaps, type Allocator, type MissingAllocator } from '../alloc/index.js';
+
+const HELP = `usage: primebuf solve --use DEV:USAGE[:SEL] [--use ...] --size WxH --format F1[,F2...]
+                     [--device-file [NAME=]PATH]... [--declare JSON|@FILE]... [--allocators auto|LIST] [--json]
+
+Merges the constraints of every device a buffer will visit, solves them for the size and the
+candidate formats (in order of preference) and picks an allocator. Nothing is allocated.
+
+  --use DEV:USAGE[:SEL]   card0:scanout (primary plane), card0:scanout:overlay|cursor|any|<plane id>,
+                          renderD128:texture, renderD128:render, cpu (or cpu:read|write|readwrite)
+  --device-file [N=]PATH  a recorded device description (normalized drm_info JSON); the device is
+                          named N, else by the file's "node" basename
+  --declare JSON|@FILE    a device primebuf cannot query, e.g.
+                          '{"device":"encoder","usage":"video-encode","formats":[{"format":"NV12","modifiers":["LINEAR"]}],"heightAlign":16}'
+  --allocators auto|LIST  allocators to consider: auto (those present here; with device files and no
+                          /dev/dri: dumb on each described device, dma-heap:system, udmabuf), or a list
+                          like dumb@card0,dma-heap:system,dma-heap:linux,cma,udmabuf
+  --json                  machine-readable output
+`;
+
+function parseSize(s: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/i.exec(s.trim());
+  if (!m) throw new InvalidArgumentError(`--size must look like 1920x1080, got '${s}'`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+function readJSONArg(v: string): unknown {
+  const text = v.startsWith('@') ? readFileSync(v.slice(1), 'utf8') : v;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`--declare: not JSON (${(err as Error).message})`);
+  }
+}
+
+function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>): DeviceConstraint {
+  const [dev, usage = '', sel] = use.split(':');
+  if (dev === 'cpu' && (usage === '' || ['read', 'write', 'readwrite'].includes(usage))) {
+    return cpuConstraint((usage || 'readwrite') as 'read' | 'write' | 'readwrite');
+  }
+  if (!dev || !usage) throw new InvalidArgumentError(`--use wants DEV:USAGE, got '${use}'`);
+  const desc = devices.get(dev);
+  if (usage === 'scanout') {
+    if (!desc) {
+      throw new InvalidArgumentError(`no description of ${dev}: give --device-file ${dev}=PATH (a recorded description)`);
+    }
+    if (sel === undefined || sel === 'primary') return scanoutConstraint(desc, { type: 'primary' });
+    if (sel === 'overlay' || sel === 'cursor') return scanoutConstraint(desc, { type: sel });
+    if (sel === 'any') return anyPlaneConstraint(desc);
+    if (/^\d+$/.test(sel)) return scanoutConstraint(desc, { plane: Number(sel) });
+    throw new InvalidArgumentError(`unknown plane selector '${sel}' (primary, overlay, cursor, any or a plane id)`);
+  }
+  if (usage === 'texture' || usage === 'render') {
+    return renderNodeConstraint(dev, desc?.driver ?? liveDriver(dev) ?? 'unknown', usage);
+  }
+  throw new InvalidArgumentError(`usage '${usage}' of ${dev} cannot be queried: describe it with --declare`);
+}
+
+function liveDriver(node: string): string | undefined {
+  try {
+    return /DRIVER=(\S+)/.exec(readFileSync(`/sys/class/drm/${node}/device/uevent`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+function allocatorsFor(spec: string, devices: Map<string, KmsDeviceDescription>): { allocators: Allocator[]; missing: MissingAllocator[]; assumed: boolean } {
+  const allocators: Allocator[] = [];
+  const missing: MissingAllocator[] = [];
+  const add = (name: string) => {
+    if (name.startsWith('dumb@')) allocators.push(describedAllocator(dumbCaps(name.slice(5))));
+    else if (name.startsWith('dma-heap:')) allocators.push(describedAllocator(heapCaps(name.slice(9))));
+    else if (name === 'udmabuf') allocators.push(describedAllocator(udmabufCaps()));
+    else throw new InvalidArgumentError(`unknown allocator '${name}' (dumb@DEV, dma-heap:NAME, udmabuf)`);
+  };
+  if (spec !== 'auto') {
+    for (const n of spec.split(/,(?=dumb@|dma-heap:|udmabuf|gbm@)/)) add(n.trim());
+    return { allocators, missing, assumed: true };
+  }
+  const live = existsSync('/dev/dri');
+  if (!live && devices.size > 0) {
+    for (const d of [...devices.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (d.dumbBuffer !== false) add(`dumb@${d.name}`);
+      else missing.push({ name: `dumb@${d.name}`, kind: 'dumb', reason: `${d.name} (${d.driver}) has no DRM_CAP_DUMB_BUFFER` });
+    }
+    add('dma-heap:system');
+    add('udmabuf');
+    return { allocators, missing, assumed: true };
+  }
+  for (const n of live ? readdirSync('/dev/dri').filter((x) => x.startsWith('card')).sort() : []) add(`dumb@${n}`);
+  if (!live) missing.push({ name: 'dumb', kind: 'dumb', reason: 'no /dev/dri on this machine' });
+  const heaps = existsSync('/dev/dma_heap') ? readdirSync('/dev/dma_heap').sort() : [];
+  for (const h of heaps) add(`dma-heap:${h}`);
+  if (heaps.length === 0) missing.push({ name: 'dma-heap:system', kind: 'dma-heap', reason: 'no /dev/dma_heap on this machine' });
+  if (existsSync('/dev/udmabuf')) add('udmabuf');
+  else missing.push({ name: 'udmabuf', kind: 'udmabuf', reason: 'no /dev/udmabuf on this machine' });
+  return { allocators, missing, assumed: false };
+}
+
+function reasonLine(r: Reason): string {
+  return `  - [${r.code}] ${r.detail}`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      use: { type: 'string', multiple: true, default: [] },
+      size: { type: 'string' },
+      format: { type: 'string', multiple: true, default: [] },
+      'device-file': { type: 'string', multiple: true, default: [] },
+      declare: { type: 'string', multiple: true, default: [] },
+      allocators: { type: 'string', default: 'auto' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.size || values.format.length === 0 || (values.use.length === 0 && values.declare.length === 0)) {
+    console.error(`primebuf solve: --size, --format and at least one --use or --declare are required\n\n${HELP}`);
+    return 2;
+  }
+  const { width, height } = parseSize(values.size);
+  const formats = values.format.flatMap((f) => f.split(',')).filter((f) => f.length > 0).map((f) => fourcc(f.trim()));
+  const devices = new Map<string, KmsDeviceDescription>();
+  const unknownFormats: Record<string, readonly string[]> = {};
+  for (const spec of values['device-file']) {
+    const eq = spec.indexOf('=');
+    const [name, path] = eq > 0 && !spec.slice(0, eq).includes('/') ? [spec.slice(0, eq), spec.slice(eq + 1)] : [undefined, spec];
+    const imported = importDrmInfoFile(path!, name === undefined ? {} : { name });
+    devices.set(imported.description.name, imported.description);
+    if (imported.unknownFormats.length > 0) unknownFormats[imported.description.name] = imported.unknownFormats;
+  }
+  const members = [...values.use.map((u) => useConstraint(u, devices)), ...values.declare.map((d) => constraintFromJSON(readJSONArg(d)))];
+  const merged = merge(...members);
+  const { allocators, missing, assumed } = allocatorsFor(values.allocators, devices);
+  const pool = new AllocatorPool(allocators, missing);
+  const plan = pool.plan(merged.set, { width, height, formats });
+  const ok = merged.ok && plan.ok;
+  if (values.json) {
+    const out = {
+      ok,
+      request: { width, height, formats: formats.map(formatName) },
+      devices: [...devices.values()].map((d) => ({ name: d.name, driver: d.driver, source: d.source ?? null, planes: d.planes.length, unknownFormats: unknownFormats[d.name] ?? [] })),
+      constraints: merged.set.toJSON(),
+      merge: { ok: merged.ok, reasons: merged.reasons.map(reasonToJSON) },
+      solution: {
+        ok: plan.solution.ok,
+        options: plan.solution.options.map((o) => ({
+          format: formatName(o.format),
+          modifiers: o.modifiers === 'any' ? 'any' : o.modifiers.map((m) => modifierLabel(m)),
+        })),
+        reasons: plan.solution.reasons.map(reasonToJSON),
+      },
+      allocatorsAssumed: assumed,
+      plan: planToJSON(plan, reasonToJSON),
+    };
+    console.log(JSON.stringify(out, null, 2));
+    return ok ? 0 : 1;
+  }
+  const lines: string[] = [];
+  lines.push(`request: ${width}x${height}, candidates ${formats.map(formatName).join(', ')}`);
+  lines.push('devices:');
+  for (const m of merged.set.members) lines.push(`  ${subject(m)}${m.source ? `: ${m.source}` : ''}`);
+  const s = merged.set;
+  lines.push(
+    `merged: pitch align ${s.pitchAlign}, offset align ${s.offsetAlign}, size align ${s.sizeAlign}, width ${s.minWidth}..${s.maxWidth ?? '-'}, height ${s.minHeight}..${s.maxHeight ?? '-'}, ` +
+      `max planes ${s.maxPlanes ?? '-'}, contiguous ${s.contiguous ? 'yes' : 'no'}, write-combine ${s.writeCombine ? `yes (${s.nonCoherent.join(', ')} not coherent)` : 'no'}` +
+      (s.allocateOn.length ? `, allocate on ${s.allocateOn.join(', ')}` : ''),
+  );
+  for (const o of plan.solution.options) {
+    lines.push(`  ${formatName(o.format)}: ${o.modifiers === 'any' ? 'any modifier' : o.modifiers.map((m) => modifierLabel(m)).join(', ')}`);
+  }
+  if (ok && plan.chosen) {
+    const c = plan.chosen;
+    lines.push(
+      `result: OK: ${formatName(c.format)} as ${modifierLabel(c.modifier)} from ${c.allocator}, pitches ${c.layout.planes.map((p) => p.pitch).join('/')}, ${c.layout.size} bytes` +
+        (assumed ? ' (allocators assumed, dry run)' : ' (dry run)'),
+    );
+  } else {
+    lines.push('result: CONFLICT');
+    const why = plan.reasons.length > 0 ? plan.reasons : merged.reasons;
+    for (const d of [...new Set(why.map(reasonLine))]) lines.push(d);
+  }
+  const informative = plan.solution.reasons.filter((r) => r.format !== undefined && plan.solution.options.length > 0);
+  if (informative.length > 0) {
+    lines.push('candidates left out:');
+    for (const d of [...new Set(informative.map(reasonLine))]) lines.push(d);
+  }
+  lines.push('allocators:');
+  for (const c of plan.candidates) {
+    lines.push(`  ${c.chosen ? '*' : ' '} ${c.allocator}: ${c.chosen ? 'chosen' : c.ok ? 'possible' : 'not possible'}${c.score !== undefined ? ` (score ${c.score})` : ''}`);
+    for (const r of c.reasons) lines.push(`      ${r.detail}`);
+  }
+  console.log(lines.join('\n'));
+  return ok ? 0 : 1;
+}

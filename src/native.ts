@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeUnavailableError, SystemError } from './errors.js';
+import type { AllocNative, DmabufNative } from './native/dmabuf.js';
 import type { DrmNative } from './native/drm.js';
 import type { FormatsNative } from './native/formats.js';
 import type { WaylandNative } from './native/wayland.js';
@@ -24,7 +25,7 @@ export interface CommonNative {
   countOpenFds(): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative & WaylandNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

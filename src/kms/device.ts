@@ -9,6 +9,11 @@ import { native } from '../native.js';
 import { Resource } from '../resource.js';
 import { DRM_CAPS, DRM_CLIENT_CAPS, DRM_PRIME_CAP_EXPORT, DRM_PRIME_CAP_IMPORT, type DrmCap, type DrmClientCap } from './caps.js';
 import type { NodeType } from './discovery.js';
+import { GemHandle, GemHandleTable } from './gem.js';
+import { DrmEventDispatcher } from './events.js';
+import { PropertyCache, type PropertyInfo } from './properties.js';
+import { DmaBuf } from '../dmabuf/dmabuf.js';
+import { AtomicRequest } from './atomic.js';
 
 export interface DrmVersion {
   name: string;
@@ -45,6 +50,11 @@ export class Device extends Resource {
   readonly prime: { readonly import: boolean; readonly export: boolean };
   readonly #state: DeviceState;
   readonly #clientCaps = new Set<DrmClientCap>();
+  readonly #gem: GemHandleTable;
+  #events: DrmEventDispatcher | undefined;
+  #props: PropertyCache | undefined;
+  #ids: { crtcs: number[]; connectors: number[]; encoders: number[]; planes: number[] } | undefined;
+  readonly #objectProps = new Map<number, Map<string, number>>();
 
   /** Opens a DRM node O_RDWR | O_CLOEXEC; SystemError (code, errno, syscall 'open') on failure. */
   static open(path: string, opts: DeviceOpenOptions = {}): Device {
@@ -74,6 +84,9 @@ export class Device extends Resource {
       native.closeFd(state.fd);
     });
     this.#state = state;
+    this.#gem = new GemHandleTable(fd, basename(path));
+    const gem = this.#gem;
+    state.beforeClose.push(() => gem.invalidate());
     this.path = path;
     this.version = version;
     this.devId = devId;
@@ -144,6 +157,95 @@ export class Device extends Resource {
   /** Whether this fd is DRM master (a primary node opened with no other master). */
   get isMaster(): boolean {
     return native.drmIsMaster(this.fd);
+  }
+
+  /**
+   * PRIME import: the GEM handle of this dma-buf on this device, as one counted reference.
+   * Importing the same dma-buf again gives the same handle with one more reference; the
+   * kernel handle is closed when the last reference is closed (or with the Device).
+   */
+  importDmabuf(dmabuf: number | DmaBuf): GemHandle {
+    this.assertOpen();
+    const fd = typeof dmabuf === 'number' ? dmabuf : dmabuf.fd;
+    const handle = this.#gem.importFd(fd);
+    return new GemHandle(this.#gem, handle);
+  }
+
+  /** PRIME export of a GEM handle of this device: a new dma-buf fd (O_CLOEXEC, read-write by default). */
+  exportDmabuf(handle: GemHandle | number, writable = true): DmaBuf {
+    const h = typeof handle === 'number' ? handle : handle.handle;
+    return new DmaBuf(native.drmPrimeHandleToFd(this.fd, h, writable), `dma-buf of ${this.name} GEM handle ${h}`);
+  }
+
+  /**
+   * Counts a handle the kernel just created on this device (dumb buffer, GBM bo) and returns
+   * its first reference.
+   * @internal
+   */
+  adoptHandle(handle: number, what?: string): GemHandle {
+    this.assertOpen();
+    this.#gem.ref(handle);
+    return new GemHandle(this.#gem, handle, what);
+  }
+
+  /** Property metadata of this device (ids are stable while the fd is open). */
+  get properties(): PropertyCache {
+    this.assertOpen();
+    this.#props ??= new PropertyCache(this.#state.fd);
+    return this.#props;
+  }
+
+  /** Metadata of one property id. */
+  propertyInfo(propId: number): PropertyInfo {
+    return this.properties.info(propId);
+  }
+
+  /** Property name -> id of a KMS object (cached). */
+  objectPropertyIds(objectId: number): ReadonlyMap<string, number> {
+    let m = this.#objectProps.get(objectId);
+    if (!m) {
+      m = new Map();
+      for (const [name, p] of this.properties.objectProperties(objectId)) m.set(name, p.id);
+      this.#objectProps.set(objectId, m);
+    }
+    return m;
+  }
+
+  /** The KMS object ids (GETRESOURCES + GETPLANERESOURCES), cached; throws on a device without KMS. */
+  resourceIds(): { crtcs: number[]; connectors: number[]; encoders: number[]; planes: number[] } {
+    this.assertOpen();
+    if (!this.#ids) {
+      const r = native.drmGetResources(this.#state.fd);
+      this.#ids = { crtcs: r.crtcs, connectors: r.connectors, encoders: r.encoders, planes: native.drmGetPlaneResources(this.#state.fd) };
+    }
+    return this.#ids;
+  }
+
+  /** An atomic request builder on this device. */
+  atomic(): AtomicRequest {
+    this.assertOpen();
+    return new AtomicRequest(this);
+  }
+
+  /** The device's event dispatcher (page flips), created on first use. */
+  get events(): DrmEventDispatcher {
+    this.assertOpen();
+    if (!this.#events) {
+      const ev = new DrmEventDispatcher(this.#state.fd, this.what);
+      this.#events = ev;
+      this.#state.beforeClose.push(() => ev.close());
+    }
+    return this.#events;
+  }
+
+  /** Distinct GEM handles primebuf holds on this device. */
+  get gemHandleCount(): number {
+    return this.#gem.size;
+  }
+
+  /** References counted on a handle (0 when primebuf does not hold it). */
+  gemHandleRefs(handle: number): number {
+    return this.#gem.count(handle);
   }
 
   /**

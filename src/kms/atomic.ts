@@ -1,0 +1,199 @@
+/**
+ * Atomic requests over property names: `req.set(plane, 'FB_ID', fb)`; TEST_ONLY, blocking and
+ * non-blocking commits; page-flip events (one per affected CRTC) delivered on the event loop;
+ * out-fences (OUT_FENCE_PTR, WRITEBACK_OUT_FENCE_PTR) returned as owned SyncFiles.
+ */
+import { InvalidArgumentError, SystemError } from '../errors.js';
+import { native } from '../native.js';
+import { SyncFile } from '../dmabuf/sync-file.js';
+import type { Device } from './device.js';
+import type { PageFlipEvent } from './events.js';
+
+export const DRM_MODE_PAGE_FLIP_EVENT = 0x01;
+export const DRM_MODE_PAGE_FLIP_ASYNC = 0x02;
+export const DRM_MODE_ATOMIC_TEST_ONLY = 0x0100;
+export const DRM_MODE_ATOMIC_NONBLOCK = 0x0200;
+export const DRM_MODE_ATOMIC_ALLOW_MODESET = 0x0400;
+
+/** Anything with a KMS object id (Plane, Crtc, Connector, Framebuffer, PropertyBlob) or the id. */
+export type KmsRef = number | { readonly id: number };
+export type PropertyValue = bigint | number | boolean | { readonly id: number } | null;
+
+function idOf(r: KmsRef): number {
+  return typeof r === 'number' ? r : r.id;
+}
+
+function valueOf(v: PropertyValue): bigint {
+  if (v === null) return 0n;
+  if (typeof v === 'bigint') return BigInt.asUintN(64, v);
+  if (typeof v === 'boolean') return v ? 1n : 0n;
+  if (typeof v === 'number') return BigInt.asUintN(64, BigInt(v));
+  return BigInt(v.id);
+}
+
+export interface CommitOptions {
+  allowModeset?: boolean;
+}
+
+export interface CommitResult {
+  /** out-fences in the order outFence() was called (-1 slots are omitted: null) */
+  fences: Array<SyncFile | null>;
+}
+
+export interface FlipResult extends CommitResult {
+  /** resolves with one page-flip event per affected CRTC */
+  flip: Promise<PageFlipEvent[]>;
+}
+
+interface Entry {
+  obj: number;
+  prop: number;
+  value: bigint;
+  fence: boolean;
+}
+
+export class AtomicRequest {
+  readonly device: Device;
+  readonly #entries: Entry[] = [];
+  readonly #keys = new Map<string, number>();
+  #fenceCount = 0;
+
+  constructor(device: Device) {
+    this.device = device;
+  }
+
+  #propId(obj: number, name: string): number {
+    const props = this.device.objectPropertyIds(obj);
+    const id = props.get(name);
+    if (id === undefined) {
+      throw new InvalidArgumentError(`${this.device.name}: object ${obj} has no property '${name}' (it has ${[...props.keys()].join(', ')})`);
+    }
+    return id;
+  }
+
+  #put(obj: number, name: string, value: bigint, fence: boolean): void {
+    const prop = this.#propId(obj, name);
+    const key = `${obj}:${prop}`;
+    const i = this.#keys.get(key);
+    if (i !== undefined) {
+      if (this.#entries[i]!.fence) this.#fenceCount--;
+      this.#entries[i] = { obj, prop, value, fence };
+    } else {
+      this.#keys.set(key, this.#entries.length);
+      this.#entries.push({ obj, prop, value, fence });
+    }
+    if (fence) this.#fenceCount++;
+  }
+
+  /** Sets a property by name (a later set of the same property replaces the earlier one). */
+  set(obj: KmsRef, name: string, value: PropertyValue): this {
+    this.#put(idOf(obj), name, valueOf(value), false);
+    return this;
+  }
+
+  /** Sets several properties of one object. */
+  setAll(obj: KmsRef, values: Record<string, PropertyValue>): this {
+    for (const [k, v] of Object.entries(values)) this.set(obj, k, v);
+    return this;
+  }
+
+  /** Asks for an out-fence through a fence-pointer property (OUT_FENCE_PTR, WRITEBACK_OUT_FENCE_PTR). */
+  outFence(obj: KmsRef, name = 'OUT_FENCE_PTR'): this {
+    this.#put(idOf(obj), name, 0n, true);
+    return this;
+  }
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  #run(flags: number, userData?: bigint): number[] {
+    const n = this.#entries.length;
+    const objs = new Uint32Array(n);
+    const props = new Uint32Array(n);
+    const values = new BigUint64Array(n);
+    const slots: number[] = [];
+    this.#entries.forEach((e, i) => {
+      objs[i] = e.obj;
+      props[i] = e.prop;
+      values[i] = e.value;
+      if (e.fence) slots.push(i);
+    });
+    return native.drmAtomicCommit(this.device.fd, objs, props, values, slots, flags, userData);
+  }
+
+  #fences(fds: number[]): Array<SyncFile | null> {
+    return fds.map((fd) => (fd >= 0 ? new SyncFile(fd, `${this.device.name} out-fence`) : null));
+  }
+
+  /** DRM_MODE_ATOMIC_TEST_ONLY: throws SystemError (with the kernel's errno) when refused. */
+  test(opts: CommitOptions = {}): void {
+    if (this.#fenceCount > 0) {
+      // fence pointers are filled only by real commits; test the rest
+      const copy = new AtomicRequest(this.device);
+      for (const e of this.#entries) if (!e.fence) copy.#entries.push(e);
+      copy.test(opts);
+      return;
+    }
+    this.#run(DRM_MODE_ATOMIC_TEST_ONLY | (opts.allowModeset ? DRM_MODE_ATOMIC_ALLOW_MODESET : 0));
+  }
+
+  /** test() as a value: { ok } or { ok: false, error }. */
+  check(opts: CommitOptions = {}): { ok: true } | { ok: false; error: SystemError } {
+    try {
+      this.test(opts);
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof SystemError) return { ok: false, error: err };
+      throw err;
+    }
+  }
+
+  /** A blocking commit: returns when the new state is on screen (the kernel waits). */
+  commitBlocking(opts: CommitOptions = {}): CommitResult {
+    return { fences: this.#fences(this.#run(opts.allowModeset ? DRM_MODE_ATOMIC_ALLOW_MODESET : 0)) };
+  }
+
+  /**
+   * A commit with a page-flip event per affected CRTC, non-blocking by default (returns at once;
+   * `flip` resolves from the event loop when the flip completed at vblank).
+   */
+  commit(opts: CommitOptions & { nonBlocking?: boolean } = {}): FlipResult {
+    const crtcs = this.#affectedCrtcs();
+    const events = this.device.events;
+    const token = events.expect(crtcs);
+    let fds: number[];
+    try {
+      fds = this.#run(
+        DRM_MODE_PAGE_FLIP_EVENT |
+          (opts.nonBlocking === false ? 0 : DRM_MODE_ATOMIC_NONBLOCK) |
+          (opts.allowModeset ? DRM_MODE_ATOMIC_ALLOW_MODESET : 0),
+        token.userData,
+      );
+    } catch (err) {
+      token.cancel();
+      throw err;
+    }
+    return { fences: this.#fences(fds), flip: token.done };
+  }
+
+  /** How many CRTCs this request touches: CRTC objects, CRTC_ID values, planes' current CRTC. */
+  #affectedCrtcs(): number {
+    const crtcIds = new Set(this.device.resourceIds().crtcs);
+    const affected = new Set<number>();
+    for (const e of this.#entries) {
+      if (crtcIds.has(e.obj)) affected.add(e.obj);
+      const name = this.device.propertyInfo(e.prop).name;
+      if (name === 'CRTC_ID' && e.value !== 0n) affected.add(Number(e.value));
+    }
+    for (const e of this.#entries) {
+      if (crtcIds.has(e.obj)) continue;
+      const planeIds = new Set(this.device.resourceIds().planes);
+      if (planeIds.has(e.obj)) {
+        const cur = native.drmGetPlane(this.device.fd, e.obj).crtcId;
+        if (cur !== 0) affected.add(cur);
+      }
+    }
+    return Math.max(1, affected.size);
+  }
+}

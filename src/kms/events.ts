@@ -1,0 +1,149 @@
+/**
+ * DRM events on the Node event loop: a libuv poll on the device fd (no busy waiting, no
+ * thread). The poll keeps the process alive only while page flips are pending.
+ */
+import { ClosedError, PrimebufError } from '../errors.js';
+import { native } from '../native.js';
+import type { RawDrmEvent, RawFdWatch } from '../native/drm.js';
+
+export const DRM_EVENT_VBLANK = 1;
+export const DRM_EVENT_FLIP_COMPLETE = 2;
+export const DRM_EVENT_CRTC_SEQUENCE = 3;
+
+export interface PageFlipEvent {
+  crtcId: number;
+  /** the vblank counter of the flip */
+  sequence: number;
+  /** the vblank timestamp (CLOCK_MONOTONIC when DRM_CAP_TIMESTAMP_MONOTONIC) */
+  tvSec: number;
+  tvUsec: number;
+  timestampNs: bigint;
+  userData: bigint;
+}
+
+interface Pending {
+  expected: number;
+  events: PageFlipEvent[];
+  resolve(events: PageFlipEvent[]): void;
+  reject(err: Error): void;
+}
+
+export class DrmEventDispatcher {
+  readonly #fd: number;
+  readonly #what: string;
+  readonly #pending = new Map<bigint, Pending>();
+  readonly #listeners = new Set<(e: PageFlipEvent) => void>();
+  #watch: RawFdWatch | undefined;
+  #nextUserData = 1n;
+  #closed = false;
+  #error: Error | undefined;
+
+  constructor(fd: number, what: string) {
+    this.#fd = fd;
+    this.#what = what;
+  }
+
+  /** Flips waiting for their event. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Reserves a user_data token for a commit with DRM_MODE_PAGE_FLIP_EVENT that affects
+   * `crtcCount` CRTCs; the promise resolves with one event per CRTC.
+   */
+  expect(crtcCount: number): { userData: bigint; done: Promise<PageFlipEvent[]>; cancel(): void } {
+    if (this.#closed) throw new ClosedError(this.#what);
+    const userData = this.#nextUserData++;
+    let pending!: Pending;
+    const done = new Promise<PageFlipEvent[]>((resolve, reject) => {
+      pending = { expected: Math.max(1, crtcCount), events: [], resolve, reject };
+    });
+    this.#pending.set(userData, pending);
+    this.#ensureWatch();
+    this.#watch!.ref();
+    return {
+      userData,
+      done,
+      cancel: () => {
+        // the commit failed: no event will come
+        if (this.#pending.delete(userData)) this.#updateRef();
+      },
+    };
+  }
+
+  /** Called for every page-flip event (including ones primebuf did not request). */
+  onPageFlip(listener: (e: PageFlipEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #ensureWatch(): void {
+    if (this.#watch) return;
+    this.#watch = new native.FdWatch(this.#fd, false, (status) => this.#onReadable(status));
+    this.#watch.unref();
+  }
+
+  #updateRef(): void {
+    if (!this.#watch) return;
+    if (this.#pending.size > 0) this.#watch.ref();
+    else this.#watch.unref();
+  }
+
+  #onReadable(status: number): void {
+    if (status !== 0) {
+      this.#failAll(new PrimebufError(`${this.#what}: poll failed (${native.errnoName(status)})`));
+      return;
+    }
+    let events: RawDrmEvent[];
+    try {
+      events = native.drmReadEvents(this.#fd);
+    } catch (err) {
+      this.#failAll(err as Error);
+      return;
+    }
+    for (const raw of events) {
+      if (raw.type !== DRM_EVENT_FLIP_COMPLETE && raw.type !== DRM_EVENT_VBLANK) continue;
+      const e: PageFlipEvent = {
+        crtcId: raw.crtcId ?? 0,
+        sequence: Number(raw.sequence ?? 0),
+        tvSec: raw.tvSec ?? 0,
+        tvUsec: raw.tvUsec ?? 0,
+        timestampNs: BigInt(raw.tvSec ?? 0) * 1_000_000_000n + BigInt(raw.tvUsec ?? 0) * 1000n,
+        userData: raw.userData ?? 0n,
+      };
+      for (const l of this.#listeners) l(e);
+      const p = this.#pending.get(e.userData);
+      if (!p) continue;
+      p.events.push(e);
+      if (p.events.length >= p.expected) {
+        this.#pending.delete(e.userData);
+        p.resolve(p.events);
+      }
+    }
+    this.#updateRef();
+  }
+
+  #failAll(err: Error): void {
+    this.#error = err;
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#updateRef();
+    for (const p of all) p.reject(err);
+  }
+
+  /** Stops polling (before the fd closes); pending flips reject with ClosedError. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watch?.stop();
+    this.#watch = undefined;
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of all) p.reject(new ClosedError(this.#what));
+  }
+
+  get lastError(): Error | undefined {
+    return this.#error;
+  }
+}

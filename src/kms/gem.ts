@@ -1,0 +1,110 @@
+/**
+ * GEM handles: per device, not counted by the kernel. Importing the same dma-buf twice into one
+ * device returns the same handle and a single GEM_CLOSE frees it for both, so every handle
+ * primebuf obtains (PRIME import, dumb create, GBM) goes through the device's one counted table,
+ * and each holder owns a GemHandle reference; the last reference's close() does GEM_CLOSE.
+ */
+import { native } from '../native.js';
+import { Resource } from '../resource.js';
+
+/** All live counted handles of every table, for leak checks: `device path -> handle -> count`. */
+const allTables = new Set<GemHandleTable>();
+
+export class GemHandleTable {
+  readonly #counts = new Map<number, number>();
+  #fd: number;
+  readonly name: string;
+
+  constructor(fd: number, name: string) {
+    this.#fd = fd;
+    this.name = name;
+    allTables.add(this);
+  }
+
+  /** The device fd is going away: the kernel frees every handle with it. */
+  invalidate(): void {
+    this.#fd = -1;
+    this.#counts.clear();
+    allTables.delete(this);
+  }
+
+  get valid(): boolean {
+    return this.#fd >= 0;
+  }
+
+  /** Number of distinct live handles. */
+  get size(): number {
+    return this.#counts.size;
+  }
+
+  /** References held on `handle` (0 when not in the table). */
+  count(handle: number): number {
+    return this.#counts.get(handle) ?? 0;
+  }
+
+  handles(): number[] {
+    return [...this.#counts.keys()].sort((a, b) => a - b);
+  }
+
+  /** Adds one reference to a handle the kernel just returned (or that is already counted). */
+  ref(handle: number): void {
+    this.#counts.set(handle, (this.#counts.get(handle) ?? 0) + 1);
+  }
+
+  /** Drops one reference; the last one closes the handle in the kernel. */
+  unref(handle: number): void {
+    const n = this.#counts.get(handle);
+    if (n === undefined || this.#fd < 0) return;
+    if (n > 1) {
+      this.#counts.set(handle, n - 1);
+      return;
+    }
+    this.#counts.delete(handle);
+    native.drmGemClose(this.#fd, handle);
+  }
+
+  /** PRIME import: the kernel's handle for this dma-buf, with one more reference counted. */
+  importFd(dmabufFd: number): number {
+    if (this.#fd < 0) throw new Error(`${this.name}: device closed`);
+    const handle = native.drmPrimeFdToHandle(this.#fd, dmabufFd);
+    this.ref(handle);
+    return handle;
+  }
+}
+
+/** Live GEM handles primebuf holds across all open devices (for leak checks). */
+export function liveGemHandleCount(): number {
+  let n = 0;
+  for (const t of allTables) n += t.size;
+  return n;
+}
+
+/** One counted reference to a GEM handle of one device. */
+export class GemHandle extends Resource {
+  readonly handle: number;
+  readonly #table: GemHandleTable;
+
+  /** Takes over one reference already counted in `table`. */
+  constructor(table: GemHandleTable, handle: number, what?: string) {
+    super(what ?? `${table.name} GEM handle ${handle}`, () => table.unref(handle));
+    this.handle = handle;
+    this.#table = table;
+  }
+
+  /** Another reference to the same handle (its own close()). */
+  ref(): GemHandle {
+    this.assertOpen();
+    this.#table.ref(this.handle);
+    return new GemHandle(this.#table, this.handle);
+  }
+
+  /** References currently counted on this handle (all holders). */
+  get refCount(): number {
+    return this.#table.count(this.handle);
+  }
+
+  /** @internal */
+  get table(): GemHandleTable {
+    return this.#table;
+  }
+}

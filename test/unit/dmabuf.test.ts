@@ -1,0 +1,135 @@
+// Host tests of the dma-buf layer that need no DRM: CPU mappings own their memory and unmap
+// exactly once (a kept view reads as empty, not as freed memory), DmaBuf's size comes from
+// lseek, ioctls on the wrong kind of fd are typed errors, the IN_FORMATS blob codec, and the
+// libuv fd watch fires on the loop.
+import t from 'tap';
+import { ClosedError, SystemError } from '../../src/errors.js';
+import { DmaBuf, Mapping } from '../../src/dmabuf/index.js';
+import { decodeInFormats, encodeInFormats } from '../../src/kms/in-formats.js';
+import { native } from '../../src/native.js';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function memfd(size: number): number {
+  const fd = native.memfdCreate('primebuf-test', true);
+  native.ftruncateFd(fd, size);
+  return fd;
+}
+
+t.test('Mapping: shared memory, unmap exactly once, views detached after close', async (t) => {
+  const base = native.countOpenFds();
+  const fd = memfd(8192);
+  const m = Mapping.map(fd, 0, 8192);
+  const m2 = Mapping.map(fd, 4096, 4096);
+  native.closeFd(fd); // a mapping outlives its fd
+  const view = m.bytes();
+  view[4096] = 0xab;
+  view[4097] = 0xcd;
+  t.equal(m2.bytes()[0], 0xab, 'both mappings see the same pages');
+  t.equal(m2.bytes()[1], 0xcd);
+  t.equal(m.toBuffer().length, 8192);
+  m.close();
+  m.close();
+  t.equal(view.byteLength, 0, 'a kept view is detached, not dangling');
+  t.throws(() => m.bytes(), ClosedError);
+  t.throws(() => m.buffer, ClosedError);
+  t.equal(m2.bytes()[0], 0xab, 'the other mapping is untouched');
+  m2[Symbol.dispose]();
+  t.equal(native.countOpenFds(), base);
+});
+
+t.test('Mapping rejects zero or unsafe lengths, mmap errors are typed', async (t) => {
+  const fd = memfd(4096);
+  t.teardown(() => native.closeFd(fd));
+  t.throws(() => Mapping.map(fd, 0, 0), RangeError);
+  const e = t.throws(() => Mapping.map(fd, 3, 4096)) as SystemError; // offset not page aligned
+  t.ok(e instanceof SystemError);
+  t.equal(e.code, 'EINVAL');
+  t.equal(e.syscall, 'mmap');
+});
+
+t.test('DmaBuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma-buf', async (t) => {
+  const base = native.countOpenFds();
+  const d = new DmaBuf(memfd(12288), 'memfd stand-in');
+  t.equal(d.size, 12288n);
+  const m = d.map();
+  t.equal(m.length, 12288);
+  m.close();
+  const e = t.throws(() => d.beginCpuAccess('rw')) as SystemError;
+  t.ok(e instanceof SystemError);
+  t.equal(e.syscall, 'DMA_BUF_IOCTL_SYNC');
+  t.equal(e.code, 'ENOTTY');
+  const e2 = t.throws(() => d.exportSyncFile()) as SystemError;
+  t.equal(e2.syscall, 'DMA_BUF_IOCTL_EXPORT_SYNC_FILE');
+  const dup = d.dup();
+  t.not(dup.fd, d.fd);
+  dup.close();
+  d.close();
+  d.close();
+  t.throws(() => d.size, ClosedError);
+  t.equal(native.countOpenFds(), base);
+});
+
+t.test('memfd seals: a shrink-sealed memfd (udmabuf needs it) cannot shrink', async (t) => {
+  const fd = memfd(8192);
+  t.teardown(() => native.closeFd(fd));
+  native.addSeals(fd, 2); // F_SEAL_SHRINK
+  t.equal(native.getSeals(fd) & 2, 2);
+  const e = t.throws(() => native.ftruncateFd(fd, 4096)) as SystemError;
+  t.equal(e.code, 'EPERM');
+  native.ftruncateFd(fd, 16384); // growing is still allowed
+});
+
+t.test('IN_FORMATS blob: encode/decode round trip, windows beyond 64 formats', async (t) => {
+  const XR24 = 0x34325258;
+  const AR24 = 0x34325241;
+  const pairs = [
+    { format: AR24, modifier: 0n },
+    { format: XR24, modifier: 0n },
+    { format: XR24, modifier: 0x0100000000000001n },
+  ];
+  const blob = encodeInFormats(pairs);
+  const back = decodeInFormats(blob);
+  const key = (p: { format: number; modifier: bigint }): string => `${p.format}:${p.modifier}`;
+  t.same(back.map(key).sort(), pairs.map(key).sort());
+  // 70 formats: the modifier needs two windows (offset 0 and 64)
+  const many = Array.from({ length: 70 }, (_, i) => ({ format: 0x1000 + i, modifier: 0n }));
+  const back2 = decodeInFormats(encodeInFormats(many));
+  t.equal(back2.length, 70);
+  t.same(back2.map((p) => p.format).sort((a, b) => a - b), many.map((p) => p.format));
+  t.throws(() => decodeInFormats(new Uint8Array(10)));
+  const bad = encodeInFormats(pairs);
+  new DataView(bad.buffer).setUint32(0, 2, true);
+  t.throws(() => decodeInFormats(bad), /version 2/);
+});
+
+t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'primebuf-fifo-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(dir, 'f')]);
+  const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
+  t.teardown(() => closeSync(fd));
+  let calls = 0;
+  let written = false;
+  const fired = new Promise<void>((resolve) => {
+    const watch = new native.FdWatch(fd, false, (status, events) => {
+      calls++;
+      t.ok(written, 'not readable before the write');
+      t.equal(status, 0);
+      t.ok(events & 1, 'readable');
+      watch.stop();
+      t.equal(watch.active, false);
+      resolve();
+    });
+    t.equal(watch.active, true);
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(calls, 0, 'nothing fires while the fd is idle');
+  written = true;
+  writeSync(fd, 'x');
+  await fired;
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(calls, 1, 'stopped watches stay quiet');
+});

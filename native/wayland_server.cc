@@ -39,7 +39,7 @@ struct ResourceRec {
   uint32_t key;
   wl_resource* resource;
   bool ours;             // created by this bridge (generic dispatcher), or foreign (libwayland's own)
-  const wl_interface* iface;  // ours only (foreign: nullptr, no events posted through the bridge)
+  const wl_interface* iface;  // by creation, or by class name for foreign resources
   wl_listener destroy;   // foreign resources only
 };
 
@@ -314,7 +314,9 @@ ResourceRec* WlServer::Track(wl_resource* r, const wl_interface* iface) {
 ResourceRec* WlServer::RecFor(wl_resource* r) {
   auto it = resourcesByPtr_.find(r);
   if (it != resourcesByPtr_.end()) return it->second;
-  auto* rec = new ResourceRec{this, nextKey_++, r, false, nullptr, {}};
+  // Foreign (libwayland's own, e.g. a wl_shm buffer): events may still be posted through the
+  // bridge (wl_buffer.release), by the interface of its class.
+  auto* rec = new ResourceRec{this, nextKey_++, r, false, FindInterface(wl_resource_get_class(r)), {}};
   rec->destroy.notify = &WlServer::OnForeignDestroyed;
   wl_resource_add_destroy_listener(r, &rec->destroy);
   resources_[rec->key] = rec;
@@ -581,7 +583,7 @@ Napi::Value WlServer::PostEvent(const Napi::CallbackInfo& info) {
   Napi::Array in = info[2].As<Napi::Array>();
   wl_resource* r = rec->resource;
   const wl_interface* iface = rec->iface;
-  if (!iface) throw Napi::Error::New(env, "postEvent: resource is implemented by libwayland, not by the bridge");
+  if (!iface) throw Napi::Error::New(env, "postEvent: resource of an interface the bridge does not know");
   if (opcode >= static_cast<uint32_t>(iface->event_count))
     throw Napi::RangeError::New(env, std::string("postEvent: ") + iface->name + " has no event " + std::to_string(opcode));
   const wl_message* msg = &iface->events[opcode];

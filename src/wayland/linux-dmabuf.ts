@@ -1,0 +1,376 @@
+/**
+ * The zwp_linux_dmabuf_v1 global (version 5; version 1-4 clients are served what their version
+ * promises):
+ * - before version 4: format (v1, v2) or modifier (v3) events for every advertised pair at bind;
+ * - from version 4: default and per-surface feedback (main device, one shared sealed format
+ *   table per distinct feedback, tranches; a scanout tranche for surfaces the compositor marks
+ *   scanout-eligible), re-sent only when it changed, inert once its surface is gone;
+ * - zwp_linux_buffer_params_v1: validated by DmabufAttributes (exactly one protocol error per
+ *   bad request, every received fd closed exactly once), import policy hook, then the import
+ *   hook (PRIME on the main device); created/failed for create, invalid_wl_buffer for
+ *   create_immed; buffers handed to the compositor as LinuxDmabufBuffer objects.
+ */
+import type { OwnedFd } from '../fd.js';
+import { FormatSet } from '../formats/index.js';
+import { InvalidArgumentError } from '../errors.js';
+import { DmabufAttributes, PARAMS_ERROR, checkAdd, type ParamsProblem, type PlaneInput } from '../dmabuf/attributes.js';
+import { acceptAllImporter, type DmabufImporter, type ImportedDmabuf } from '../dmabuf/import.js';
+import { FeedbackCache, TRANCHE_FLAGS, chunkIndices, devArray, type CompiledFeedback, type FeedbackSpec, type Tranche } from './dmabuf-feedback.js';
+import type { ServerClient, ServerGlobal, ServerResource, WaylandServer } from './server.js';
+
+export const LINUX_DMABUF_VERSION = 5;
+
+/** A dma-buf wl_buffer the compositor can use. Owns the fds and the import. */
+export class LinuxDmabufBuffer {
+  #locks = 0;
+  #resourceGone = false;
+  #released = false;
+  #onDestroy: Array<() => void> = [];
+
+  constructor(
+    readonly resource: ServerResource<'wl_buffer'>,
+    readonly attributes: DmabufAttributes,
+    readonly imported: ImportedDmabuf,
+    readonly client: ServerClient,
+  ) {
+    resource.data['linuxDmabufBuffer'] = this;
+    resource.onDestroy(() => {
+      this.#resourceGone = true;
+      for (const fn of this.#onDestroy.splice(0)) fn();
+      this.#maybeFree();
+    });
+  }
+
+  /** The client destroyed its wl_buffer (the compositor may still hold a lock). */
+  get destroyed(): boolean {
+    return this.#resourceGone;
+  }
+
+  /** Fds and import are released (wl_buffer gone and no lock left). */
+  get freed(): boolean {
+    return this.#released;
+  }
+
+  /** Keeps fds and import alive while the compositor uses the buffer (e.g. while scanned out). */
+  lock(): void {
+    if (this.#released) throw new InvalidArgumentError('buffer already freed');
+    this.#locks++;
+  }
+
+  unlock(): void {
+    if (this.#locks > 0) this.#locks--;
+    this.#maybeFree();
+  }
+
+  /** wl_buffer.release: the compositor no longer reads the buffer; the client may reuse it. */
+  release(): void {
+    if (!this.#resourceGone) this.resource.send('release', {});
+  }
+
+  onDestroy(fn: () => void): void {
+    if (this.#resourceGone) fn();
+    else this.#onDestroy.push(fn);
+  }
+
+  #maybeFree(): void {
+    if (this.#released || !this.#resourceGone || this.#locks > 0) return;
+    this.#released = true;
+    this.imported.close();
+    this.attributes.close();
+  }
+}
+
+/** What the log/verdict hook sees for every create/create_immed. */
+export interface BufferVerdict {
+  readonly client: ServerClient;
+  readonly request: 'create' | 'create_immed';
+  readonly ok: boolean;
+  /** 'protocol_error' (fatal), 'failed' (not importable), or 'created' */
+  readonly outcome: 'protocol_error' | 'failed' | 'created';
+  readonly problem?: ParamsProblem;
+  readonly attributes?: ReturnType<DmabufAttributes['toJSON']>;
+  readonly importer: string;
+  readonly detail: string;
+}
+
+export interface LinuxDmabufOptions {
+  /** dev_t of the main device (the one buffers are imported into). */
+  readonly mainDevice: bigint;
+  /** Pairs the main device imports (the render tranche; also the v3 modifier events). */
+  readonly formats: FormatSet;
+  /** The KMS device and the pairs a plane accepts, for surfaces marked scanout-eligible. */
+  readonly scanout?: { readonly device: bigint; readonly formats: FormatSet };
+  /** Import hook (default: accept without importing: validation only). */
+  readonly importer?: DmabufImporter;
+  /** Policy hook before the import: return a reason string to refuse (non-fatal) a buffer. */
+  readonly policy?: (attributes: DmabufAttributes, client: ServerClient) => string | null;
+  /** A new usable buffer (the compositor takes it from here). */
+  readonly onBuffer?: (buffer: LinuxDmabufBuffer) => void;
+  /** Every create/create_immed outcome, for logs and tests. */
+  readonly onVerdict?: (verdict: BufferVerdict) => void;
+  /** Advertised version (default 5). */
+  readonly version?: number;
+  /** Flags the compositor handles (default y_invert only). */
+  readonly acceptedFlags?: number;
+}
+
+interface FeedbackObject {
+  readonly resource: ServerResource<'zwp_linux_dmabuf_feedback_v1'>;
+  sent: CompiledFeedback | null;
+  inert: boolean;
+}
+
+interface SurfaceState {
+  scanoutEligible: boolean;
+  feedbacks: Set<FeedbackObject>;
+}
+
+/** The linux-dmabuf global of one WaylandServer. */
+export class LinuxDmabuf {
+  readonly global: ServerGlobal;
+  #opts: LinuxDmabufOptions;
+  #cache = new FeedbackCache();
+  #defaults = new Set<FeedbackObject>();
+  #surfaces = new Map<ServerResource<'wl_surface'>, SurfaceState>();
+  #importer: DmabufImporter;
+  #closed = false;
+
+  constructor(
+    readonly server: WaylandServer,
+    opts: LinuxDmabufOptions,
+  ) {
+    this.#opts = opts;
+    this.#importer = opts.importer ?? acceptAllImporter;
+    const version = opts.version ?? LINUX_DMABUF_VERSION;
+    this.global = server.createGlobal('zwp_linux_dmabuf_v1', version, (res) => this.#bind(res));
+  }
+
+  /** The default feedback's description (main device render tranche). */
+  defaultFeedback(): FeedbackSpec {
+    return { mainDevice: this.#opts.mainDevice, tranches: [{ device: this.#opts.mainDevice, flags: 0, formats: this.#opts.formats }] };
+  }
+
+  /** The feedback of a surface: a scanout tranche first when the surface is scanout-eligible. */
+  surfaceFeedback(eligible: boolean): FeedbackSpec {
+    const main: Tranche = { device: this.#opts.mainDevice, flags: 0, formats: this.#opts.formats };
+    const s = this.#opts.scanout;
+    if (!eligible || !s) return { mainDevice: this.#opts.mainDevice, tranches: [main] };
+    // Scanout pairs must also be importable by the main device.
+    const scan: Tranche = { device: s.device, flags: TRANCHE_FLAGS.scanout, formats: s.formats.intersect(this.#opts.formats) };
+    return { mainDevice: this.#opts.mainDevice, tranches: scan.formats.isEmpty ? [main] : [scan, main] };
+  }
+
+  /** Every pair a client may use (the union of all tranches ever offered). */
+  get advertised(): FormatSet {
+    return this.#opts.formats;
+  }
+
+  /**
+   * Marks a surface as eligible for direct scanout (e.g. fullscreen on a KMS plane) or not; its
+   * feedback objects get the new feedback when, and only when, it changed.
+   */
+  setScanoutEligible(surface: ServerResource<'wl_surface'>, eligible: boolean): void {
+    const st = this.#surface(surface);
+    if (st.scanoutEligible === eligible) return;
+    st.scanoutEligible = eligible;
+    for (const fb of st.feedbacks) this.#sendFeedback(fb, this.surfaceFeedback(eligible));
+  }
+
+  isScanoutEligible(surface: ServerResource<'wl_surface'>): boolean {
+    return this.#surfaces.get(surface)?.scanoutEligible ?? false;
+  }
+
+  /** The LinuxDmabufBuffer behind a wl_buffer resource (e.g. from wl_surface.attach), or null. */
+  static bufferOf(resource: ServerResource | null): LinuxDmabufBuffer | null {
+    const b = resource?.data['linuxDmabufBuffer'];
+    return b instanceof LinuxDmabufBuffer ? b : null;
+  }
+
+  /** Number of live format table files (one per distinct feedback in use). */
+  get formatTables(): number {
+    return this.#cache.tables;
+  }
+
+  /** Withdraws the global. Existing buffers stay valid until their clients destroy them. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.global.destroy();
+  }
+
+  #surface(surface: ServerResource<'wl_surface'>): SurfaceState {
+    let st = this.#surfaces.get(surface);
+    if (!st) {
+      const state: SurfaceState = { scanoutEligible: false, feedbacks: new Set() };
+      st = state;
+      this.#surfaces.set(surface, state);
+      surface.onDestroy(() => {
+        // Feedback of a destroyed surface becomes inert: no more events, only destroy.
+        for (const fb of state.feedbacks) this.#inert(fb);
+        state.feedbacks.clear();
+        this.#surfaces.delete(surface);
+      });
+    }
+    return st;
+  }
+
+  #inert(fb: FeedbackObject): void {
+    fb.inert = true;
+    if (fb.sent) this.#cache.release(fb.sent);
+    fb.sent = null;
+  }
+
+  #bind(res: ServerResource<'zwp_linux_dmabuf_v1'>): void {
+    if (res.version < 4) {
+      // Legacy advertisement at bind.
+      const formats = this.#opts.formats;
+      if (res.version >= 3) {
+        for (const p of formats) {
+          res.send('modifier', { format: p.format, modifier_hi: Number(p.modifier >> 32n), modifier_lo: Number(p.modifier & 0xffffffffn) });
+        }
+      } else {
+        for (const f of formats.formats()) res.send('format', { format: f });
+      }
+    }
+    res.implement({
+      create_params: ({ params_id }) => this.#params(params_id, res.version),
+      get_default_feedback: ({ id }) => {
+        const fb: FeedbackObject = { resource: id, sent: null, inert: false };
+        this.#defaults.add(fb);
+        id.onDestroy(() => {
+          this.#defaults.delete(fb);
+          this.#inert(fb);
+        });
+        this.#sendFeedback(fb, this.defaultFeedback());
+      },
+      get_surface_feedback: ({ id, surface }) => {
+        const fb: FeedbackObject = { resource: id, sent: null, inert: false };
+        const st = this.#surface(surface);
+        st.feedbacks.add(fb);
+        id.onDestroy(() => {
+          st.feedbacks.delete(fb);
+          this.#inert(fb);
+        });
+        this.#sendFeedback(fb, this.surfaceFeedback(st.scanoutEligible));
+      },
+    });
+  }
+
+  #sendFeedback(fb: FeedbackObject, spec: FeedbackSpec): void {
+    if (fb.inert || fb.resource.destroyed) return;
+    const compiled = this.#cache.acquire(spec);
+    if (fb.sent && fb.sent.key === compiled.key) {
+      this.#cache.release(compiled); // unchanged: nothing is re-sent
+      return;
+    }
+    const r = fb.resource;
+    r.send('main_device', { device: devArray(compiled.mainDevice) });
+    r.send('format_table', { fd: compiled.table.fd, size: compiled.table.size });
+    for (const t of compiled.tranches) {
+      r.send('tranche_target_device', { device: devArray(t.device) });
+      r.send('tranche_flags', { flags: t.flags });
+      for (const chunk of chunkIndices(t.indices)) r.send('tranche_formats', { indices: chunk });
+      r.send('tranche_done', {});
+    }
+    r.send('done', {});
+    if (fb.sent) this.#cache.release(fb.sent);
+    fb.sent = compiled;
+  }
+
+  #params(params: ServerResource<'zwp_linux_buffer_params_v1'>, version: number): void {
+    const planes = new Map<number, PlaneInput>();
+    let used = false;
+    const closePlanes = (): void => {
+      for (const p of planes.values()) p.fd.close();
+      planes.clear();
+    };
+    params.onDestroy(closePlanes); // destroy before create, or the client went away
+    const fatal = (p: ParamsProblem): void => params.postError(p.code, p.message);
+    const alreadyUsed = (): void => params.postError(PARAMS_ERROR.already_used, 'the params object was already used to create a buffer');
+
+    params.implement({
+      add: ({ fd, plane_idx, offset, stride, modifier_hi, modifier_lo }) => {
+        const modifier = (BigInt(modifier_hi) << 32n) | BigInt(modifier_lo);
+        if (used) {
+          fd.close();
+          alreadyUsed();
+          return;
+        }
+        const p = checkAdd(planes, plane_idx, modifier, version);
+        if (p) {
+          fd.close();
+          fatal(p);
+          return;
+        }
+        planes.set(plane_idx, { fd, offset, stride, modifier });
+      },
+      create: ({ width, height, format, flags }) => {
+        if (used) return alreadyUsed();
+        used = true;
+        this.#create(params, version, planes, { width, height, format, flags }, null);
+      },
+      create_immed: ({ buffer_id, width, height, format, flags }) => {
+        if (used) return alreadyUsed();
+        used = true;
+        this.#create(params, version, planes, { width, height, format, flags }, buffer_id);
+      },
+    });
+  }
+
+  #create(
+    params: ServerResource<'zwp_linux_buffer_params_v1'>,
+    version: number,
+    planes: Map<number, PlaneInput>,
+    req: { width: number; height: number; format: number; flags: number },
+    immed: ServerResource<'wl_buffer'> | null,
+  ): void {
+    const client = params.client;
+    const request = immed ? 'create_immed' : 'create';
+    const verdict = (v: Omit<BufferVerdict, 'client' | 'request' | 'importer'>): void =>
+      this.#opts.onVerdict?.({ client, request, importer: this.#importer.name, ...v });
+    const v = DmabufAttributes.validate(
+      { planes, ...req },
+      { version, advertised: this.#opts.formats, acceptedFlags: this.#opts.acceptedFlags },
+    );
+    if (!v.ok) {
+      // The fds stay in `planes`, closed now (exactly once).
+      for (const p of planes.values()) p.fd.close();
+      planes.clear();
+      verdict({ ok: false, outcome: v.problem.fatal ? 'protocol_error' : 'failed', problem: v.problem, detail: v.problem.message });
+      if (v.problem.fatal) params.postError(v.problem.code, v.problem.message);
+      else this.#failed(params, immed, v.problem.message);
+      return;
+    }
+    const attributes = v.attributes;
+    planes.clear(); // the attributes own the fds now
+    const refuse = (reason: string): void => {
+      attributes.close();
+      verdict({ ok: false, outcome: 'failed', attributes: attributes.toJSON(), detail: reason });
+      this.#failed(params, immed, reason);
+    };
+    const policy = this.#opts.policy?.(attributes, client) ?? null;
+    if (policy !== null) return refuse(`refused by policy: ${policy}`);
+    let imported: ImportedDmabuf;
+    try {
+      imported = this.#importer.importDmabuf(attributes);
+    } catch (err) {
+      return refuse(`import failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    let resource: ServerResource<'wl_buffer'>;
+    if (immed) {
+      resource = immed;
+    } else {
+      resource = this.server.createResource(client, 'wl_buffer', params.version);
+    }
+    const buffer = new LinuxDmabufBuffer(resource, attributes, imported, client);
+    if (!immed) params.send('created', { buffer: resource });
+    verdict({ ok: true, outcome: 'created', attributes: attributes.toJSON(), detail: 'imported' });
+    this.#opts.onBuffer?.(buffer);
+  }
+
+  #failed(params: ServerResource<'zwp_linux_buffer_params_v1'>, immed: ServerResource<'wl_buffer'> | null, reason: string): void {
+    if (immed) params.postError(PARAMS_ERROR.invalid_wl_buffer, reason);
+    else params.send('failed', {});
+  }
+}
+

@@ -209,7 +209,14 @@ function decodeAmd(mod: bigint): Decoded {
   const retile = amd(mod, 'DCC_RETILE') === 1;
   const pipeAlign = amd(mod, 'DCC_PIPE_ALIGN') === 1;
   const versionName = AMD_VERSIONS[version];
-  const tileName = version === Number(C.AMD_FMT_MOD_TILE_VER_GFX12) ? AMD_GFX12_TILES[tile] : AMD_TILES[tile];
+  // GFX12 numbers its swizzle modes afresh; 256K_R_X exists only from GFX11 on
+  const gfx11 = Number(C.AMD_FMT_MOD_TILE_VER_GFX11);
+  const tileName =
+    version === Number(C.AMD_FMT_MOD_TILE_VER_GFX12)
+      ? AMD_GFX12_TILES[tile]
+      : tile === Number(C.AMD_FMT_MOD_TILE_GFX11_256K_R_X) && version < gfx11
+        ? undefined
+        : AMD_TILES[tile];
   const fields: ModifierFields = {
     tileVersion: versionName ?? version,
     tile: tileName ?? tile,
@@ -241,7 +248,8 @@ function decodeAmd(mod: bigint): Decoded {
     if (fields.dccConstantEncode) parts.push('DCC_CONSTANT_ENCODE');
   }
   // the swizzle parameters matter for the _X (xor'ed) tiles of GFX9 and later
-  const xTile = version !== Number(C.AMD_FMT_MOD_TILE_VER_GFX12) && [25, 26, 27, 31].includes(tile) && (tile !== 31 || version >= 4);
+  const xTiles = [C.AMD_FMT_MOD_TILE_GFX9_64K_S_X, C.AMD_FMT_MOD_TILE_GFX9_64K_D_X, C.AMD_FMT_MOD_TILE_GFX9_64K_R_X, C.AMD_FMT_MOD_TILE_GFX11_256K_R_X];
+  const xTile = version !== Number(C.AMD_FMT_MOD_TILE_VER_GFX12) && tileName !== undefined && xTiles.map(Number).includes(tile);
   if (xTile) {
     parts.push(`PIPE_XOR_BITS=${fields.pipeXorBits}`);
     if (version === Number(C.AMD_FMT_MOD_TILE_VER_GFX9)) parts.push(`BANK_XOR_BITS=${fields.bankXorBits}`);
@@ -277,9 +285,8 @@ function decodeVivante(mod: bigint): Decoded {
   const base = mod & ~C.VIVANTE_MOD_EXT_MASK;
   const ts = mod & C.VIVANTE_MOD_TS_MASK;
   const comp = mod & C.VIVANTE_MOD_COMP_MASK;
-  const tiling = base === (MODIFIER_VENDORS.VIVANTE !== undefined ? BigInt(MODIFIER_VENDORS.VIVANTE) << 56n : -1n)
-    ? 'LINEAR'
-    : simple.get(base)?.name ?? 'UNKNOWN';
+  // the vendor byte with value 0 is Vivante's linear layout (with tile status or compression)
+  const tiling = (base & ((1n << 56n) - 1n)) === 0n ? 'LINEAR' : (simple.get(base)?.name ?? 'UNKNOWN');
   const tileStatus = ts === 0n ? '' : VIVANTE_TS[String(ts)] ?? 'UNKNOWN';
   const compression = comp === 0n ? '' : comp === C.VIVANTE_MOD_COMP_DEC400 ? 'DEC400' : 'UNKNOWN';
   const fields: ModifierFields = { tiling, tileStatus: tileStatus || 'none', compression: compression || 'none' };

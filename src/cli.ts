@@ -15,6 +15,7 @@ const commands: Record<string, Command> = {
   formats: { summary: 'the DRM pixel format table (planes, block sizes, subsampling, alpha, YUV)', load: () => import('./cli/formats.js') },
   modifier: { summary: 'decode a DRM format modifier (vendor, name, fields)', load: () => import('./cli/modifier.js') },
   solve: { summary: 'merge device constraints, solve for a size and formats, pick an allocator (dry run)', load: () => import('./cli/solve.js') },
+  devices: { summary: 'DRM devices: caps, planes (formats x modifiers), CRTCs, connectors', load: () => import('./cli/devices.js') },
 };
 
 function usage(): string {

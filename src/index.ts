@@ -41,3 +41,4 @@ export {
   type SyncCounts,
   type PoolStats,
 } from './alloc/index.js';
+export * from './dmabuf/index.js';

@@ -15,3 +15,23 @@ export {
   type NodeType,
   type CoherenceSource,
 } from './discovery.js';
+export { GemHandle, GemHandleTable, liveGemHandleCount } from './gem.js';
+export { Framebuffer, liveFramebufferCount, DRM_MODE_FB_MODIFIERS, type FramebufferDescription, type FramebufferPlane } from './framebuffer.js';
+export { PropertyBlob, encodeMode } from './blob.js';
+export {
+  AtomicRequest,
+  DRM_MODE_PAGE_FLIP_EVENT,
+  DRM_MODE_ATOMIC_TEST_ONLY,
+  DRM_MODE_ATOMIC_NONBLOCK,
+  DRM_MODE_ATOMIC_ALLOW_MODESET,
+  type KmsRef,
+  type PropertyValue,
+  type CommitOptions,
+  type CommitResult,
+  type FlipResult,
+} from './atomic.js';
+export { DrmEventDispatcher, type PageFlipEvent } from './events.js';
+export { PropertyCache, DRM_MODE_OBJECT, describeProperty, enumName, type Property, type PropertyInfo, type PropertyType, type KmsObjectType } from './properties.js';
+export { decodeInFormats, encodeInFormats } from './in-formats.js';
+export { readResources, preferredMode, type KmsResources, type Plane, type PlaneType, type Crtc, type Connector, type Encoder } from './resources.js';
+export { describeDevice, describeDevices, resourcesToJSON, type DeviceJSON, type KmsJSON, type PlaneJSON, type PropertyJSON } from './describe.js';

@@ -11,6 +11,7 @@
  *      it can produce among those every member accepts; its size limit.
  *   3. Among the allocators left, a score (lower is better), every term reported:
  *        - dumb/GBM on the scanout device of a scanout member: device-local, always importable (-30)
+ *        - dumb buffers on a device that does not scan the buffer out (dumb is for scanout) (+15)
  *        - a non-LINEAR modifier every member accepts (tiling/compression; GBM only)     (-20)
  *        - contiguous memory nobody needs (CMA is scarce)                                  (+20)
  *        - a cached mapping while a member is not coherent (every CPU access flushes)      (+10)
@@ -167,6 +168,10 @@ export class AllocatorPool {
       if (caps.device !== undefined && scanoutDevices.includes(caps.device)) {
         score -= 30;
         terms.push(`allocates on the scanout device ${caps.device} (-30)`);
+      }
+      if (caps.kind === 'dumb' && !scanoutDevices.includes(caps.device!)) {
+        score += 15;
+        terms.push(`dumb buffers are meant for scanout, and ${caps.device} does not scan this one out (+15)`);
       }
       if (modifier !== DRM_FORMAT_MOD_LINEAR) {
         score -= 20;

@@ -32,6 +32,8 @@ import {
   type KmsDeviceDescription,
   type Reason,
 } from '../constraints/index.js';
+import { Device } from '../kms/index.js';
+import { describeKmsDevice } from '../constraints/live.js';
 import { AllocatorPool, describedAllocator, dumbCaps, heapCaps, planToJSON, udmabufCaps, type Allocator, type MissingAllocator } from '../alloc/index.js';
 
 const HELP = `usage: primebuf solve --use DEV:USAGE[:SEL] [--use ...] --size WxH --format F1[,F2...]
@@ -76,7 +78,7 @@ function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>):
   const desc = devices.get(dev);
   if (usage === 'scanout') {
     if (!desc) {
-      throw new InvalidArgumentError(`no description of ${dev}: give --device-file ${dev}=PATH (a recorded description)`);
+      throw new InvalidArgumentError(`no description of ${dev}: no /dev/dri/${dev} here; give --device-file ${dev}=PATH (a recorded description)`);
     }
     if (sel === undefined || sel === 'primary') return scanoutConstraint(desc, { type: 'primary' });
     if (sel === 'overlay' || sel === 'cursor') return scanoutConstraint(desc, { type: sel });
@@ -169,6 +171,19 @@ export async function run(argv: string[]): Promise<number> {
     const imported = importDrmInfoFile(path!, name === undefined ? {} : { name });
     devices.set(imported.description.name, imported.description);
     if (imported.unknownFormats.length > 0) unknownFormats[imported.description.name] = imported.unknownFormats;
+  }
+  // Devices named in --use without a device file are read live from /dev/dri when present.
+  const live: Device[] = [];
+  try {
+    for (const u of values.use) {
+      const name = u.split(':')[0]!;
+      if (name === 'cpu' || devices.has(name) || !/^card\d+$/.test(name) || !existsSync(`/dev/dri/${name}`)) continue;
+      const device = Device.open(`/dev/dri/${name}`);
+      live.push(device);
+      devices.set(name, describeKmsDevice(device));
+    }
+  } finally {
+    for (const d of live) d.close();
   }
   const members = [...values.use.map((u) => useConstraint(u, devices)), ...values.declare.map((d) => constraintFromJSON(readJSONArg(d)))];
   const merged = merge(...members);

@@ -23,6 +23,8 @@ export interface FormatSetJSON {
 
 type Entries = ReadonlyMap<number, readonly bigint[]>;
 
+const NO_MODIFIERS: readonly bigint[] = Object.freeze([]);
+
 const byBigint = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function intersectSorted(a: readonly bigint[], b: readonly bigint[]): bigint[] {
@@ -168,7 +170,7 @@ export class FormatSet implements Iterable<FormatModifier> {
 
   /** The modifiers of `format`, ascending (empty when the format is absent). */
   modifiers(format: number): readonly bigint[] {
-    return this.#entries.get(format) ?? [];
+    return this.#entries.get(format) ?? NO_MODIFIERS;
   }
 
   intersect(o: FormatSet): FormatSet {

@@ -341,6 +341,8 @@ export function decodeModifier(mod: bigint): ModifierInfo {
   }
   // like libdrm: the vendor decoder first, then the header's plain names
   const name = decoded.name ?? plain?.name ?? null;
+  // plain layouts without fields of their own (Samsung, Qualcomm, Allwinner, Tegra tiled...)
+  if (plain && Object.keys(decoded.fields).length === 0 && vendorId !== 0) decoded.fields = { layout: plain.name };
   return Object.freeze({
     modifier: mod,
     hex: modifierHex(mod),

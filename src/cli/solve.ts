@@ -21,7 +21,8 @@ import {
   anyPlaneConstraint,
   constraintFromJSON,
   cpuConstraint,
-  importDrmInfoFile,
+  importDrmInfo,
+  importDevicesJSON,
   merge,
   modifierLabel,
   reasonToJSON,
@@ -44,8 +45,8 @@ candidate formats (in order of preference) and picks an allocator. Nothing is al
 
   --use DEV:USAGE[:SEL]   card0:scanout (primary plane), card0:scanout:overlay|cursor|any|<plane id>,
                           renderD128:texture, renderD128:render, cpu (or cpu:read|write|readwrite)
-  --device-file [N=]PATH  a recorded device description (normalized drm_info JSON); the device is
-                          named N, else by the file's "node" basename
+  --device-file [N=]PATH  a recorded device description: normalized drm_info JSON (named N, else by
+                          its "node" basename) or \`primebuf devices --json\` output (every KMS node in it)
   --declare JSON|@FILE    a device primebuf cannot query, e.g.
                           '{"device":"encoder","usage":"video-encode","formats":[{"format":"NV12","modifiers":["LINEAR"]}],"heightAlign":16}'
   --allocators auto|LIST  allocators to consider: auto (those present here; with device files and no
@@ -168,7 +169,13 @@ export async function run(argv: string[]): Promise<number> {
   for (const spec of values['device-file']) {
     const eq = spec.indexOf('=');
     const [name, path] = eq > 0 && !spec.slice(0, eq).includes('/') ? [spec.slice(0, eq), spec.slice(eq + 1)] : [undefined, spec];
-    const imported = importDrmInfoFile(path!, name === undefined ? {} : { name });
+    const doc = JSON.parse(readFileSync(path!, 'utf8')) as unknown;
+    if (Array.isArray(doc) || (typeof doc === 'object' && doc !== null && 'kms' in doc)) {
+      // `primebuf devices --json` (e.g. recorded in the vkms guest): every KMS node in it.
+      for (const d of importDevicesJSON(doc, path)) devices.set(name !== undefined && !Array.isArray(doc) ? name : d.name, name !== undefined && !Array.isArray(doc) ? { ...d, name } : d);
+      continue;
+    }
+    const imported = importDrmInfo(doc, name === undefined ? {} : { name });
     devices.set(imported.description.name, imported.description);
     if (imported.unknownFormats.length > 0) unknownFormats[imported.description.name] = imported.unknownFormats;
   }

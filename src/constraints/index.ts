@@ -30,4 +30,4 @@ export {
 export { importDrmInfo, importDrmInfoFile, type ImportedDevice, type ImportOptions } from './import-drm-info.js';
 export { constraintFromJSON, parseModifierText } from './json.js';
 export { ConstraintConflictError, BufferBusyError, reasonToJSON } from './errors.js';
-export { describeKmsDevice, recordDescription, type LiveOptions } from './live.js';
+export { describeKmsDevice, recordDescription, importDevicesJSON, type LiveOptions } from './live.js';

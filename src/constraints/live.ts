@@ -4,11 +4,10 @@
  * import-drm-info.ts reads, so a description taken in the VM can become a fixture.
  */
 import { basename } from 'node:path';
-import { DRM_FORMAT_MOD_LINEAR, FormatSet, formatName, modifierHex, modifierName } from '../formats/index.js';
-import { native } from '../native.js';
-import { decodeInFormats } from '../kms/in-formats.js';
-import { enumName } from '../kms/properties.js';
+import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet, formatName, modifierHex, modifierName } from '../formats/index.js';
 import { listDevices, type Device } from '../kms/index.js';
+import { readResources } from '../kms/resources.js';
+import type { DeviceJSON } from '../kms/describe.js';
 import type { KmsDeviceDescription, PlaneDescription, PlaneType } from './device.js';
 
 export interface LiveOptions {
@@ -18,48 +17,122 @@ export interface LiveOptions {
   readonly contiguous?: boolean;
 }
 
-/** Reads the description of an open KMS (primary) node. */
+/** Reads the description of an open KMS (primary) node, through the drm layer's snapshot. */
 export function describeKmsDevice(device: Device, opts: LiveOptions = {}): KmsDeviceDescription {
-  const fd = device.fd;
-  const res = native.drmGetResources(fd);
-  const planes: PlaneDescription[] = [];
-  for (const id of native.drmGetPlaneResources(fd)) {
-    const raw = native.drmGetPlane(fd, id);
-    const props = device.properties.objectProperties(id, 'PLANE');
-    const type = (enumName(props.get('type')) ?? 'Overlay').toLowerCase() as PlaneType;
-    const inFormatsProp = props.get('IN_FORMATS');
-    const crtcs: number[] = [];
-    for (let i = 0; i < 32; i++) if (raw.possibleCrtcs & (1 << i)) crtcs.push(i);
-    let formats: FormatSet;
-    const empty: bigint[] = [];
-    const hasBlob = inFormatsProp !== undefined && inFormatsProp.value !== 0n;
-    if (hasBlob) {
-      const pairs = decodeInFormats(native.drmGetPropertyBlob(fd, Number(inFormatsProp.value)));
-      formats = FormatSet.from(pairs.map((p) => [p.format, p.modifier] as [number, bigint]));
-    } else {
-      formats = FormatSet.from(raw.formats.map((f) => [f, DRM_FORMAT_MOD_LINEAR] as [number, bigint]));
-    }
-    planes.push({ id, type, possibleCrtcs: crtcs, formats, inFormats: hasBlob, emptyModifiers: empty });
-  }
+  const res = readResources(device);
   const info = listDevices().find((d) => d.path === device.path || d.devId === device.devId);
-  const cw = device.tryGetCap('CURSOR_WIDTH', 0n);
-  const ch = device.tryGetCap('CURSOR_HEIGHT', 0n);
-  const d: { -readonly [K in keyof KmsDeviceDescription]: KmsDeviceDescription[K] } = {
+  const coherent = opts.coherent ?? info?.coherent;
+  return fromSnapshot({
     name: basename(device.path),
     driver: device.version.name,
     source: `live ${device.path}`,
     prime: device.prime,
     dumbBuffer: device.tryGetCap('DUMB_BUFFER', 0n) !== 0n,
     addfb2Modifiers: device.tryGetCap('ADDFB2_MODIFIERS', 0n) !== 0n,
-    fbSize: { minWidth: res.minWidth, maxWidth: res.maxWidth, minHeight: res.minHeight, maxHeight: res.maxHeight },
+    kms: {
+      ...res,
+      crtcs: res.crtcs.map((c) => ({ id: c.id, index: c.index })),
+      planes: res.planes.map((p) => ({ id: p.id, type: p.type, possibleCrtcs: p.possibleCrtcs, hasInFormats: p.hasInFormats, formats: p.formats })),
+    },
+    ...(coherent !== undefined ? { coherent } : {}),
+    ...(opts.contiguous !== undefined ? { contiguous: opts.contiguous } : {}),
+  });
+}
+
+interface Snapshot {
+  name: string;
+  driver: string;
+  source: string;
+  prime?: { import: boolean; export: boolean };
+  dumbBuffer?: boolean;
+  addfb2Modifiers?: boolean;
+  coherent?: boolean;
+  contiguous?: boolean;
+  kms: {
+    minWidth: number;
+    maxWidth: number;
+    minHeight: number;
+    maxHeight: number;
+    cursorWidth: number | null;
+    cursorHeight: number | null;
+    crtcs: Array<{ id: number; index: number }>;
+    planes: Array<{ id: number; type: string; possibleCrtcs: number[]; hasInFormats: boolean; formats: FormatSet }>;
+  };
+}
+
+/**
+ * The model's description from the drm layer's snapshot (live, or `primebuf devices --json`).
+ * CRTC ids become indices; a plane without IN_FORMATS has the implicit modifier in the
+ * snapshot and LINEAR here (see import-drm-info.ts for why).
+ */
+function fromSnapshot(s: Snapshot): KmsDeviceDescription {
+  const index = new Map(s.kms.crtcs.map((c) => [c.id, c.index]));
+  const planes: PlaneDescription[] = s.kms.planes.map((p) => {
+    const formats = p.hasInFormats
+      ? p.formats
+      : FormatSet.from([...p.formats].map((x) => [x.format, x.modifier === DRM_FORMAT_MOD_INVALID ? DRM_FORMAT_MOD_LINEAR : x.modifier] as [number, bigint]));
+    return {
+      id: p.id,
+      type: p.type.toLowerCase() as PlaneType,
+      possibleCrtcs: p.possibleCrtcs.map((id) => index.get(id) ?? -1).filter((i) => i >= 0),
+      formats,
+      inFormats: p.hasInFormats,
+      emptyModifiers: [],
+    };
+  });
+  const d: { -readonly [K in keyof KmsDeviceDescription]: KmsDeviceDescription[K] } = {
+    name: s.name,
+    driver: s.driver,
+    source: s.source,
+    fbSize: { minWidth: s.kms.minWidth, maxWidth: s.kms.maxWidth, minHeight: s.kms.minHeight, maxHeight: s.kms.maxHeight },
     planes,
   };
-  if (cw > 0n) d.cursorWidth = Number(cw);
-  if (ch > 0n) d.cursorHeight = Number(ch);
-  const coherent = opts.coherent ?? info?.coherent;
-  if (coherent !== undefined) d.coherent = coherent;
-  if (opts.contiguous !== undefined) d.contiguous = opts.contiguous;
+  if (s.prime) d.prime = s.prime;
+  if (s.dumbBuffer !== undefined) d.dumbBuffer = s.dumbBuffer;
+  if (s.addfb2Modifiers !== undefined) d.addfb2Modifiers = s.addfb2Modifiers;
+  if (s.kms.cursorWidth) d.cursorWidth = s.kms.cursorWidth;
+  if (s.kms.cursorHeight) d.cursorHeight = s.kms.cursorHeight;
+  if (s.coherent !== undefined) d.coherent = s.coherent;
+  if (s.contiguous !== undefined) d.contiguous = s.contiguous;
   return d;
+}
+
+/**
+ * Imports the output of `primebuf devices --json` (the drm layer's DeviceJSON, one object or an
+ * array; e.g. the vkms description recorded in the guest): every node with KMS objects.
+ * Nodes without KMS (render nodes, vgem) are skipped.
+ */
+export function importDevicesJSON(doc: unknown, source = 'primebuf devices --json'): KmsDeviceDescription[] {
+  const list = (Array.isArray(doc) ? doc : [doc]) as DeviceJSON[];
+  const out: KmsDeviceDescription[] = [];
+  for (const dev of list) {
+    if (!dev || typeof dev !== 'object' || !dev.kms) continue;
+    const k = dev.kms;
+    const cap = (n: string) => (typeof dev.caps?.[n] === 'number' ? (dev.caps[n] as number) : undefined);
+    const snap: Snapshot = {
+      name: dev.name,
+      driver: dev.version?.name ?? dev.driver ?? 'unknown',
+      source: `${source}: ${dev.path}`,
+      kms: {
+        minWidth: k.minWidth,
+        maxWidth: k.maxWidth,
+        minHeight: k.minHeight,
+        maxHeight: k.maxHeight,
+        cursorWidth: k.cursorWidth,
+        cursorHeight: k.cursorHeight,
+        crtcs: k.crtcs.map((c) => ({ id: c.id, index: c.index })),
+        planes: k.planes.map((p) => ({ id: p.id, type: p.type, possibleCrtcs: p.possibleCrtcs, hasInFormats: p.hasInFormats, formats: FormatSet.fromJSON(p.formats) })),
+      },
+      coherent: dev.coherent,
+    };
+    if (dev.prime) snap.prime = dev.prime;
+    const dumb = cap('DUMB_BUFFER');
+    if (dumb !== undefined) snap.dumbBuffer = dumb !== 0;
+    const mods = cap('ADDFB2_MODIFIERS');
+    if (mods !== undefined) snap.addfb2Modifiers = mods !== 0;
+    out.push(fromSnapshot(snap));
+  }
+  return out;
 }
 
 /**

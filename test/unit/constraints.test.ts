@@ -15,11 +15,13 @@ import {
   scanoutConstraint,
   solve,
   anyPlaneConstraint,
+  importDevicesJSON,
   type BufferDescription,
   type DeviceConstraint,
   type KmsDeviceDescription,
 } from '../../src/constraints/index.js';
 import { packageRoot } from '../../src/native.js';
+import type { DeviceJSON } from '../../src/kms/describe.js';
 
 const XR24 = fourcc('XRGB8888');
 const AR24 = fourcc('ARGB8888');
@@ -232,4 +234,34 @@ t.test('anyPlaneConstraint: the union of a device’s non-cursor planes', async 
   t.equal(any.plane, undefined);
   t.ok(any.formats!.has(XR24, Y_TILED_CCS));
   t.ok(ConstraintSet.of(any).pairs()!.size >= scanoutConstraint(intel.description).formats!.size);
+});
+
+t.test('importDevicesJSON: the drm layer`s `primebuf devices --json` shape; CRTC ids become indices; implicit -> LINEAR', async (t) => {
+  const doc: DeviceJSON[] = [
+    {
+      path: '/dev/dri/card0', name: 'card0', devId: 57344, major: 226, minor: 0, nodeType: 'primary', driver: 'vkms', primaryNode: '/dev/dri/card0',
+      renderNode: null, siblings: [], bus: null, coherent: true, coherentSource: 'arch',
+      caps: { DUMB_BUFFER: 1, ADDFB2_MODIFIERS: 1, PRIME: 3 }, prime: { import: true, export: true },
+      kms: {
+        minWidth: 10, maxWidth: 8192, minHeight: 10, maxHeight: 8192, cursorWidth: 512, cursorHeight: 512,
+        crtcs: [{ id: 37, index: 0, fbId: 0, active: false, mode: null, gammaSize: 0, properties: {} }],
+        connectors: [], encoders: [],
+        planes: [
+          { id: 31, type: 'primary', possibleCrtcs: [37], crtcId: 0, fbId: 0, hasInFormats: true, formats: [{ format: 'XRGB8888', modifiers: ['0x0000000000000000'] }], properties: {} },
+          { id: 40, type: 'overlay', possibleCrtcs: [37], crtcId: 0, fbId: 0, hasInFormats: false, formats: [{ format: 'ARGB8888', modifiers: ['0x00ffffffffffffff'] }], properties: {} },
+        ],
+      },
+    },
+    { path: '/dev/dri/renderD128', name: 'renderD128', devId: 57472, major: 226, minor: 128, nodeType: 'render', driver: 'vgem', primaryNode: null, renderNode: '/dev/dri/renderD128', siblings: [], bus: null, coherent: true, coherentSource: 'arch', kms: null },
+  ];
+  const [d, ...rest] = importDevicesJSON(doc, 'test');
+  t.equal(rest.length, 0, 'the render node has no KMS and is skipped');
+  t.equal(d!.name, 'card0');
+  t.same(d!.planes[0]!.possibleCrtcs, [0], 'CRTC id 37 -> index 0');
+  t.ok(d!.planes[1]!.formats.has(AR24, DRM_FORMAT_MOD_LINEAR), 'legacy list: LINEAR');
+  t.equal(d!.coherent, true);
+  const c = scanoutConstraint(d!, { type: 'overlay' });
+  t.equal(c.explicitModifiers, false);
+  t.equal(scanoutConstraint(d!).maxWidth, 8192);
+  t.equal(scanoutConstraint(d!, { type: 'primary' }).minWidth, 10);
 });

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// The vkms rig: real DRM (vkms, vgem, udmabuf, the system dma-heap) in a qemu VM, for the
+// conformance suite. Plain Node, no npm dependencies. See the README, "The vkms rig".
+//
+//   node scripts/vkms-vm.mjs prepare
+//   node scripts/vkms-vm.mjs run  [options] -- <command> [args...]
+//   node scripts/vkms-vm.mjs test [options] [dist/test/vkms/<file>.test.js ...]
+//
+// options: --timeout S           bound the command (default 1200 s; exit 124 when it expires)
+//          --without LIST        hide devices from the guest: vkms,vgem,udmabuf,heap
+//          --vkms clone|stock    the vkms build (default clone: Virtual-1 + Writeback-1 clonable)
+//          --console             stream the guest's kernel console to stderr
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { HIDEABLE, cacheRoot } from './vm/config.mjs';
+import { prepare } from './vm/prepare.mjs';
+import { EXIT_RIG, runInVm } from './vm/run.mjs';
+import { RigError, progress } from './vm/util.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const USAGE = `usage:
+  node scripts/vkms-vm.mjs prepare                      download + build everything the VM needs (cached)
+  node scripts/vkms-vm.mjs run [options] -- <cmd...>    run a command in the VM (cwd = this checkout)
+  node scripts/vkms-vm.mjs test [options] [files...]    tap on dist/test/vkms tests in the VM
+options:
+  --timeout S         bound the command, seconds (default 1200; exit 124 when it expires)
+  --without LIST      hide devices from the guest, comma-separated: ${HIDEABLE.join(',')}
+  --vkms clone|stock  vkms build: clone (default; Virtual-1 and Writeback-1 clonable) or stock
+  --console           stream the guest kernel console to stderr
+cache: ${cacheRoot()} (PRIMEBUF_CACHE overrides ~/.cache/primebuf)`;
+
+function parse(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      timeout: { type: 'string' },
+      without: { type: 'string' },
+      vkms: { type: 'string' },
+      console: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new RigError(`--timeout ${values.timeout}: not a positive number of seconds`);
+  return {
+    help: values.help,
+    positionals,
+    opts: {
+      timeout,
+      without: values.without ? values.without.split(',').map((s) => s.trim()).filter(Boolean) : [],
+      vkms: values.vkms,
+      console: values.console,
+      cwd: root,
+    },
+  };
+}
+
+function vkmsTests() {
+  const dir = join(root, 'dist/test/vkms');
+  const out = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.test.js')) out.push(relative(root, p));
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out.sort();
+}
+
+async function main(argv) {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === 'prepare') {
+    const vm = await prepare();
+    progress(`ready: ${vm.kernel} + ${vm.initramfs}`);
+    return 0;
+  }
+  if (cmd === 'run') {
+    const { help, positionals, opts } = parse(rest);
+    if (help) return console.log(USAGE), 0;
+    return runInVm(positionals, opts);
+  }
+  if (cmd === 'test') {
+    const { help, positionals, opts } = parse(rest);
+    if (help) return console.log(USAGE), 0;
+    const files = positionals.length ? positionals.map((f) => relative(root, resolve(f))) : vkmsTests();
+    if (files.length === 0) throw new RigError('no dist/test/vkms/**/*.test.js: build first (npm run build)');
+    for (const f of files) if (!existsSync(join(root, f))) throw new RigError(`${f}: no such test file (built? npm run build)`);
+    if (!existsSync(join(root, 'node_modules/.bin/tap'))) throw new RigError('node_modules/.bin/tap is missing: run npm ci');
+    progress(`vkms suite: ${files.length} file(s)`);
+    return runInVm(['/bin/sh', 'scripts/vm/guest-test.sh', ...files], opts);
+  }
+  throw new RigError(`unknown command ${cmd}\n${USAGE}`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`vkms-vm: ${err instanceof RigError ? err.message : err.stack}\n`);
+    process.exit(EXIT_RIG);
+  },
+);

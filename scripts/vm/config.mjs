@@ -1,0 +1,68 @@
+// The vkms rig's fixed choices, in one place. Plain Node, no dependencies.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * THE kernel pin: Debian's ABI name of the 6.12 kernel the guest boots (packages
+ * linux-image-<pin>-amd64, linux-headers-<pin>-amd64, linux-headers-<pin>-common,
+ * linux-kbuild-<pin>; linux-source-6.12 at the same package version).
+ * When apt no longer offers it, the rig falls back to the newest 6.12 that apt offers
+ * (what linux-image-6.12-amd64 depends on) and says so.
+ */
+export const KERNEL_PIN = '6.12.117+deb12';
+export const KERNEL_SERIES = '6.12';
+export const KERNEL_FLAVOUR = 'amd64';
+
+/** Debian packages the rig needs on the host, with a file proving each is installed. */
+export const HOST_PACKAGES = {
+  'qemu-system-x86': '/usr/bin/qemu-system-x86_64',
+  'busybox-static': '/bin/busybox',
+  kmod: '/usr/bin/kmod',
+  'xz-utils': '/usr/bin/xz',
+  // Guest-side tools: the guest chroots into the host root, so they live on the host.
+  'drm-info': '/usr/bin/drm_info',
+  'wayland-utils': '/usr/bin/wayland-info',
+  weston: '/usr/bin/weston',
+  'libdrm-tests': '/usr/bin/modetest',
+};
+
+/** Modules the guest loads, in this order after their dependencies, with their options. */
+export const GUEST_MODULES = [
+  ['drm_kms_helper', 'fbdev_emulation=0'], // leaves the CRTC idle (no fbcon at 1024x768)
+  ['vkms', 'enable_overlay=1 enable_writeback=1 enable_cursor=1'],
+  ['vgem', ''],
+  ['9pnet_virtio', ''],
+  ['9p', ''],
+  ['overlay', ''],
+];
+
+/** Devices `--without` can hide from the guest. */
+export const HIDEABLE = ['vkms', 'vgem', 'udmabuf', 'heap'];
+
+/** vkms builds: `clone` (default) has Virtual-1 and Writeback-1 clonable; `stock` is as shipped. */
+export const VKMS_VARIANTS = ['clone', 'stock'];
+
+export const QEMU = {
+  memory: process.env.PRIMEBUF_VM_MEMORY ?? '2048',
+  cpus: process.env.PRIMEBUF_VM_CPUS ?? '2',
+};
+
+/** Time bounds (seconds). */
+export const TIMEOUTS = {
+  apt: 900,
+  download: 900,
+  extract: 600,
+  build: 600,
+  initramfs: 300,
+  lock: 1800, // waiting for another checkout's prepare
+  boot: Number(process.env.PRIMEBUF_VM_BOOT_TIMEOUT ?? 120), // qemu start -> the command starts
+  command: Number(process.env.PRIMEBUF_VM_TIMEOUT ?? 1200), // default for `run` / `test`
+};
+
+export const BOOT_ATTEMPTS = 3;
+
+export function cacheRoot() {
+  const base = process.env.PRIMEBUF_CACHE ||
+    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'primebuf');
+  return join(base, 'vm');
+}

@@ -1,0 +1,103 @@
+#!/bin/busybox sh
+# PID 1 of the vkms rig's guest (a busybox initramfs built by scripts/vm/prepare.mjs).
+# Loads the DRM modules, mounts the host root read-only over virtio-9p under a tmpfs overlay
+# (so tools like tap can write; every write is dropped at poweroff), chroots into it and runs
+# the host's command script. Talks to the host over virtio serial ports:
+#   primebuf.ctl     "booted", "started", "exit <status>", or "fail <why>" (setup error: no retry)
+#   primebuf.stdout  the command's stdout      primebuf.stderr  the command's stderr
+# Kernel command line: primebuf.run=<dir with cmd.sh> primebuf.without=<vkms,vgem,udmabuf,heap>
+#   primebuf.vkms=<clone|stock>
+
+/bin/busybox --install -s /bin
+export PATH=/bin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+ctl=/dev/null
+out=/dev/console
+err=/dev/console
+for p in /sys/class/virtio-ports/*; do
+  [ -e "$p/name" ] || continue
+  case "$(cat "$p/name")" in
+    primebuf.ctl) ctl=/dev/${p##*/} ;;
+    primebuf.stdout) out=/dev/${p##*/} ;;
+    primebuf.stderr) err=/dev/${p##*/} ;;
+  esac
+done
+
+say() { echo "$*" >"$ctl"; }
+bye() {
+  sync
+  poweroff -f
+  sleep 10
+}
+fail() {
+  echo "primebuf vm: $*" >"$err"
+  say "fail $*"
+  bye
+}
+
+say booted
+
+run=
+without=
+vkms=clone
+overlay=1
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    primebuf.run=*) run=${arg#*=} ;;
+    primebuf.without=*) without=${arg#*=} ;;
+    primebuf.vkms=*) vkms=${arg#*=} ;;
+    primebuf.overlay=*) overlay=${arg#*=} ;;
+  esac
+done
+hidden() { case ",$without," in *",$1,"*) return 0 ;; esac; return 1; }
+
+# modules.list: "<name> <file> [options...]" in load order (dependencies first).
+while read -r name file opts; do
+  [ -n "$name" ] || continue
+  if [ "$name" = vkms ]; then
+    hidden vkms && continue
+    file=vkms-$vkms.ko
+  fi
+  if [ "$name" = vgem ] && hidden vgem; then continue; fi
+  # shellcheck disable=SC2086
+  insmod "/lib/modules/$file" $opts || fail "insmod $file $opts failed"
+done </etc/modules.list
+
+mkdir -p /lower /rw /root
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize=512000 hostroot /lower ||
+  fail "mounting the host root over virtio-9p failed"
+mount -t tmpfs -o mode=0755 rw /rw
+mkdir -p /rw/upper /rw/work
+if [ "$overlay" = 1 ]; then
+  mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /root ||
+    fail "overlay over the host root failed"
+else
+  mount --bind /lower /root
+fi
+
+r=/root
+mount -t devtmpfs devtmpfs $r/dev || fail "devtmpfs in the chroot failed"
+mkdir -p $r/dev/pts $r/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
+mount -t tmpfs -o mode=1777 shm $r/dev/shm
+mount -t proc proc $r/proc
+mount -t sysfs sysfs $r/sys
+mount -t debugfs debugfs $r/sys/kernel/debug || fail "debugfs failed"
+mount -t tmpfs -o mode=1777 tmp $r/tmp
+mount -t tmpfs -o mode=0755 run $r/run
+mkdir -p -m 0700 $r/run/user/0
+
+hidden udmabuf && rm -f $r/dev/udmabuf
+hidden heap && rm -f $r/dev/dma_heap/system
+
+[ -n "$run" ] && [ -f "$r$run/cmd.sh" ] || fail "no command script at $run/cmd.sh"
+
+say started
+chroot $r /bin/sh "$run/cmd.sh" </dev/null >"$out" 2>"$err"
+status=$?
+say "exit $status"
+bye

@@ -14,6 +14,7 @@ interface Command {
 const commands: Record<string, Command> = {
   formats: { summary: 'the DRM pixel format table (planes, block sizes, subsampling, alpha, YUV)', load: () => import('./cli/formats.js') },
   modifier: { summary: 'decode a DRM format modifier (vendor, name, fields)', load: () => import('./cli/modifier.js') },
+  serve: { summary: 'a Wayland server with linux-dmabuf v5 that imports and logs every client buffer', load: () => import('./cli/serve.js') },
   solve: { summary: 'merge device constraints, solve for a size and formats, pick an allocator (dry run)', load: () => import('./cli/solve.js') },
   devices: { summary: 'DRM devices: caps, planes (formats x modifiers), CRTCs, connectors', load: () => import('./cli/devices.js') },
 };

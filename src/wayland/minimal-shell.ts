@@ -1,7 +1,7 @@
 /**
  * The smallest compositor side a buffer client needs: wl_compositor / wl_surface / wl_region,
  * and xdg_wm_base enough for one toplevel (configure on first commit, ping/pong). Nothing is
- * displayed: a committed buffer is released at once (the compositor has finished reading it),
+ * displayed: a committed buffer is held until the next commit replaces it, then released;
  * frame callbacks are answered on commit. Used by `primebuf serve` and by tests; a real
  * compositor (compositor-example/) implements these itself.
  */
@@ -13,6 +13,8 @@ export interface MinimalShellOptions {
   onSurfaceBuffer?: (surface: ServerResource<'wl_surface'>, buffer: ServerResource) => void;
   /** Version of wl_compositor to advertise (default: the vendored core protocol's). */
   compositorVersion?: number;
+  /** The one wl_output advertised (default: 1024x768 at 60 Hz, vkms's preferred mode). */
+  output?: { width: number; height: number; refreshMhz: number; name: string };
 }
 
 interface SurfaceState {
@@ -38,13 +40,12 @@ export function installMinimalShell(server: WaylandServer, opts: MinimalShellOpt
     if (st.pending !== undefined) {
       const buffer = st.pending;
       st.pending = undefined;
-      if (buffer && !buffer.destroyed) {
-        st.current = buffer;
-        opts.onSurfaceBuffer?.(surface, buffer);
-        if (buffer.is('wl_buffer')) buffer.send('release', {}); // nothing is displayed: done reading at once
-      } else {
-        st.current = null;
-      }
+      // The buffer it replaces is released, as a compositor releases the buffer it stopped
+      // showing (committing the same buffer again keeps it).
+      const previous = st.current;
+      st.current = buffer && !buffer.destroyed ? buffer : null;
+      if (previous && previous !== st.current && !previous.destroyed && previous.is('wl_buffer')) previous.send('release', {});
+      if (st.current) opts.onSurfaceBuffer?.(surface, st.current);
     }
     const t = nowMs();
     for (const cb of st.frames.splice(0)) {
@@ -74,6 +75,18 @@ export function installMinimalShell(server: WaylandServer, opts: MinimalShellOpt
       create_region: () => undefined,
     }),
   );
+
+  const out = opts.output ?? { width: 1024, height: 768, refreshMhz: 60000, name: 'Virtual-1' };
+  server.createGlobal('wl_output', interfaces['wl_output']!.version, (o) => {
+    o.send('geometry', { x: 0, y: 0, physical_width: 0, physical_height: 0, subpixel: 0, make: 'primebuf', model: out.name, transform: 0 });
+    o.send('mode', { flags: 3 /* current | preferred */, width: out.width, height: out.height, refresh: out.refreshMhz });
+    if (o.version >= 2) o.send('scale', { factor: 1 });
+    if (o.version >= 4) {
+      o.send('name', { name: out.name });
+      o.send('description', { description: `primebuf output ${out.width}x${out.height}` });
+    }
+    if (o.version >= 2) o.send('done', {});
+  });
 
   server.createGlobal('xdg_wm_base', Math.min(interfaces['xdg_wm_base']!.version, 5), (wm) =>
     wm.implement({

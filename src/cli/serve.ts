@@ -1,0 +1,135 @@
+/**
+ * `primebuf serve`: a Wayland server with only what a buffer client needs (wl_compositor and
+ * wl_surface enough to ask for surface feedback, wl_shm, xdg_wm_base enough for a toplevel,
+ * linux-dmabuf v5), which imports every dma-buf through PRIME on the main device and logs every
+ * buffer a client creates (format, modifier, planes, verdict of validation and import). Runs
+ * until SIGINT/SIGTERM. Client developers test their dma-buf paths against the real kernel.
+ */
+import { parseArgs } from 'node:util';
+import { Device, listDevices } from '../kms/index.js';
+import { PrimeImporter } from '../dmabuf/import.js';
+import { WaylandServer } from '../wayland/server.js';
+import { LinuxDmabuf, type BufferVerdict } from '../wayland/linux-dmabuf.js';
+import { installMinimalShell } from '../wayland/minimal-shell.js';
+import { kmsFormats } from '../wayland/kms-formats.js';
+
+const HELP = `usage: primebuf serve [--device /dev/dri/cardN] [--socket NAME] [--output WxH] [--log] [--json]
+
+A Wayland server for testing dma-buf clients against the real kernel: wl_compositor, wl_shm,
+xdg_wm_base and zwp_linux_dmabuf_v1 version 5 (feedback with the device's render tranche and,
+for surfaces given a buffer, a scanout tranche from the KMS primary plane). Every buffer a client
+creates is validated, imported through PRIME on the device and logged.
+
+  --device PATH   DRM device (default: the first primary node with planes)
+  --socket NAME   socket name in $XDG_RUNTIME_DIR (default: first free wayland-N)
+  --output WxH    size of the advertised wl_output mode (default 1024x768; clients that size
+                  their buffers to the output render less with a small one)
+  --log           log every buffer and client (default: buffers only)
+  --json          one JSON object per log line
+  --help          this text`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      device: { type: 'string' },
+      socket: { type: 'string' },
+      output: { type: 'string', default: '1024x768' },
+      log: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const size = /^(\d+)x(\d+)$/.exec(values.output ?? '');
+  if (!size || Number(size[1]) < 1 || Number(size[2]) < 1) {
+    console.error(`primebuf serve: --output ${values.output}: expected WIDTHxHEIGHT`);
+    return 2;
+  }
+  if (!process.env.XDG_RUNTIME_DIR) {
+    console.error('primebuf serve: XDG_RUNTIME_DIR is not set (the socket lives there)');
+    return 1;
+  }
+  const path = values.device ?? listDevices().find((d) => d.nodeType === 'primary')?.path;
+  if (!path) {
+    console.error('primebuf serve: no DRM device found (use --device)');
+    return 1;
+  }
+  const device = Device.open(path);
+  const { all, primary } = kmsFormats(device);
+  if (all.isEmpty) {
+    console.error(`primebuf serve: ${path} reports no plane formats`);
+    device.close();
+    return 1;
+  }
+  const json = values.json;
+  const emit = (kind: string, text: string, data: Record<string, unknown>): void => {
+    if (json) console.log(JSON.stringify({ time: new Date().toISOString(), kind, ...data }));
+    else console.log(`[${new Date().toISOString()}] ${kind}: ${text}`);
+  };
+
+  const server = new WaylandServer();
+  server.initShm();
+  const dmabuf = new LinuxDmabuf(server, {
+    mainDevice: device.devId,
+    formats: all,
+    scanout: { device: device.devId, formats: primary },
+    importer: new PrimeImporter(device),
+    onVerdict: (v: BufferVerdict) => {
+      const who = `client ${v.client.pid}`;
+      const what = v.attributes ? describe(v.attributes) : '';
+      const text = `${who} ${v.request} ${what} -> ${v.outcome}${v.problem ? ` ${v.problem.error}` : ''}: ${v.detail}`;
+      emit('buffer', text, {
+        client: { pid: v.client.pid, uid: v.client.uid },
+        request: v.request,
+        outcome: v.outcome,
+        error: v.problem?.error ?? null,
+        detail: v.detail,
+        buffer: v.attributes ?? null,
+        importer: v.importer,
+      });
+    },
+  });
+  installMinimalShell(server, {
+    // The one surface a buffer client shows would be fullscreen on the primary plane: eligible
+    // for scanout as soon as it shows a buffer.
+    onSurfaceBuffer: (surface) => dmabuf.setScanoutEligible(surface, true),
+    output: { width: Number(size[1]), height: Number(size[2]), refreshMhz: 60000, name: 'primebuf-1' },
+  });
+  if (values.log) {
+    server.onClient((c) => {
+      emit('client', `connected pid ${c.pid} uid ${c.uid}`, { event: 'connected', pid: c.pid, uid: c.uid });
+      c.onDestroy(() => emit('client', `disconnected pid ${c.pid}`, { event: 'disconnected', pid: c.pid }));
+    });
+  }
+  const socket = server.addSocket(values.socket);
+  emit('ready', `WAYLAND_DISPLAY=${socket} on ${path} (${device.version.name}), ${all.size} format/modifier pairs, ${primary.size} on the primary plane`, {
+    socket,
+    device: path,
+    driver: device.version.name,
+    devId: `0x${device.devId.toString(16)}`,
+    formats: all.toJSON(),
+    scanout: primary.toJSON(),
+  });
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  emit('exit', 'signalled: closing', {});
+  dmabuf.close();
+  server.close();
+  device.close();
+  return 0;
+}
+
+function describe(a: object): string {
+  const x = a as { width: number; height: number; format: string; modifierName: string; planes: Array<{ offset: number; stride: number }> };
+  return `${x.width}x${x.height} ${x.format} ${x.modifierName} planes [${x.planes.map((p) => `${p.offset}/${p.stride}`).join(', ')}]`;
+}
+

@@ -90,6 +90,15 @@ t.test('every header name round-trips through fourcc(), by name and by fourcc st
   }
 });
 
+t.test('no header name is the fourcc string of another format, so fourcc() is unambiguous', async (t) => {
+  const byName = new Map(headerFormats().map((f) => [f.name, f.code]));
+  for (const f of headerFormats()) {
+    const s = fourccString(f.code);
+    const other = byName.get(s) ?? byName.get(s.toUpperCase());
+    t.ok(other === undefined || other === f.code, `${s} (${f.name}) is not the name of another format`);
+  }
+});
+
 t.test('formats named in the acceptance criteria', async (t) => {
   const nv12 = formatInfo(fourcc('NV12'))!;
   t.equal(nv12.planes, 2);

@@ -213,8 +213,9 @@ export interface SystemAllocators {
 }
 
 /**
- * Opens every allocator present: dumb buffers on each card with DRM_CAP_DUMB_BUFFER that has
- * KMS (vgem's card also allocates dumb buffers), every dma-heap, udmabuf. Heaps other than
+ * Opens every allocator present: dumb buffers on each card that does not deny
+ * DRM_CAP_DUMB_BUFFER (vgem's card has no KMS, does not answer the cap, and makes dumb
+ * buffers), every dma-heap, udmabuf. Heaps other than
  * 'system' are taken as contiguous (CMA). `cards` limits which cards are opened.
  */
 export function openSystemAllocators(opts: { cards?: readonly string[] } = {}): SystemAllocators {
@@ -229,7 +230,9 @@ export function openSystemAllocators(opts: { cards?: readonly string[] } = {}): 
       const d = Device.open(`/dev/dri/${c}`);
       devices.set(c, d);
       closers.push(d);
-      if (d.tryGetCap('DUMB_BUFFER', 0n) === 0n) missing.push({ name: `dumb@${c}`, kind: 'dumb', reason: `${c} has no DRM_CAP_DUMB_BUFFER` });
+      // A driver without KMS (vgem) does not answer DRM_CAP_DUMB_BUFFER (EINVAL) yet creates
+      // dumb buffers: only an explicit 0 rules dumb buffers out.
+      if (d.tryGetCap('DUMB_BUFFER', -1n) === 0n) missing.push({ name: `dumb@${c}`, kind: 'dumb', reason: `${c} has no DRM_CAP_DUMB_BUFFER` });
       else allocators.push(new DumbAllocator(d));
     }
     const heaps = existsSync('/dev/dma_heap') ? readdirSync('/dev/dma_heap').sort() : [];

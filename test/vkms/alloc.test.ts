@@ -1,0 +1,210 @@
+// Deferred allocation on the real kernel (vkms guest): vkms card0, vgem card1/renderD128,
+// udmabuf and the system dma-heap. Late attach (import / EBUSY / re-allocation with the content
+// carried over), sync counts, pre-flushed reuse and leak checks.
+import t from 'tap';
+import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
+import { native } from '../../src/native.js';
+import { Device } from '../../src/kms/index.js';
+import { Framebuffer, liveFramebufferCount } from '../../src/kms/framebuffer.js';
+import { liveGemHandleCount } from '../../src/kms/gem.js';
+import {
+  BufferBusyError,
+  cpuConstraint,
+  declared,
+  describeKmsDevice,
+  merge,
+  renderNodeConstraint,
+  scanoutConstraint,
+  type DeviceConstraint,
+} from '../../src/constraints/index.js';
+import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
+import { liveBackings, openSystemAllocators } from '../../src/alloc/system.js';
+
+const XR24 = fourcc('XRGB8888');
+const NV12 = fourcc('NV12');
+const fdsAtStart = native.countOpenFds();
+
+const sys = openSystemAllocators();
+const vkms = sys.devices.get('card0')!;
+const render = Device.open('/dev/dri/renderD128');
+const vkmsDesc = describeKmsDevice(vkms);
+const scanout = scanoutConstraint(vkmsDesc);
+const texture = renderNodeConstraint('renderD128', render.version.name);
+
+/** The owner's import hook: PRIME import into the device the constraint names. */
+function importer(c: DeviceConstraint, b: Backing): Imported | undefined {
+  const dev = c.device === 'card0' ? vkms : c.device === 'renderD128' ? render : undefined;
+  if (!dev) return undefined;
+  const fd = b.exportFd();
+  try {
+    return dev.importDmabuf(fd.fd);
+  } finally {
+    fd.close();
+  }
+}
+
+/** A framebuffer on vkms proves the buffer is scanout-usable as described. */
+function addFb(b: Backing): Framebuffer {
+  const d = b.description;
+  const fd = b.exportFd();
+  const h = vkms.importDmabuf(fd.fd);
+  fd.close();
+  try {
+    return Framebuffer.create(vkms, { width: d.width, height: d.height, format: d.format, modifier: d.modifier, planes: d.planes.map((p) => ({ handle: h, pitch: Number(p.pitch), offset: Number(p.offset) })) });
+  } finally {
+    h.close();
+  }
+}
+
+t.test('the live vkms description gives a scanout constraint like the recorded facts', async (t) => {
+  t.equal(vkmsDesc.driver, 'vkms');
+  t.ok(vkmsDesc.planes.some((p) => p.type === 'primary'));
+  t.ok(scanout.formats!.has(XR24, DRM_FORMAT_MOD_LINEAR), 'primary takes XRGB8888 LINEAR');
+  t.notOk(scanout.formats!.hasFormat(NV12), 'and no NV12');
+  t.equal(scanout.allocateOn, undefined, 'vkms imports (PRIME import cap)');
+  t.same(sys.pool.allocators.map((a) => a.caps.name).sort(), ['dma-heap:system', 'dumb@card0', 'dumb@card1', 'udmabuf']);
+});
+
+t.test('deferred: nothing is allocated before the first export; the plan is carried out for real', async (t) => {
+  const req = new BufferRequest({ width: 640, height: 480, formats: [XR24], pool: sys.pool, importer });
+  req.attach(scanout);
+  req.attach(texture);
+  t.equal(liveBackings(), 0, 'no allocation while pending');
+  const plan = req.plan();
+  t.equal(plan.chosen!.allocator, 'dumb@card0', 'dry run: dumb buffer on the scanout device');
+  const fd = req.exportFd();
+  t.equal(liveBackings('dumb@card0'), 1);
+  t.equal(native.dmabufSize(fd.fd), req.description!.size, 'the dma-buf has the described size');
+  fd.close();
+  const fb = addFb(backingOf(req));
+  t.ok(fb.id > 0, 'vkms accepts it as a framebuffer');
+  fb.close();
+  req.close();
+  t.equal(liveBackings(), 0);
+});
+
+// The request's backing is private; re-export through a tiny Backing view for addFb.
+function backingOf(req: BufferRequest): Backing {
+  const d = req.description!;
+  return { description: d, closed: false, exportFd: () => req.exportFd(), map: () => { throw new Error('unused'); }, sync: () => {}, close: () => {} };
+}
+
+t.test('every allocator of this machine makes a buffer vkms can scan out', async (t) => {
+  for (const a of sys.pool.allocators) {
+    const pool = new AllocatorPool([a]);
+    const req = new BufferRequest({ width: 320, height: 240, formats: [XR24], pool, importer });
+    req.attach(scanout);
+    req.attach(texture);
+    const d = req.allocate();
+    t.equal(d.allocator, a.caps.name);
+    const fb = addFb(backingOf(req));
+    t.ok(fb.id > 0, `${a.caps.name}: AddFB2 on vkms`);
+    fb.close();
+    req.close();
+  }
+  t.equal(liveBackings(), 0);
+});
+
+t.test('late compatible attach imports; late incompatible attach -> EBUSY with reasons', async (t) => {
+  const req = new BufferRequest({ width: 256, height: 256, formats: [XR24], pool: sys.pool, importer });
+  req.attach(scanout);
+  req.allocate();
+  const handles = render.gemHandleCount;
+  req.attach(texture);
+  t.equal(render.gemHandleCount, handles + 1, 'vgem imported the existing buffer');
+  const encoder = declared({ device: 'encoder', usage: 'video-encode', formats: FormatSet.from([[XR24, 0n]]), contiguous: true });
+  const err = t.throws(() => req.attach(encoder)) as unknown as BufferBusyError;
+  t.ok(err instanceof BufferBusyError);
+  t.equal(err.code, 'EBUSY');
+  t.same(err.reasons.map((r) => [r.code, r.device]), [['CONTIGUOUS', 'encoder']]);
+  req.close();
+  t.equal(render.gemHandleCount, handles, 'the import was closed with the request');
+});
+
+t.test('re-allocation carries the content over (preview, then start recording)', async (t) => {
+  const events: string[] = [];
+  const req = new BufferRequest({
+    width: 200,
+    height: 100,
+    formats: [XR24],
+    pool: sys.pool,
+    importer,
+    onIncompatibleAttach: 'reallocate',
+    onReallocate: (e) => events.push(`${e.before.allocator} -> ${e.after.allocator} copied=${e.copied}`),
+  });
+  req.attach(scanout);
+  req.attach(cpuConstraint('write'));
+  const px = req.beginCpuAccess('write');
+  const pitch = Number(req.description!.planes[0]!.pitch);
+  for (let y = 0; y < 100; y++) for (let x = 0; x < 800; x++) px[y * pitch + x] = (x ^ y) & 0xff;
+  req.endCpuAccess();
+  req.deviceAccess('card0');
+  t.equal(req.description!.allocator, 'dumb@card0');
+  // The recorder needs pitches aligned to 1024 bytes: the dumb buffer (pitch 800) cannot serve it.
+  const recorder = declared({ device: 'encoder', usage: 'video-encode', formats: FormatSet.from([[XR24, 0n]]), pitchAlign: 1024 });
+  const a = req.attach(recorder);
+  t.ok(a.reallocation);
+  t.same(events.length, 1);
+  t.equal(req.description!.planes[0]!.pitch, 1024n);
+  const view = req.beginCpuAccess('read');
+  let bad = 0;
+  for (let y = 0; y < 100; y++) for (let x = 0; x < 800; x++) if (view[y * 1024 + x] !== ((x ^ y) & 0xff)) bad++;
+  req.endCpuAccess();
+  t.equal(bad, 0, `every pixel carried over (${events[0]})`);
+  const fb = addFb(backingOf(req));
+  t.ok(fb.id > 0, 'the new buffer is scanout-usable on vkms');
+  fb.close();
+  req.close();
+  t.equal(liveBackings(), 0, 'old and new buffers released');
+});
+
+t.test('sync counts match the accesses made (real DMA_BUF_IOCTL_SYNC)', async (t) => {
+  const req = new BufferRequest({ width: 64, height: 64, formats: [XR24], pool: new AllocatorPool([sys.pool.get('dma-heap:system')!]), importer });
+  req.attach(scanout);
+  req.attach(cpuConstraint('write'));
+  for (let i = 0; i < 4; i++) {
+    const v = req.beginCpuAccess('write');
+    v.fill(i);
+    req.endCpuAccess();
+    req.beginCpuAccess('write'); // same bracket
+    req.endCpuAccess();
+    req.deviceAccess('card0');
+    req.deviceAccess('renderD128');
+  }
+  t.same(req.syncCounts, { starts: 4, ends: 4, skipped: 8 }, '4 frames: one START/END each; repeated CPU access and device hand-over free');
+  req.close();
+});
+
+t.test('the pre-flushed pool reuses buffers by allocation parameters', async (t) => {
+  const reuse = new PreflushedPool({ maxBytes: 4 * 1024 * 1024 });
+  const mk = () => {
+    const r = new BufferRequest({ width: 320, height: 240, formats: [XR24], pool: sys.pool, importer, reuse });
+    r.attach(scanout);
+    r.attach(cpuConstraint('write'));
+    return r;
+  };
+  const a = mk();
+  a.beginCpuAccess('write').fill(7);
+  a.endCpuAccess();
+  a.close();
+  t.equal(liveBackings(), 1, 'kept by the pool');
+  const b = mk();
+  const v = b.beginCpuAccess('read');
+  t.equal(v[0], 7, 'the same memory came back');
+  b.endCpuAccess();
+  t.same({ hits: reuse.stats.hits, misses: reuse.stats.misses }, { hits: 1, misses: 1 });
+  t.equal(liveBackings(), 1, 'no second allocation');
+  b.close();
+  reuse.close();
+  t.equal(liveBackings(), 0);
+});
+
+t.test('no leaks: fds, GEM handles, framebuffers, buffers', async (t) => {
+  sys.close();
+  render.close();
+  t.equal(liveBackings(), 0);
+  t.equal(liveFramebufferCount(), 0);
+  t.equal(liveGemHandleCount(), 0);
+  t.equal(native.countOpenFds(), fdsAtStart, 'every fd opened was closed');
+  t.ok(merge(scanout).ok);
+});

@@ -45,12 +45,14 @@ run=
 without=
 vkms=clone
 overlay=1
+nm=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     primebuf.run=*) run=${arg#*=} ;;
     primebuf.without=*) without=${arg#*=} ;;
     primebuf.vkms=*) vkms=${arg#*=} ;;
     primebuf.overlay=*) overlay=${arg#*=} ;;
+    primebuf.nm=*) nm=${arg#*=} ;;
   esac
 done
 hidden() { case ",$without," in *",$1,"*) return 0 ;; esac; return 1; }
@@ -80,6 +82,13 @@ else
 fi
 
 r=/root
+# The checkout's node_modules comes as a squashfs snapshot on /dev/vda (writable through an overlay).
+if [ -n "$nm" ]; then
+  mkdir -p /nm /rw/nm-upper /rw/nm-work
+  mount -t squashfs -o ro /dev/vda /nm || fail "mounting the node_modules image failed"
+  mount -t overlay -o lowerdir=/nm,upperdir=/rw/nm-upper,workdir=/rw/nm-work overlay "$r$nm" ||
+    fail "overlay on $nm failed"
+fi
 mount -t devtmpfs devtmpfs $r/dev || fail "devtmpfs in the chroot failed"
 mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts

@@ -7,12 +7,12 @@
 // error in the guest, or the VM died while the command ran: never retried). A VM that died
 // before the command started (a TCG kernel oops, ~1 boot in 45) is retried.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BOOT_ATTEMPTS, HIDEABLE, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
-import { prepare } from './prepare.mjs';
+import { nodeModulesImage, prepare } from './prepare.mjs';
 import { RigError, progress, q } from './util.mjs';
 
 export const EXIT_TIMEOUT = 124;
@@ -55,6 +55,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
   const append = [
     'console=ttyS0', 'quiet', 'loglevel=4', 'panic=-1', 'oops=panic', 'nokaslr',
     `primebuf.run=${runDir}`, `primebuf.vkms=${opts.vkms}`,
+    ...(vm.nodeModules ? [`primebuf.nm=${vm.nodeModules.dir}`] : []),
     ...(opts.without.length ? [`primebuf.without=${opts.without.join(',')}`] : []),
     ...(process.env.PRIMEBUF_VM_APPEND ? [process.env.PRIMEBUF_VM_APPEND] : []),
   ].join(' ');
@@ -71,6 +72,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     '-device', 'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
     '-device', 'virtio-serial-pci,id=vs',
     ...port('ctl'), ...port('stdout'), ...port('stderr'),
+    ...(vm.nodeModules ? ['-drive', `file=${vm.nodeModules.image},format=raw,if=virtio,readonly=on`] : []),
   ];
 }
 
@@ -78,7 +80,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
 async function boot(vm, argvOpts, runDir, attempt) {
   const sockDir = mkdtempSync(join(tmpdir(), 'primebuf-vm-'));
   const t0 = Date.now();
-  const r = { started: false, status: null, fail: null, timedOut: false, bootTimedOut: false, console: '', bootSeconds: null };
+  const r = { interrupted: 0, started: false, status: null, fail: null, timedOut: false, bootTimedOut: false, console: '', bootSeconds: null };
   let ctlBuf = '';
   let child;
   const kill = () => { try { child?.kill('SIGKILL'); } catch { /* gone */ } };
@@ -114,7 +116,8 @@ async function boot(vm, argvOpts, runDir, attempt) {
   child.stdout.on('data', onConsole);
   child.stderr.on('data', onConsole);
   const bootTimer = setTimeout(() => { r.bootTimedOut = true; kill(); }, TIMEOUTS.boot * 1000);
-  const forward = (sig) => () => { kill(); process.exitCode = 128 + (sig === 'SIGINT' ? 2 : 15); };
+  // Interrupted: kill the VM and stop (no retry); the caller exits 128 + signal.
+  const forward = (sig) => () => { r.interrupted = 128 + (sig === 'SIGINT' ? 2 : 15); kill(); };
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
@@ -159,15 +162,25 @@ export async function runInVm(argv, opts = {}) {
   }
   if (!VKMS_VARIANTS.includes(o.vkms)) throw new RigError(`--vkms ${o.vkms}: not one of ${VKMS_VARIANTS.join(', ')}`);
   if (argv.length === 0) throw new RigError('no command to run');
-  const vm = await prepare();
+  const cwd = opts.cwd ?? process.cwd();
+  const vm = { ...await prepare() };
+  const nm = join(cwd, 'node_modules');
+  if (existsSync(nm) && !process.env.PRIMEBUF_VM_NM_9P) vm.nodeModules = { dir: nm, image: await nodeModulesImage(nm) };
   const runs = join(cacheRoot(), 'runs');
   mkdirSync(runs, { recursive: true });
   const runDir = mkdtempSync(join(runs, 'run-'));
   try {
-    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, opts.cwd ?? process.cwd(), opts.env ?? {}));
+    for (const p of [runDir, cwd]) {
+      if (/\s/.test(p)) throw new RigError(`${p}: the rig passes paths on the kernel command line; whitespace is not supported`);
+    }
+    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, opts.env ?? {}));
     for (let attempt = 1; attempt <= BOOT_ATTEMPTS; attempt++) {
       progress(`booting the VM (${vm.abi}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);
       const r = await boot(vm, o, runDir, attempt);
+      if (r.interrupted) {
+        process.stderr.write('vkms VM: interrupted; VM killed\n');
+        return r.interrupted;
+      }
       if (r.fail) {
         process.stderr.write(`vkms VM: setup failed in the guest: ${r.fail}\n${consoleTail(r.console)}\n`);
         return EXIT_RIG;

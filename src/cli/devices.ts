@@ -16,6 +16,7 @@ format x modifier sets (IN_FORMATS).
   --json        machine-readable output (the shape of test/fixtures/vkms-devices.json)
   --node PATH   only this node
   --props       also print every property (text output)
+  --probe       force a connector detection cycle first (slow on real hardware; like modetest)
   -h, --help    this help`;
 
 function text(d: DeviceJSON, props: boolean): string {
@@ -84,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         node: { type: 'string' },
         props: { type: 'boolean', default: false },
+        probe: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -103,9 +105,9 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`primebuf devices: no DRM node ${values.node}`);
       return 1;
     }
-    devices = [describeDevice(info)];
+    devices = [describeDevice(info, { probe: values.probe ?? false })];
   } else {
-    devices = describeDevices();
+    devices = describeDevices({ probe: values.probe ?? false });
   }
   if (values.json) {
     console.log(JSON.stringify({ devices }, null, 2));

@@ -155,7 +155,7 @@ export function resourcesToJSON(r: KmsResources): KmsJSON {
 }
 
 /** Describes one node: discovery facts, then (when it opens) version, caps and KMS objects. */
-export function describeDevice(info: DeviceInfo): DeviceJSON {
+export function describeDevice(info: DeviceInfo, opts: { probe?: boolean } = {}): DeviceJSON {
   const out: DeviceJSON = {
     path: info.path,
     name: info.name,
@@ -175,6 +175,8 @@ export function describeDevice(info: DeviceInfo): DeviceJSON {
   try {
     dev = Device.open(info.path);
     out.version = { ...dev.version };
+    // virtual platform devices (vkms, vgem) have no bound driver in sysfs: the DRM driver names them
+    out.driver ??= dev.version.name;
     const caps: Record<string, number | string | null> = {};
     for (const name of Object.keys(DRM_CAPS) as DrmCap[]) {
       try {
@@ -188,10 +190,11 @@ export function describeDevice(info: DeviceInfo): DeviceJSON {
     out.clientCaps = [...dev.clientCaps].sort();
     out.isMaster = dev.isMaster;
     try {
-      out.kms = resourcesToJSON(readResources(dev));
+      out.kms = resourcesToJSON(readResources(dev, { probe: opts.probe ?? false }));
     } catch (err) {
       out.kms = null;
-      if (!(err instanceof Error && 'code' in err && (err.code === 'EOPNOTSUPP' || err.code === 'EINVAL'))) throw err;
+      // no KMS on this node: vgem (EOPNOTSUPP), render nodes (EACCES), old drivers (EINVAL)
+      if (!(err instanceof Error && 'code' in err && ['EOPNOTSUPP', 'EINVAL', 'EACCES'].includes(err.code as string))) throw err;
     }
   } catch (err) {
     out.error = err instanceof Error ? err.message : String(err);
@@ -202,6 +205,6 @@ export function describeDevice(info: DeviceInfo): DeviceJSON {
 }
 
 /** Every DRM node, described. */
-export function describeDevices(opts: DiscoveryOptions = {}): DeviceJSON[] {
-  return listDevices(opts).map(describeDevice);
+export function describeDevices(opts: DiscoveryOptions & { probe?: boolean } = {}): DeviceJSON[] {
+  return listDevices(opts).map((d) => describeDevice(d, { probe: opts.probe ?? false }));
 }

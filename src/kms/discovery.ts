@@ -190,7 +190,10 @@ export function describeNode(path: string, devId: bigint, opts: DiscoveryOptions
   let nodes: string[] = [];
   if (sysfsPath) {
     try {
-      nodes = readdirSync(join(sysfsPath, 'drm')).filter((n) => nodeTypeOfName(n) !== null).sort();
+      // control nodes (controlD*) are a legacy leftover with no use: only primary and render
+      nodes = readdirSync(join(sysfsPath, 'drm'))
+        .filter((n) => nodeTypeOfName(n) === 'primary' || nodeTypeOfName(n) === 'render')
+        .sort();
     } catch {
       nodes = [];
     }

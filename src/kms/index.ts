@@ -35,3 +35,4 @@ export { PropertyCache, DRM_MODE_OBJECT, describeProperty, enumName, type Proper
 export { decodeInFormats, encodeInFormats } from './in-formats.js';
 export { readResources, preferredMode, type KmsResources, type Plane, type PlaneType, type Crtc, type Connector, type Encoder } from './resources.js';
 export { describeDevice, describeDevices, resourcesToJSON, type DeviceJSON, type KmsJSON, type PlaneJSON, type PropertyJSON } from './describe.js';
+export { addWriteback } from './writeback.js';

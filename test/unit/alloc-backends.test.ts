@@ -1,0 +1,77 @@
+// Host tests of the allocator backends' ownership (no DRM here: a memfd stands in for the
+// dma-buf): a Backing owns one fd, hands out independent duplicates, maps once, closes its
+// keep-alive objects, and is idempotent; the GBM backend is optional and says so.
+import t from 'tap';
+import { DmabufBacking, gbmBuilt } from '../../src/alloc/backends/index.js';
+import { DmaBuf } from '../../src/dmabuf/dmabuf.js';
+import { ClosedError, NativeUnavailableError, SystemError } from '../../src/errors.js';
+import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
+import { native } from '../../src/native.js';
+
+function memfdDmabuf(size: number): DmaBuf {
+  const fd = native.memfdCreate('backing', true);
+  native.ftruncateFd(fd, size);
+  return new DmaBuf(fd, 'memfd');
+}
+
+const desc = {
+  width: 64,
+  height: 64,
+  format: fourcc('XRGB8888'),
+  modifier: DRM_FORMAT_MOD_LINEAR,
+  allocWidth: 64,
+  allocHeight: 64,
+  planes: [{ offset: 0n, pitch: 256n }],
+  size: 16384n,
+  allocator: 'test',
+  contiguous: false,
+  cpuCache: 'cached' as const,
+};
+
+t.test('DmabufBacking owns one fd, exports duplicates, maps once, closes what it keeps', async (t) => {
+  const base = native.countOpenFds();
+  let kept = 0;
+  const b = new DmabufBacking(desc, memfdDmabuf(16384), [{ close: () => kept++ }]);
+  const e1 = b.exportFd();
+  const e2 = b.exportFd();
+  t.not(e1.fd, e2.fd);
+  t.equal(native.countOpenFds(), base + 3);
+  const m = b.map();
+  m[0] = 7;
+  t.equal(b.map()[0], 7, 'the same mapping on the second call');
+  t.equal(m.byteLength, 16384);
+  const err = t.throws(() => b.sync({ phase: 'start', read: true, write: true })) as SystemError;
+  t.equal(err.syscall, 'DMA_BUF_IOCTL_SYNC', 'sync reaches the ioctl (ENOTTY on a memfd)');
+  b.close();
+  b.close();
+  t.ok(b.closed);
+  t.equal(kept, 1, 'keep-alive objects closed exactly once');
+  t.equal(m.byteLength, 0, 'the mapping was unmapped (view detached)');
+  t.throws(() => b.exportFd(), ClosedError);
+  t.equal(native.countOpenFds(), base + 2, 'exported fds belong to their receivers');
+  e1.close();
+  e2.close();
+  t.equal(native.countOpenFds(), base);
+});
+
+t.test('GBM is optional: built flag reported, and GbmDevice says why it is unavailable', async (t) => {
+  t.type(gbmBuilt(), 'boolean');
+  const { GbmDevice } = await import('../../src/alloc/backends/gbm.js');
+  if (!gbmBuilt()) {
+    t.throws(() => GbmDevice.create({} as never), NativeUnavailableError);
+  } else {
+    t.equal(typeof native.gbmCreateDevice, 'function', 'the addon exposes GBM');
+    // /dev/null is no DRM device: Mesa's GBM refuses it with an error, not a crash
+    const { openSync, closeSync } = await import('node:fs');
+    const fd = openSync('/dev/null', 'r+');
+    t.teardown(() => closeSync(fd));
+    let outcome = 'created';
+    try {
+      const g = native.gbmCreateDevice!(fd);
+      native.gbmDestroyDevice!(g);
+    } catch (err) {
+      outcome = (err as SystemError).syscall;
+    }
+    t.ok(['created', 'gbm_create_device'].includes(outcome), `gbm on a non-DRM fd: ${outcome}`);
+  }
+});

@@ -1,0 +1,71 @@
+// Conformance: 120 non-blocking page flips on vkms complete, each with its page-flip event
+// delivered on the Node event loop (libuv poll on the DRM fd, no busy waiting), at the display
+// rate. The rate is measured from the kernel's vblank timestamps and reported.
+import t from 'tap';
+import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
+import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
+import { PropertyBlob } from '../../src/kms/blob.js';
+import type { PageFlipEvent } from '../../src/kms/events.js';
+import { Framebuffer } from '../../src/kms/framebuffer.js';
+import { preferredMode, readResources } from '../../src/kms/resources.js';
+import { openDriver } from './devices-util.js';
+import { disableAll, placePlane } from './kms-util.js';
+import { leakFree } from './leak.js';
+
+const XR24 = fourcc('XRGB8888');
+const FLIPS = 120;
+
+leakFree(t, `${FLIPS} non-blocking flips with events at the display rate`, async (t) => {
+  const vkms = openDriver('vkms');
+  const res = readResources(vkms, { probe: true });
+  const crtc = res.crtcs[0]!;
+  const virt = res.connectors.find((c) => !c.writeback)!;
+  const mode = preferredMode(virt)!;
+  const W = mode.hdisplay;
+  const H = mode.vdisplay;
+  const hz = (mode.clock * 1000) / (mode.htotal * mode.vtotal);
+  const primary = res.planes.find((p) => p.type === 'primary')!;
+  const bufs = [0, 1].map(() => DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 }));
+  const fbs = bufs.map((b) => Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: b.handle, pitch: b.pitch }] }));
+  const blob = PropertyBlob.fromMode(vkms, mode);
+  const setup = vkms.atomic().set(crtc.id, 'MODE_ID', blob).set(crtc.id, 'ACTIVE', 1).set(virt.id, 'CRTC_ID', crtc.id);
+  placePlane(setup, primary.id, crtc.id, fbs[0]!, 0, 0, W, H);
+  const first = setup.commit({ allowModeset: true });
+  await first.flip;
+
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 2);
+  const events: PageFlipEvent[] = [];
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < FLIPS; i++) {
+    const { flip } = vkms.atomic().set(primary.id, 'FB_ID', fbs[(i + 1) % 2]!).commit();
+    const [e] = await flip;
+    events.push(e!);
+  }
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  clearInterval(ticker);
+
+  t.equal(events.length, FLIPS, `${FLIPS} flip events`);
+  t.ok(events.every((e) => e.crtcId === crtc.id), 'every event names the CRTC');
+  let increasing = true;
+  for (let i = 1; i < events.length; i++) {
+    if (!(events[i]!.sequence > events[i - 1]!.sequence && events[i]!.timestampNs > events[i - 1]!.timestampNs)) increasing = false;
+  }
+  t.ok(increasing, 'vblank sequence and timestamps strictly increase');
+  const spanNs = Number(events.at(-1)!.timestampNs - events[0]!.timestampNs);
+  const spanSeq = events.at(-1)!.sequence - events[0]!.sequence;
+  const vblankHz = (spanSeq * 1e9) / spanNs;
+  const flipHz = ((FLIPS - 1) * 1e9) / spanNs;
+  const missed = spanSeq - (FLIPS - 1);
+  t.comment(`mode ${mode.name}@${hz.toFixed(2)} Hz; vblank rate from timestamps ${vblankHz.toFixed(2)} Hz; flips ${flipHz.toFixed(2)} per second (${missed} vblanks without a flip); wall ${wallMs.toFixed(0)} ms; ${ticks} timer ticks meanwhile`);
+  t.ok(Math.abs(vblankHz - hz) / hz < 0.02, `events come at the display rate: ${vblankHz.toFixed(2)} Hz vs mode ${hz.toFixed(2)} Hz`);
+  t.ok(flipHz > hz * 0.5, `flips keep up with the display (${flipHz.toFixed(2)} of ${hz.toFixed(2)} per second)`);
+  t.ok(ticks > FLIPS / 4, 'the event loop ran timers between flips (no busy wait)');
+  t.equal(vkms.events.pendingCount, 0);
+
+  disableAll(vkms, res);
+  for (const f of fbs) f.close();
+  for (const b of bufs) b.close();
+  blob.close();
+  vkms.close();
+});

@@ -1,7 +1,8 @@
 /**
- * The real allocators behind the pool's `Allocator` interface (src/alloc/types.ts): each makes
- * a Backing that owns exactly one dma-buf (plus whatever keeps it alive: a dumb buffer's GEM
- * handle, a GBM bo) and gives out duplicates of its fd.
+ * GBM behind the pool's `Allocator` interface (src/alloc/types.ts), and DmabufBacking: a Backing
+ * that owns exactly one dma-buf plus whatever keeps its memory alive (a GBM bo, a dumb buffer)
+ * and gives out duplicates of its fd. The dumb, dma-heap and udmabuf allocators of the pool
+ * live in src/alloc/system.ts (constraints area) over the same drm-layer owners.
  */
 import { DmaBuf, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE } from '../../dmabuf/dmabuf.js';
 import type { Mapping } from '../../dmabuf/mapping.js';
@@ -11,12 +12,9 @@ import { DRM_FORMAT_MOD_INVALID, formatInfo } from '../../formats/index.js';
 import type { Device } from '../../kms/device.js';
 import { native } from '../../native.js';
 import type { BufferDescription, Layout } from '../../constraints/solve.js';
-import { dumbCaps, gbmCaps, heapCaps, linearOnly, udmabufCaps } from '../catalog.js';
+import { gbmCaps } from '../catalog.js';
 import type { AllocationPlan, Allocator, Backing, FdOwner, SyncFlags } from '../types.js';
-import { DumbBuffer } from './dumb.js';
 import { GbmDevice, GBM_BO_USE_LINEAR, GBM_BO_USE_RENDERING, GBM_BO_USE_SCANOUT, type GbmBo } from './gbm.js';
-import { DmaHeap } from './heap.js';
-import { UdmabufAllocator, udmabufSizeLimit } from './udmabuf.js';
 
 interface Closable {
   close(): void;
@@ -82,73 +80,6 @@ function checkRules(plan: AllocationPlan, pitch: bigint, what: string): void {
   }
 }
 
-/** KMS dumb buffers on `device` (single-plane LINEAR formats with whole-byte pixels). */
-export function dumbAllocator(device: Device): Allocator {
-  const caps = dumbCaps(device.name);
-  return {
-    caps,
-    canAllocate: (format, modifier) => {
-      const info = formatInfo(format);
-      return linearOnly(format, modifier) && info !== undefined && info.planes === 1 && info.cpp[0]! > 0;
-    },
-    allocate(plan) {
-      const info = formatInfo(plan.format);
-      if (!info || info.planes !== 1 || !info.cpp[0]) throw new InvalidArgumentError(`dumb buffers cannot hold ${info?.name ?? plan.format}`);
-      const buf = DumbBuffer.create(device, { width: plan.layout.allocWidth, height: plan.layout.allocHeight, bpp: info.cpp[0] * 8 });
-      try {
-        checkRules(plan, BigInt(buf.pitch), caps.name);
-        const dmabuf = buf.exportDmabuf();
-        const layout: Layout = { ...plan.layout, planes: [{ offset: 0n, pitch: BigInt(buf.pitch) }], size: buf.size };
-        return new DmabufBacking(describe(layout, caps.name, { allocatedOn: device.name }, caps.contiguous, caps.cpuCache), dmabuf, [buf]);
-      } catch (err) {
-        buf.close();
-        throw err;
-      }
-    },
-  };
-}
-
-/** A dma-heap ('system' by default): primebuf's own linear layout. */
-export function heapAllocator(name = 'system'): Allocator & { close(): void } {
-  const caps = heapCaps(name);
-  let heap: DmaHeap | undefined;
-  return {
-    caps,
-    canAllocate: linearOnly,
-    allocate(plan) {
-      heap ??= DmaHeap.open(name);
-      const dmabuf = heap.allocate(plan.layout.size);
-      return new DmabufBacking(describe(plan.layout, caps.name, {}, caps.contiguous, caps.cpuCache), dmabuf);
-    },
-    close() {
-      heap?.close();
-      heap = undefined;
-    },
-  };
-}
-
-/** udmabuf over sealed memfds: primebuf's own linear layout, up to size_limit_mb. */
-export function udmabufAllocator(): Allocator & { close(): void } {
-  const caps = udmabufCaps(udmabufSizeLimit() ?? undefined);
-  let dev: UdmabufAllocator | undefined;
-  return {
-    caps,
-    canAllocate: linearOnly,
-    allocate(plan) {
-      if (caps.maxSize !== undefined && plan.layout.size > caps.maxSize) {
-        throw new InvalidArgumentError(`udmabuf: ${plan.layout.size} bytes exceed size_limit_mb (${caps.maxSize} bytes)`);
-      }
-      dev ??= UdmabufAllocator.open();
-      const dmabuf = dev.allocate(plan.layout.size);
-      return new DmabufBacking(describe(plan.layout, caps.name, {}, caps.contiguous, caps.cpuCache), dmabuf);
-    },
-    close() {
-      dev?.close();
-      dev = undefined;
-    },
-  };
-}
-
 /** GBM on `device` with the modifiers the driver lists (throws NativeUnavailableError without GBM). */
 export function gbmAllocator(device: Device, modifiers: readonly bigint[]): Allocator & { close(): void } {
   const gbm = GbmDevice.create(device);
@@ -166,6 +97,7 @@ export function gbmAllocator(device: Device, modifiers: readonly bigint[]): Allo
         if (plan.modifier !== DRM_FORMAT_MOD_INVALID && bo.modifier !== plan.modifier) {
           throw new InvalidArgumentError(`${caps.name}: asked for modifier 0x${plan.modifier.toString(16)}, got 0x${bo.modifier.toString(16)}`);
         }
+        if (plan.modifier === 0n) checkRules(plan, BigInt(bo.planes[0]!.stride), caps.name);
         const dmabuf = bo.planes[0]!.dmabuf.dup();
         const size = dmabuf.trySize() ?? plan.layout.size;
         const layout: Layout = {

@@ -7,7 +7,6 @@
  */
 import { parseArgs } from 'node:util';
 import { Device, listDevices } from '../kms/index.js';
-import { PrimeImporter } from '../dmabuf/import.js';
 import { WaylandServer } from '../wayland/server.js';
 import { LinuxDmabuf, type BufferVerdict } from '../wayland/linux-dmabuf.js';
 import { installMinimalShell } from '../wayland/minimal-shell.js';
@@ -74,11 +73,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const server = new WaylandServer();
   server.initShm();
-  const dmabuf = new LinuxDmabuf(server, {
-    mainDevice: device.devId,
-    formats: all,
-    scanout: { device: device.devId, formats: primary },
-    importer: new PrimeImporter(device),
+  const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
     onVerdict: (v: BufferVerdict) => {
       const who = `client ${v.client.pid}`;
       const what = v.attributes ? describe(v.attributes) : '';

@@ -14,7 +14,9 @@ import type { OwnedFd } from '../fd.js';
 import { FormatSet } from '../formats/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { DmabufAttributes, PARAMS_ERROR, checkAdd, type ParamsProblem, type PlaneInput } from '../dmabuf/attributes.js';
-import { acceptAllImporter, type DmabufImporter, type ImportedDmabuf } from '../dmabuf/import.js';
+import { PrimeImporter, acceptAllImporter, type DmabufImporter, type ImportedDmabuf } from '../dmabuf/import.js';
+import type { Device } from '../kms/device.js';
+import { kmsFormats } from './kms-formats.js';
 import { FeedbackCache, TRANCHE_FLAGS, chunkIndices, devArray, type CompiledFeedback, type FeedbackSpec, type Tranche } from './dmabuf-feedback.js';
 import type { ServerClient, ServerGlobal, ServerResource, WaylandServer } from './server.js';
 
@@ -143,6 +145,23 @@ export class LinuxDmabuf {
     this.#importer = opts.importer ?? acceptAllImporter;
     const version = opts.version ?? LINUX_DMABUF_VERSION;
     this.global = server.createGlobal('zwp_linux_dmabuf_v1', version, (res) => this.#bind(res));
+  }
+
+  /**
+   * The global for one KMS device that is both the main device and the scanout device: formats
+   * from its planes (render tranche: every plane plus implicit modifiers; scanout tranche: the
+   * primary plane), imports through PRIME on it. `opts` overrides any of those choices (e.g.
+   * `formats` from the constraint solver's merge for the devices the buffers will visit).
+   */
+  static forKmsDevice(server: WaylandServer, device: Device, opts: Partial<LinuxDmabufOptions> = {}): LinuxDmabuf {
+    const { all, primary } = kmsFormats(device);
+    return new LinuxDmabuf(server, {
+      mainDevice: device.devId,
+      formats: all,
+      scanout: { device: device.devId, formats: primary },
+      importer: new PrimeImporter(device),
+      ...opts,
+    });
   }
 
   /** The default feedback's description (main device render tranche). */

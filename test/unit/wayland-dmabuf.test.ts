@@ -587,3 +587,58 @@ t.test('10,000 buffers created and destroyed: fd count and memory flat', async (
   c.conn.close();
   h.server.close();
 });
+
+t.test('v3: an unadvertised modifier of an advertised format is not a protocol error (the import decides)', async (t) => {
+  const h = harness();
+  const c = await connect(h, 3);
+  const f = memfd(FRAME);
+  const p = c.dmabuf.request('create_params', {});
+  add(p, f, 0, 0, S, X_TILED);
+  const o = new Promise<string>((resolve) => {
+    p.on('created', () => resolve('created'));
+    p.on('failed', () => resolve('failed'));
+  });
+  p.request('create', { width: W, height: H, format: XR24, flags: 0 });
+  t.equal(await o, 'created', 'the (injected) importer accepted it');
+  t.equal(c.conn.error, null);
+  t.equal(h.buffers[0]!.attributes.modifier, X_TILED);
+  f.close();
+  c.conn.close();
+  h.server.close();
+});
+
+t.test('DmabufAttributes directly: ownership, unknown sizes, 64-bit bounds, describe', async (t) => {
+  const { DmabufAttributes } = await import('../../src/dmabuf/attributes.js');
+  const mk = (size: number) => memfd(size);
+  const planes = new Map([[0, { fd: mk(FRAME), offset: 0, stride: S, modifier: DRM_FORMAT_MOD_LINEAR }]]);
+  const bad = DmabufAttributes.validate({ planes, width: W, height: H + 1, format: XR24, flags: 0 }, { version: 5, advertised });
+  t.notOk(bad.ok);
+  if (!bad.ok) {
+    t.equal(bad.problem.error, 'out_of_bounds');
+    t.equal(bad.problem.fatal, true);
+    t.equal(bad.problem.plane, 0);
+  }
+  t.notOk(planes.get(0)!.fd.closed, 'a failed validation leaves the fds with the caller');
+  const unknown = DmabufAttributes.validate(
+    { planes, width: W, height: H + 1, format: XR24, flags: 0 },
+    { version: 5, advertised, fdSize: () => null },
+  );
+  t.ok(unknown.ok, 'no size known (lseek failed): bounds are left to the import');
+  if (unknown.ok) {
+    t.equal(unknown.attributes.planes[0]!.size, null);
+    t.match(unknown.attributes.describe(), /64x33 XRGB8888 LINEAR p0\{off 0 stride 256\}/);
+    unknown.attributes.close();
+    t.ok(planes.get(0)!.fd.closed, 'validated attributes own and close the fds');
+    unknown.attributes.close();
+    t.pass('close is idempotent');
+  }
+  // NV12 4096x4096 with stride 0xffffffff: only 64-bit arithmetic sees the overflow
+  const p2 = new Map([
+    [0, { fd: mk(4096), offset: 0, stride: 0xffffffff, modifier: DRM_FORMAT_MOD_LINEAR }],
+    [1, { fd: mk(4096), offset: 0, stride: 0xffffffff, modifier: DRM_FORMAT_MOD_LINEAR }],
+  ]);
+  const big = DmabufAttributes.validate({ planes: p2, width: 4096, height: 4096, format: NV12, flags: 0 }, { version: 5, advertised, fdSize: () => 0x100_0000_0000n }); // 2^40: above the u32-wrapped end, below the real one
+  t.notOk(big.ok);
+  if (!big.ok) t.match(big.problem.message, /4294967295 \* height 4096 = 17592186040320 exceeds/);
+  for (const p of p2.values()) p.fd.close();
+});

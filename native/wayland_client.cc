@@ -55,6 +55,8 @@ class WlClient : public Napi::ObjectWrap<WlClient> {
   static void OnPoll(uv_poll_t* h, int status, int events);
   static void OnPrepare(uv_prepare_t* h);
   void AfterDispatch();
+  void FlushNow();  // flushes; on EAGAIN keeps the data and polls for writable
+  bool wantWritable_ = false;
 
   Napi::Env env_;
   wl_display* display_ = nullptr;
@@ -336,11 +338,25 @@ Napi::Value WlClient::ProxyInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value WlClient::Flush(const Napi::CallbackInfo& info) {
-  if (display_ && !failed_) {
-    dirty_ = false;
-    if (wl_display_flush(display_) < 0 && errno != EAGAIN) ReportError();
+void WlClient::FlushNow() {
+  dirty_ = false;
+  bool blocked = false;
+  if (wl_display_flush(display_) < 0) {
+    if (errno == EAGAIN) {
+      blocked = true;  // the socket is full: resume when it is writable
+    } else {
+      ReportError();
+      return;
+    }
   }
+  if (blocked != wantWritable_ && poll_ && !failed_) {
+    wantWritable_ = blocked;
+    uv_poll_start(poll_, blocked ? (UV_READABLE | UV_WRITABLE) : UV_READABLE, &WlClient::OnPoll);
+  }
+}
+
+Napi::Value WlClient::Flush(const Napi::CallbackInfo& info) {
+  if (display_ && !failed_) FlushNow();
   return info.Env().Undefined();
 }
 
@@ -375,6 +391,8 @@ void WlClient::OnPoll(uv_poll_t* h, int status, int events) {
   if (!self->display_ || self->failed_) return;
   Napi::HandleScope hs(self->env_);
   Napi::CallbackScope scope(self->env_, *self->async_);
+  if (events & UV_WRITABLE) self->FlushNow();
+  if (!(events & UV_READABLE) || self->failed_) return;
   self->dispatching_++;
   int rc = 0;
   while (wl_display_prepare_read(self->display_) != 0) {
@@ -396,8 +414,7 @@ void WlClient::OnPrepare(uv_prepare_t* h) {
   if (self->dirty_ && !self->failed_) {
     Napi::HandleScope hs(self->env_);
     Napi::CallbackScope scope(self->env_, *self->async_);
-    self->dirty_ = false;
-    if (wl_display_flush(self->display_) < 0 && errno != EAGAIN) self->ReportError();
+    self->FlushNow();
   }
 }
 

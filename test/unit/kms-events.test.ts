@@ -1,0 +1,81 @@
+// Host test of page-flip event delivery without a DRM device: a FIFO carries hand-made
+// struct drm_event_vblank records (the kernel's wire format), and the dispatcher decodes them
+// on the event loop, matches them to commits by user_data, waits for one event per CRTC, and
+// rejects what is pending when closed.
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ClosedError } from '../../src/errors.js';
+import { DRM_EVENT_FLIP_COMPLETE, DrmEventDispatcher, type PageFlipEvent } from '../../src/kms/events.js';
+import { native } from '../../src/native.js';
+
+function fifo(t: { teardown(fn: () => void): void }): number {
+  const dir = mkdtempSync(join(tmpdir(), 'primebuf-events-'));
+  execFileSync('mkfifo', [join(dir, 'f')]);
+  const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
+  t.teardown(() => {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return fd;
+}
+
+function vblankEvent(userData: bigint, sec: number, usec: number, sequence: number, crtcId: number, type = DRM_EVENT_FLIP_COMPLETE): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeUInt32LE(type, 0);
+  b.writeUInt32LE(32, 4);
+  b.writeBigUInt64LE(userData, 8);
+  b.writeUInt32LE(sec, 16);
+  b.writeUInt32LE(usec, 20);
+  b.writeUInt32LE(sequence, 24);
+  b.writeUInt32LE(crtcId, 28);
+  return b;
+}
+
+t.test('drmReadEvents decodes the kernel wire format, several events per read', async (t) => {
+  const fd = fifo(t);
+  writeSync(fd, Buffer.concat([vblankEvent(7n, 10, 500, 42, 62), vblankEvent(0xffffffffffffffffn, 11, 0, 43, 63, 1)]));
+  const evs = native.drmReadEvents(fd);
+  t.equal(evs.length, 2);
+  t.same(evs[0], { type: 2, userData: 7n, tvSec: 10, tvUsec: 500, sequence: 42, crtcId: 62 });
+  t.equal(evs[1]!.userData, 0xffffffffffffffffn, 'u64 user_data survives');
+  t.same(native.drmReadEvents(fd), [], 'EAGAIN on an empty non-blocking fd is no events');
+});
+
+t.test('the dispatcher resolves each commit with one event per CRTC, in order', async (t) => {
+  const fd = fifo(t);
+  const d = new DrmEventDispatcher(fd, 'fake card');
+  const seen: PageFlipEvent[] = [];
+  d.onPageFlip((e) => seen.push(e));
+  const a = d.expect(1);
+  const b = d.expect(2);
+  t.not(a.userData, b.userData);
+  t.equal(d.pendingCount, 2);
+  writeSync(fd, vblankEvent(b.userData, 1, 0, 100, 62));
+  writeSync(fd, vblankEvent(a.userData, 1, 16667, 101, 62));
+  const [ea] = await a.done;
+  t.equal(ea!.sequence, 101);
+  t.equal(ea!.timestampNs, 1_016_667_000n);
+  t.equal(d.pendingCount, 1, 'b still waits for its second CRTC');
+  writeSync(fd, vblankEvent(b.userData, 1, 16667, 101, 63));
+  const eb = await b.done;
+  t.same(eb.map((e) => e.crtcId), [62, 63]);
+  t.equal(seen.length, 3, 'listeners see every event');
+  t.equal(d.pendingCount, 0);
+  d.close();
+});
+
+t.test('a cancelled commit frees its token; close rejects pending flips and stops polling', async (t) => {
+  const fd = fifo(t);
+  const d = new DrmEventDispatcher(fd, 'fake card');
+  const a = d.expect(1);
+  a.cancel();
+  t.equal(d.pendingCount, 0);
+  const b = d.expect(1);
+  d.close();
+  await t.rejects(b.done, ClosedError);
+  t.throws(() => d.expect(1), ClosedError);
+  d.close();
+});

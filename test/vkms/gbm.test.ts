@@ -1,0 +1,57 @@
+// Conformance: GBM (optional at build time, graceful at run time) on vkms: a scanout bo's plane
+// dma-bufs import into vkms and make a framebuffer; the pool adapter produces a Backing that
+// owns its memory; nothing leaks.
+import t from 'tap';
+import { gbmAllocator } from '../../src/alloc/backends/allocators.js';
+import { GbmDevice, gbmBuilt, GBM_BO_USE_LINEAR, GBM_BO_USE_SCANOUT } from '../../src/alloc/backends/gbm.js';
+import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
+import { linearLayout } from '../../src/constraints/solve.js';
+import { Framebuffer } from '../../src/kms/framebuffer.js';
+import { openDriver } from './devices-util.js';
+import { leakFree } from './leak.js';
+
+const XR24 = fourcc('XRGB8888');
+
+t.test('the addon was built with GBM (libgbm-dev is a build dependency)', async (t) => {
+  t.ok(gbmBuilt(), 'PRIMEBUF_HAVE_GBM');
+});
+
+leakFree(t, 'a GBM scanout bo on vkms imports and becomes a framebuffer', async (t) => {
+  const vkms = openDriver('vkms');
+  const gbm = GbmDevice.create(vkms);
+  t.ok(gbm.backend.length > 0, `GBM backend: ${gbm.backend}`);
+  t.ok(gbm.isFormatSupported(XR24, GBM_BO_USE_SCANOUT), 'XRGB8888 scanout supported');
+  const bo = gbm.createBo(256, 128, XR24, [DRM_FORMAT_MOD_LINEAR], GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+  t.equal(bo.modifier, DRM_FORMAT_MOD_LINEAR);
+  t.equal(bo.planes.length, 1);
+  t.ok(bo.planes[0]!.stride >= 1024, `stride ${bo.planes[0]!.stride}`);
+  const h = vkms.importDmabuf(bo.planes[0]!.dmabuf);
+  const fb = Framebuffer.create(vkms, { width: 256, height: 128, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: h, pitch: bo.planes[0]!.stride, offset: bo.planes[0]!.offset }] });
+  t.ok(fb.id > 0, 'AddFB2 accepted the GBM buffer');
+  h.close();
+  fb.close();
+  bo.close();
+  bo.close();
+  gbm.close();
+  vkms.close();
+});
+
+leakFree(t, 'the GBM pool adapter allocates a LINEAR backing that maps and exports', async (t) => {
+  const vkms = openDriver('vkms');
+  const al = gbmAllocator(vkms, [DRM_FORMAT_MOD_LINEAR]);
+  const rules = { pitchAlign: 1, offsetAlign: 1, sizeAlign: 1, widthAlign: 1, heightAlign: 1 };
+  const layout = linearLayout(rules, 64, 64, XR24);
+  t.ok(al.canAllocate(XR24, DRM_FORMAT_MOD_LINEAR));
+  const b = al.allocate({ allocator: al.caps.name, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, width: 64, height: 64, layout, rules, writeCombine: true });
+  t.equal(b.description.modifier, DRM_FORMAT_MOD_LINEAR);
+  t.equal(b.description.allocatedOn, vkms.name);
+  const fd = b.exportFd();
+  const h = vkms.importDmabuf(fd.fd);
+  t.ok(h.handle > 0);
+  h.close();
+  fd.close();
+  b.map()[0] = 1;
+  b.close();
+  al.close();
+  vkms.close();
+});

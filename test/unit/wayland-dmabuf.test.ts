@@ -439,6 +439,7 @@ interface ReadFeedback {
   mainDevice: bigint;
   tableId: string;
   seals: number;
+  writableMap?: boolean;
   tranches: Array<{ device: bigint; flags: number; pairs: Array<[number, bigint]> }>;
   dones: number;
 }
@@ -455,6 +456,12 @@ function collectFeedback(fbProxy: Proxy<'zwp_linux_dmabuf_feedback_v1'>): { late
     table = parseFormatTable(native.wlReadFdPrivate(fd.fd, size));
     cur.tableId = native.wlFdIdentity(fd.fd);
     cur.seals = native.wlFdSeals(fd.fd);
+    try {
+      native.mmapFd(fd.fd, 0, size, true); // MAP_SHARED + PROT_WRITE: refused by F_SEAL_WRITE
+      cur.writableMap = true;
+    } catch {
+      cur.writableMap = false;
+    }
     fd.close();
   });
   fbProxy.on('tranche_target_device', ({ device }) => (tranche.device = readDevArray(device)));
@@ -505,6 +512,7 @@ t.test('feedback: shared sealed tables, scanout tranche, re-sent only on change,
   const dB = defB.latest()!;
   t.equal(dA.tableId, dB.tableId, 'two clients received the same table file');
   t.equal(dA.seals & 0xf, 0xf, 'sealed: seal, shrink, grow, write');
+  t.equal(dA.writableMap, false, 'a client cannot map the shared table writable');
   t.equal(sfA.latest()!.tableId, dA.tableId, 'a surface that is not scanout-eligible shares the default table');
   t.equal(h.dmabuf.formatTables, 1, 'one table for one distinct feedback');
   t.equal(sfA.count(), 1);

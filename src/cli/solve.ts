@@ -70,6 +70,9 @@ function readJSONArg(v: string): unknown {
   }
 }
 
+/** Driver names of recorded nodes without KMS (render nodes), from `primebuf devices --json` files. */
+const nodeDrivers = new Map<string, string>();
+
 function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>): DeviceConstraint {
   const [dev, usage = '', sel] = use.split(':');
   if (dev === 'cpu' && (usage === '' || ['read', 'write', 'readwrite'].includes(usage))) {
@@ -88,7 +91,7 @@ function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>):
     throw new InvalidArgumentError(`unknown plane selector '${sel}' (primary, overlay, cursor, any or a plane id)`);
   }
   if (usage === 'texture' || usage === 'render') {
-    return renderNodeConstraint(dev, desc?.driver ?? liveDriver(dev) ?? 'unknown', usage);
+    return renderNodeConstraint(dev, desc?.driver ?? nodeDrivers.get(dev) ?? liveDriver(dev) ?? 'unknown', usage);
   }
   throw new InvalidArgumentError(`usage '${usage}' of ${dev} cannot be queried: describe it with --declare`);
 }
@@ -170,9 +173,12 @@ export async function run(argv: string[]): Promise<number> {
     const eq = spec.indexOf('=');
     const [name, path] = eq > 0 && !spec.slice(0, eq).includes('/') ? [spec.slice(0, eq), spec.slice(eq + 1)] : [undefined, spec];
     const doc = JSON.parse(readFileSync(path!, 'utf8')) as unknown;
-    if (Array.isArray(doc) || (typeof doc === 'object' && doc !== null && 'kms' in doc)) {
+    if (Array.isArray(doc) || (typeof doc === 'object' && doc !== null && ('kms' in doc || 'devices' in doc))) {
       // `primebuf devices --json` (e.g. recorded in the vkms guest): every KMS node in it.
-      for (const d of importDevicesJSON(doc, path)) devices.set(name !== undefined && !Array.isArray(doc) ? name : d.name, name !== undefined && !Array.isArray(doc) ? { ...d, name } : d);
+      const list = (Array.isArray(doc) ? doc : 'devices' in doc ? (doc as { devices: unknown[] }).devices : [doc]) as Array<{ name?: string; driver?: string | null }>;
+      for (const n of list) if (n && typeof n.name === 'string' && typeof n.driver === 'string') nodeDrivers.set(n.name, n.driver);
+      const found = importDevicesJSON(doc, path);
+      for (const d of found) devices.set(name !== undefined && found.length === 1 ? name : d.name, name !== undefined && found.length === 1 ? { ...d, name } : d);
       continue;
     }
     const imported = importDrmInfo(doc, name === undefined ? {} : { name });

@@ -98,12 +98,13 @@ function fromSnapshot(s: Snapshot): KmsDeviceDescription {
 }
 
 /**
- * Imports the output of `primebuf devices --json` (the drm layer's DeviceJSON, one object or an
- * array; e.g. the vkms description recorded in the guest): every node with KMS objects.
+ * Imports the output of `primebuf devices --json` (the drm layer's DeviceJSON: one object, an
+ * array, or { devices: [...] } as in test/fixtures/vkms-devices.json recorded in the guest): every node with KMS objects.
  * Nodes without KMS (render nodes, vgem) are skipped.
  */
 export function importDevicesJSON(doc: unknown, source = 'primebuf devices --json'): KmsDeviceDescription[] {
-  const list = (Array.isArray(doc) ? doc : [doc]) as DeviceJSON[];
+  const wrapped = typeof doc === 'object' && doc !== null && Array.isArray((doc as { devices?: unknown }).devices);
+  const list = (wrapped ? (doc as { devices: unknown[] }).devices : Array.isArray(doc) ? doc : [doc]) as DeviceJSON[];
   const out: KmsDeviceDescription[] = [];
   for (const dev of list) {
     if (!dev || typeof dev !== 'object' || !dev.kms) continue;

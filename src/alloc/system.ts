@@ -19,6 +19,8 @@ import { DmaBuf, Mapping } from '../dmabuf/index.js';
 import type { BufferDescription, Layout } from '../constraints/solve.js';
 import { dumbCaps, heapCaps, linearOnly, udmabufCaps, UDMABUF_DEFAULT_LIMIT } from './catalog.js';
 import { AllocatorPool } from './pool.js';
+import { gbmAllocator } from './backends/allocators.js';
+import { describeKmsDevice } from '../constraints/live.js';
 import type { AllocationPlan, Allocator, AllocatorCaps, Backing, FdOwner, MissingAllocator, SyncFlags } from './types.js';
 
 const DMA_BUF_SYNC_READ = 1;
@@ -215,10 +217,10 @@ export interface SystemAllocators {
 /**
  * Opens every allocator present: dumb buffers on each card that does not deny
  * DRM_CAP_DUMB_BUFFER (vgem's card has no KMS, does not answer the cap, and makes dumb
- * buffers), every dma-heap, udmabuf. Heaps other than
+ * buffers), every dma-heap, udmabuf, and with `gbm` GBM on each card (src/alloc/backends). Heaps other than
  * 'system' are taken as contiguous (CMA). `cards` limits which cards are opened.
  */
-export function openSystemAllocators(opts: { cards?: readonly string[] } = {}): SystemAllocators {
+export function openSystemAllocators(opts: { cards?: readonly string[]; gbm?: boolean } = {}): SystemAllocators {
   const allocators: Allocator[] = [];
   const missing: MissingAllocator[] = [];
   const devices = new Map<string, Device>();
@@ -234,6 +236,25 @@ export function openSystemAllocators(opts: { cards?: readonly string[] } = {}): 
       // dumb buffers: only an explicit 0 rules dumb buffers out.
       if (d.tryGetCap('DUMB_BUFFER', -1n) === 0n) missing.push({ name: `dumb@${c}`, kind: 'dumb', reason: `${c} has no DRM_CAP_DUMB_BUFFER` });
       else allocators.push(new DumbAllocator(d));
+      if (opts.gbm) {
+        // GBM (drm layer's backend) with the modifiers the card's planes list; LINEAR for a card
+        // without KMS. Missing libgbm or a driver is reported, not fatal.
+        try {
+          const mods = new Set<bigint>([0n]);
+          if (d.nodeType === 'primary' && d.tryGetCap('DUMB_BUFFER', -1n) === 1n) {
+            try {
+              for (const p of describeKmsDevice(d).planes) for (const x of p.formats) mods.add(x.modifier);
+            } catch {
+              // no KMS (vgem): LINEAR only
+            }
+          }
+          const g = gbmAllocator(d, [...mods]);
+          closers.push(g);
+          allocators.push(g);
+        } catch (err) {
+          missing.push({ name: `gbm@${c}`, kind: 'gbm', reason: (err as Error).message });
+        }
+      }
     }
     const heaps = existsSync('/dev/dma_heap') ? readdirSync('/dev/dma_heap').sort() : [];
     if (heaps.length === 0) missing.push({ name: 'dma-heap:system', kind: 'dma-heap', reason: 'no /dev/dma_heap on this machine' });

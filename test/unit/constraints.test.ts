@@ -1,5 +1,6 @@
 // Constraint model, merge and solve on real devices (recorded drm_info dumps in
 // test/fixtures/devices, loaded through the importer) and on synthetic devices.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
@@ -264,4 +265,33 @@ t.test('importDevicesJSON: the drm layer`s `primebuf devices --json` shape; CRTC
   t.equal(c.explicitModifiers, false);
   t.equal(scanoutConstraint(d!).maxWidth, 8192);
   t.equal(scanoutConstraint(d!, { type: 'primary' }).minWidth, 10);
+});
+
+t.test('the recorded vkms fixture (primebuf devices --json in the guest): merges and conflicts', async (t) => {
+  const doc = JSON.parse(readFileSync(join(packageRoot, 'test', 'fixtures', 'vkms-devices.json'), 'utf8'));
+  const devs = importDevicesJSON(doc, 'vkms-devices.json');
+  t.same(devs.map((d) => `${d.name}:${d.driver}`), ['card0:vkms'], 'only vkms has KMS; vgem is skipped');
+  const vk = devs[0]!;
+  const primary = scanoutConstraint(vk);
+  const cursor = scanoutConstraint(vk, { type: 'cursor' });
+  const overlays = vk.planes.filter((p) => p.type === 'overlay');
+  t.ok(overlays.length >= 1, `${overlays.length} overlay planes`);
+  t.equal(cursor.maxWidth, 512, 'cursor limited by DRM_CAP_CURSOR_WIDTH');
+  t.equal(primary.minWidth, 10, 'vkms framebuffers are at least 10 pixels wide');
+  t.same([...new Set([...primary.formats!].map((p) => p.modifier))], [DRM_FORMAT_MOD_LINEAR], 'LINEAR only');
+  // vkms primary + vgem texture + CPU writes: XRGB8888 LINEAR from a dumb buffer on card0.
+  const m = merge(primary, renderNodeConstraint('renderD128', 'vgem'), cpuConstraint('write'));
+  t.ok(m.ok);
+  const s = solve(m, { width: 1024, height: 768, formats: [NV12, XR24] });
+  t.ok(s.ok);
+  t.same(s.options.map((o) => o.format), [XR24]);
+  t.match(s.message, /plane \d+ on card0 accepts none of NV12/);
+  // Every plane of vkms takes the same formats: an overlay and the primary agree.
+  t.ok(merge(primary, scanoutConstraint(vk, { plane: overlays[0]!.id })).ok);
+  // An NV12-only encoder cannot share a buffer with any vkms plane.
+  const enc = declared({ device: 'encoder', usage: 'video-encode', formats: FormatSet.from([[NV12, 0n]]) });
+  const c = merge(anyPlaneConstraint(vk), enc);
+  t.notOk(c.ok);
+  t.same(c.reasons.map((r) => r.device).sort(), ['card0', 'encoder']);
+  t.match(c.message, /card0 \(scanout\) accepts .*and not NV12; encoder \(video-encode\) accepts only LINEAR \(NV12\)/);
 });

@@ -33,7 +33,7 @@ import {
   type KmsDeviceDescription,
   type Reason,
 } from '../constraints/index.js';
-import { Device } from '../kms/index.js';
+import { Device, listDevices } from '../kms/index.js';
 import { describeKmsDevice } from '../constraints/live.js';
 import { AllocatorPool, describedAllocator, dumbCaps, heapCaps, planToJSON, udmabufCaps, type Allocator, type MissingAllocator } from '../alloc/index.js';
 
@@ -96,11 +96,18 @@ function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>):
   throw new InvalidArgumentError(`usage '${usage}' of ${dev} cannot be queried: describe it with --declare`);
 }
 
+/** The driver of a live node, from DRM_IOCTL_VERSION (sysfs does not name every driver, e.g. vgem). */
 function liveDriver(node: string): string | undefined {
+  if (!/^(card|renderD)\d+$/.test(node) || !existsSync(`/dev/dri/${node}`)) return undefined;
   try {
-    return /DRIVER=(\S+)/.exec(readFileSync(`/sys/class/drm/${node}/device/uevent`, 'utf8'))?.[1];
+    const d = Device.open(`/dev/dri/${node}`);
+    try {
+      return d.version.name;
+    } finally {
+      d.close();
+    }
   } catch {
-    return undefined;
+    return listDevices().find((d) => d.name === node)?.driver ?? undefined;
   }
 }
 
@@ -132,6 +139,7 @@ function allocatorsFor(spec: string, devices: Map<string, KmsDeviceDescription>)
   const heaps = existsSync('/dev/dma_heap') ? readdirSync('/dev/dma_heap').sort() : [];
   for (const h of heaps) add(`dma-heap:${h}`);
   if (heaps.length === 0) missing.push({ name: 'dma-heap:system', kind: 'dma-heap', reason: 'no /dev/dma_heap on this machine' });
+  if (!heaps.some((h) => h !== 'system' && h !== 'system-uncached')) missing.push({ name: 'dma-heap:cma', kind: 'dma-heap', reason: 'no CMA heap in /dev/dma_heap' });
   if (existsSync('/dev/udmabuf')) add('udmabuf');
   else missing.push({ name: 'udmabuf', kind: 'udmabuf', reason: 'no /dev/udmabuf on this machine' });
   return { allocators, missing, assumed: false };

@@ -1,9 +1,11 @@
 // Deferred allocation on the real kernel (vkms guest): vkms card0, vgem card1/renderD128,
 // udmabuf and the system dma-heap. Late attach (import / EBUSY / re-allocation with the content
 // carried over), sync counts, pre-flushed reuse and leak checks.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import { native } from '../../src/native.js';
+import { native, packageRoot } from '../../src/native.js';
 import { Device, PropertyBlob, preferredMode, readResources } from '../../src/kms/index.js';
 import { Framebuffer, liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { liveGemHandleCount } from '../../src/kms/gem.js';
@@ -244,6 +246,18 @@ t.test('the pre-flushed pool reuses buffers by allocation parameters', async (t)
   b.close();
   reuse.close();
   t.equal(liveBackings(), 0);
+});
+
+t.test('primebuf solve on the live devices (no device file): card0 read live, allocators found here', async (t) => {
+  const r = spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'solve', '--json', '--use', 'card0:scanout', '--use', 'renderD128:texture', '--size', '1280x720', '--format', 'NV12,XRGB8888'], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  t.equal(out.allocatorsAssumed, false, 'allocators were found, not assumed');
+  t.equal(out.plan.chosen.allocator, 'dumb@card0');
+  t.equal(out.plan.chosen.format, 'XRGB8888', 'NV12 is left out: no vkms plane takes it');
+  t.match(out.constraints.members[0].source, /live \/dev\/dri\/card0/);
+  t.match(out.constraints.members[1].source, /vgem/);
+  t.same(out.plan.candidates.map((c: { allocator: string }) => c.allocator).sort(), ['dma-heap:cma', 'dma-heap:system', 'dumb@card0', 'dumb@card1', 'udmabuf']);
 });
 
 t.test('no leaks: fds, GEM handles, framebuffers, buffers', async (t) => {

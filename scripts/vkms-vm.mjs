@@ -10,6 +10,7 @@
 //          --without LIST        hide devices from the guest: vkms,vgem,udmabuf,heap
 //          --vkms clone|stock    the vkms build (default clone: Virtual-1 + Writeback-1 clonable)
 //          --console             stream the guest's kernel console to stderr
+//          --runner node|tap     `test`: each file with node (default) or tap's runner
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,8 +29,10 @@ const USAGE = `usage:
 options:
   --timeout S         bound the command, seconds (default 1200; exit 124 when it expires)
   --without LIST      hide devices from the guest, comma-separated: ${HIDEABLE.join(',')}
+                      (or PRIMEBUF_VM_WITHOUT=LIST)
   --vkms clone|stock  vkms build: clone (default; Virtual-1 and Writeback-1 clonable) or stock
   --console           stream the guest kernel console to stderr
+  --runner node|tap   test: each file with node (default) or node-tap's runner (PRIMEBUF_VM_RUNNER)
 cache: ${cacheRoot()} (PRIMEBUF_CACHE overrides ~/.cache/primebuf)`;
 
 function parse(argv) {
@@ -41,17 +44,21 @@ function parse(argv) {
       without: { type: 'string' },
       vkms: { type: 'string' },
       console: { type: 'boolean' },
+      runner: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new RigError(`--timeout ${values.timeout}: not a positive number of seconds`);
+  if (values.runner !== undefined && !['node', 'tap'].includes(values.runner)) throw new RigError(`--runner ${values.runner}: node or tap`);
   return {
+    runner: values.runner,
     help: values.help,
     positionals,
     opts: {
       timeout,
-      without: values.without ? values.without.split(',').map((s) => s.trim()).filter(Boolean) : [],
+      // PRIMEBUF_VM_WITHOUT reaches through npm: PRIMEBUF_VM_WITHOUT=udmabuf npm run test:vkms
+      without: (values.without ?? process.env.PRIMEBUF_VM_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       vkms: values.vkms,
       console: values.console,
       cwd: root,
@@ -90,14 +97,17 @@ async function main(argv) {
     return runInVm(positionals, opts);
   }
   if (cmd === 'test') {
-    const { help, positionals, opts } = parse(rest);
+    const { help, positionals, opts, runner } = parse(rest);
     if (help) return console.log(USAGE), 0;
     const files = positionals.length ? positionals.map((f) => relative(root, resolve(f))) : vkmsTests();
     if (files.length === 0) throw new RigError('no dist/test/vkms/**/*.test.js: build first (npm run build)');
     for (const f of files) if (!existsSync(join(root, f))) throw new RigError(`${f}: no such test file (built? npm run build)`);
     if (!existsSync(join(root, 'node_modules/.bin/tap'))) throw new RigError('node_modules/.bin/tap is missing: run npm ci');
+    // The whole run is bounded too: 20 minutes, or 5 per file for a long suite.
+    opts.timeout ??= Math.max(1200, 300 * files.length);
     progress(`vkms suite: ${files.length} file(s)`);
-    return runInVm(['/bin/sh', 'scripts/vm/guest-test.sh', ...files], opts);
+    const env = runner ? { PRIMEBUF_VM_RUNNER: runner } : {};
+    return runInVm(['/bin/bash', 'scripts/vm/guest-test.sh', ...files], { ...opts, env });
   }
   throw new RigError(`unknown command ${cmd}\n${USAGE}`);
 }

@@ -46,6 +46,8 @@ export const HIDEABLE = ['vkms', 'vgem', 'udmabuf', 'heap'];
 export const VKMS_VARIANTS = ['clone', 'stock'];
 
 export const QEMU = {
+  // -avx2: QEMU 7.2's AVX2 gather emulation crashes llvmpipe in the guest (VKMS-VM.md)
+  cpu: process.env.PRIMEBUF_VM_CPU ?? 'max,-avx2',
   memory: process.env.PRIMEBUF_VM_MEMORY ?? '2048',
   cpus: process.env.PRIMEBUF_VM_CPUS ?? '2',
 };

@@ -6,7 +6,7 @@
 #   primebuf.ctl     "booted", "started", "exit <status>", or "fail <why>" (setup error: no retry)
 #   primebuf.stdout  the command's stdout      primebuf.stderr  the command's stderr
 # Kernel command line: primebuf.run=<dir with cmd.sh> primebuf.without=<vkms,vgem,udmabuf,heap>
-#   primebuf.vkms=<clone|stock>
+#   primebuf.vkms=<clone|stock> primebuf.nm=<node_modules path> primebuf.hosttmp=<0|1>
 
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -46,6 +46,7 @@ without=
 vkms=clone
 overlay=1
 nm=
+hosttmp=0
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     primebuf.run=*) run=${arg#*=} ;;
@@ -53,6 +54,7 @@ for arg in $(cat /proc/cmdline); do
     primebuf.vkms=*) vkms=${arg#*=} ;;
     primebuf.overlay=*) overlay=${arg#*=} ;;
     primebuf.nm=*) nm=${arg#*=} ;;
+    primebuf.hosttmp=*) hosttmp=${arg#*=} ;;
   esac
 done
 hidden() { case ",$without," in *",$1,"*) return 0 ;; esac; return 1; }
@@ -96,7 +98,9 @@ mount -t tmpfs -o mode=1777 shm $r/dev/shm
 mount -t proc proc $r/proc
 mount -t sysfs sysfs $r/sys
 mount -t debugfs debugfs $r/sys/kernel/debug || fail "debugfs failed"
-mount -t tmpfs -o mode=1777 tmp $r/tmp
+# A fresh /tmp, unless the checkout or the command script lives under the host's /tmp (then the
+# overlay keeps it visible, and writable in RAM all the same).
+[ "$hosttmp" = 1 ] || mount -t tmpfs -o mode=1777 tmp $r/tmp
 mount -t tmpfs -o mode=0755 run $r/run
 mkdir -p -m 0700 $r/run/user/0
 

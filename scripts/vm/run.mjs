@@ -56,6 +56,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     'console=ttyS0', 'quiet', 'loglevel=4', 'panic=-1', 'oops=panic', 'nokaslr',
     `primebuf.run=${runDir}`, `primebuf.vkms=${opts.vkms}`,
     ...(vm.nodeModules ? [`primebuf.nm=${vm.nodeModules.dir}`] : []),
+    ...([runDir, opts.cwd].some((p) => p === '/tmp' || p.startsWith('/tmp/')) ? ['primebuf.hosttmp=1'] : []),
     ...(opts.without.length ? [`primebuf.without=${opts.without.join(',')}`] : []),
     ...(process.env.PRIMEBUF_VM_APPEND ? [process.env.PRIMEBUF_VM_APPEND] : []),
   ].join(' ');
@@ -64,7 +65,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     '-device', `virtserialport,bus=vs.0,chardev=${name},name=primebuf.${name}`,
   ];
   return [
-    '-accel', 'tcg', '-cpu', 'max,-avx2', '-m', QEMU.memory, '-smp', QEMU.cpus,
+    '-accel', 'tcg', '-cpu', QEMU.cpu, '-m', QEMU.memory, '-smp', QEMU.cpus,
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', vm.kernel, '-initrd', vm.initramfs, '-append', append,
     '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con',
@@ -73,6 +74,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     '-device', 'virtio-serial-pci,id=vs',
     ...port('ctl'), ...port('stdout'), ...port('stderr'),
     ...(vm.nodeModules ? ['-drive', `file=${vm.nodeModules.image},format=raw,if=virtio,readonly=on`] : []),
+    ...(process.env.PRIMEBUF_VM_QEMU_ARGS ? process.env.PRIMEBUF_VM_QEMU_ARGS.split(' ').filter(Boolean) : []),
   ];
 }
 
@@ -91,11 +93,12 @@ async function boot(vm, argvOpts, runDir, attempt) {
     while ((nl = ctlBuf.indexOf('\n')) >= 0) {
       const line = ctlBuf.slice(0, nl).trim();
       ctlBuf = ctlBuf.slice(nl + 1);
-      if (line === 'started') {
+      if (line === 'booted') r.initSeconds = (Date.now() - t0) / 1000;
+      else if (line === 'started') {
         r.started = true;
         r.bootSeconds = (Date.now() - t0) / 1000;
         clearTimeout(bootTimer);
-        progress(`VM booted in ${r.bootSeconds.toFixed(1)}s; command running`);
+        progress(`VM booted in ${r.bootSeconds.toFixed(1)}s (kernel ${r.initSeconds?.toFixed(1) ?? '?'}s, modules + mounts ${(r.bootSeconds - (r.initSeconds ?? 0)).toFixed(1)}s); command running`);
         cmdTimer = setTimeout(() => { r.timedOut = true; kill(); }, argvOpts.timeout * 1000);
       } else if (line.startsWith('exit ')) r.status = Number(line.slice(5));
       else if (line.startsWith('fail ')) r.fail = line.slice(5);
@@ -154,6 +157,7 @@ export async function runInVm(argv, opts = {}) {
   const o = {
     timeout: opts.timeout ?? TIMEOUTS.command,
     without: opts.without ?? [],
+    cwd: opts.cwd ?? process.cwd(),
     vkms: opts.vkms ?? 'clone',
     console: opts.console ?? false,
   };
@@ -162,7 +166,7 @@ export async function runInVm(argv, opts = {}) {
   }
   if (!VKMS_VARIANTS.includes(o.vkms)) throw new RigError(`--vkms ${o.vkms}: not one of ${VKMS_VARIANTS.join(', ')}`);
   if (argv.length === 0) throw new RigError('no command to run');
-  const cwd = opts.cwd ?? process.cwd();
+  const cwd = o.cwd;
   const vm = { ...await prepare() };
   const nm = join(cwd, 'node_modules');
   if (existsSync(nm) && !process.env.PRIMEBUF_VM_NM_9P) vm.nodeModules = { dir: nm, image: await nodeModulesImage(nm) };

@@ -93,6 +93,11 @@ if [ -n "$nm" ]; then
 fi
 mount -t devtmpfs devtmpfs $r/dev || fail "devtmpfs in the chroot failed"
 mkdir -p $r/dev/pts $r/dev/shm
+# What udev would add: bash process substitution needs /dev/fd.
+ln -sf /proc/self/fd $r/dev/fd
+ln -sf /proc/self/fd/0 $r/dev/stdin
+ln -sf /proc/self/fd/1 $r/dev/stdout
+ln -sf /proc/self/fd/2 $r/dev/stderr
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
 mount -t tmpfs -o mode=1777 shm $r/dev/shm
 mount -t proc proc $r/proc

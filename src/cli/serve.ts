@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Device, listDevices } from '../kms/index.js';
+import { formatName } from '../formats/index.js';
 import { WaylandServer } from '../wayland/server.js';
 import { LinuxDmabuf, type BufferVerdict } from '../wayland/linux-dmabuf.js';
 import { installMinimalShell } from '../wayland/minimal-shell.js';
@@ -73,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const server = new WaylandServer();
   server.initShm();
+  const seenShm = new WeakSet<object>();
   const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
     onVerdict: (v: BufferVerdict) => {
       const who = `client ${v.client.pid}`;
@@ -92,7 +94,21 @@ export async function run(argv: string[]): Promise<number> {
   installMinimalShell(server, {
     // The one surface a buffer client shows would be fullscreen on the primary plane: eligible
     // for scanout as soon as it shows a buffer.
-    onSurfaceBuffer: (surface) => dmabuf.setScanoutEligible(surface, true),
+    onSurfaceBuffer: (surface, buffer) => {
+      dmabuf.setScanoutEligible(surface, true);
+      // wl_shm buffers are libwayland's: logged the first time a surface shows one.
+      const shm = seenShm.has(buffer) ? null : server.shmBufferInfo(buffer);
+      if (shm) {
+        seenShm.add(buffer);
+        const fmt = shm.format === 0 ? 'ARGB8888' : shm.format === 1 ? 'XRGB8888' : formatName(shm.format);
+        emit('buffer', `client ${buffer.client.pid} wl_shm ${shm.width}x${shm.height} ${fmt} stride ${shm.stride} -> attached`, {
+          client: { pid: buffer.client.pid, uid: buffer.client.uid },
+          request: 'wl_shm',
+          outcome: 'attached',
+          buffer: { width: shm.width, height: shm.height, format: fmt, stride: shm.stride },
+        });
+      }
+    },
     output: { width: Number(size[1]), height: Number(size[2]), refreshMhz: 60000, name: 'primebuf-1' },
   });
   if (values.log) {

@@ -5,8 +5,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OwnedFd } from '../../src/fd.js';
+import { fourcc } from '../../src/formats/index.js';
 import { Device, listDevices } from '../../src/kms/index.js';
-import { packageRoot } from '../../src/native.js';
+import { native, packageRoot } from '../../src/native.js';
+import { WaylandConnection } from '../../src/wayland/index.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
@@ -125,6 +128,36 @@ t.test('weston-simple-dmabuf-feedback reads the default and the scanout feedback
   t.notMatch(out, /protocol error|error in client communication|Assertion|error:/i, 'no protocol error, no failed assertion');
   const created = s.lines.filter((l) => /"kind":"buffer"/.test(l) && /"outcome":"created"/.test(l));
   t.ok(created.length >= 1, `serve imported the client's buffers through PRIME (${created.length})`);
+});
+
+t.test('serve logs wl_shm buffers and every dma-buf verdict, including protocol errors', async (t) => {
+  const s = await serving;
+  process.env.XDG_RUNTIME_DIR = xdg;
+  const conn = WaylandConnection.connect('pb-serve');
+  const { registry, globals } = await conn.globals();
+  const bind = <I extends 'wl_shm' | 'wl_compositor' | 'zwp_linux_dmabuf_v1'>(iface: I, v: number) =>
+    conn.bind(registry, globals.find((g) => g.interface === iface)!, iface, v);
+  const shm = bind('wl_shm', 1);
+  const comp = bind('wl_compositor', 4);
+  const mem = new OwnedFd(native.wlMemfd('shm pool', 32 * 16 * 4));
+  const pool = shm.request('create_pool', { fd: mem, size: 32 * 16 * 4 });
+  const buffer = pool.request('create_buffer', { offset: 0, width: 32, height: 16, stride: 128, format: 1 });
+  const surface = comp.request('create_surface', {});
+  surface.request('attach', { buffer, x: 0, y: 0 });
+  surface.request('commit', {});
+  await conn.roundtrip();
+  const dmabuf = bind('zwp_linux_dmabuf_v1', 5);
+  const params = dmabuf.request('create_params', {});
+  params.request('add', { fd: mem, plane_idx: 0, offset: 0, stride: 128, modifier_hi: 0, modifier_lo: 0 });
+  params.request('create', { width: 0, height: 16, format: fourcc('XRGB8888'), flags: 0 });
+  const err = await conn.roundtrip().catch((e: unknown) => e);
+  t.match(err, { interface: 'zwp_linux_buffer_params_v1', codeName: 'invalid_dimensions' }, 'the bad buffer killed the client');
+  conn.close();
+  mem.close();
+  await new Promise((r) => setTimeout(r, 500));
+  const logs = s.lines.filter((l) => /"kind":"buffer"/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.ok(logs.some((l) => l.request === 'wl_shm' && (l.buffer as { width: number }).width === 32), 'the wl_shm buffer is logged');
+  t.ok(logs.some((l) => l.outcome === 'protocol_error' && l.error === 'invalid_dimensions'), 'the protocol error is logged with its name');
 });
 
 t.test('serve logs and exits 0 on SIGTERM', async (t) => {

@@ -46,6 +46,8 @@ export interface Plan {
   /** Why nothing could be chosen (empty when ok). */
   readonly reasons: readonly Reason[];
   readonly message: string;
+  /** Every usable allocation in order of preference (chosen first): allocate() falls back along it. */
+  readonly ranked: readonly AllocationPlan[];
 }
 
 function r(code: Reason['code'], allocator: string, detail: string, extra: Partial<Reason> = {}): Reason {
@@ -98,28 +100,35 @@ export class AllocatorPool {
       if (reasons.length === 0) reasons = [r('UNAVAILABLE', 'pool', 'no allocator is configured')];
     }
     const details = [...new Set(reasons.map((x) => x.detail))];
-    const plan: Plan = { ok: best !== undefined, solution, candidates, reasons, message: details.join('; ') };
+    const ranked = solution.ok ? usable.map((e) => e.plan!) : [];
+    const plan: Plan = { ok: best !== undefined, solution, candidates, reasons, message: details.join('; '), ranked };
     if (best?.plan) (plan as { chosen?: AllocationPlan }).chosen = best.plan;
     return Object.freeze(plan);
   }
 
   /**
-   * Allocates per plan() and checks the result against every member (a driver-laid-out buffer
-   * may come back with a pitch a member rejects). Throws ConstraintConflictError when the plan
-   * is not ok or the result does not fit.
+   * Allocates per plan() and checks the result against every member: a driver-laid-out buffer
+   * (dumb, GBM) may come back with a pitch a member rejects. Such a buffer is freed and the next
+   * allocator in the plan's order is tried. Throws ConstraintConflictError when the plan is not
+   * ok or no allocator's result fits (with every allocator's reasons); `chosen` in the returned
+   * plan is the allocation actually made.
    */
   allocate(setOrMerge: ConstraintSet | MergeResult, request: SizeRequest): { plan: Plan; backing: Backing } {
     const set = setOrMerge instanceof ConstraintSet ? setOrMerge : setOrMerge.set;
     const plan = this.plan(set, request);
     if (!plan.ok || !plan.chosen) throw new ConstraintConflictError('cannot allocate the buffer', plan.reasons);
-    const allocator = this.get(plan.chosen.allocator)!;
-    const backing = allocator.allocate(plan.chosen);
-    const misfit = set.members.flatMap((m) => satisfies(m, backing.description));
-    if (misfit.length > 0) {
+    const misfits: Reason[] = [];
+    for (const attempt of plan.ranked) {
+      const allocator = this.get(attempt.allocator)!;
+      const backing = allocator.allocate(attempt);
+      const misfit = set.members.flatMap((m) => satisfies(m, backing.description));
+      if (misfit.length === 0) {
+        return { plan: attempt === plan.chosen ? plan : Object.freeze({ ...plan, chosen: attempt }), backing };
+      }
       backing.close();
-      throw new ConstraintConflictError(`${allocator.caps.name} made a buffer that does not fit`, misfit);
+      misfits.push(...misfit.map((x) => ({ ...x, detail: `${allocator.caps.name} made a buffer that does not fit: ${x.detail}` })));
     }
-    return { plan, backing };
+    throw new ConstraintConflictError('no allocator made a buffer that fits', misfits);
   }
 
   #evaluate(a: Allocator, order: number, set: ConstraintSet, solution: Solution): Evaluated {

@@ -276,3 +276,21 @@ t.test('allocation keys differ with every parameter that changes the buffer', as
   t.not(allocationKey(p1), allocationKey(p3));
   t.equal(allocationKey(p1), allocationKey(pool.plan(merge(card0), { width: 640, height: 480, formats: [XR24] }).chosen!));
 });
+
+t.test('pool: a driver-laid-out buffer that misses an alignment is freed and the next allocator tried', async (t) => {
+  const dumb = new FakeAllocator(dumbCaps('card0'), { pitchSkew: 4 });
+  const heap = new FakeAllocator(heapCaps('system'));
+  const pool = new AllocatorPool([dumb, heap]);
+  const aligned = { ...card0, pitchAlign: 256 };
+  const m = merge(aligned, vgem);
+  t.equal(pool.plan(m, { width: 600, height: 400, formats: [XR24] }).chosen!.allocator, 'dumb@card0', 'the plan prefers dumb@card0');
+  const { plan, backing } = pool.allocate(m, { width: 600, height: 400, formats: [XR24] });
+  t.equal(plan.chosen!.allocator, 'dma-heap:system', 'the allocation actually made is reported');
+  t.equal(backing.description.allocator, 'dma-heap:system');
+  t.ok(dumb.made[0]!.closed, 'the misfit was freed');
+  backing.close();
+  const onlyDumb = new AllocatorPool([new FakeAllocator(dumbCaps('card0'), { pitchSkew: 4 })]);
+  const err = t.throws(() => onlyDumb.allocate(m, { width: 600, height: 400, formats: [XR24] })) as unknown as ConstraintConflictError;
+  t.ok(err instanceof ConstraintConflictError);
+  t.match(err.message, /dumb@card0 made a buffer that does not fit: .*needs pitches aligned to 256 bytes/);
+});

@@ -41,7 +41,7 @@ export class FakeAllocator implements Allocator {
   readonly made: FakeBacking[] = [];
   constructor(
     readonly caps: AllocatorCaps,
-    readonly opts: { modifiers?: readonly bigint[]; driverPitchAlign?: number } = {},
+    readonly opts: { modifiers?: readonly bigint[]; driverPitchAlign?: number; pitchSkew?: number } = {},
   ) {}
   canAllocate(format: number, modifier: bigint): boolean {
     if (this.opts.modifiers) return this.opts.modifiers.includes(modifier);
@@ -52,8 +52,10 @@ export class FakeAllocator implements Allocator {
       this.caps.layoutBy === 'driver'
         ? linearLayout({ ...plan.rules, pitchAlign: lcm(plan.rules.pitchAlign, this.opts.driverPitchAlign ?? 1) }, plan.width, plan.height, plan.format, plan.modifier)
         : plan.layout;
+    const skew = BigInt(this.opts.pitchSkew ?? 0);
+    const skewed = skew === 0n ? layout : { ...layout, planes: layout.planes.map((p) => ({ ...p, pitch: p.pitch + skew })) };
     const desc: BufferDescription = {
-      ...layout,
+      ...skewed,
       allocator: this.caps.name,
       contiguous: this.caps.contiguous,
       cpuCache: this.caps.cpuCache,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
  * When apt no longer offers it, the rig falls back to the newest 6.12 that apt offers
  * (what linux-image-6.12-amd64 depends on) and says so.
  */
-export const KERNEL_PIN = '6.12.117+deb12';
+export const KERNEL_PIN = process.env.PRIMEBUF_KERNEL_PIN || '6.12.117+deb12'; // env: only to exercise the fallback
 export const KERNEL_SERIES = '6.12';
 export const KERNEL_FLAVOUR = 'amd64';
 

@@ -61,7 +61,7 @@ async function aptField(pkg, field) {
 }
 
 /** The kernel to use: the pin when cached or offered by apt, else the newest 6.12 apt offers. */
-async function resolveKernel(root) {
+export async function resolveKernel(root) {
   for (const name of readdirSync(root).filter((n) => n === `kernel-${KERNEL_PIN}`)) {
     const meta = join(root, name, 'meta.json');
     if (existsSync(meta)) return JSON.parse(readFileSync(meta, 'utf8'));
@@ -300,6 +300,8 @@ function cached(root) {
   const initramfs = join(root, `initramfs-${initramfsKey(k, vkmsDir)}.cpio`);
   const kernel = vmlinuzOf(join(root, `kernel-${k.abi}`), k);
   if (!existsSync(initramfs) || !existsSync(kernel)) return null;
+  const now = new Date();
+  utimesSync(initramfs, now, now); // in use: see gc()
   return { kernel, initramfs, abi: k.abi };
 }
 
@@ -317,7 +319,9 @@ export async function prepare() {
     const again = cached(root);
     if (again) return again;
     // Leftovers of an interrupted prepare (we hold the lock: nobody else is writing).
-    for (const n of readdirSync(root)) if (n.startsWith('tmp-') || n.includes('.tmp-')) rmSync(join(root, n), { recursive: true, force: true });
+    for (const n of readdirSync(root)) {
+      if (n.startsWith('tmp-') || /^initramfs-.*\.tmp-/.test(n)) rmSync(join(root, n), { recursive: true, force: true });
+    }
     const k = await resolveKernel(root);
     progress(`kernel ${k.abi} (${k.version}); cache ${root}`);
     const debs = await download(root, k);
@@ -359,13 +363,30 @@ export async function nodeModulesImage(nmDir) {
       '-quiet', '-no-progress', '-processors', '2'], { timeout: TIMEOUTS.initramfs, capture: true });
     publish(tmp, img);
   });
-  // Images unused for 3 days go (each checkout and each npm install makes one).
-  for (const n of readdirSync(root)) {
-    if (!/^node_modules-.*\.sqfs$/.test(n)) continue;
-    const p = join(root, n);
-    try {
-      if (now - statSync(p).mtimeMs > 3 * 86400e3) rmSync(p, { force: true });
-    } catch { /* another checkout removed it */ }
-  }
+  gc(root);
   return img;
+}
+
+/**
+ * Drops what no checkout used for 3 days: node_modules images (one per checkout and npm install),
+ * initramfs builds (one per version of init.sh and the module list), and command dirs left by
+ * killed runs (a day). Both kinds of image are touched each time they are used.
+ */
+export function gc(root) {
+  const now = Date.now();
+  const old = (p, days) => {
+    try {
+      return now - statSync(p).mtimeMs > days * 86400e3;
+    } catch {
+      return false; // another checkout removed it
+    }
+  };
+  for (const n of readdirSync(root)) {
+    const p = join(root, n);
+    if (/^(node_modules-.*\.sqfs|initramfs-[0-9a-f]+\.cpio)$/.test(n) && old(p, 3)) rmSync(p, { force: true });
+  }
+  const runs = join(root, 'runs');
+  if (existsSync(runs)) {
+    for (const n of readdirSync(runs)) if (old(join(runs, n), 1)) rmSync(join(runs, n), { recursive: true, force: true });
+  }
 }

@@ -25,6 +25,9 @@ export const HOST_PACKAGES = {
   'wayland-utils': '/usr/bin/wayland-info',
   weston: '/usr/bin/weston',
   'libdrm-tests': '/usr/bin/modetest',
+  // Mesa's DRI drivers (kms_swrast for GBM/EGL on vkms, llvmpipe for weston's GL renderer):
+  // weston only recommends them, and the rig installs without recommends.
+  'libgl1-mesa-dri': '/usr/lib/x86_64-linux-gnu/dri/kms_swrast_dri.so',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */

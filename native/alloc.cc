@@ -200,6 +200,39 @@ Napi::Value GbmBoCreate(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// gbmBoMap(bo, width, height, flags) -> { buffer: ArrayBuffer (stride*height bytes, no finalizer),
+// stride, mapData }. gbm_bo_map of the whole bo; gbmBoUnmap detaches the buffer and unmaps once.
+Napi::Value GbmBoMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* bo = Ext<struct gbm_bo>(info, 0, "bo");
+  uint32_t w = ArgU32(info, 1, "width"), h = ArgU32(info, 2, "height"), flags = ArgU32(info, 3, "flags");
+  uint32_t stride = 0;
+  void* mapData = nullptr;
+  errno = 0;
+  void* p = gbm_bo_map(bo, 0, 0, w, h, flags, &stride, &mapData);
+  if (!p || p == MAP_FAILED) ThrowErrno(env, errno ? errno : EINVAL, "gbm_bo_map", std::to_string(w) + "x" + std::to_string(h));
+  size_t len = static_cast<size_t>(stride) * h;
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, len, nullptr, nullptr, &ab) != napi_ok) {
+    gbm_bo_unmap(bo, mapData);
+    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("buffer", Napi::Value(env, ab));
+  o.Set("stride", stride);
+  o.Set("mapData", Napi::External<void>::New(env, mapData));
+  return o;
+}
+
+Napi::Value GbmBoUnmap(const Napi::CallbackInfo& info) {
+  auto* bo = Ext<struct gbm_bo>(info, 0, "bo");
+  if (!info[1].IsExternal()) throw Napi::TypeError::New(info.Env(), "mapData must be the value gbmBoMap returned");
+  void* mapData = info[1].As<Napi::External<void>>().Data();
+  if (info.Length() > 2 && info[2].IsArrayBuffer()) info[2].As<Napi::ArrayBuffer>().Detach();
+  gbm_bo_unmap(bo, mapData);
+  return info.Env().Undefined();
+}
+
 Napi::Value GbmBoDestroy(const Napi::CallbackInfo& info) {
   gbm_bo_destroy(Ext<struct gbm_bo>(info, 0, "bo"));
   return info.Env().Undefined();
@@ -226,6 +259,8 @@ void InitAlloc(Napi::Env env, Napi::Object exports) {
   exports.Set("gbmIsFormatSupported", Napi::Function::New(env, GbmIsFormatSupported, "gbmIsFormatSupported"));
   exports.Set("gbmBoCreate", Napi::Function::New(env, GbmBoCreate, "gbmBoCreate"));
   exports.Set("gbmBoDestroy", Napi::Function::New(env, GbmBoDestroy, "gbmBoDestroy"));
+  exports.Set("gbmBoMap", Napi::Function::New(env, GbmBoMap, "gbmBoMap"));
+  exports.Set("gbmBoUnmap", Napi::Function::New(env, GbmBoUnmap, "gbmBoUnmap"));
 #else
   exports.Set("gbmAvailable", Napi::Boolean::New(env, false));
 #endif

@@ -108,10 +108,10 @@ Napi::Value MmapFd(const Napi::CallbackInfo& info) {
   uint64_t offset = ArgU64(info, 1, "offset");
   uint64_t length = ArgU64(info, 2, "length");
   bool writable = info.Length() < 4 || info[3].ToBoolean();
-  if (length == 0) ThrowErrno(env, EINVAL, "mmap", FdName("", fd) + ": zero length");
+  if (length == 0) ThrowErrno(env, EINVAL, "mmap", ("fd " + std::to_string(fd)) + ": zero length");
   void* p = mmap(nullptr, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED)
-    ThrowErrno(env, errno, "mmap", FdName("", fd) + " offset " + std::to_string(offset) + " length " + std::to_string(length));
+    ThrowErrno(env, errno, "mmap", ("fd " + std::to_string(fd)) + " offset " + std::to_string(offset) + " length " + std::to_string(length));
   napi_value ab;
   napi_status st = napi_create_external_arraybuffer(env, p, length, nullptr, nullptr, &ab);
   if (st != napi_ok) {

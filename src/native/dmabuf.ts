@@ -66,4 +66,6 @@ export interface AllocNative {
   gbmIsFormatSupported?(device: unknown, format: number, usage: number): boolean;
   gbmBoCreate?(device: unknown, width: number, height: number, format: number, modifiers: bigint[] | null, usage: number): RawGbmBo;
   gbmBoDestroy?(bo: unknown): void;
+  gbmBoMap?(bo: unknown, width: number, height: number, flags: number): { buffer: ArrayBuffer; stride: number; mapData: unknown };
+  gbmBoUnmap?(bo: unknown, mapData: unknown, buffer?: ArrayBuffer): void;
 }

@@ -5,12 +5,12 @@
  * live in src/alloc/system.ts (constraints area) over the same drm-layer owners.
  */
 import { DmaBuf, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE } from '../../dmabuf/dmabuf.js';
-import type { Mapping } from '../../dmabuf/mapping.js';
-import { InvalidArgumentError, ClosedError } from '../../errors.js';
+import { ClosedError, InvalidArgumentError, SystemError } from '../../errors.js';
 import { OwnedFd } from '../../fd.js';
 import { DRM_FORMAT_MOD_INVALID, formatInfo } from '../../formats/index.js';
 import type { Device } from '../../kms/device.js';
 import { native } from '../../native.js';
+import { Mapping } from '../../dmabuf/mapping.js';
 import type { BufferDescription, Layout } from '../../constraints/solve.js';
 import { gbmCaps } from '../catalog.js';
 import type { AllocationPlan, Allocator, Backing, FdOwner, SyncFlags } from '../types.js';
@@ -25,11 +25,14 @@ export class DmabufBacking implements Backing {
   readonly description: BufferDescription;
   readonly #dmabuf: DmaBuf;
   readonly #keep: Closable[];
-  #mapping: Mapping | undefined;
+  readonly #mapper: (() => { bytes(): Uint8Array; close(): void }) | undefined;
+  #mapping: { bytes(): Uint8Array; close(): void } | undefined;
   #closed = false;
 
-  constructor(description: BufferDescription, dmabuf: DmaBuf, keep: Closable[] = []) {
+  /** `mapper` maps the buffer for the CPU when mmap of the dma-buf is not the way (GBM). */
+  constructor(description: BufferDescription, dmabuf: DmaBuf, keep: Closable[] = [], mapper?: () => { bytes(): Uint8Array; close(): void }) {
     this.description = description;
+    this.#mapper = mapper;
     this.#dmabuf = dmabuf;
     this.#keep = keep;
   }
@@ -49,7 +52,10 @@ export class DmabufBacking implements Backing {
   }
 
   map(): Uint8Array {
-    this.#mapping ??= this.dmabuf.map();
+    if (!this.#mapping) {
+      const d = this.dmabuf; // throws ClosedError once closed
+      this.#mapping = this.#mapper ? this.#mapper() : d.map();
+    }
     return this.#mapping.bytes();
   }
 
@@ -89,12 +95,25 @@ export function gbmAllocator(device: Device, modifiers: readonly bigint[]): Allo
     canAllocate: (format, modifier) => formatInfo(format) !== undefined && (modifiers.includes(modifier) || modifier === DRM_FORMAT_MOD_INVALID),
     allocate(plan) {
       const usage = GBM_BO_USE_RENDERING | GBM_BO_USE_SCANOUT;
-      const bo: GbmBo =
-        plan.modifier === DRM_FORMAT_MOD_INVALID
-          ? gbm.createBo(plan.width, plan.height, plan.format, null, usage)
-          : gbm.createBo(plan.width, plan.height, plan.format, [plan.modifier], plan.modifier === 0n ? usage | GBM_BO_USE_LINEAR : usage);
+      let bo: GbmBo;
+      let linearByFlag = false;
+      if (plan.modifier === DRM_FORMAT_MOD_INVALID) {
+        bo = gbm.createBo(plan.width, plan.height, plan.format, null, usage);
+      } else {
+        try {
+          bo = gbm.createBo(plan.width, plan.height, plan.format, [plan.modifier], plan.modifier === 0n ? usage | GBM_BO_USE_LINEAR : usage);
+        } catch (err) {
+          // Drivers without modifier support (Mesa's kms_swrast on vkms) refuse the explicit list;
+          // LINEAR is still exactly what GBM_BO_USE_LINEAR makes.
+          if (plan.modifier !== 0n || !(err instanceof SystemError)) throw err;
+          bo = gbm.createBo(plan.width, plan.height, plan.format, null, usage | GBM_BO_USE_LINEAR);
+          linearByFlag = true;
+        }
+      }
       try {
-        if (plan.modifier !== DRM_FORMAT_MOD_INVALID && bo.modifier !== plan.modifier) {
+        if (linearByFlag && bo.modifier === DRM_FORMAT_MOD_INVALID) {
+          // implicit, but linear by the flag
+        } else if (plan.modifier !== DRM_FORMAT_MOD_INVALID && bo.modifier !== plan.modifier) {
           throw new InvalidArgumentError(`${caps.name}: asked for modifier 0x${plan.modifier.toString(16)}, got 0x${bo.modifier.toString(16)}`);
         }
         if (plan.modifier === 0n) checkRules(plan, BigInt(bo.planes[0]!.stride), caps.name);
@@ -102,11 +121,28 @@ export function gbmAllocator(device: Device, modifiers: readonly bigint[]): Allo
         const size = dmabuf.trySize() ?? plan.layout.size;
         const layout: Layout = {
           ...plan.layout,
-          modifier: bo.modifier,
+          modifier: linearByFlag ? plan.modifier : bo.modifier,
           planes: bo.planes.map((p) => ({ offset: BigInt(p.offset), pitch: BigInt(p.stride) })),
           size,
         };
-        return new DmabufBacking(describe(layout, caps.name, { allocatedOn: device.name }, caps.contiguous, caps.cpuCache), dmabuf, [bo]);
+        // GBM exports plane fds read-only (no DRM_RDWR), so the CPU maps through gbm_bo_map, or,
+        // where the GBM backend cannot map (Mesa's kms_swrast), through the device's GEM mmap
+        // offset of the same object (DRM_IOCTL_MODE_MAP_DUMB works on the driver's own objects).
+        const mapper = (): { bytes(): Uint8Array; close(): void } => {
+          try {
+            return bo.map();
+          } catch (err) {
+            if (!(err instanceof SystemError)) throw err;
+            const h = device.importDmabuf(bo.planes[0]!.dmabuf);
+            try {
+              const offset = native.dumbMapOffset(device.fd, h.handle);
+              return Mapping.map(device.fd, offset, size, true, `mapping of ${caps.name} bo`);
+            } finally {
+              h.close();
+            }
+          }
+        };
+        return new DmabufBacking(describe(layout, caps.name, { allocatedOn: device.name }, caps.contiguous, caps.cpuCache), dmabuf, [bo], mapper);
       } catch (err) {
         bo.close();
         throw err;

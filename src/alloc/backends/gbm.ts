@@ -25,8 +25,32 @@ export interface GbmBoPlane {
   offset: number;
 }
 
+export const GBM_BO_TRANSFER_READ = 1;
+export const GBM_BO_TRANSFER_WRITE = 2;
+export const GBM_BO_TRANSFER_READ_WRITE = 3;
+
+/** A CPU mapping of a whole GBM bo (gbm_bo_map); close() unmaps once and detaches the buffer. */
+export class GbmMapping extends Resource {
+  readonly stride: number;
+  readonly #buffer: ArrayBuffer;
+
+  /** @internal */
+  constructor(bo: unknown, raw: { buffer: ArrayBuffer; stride: number; mapData: unknown }) {
+    const buffer = raw.buffer;
+    super(`gbm mapping (${buffer.byteLength} bytes)`, () => native.gbmBoUnmap!(bo, raw.mapData, buffer));
+    this.stride = raw.stride;
+    this.#buffer = buffer;
+  }
+
+  bytes(): Uint8Array {
+    this.assertOpen();
+    return new Uint8Array(this.#buffer);
+  }
+}
+
 /** A GBM buffer object with its exported plane fds (each owned by its DmaBuf). */
 export class GbmBo extends Resource {
+  readonly #bo: unknown;
   readonly width: number;
   readonly height: number;
   readonly format: number;
@@ -39,11 +63,18 @@ export class GbmBo extends Resource {
       for (const p of planes) p.dmabuf.close();
       if (!owner.closed) native.gbmBoDestroy!(bo);
     });
+    this.#bo = bo;
     this.width = width;
     this.height = height;
     this.format = format;
     this.modifier = modifier;
     this.planes = planes;
+  }
+
+  /** gbm_bo_map of the whole bo (the driver may hand out a staging copy for tiled layouts). */
+  map(flags = GBM_BO_TRANSFER_READ_WRITE): GbmMapping {
+    this.assertOpen();
+    return new GbmMapping(this.#bo, native.gbmBoMap!(this.#bo, this.width, this.height, flags));
   }
 }
 

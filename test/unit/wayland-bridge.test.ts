@@ -260,3 +260,21 @@ t.test('objects of a disconnected client are all destroyed and reported', async 
   t.equal(server.resourceCount, 0, 'bridge tracks nothing of the client');
   server.close();
 });
+
+t.test('closing the server from inside a request handler is deferred until libwayland returns', async (t) => {
+  const server = new WaylandServer();
+  let destroyedClients = 0;
+  server.onClient((c) => c.onDestroy(() => destroyedClients++));
+  server.createGlobal('wl_compositor', 4, (res) => res.implement({ create_surface: () => server.close() }));
+  const conn = pair(server);
+  const { registry, globals } = await conn.globals();
+  conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4).request('create_surface', {});
+  const lost = new Promise<Error>((resolve) => conn.onError(resolve));
+  // Requests already read in the same batch are still answered, then the display goes.
+  await conn.roundtrip().catch(() => undefined);
+  const err = await lost;
+  t.match(err.name, /ConnectionError|ProtocolError/, `the client lost its server (${err.message})`);
+  t.ok(server.closed);
+  t.equal(destroyedClients, 1, 'the client was destroyed with the display');
+  conn.close();
+});

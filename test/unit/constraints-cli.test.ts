@@ -47,3 +47,13 @@ t.test('solve: hibmc cannot import, so only dumb@card0 can serve it; bad argumen
   t.match(heap.reasons[0].detail, /does not allocate on card0/);
   t.equal(solve('--size', '10x10').status, 2);
 });
+
+t.test('solve reads the recorded vkms fixture (primebuf devices --json), render-node driver included', async (t) => {
+  const r = solve('--json', '--device-file', join(packageRoot, 'test', 'fixtures', 'vkms-devices.json'), '--use', 'card0:scanout:overlay', '--use', 'renderD128:texture', '--size', '640x480', '--format', 'NV12,XRGB8888');
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  t.equal(out.plan.chosen.format, 'XRGB8888');
+  t.match(out.constraints.members[0].source, /IN_FORMATS of overlay plane \d+ on card0 \(vkms/);
+  t.match(out.constraints.members[1].source, /^vgem/);
+  t.same(out.solution.reasons.map((x: { code: string; format: string }) => [x.code, x.format]), [['FORMAT', 'NV12']]);
+});

@@ -54,13 +54,16 @@ export class DrmEventDispatcher {
    */
   expect(crtcCount: number): { userData: bigint; done: Promise<PageFlipEvent[]>; cancel(): void } {
     if (this.#closed) throw new ClosedError(this.#what);
+    this.#ensureWatch(); // first: a failure here must leave nothing pending
     const userData = this.#nextUserData++;
     let pending!: Pending;
     const done = new Promise<PageFlipEvent[]>((resolve, reject) => {
       pending = { expected: Math.max(1, crtcCount), events: [], resolve, reject };
     });
+    // A caller that dropped the promise must not get an unhandled rejection when the device
+    // closes with the flip pending; callers that await it still see the rejection.
+    done.catch(() => {});
     this.#pending.set(userData, pending);
-    this.#ensureWatch();
     this.#watch!.ref();
     return {
       userData,

@@ -99,7 +99,12 @@ async function main(argv) {
   if (cmd === 'test') {
     const { help, positionals, opts, runner } = parse(rest);
     if (help) return console.log(USAGE), 0;
-    const files = positionals.length ? positionals.map((f) => relative(root, resolve(f))) : vkmsTests();
+    // test/vkms/x.test.ts -> dist/test/vkms/x.test.js (the guest runs what the host built)
+    const toDist = (f) => {
+      const rel = relative(root, resolve(f));
+      return rel.startsWith('dist/') ? rel : join('dist', rel.replace(/\.ts$/, '.js'));
+    };
+    const files = positionals.length ? positionals.map(toDist) : vkmsTests();
     if (files.length === 0) throw new RigError('no dist/test/vkms/**/*.test.js: build first (npm run build)');
     for (const f of files) if (!existsSync(join(root, f))) throw new RigError(`${f}: no such test file (built? npm run build)`);
     if (!existsSync(join(root, 'node_modules/.bin/tap'))) throw new RigError('node_modules/.bin/tap is missing: run npm ci');

@@ -177,7 +177,7 @@ export async function runInVm(argv, opts = {}) {
     for (const p of [runDir, cwd]) {
       if (/\s/.test(p)) throw new RigError(`${p}: the rig passes paths on the kernel command line; whitespace is not supported`);
     }
-    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, opts.env ?? {}));
+    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, { PRIMEBUF_VM_VKMS: o.vkms, ...opts.env }));
     for (let attempt = 1; attempt <= BOOT_ATTEMPTS; attempt++) {
       progress(`booting the VM (${vm.abi}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);
       const r = await boot(vm, o, runDir, attempt);

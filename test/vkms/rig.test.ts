@@ -1,5 +1,6 @@
 // The vkms rig's promise to every conformance test: the devices are there. A VM without them
 // fails here (and in the rig's preflight), it never skips.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -68,4 +69,20 @@ t.test('debugfs exposes the DRM state the leak checks read', async (t) => {
   t.ok(vkms, 'vkms card found');
   const minor = vkms ? vkms.name.replace('card', '') : '0';
   t.ok(statSync(join(dri, minor, 'framebuffer')).isFile(), `${dri}/${minor}/framebuffer exists`);
+});
+
+t.test('vkms encoders: Virtual-1 and Writeback-1 clonable in the rig build, each alone in stock', async (t) => {
+  // scripts/vm/vkms-clone.patch; `--vkms stock` boots the unpatched module (PRIMEBUF_VM_VKMS)
+  const variant = process.env.PRIMEBUF_VM_VKMS ?? 'clone';
+  const card = drmNodes().find((n) => n.driver === 'vkms' && n.name.startsWith('card'));
+  t.ok(card, 'vkms card found');
+  if (!card) return;
+  const r = spawnSync('drm_info', ['-j', card.dev], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, 'drm_info -j reads the vkms card');
+  const encoders = (JSON.parse(r.stdout)[card.dev]?.encoders ?? []) as Array<{ id: number; possible_clones: number }>;
+  t.equal(encoders.length, 2, 'two encoders: Virtual-1 and Writeback-1');
+  encoders.forEach((e, i) => {
+    if (variant === 'stock') t.equal(e.possible_clones, 1 << i, `stock: encoder ${e.id} clones only with itself`);
+    else t.equal(e.possible_clones, (1 << encoders.length) - 1, `rig build: encoder ${e.id} clones with both`);
+  });
 });

@@ -186,9 +186,11 @@ export class AtomicRequest {
       const name = this.device.propertyInfo(e.prop).name;
       if (name === 'CRTC_ID' && e.value !== 0n) affected.add(Number(e.value));
     }
+    const planeIds = new Set(this.device.resourceIds().planes);
+    const seen = new Set<number>();
     for (const e of this.#entries) {
-      if (crtcIds.has(e.obj)) continue;
-      const planeIds = new Set(this.device.resourceIds().planes);
+      if (crtcIds.has(e.obj) || seen.has(e.obj)) continue;
+      seen.add(e.obj);
       if (planeIds.has(e.obj)) {
         const cur = native.drmGetPlane(this.device.fd, e.obj).crtcId;
         if (cur !== 0) affected.add(cur);

@@ -19,8 +19,8 @@ missing=
 driver_of() { # /sys/class/drm/<node> -> its DRM driver name (what DRM_IOCTL_VERSION reports)
   # vkms and vgem are platform devices without a bound driver (no device/driver link):
   # debugfs dri/<minor>/name reads "<driver> dev=... unique=...".
-  local minor name rest
-  minor=$(cut -d: -f2 "$1/dev" 2>/dev/null) || return 1
+  local major minor name rest
+  IFS=: read -r major minor <"$1/dev" 2>/dev/null || return 1
   read -r name rest <"/sys/kernel/debug/dri/$minor/name" 2>/dev/null && echo "$name"
 }
 have_node() { # <glob prefix> <driver>: a node of that driver exists in /dev/dri

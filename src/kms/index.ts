@@ -36,3 +36,4 @@ export { decodeInFormats, encodeInFormats } from './in-formats.js';
 export { readResources, preferredMode, type KmsResources, type Plane, type PlaneType, type Crtc, type Connector, type Encoder } from './resources.js';
 export { describeDevice, describeDevices, resourcesToJSON, type DeviceJSON, type KmsJSON, type PlaneJSON, type PropertyJSON } from './describe.js';
 export { addWriteback } from './writeback.js';
+export { FramebufferCache, type FramebufferResult } from './fb-cache.js';

@@ -7,6 +7,7 @@ import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import { SystemError } from '../../src/errors.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { DRM_MODE_FB_MODIFIERS, Framebuffer } from '../../src/kms/framebuffer.js';
+import { FramebufferCache } from '../../src/kms/fb-cache.js';
 import { native } from '../../src/native.js';
 import type { RawAddFB2 } from '../../src/native/drm.js';
 import { openDriver } from './devices-util.js';
@@ -133,6 +134,23 @@ leakFree(t, 'legacy AddFB works on vkms (the fallback path) and RmFB removes it'
   native.drmRmFB(dev.fd, id);
   const e = t.throws(() => native.drmRmFB(dev.fd, id)) as SystemError;
   t.equal(e.code, 'ENOENT', 'removed exactly once');
+});
+
+leakFree(t, 'FramebufferCache: one framebuffer per buffer and layout, refusals remembered', async (t) => {
+  const cache = new FramebufferCache(dev);
+  const key = {};
+  const desc = { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: buf.handle, pitch: P }] };
+  const a = cache.get(key, desc);
+  t.ok(a.ok, 'made');
+  const b = cache.get(key, desc);
+  t.equal(b, a, 'the cached framebuffer');
+  const bad = {};
+  const r1 = cache.get(bad, { ...desc, modifier: X_TILED });
+  t.equal(r1.ok, false, 'X_TILED refused by vkms');
+  t.equal(cache.get(bad, { ...desc, modifier: X_TILED }), r1, 'the refusal is remembered, not retried');
+  t.equal(dev.gemHandleRefs(h), 2, 'the one framebuffer holds one reference');
+  cache.close();
+  t.equal(dev.gemHandleRefs(h), 1);
 });
 
 t.test('closing the device leaves nothing behind', async (t) => {

@@ -10,7 +10,7 @@
 #                   failure per file that died without reporting one).
 #   tap             node-tap's runner: `tap -R tap --jobs=1`. Same results, but under software
 #                   emulation its runner and the loader hooks it puts in every test process
-#                   (@tapjs/mock, @tapjs/processinfo, source maps) cost 60-170 s per file
+#                   (@tapjs/mock, @tapjs/processinfo, source maps) cost 50-180 s per file
 #                   against 5-13 s for the file alone (figures in the README).
 # Either way one file at a time: KMS has one master, and the DRM leak checks read global
 # debugfs state. Each file gets PRIMEBUF_VM_TAP_TIMEOUT seconds (default 600).

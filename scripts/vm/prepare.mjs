@@ -41,11 +41,13 @@ export async function ensureHostPackages(extra = {}) {
       `  install them as root: apt-get install -y --no-install-recommends ${list}`);
   }
   await timed(`apt-get install ${list}`, async () => {
-    const args = ['install', '-y', '--no-install-recommends', ...missing];
+    // Another checkout (or npm test) may be running apt: wait for dpkg's lock instead of failing.
+    const wait = ['-o', `DPkg::Lock::Timeout=${TIMEOUTS.apt}`];
+    const args = [...wait, 'install', '-y', '--no-install-recommends', ...missing];
     try {
       await exec('apt-get', args, { timeout: TIMEOUTS.apt, env: aptEnv() });
     } catch {
-      await exec('apt-get', ['update'], { timeout: TIMEOUTS.apt, env: aptEnv() });
+      await exec('apt-get', [...wait, 'update'], { timeout: TIMEOUTS.apt, env: aptEnv() });
       await exec('apt-get', args, { timeout: TIMEOUTS.apt, env: aptEnv() });
     }
   });
@@ -81,7 +83,7 @@ export async function resolveKernel(root) {
   let k = await tryApt();
   if (!k && isRoot()) {
     await timed('apt-get update (no 6.12 kernel known to apt)', () =>
-      exec('apt-get', ['update'], { timeout: TIMEOUTS.apt, env: aptEnv() }));
+      exec('apt-get', ['-o', `DPkg::Lock::Timeout=${TIMEOUTS.apt}`, 'update'], { timeout: TIMEOUTS.apt, env: aptEnv() }));
     k = await tryApt();
   }
   if (!k) {

@@ -260,6 +260,35 @@ t.test('primebuf solve on the live devices (no device file): card0 read live, al
   t.same(out.plan.candidates.map((c: { allocator: string }) => c.allocator).sort(), ['dma-heap:cma', 'dma-heap:system', 'dumb@card0', 'dumb@card1', 'udmabuf']);
 });
 
+t.test('GBM where present: gbm@card0 joins the pool (opt-in) and makes a LINEAR buffer vkms scans out', async (t) => {
+  const withGbm = openSystemAllocators({ cards: ['card0'], gbm: true });
+  try {
+    const gbm = withGbm.pool.get('gbm@card0');
+    t.ok(gbm, `gbm@card0 is in the pool${gbm ? '' : `: ${withGbm.pool.missing.find((m) => m.name === 'gbm@card0')?.reason}`}`);
+    if (!gbm) return;
+    const vk = withGbm.devices.get('card0')!;
+    const req = new BufferRequest({ width: 320, height: 200, formats: [XR24], pool: new AllocatorPool([gbm]) });
+    req.attach(scanoutConstraint(describeKmsDevice(vk)));
+    req.attach(cpuConstraint('write'));
+    const d = req.allocate();
+    t.equal(d.allocator, 'gbm@card0');
+    t.equal(d.modifier, DRM_FORMAT_MOD_LINEAR);
+    req.beginCpuAccess('write').fill(0x5a, 0, 4);
+    req.endCpuAccess();
+    req.deviceAccess('card0');
+    const fd = req.exportFd();
+    const h = vk.importDmabuf(fd.fd);
+    fd.close();
+    const fb = Framebuffer.create(vk, { width: 320, height: 200, format: XR24, modifier: d.modifier, planes: [{ handle: h, pitch: Number(d.planes[0]!.pitch) }] });
+    t.ok(fb.id > 0, 'AddFB2 of the GBM buffer on vkms');
+    fb.close();
+    h.close();
+    req.close();
+  } finally {
+    withGbm.close();
+  }
+});
+
 t.test('no leaks: fds, GEM handles, framebuffers, buffers', async (t) => {
   sys.close();
   render.close();

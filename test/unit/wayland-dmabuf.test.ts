@@ -95,7 +95,15 @@ async function connect(h: Harness, version: number) {
   return { conn, dmabuf, compositor };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 5));
+/**
+ * Waits (bounded, 10 s) until the server has seen every client hang up: a disconnect reaches the
+ * server only when libuv next polls its fd, which a fixed sleep cannot promise on a loaded host.
+ */
+async function settle(server: { clients: { size: number } }): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (server.clients.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setImmediate(r));
+}
 
 function memfd(size: number): OwnedFd {
   return new OwnedFd(native.wlMemfd('dmabuf stand-in', size));
@@ -240,7 +248,7 @@ t.test('every bad params request gets exactly its protocol error; server alive, 
     const c = await connect(h, 5);
     await c.conn.roundtrip();
     c.conn.close();
-    await settle();
+    await settle(h.server);
   }
   const baseline = native.countOpenFds();
   for (const bad of badCases) {
@@ -268,7 +276,7 @@ t.test('every bad params request gets exactly its protocol error; server alive, 
       t.ok(newVerdicts.length <= 1, 'at most one verdict (one create reached validation)');
       for (const f of mine) f.close();
       c.conn.close();
-      await settle();
+      await settle(h.server);
       t.equal(h.server.clients.size, 0, 'the client is gone on the server');
       t.equal(native.countOpenFds(), baseline, 'every fd the server received was closed');
       t.equal(h.importer.live, 0, 'no import left behind');
@@ -286,7 +294,7 @@ t.test('every bad params request gets exactly its protocol error; server alive, 
       t.equal(await created, 'created', 'the server still creates buffers');
       f.close();
       ok.conn.close();
-      await settle();
+      await settle(h.server);
       t.equal(native.countOpenFds(), baseline, 'and releases them with the client');
     });
   }
@@ -550,7 +558,7 @@ t.test('feedback: shared sealed tables, scanout tranche, re-sent only on change,
   t.equal(a.conn.error, null, 'and no error');
   a.conn.close();
   b.conn.close();
-  await settle();
+  await settle(h.server);
   t.equal(h.dmabuf.formatTables, 0, 'no table left once no feedback object exists');
   h.server.close();
 });

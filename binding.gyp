@@ -16,6 +16,7 @@
         "native/dmabuf.cc",
         "native/alloc.cc",
         "native/copy.cc",
+        "native/egl.cc",
         "native/wayland_server.cc",
         "native/wayland_client.cc",
         "<!@(node scripts/gen/protocol-list.mjs)",
@@ -61,7 +62,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=gnu++20", "-fexceptions"],
-      "libraries": ["<!@(pkg-config --libs libdrm wayland-server wayland-client)"],
+      "libraries": ["<!@(pkg-config --libs libdrm wayland-server wayland-client)", "-ldl"],
       "conditions": [
         ["has_gbm==1", {
           "defines": ["PRIMEBUF_HAVE_GBM=1"],

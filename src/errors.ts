@@ -58,3 +58,20 @@ export class NativeUnavailableError extends PrimebufError {
   override name = 'NativeUnavailableError';
   readonly code = 'ERR_PRIMEBUF_NATIVE';
 }
+
+/**
+ * EGL could not answer a query (native/egl.cc): code is 'EGL_NO_DEVICE' (no EGLDisplay for the
+ * node), 'EGL_NOT_INITIALIZED', 'EGL_NO_DMABUF_MODIFIERS' (the display lacks
+ * EGL_EXT_image_dma_buf_import_modifiers) or 'EGL_QUERY_FAILED'; eglError is EGL's error code.
+ */
+export class EglError extends PrimebufError {
+  override name = 'EglError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly path: string,
+    readonly eglError?: number,
+  ) {
+    super(message);
+  }
+}

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeUnavailableError, SystemError } from './errors.js';
 import type { AllocNative, DmabufNative } from './native/dmabuf.js';
 import type { DrmNative } from './native/drm.js';
+import type { EglNative } from './native/egl.js';
 import type { FormatsNative } from './native/formats.js';
 import type { WaylandNative } from './native/wayland.js';
 
@@ -25,7 +26,7 @@ export interface CommonNative {
   countOpenFds(): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -12,6 +12,8 @@
  * Devices are described by --device-file (a recorded description, see
  * src/constraints/import-drm-info.ts), so the command works on a machine without /dev/dri.
  * Devices primebuf cannot query (an encoder) come with --declare (src/constraints/json.ts).
+ * A live render node's texture/render constraint comes from EGL's dma-buf import queries when
+ * libEGL answers for it, else from a declared description; its `source` says which.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -26,6 +28,7 @@ import {
   merge,
   modifierLabel,
   reasonToJSON,
+  liveRenderNodeConstraint,
   renderNodeConstraint,
   scanoutConstraint,
   subject,
@@ -73,7 +76,25 @@ function readJSONArg(v: string): unknown {
 /** Driver names of recorded nodes without KMS (render nodes), from `primebuf devices --json` files. */
 const nodeDrivers = new Map<string, string>();
 
-function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>): DeviceConstraint {
+/**
+ * Texture/render constraints of live nodes (not described by a device file), derived from
+ * EGL's dma-buf import queries where they answer, else declared (the source says which).
+ */
+async function liveRenderConstraints(uses: readonly string[], devices: Map<string, KmsDeviceDescription>): Promise<Map<string, DeviceConstraint>> {
+  const out = new Map<string, DeviceConstraint>();
+  for (const use of uses) {
+    const [dev = '', usage = ''] = use.split(':');
+    if ((usage !== 'texture' && usage !== 'render') || out.has(use)) continue;
+    if (devices.has(dev) || nodeDrivers.has(dev) || !/^(card|renderD)\d+$/.test(dev) || !existsSync(`/dev/dri/${dev}`)) continue;
+    const r = await liveRenderNodeConstraint(dev, liveDriver(dev) ?? 'unknown', { usage });
+    out.set(use, r.constraint);
+  }
+  return out;
+}
+
+function useConstraint(use: string, devices: Map<string, KmsDeviceDescription>, live: Map<string, DeviceConstraint> = new Map()): DeviceConstraint {
+  const fromLive = live.get(use);
+  if (fromLive) return fromLive;
   const [dev, usage = '', sel] = use.split(':');
   if (dev === 'cpu' && (usage === '' || ['read', 'write', 'readwrite'].includes(usage))) {
     return cpuConstraint((usage || 'readwrite') as 'read' | 'write' | 'readwrite');
@@ -206,7 +227,8 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     for (const d of live) d.close();
   }
-  const members = [...values.use.map((u) => useConstraint(u, devices)), ...values.declare.map((d) => constraintFromJSON(readJSONArg(d)))];
+  const liveRender = await liveRenderConstraints(values.use, devices);
+  const members = [...values.use.map((u) => useConstraint(u, devices, liveRender)), ...values.declare.map((d) => constraintFromJSON(readJSONArg(d)))];
   const merged = merge(...members);
   const { allocators, missing, assumed } = allocatorsFor(values.allocators, devices);
   const pool = new AllocatorPool(allocators, missing);

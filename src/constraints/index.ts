@@ -31,3 +31,14 @@ export { importDrmInfo, importDrmInfoFile, type ImportedDevice, type ImportOptio
 export { constraintFromJSON, parseModifierText } from './json.js';
 export { ConstraintConflictError, BufferBusyError, reasonToJSON } from './errors.js';
 export { describeKmsDevice, recordDescription, importDevicesJSON, type LiveOptions } from './live.js';
+export {
+  queryEglDmaBufFormats,
+  eglFormatSets,
+  eglRenderNodeConstraint,
+  liveRenderNodeConstraint,
+  type EglQuery,
+  type EglFormatSets,
+  type EglDmaBufFormatsRaw,
+  type RenderNodeOptions,
+  type RenderNodeResult,
+} from './egl.js';

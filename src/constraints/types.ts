@@ -33,6 +33,11 @@ export interface DeviceConstraint {
 
   /** The format/modifier pairs the device accepts; absent = any pair (subject to `modifiers`). */
   readonly formats?: FormatSet;
+  /**
+   * Informative: pairs of `formats` the device can only sample (EGL external_only: imported as
+   * GL_TEXTURE_EXTERNAL_OES, not renderable). Set on 'texture' constraints derived from EGL.
+   */
+  readonly externalOnly?: FormatSet;
   /** Modifiers accepted for every format; absent = any. A CPU mapping accepts only LINEAR. */
   readonly modifiers?: readonly bigint[];
   /**

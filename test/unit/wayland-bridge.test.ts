@@ -2,6 +2,7 @@
 // binding, typed requests with every argument kind, events, destructors, destroy
 // notifications, protocol errors, client credentials, sockets, wl_shm.
 import t from 'tap';
+import { until } from '../util/wait.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,7 +125,7 @@ t.test('protocol errors reach the client with interface, object and code', async
   t.equal(pe.objectId, region.id);
   t.equal(pe.code, 0);
   t.equal(conn.error, pe, 'connection remembers the error');
-  await new Promise((r) => setTimeout(r, 20));
+  await until(() => clientGone);
   t.ok(clientGone, 'the server dropped the client');
   t.equal(server.clients.size, 0);
   conn.close();
@@ -255,7 +256,7 @@ t.test('objects of a disconnected client are all destroyed and reported', async 
   await conn.roundtrip();
   t.equal(live.size, 11);
   conn.close();
-  await new Promise((r) => setTimeout(r, 20));
+  await until(() => live.size === 0);
   t.equal(live.size, 0, 'every resource reported destroyed');
   t.equal(server.resourceCount, 0, 'bridge tracks nothing of the client');
   server.close();

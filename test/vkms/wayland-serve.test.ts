@@ -1,6 +1,7 @@
 // `primebuf serve` against the real kernel (vkms in the guest), seen by third-party clients:
 // wayland-info and weston-simple-dmabuf-feedback. Fails (never skips) when vkms is missing.
 import t from 'tap';
+import { until } from '../util/wait.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,7 +155,8 @@ t.test('serve logs wl_shm buffers and every dma-buf verdict, including protocol 
   t.match(err, { interface: 'zwp_linux_buffer_params_v1', codeName: 'invalid_dimensions' }, 'the bad buffer killed the client');
   conn.close();
   mem.close();
-  await new Promise((r) => setTimeout(r, 500));
+  const logged = () => s.lines.some((l) => /"outcome":"protocol_error"/.test(l)) && s.lines.some((l) => /"request":"wl_shm"/.test(l));
+  await until(logged, 30_000, 20);
   const logs = s.lines.filter((l) => /"kind":"buffer"/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(logs.some((l) => l.request === 'wl_shm' && (l.buffer as { width: number }).width === 32), 'the wl_shm buffer is logged');
   t.ok(logs.some((l) => l.outcome === 'protocol_error' && l.error === 'invalid_dimensions'), 'the protocol error is logged with its name');

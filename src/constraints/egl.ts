@@ -153,7 +153,10 @@ export async function liveRenderNodeConstraint(name: string, driver: string, opt
     const base = renderNodeConstraint(name, driver, usage, opts.declared);
     return { constraint: { ...base, source: `${base.source}; EGL query of ${basename(path)} failed (${why})` }, from: 'declared', fallbackReason: why };
   }
-  return { constraint: eglRenderNodeConstraint(name, raw, usage, opts.declared), from: 'egl', egl: raw };
+  const c = eglRenderNodeConstraint(name, raw, usage, opts.declared);
+  // Name the node and its kernel driver too: EGL may answer through another driver (Mesa falls
+  // back to kms_swrast for vgem), and a reader of the merged constraints needs to see both.
+  return { constraint: { ...c, source: `${c.source}; node ${basename(path)} (kernel driver ${driver})` }, from: 'egl', egl: raw };
 }
 
 function isRawEglError(err: unknown): boolean {

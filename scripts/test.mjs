@@ -113,6 +113,9 @@ async function main() {
   const chosen = files.map(toDist);
   const unitFiles = files.length ? chosen.filter((f) => f.startsWith('dist/test/unit/')) : listTests(join(root, 'dist/test/unit')).map((f) => relative(root, f));
   const vkmsFiles = files.length ? chosen.filter((f) => f.startsWith('dist/test/vkms/')) : [];
+  if (files.length && unitFiles.length + vkmsFiles.length === 0) {
+    throw new Error(`no test file matches ${files.join(' ')} (expected test/unit/... or test/vkms/... .ts, or their dist/ .js)`);
+  }
   const results = [];
 
   if (wantUnit && (files.length === 0 || unitFiles.length)) {

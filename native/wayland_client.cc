@@ -184,42 +184,17 @@ int WlClient::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
   Napi::Env env = self->env_;
   Napi::HandleScope scope(env);
   Signature sig = ParseSignature(msg->signature);
-  Napi::Array out = Napi::Array::New(env, sig.args.size());
-  for (size_t i = 0; i < sig.args.size(); i++) {
-    switch (sig.args[i].type) {
-      case 'i':
-        out[i] = Napi::Number::New(env, args[i].i);
-        break;
-      case 'u':
-        out[i] = Napi::Number::New(env, args[i].u);
-        break;
-      case 'f':
-        out[i] = Napi::Number::New(env, wl_fixed_to_double(args[i].f));
-        break;
-      case 's':
-        out[i] = args[i].s ? Napi::String::New(env, args[i].s) : env.Null();
-        break;
-      case 'o': {
-        auto it = args[i].o ? self->byPtr_.find(reinterpret_cast<wl_proxy*>(args[i].o)) : self->byPtr_.end();
-        out[i] = it == self->byPtr_.end() ? env.Null() : Napi::Number::New(env, it->second->key);
-        break;
-      }
-      case 'n':
+  Napi::Array out = ArgsToJs(
+      env, sig, args,
+      [&](wl_object* o) -> Napi::Value {
+        auto it = self->byPtr_.find(reinterpret_cast<wl_proxy*>(o));
+        return it == self->byPtr_.end() ? env.Null() : Napi::Number::New(env, it->second->key);
+      },
+      [&](size_t i) -> Napi::Value {
         // libwayland-client already created the proxy for a new object in an event.
-        out[i] = args[i].o ? Napi::Number::New(env, self->Track(reinterpret_cast<wl_proxy*>(args[i].o), msg->types[i])->key)
-                           : env.Null();
-        break;
-      case 'a':
-        out[i] = args[i].a ? Napi::Buffer<uint8_t>::Copy(env, static_cast<uint8_t*>(args[i].a->data), args[i].a->size)
-                           : env.Null();
-        break;
-      case 'h':
-        out[i] = Napi::Number::New(env, args[i].h);  // TypeScript takes ownership at once
-        break;
-      default:
-        out[i] = env.Undefined();
-    }
-  }
+        return args[i].o ? Napi::Number::New(env, self->Track(reinterpret_cast<wl_proxy*>(args[i].o), msg->types[i])->key)
+                         : env.Null();
+      });
   self->Call(self->onEvent_, {Napi::Number::New(env, rec->key), Napi::Number::New(env, opcode), out});
   return 0;
 }
@@ -248,54 +223,10 @@ Napi::Value WlClient::Marshal(const Napi::CallbackInfo& info) {
   }
   uint32_t version = info[4].IsNumber() ? info[4].As<Napi::Number>().Uint32Value() : wl_proxy_get_version(rec->proxy);
   bool destroy = info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
-  std::vector<wl_argument> args(sig.args.size());
-  std::vector<std::string> strings(sig.args.size());
-  std::vector<wl_array> arrays(sig.args.size());
-  for (size_t i = 0; i < sig.args.size(); i++) {
-    Napi::Value v = in[i];
-    const ArgSpec& a = sig.args[i];
-    std::string where = std::string(iface->name) + "." + msg->name + " argument " + std::to_string(i);
-    switch (a.type) {
-      case 'i':
-        args[i].i = v.As<Napi::Number>().Int32Value();
-        break;
-      case 'u':
-        args[i].u = v.As<Napi::Number>().Uint32Value();
-        break;
-      case 'f':
-        args[i].f = wl_fixed_from_double(v.As<Napi::Number>().DoubleValue());
-        break;
-      case 's':
-        if (v.IsNull() || v.IsUndefined()) {
-          args[i].s = nullptr;
-        } else {
-          strings[i] = v.As<Napi::String>().Utf8Value();
-          args[i].s = strings[i].c_str();
-        }
-        break;
-      case 'o':
-        args[i].o = (v.IsNull() || v.IsUndefined()) ? nullptr
-                                                     : reinterpret_cast<wl_object*>(ByKey(env, v, where.c_str())->proxy);
-        break;
-      case 'n':
-        args[i].o = nullptr;
-        break;
-      case 'a': {
-        if (!v.IsTypedArray()) throw Napi::TypeError::New(env, where + " must be a Uint8Array");
-        Napi::TypedArray ta = v.As<Napi::TypedArray>();
-        arrays[i].data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-        arrays[i].size = ta.ByteLength();
-        arrays[i].alloc = ta.ByteLength();
-        args[i].a = &arrays[i];
-        break;
-      }
-      case 'h':
-        args[i].h = v.As<Napi::Number>().Int32Value();  // libwayland sends a duplicate
-        break;
-      default:
-        throw Napi::Error::New(env, where + ": unknown signature type");
-    }
-  }
+  // new_id arguments are left NULL: libwayland allocates the id.
+  WlArgs args = JsToArgs(env, in, iface, msg, sig, false, [&](const Napi::Value& v, char type, const std::string& where) {
+    return type == 'n' ? nullptr : reinterpret_cast<wl_object*>(ByKey(env, v, where.c_str())->proxy);
+  });
   if (destroy) {
     proxies_.erase(rec->key);
     byPtr_.erase(rec->proxy);
@@ -303,7 +234,7 @@ Napi::Value WlClient::Marshal(const Napi::CallbackInfo& info) {
   wl_proxy* target = rec->proxy;
   if (destroy) delete rec;
   wl_proxy* created = wl_proxy_marshal_array_flags(target, opcode, newIface, version,
-                                                   destroy ? WL_MARSHAL_FLAG_DESTROY : 0, args.data());
+                                                   destroy ? WL_MARSHAL_FLAG_DESTROY : 0, args.args.data());
   dirty_ = true;
   if (newIface && created) return Napi::Number::New(env, Track(created, newIface)->key);
   if (newIface && !created) ThrowErrno(env, errno ? errno : ENOMEM, "wl_proxy_marshal_array_flags", msg->name);

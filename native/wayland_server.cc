@@ -355,35 +355,17 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
   wl_resource* resource = rec->resource;
   wl_client* client = wl_resource_get_client(resource);
   Signature sig = ParseSignature(msg->signature);
-  Napi::Array out = Napi::Array::New(env, sig.args.size());
-  for (size_t i = 0; i < sig.args.size(); i++) {
-    const ArgSpec& a = sig.args[i];
-    switch (a.type) {
-      case 'i':
-        out[i] = Napi::Number::New(env, args[i].i);
-        break;
-      case 'u':
-        out[i] = Napi::Number::New(env, args[i].u);
-        break;
-      case 'f':
-        out[i] = Napi::Number::New(env, wl_fixed_to_double(args[i].f));
-        break;
-      case 's':
-        out[i] = args[i].s ? Napi::String::New(env, args[i].s) : env.Null();
-        break;
-      case 'o':
-        if (args[i].o) {
-          out[i] = Napi::Number::New(env, self->RecFor(reinterpret_cast<wl_resource*>(args[i].o))->key);
-        } else {
-          out[i] = env.Null();
-        }
-        break;
-      case 'n': {
+  Napi::Array out = ArgsToJs(
+      env, sig, args,
+      [&](wl_object* o) -> Napi::Value {
+        return Napi::Number::New(env, self->RecFor(reinterpret_cast<wl_resource*>(o))->key);
+      },
+      [&](size_t i) -> Napi::Value {
         const wl_interface* iface = msg->types[i];
         if (!iface) {
           // Only wl_registry.bind has an untyped new_id; libwayland implements the registry.
           wl_resource_post_error(resource, WL_DISPLAY_ERROR_INVALID_METHOD, "untyped new_id is not supported");
-          return 0;
+          return Napi::Value();
         }
         wl_resource* created = wl_resource_create(client, iface, wl_resource_get_version(resource), args[i].n);
         if (!created) {
@@ -391,26 +373,11 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
           // The fds of this request are still ours: close them so none leaks.
           for (size_t j = 0; j < sig.args.size(); j++)
             if (sig.args[j].type == 'h') close(args[j].h);
-          return 0;
+          return Napi::Value();
         }
-        out[i] = Napi::Number::New(env, self->Track(created, iface)->key);
-        break;
-      }
-      case 'a':
-        if (args[i].a) {
-          out[i] = Napi::Buffer<uint8_t>::Copy(env, static_cast<uint8_t*>(args[i].a->data), args[i].a->size);
-        } else {
-          out[i] = env.Null();
-        }
-        break;
-      case 'h':
-        out[i] = Napi::Number::New(env, args[i].h);  // TypeScript takes ownership at once
-        break;
-      default:
-        out[i] = env.Undefined();
-        break;
-    }
-  }
+        return Napi::Number::New(env, self->Track(created, iface)->key);
+      });
+  if (out.IsEmpty()) return 0;  // the request was refused above
   self->Call(self->onRequest_, {Napi::Number::New(env, rec->key), Napi::Number::New(env, opcode), out});
   self->MarkDirty();
   return 0;
@@ -595,59 +562,10 @@ Napi::Value WlServer::PostEvent(const Napi::CallbackInfo& info) {
   if (in.Length() != sig.args.size())
     throw Napi::TypeError::New(env, std::string("postEvent: ") + iface->name + "." + msg->name + " takes " +
                                         std::to_string(sig.args.size()) + " arguments");
-  std::vector<wl_argument> args(sig.args.size());
-  std::vector<std::string> strings(sig.args.size());
-  std::vector<wl_array> arrays(sig.args.size());
-  for (size_t i = 0; i < sig.args.size(); i++) {
-    Napi::Value v = in[i];
-    const ArgSpec& a = sig.args[i];
-    std::string where = std::string(iface->name) + "." + msg->name + " argument " + std::to_string(i);
-    switch (a.type) {
-      case 'i':
-        args[i].i = v.As<Napi::Number>().Int32Value();
-        break;
-      case 'u':
-        args[i].u = v.As<Napi::Number>().Uint32Value();
-        break;
-      case 'f':
-        args[i].f = wl_fixed_from_double(v.As<Napi::Number>().DoubleValue());
-        break;
-      case 's':
-        if (v.IsNull() || v.IsUndefined()) {
-          if (!a.nullable) throw Napi::TypeError::New(env, where + " must not be null");
-          args[i].s = nullptr;
-        } else {
-          strings[i] = v.As<Napi::String>().Utf8Value();
-          args[i].s = strings[i].c_str();
-        }
-        break;
-      case 'o':
-      case 'n':
-        if (v.IsNull() || v.IsUndefined()) {
-          if (!a.nullable) throw Napi::TypeError::New(env, where + " must not be null");
-          args[i].o = nullptr;
-        } else {
-          args[i].o = reinterpret_cast<wl_object*>(ResourceByKey(env, v, where.c_str())->resource);
-        }
-        break;
-      case 'a': {
-        if (!v.IsTypedArray()) throw Napi::TypeError::New(env, where + " must be a Uint8Array");
-        Napi::TypedArray ta = v.As<Napi::TypedArray>();
-        Napi::ArrayBuffer ab = ta.ArrayBuffer();
-        arrays[i].data = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
-        arrays[i].size = ta.ByteLength();
-        arrays[i].alloc = ta.ByteLength();
-        args[i].a = &arrays[i];
-        break;
-      }
-      case 'h':
-        args[i].h = v.As<Napi::Number>().Int32Value();
-        break;
-      default:
-        throw Napi::Error::New(env, where + ": unknown signature type");
-    }
-  }
-  wl_resource_post_event_array(r, opcode, args.data());
+  WlArgs args = JsToArgs(env, in, iface, msg, sig, true, [&](const Napi::Value& v, char, const std::string& where) {
+    return reinterpret_cast<wl_object*>(ResourceByKey(env, v, where.c_str())->resource);
+  });
+  wl_resource_post_event_array(r, opcode, args.args.data());
   MarkDirty();
   return env.Undefined();
 }

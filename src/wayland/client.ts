@@ -10,6 +10,7 @@ import { native } from '../native.js';
 import type { WlClientNative } from '../native/wayland.js';
 import { InvalidArgumentError } from '../errors.js';
 import { ConnectionError, ProtocolError } from './errors.js';
+import { decodeArgs, takeFds } from './message.js';
 import type { ClientEventArgs, ClientRequestArgs, ClientRequestResult, EventName, InterfaceName, RequestName } from './types.js';
 
 type AnyHandler = (args: Record<string, unknown>) => void;
@@ -237,38 +238,19 @@ export class WaylandConnection {
   #event(key: number, opcode: number, raw: unknown[]): void {
     const p = this.#proxies.get(key);
     const msg = p ? interfaces[p.interface]?.events[opcode] : undefined;
-    const fds: OwnedFd[] = [];
-    raw.forEach((v, i) => {
-      if (msg?.args[i]?.type === 'fd' && typeof v === 'number') fds.push(new OwnedFd(v, `fd received in ${p?.interface}.${msg.name}`));
-    });
+    const fds = takeFds(msg, raw, p?.interface);
     if (!p || !msg) {
       for (const fd of fds) fd.close();
       return;
     }
-    let fdIndex = 0;
-    const args: Record<string, unknown> = {};
-    msg.args.forEach((a, i) => {
-      const v = raw[i];
-      switch (a.type) {
-        case 'fd':
-          args[a.name] = fds[fdIndex++];
-          break;
-        case 'new_id': {
-          if (v == null) {
-            args[a.name] = null;
-            break;
-          }
-          const np = new Proxy(this, v as number, a.interface as InterfaceName, p.version);
-          this.#proxies.set(v as number, np);
-          args[a.name] = np;
-          break;
-        }
-        case 'object':
-          args[a.name] = v == null ? null : (this.#proxies.get(v as number) ?? null);
-          break;
-        default:
-          args[a.name] = v;
-      }
+    const args = decodeArgs(msg, raw, fds, {
+      newId: (v, a) => {
+        if (v == null) return null;
+        const np = new Proxy(this, v as number, a.interface as InterfaceName, p.version);
+        this.#proxies.set(v as number, np);
+        return np;
+      },
+      object: (k) => this.#proxies.get(k) ?? null,
     });
     const handler = p._handler(msg.name);
     if (!handler) {

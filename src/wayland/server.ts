@@ -14,6 +14,7 @@ import { interfaces, type InterfaceSpec, type MessageSpec } from '../generated/p
 import { native } from '../native.js';
 import type { WlServerNative } from '../native/wayland.js';
 import { InvalidArgumentError } from '../errors.js';
+import { decodeArgs, takeFds } from './message.js';
 import type { EventArgs, EventName, InterfaceName, RequestHandlers, RequestName } from './types.js';
 
 /** wl_display.error codes (generic errors any object may raise). */
@@ -325,34 +326,17 @@ export class WaylandServer {
 
   #request(key: number, opcode: number, raw: unknown[]): void {
     const r = this.#resources.get(key);
-    const fds: OwnedFd[] = [];
     // Take ownership of every fd first, so no path can leak one.
     const s = r ? interfaces[r.interface] : undefined;
     const msg: MessageSpec | undefined = s?.requests[opcode];
-    raw.forEach((v, i) => {
-      if (msg?.args[i]?.type === 'fd' && typeof v === 'number') fds.push(new OwnedFd(v, `fd received in ${r?.interface}.${msg.name}`));
-    });
+    const fds = takeFds(msg, raw, r?.interface);
     if (!r || !msg) {
       for (const fd of fds) fd.close();
       return;
     }
-    let fdIndex = 0;
-    const args: Record<string, unknown> = {};
-    msg.args.forEach((a, i) => {
-      const v = raw[i];
-      switch (a.type) {
-        case 'fd':
-          args[a.name] = fds[fdIndex++];
-          break;
-        case 'new_id':
-          args[a.name] = this.#wrap(v as number, a.interface!, r.version, r.client, false);
-          break;
-        case 'object':
-          args[a.name] = v == null ? null : this.#resource(v as number);
-          break;
-        default:
-          args[a.name] = v;
-      }
+    const args = decodeArgs(msg, raw, fds, {
+      newId: (v, a) => this.#wrap(v as number, a.interface!, r.version, r.client, false),
+      object: (k) => this.#resource(k),
     });
     const handler = (r._handlers as Record<string, ((a: unknown, r: ServerResource) => void) | undefined>)[msg.name];
     try {

@@ -1,0 +1,53 @@
+/**
+ * Decoding one message as the native bridge delivers it (raw values by position) into named
+ * arguments: shared by the server (requests) and the client (events), which differ only in how
+ * object and new_id keys become their wrappers. Internal to src/wayland/.
+ */
+import { OwnedFd } from '../fd.js';
+import type { ArgSpec, MessageSpec } from '../generated/protocols.js';
+
+/**
+ * Takes ownership of every fd among raw at once, so no path can leak one. Nothing is taken when
+ * the message is unknown (msg undefined). iface names the receiving object in each fd's label.
+ */
+export function takeFds(msg: MessageSpec | undefined, raw: readonly unknown[], iface: string | undefined): OwnedFd[] {
+  const fds: OwnedFd[] = [];
+  raw.forEach((v, i) => {
+    if (msg?.args[i]?.type === 'fd' && typeof v === 'number') fds.push(new OwnedFd(v, `fd received in ${iface}.${msg.name}`));
+  });
+  return fds;
+}
+
+/** How one side turns object and new_id keys into its wrappers. */
+export interface KeyWrappers {
+  /** A new_id argument's raw value (a key, or null where the bridge gives none). */
+  newId(v: unknown, a: ArgSpec): unknown;
+  /** A non-null object argument's key. */
+  object(key: number): unknown;
+}
+
+/**
+ * Names raw's values by msg's arguments: fds are takeFds' OwnedFds in order, a null object is
+ * null, objects and new_ids go through wrap, everything else passes as it is.
+ */
+export function decodeArgs(msg: MessageSpec, raw: readonly unknown[], fds: readonly OwnedFd[], wrap: KeyWrappers): Record<string, unknown> {
+  let fdIndex = 0;
+  const args: Record<string, unknown> = {};
+  msg.args.forEach((a, i) => {
+    const v = raw[i];
+    switch (a.type) {
+      case 'fd':
+        args[a.name] = fds[fdIndex++];
+        break;
+      case 'new_id':
+        args[a.name] = wrap.newId(v, a);
+        break;
+      case 'object':
+        args[a.name] = v == null ? null : wrap.object(v as number);
+        break;
+      default:
+        args[a.name] = v;
+    }
+  });
+  return args;
+}

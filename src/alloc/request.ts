@@ -11,7 +11,7 @@
  *     re-imported and the owner is told (onReallocate), e.g. "preview, then start recording".
  * CPU accesses and device hand-overs go through the buffer's CacheDomainTracker.
  */
-import { DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, minPitch } from '../formats/index.js';
+import { DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, minPitch, planeHeight } from '../formats/index.js';
 import { InvalidArgumentError, ClosedError } from '../errors.js';
 import { ConstraintSet, merge } from '../constraints/set.js';
 import { satisfies, type BufferDescription, type SizeRequest } from '../constraints/solve.js';
@@ -298,8 +298,9 @@ export function copyContent(src: Backing, srcTracker: CacheDomainTracker, dst: B
   try {
     for (let i = 0; i < info.planes; i++) {
       const rowBytes = Number(minPitch(a.format, a.width, i));
-      const sub = i > 0 ? info.vsub : 1;
-      const rows = Math.ceil(Math.ceil(a.height / sub) / (info.blockHeight[i] ?? 1));
+      // The kernel's extent of a plane: planeHeight rows of `pitch`, minPitch bytes used in
+      // each (for block formats minPitch already spreads a block over its pixel rows).
+      const rows = planeHeight(a.format, a.height, i);
       const sp = a.planes[i]!, dp = b.planes[i]!;
       for (let y = 0; y < rows; y++) {
         const s = Number(sp.offset + BigInt(y) * sp.pitch);

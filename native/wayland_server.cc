@@ -712,31 +712,6 @@ Napi::Value SealedMemfd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// wlMemfd(name, size) -> fd: a plain memfd of `size` bytes (a dma-buf stand-in in host tests).
-Napi::Value Memfd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name = ArgString(info, 0, "name");
-  uint64_t size = ArgU64(info, 1, "size");
-  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
-  if (fd < 0) ThrowErrno(env, errno, "memfd_create", name);
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    int err = errno;
-    close(fd);
-    ThrowErrno(env, err, "ftruncate", name);
-  }
-  return Napi::Number::New(env, fd);
-}
-
-// wlFdSize(fd) -> BigInt size (lseek SEEK_END, restored) or null when the fd cannot seek.
-Napi::Value FdSize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  off_t end = lseek(fd, 0, SEEK_END);
-  if (end < 0) return env.Null();
-  lseek(fd, 0, SEEK_SET);
-  return U64(env, static_cast<uint64_t>(end));
-}
-
 // wlFdIdentity(fd) -> 'dev:ino' of the open file (tests: two fds name the same file).
 Napi::Value FdIdentity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -744,15 +719,6 @@ Napi::Value FdIdentity(const Napi::CallbackInfo& info) {
   struct stat st;
   if (fstat(fd, &st) != 0) ThrowErrno(env, errno, "fstat", "fd " + std::to_string(fd));
   return Napi::String::New(env, std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
-}
-
-// wlFdSeals(fd) -> F_GET_SEALS bits
-Napi::Value FdSeals(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  int seals = fcntl(fd, F_GET_SEALS);
-  if (seals < 0) ThrowErrno(env, errno, "fcntl(F_GET_SEALS)", "fd " + std::to_string(fd));
-  return Napi::Number::New(env, seals);
 }
 
 // wlReadFd(fd, size) -> Buffer via mmap(PROT_READ, MAP_PRIVATE), as a client maps a format table
@@ -775,10 +741,7 @@ void InitWaylandServer(Napi::Env env, Napi::Object exports) {
   exports.Set("WlServer", WlServer::Define(env));
   exports.Set("wlInterfaces", Napi::Function::New(env, InterfaceList, "wlInterfaces"));
   exports.Set("wlSealedMemfd", Napi::Function::New(env, SealedMemfd, "wlSealedMemfd"));
-  exports.Set("wlMemfd", Napi::Function::New(env, Memfd, "wlMemfd"));
-  exports.Set("wlFdSize", Napi::Function::New(env, FdSize, "wlFdSize"));
   exports.Set("wlFdIdentity", Napi::Function::New(env, FdIdentity, "wlFdIdentity"));
-  exports.Set("wlFdSeals", Napi::Function::New(env, FdSeals, "wlFdSeals"));
   exports.Set("wlReadFdPrivate", Napi::Function::New(env, ReadFdPrivate, "wlReadFdPrivate"));
 }
 

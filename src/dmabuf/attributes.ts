@@ -11,6 +11,7 @@
 import { OwnedFd } from '../fd.js';
 import { DRM_FORMAT_MOD_INVALID, formatInfo, formatName, modifierName, type FormatSet } from '../formats/index.js';
 import { native } from '../native.js';
+import { SystemError } from '../errors.js';
 
 /** zwp_linux_buffer_params_v1.error (numbers from the XML). */
 export const PARAMS_ERROR = {
@@ -109,8 +110,14 @@ export function checkAdd(
   return null;
 }
 
+// lseek(SEEK_END) size, or null when the fd cannot seek.
 function defaultFdSize(fd: OwnedFd): bigint | null {
-  return native.wlFdSize(fd.fd);
+  try {
+    return native.dmabufSize(fd.fd);
+  } catch (err) {
+    if (err instanceof SystemError) return null;
+    throw err;
+  }
 }
 
 export type Validation =

@@ -70,14 +70,8 @@ export interface WaylandNative {
   wlInterfaces(): Array<{ name: string; version: number; requests: number; events: number }>;
   /** A memfd holding `bytes`, sealed against shrink, grow, write and further seals. */
   wlSealedMemfd(name: string, bytes: Uint8Array): number;
-  /** A plain memfd of `size` bytes. */
-  wlMemfd(name: string, size: bigint | number): number;
-  /** lseek(fd, 0, SEEK_END) (then back to 0), or null when the fd cannot seek. */
-  wlFdSize(fd: number): bigint | null;
   /** 'dev:ino' of the open file behind fd. */
   wlFdIdentity(fd: number): string;
-  /** F_GET_SEALS. */
-  wlFdSeals(fd: number): number;
   /** Reads `size` bytes through mmap(PROT_READ, MAP_PRIVATE). */
   wlReadFdPrivate(fd: number, size: number): Buffer;
 }

@@ -3,6 +3,7 @@
 // notifications, protocol errors, client credentials, sockets, wl_shm.
 import t from 'tap';
 import { until } from '../util/wait.js';
+import { plainMemfd } from '../util/memfd.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +87,7 @@ t.test('fd and array arguments: the server owns a duplicate of the file', async 
   const conn = pair(server);
   const { registry, globals } = await conn.globals();
   const dmabuf = conn.bind(registry, globals.find((g) => g.interface === 'zwp_linux_dmabuf_v1')!, 'zwp_linux_dmabuf_v1', 5);
-  const memfd = new OwnedFd(native.wlMemfd('plane', 4096));
+  const memfd = plainMemfd('plane', 4096);
   const params = dmabuf.request('create_params', {});
   params.request('add', { fd: memfd, plane_idx: 0, offset: 16, stride: 256, modifier_hi: 0x00ffffff, modifier_lo: 0xffffffff });
   const fb = dmabuf.request('get_default_feedback', {});
@@ -214,7 +215,7 @@ t.test('wl_shm through libwayland: pixels readable by the compositor', async (t)
   await conn.roundtrip();
   t.ok(formats.includes(0) && formats.includes(1), 'ARGB8888 and XRGB8888');
   const size = 4 * 4 * 2;
-  const memfd = new OwnedFd(native.wlMemfd('shm', size));
+  const memfd = plainMemfd('shm', size);
   const pool = shm.request('create_pool', { fd: memfd, size });
   const buffer = pool.request('create_buffer', { offset: 0, width: 4, height: 2, stride: 16, format: 1 });
   const comp = conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4);

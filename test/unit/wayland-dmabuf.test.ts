@@ -4,6 +4,7 @@
 // baseline afterwards; v2/v3/v4/v5 clients get what their version promises; feedback tables are
 // shared, sealed and re-sent only on change; 10,000 buffers leave fds and memory flat.
 import t from 'tap';
+import { plainMemfd } from '../util/memfd.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { OwnedFd } from '../../src/fd.js';
@@ -106,7 +107,7 @@ async function settle(server: { clients: { size: number } }): Promise<void> {
 }
 
 function memfd(size: number): OwnedFd {
-  return new OwnedFd(native.wlMemfd('dmabuf stand-in', size));
+  return plainMemfd('dmabuf stand-in', size);
 }
 
 type Params = Proxy<'zwp_linux_buffer_params_v1'>;
@@ -463,7 +464,7 @@ function collectFeedback(fbProxy: Proxy<'zwp_linux_dmabuf_feedback_v1'>): { late
   fbProxy.on('format_table', ({ fd, size }) => {
     table = parseFormatTable(native.wlReadFdPrivate(fd.fd, size));
     cur.tableId = native.wlFdIdentity(fd.fd);
-    cur.seals = native.wlFdSeals(fd.fd);
+    cur.seals = native.getSeals(fd.fd);
     try {
       native.mmapFd(fd.fd, 0, size, true); // MAP_SHARED + PROT_WRITE: refused by F_SEAL_WRITE
       cur.writableMap = true;

@@ -2,6 +2,7 @@
 // imported through PRIME into vkms by the linux-dmabuf global, GEM handles counted and dropped,
 // fds and memory flat. Fails (never skips) when the devices are missing.
 import t from 'tap';
+import { plainMemfd } from '../util/memfd.js';
 import { openSync, closeSync } from 'node:fs';
 import { OwnedFd } from '../../src/fd.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
@@ -104,7 +105,7 @@ t.test('real dma-bufs: vgem buffers import into vkms through PRIME; GEM handles 
   const r = await rig();
   const handles0 = r.device.gemHandleCount;
   const b = vgemBuffer(256, 128);
-  t.equal(native.wlFdSize(b.fd.fd), b.size, 'a dma-buf reports its size through lseek');
+  t.equal(native.dmabufSize(b.fd.fd), b.size, 'a dma-buf reports its size through lseek');
   const p = r.d.request('create_params', {});
   addPlane(p, b.fd, b.pitch);
   const o = outcome(p);
@@ -131,7 +132,7 @@ t.test('real dma-bufs: size checks against the dma-buf, non-dma-buf fds fail the
   t.equal(await o1, 'created', 'an exactly-sized buffer is accepted');
   p1.request('destroy', {});
   // A plain memfd is not a dma-buf: PRIME import fails -> `failed`, the client lives.
-  const m = new OwnedFd(native.wlMemfd('not a dma-buf', 64 * 64 * 4));
+  const m = plainMemfd('not a dma-buf', 64 * 64 * 4);
   const p2 = r.d.request('create_params', {});
   addPlane(p2, m, 256);
   const o2 = outcome(p2);

@@ -2,6 +2,7 @@
 // wayland-info and weston-simple-dmabuf-feedback. Fails (never skips) when vkms is missing.
 import t from 'tap';
 import { until } from '../util/wait.js';
+import { plainMemfd } from '../util/memfd.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -140,7 +141,7 @@ t.test('serve logs wl_shm buffers and every dma-buf verdict, including protocol 
     conn.bind(registry, globals.find((g) => g.interface === iface)!, iface, v);
   const shm = bind('wl_shm', 1);
   const comp = bind('wl_compositor', 4);
-  const mem = new OwnedFd(native.wlMemfd('shm pool', 32 * 16 * 4));
+  const mem = plainMemfd('shm pool', 32 * 16 * 4);
   const pool = shm.request('create_pool', { fd: mem, size: 32 * 16 * 4 });
   const buffer = pool.request('create_buffer', { offset: 0, width: 32, height: 16, stride: 128, format: 1 });
   const surface = comp.request('create_surface', {});

@@ -92,44 +92,22 @@ WlClient::WlClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WlClient>(
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "WlClient: expected a callbacks object");
   Napi::Object cb = info[0].As<Napi::Object>();
-  auto fn = [&](const char* name) {
-    Napi::Value v = cb.Get(name);
-    if (!v.IsFunction()) throw Napi::TypeError::New(env, std::string("WlClient: callback ") + name + " missing");
-    return Napi::Persistent(v.As<Napi::Function>());
-  };
-  onEvent_ = fn("onEvent");
-  onError_ = fn("onError");
+  onEvent_ = CallbackRef(env, cb, "WlClient", "onEvent");
+  onError_ = CallbackRef(env, cb, "WlClient", "onError");
   async_ = std::make_unique<Napi::AsyncContext>(env, "primebuf:wayland-client");
 }
 
-void WlClient::Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-  Napi::HandleScope scope(env_);
-  try {
-    fn.Call(args);
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env_, e.Value());
-  }
-}
+void WlClient::Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) { CallJs(env_, fn, args); }
 
 void WlClient::Start(Napi::Env env) {
   uv_loop_t* uvloop = nullptr;
   napi_get_uv_event_loop(env, &uvloop);
-  poll_ = new uv_poll_t;
-  poll_->data = this;
-  int rc = uv_poll_init(uvloop, poll_, wl_display_get_fd(display_));
+  int rc = StartUvPump(uvloop, wl_display_get_fd(display_), this, &WlClient::OnPoll, &WlClient::OnPrepare, poll_, prepare_);
   if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
     wl_display_disconnect(display_);
     display_ = nullptr;
     ThrowErrno(env, -rc, "uv_poll_init", "wayland client fd");
   }
-  uv_poll_start(poll_, UV_READABLE, &WlClient::OnPoll);
-  prepare_ = new uv_prepare_t;
-  prepare_->data = this;
-  uv_prepare_init(uvloop, prepare_);
-  uv_prepare_start(prepare_, &WlClient::OnPrepare);
-  uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
   auto* rec = new ProxyRec{this, 1, reinterpret_cast<wl_proxy*>(display_), &wl_display_interface};
   proxies_[1] = rec;
   byPtr_[rec->proxy] = rec;
@@ -369,10 +347,7 @@ void WlClient::Teardown() {
   byPtr_.clear();
   wl_display_disconnect(display_);
   display_ = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-  uv_close(reinterpret_cast<uv_handle_t*>(prepare_), [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
-  poll_ = nullptr;
-  prepare_ = nullptr;
+  CloseUvPump(poll_, prepare_);
 }
 
 Napi::Value WlClient::Disconnect(const Napi::CallbackInfo& info) {

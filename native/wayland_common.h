@@ -1,10 +1,12 @@
-// Shared by wayland_server.cc and wayland_client.cc: the interface table (every interface of
+// Shared by wayland_server.cc and wayland_client.cc: the libuv pump and JS callback glue, the
+// interface table (every interface of
 // protocol/*.xml plus the core protocol, generated into protocol-table.inc by the build) and
 // wl_message signature parsing, and the wl_argument <-> JS value conversion both bridges use.
 // Mechanism only.
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 #include <wayland-util.h>
 
 #include <cstdint>
@@ -59,6 +61,55 @@ inline Signature ParseSignature(const char* sig) {
   }
   if (since > 0) out.since = since;
   return out;
+}
+
+// Calls a JS callback from inside libwayland, where a C++ exception must not unwind: a throw
+// becomes Node's uncaught exception instead.
+inline void CallJs(Napi::Env env, Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+  Napi::HandleScope scope(env);
+  try {
+    fn.Call(args);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+// The function `name` of a bridge constructor's callbacks object, held; a TypeError naming the
+// class when it is missing.
+inline Napi::FunctionReference CallbackRef(Napi::Env env, const Napi::Object& cb, const char* cls, const char* name) {
+  Napi::Value v = cb.Get(name);
+  if (!v.IsFunction()) throw Napi::TypeError::New(env, std::string(cls) + ": callback " + name + " missing");
+  return Napi::Persistent(v.As<Napi::Function>());
+}
+
+// Drives a libwayland fd from Node's loop: polls fd for readable and adds a prepare hook that
+// does not keep the loop alive, both with data = owner. Returns 0, or uv_poll_init's negative
+// error with nothing left allocated.
+inline int StartUvPump(uv_loop_t* loop, int fd, void* owner, uv_poll_cb onPoll, uv_prepare_cb onPrepare,
+                       uv_poll_t*& poll, uv_prepare_t*& prepare) {
+  poll = new uv_poll_t;
+  poll->data = owner;
+  int rc = uv_poll_init(loop, poll, fd);
+  if (rc != 0) {
+    delete poll;
+    poll = nullptr;
+    return rc;
+  }
+  uv_poll_start(poll, UV_READABLE, onPoll);
+  prepare = new uv_prepare_t;
+  prepare->data = owner;
+  uv_prepare_init(loop, prepare);
+  uv_prepare_start(prepare, onPrepare);
+  uv_unref(reinterpret_cast<uv_handle_t*>(prepare));
+  return 0;
+}
+
+// Closes both handles of a pump (freed once libuv is done with them).
+inline void CloseUvPump(uv_poll_t*& poll, uv_prepare_t*& prepare) {
+  uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(prepare), [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
+  poll = nullptr;
+  prepare = nullptr;
 }
 
 // Decodes a message's wl_arguments into a JS array: numbers, strings (or null), fixed as

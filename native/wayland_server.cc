@@ -154,11 +154,7 @@ WlServer::WlServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WlServer>(
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "WlServer: expected a callbacks object");
   Napi::Object cb = info[0].As<Napi::Object>();
-  auto fn = [&](const char* name) {
-    Napi::Value v = cb.Get(name);
-    if (!v.IsFunction()) throw Napi::TypeError::New(env, std::string("WlServer: callback ") + name + " missing");
-    return Napi::Persistent(v.As<Napi::Function>());
-  };
+  auto fn = [&](const char* name) { return CallbackRef(env, cb, "WlServer", name); };
   onClient_ = fn("onClient");
   onClientDestroyed_ = fn("onClientDestroyed");
   onBind_ = fn("onBind");
@@ -174,33 +170,16 @@ WlServer::WlServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WlServer>(
 
   uv_loop_t* uvloop = nullptr;
   if (napi_get_uv_event_loop(env, &uvloop) != napi_ok) throw Napi::Error::New(env, "no libuv loop");
-  poll_ = new uv_poll_t;
-  poll_->data = this;
-  int rc = uv_poll_init(uvloop, poll_, wl_event_loop_get_fd(loop_));
+  int rc = StartUvPump(uvloop, wl_event_loop_get_fd(loop_), this, &WlServer::OnPoll, &WlServer::OnPrepare, poll_, prepare_);
   if (rc != 0) {
-    delete poll_;
-    poll_ = nullptr;
     wl_display_destroy(display_);
     display_ = nullptr;
     ThrowErrno(env, -rc, "uv_poll_init", "wayland event loop fd");
   }
-  uv_poll_start(poll_, UV_READABLE, &WlServer::OnPoll);
-  prepare_ = new uv_prepare_t;
-  prepare_->data = this;
-  uv_prepare_init(uvloop, prepare_);
-  uv_prepare_start(prepare_, &WlServer::OnPrepare);
-  uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
   Ref();  // a running display keeps its JS object alive until destroy()
 }
 
-void WlServer::Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-  Napi::HandleScope scope(env_);
-  try {
-    fn.Call(args);
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env_, e.Value());
-  }
-}
+void WlServer::Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) { CallJs(env_, fn, args); }
 
 void WlServer::OnPoll(uv_poll_t* h, int status, int events) {
   auto* self = static_cast<WlServer*>(h->data);
@@ -262,10 +241,7 @@ void WlServer::Teardown() {
   for (auto& [k, c] : clients_) delete c;
   clients_.clear();
   clientsByPtr_.clear();
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-  uv_close(reinterpret_cast<uv_handle_t*>(prepare_), [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
-  poll_ = nullptr;
-  prepare_ = nullptr;
+  CloseUvPump(poll_, prepare_);
 }
 
 void WlServer::OnClientCreated(wl_listener* l, void* data) {

@@ -6,7 +6,8 @@ import { plainMemfd } from '../util/memfd.js';
 import { openSync, closeSync } from 'node:fs';
 import { OwnedFd } from '../../src/fd.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
-import { Device, listDevices } from '../../src/kms/index.js';
+import { Device } from '../../src/kms/index.js';
+import { findDriver } from './devices-util.js';
 import { native } from '../../src/native.js';
 import { PrimeImporter } from '../../src/dmabuf/import.js';
 import { LinuxDmabuf, type BufferVerdict, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
@@ -17,23 +18,8 @@ t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
 const XR24 = fourcc('XRGB8888');
 
-/** The primary node whose DRM driver is `name` (asked through DRM_IOCTL_VERSION). */
-function byDriver(name: string) {
-  for (const d of listDevices()) {
-    if (d.nodeType !== 'primary') continue;
-    try {
-      const dev = Device.open(d.path);
-      const n = dev.version.name;
-      dev.close();
-      if (n === name) return d;
-    } catch {
-      // not openable: not ours
-    }
-  }
-  return undefined;
-}
-const vkms = byDriver('vkms');
-const vgem = byDriver('vgem');
+const vkms = findDriver('vkms');
+const vgem = findDriver('vgem');
 
 t.ok(vkms, 'vkms primary node present');
 t.ok(vgem, 'vgem node present');

@@ -9,28 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OwnedFd } from '../../src/fd.js';
 import { fourcc } from '../../src/formats/index.js';
-import { Device, listDevices } from '../../src/kms/index.js';
+import { findDriver } from './devices-util.js';
 import { native, packageRoot } from '../../src/native.js';
 import { WaylandConnection } from '../../src/wayland/index.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
-/** The primary node whose DRM driver is `name` (asked through DRM_IOCTL_VERSION). */
-function byDriver(name: string) {
-  for (const d of listDevices()) {
-    if (d.nodeType !== 'primary') continue;
-    try {
-      const dev = Device.open(d.path);
-      const n = dev.version.name;
-      dev.close();
-      if (n === name) return d;
-    } catch {
-      // not openable: not ours
-    }
-  }
-  return undefined;
-}
-const vkms = byDriver('vkms');
+const vkms = findDriver('vkms');
 
 t.ok(vkms, 'vkms primary node present');
 if (!vkms) process.exit(1);

@@ -148,6 +148,62 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name
 
 Napi::BigInt U64(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 
+namespace {
+
+class PoolTask : public Napi::AsyncWorker {
+ public:
+  PoolTask(Napi::Env env, const char* name, PoolWork work, PoolDone done)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+        done_(std::move(done)) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { result_ = work_(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (result_.err != 0) {
+      deferred_.Reject(MakeErrnoError(env, result_.err, result_.syscall, result_.detail).Value());
+      return;
+    }
+    if (!done_) {
+      deferred_.Resolve(env.Undefined());
+      return;
+    }
+    try {
+      deferred_.Resolve(done_(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  PoolWork work_;
+  PoolDone done_;
+  PoolResult result_;
+};
+
+// poolSleep(ms) -> Promise<void>: usleep on the pool. A test of the mechanism itself (the JS
+// thread keeps running while a pool thread blocks); listed with the test-only natives.
+Napi::Value PoolSleep(const Napi::CallbackInfo& info) {
+  uint32_t ms = ArgU32(info, 0, "ms");
+  return RunOnPool(info.Env(), "primebuf.poolSleep", [ms]() {
+    usleep(static_cast<useconds_t>(ms) * 1000);
+    return PoolResult{};
+  });
+}
+
+}  // namespace
+
+Napi::Promise RunOnPool(Napi::Env env, const char* name, PoolWork work, PoolDone done) {
+  auto* task = new PoolTask(env, name, std::move(work), std::move(done));  // deletes itself when done
+  Napi::Promise p = task->Promise();
+  task->Queue();
+  return p;
+}
+
 void InitCommon(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
@@ -155,6 +211,7 @@ void InitCommon(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("countOpenFds", Napi::Function::New(env, CountOpenFds, "countOpenFds"));
+  exports.Set("poolSleep", Napi::Function::New(env, PoolSleep, "poolSleep"));
 }
 
 }  // namespace primebuf

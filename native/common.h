@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace primebuf {
@@ -29,6 +30,23 @@ int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 Napi::BigInt U64(Napi::Env env, uint64_t v);
+
+// Blocking work off the JS thread: the one way the addon runs a syscall that may wait (fence
+// waits inside DMA_BUF_IOCTL_SYNC, copies, poll with a timeout) on libuv's thread pool.
+// `work` runs on a pool thread and must not touch N-API; it returns a PoolResult (err 0 for
+// success, else an errno with the syscall and a detail naming the object). On the JS thread
+// the promise then rejects with the same typed SystemError ThrowErrno makes, or resolves with
+// `done(env)` (undefined when `done` is empty; an exception thrown by `done` rejects).
+// The caller keeps every fd and buffer `work` uses alive until the promise settles: that
+// is policy, and lives in TypeScript.
+struct PoolResult {
+  int err = 0;
+  const char* syscall = "";
+  std::string detail;
+};
+using PoolWork = std::function<PoolResult()>;
+using PoolDone = std::function<Napi::Value(Napi::Env)>;
+Napi::Promise RunOnPool(Napi::Env env, const char* name, PoolWork work, PoolDone done = nullptr);
 
 // Every native file registers its functions on the exports object through one of these.
 void InitCommon(Napi::Env env, Napi::Object exports);

@@ -43,6 +43,20 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dmabufSyncAsync(fd, flags) -> Promise<void>: the same ioctl on libuv's thread pool. START
+// waits for the buffer's fences in the kernel; this keeps that wait off the JS thread.
+Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  uint32_t flags = ArgU32(info, 1, "flags");
+  return RunOnPool(info.Env(), "primebuf.dmabufSync", [fd, flags]() {
+    struct dma_buf_sync s = {};
+    s.flags = flags;
+    if (Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) != 0)
+      return PoolResult{errno, "DMA_BUF_IOCTL_SYNC", FdName("dma-buf", fd) + " flags " + std::to_string(flags)};
+    return PoolResult{};
+  });
+}
+
 // dmabufExportSyncFile(fd, flags) -> sync_file fd (flags DMA_BUF_SYNC_READ / WRITE / RW)
 Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
@@ -143,6 +157,7 @@ Napi::Value MunmapFd(const Napi::CallbackInfo& info) {
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
   exports.Set("dmabufSize", Napi::Function::New(env, Size, "dmabufSize"));
   exports.Set("dmabufSync", Napi::Function::New(env, Sync, "dmabufSync"));
+  exports.Set("dmabufSyncAsync", Napi::Function::New(env, SyncAsync, "dmabufSyncAsync"));
   exports.Set("dmabufExportSyncFile", Napi::Function::New(env, ExportSyncFile, "dmabufExportSyncFile"));
   exports.Set("dmabufImportSyncFile", Napi::Function::New(env, ImportSyncFile, "dmabufImportSyncFile"));
   exports.Set("dmabufSetName", Napi::Function::New(env, SetName, "dmabufSetName"));

@@ -2,7 +2,6 @@
 // device fd first. No policy: which node to open, which caps to require, how to count GEM
 // handles and how to build an atomic request are decided in src/kms and src/dmabuf.
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -595,18 +594,6 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
   Napi::ObjectReference self_;
 };
 
-// pollFd(fd, timeoutMs) -> revents (0 on timeout). Blocking: for tests and the CLI only.
-Napi::Value PollFd(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0, "fd");
-  int timeout = ArgI32(info, 1, "timeoutMs");
-  struct pollfd p = {fd, POLLIN, 0};
-  int rc;
-  do rc = poll(&p, 1, timeout);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) ThrowErrno(info.Env(), errno, "poll", "fd " + std::to_string(fd));
-  return Napi::Number::New(info.Env(), rc == 0 ? 0 : p.revents);
-}
-
 }  // namespace
 
 void InitDrm(Napi::Env env, Napi::Object exports) {
@@ -641,7 +628,6 @@ void InitDrm(Napi::Env env, Napi::Object exports) {
       {"drmRmFB", RmFB},
       {"drmAtomicCommit", AtomicCommit},
       {"drmReadEvents", ReadDrmEvents},
-      {"pollFd", PollFd},
   };
   for (const Fn& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   exports.Set("FdWatch", FdWatch::Define(env));

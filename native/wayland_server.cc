@@ -71,20 +71,17 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   Napi::Value InitShm(const Napi::CallbackInfo& info);
   Napi::Value AddShmFormat(const Napi::CallbackInfo& info);
   Napi::Value GlobalCreate(const Napi::CallbackInfo& info);
-  Napi::Value GlobalRemove(const Napi::CallbackInfo& info);
   Napi::Value GlobalDestroy(const Napi::CallbackInfo& info);
   Napi::Value ResourceCreate(const Napi::CallbackInfo& info);
   Napi::Value ResourceDestroy(const Napi::CallbackInfo& info);
   Napi::Value ResourceInfo(const Napi::CallbackInfo& info);
   Napi::Value PostEvent(const Napi::CallbackInfo& info);
   Napi::Value PostError(const Napi::CallbackInfo& info);
-  Napi::Value ClientCredentials(const Napi::CallbackInfo& info);
   Napi::Value ClientDestroy(const Napi::CallbackInfo& info);
   Napi::Value ClientImplementationError(const Napi::CallbackInfo& info);
   Napi::Value ShmBufferInfo(const Napi::CallbackInfo& info);
   Napi::Value ShmBufferRead(const Napi::CallbackInfo& info);
   Napi::Value NextSerial(const Napi::CallbackInfo& info);
-  Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
   void AssertOpen(Napi::Env env) const {
@@ -130,20 +127,17 @@ Napi::Function WlServer::Define(Napi::Env env) {
                          InstanceMethod<&WlServer::InitShm>("initShm"),
                          InstanceMethod<&WlServer::AddShmFormat>("addShmFormat"),
                          InstanceMethod<&WlServer::GlobalCreate>("globalCreate"),
-                         InstanceMethod<&WlServer::GlobalRemove>("globalRemove"),
                          InstanceMethod<&WlServer::GlobalDestroy>("globalDestroy"),
                          InstanceMethod<&WlServer::ResourceCreate>("resourceCreate"),
                          InstanceMethod<&WlServer::ResourceDestroy>("resourceDestroy"),
                          InstanceMethod<&WlServer::ResourceInfo>("resourceInfo"),
                          InstanceMethod<&WlServer::PostEvent>("postEvent"),
                          InstanceMethod<&WlServer::PostError>("postError"),
-                         InstanceMethod<&WlServer::ClientCredentials>("clientCredentials"),
                          InstanceMethod<&WlServer::ClientDestroy>("clientDestroy"),
                          InstanceMethod<&WlServer::ClientImplementationError>("clientImplementationError"),
                          InstanceMethod<&WlServer::ShmBufferInfo>("shmBufferInfo"),
                          InstanceMethod<&WlServer::ShmBufferRead>("shmBufferRead"),
                          InstanceMethod<&WlServer::NextSerial>("nextSerial"),
-                         InstanceMethod<&WlServer::Flush>("flush"),
                          InstanceMethod<&WlServer::Destroy>("destroy"),
                      });
 }
@@ -452,14 +446,6 @@ Napi::Value WlServer::GlobalCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, g->key);
 }
 
-Napi::Value WlServer::GlobalRemove(const Napi::CallbackInfo& info) {
-  AssertOpen(info.Env());
-  auto it = globals_.find(ArgU32(info, 0, "global"));
-  if (it != globals_.end()) wl_global_remove(it->second->global);
-  MarkDirty();
-  return info.Env().Undefined();
-}
-
 Napi::Value WlServer::GlobalDestroy(const Napi::CallbackInfo& info) {
   AssertOpen(info.Env());
   auto it = globals_.find(ArgU32(info, 0, "global"));
@@ -557,22 +543,6 @@ Napi::Value WlServer::PostError(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value WlServer::ClientCredentials(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  AssertOpen(env);
-  auto it = clients_.find(ArgU32(info, 0, "client"));
-  if (it == clients_.end()) return env.Null();
-  pid_t pid;
-  uid_t uid;
-  gid_t gid;
-  wl_client_get_credentials(it->second->client, &pid, &uid, &gid);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", Napi::Number::New(env, pid));
-  out.Set("uid", Napi::Number::New(env, uid));
-  out.Set("gid", Napi::Number::New(env, gid));
-  return out;
-}
-
 Napi::Value WlServer::ClientDestroy(const Napi::CallbackInfo& info) {
   AssertOpen(info.Env());
   auto it = clients_.find(ArgU32(info, 0, "client"));
@@ -627,11 +597,6 @@ Napi::Value WlServer::NextSerial(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), wl_display_next_serial(display_));
 }
 
-Napi::Value WlServer::Flush(const Napi::CallbackInfo& info) {
-  if (display_) FlushNow();
-  return info.Env().Undefined();
-}
-
 Napi::Value WlServer::Destroy(const Napi::CallbackInfo& info) {
   if (display_ && dispatching_ > 0) {
     destroyPending_ = true;  // torn down as soon as libwayland returns
@@ -640,22 +605,6 @@ Napi::Value WlServer::Destroy(const Napi::CallbackInfo& info) {
     Unref();
   }
   return info.Env().Undefined();
-}
-
-Napi::Value InterfaceList(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto names = InterfaceNames();
-  Napi::Array out = Napi::Array::New(env, names.size());
-  for (size_t i = 0; i < names.size(); i++) {
-    const wl_interface* iface = FindInterface(names[i]);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", names[i]);
-    o.Set("version", iface->version);
-    o.Set("requests", iface->method_count);
-    o.Set("events", iface->event_count);
-    out[i] = o;
-  }
-  return out;
 }
 
 // wlSealedMemfd(name, bytes) -> fd: a memfd holding `bytes`, sealed against every change
@@ -715,7 +664,6 @@ Napi::Value ReadFdPrivate(const Napi::CallbackInfo& info) {
 
 void InitWaylandServer(Napi::Env env, Napi::Object exports) {
   exports.Set("WlServer", WlServer::Define(env));
-  exports.Set("wlInterfaces", Napi::Function::New(env, InterfaceList, "wlInterfaces"));
   exports.Set("wlSealedMemfd", Napi::Function::New(env, SealedMemfd, "wlSealedMemfd"));
   exports.Set("wlFdIdentity", Napi::Function::New(env, FdIdentity, "wlFdIdentity"));
   exports.Set("wlReadFdPrivate", Napi::Function::New(env, ReadFdPrivate, "wlReadFdPrivate"));

@@ -24,6 +24,8 @@ export interface CommonNative {
   dupFd(fd: number): number;
   /** Number of open fds of this process (/proc/self/fd), for leak checks. */
   countOpenFds(): number;
+  /** Test of the thread-pool mechanism (RunOnPool in native/common.h): usleep on a pool thread. Test-only. */
+  poolSleep(ms: number): Promise<void>;
 }
 
 export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative;

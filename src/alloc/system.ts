@@ -1,8 +1,8 @@
 /**
  * Allocators of this machine behind the policy interface (types.ts): KMS dumb buffers on a
  * card, dma-heaps (system; CMA where present) and udmabuf, built on the drm layer's owners
- * (Device, GemHandle, DmaBuf, Mapping) and the raw allocation ioctls of native/alloc.cc.
- * Each Backing owns exactly: the dma-buf (DmaBuf), the GEM handle of a dumb buffer, the memfd
+ * (Device, GemHandle, Dmabuf, Mapping) and the raw allocation ioctls of native/alloc.cc.
+ * Each Backing owns exactly: the dma-buf (Dmabuf), the GEM handle of a dumb buffer, the memfd
  * of a udmabuf, and its CPU mapping once made; close() releases them once, in reverse order.
  *
  * openSystemAllocators() looks at /dev/dri, /dev/dma_heap and /dev/udmabuf and returns the pool
@@ -15,7 +15,7 @@ import { native } from '../native.js';
 import { OwnedFd } from '../fd.js';
 import { InvalidArgumentError } from '../errors.js';
 import { Device, type GemHandle } from '../kms/index.js';
-import { DmaBuf, Mapping } from '../dmabuf/index.js';
+import { Dmabuf, Mapping } from '../dmabuf/index.js';
 import type { BufferDescription, Layout } from '../constraints/solve.js';
 import { dumbCaps, heapCaps, linearOnly, udmabufCaps, UDMABUF_DEFAULT_LIMIT } from './catalog.js';
 import { AllocatorPool } from './pool.js';
@@ -43,12 +43,12 @@ export function liveBackings(name?: string): number {
 
 class SystemBacking implements Backing {
   readonly description: BufferDescription;
-  readonly #dmabuf: DmaBuf;
+  readonly #dmabuf: Dmabuf;
   readonly #extra: Array<{ close(): void }>;
   #mapping: Mapping | undefined;
   #closed = false;
 
-  constructor(description: BufferDescription, dmabuf: DmaBuf, extra: Array<{ close(): void }>) {
+  constructor(description: BufferDescription, dmabuf: Dmabuf, extra: Array<{ close(): void }>) {
     this.description = description;
     this.#dmabuf = dmabuf;
     this.#extra = extra;
@@ -156,7 +156,7 @@ export class HeapAllocator implements Allocator {
 
   allocate(plan: AllocationPlan): Backing {
     const size = pageAlign(plan.layout.size);
-    const dmabuf = new DmaBuf(native.dmaHeapAlloc(this.#heap.fd, size), `${this.caps.name} buffer`);
+    const dmabuf = new Dmabuf(native.dmaHeapAlloc(this.#heap.fd, size), `${this.caps.name} buffer`);
     return new SystemBacking(describe(plan, this.caps, { ...plan.layout, size }), dmabuf, []);
   }
 
@@ -185,7 +185,7 @@ export class UdmabufAllocator implements Allocator {
     try {
       native.ftruncateFd(memfd.fd, size);
       native.addSeals(memfd.fd, F_SEAL_SHRINK | F_SEAL_SEAL);
-      const dmabuf = new DmaBuf(native.udmabufCreate(this.#dev.fd, memfd.fd, 0n, size), 'udmabuf buffer');
+      const dmabuf = new Dmabuf(native.udmabufCreate(this.#dev.fd, memfd.fd, 0n, size), 'udmabuf buffer');
       return new SystemBacking(describe(plan, this.caps, { ...plan.layout, size }), dmabuf, [memfd]);
     } catch (err) {
       memfd.close();

@@ -17,14 +17,14 @@
 import { basename } from 'node:path';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet } from '../formats/index.js';
 import { EglError, NativeUnavailableError, PrimebufError, SystemError } from '../errors.js';
-import type { EglDmaBufFormatsRaw } from '../native/egl.js';
+import type { EglDmabufFormatsRaw } from '../native/egl.js';
 import { renderNodeConstraint } from './device.js';
 import type { DeviceConstraint, Usage } from './types.js';
 
-export type { EglDmaBufFormatsRaw } from '../native/egl.js';
+export type { EglDmabufFormatsRaw } from '../native/egl.js';
 
 /** The query, injectable (tests, recorded results). */
-export type EglQuery = (path: string) => EglDmaBufFormatsRaw;
+export type EglQuery = (path: string) => EglDmabufFormatsRaw;
 
 interface RawEglError {
   code?: unknown;
@@ -37,7 +37,7 @@ interface RawEglError {
  * when libEGL is absent, EglError when EGL cannot answer for the node, SystemError when the node
  * cannot be opened.
  */
-export async function queryEglDmaBufFormats(path: string): Promise<EglDmaBufFormatsRaw> {
+export async function queryEglDmabufFormats(path: string): Promise<EglDmabufFormatsRaw> {
   const { native } = await import('../native.js');
   try {
     return native.eglQueryDmaBufFormats(path);
@@ -63,7 +63,7 @@ export interface EglFormatSets {
   readonly implicitOnly: readonly number[];
 }
 
-export function eglFormatSets(raw: EglDmaBufFormatsRaw): EglFormatSets {
+export function eglFormatSets(raw: EglDmabufFormatsRaw): EglFormatSets {
   const all: Array<[number, bigint]> = [];
   const ext: Array<[number, bigint]> = [];
   const implicitOnly: number[] = [];
@@ -83,7 +83,7 @@ export function eglFormatSets(raw: EglDmaBufFormatsRaw): EglFormatSets {
   return { all: FormatSet.from(all), externalOnly: FormatSet.from(ext), implicitOnly };
 }
 
-function describeRaw(raw: EglDmaBufFormatsRaw): string {
+function describeRaw(raw: EglDmabufFormatsRaw): string {
   const who = [raw.driver, raw.vendor].filter((s): s is string => typeof s === 'string' && s.length > 0).join(', ');
   return `EGL dma-buf import query (${who || 'unknown driver'}, ${raw.platform} platform)`;
 }
@@ -94,7 +94,7 @@ function describeRaw(raw: EglDmaBufFormatsRaw): string {
  */
 export function eglRenderNodeConstraint(
   name: string,
-  raw: EglDmaBufFormatsRaw,
+  raw: EglDmabufFormatsRaw,
   usage: Extract<Usage, 'texture' | 'render'> = 'texture',
   declared: Partial<DeviceConstraint> = {},
 ): DeviceConstraint {
@@ -123,7 +123,7 @@ export interface RenderNodeOptions {
   readonly path?: string;
   /** Fields the query cannot give (alignment, limits), and the fallback's formats. */
   readonly declared?: Partial<DeviceConstraint>;
-  /** The query to use (default: the addon's, through queryEglDmaBufFormats). */
+  /** The query to use (default: the addon's, through queryEglDmabufFormats). */
   readonly query?: EglQuery;
 }
 
@@ -132,7 +132,7 @@ export interface RenderNodeResult {
   /** 'egl' when derived from the query, 'declared' when the description was the fallback. */
   readonly from: 'egl' | 'declared';
   /** The query's result, when it answered. */
-  readonly egl?: EglDmaBufFormatsRaw;
+  readonly egl?: EglDmabufFormatsRaw;
   /** Why the query did not answer (the error), when it did not. */
   readonly fallbackReason?: string;
 }
@@ -144,9 +144,9 @@ export interface RenderNodeResult {
 export async function liveRenderNodeConstraint(name: string, driver: string, opts: RenderNodeOptions = {}): Promise<RenderNodeResult> {
   const usage = opts.usage ?? 'texture';
   const path = opts.path ?? `/dev/dri/${name}`;
-  let raw: EglDmaBufFormatsRaw;
+  let raw: EglDmabufFormatsRaw;
   try {
-    raw = opts.query ? opts.query(path) : await queryEglDmaBufFormats(path);
+    raw = opts.query ? opts.query(path) : await queryEglDmabufFormats(path);
   } catch (err) {
     if (!(err instanceof PrimebufError) && !isRawEglError(err)) throw err;
     const why = err instanceof EglError || isRawEglError(err) ? `${(err as { code: string }).code}: ${(err as Error).message}` : (err as Error).message;

@@ -32,13 +32,13 @@ export { constraintFromJSON, parseModifierText } from './json.js';
 export { ConstraintConflictError, BufferBusyError, reasonToJSON } from './errors.js';
 export { describeKmsDevice, recordDescription, importDevicesJSON, type LiveOptions } from './live.js';
 export {
-  queryEglDmaBufFormats,
+  queryEglDmabufFormats,
   eglFormatSets,
   eglRenderNodeConstraint,
   liveRenderNodeConstraint,
   type EglQuery,
   type EglFormatSets,
-  type EglDmaBufFormatsRaw,
+  type EglDmabufFormatsRaw,
   type RenderNodeOptions,
   type RenderNodeResult,
 } from './egl.js';

@@ -1,5 +1,5 @@
 /**
- * DmaBuf: the one owner of one dma-buf fd, with the fd-level operations: size (lseek),
+ * Dmabuf: the one owner of one dma-buf fd, with the fd-level operations: size (lseek),
  * DMA_BUF_IOCTL_SYNC brackets around CPU access, mmap, and implicit-fence interop through
  * sync_files (DMA_BUF_IOCTL_EXPORT_SYNC_FILE / IMPORT_SYNC_FILE).
  */
@@ -21,21 +21,21 @@ export function accessFlags(access: CpuAccess): number {
   return access === 'read' ? DMA_BUF_SYNC_READ : access === 'write' ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_RW;
 }
 
-export class DmaBuf extends Resource {
+export class Dmabuf extends Resource {
   readonly #fd: number;
   #size: bigint | null | undefined;
 
   /** Takes ownership of `fd`. */
   constructor(fd: number, what = `dma-buf fd ${fd}`) {
-    if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`DmaBuf: ${fd} is not a file descriptor`);
+    if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`Dmabuf: ${fd} is not a file descriptor`);
     super(what, () => native.closeFd(fd));
     this.#fd = fd;
   }
 
   /** A new owner of a duplicate (F_DUPFD_CLOEXEC) of an fd someone else owns. */
-  static dupFrom(fd: number, what?: string): DmaBuf {
+  static dupFrom(fd: number, what?: string): Dmabuf {
     const d = native.dupFd(fd);
-    return new DmaBuf(d, what ?? `dma-buf fd ${d}`);
+    return new Dmabuf(d, what ?? `dma-buf fd ${d}`);
   }
 
   get fd(): number {
@@ -99,8 +99,8 @@ export class DmaBuf extends Resource {
   }
 
   /** Another owner of the same dma-buf. */
-  dup(): DmaBuf {
-    return new DmaBuf(native.dupFd(this.fd), `${this.what} (dup)`);
+  dup(): Dmabuf {
+    return new Dmabuf(native.dupFd(this.fd), `${this.what} (dup)`);
   }
 
   /** Gives up ownership: the caller owns the returned fd. */

@@ -12,7 +12,7 @@ import type { NodeType } from './discovery.js';
 import { GemHandle, GemHandleTable } from './gem.js';
 import { DrmEventDispatcher } from './events.js';
 import { PropertyCache, type PropertyInfo } from './properties.js';
-import { DmaBuf } from '../dmabuf/dmabuf.js';
+import { Dmabuf } from '../dmabuf/dmabuf.js';
 import { AtomicRequest } from './atomic.js';
 
 export interface DrmVersion {
@@ -164,7 +164,7 @@ export class Device extends Resource {
    * Importing the same dma-buf again gives the same handle with one more reference; the
    * kernel handle is closed when the last reference is closed (or with the Device).
    */
-  importDmabuf(dmabuf: number | DmaBuf): GemHandle {
+  importDmabuf(dmabuf: number | Dmabuf): GemHandle {
     this.assertOpen();
     const fd = typeof dmabuf === 'number' ? dmabuf : dmabuf.fd;
     const handle = this.#gem.importFd(fd);
@@ -172,9 +172,9 @@ export class Device extends Resource {
   }
 
   /** PRIME export of a GEM handle of this device: a new dma-buf fd (O_CLOEXEC, read-write by default). */
-  exportDmabuf(handle: GemHandle | number, writable = true): DmaBuf {
+  exportDmabuf(handle: GemHandle | number, writable = true): Dmabuf {
     const h = typeof handle === 'number' ? handle : handle.handle;
-    return new DmaBuf(native.drmPrimeHandleToFd(this.fd, h, writable), `dma-buf of ${this.name} GEM handle ${h}`);
+    return new Dmabuf(native.drmPrimeHandleToFd(this.fd, h, writable), `dma-buf of ${this.name} GEM handle ${h}`);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface DmabufNative {
   dmabufSize(fd: number): bigint;
   /** DMA_BUF_IOCTL_SYNC */
   dmabufSync(fd: number, flags: number): void;
+  /** DMA_BUF_IOCTL_SYNC on libuv's thread pool (START may wait on fences); the fd must stay open until it settles */
+  dmabufSyncAsync(fd: number, flags: number): Promise<void>;
   dmabufExportSyncFile(fd: number, flags: number): number;
   dmabufImportSyncFile(fd: number, syncFd: number, flags: number): void;
   dmabufSetName(fd: number, name: string): void;

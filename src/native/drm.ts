@@ -166,7 +166,5 @@ export interface DrmNative {
   ): number[];
   /** Reads and decodes the pending events; call when the fd polls readable. */
   drmReadEvents(fd: number): RawDrmEvent[];
-  /** poll(2) for POLLIN with a timeout; returns revents (0 on timeout). Blocking: tests and CLI only. */
-  pollFd(fd: number, timeoutMs: number): number;
   FdWatch: new (fd: number, writable: boolean, callback: (status: number, events: number) => void) => RawFdWatch;
 }

@@ -6,7 +6,7 @@ export interface EglModifierRaw {
   externalOnly: boolean;
 }
 
-export interface EglDmaBufFormatsRaw {
+export interface EglDmabufFormatsRaw {
   /** How the EGLDisplay was made: 'device' (EGL_EXT_platform_device) or 'gbm'. */
   platform: 'device' | 'gbm';
   vendor: string | null;
@@ -24,5 +24,5 @@ export interface EglNative {
    * `path`. Throws an Error with code 'EGL_UNAVAILABLE', 'EGL_NO_DEVICE', 'EGL_NOT_INITIALIZED',
    * 'EGL_NO_DMABUF_MODIFIERS' or 'EGL_QUERY_FAILED' (and `eglError`), or a SystemError for open.
    */
-  eglQueryDmaBufFormats(path: string): EglDmaBufFormatsRaw;
+  eglQueryDmaBufFormats(path: string): EglDmabufFormatsRaw;
 }

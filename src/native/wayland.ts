@@ -24,20 +24,17 @@ export interface WlServerNative {
   initShm(): void;
   addShmFormat(format: number): void;
   globalCreate(iface: string, version: number): number;
-  globalRemove(global: number): void;
   globalDestroy(global: number): void;
   resourceCreate(client: number, iface: string, version: number, id: number): number;
   resourceDestroy(resource: number): void;
   resourceInfo(resource: number): WlResourceInfo | null;
   postEvent(resource: number, opcode: number, args: unknown[]): void;
   postError(resource: number, code: number, message: string): void;
-  clientCredentials(client: number): { pid: number; uid: number; gid: number } | null;
   clientDestroy(client: number): void;
   clientImplementationError(client: number, message: string): void;
   shmBufferInfo(resource: number): { width: number; height: number; stride: number; format: number } | null;
   shmBufferRead(resource: number): Buffer;
   nextSerial(): number;
-  flush(): void;
   destroy(): void;
 }
 
@@ -67,7 +64,6 @@ export interface WlClientNative {
 export interface WaylandNative {
   WlServer: new (callbacks: WlServerCallbacks) => WlServerNative;
   WlClient: new (callbacks: WlClientCallbacks) => WlClientNative;
-  wlInterfaces(): Array<{ name: string; version: number; requests: number; events: number }>;
   /** A memfd holding `bytes`, sealed against shrink, grow, write and further seals. */
   wlSealedMemfd(name: string, bytes: Uint8Array): number;
   /** 'dev:ino' of the open file behind fd. */

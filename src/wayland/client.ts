@@ -15,7 +15,7 @@ import type { ClientEventArgs, ClientRequestArgs, ClientRequestResult, EventName
 
 type AnyHandler = (args: Record<string, unknown>) => void;
 
-/** What the connection needs of a proxy (kept structural: comparing Proxy<I> generically is costly). */
+/** What the connection needs of a proxy (kept structural: comparing WaylandProxy<I> generically is costly). */
 interface ProxyCore {
   readonly key: number;
   readonly interface: string;
@@ -25,7 +25,7 @@ interface ProxyCore {
 }
 
 /** A client-side protocol object. */
-export class Proxy<I extends InterfaceName = InterfaceName> {
+export class WaylandProxy<I extends InterfaceName = InterfaceName> {
   #destroyed = false;
   #handlers = new Map<string, AnyHandler>();
 
@@ -89,8 +89,8 @@ export interface GlobalInfo {
 export class WaylandConnection {
   /** @internal */
   readonly native: WlClientNative;
-  readonly display: Proxy<'wl_display'>;
-  #proxies = new Map<number, Proxy>();
+  readonly display: WaylandProxy<'wl_display'>;
+  #proxies = new Map<number, WaylandProxy>();
   #error: ProtocolError | ConnectionError | null = null;
   #waiters: Array<{ reject: (e: Error) => void }> = [];
   #onError: Array<(e: ProtocolError | ConnectionError) => void> = [];
@@ -101,7 +101,7 @@ export class WaylandConnection {
       onEvent: (key, opcode, args) => this.#event(key, opcode, args),
       onError: () => this.#failed(),
     });
-    this.display = new Proxy(this, 1, 'wl_display', 1);
+    this.display = new WaylandProxy(this, 1, 'wl_display', 1);
     this.#proxies.set(1, this.display);
   }
 
@@ -151,7 +151,7 @@ export class WaylandConnection {
   }
 
   /** The server's globals, after a roundtrip. The registry stays alive for bind(). */
-  async globals(): Promise<{ registry: Proxy<'wl_registry'>; globals: GlobalInfo[] }> {
+  async globals(): Promise<{ registry: WaylandProxy<'wl_registry'>; globals: GlobalInfo[] }> {
     const registry = this.display.request('get_registry', {});
     const globals: GlobalInfo[] = [];
     registry.on('global', ({ name, interface: iface, version }) => globals.push({ name, interface: iface, version }));
@@ -164,11 +164,11 @@ export class WaylandConnection {
   }
 
   /** wl_registry.bind with a typed result. */
-  bind<I extends InterfaceName>(registry: Proxy<'wl_registry'>, global: GlobalInfo, iface: I, version: number): Proxy<I> {
+  bind<I extends InterfaceName>(registry: WaylandProxy<'wl_registry'>, global: GlobalInfo, iface: I, version: number): WaylandProxy<I> {
     if (global.interface !== iface) throw new InvalidArgumentError(`global ${global.name} is ${global.interface}, not ${iface}`);
     if (version > global.version) throw new InvalidArgumentError(`${iface} is advertised at version ${global.version}, asked ${version}`);
     const key = this.native.marshal(registry.key, 0, [global.name, iface, version, null], iface, version, false);
-    const p = new Proxy(this, key, iface, version);
+    const p = new WaylandProxy(this, key, iface, version);
     this.#proxies.set(key, p);
     return p;
   }
@@ -193,7 +193,7 @@ export class WaylandConnection {
   }
 
   /** @internal */
-  _request(p: ProxyCore, name: string, args: Record<string, unknown>): Proxy | undefined {
+  _request(p: ProxyCore, name: string, args: Record<string, unknown>): WaylandProxy | undefined {
     if (p.destroyed || this.#closed) throw new InvalidArgumentError(`${p.interface}.${name}: proxy is destroyed`);
     const s = interfaces[p.interface]!;
     const opcode = s.requests.findIndex((m) => m.name === name);
@@ -210,7 +210,7 @@ export class WaylandConnection {
           newIface = a.interface;
           return null;
         case 'object':
-          return v == null ? null : (v as Proxy).key;
+          return v == null ? null : (v as WaylandProxy).key;
         case 'fd':
           return v instanceof OwnedFd ? v.fd : v;
         default:
@@ -224,7 +224,7 @@ export class WaylandConnection {
     }
     const key = this.native.marshal(p.key, opcode, out, newIface, version, msg.destructor);
     if (!newIface) return undefined;
-    const created = new Proxy(this, key, newIface as InterfaceName, version);
+    const created = new WaylandProxy(this, key, newIface as InterfaceName, version);
     this.#proxies.set(key, created);
     return created;
   }
@@ -246,7 +246,7 @@ export class WaylandConnection {
     const args = decodeArgs(msg, raw, fds, {
       newId: (v, a) => {
         if (v == null) return null;
-        const np = new Proxy(this, v as number, a.interface as InterfaceName, p.version);
+        const np = new WaylandProxy(this, v as number, a.interface as InterfaceName, p.version);
         this.#proxies.set(v as number, np);
         return np;
       },

@@ -1,6 +1,6 @@
 export { WaylandServer, ServerResource, ServerClient, WL_DISPLAY_ERROR, requestNames } from './server.js';
 export type { ServerGlobal, WaylandServerOptions } from './server.js';
-export { WaylandConnection, Proxy, Proxy as WaylandProxy } from './client.js';
+export { WaylandConnection, WaylandProxy } from './client.js';
 export type { GlobalInfo } from './client.js';
 export { ProtocolError, ConnectionError, protocolErrorName } from './errors.js';
 export type * from './types.js';

@@ -1,6 +1,7 @@
 /**
  * The smallest compositor side a buffer client needs: wl_compositor / wl_surface / wl_region,
- * and xdg_wm_base enough for one toplevel (configure on first commit, ping/pong). Nothing is
+ * and xdg_wm_base enough for one toplevel (a configure on the first commit; it never pings, and
+ * answers a client's pong with nothing). Nothing is
  * displayed: a committed buffer is held until the next commit replaces it, then released;
  * frame callbacks are answered on commit. Used by `primebuf serve` and by tests; a real
  * compositor (compositor-example/) implements these itself.

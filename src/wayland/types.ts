@@ -5,7 +5,7 @@
 import type { Interfaces } from '../generated/protocols.js';
 import type { OwnedFd } from '../fd.js';
 import type { ServerResource } from './server.js';
-import type { Proxy } from './client.js';
+import type { WaylandProxy } from './client.js';
 
 export type InterfaceName = keyof Interfaces & string;
 export type RequestName<I extends InterfaceName> = keyof Interfaces[I]['requests'] & string;
@@ -75,11 +75,11 @@ type ClientIn<D> = D extends { type: 'int' | 'uint' | 'fixed' }
       : D extends { type: 'fd' }
         ? OwnedFd
         : D extends { type: 'new_id'; interface: infer X extends InterfaceName }
-          ? Proxy<X>
+          ? WaylandProxy<X>
           : D extends { type: 'object'; interface: infer X extends InterfaceName }
-            ? Nullable<D, Proxy<X>>
+            ? Nullable<D, WaylandProxy<X>>
             : D extends { type: 'object' }
-              ? Proxy<InterfaceName> | null
+              ? WaylandProxy<InterfaceName> | null
               : unknown;
 
 type ClientOut<D> = D extends { type: 'int' | 'uint' | 'fixed' }
@@ -91,9 +91,9 @@ type ClientOut<D> = D extends { type: 'int' | 'uint' | 'fixed' }
       : D extends { type: 'fd' }
         ? OwnedFd | number
         : D extends { type: 'object'; interface: infer X extends InterfaceName }
-          ? Nullable<D, Proxy<X>>
+          ? Nullable<D, WaylandProxy<X>>
           : D extends { type: 'object' }
-            ? Proxy<InterfaceName> | null
+            ? WaylandProxy<InterfaceName> | null
             : unknown;
 
 type NewIdKeys<M> = { [A in keyof M]: M[A] extends { type: 'new_id' } ? A : never }[keyof M];
@@ -106,7 +106,7 @@ export type ClientRequestArgs<I extends InterfaceName, R extends RequestName<I>>
 /** What a client request returns: the new proxy when the request creates a typed object. */
 export type ClientRequestResult<I extends InterfaceName, R extends RequestName<I>> =
   Msgs<I, 'requests'>[R][NewIdKeys<Msgs<I, 'requests'>[R]>] extends { interface: infer X extends InterfaceName }
-    ? Proxy<X>
+    ? WaylandProxy<X>
     : undefined;
 
 /** Decoded arguments of event E of interface I, as a client handler receives them. */

@@ -3,15 +3,15 @@
 // keep-alive objects, and is idempotent; the GBM backend is optional and says so.
 import t from 'tap';
 import { DmabufBacking, gbmBuilt } from '../../src/alloc/backends/index.js';
-import { DmaBuf } from '../../src/dmabuf/dmabuf.js';
+import { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { ClosedError, NativeUnavailableError, SystemError } from '../../src/errors.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { native } from '../../src/native.js';
 
-function memfdDmabuf(size: number): DmaBuf {
+function memfdDmabuf(size: number): Dmabuf {
   const fd = native.memfdCreate('backing', true);
   native.ftruncateFd(fd, size);
-  return new DmaBuf(fd, 'memfd');
+  return new Dmabuf(fd, 'memfd');
 }
 
 const desc = {

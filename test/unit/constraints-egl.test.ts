@@ -9,8 +9,8 @@ import {
   eglRenderNodeConstraint,
   liveRenderNodeConstraint,
   merge,
-  queryEglDmaBufFormats,
-  type EglDmaBufFormatsRaw,
+  queryEglDmabufFormats,
+  type EglDmabufFormatsRaw,
 } from '../../src/constraints/index.js';
 import { EglError, NativeUnavailableError, SystemError } from '../../src/errors.js';
 
@@ -22,7 +22,7 @@ const CCS = 0x0100000000000004n; // I915_FORMAT_MOD_Y_TILED_CCS
 
 // Shaped like an Intel iris answer: tiled + LINEAR for RGB, NV12 external-only for one modifier,
 // plus a format with no modifier list (implicit only, as kms_swrast answers for every format).
-const iris: EglDmaBufFormatsRaw = {
+const iris: EglDmabufFormatsRaw = {
   platform: 'device',
   vendor: 'Mesa Project',
   version: '1.5',
@@ -95,8 +95,8 @@ t.test('liveRenderNodeConstraint: typed query errors fall back to the declared d
 });
 
 t.test('the real query on this host: a missing node is a SystemError, and the policy falls back', async (t) => {
-  await t.rejects(queryEglDmaBufFormats('/nonexistent/renderD200'), SystemError);
-  await t.rejects(queryEglDmaBufFormats('/dev/null'), { code: 'ENODEV' }, '/dev/null is not a DRM node');
+  await t.rejects(queryEglDmabufFormats('/nonexistent/renderD200'), SystemError);
+  await t.rejects(queryEglDmabufFormats('/dev/null'), { code: 'ENODEV' }, '/dev/null is not a DRM node');
   const r = await liveRenderNodeConstraint('renderD200', 'panfrost', { path: '/nonexistent/renderD200', usage: 'render' });
   t.equal(r.from, 'declared');
   t.equal(r.constraint.usage, 'render');

@@ -1,10 +1,10 @@
 // Host tests of the dma-buf layer that need no DRM: CPU mappings own their memory and unmap
-// exactly once (a kept view reads as empty, not as freed memory), DmaBuf's size comes from
+// exactly once (a kept view reads as empty, not as freed memory), Dmabuf's size comes from
 // lseek, ioctls on the wrong kind of fd are typed errors, the IN_FORMATS blob codec, and the
 // libuv fd watch fires on the loop.
 import t from 'tap';
 import { ClosedError, SystemError } from '../../src/errors.js';
-import { DmaBuf, Mapping } from '../../src/dmabuf/index.js';
+import { Dmabuf, Mapping } from '../../src/dmabuf/index.js';
 import { decodeInFormats, encodeInFormats } from '../../src/kms/in-formats.js';
 import { native } from '../../src/native.js';
 import { execFileSync } from 'node:child_process';
@@ -50,9 +50,9 @@ t.test('Mapping rejects zero or unsafe lengths, mmap errors are typed', async (t
   t.equal(e.syscall, 'mmap');
 });
 
-t.test('DmaBuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma-buf', async (t) => {
+t.test('Dmabuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma-buf', async (t) => {
   const base = native.countOpenFds();
-  const d = new DmaBuf(memfd(12288), 'memfd stand-in');
+  const d = new Dmabuf(memfd(12288), 'memfd stand-in');
   t.equal(d.size, 12288n);
   const m = d.map();
   t.equal(m.length, 12288);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OwnedFd } from '../../src/fd.js';
 import { native } from '../../src/native.js';
-import { WaylandConnection, WaylandServer, ProtocolError, type ServerResource, type Proxy } from '../../src/wayland/index.js';
+import { WaylandConnection, WaylandServer, ProtocolError, type ServerResource, type WaylandProxy } from '../../src/wayland/index.js';
 
 function pair(server: WaylandServer): WaylandConnection {
   const { fd } = server.connectPair();
@@ -252,7 +252,7 @@ t.test('objects of a disconnected client are all destroyed and reported', async 
   });
   const conn = pair(server);
   const { registry, globals } = await conn.globals();
-  const comp = conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4) as Proxy<'wl_compositor'>;
+  const comp = conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4) as WaylandProxy<'wl_compositor'>;
   for (let i = 0; i < 10; i++) comp.request('create_surface', {});
   await conn.roundtrip();
   t.equal(live.size, 11);

@@ -14,7 +14,7 @@ import { PARAMS_ERROR, type ParamsErrorName } from '../../src/dmabuf/attributes.
 import type { DmabufImporter } from '../../src/dmabuf/import.js';
 import { parseFormatTable, readDevArray } from '../../src/wayland/dmabuf-feedback.js';
 import { LinuxDmabuf, type BufferVerdict, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
-import { ProtocolError, WaylandConnection, WaylandServer, type Proxy, type ServerResource } from '../../src/wayland/index.js';
+import { ProtocolError, WaylandConnection, WaylandServer, type WaylandProxy, type ServerResource } from '../../src/wayland/index.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -110,7 +110,7 @@ function memfd(size: number): OwnedFd {
   return plainMemfd('dmabuf stand-in', size);
 }
 
-type Params = Proxy<'zwp_linux_buffer_params_v1'>;
+type Params = WaylandProxy<'zwp_linux_buffer_params_v1'>;
 function add(p: Params, fd: OwnedFd, plane: number, offset: number, stride: number, modifier: bigint = DRM_FORMAT_MOD_LINEAR): void {
   p.request('add', {
     fd,
@@ -127,7 +127,7 @@ interface BadCase {
   error: ParamsErrorName;
   version?: number;
   before?: (h: Harness) => void;
-  send: (d: Proxy<'zwp_linux_dmabuf_v1'>, fds: (size: number) => OwnedFd) => void;
+  send: (d: WaylandProxy<'zwp_linux_dmabuf_v1'>, fds: (size: number) => OwnedFd) => void;
 }
 
 const W = 64;
@@ -361,7 +361,7 @@ t.test('good buffers: created, create_immed, multi-planar, release, ownership of
   const p = c.dmabuf.request('create_params', {});
   add(p, f, 0, 0, W);
   add(p, f, 1, W * H, W);
-  const created = new Promise<Proxy<'wl_buffer'>>((resolve, reject) => {
+  const created = new Promise<WaylandProxy<'wl_buffer'>>((resolve, reject) => {
     p.on('created', ({ buffer }) => resolve(buffer));
     p.on('failed', () => reject(new Error('failed')));
   });
@@ -453,7 +453,7 @@ interface ReadFeedback {
   dones: number;
 }
 
-function collectFeedback(fbProxy: Proxy<'zwp_linux_dmabuf_feedback_v1'>): { latest: () => ReadFeedback | null; count: () => number; next: () => Promise<ReadFeedback> } {
+function collectFeedback(fbProxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'>): { latest: () => ReadFeedback | null; count: () => number; next: () => Promise<ReadFeedback> } {
   let table: Array<{ format: number; modifier: bigint }> = [];
   let cur: ReadFeedback = { mainDevice: 0n, tableId: '', seals: 0, tranches: [], dones: 0 };
   let tranche: { device: bigint; flags: number; pairs: Array<[number, bigint]> } = { device: 0n, flags: 0, pairs: [] };
@@ -499,7 +499,7 @@ function collectFeedback(fbProxy: Proxy<'zwp_linux_dmabuf_feedback_v1'>): { late
   };
 }
 
-async function readFeedback(conn: WaylandConnection, fb: Proxy<'zwp_linux_dmabuf_feedback_v1'>): Promise<ReadFeedback> {
+async function readFeedback(conn: WaylandConnection, fb: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'>): Promise<ReadFeedback> {
   const c = collectFeedback(fb);
   await conn.roundtrip();
   const f = c.latest();

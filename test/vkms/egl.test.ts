@@ -11,10 +11,10 @@ import {
   describeKmsDevice,
   liveRenderNodeConstraint,
   merge,
-  queryEglDmaBufFormats,
+  queryEglDmabufFormats,
   scanoutConstraint,
   solve,
-  type EglDmaBufFormatsRaw,
+  type EglDmabufFormatsRaw,
 } from '../../src/constraints/index.js';
 import { native } from '../../src/native.js';
 import { openDriver } from './devices-util.js';
@@ -33,7 +33,7 @@ import { leakFree } from './leak.js';
 
 const XR24 = fourcc('XRGB8888');
 
-function xr24Modifiers(r: EglDmaBufFormatsRaw): bigint[] | undefined {
+function xr24Modifiers(r: EglDmabufFormatsRaw): bigint[] | undefined {
   return r.formats.find((f) => f.format === XR24)?.modifiers.map((m) => m.modifier);
 }
 
@@ -44,7 +44,7 @@ t.test('libEGL loads at run time in the guest', async (t) => {
 leakFree(t, 'vkms card0: EGL answers through the GBM platform with kms_swrast, XRGB8888 importable', async (t) => {
   const vkms = { path: nodePath('vkms', 'primary') };
   const t0 = Date.now();
-  const r = await queryEglDmaBufFormats(vkms!.path);
+  const r = await queryEglDmabufFormats(vkms!.path);
   t.comment(`${vkms!.path}: platform ${r.platform}, ${r.vendor} ${r.version}, driver ${r.driver}, ${r.formats.length} formats, ${Date.now() - t0} ms`);
   t.equal(r.platform, 'gbm', 'vkms has no render node, so no EGLDevice: the GBM platform made the display');
   t.equal(r.driver, 'kms_swrast', "Mesa's kms_swrast drives vkms");
@@ -81,16 +81,16 @@ leakFree(t, "vgem renderD128: an EGLDevice; Mesa falls back to kms_swrast and an
   // The same node through its primary node (card1) is the same EGLDevice: the same answer.
   const primary = { path: nodePath('vgem', 'primary') };
   {
-    const again = await queryEglDmaBufFormats(primary.path);
+    const again = await queryEglDmabufFormats(primary.path);
     t.equal(again.platform, 'device', `${primary.path}: matched by EGL_DRM_DEVICE_FILE_EXT`);
     t.same(again.formats.map((f) => f.format), c.egl!.formats.map((f) => f.format), 'same formats as the render node');
   }
 });
 
 leakFree(t, 'a node that is not DRM is refused before EGL sees it; repeated queries leak nothing', async (t) => {
-  await t.rejects(queryEglDmaBufFormats('/dev/null'), { code: 'ENODEV' });
+  await t.rejects(queryEglDmabufFormats('/dev/null'), { code: 'ENODEV' });
   const vkms = { path: nodePath('vkms', 'primary') };
-  for (let i = 0; i < 3; i++) await queryEglDmaBufFormats(vkms.path);
+  for (let i = 0; i < 3; i++) await queryEglDmabufFormats(vkms.path);
   t.pass('three more queries on vkms');
 });
 

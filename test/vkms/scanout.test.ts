@@ -6,7 +6,7 @@ import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import { DmaHeap } from '../../src/alloc/backends/heap.js';
 import { UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
-import type { DmaBuf } from '../../src/dmabuf/dmabuf.js';
+import type { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
@@ -36,7 +36,7 @@ function paint(bytes: Uint8Array, pitch: number, w: number, h: number, fn: (x: n
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) dv.setUint32(y * pitch + x * 4, fn(x, y), true);
 }
 
-function writeDmabuf(d: DmaBuf, fn: (x: number, y: number) => number): void {
+function writeDmabuf(d: Dmabuf, fn: (x: number, y: number) => number): void {
   d.beginCpuAccess('write');
   const m = d.map();
   paint(m.bytes(), PITCH, S, S, fn);

@@ -12,7 +12,7 @@ import { native } from '../../src/native.js';
 import { PrimeImporter } from '../../src/dmabuf/import.js';
 import { LinuxDmabuf, type BufferVerdict, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
 import { kmsFormats } from '../../src/wayland/kms-formats.js';
-import { WaylandConnection, WaylandServer, type Proxy } from '../../src/wayland/index.js';
+import { WaylandConnection, WaylandServer, type WaylandProxy } from '../../src/wayland/index.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
@@ -32,7 +32,7 @@ interface Rig {
   verdicts: BufferVerdict[];
   buffers: LinuxDmabufBuffer[];
   conn: WaylandConnection;
-  d: Proxy<'zwp_linux_dmabuf_v1'>;
+  d: WaylandProxy<'zwp_linux_dmabuf_v1'>;
 }
 
 async function rig(): Promise<Rig> {
@@ -76,11 +76,11 @@ function vgemBuffer(width: number, height: number): { fd: OwnedFd; pitch: number
   }
 }
 
-function addPlane(p: Proxy<'zwp_linux_buffer_params_v1'>, fd: OwnedFd, stride: number, offset = 0): void {
+function addPlane(p: WaylandProxy<'zwp_linux_buffer_params_v1'>, fd: OwnedFd, stride: number, offset = 0): void {
   p.request('add', { fd, plane_idx: 0, offset, stride, modifier_hi: 0, modifier_lo: Number(DRM_FORMAT_MOD_LINEAR) });
 }
 
-function outcome(p: Proxy<'zwp_linux_buffer_params_v1'>): Promise<string> {
+function outcome(p: WaylandProxy<'zwp_linux_buffer_params_v1'>): Promise<string> {
   return new Promise((resolve) => {
     p.on('created', () => resolve('created'));
     p.on('failed', () => resolve('failed'));

@@ -4,7 +4,7 @@
  * and gives out duplicates of its fd. The dumb, dma-heap and udmabuf allocators of the pool
  * live in src/alloc/system.ts (constraints area) over the same drm-layer owners.
  */
-import { DmaBuf, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE } from '../../dmabuf/dmabuf.js';
+import { Dmabuf, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE } from '../../dmabuf/dmabuf.js';
 import { ClosedError, InvalidArgumentError, SystemError } from '../../errors.js';
 import { OwnedFd } from '../../fd.js';
 import { DRM_FORMAT_MOD_INVALID, formatInfo } from '../../formats/index.js';
@@ -23,14 +23,14 @@ interface Closable {
 /** A Backing over one owned dma-buf and the objects that keep its memory alive. */
 export class DmabufBacking implements Backing {
   readonly description: BufferDescription;
-  readonly #dmabuf: DmaBuf;
+  readonly #dmabuf: Dmabuf;
   readonly #keep: Closable[];
   readonly #mapper: (() => { bytes(): Uint8Array; close(): void }) | undefined;
   #mapping: { bytes(): Uint8Array; close(): void } | undefined;
   #closed = false;
 
   /** `mapper` maps the buffer for the CPU when mmap of the dma-buf is not the way (GBM). */
-  constructor(description: BufferDescription, dmabuf: DmaBuf, keep: Closable[] = [], mapper?: () => { bytes(): Uint8Array; close(): void }) {
+  constructor(description: BufferDescription, dmabuf: Dmabuf, keep: Closable[] = [], mapper?: () => { bytes(): Uint8Array; close(): void }) {
     this.description = description;
     this.#mapper = mapper;
     this.#dmabuf = dmabuf;
@@ -42,7 +42,7 @@ export class DmabufBacking implements Backing {
   }
 
   /** The owned dma-buf (valid while the backing is open). */
-  get dmabuf(): DmaBuf {
+  get dmabuf(): Dmabuf {
     if (this.#closed) throw new ClosedError(`${this.description.allocator} backing`);
     return this.#dmabuf;
   }

@@ -4,7 +4,7 @@
  * same handle back).
  */
 import { Mapping } from '../../dmabuf/mapping.js';
-import type { DmaBuf } from '../../dmabuf/dmabuf.js';
+import type { Dmabuf } from '../../dmabuf/dmabuf.js';
 import { native } from '../../native.js';
 import { Resource } from '../../resource.js';
 import type { Device } from '../../kms/device.js';
@@ -57,7 +57,7 @@ export class DumbBuffer extends Resource {
   }
 
   /** PRIME export: a dma-buf of this buffer (the caller owns it). */
-  exportDmabuf(writable = true): DmaBuf {
+  exportDmabuf(writable = true): Dmabuf {
     this.assertOpen();
     return this.device.exportDmabuf(this.handle, writable);
   }

@@ -3,7 +3,7 @@
  * device has a GBM backend. Optional at build time (native.gbmAvailable) and at run time
  * (gbmCreateDevice can fail): both give a NativeUnavailableError / SystemError, never a crash.
  */
-import { DmaBuf } from '../../dmabuf/dmabuf.js';
+import { Dmabuf } from '../../dmabuf/dmabuf.js';
 import { NativeUnavailableError } from '../../errors.js';
 import { native } from '../../native.js';
 import { Resource } from '../../resource.js';
@@ -20,7 +20,7 @@ export function gbmBuilt(): boolean {
 }
 
 export interface GbmBoPlane {
-  dmabuf: DmaBuf;
+  dmabuf: Dmabuf;
   stride: number;
   offset: number;
 }
@@ -48,7 +48,7 @@ export class GbmMapping extends Resource {
   }
 }
 
-/** A GBM buffer object with its exported plane fds (each owned by its DmaBuf). */
+/** A GBM buffer object with its exported plane fds (each owned by its Dmabuf). */
 export class GbmBo extends Resource {
   readonly #bo: unknown;
   readonly width: number;
@@ -105,7 +105,7 @@ export class GbmDevice extends Resource {
   createBo(width: number, height: number, format: number, modifiers: bigint[] | null, usage: number): GbmBo {
     this.assertOpen();
     const raw = native.gbmBoCreate!(this.#gbm, width, height, format, modifiers, usage);
-    const planes = raw.planes.map((p, i) => ({ dmabuf: new DmaBuf(p.fd, `gbm bo plane ${i}`), stride: p.stride, offset: p.offset }));
+    const planes = raw.planes.map((p, i) => ({ dmabuf: new Dmabuf(p.fd, `gbm bo plane ${i}`), stride: p.stride, offset: p.offset }));
     return new GbmBo(raw.bo, width, height, raw.format, raw.modifier, planes, this);
   }
 }

@@ -1,7 +1,7 @@
 /** dma-heaps (/dev/dma_heap/<name>: 'system', 'linux,cma', ...): dma-bufs of a byte size. */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DmaBuf } from '../../dmabuf/dmabuf.js';
+import { Dmabuf } from '../../dmabuf/dmabuf.js';
 import { native } from '../../native.js';
 import { Resource } from '../../resource.js';
 
@@ -33,8 +33,8 @@ export class DmaHeap extends Resource {
   }
 
   /** DMA_HEAP_IOCTL_ALLOC: a new dma-buf of `size` bytes (rounded up to pages by the kernel). */
-  allocate(size: bigint | number): DmaBuf {
+  allocate(size: bigint | number): Dmabuf {
     this.assertOpen();
-    return new DmaBuf(native.dmaHeapAlloc(this.#fd, BigInt(size)), `dma-heap ${this.name} buffer (${size} bytes)`);
+    return new Dmabuf(native.dmaHeapAlloc(this.#fd, BigInt(size)), `dma-heap ${this.name} buffer (${size} bytes)`);
   }
 }

@@ -4,7 +4,7 @@
  * pages); the CPU reaches the buffer by mapping the dma-buf.
  */
 import { readFileSync } from 'node:fs';
-import { DmaBuf } from '../../dmabuf/dmabuf.js';
+import { Dmabuf } from '../../dmabuf/dmabuf.js';
 import { native } from '../../native.js';
 import { Resource } from '../../resource.js';
 
@@ -37,14 +37,14 @@ export class UdmabufAllocator extends Resource {
   }
 
   /** A dma-buf of `size` bytes (rounded up to whole pages) over a fresh sealed memfd. */
-  allocate(size: bigint | number, name = 'primebuf-udmabuf'): DmaBuf {
+  allocate(size: bigint | number, name = 'primebuf-udmabuf'): Dmabuf {
     this.assertOpen();
     const bytes = ((BigInt(size) + PAGE - 1n) / PAGE) * PAGE;
     const memfd = native.memfdCreate(name, true);
     try {
       native.ftruncateFd(memfd, bytes);
       native.addSeals(memfd, F_SEAL_SHRINK | F_SEAL_SEAL);
-      return new DmaBuf(native.udmabufCreate(this.#fd, memfd, 0n, bytes), `udmabuf (${bytes} bytes)`);
+      return new Dmabuf(native.udmabufCreate(this.#fd, memfd, 0n, bytes), `udmabuf (${bytes} bytes)`);
     } finally {
       native.closeFd(memfd);
     }

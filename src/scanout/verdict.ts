@@ -46,7 +46,8 @@ export function implicitModifierRefusal(dev: ScanoutDeviceInfo, buffer: ScanoutB
   );
 }
 
-function layoutReasons(dev: ScanoutDeviceInfo, buffer: ScanoutBuffer, plane: number): ScanoutReason[] {
+/** Memory planes, minimum pitch (LINEAR and implicit layouts), pitch and offset alignment: LAYOUT reasons. */
+export function layoutReasons(dev: { name: string; pitchAlign?: number | undefined; offsetAlign?: number | undefined }, buffer: ScanoutBuffer, plane?: number): ScanoutReason[] {
   const out: ScanoutReason[] = [];
   const about = { plane, format: buffer.format, modifier: buffer.modifier };
   const info = formatInfo(buffer.format);

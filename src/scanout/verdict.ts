@@ -211,8 +211,11 @@ export class ScanoutChecker {
     const what = { IMPORT: `PRIME import into ${this.device.name}`, ADDFB2: 'AddFB2', TEST_ONLY: 'atomic TEST_ONLY' }[step.stage];
     const r = reason(step.stage, `${what} refused ${describeBuffer(buffer)} on plane ${planeId}: ${step.error.code} (${step.error.message})`, { ...about, errno: step.error.code });
     const p = st.placement;
-    const fullScreen = p.dst.x === 0 && p.dst.y === 0 && p.dst.width === this.#mode.width && p.dst.height === this.#mode.height && p.rotation === ROTATE_0;
-    if (step.stage === 'ADDFB2' || (step.stage === 'TEST_ONLY' && fullScreen)) {
+    // TEST_ONLY refusals teach the table only for the placement a scanout tranche is for: the
+    // whole mode, unrotated, unscaled (a refused window or scaling says nothing about the pair).
+    const fullScreen = p.dst.x === 0 && p.dst.y === 0 && p.dst.width === this.#mode.width && p.dst.height === this.#mode.height;
+    const plain = p.rotation === ROTATE_0 && p.src.width === p.dst.width && p.src.height === p.dst.height;
+    if (step.stage === 'ADDFB2' || (step.stage === 'TEST_ONLY' && fullScreen && plain)) {
       this.knownBad.add({ format: buffer.format, modifier: buffer.modifier, plane: planeId, reason: r, taughtBy: describeBuffer(buffer) });
     }
     return { ...verdict([r], st.notes), ...base, stage: 'kernel' };

@@ -236,8 +236,11 @@ t.test('kernel refusals: reasons with errno, the known-bad table learns and prun
   const small = c2.checkScanout(buf(256, 256), overlayOf(vkms), { crtc: 62, dst: { x: 10, y: 10, width: 256, height: 256 } });
   t.same(small.reasons.map((r) => [r.code, r.errno]), [['TEST_ONLY', 'ERANGE']], 'TEST_ONLY refusal with its errno');
   t.equal(table.size, 1, 'a refused windowed placement teaches nothing about the pair');
+  const i9 = new ScanoutChecker(i915, { kernel: new FakeKernel({ testOnly: true }), mode: { width: 1920, height: 1080 } });
+  i9.checkScanout(buf(1280, 720), primaryOf(i915), { crtc: 0, dst: { x: 0, y: 0, width: 1920, height: 1080 } });
+  t.equal(i9.knownBad.size, 0, 'a refused scaled full-screen placement teaches nothing about the pair');
   c2.checkScanout(buf(1024, 768), overlayOf(vkms), { crtc: 62 });
-  t.equal(table.size, 2, 'a refused full-screen placement does');
+  t.equal(table.size, 2, 'a refused full-screen unscaled placement does');
   table.clear({ format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, plane: overlayOf(vkms) });
   t.equal(table.size, 1, 'clear one');
   t.equal(table.describe().length, 1);

@@ -111,6 +111,16 @@ leakFree(t, 'verdicts on vkms: refusals with their codes, LINEAR buffers accepte
   t.ok(checker.knownBad.has(XR24, DRM_FORMAT_MOD_LINEAR, overlay.id), 'the known-bad table learnt the triple');
   t.match(checker.knownBad.get(XR24, DRM_FORMAT_MOD_LINEAR, overlay.id)!.taughtBy, /udmabuf at offset 4096/);
 
+  // When primebuf does not know a plane cannot scale, TEST_ONLY has the last word
+  const unknownScaling = { ...model, planes: model.planes.map((p) => ({ ...p, scaling: undefined })) };
+  const kernel2 = new KmsScanoutKernel(vkms, { crtcId: crtc, connectorId: virt.id, mode, background: { planeId: primary.id, fb: bgFb } });
+  const asKernel = new ScanoutChecker(unknownScaling, { kernel: kernel2, mode: { width: W, height: H } });
+  const byKernel = asKernel.checkScanout(fromUdmabuf, overlay.id, { crtc, dst: { x: 0, y: 0, width: 512, height: 512 } });
+  t.same(byKernel.reasons.map((r) => [r.code, r.errno]), [['TEST_ONLY', 'ERANGE']], 'vkms refuses scaling in TEST_ONLY (ERANGE)');
+  t.same(asKernel.kernelCounts, { imports: 1, addfb2: 1, testOnly: 1 });
+  t.equal(asKernel.knownBad.size, 0, 'a refused scaled window teaches the known-bad table nothing');
+  asKernel.close();
+
   checker.forget(fromVgem);
   checker.close();
   for (const r of [bgFb, bg, vgemDmabuf, vgemDumb, ud, udmabuf, ownDmabuf, own]) r.close();

@@ -2,10 +2,10 @@
  * `primebuf explain`: allocates a test buffer matching the arguments on the KMS device (a dumb
  * buffer exported as a dma-buf), runs the scanout verdict for one plane (static checks, then
  * import, AddFB2 and TEST_ONLY of the output's next state) and prints every reason. Exit 0 when
- * it would scan out, 1 when not, 2 for bad arguments.
+ * it would scan out, 1 when not, 2 for bad arguments or when the check could not run.
  */
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, PrimebufError } from '../errors.js';
 import { DumbBuffer } from '../alloc/backends/dumb.js';
 import type { Dmabuf } from '../dmabuf/dmabuf.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, fourcc, modifierName, parseModifier } from '../formats/index.js';
@@ -41,7 +41,8 @@ A format or modifier a dumb buffer cannot have gets the static checks only.
   --at X,Y            destination position on the CRTC (default 0,0; size = buffer after rotation)
   --clip              clip a partly off-screen placement instead of refusing it
   --json              machine-readable output
-  exit status: 0 would scan out, 1 would not, 2 bad arguments`;
+  exit status: 0 would scan out, 1 would not, 2 bad arguments or the check could not run
+  (no such device, no KMS, no connector with a mode)`;
 
 export interface ExplainOptions {
   device: string;
@@ -224,7 +225,8 @@ export async function run(argv: string[]): Promise<number> {
       ...(values.clip ? { clip: true } : {}),
     });
   } catch (err) {
-    if (err instanceof InvalidArgumentError) {
+    // bad arguments, or no device to ask (open failed, no KMS, not DRM master): not a verdict
+    if (err instanceof PrimebufError) {
       console.error(`primebuf explain: ${err.message}`);
       return 2;
     }

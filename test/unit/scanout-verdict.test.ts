@@ -362,3 +362,21 @@ t.test('a FormatSet pruned by an empty table is the same set', async (t) => {
   const s = FormatSet.from([[XR24, DRM_FORMAT_MOD_LINEAR]]);
   t.equal(new KnownBadTable().prune(1, s), s);
 });
+
+t.test('primebuf explain: usage errors and a missing device exit 2, not 1', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = join(packageRoot, 'dist', 'src', 'cli.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'explain', ...args], { encoding: 'utf8' });
+  const help = run('--help');
+  t.equal(help.status, 0, '--help');
+  t.match(help.stdout, /--plane SEL/);
+  const missing = run('--format', 'XRGB8888');
+  t.equal(missing.status, 2, 'missing options');
+  t.match(missing.stderr, /missing --device, --plane, --size/);
+  const badFormat = run('--device', 'card0', '--plane', 'primary', '--format', 'NOPE1', '--size', '64x64');
+  t.equal(badFormat.status, 2, 'unknown format');
+  t.match(badFormat.stderr, /unknown pixel format/);
+  const noDevice = run('--device', '/nonexistent/card9', '--plane', 'primary', '--format', 'XRGB8888', '--size', '64x64');
+  t.equal(noDevice.status, 2, 'no such device: the check could not run');
+  t.match(noDevice.stderr, /ENOENT|no such file/i);
+});

@@ -1,7 +1,8 @@
 /**
  * Scanout verdicts: may this buffer go on this plane at this placement? Static checks first,
  * each giving a reason (buffer kind, plane, format and modifier in IN_FORMATS, the implicit
- * modifier policy, framebuffer size limits, layout, placement, scaling, rotation); then the
+ * modifier policy, framebuffer size limits, layout, PRIME import capability, placement,
+ * scaling, rotation); then the
  * kernel's word through the adapter (verdict-kms.ts): PRIME import, AddFB2, and an atomic
  * TEST_ONLY commit of the output's next state. Verdicts are cached per (buffer, plane,
  * placement): a frame in steady state computes none again.
@@ -123,6 +124,9 @@ export function staticScanoutChecks(dev: ScanoutDeviceInfo, buffer: ScanoutBuffe
     );
   }
   reasons.push(...layoutReasons(dev, buffer, plane.id));
+  if (c.prime !== undefined && !c.prime.import) {
+    reasons.push(reason('IMPORT', `${dev.name} (${dev.driver}) imports no dma-buf (DRM_CAP_PRIME without IMPORT): only its own buffers reach its planes`, about));
+  }
   const placed = resolvePlacement(placement, buffer, mode, plane);
   reasons.push(...placed.reasons);
   notes.push(...placed.notes);

@@ -140,8 +140,10 @@ t.test('real devices: Intel tiled and CCS modifiers, Qualcomm, a driver without 
   t.same(codes(i915, buf(1920, 1080, { format: NV12, modifier: Y_TILED, planes: [{ fd: -1, offset: 0, stride: 2048 }, { fd: -1, offset: 2228224, stride: 2048 }] }), ip, {}, big), [], 'NV12 Y_TILED is');
   t.same(codes(i915, buf(1280, 720), overlayOf(i915), { dst: { x: 0, y: 0, width: 1920, height: 1080 } }, big), [], 'scaling on i915 is left to TEST_ONLY');
   t.same(codes(msm, buf(1920, 1080, { modifier: QCOM_COMPRESSED }), primaryOf(msm), {}, big), ['MODIFIER'], 'QCOM_COMPRESSED is advertised with no format on this msm');
-  t.same(codes(hibmc, buf(1920, 1080), primaryOf(hibmc), {}, big), [], 'hibmc (no IN_FORMATS): LINEAR XRGB8888');
-  t.same(codes(hibmc, buf(1920, 1080, { modifier: Y_TILED }), primaryOf(hibmc), {}, big), ['MODIFIER'], 'and nothing tiled');
+  t.same(hibmc.description.prime, { import: false, export: false }, 'hibmc: DRM_CAP_PRIME 0');
+  const imp = staticScanoutChecks(hibmc, buf(1920, 1080), primaryOf(hibmc), { crtc: 0 }, big).reasons;
+  t.same(imp.map((r) => [r.code, r.fixable]), [['IMPORT', true]], 'hibmc imports no dma-buf: refused before the kernel is asked');
+  t.same(codes(hibmc, buf(1920, 1080, { modifier: Y_TILED }), primaryOf(hibmc), {}, big), ['MODIFIER', 'IMPORT'], 'and nothing tiled');
 });
 
 t.test('the implicit modifier: only from the KMS device or the same GPU', async (t) => {

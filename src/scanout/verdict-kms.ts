@@ -9,6 +9,7 @@ import { SystemError } from '../errors.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR } from '../formats/index.js';
 import type { RawMode } from '../native/drm.js';
 import { PropertyBlob } from '../kms/blob.js';
+import type { AtomicRequest } from '../kms/atomic.js';
 import type { Device } from '../kms/device.js';
 import { FramebufferCache } from '../kms/fb-cache.js';
 import type { Framebuffer } from '../kms/framebuffer.js';
@@ -48,6 +49,11 @@ export interface OutputState {
    * the next state whenever the plane under test is not the primary.
    */
   readonly background?: { readonly planeId: number; readonly fb: Framebuffer };
+  /**
+   * The rest of the output's next state (the presenter's other planes), added to every TEST_ONLY
+   * before the plane under test is set. Call ScanoutChecker.invalidate() when it changes.
+   */
+  readonly nextState?: (req: AtomicRequest, planeUnderTest: number) => void;
   /** TEST_ONLY with DRM_MODE_ATOMIC_ALLOW_MODESET (default true: the output may be off now). */
   readonly allowModeset?: boolean;
 }
@@ -136,6 +142,7 @@ export class KmsScanoutKernel implements ScanoutKernel {
         CRTC_H: bg.height,
       });
     }
+    out.nextState?.(req, plane.id);
     const { src, dst } = placement;
     req.setAll(plane.id, {
       FB_ID: fb.fb,

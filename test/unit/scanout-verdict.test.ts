@@ -382,3 +382,25 @@ t.test('primebuf explain: usage errors and a missing device exit 2, not 1', asyn
   t.equal(noDevice.status, 2, 'no such device: the check could not run');
   t.match(noDevice.stderr, /ENOENT|no such file/i);
 });
+
+t.test('a linux-dmabuf buffer as the verdicts see it (bufferFromAttributes)', async (t) => {
+  const { openSync } = await import('node:fs');
+  const { OwnedFd } = await import('../../src/fd.js');
+  const { DmabufAttributes } = await import('../../src/dmabuf/attributes.js');
+  const { bufferFromAttributes } = await import('../../src/scanout/index.js');
+  const fd = new OwnedFd(openSync('/dev/null', 'r'));
+  const v = DmabufAttributes.validate(
+    { planes: new Map([[0, { fd, offset: 0, stride: 4096, modifier: DRM_FORMAT_MOD_INVALID }]]), width: 1024, height: 768, format: XR24, flags: 0 },
+    { version: 5, advertised: FormatSet.from([[XR24, DRM_FORMAT_MOD_INVALID]]), fdSize: () => null },
+  );
+  t.ok(v.ok, 'validated');
+  if (!v.ok) return;
+  const b = bufferFromAttributes(v.attributes, { allocatedOn: vkms.devId!, name: 'wl_buffer@7' });
+  t.same({ ...b, planes: b.planes.map((p) => ({ ...p, fd: p.fd === fd.fd })) }, {
+    kind: 'dmabuf', width: 1024, height: 768, format: XR24, modifier: DRM_FORMAT_MOD_INVALID,
+    planes: [{ fd: true, offset: 0, stride: 4096 }], allocatedOn: vkms.devId!, name: 'wl_buffer@7',
+  }, 'size, format, modifier, planes (the fd borrowed), allocating device');
+  t.same(staticScanoutChecks(vkms, b, primaryOf(vkms), { crtc: 62 }, MODE).reasons, [], 'an implicit buffer the client allocated on vkms passes the static checks');
+  v.attributes.close();
+  t.ok(fd.closed, 'the attributes still own and close the fd');
+});

@@ -121,6 +121,23 @@ leakFree(t, 'verdicts on vkms: refusals with their codes, LINEAR buffers accepte
   t.equal(asKernel.knownBad.size, 0, 'a refused scaled window teaches the known-bad table nothing');
   asKernel.close();
 
+  // The presenter's rest of the next state is part of the TEST_ONLY: a second overlay bound to
+  // the CRTC without a framebuffer (an invalid state) makes the kernel refuse the whole frame
+  const overlay2 = model.planes.filter((p) => p.type === 'overlay')[1]!;
+  const kernel3 = new KmsScanoutKernel(vkms, {
+    crtcId: crtc,
+    connectorId: virt.id,
+    mode,
+    background: { planeId: primary.id, fb: bgFb },
+    nextState: (req, under) => {
+      if (under !== overlay2.id) req.set(overlay2.id, 'CRTC_ID', crtc).set(overlay2.id, 'FB_ID', 0);
+    },
+  });
+  const withRest = new ScanoutChecker(model, { kernel: kernel3, mode: { width: W, height: H } });
+  const whole = withRest.checkScanout(fromUdmabuf, overlay.id, { crtc, dst: { x: 0, y: 0, width: 256, height: 256 } });
+  t.same(whole.reasons.map((r) => [r.code, r.errno]), [['TEST_ONLY', 'EINVAL']], 'the whole next state is tested, not only the plane');
+  withRest.close();
+
   checker.forget(fromVgem);
   checker.close();
   for (const r of [bgFb, bg, vgemDmabuf, vgemDumb, ud, udmabuf, ownDmabuf, own]) r.close();

@@ -404,3 +404,41 @@ t.test('a linux-dmabuf buffer as the verdicts see it (bufferFromAttributes)', as
   v.attributes.close();
   t.ok(fd.closed, 'the attributes still own and close the fd');
 });
+
+t.test('plane assignment on every recorded device', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const dir = join(packageRoot, 'test', 'fixtures', 'devices');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  t.ok(files.length >= 4, 'the four recorded devices');
+  const mode = { width: 1280, height: 720 };
+  const direct = { primary: { kind: 'surface', surface: 'full' }, overlays: ['win'], copied: [] };
+  const expected: Record<string, unknown> = {
+    // DRM_CAP_PRIME 0: no client dma-buf reaches its plane; everything is composited
+    'hibmc-hi171x-kunpeng.json': { primary: { kind: 'composite' }, overlays: [], copied: ['full', 'win'] },
+    'i915-kbl-8086-5927.json': direct,
+    'msm-qcm2290-unoq.json': direct,
+    'spacemit-k1-dsi.json': direct,
+  };
+  for (const f of files) {
+    const d = scanoutDeviceFromDrmInfo(fixture(`devices/${f}`));
+    const crtc = d.crtcs[0]!.id;
+    const planes = d.planes.filter((p) => p.possibleCrtcs.includes(d.crtcs[0]!.index));
+    const checker = new ScanoutChecker(d, { mode });
+    const surfaces = [
+      { id: 'full', b: buf(1280, 720), dst: { x: 0, y: 0, width: 1280, height: 720 } },
+      { id: 'win', b: buf(320, 240), dst: { x: 100, y: 100, width: 320, height: 240 } },
+    ];
+    const a = assignPlanes({
+      mode,
+      planes,
+      surfaces,
+      verdict: (id, plane) => {
+        const s = surfaces.find((x) => x.id === id)!;
+        return checker.checkScanout(s.b, plane, { crtc, dst: s.dst });
+      },
+    });
+    const want = expected[f];
+    t.ok(want, `${f}: an expectation is written down`);
+    t.same({ primary: a.primary, overlays: a.overlays.map((o) => o.surface), copied: a.copied }, want, `${f}: ${a.why.join('; ')}`);
+  }
+});

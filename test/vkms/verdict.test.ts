@@ -12,8 +12,10 @@ import { explain } from '../../src/cli/explain.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
 import { preferredMode, readResources } from '../../src/kms/resources.js';
+import { liveRenderNodeConstraint } from '../../src/constraints/egl.js';
 import {
   KmsScanoutKernel,
+  checkTexture,
   ScanoutChecker,
   findPlane,
   scanoutDeviceFromLive,
@@ -165,4 +167,20 @@ leakFree(t, 'primebuf explain on vkms: exit 0 for a scanout, 1 with the reasons 
   const tiled = explain({ device, plane: 'primary', format: 'XRGB8888', modifier: 'I915_FORMAT_MOD_X_TILED', size: '1024x768' });
   t.same(tiled.verdict.reasons.map((r) => r.code), ['MODIFIER'], 'X_TILED: not on vkms');
   t.equal(tiled.code, 1);
+});
+
+leakFree(t, 'texture verdicts from the render node EGL describes (vgem renderD128, Mesa kms_swrast)', async (t) => {
+  const node = findDriver('vgem', 'render');
+  t.ok(node, 'vgem render node present');
+  const live = await liveRenderNodeConstraint(node!.name, 'vgem', { path: node!.path });
+  t.equal(live.from, 'egl', `the constraint comes from EGL's query (${live.constraint.source})`);
+  const vgem = openDriver('vgem');
+  const dumb = DumbBuffer.create(vgem, { width: 64, height: 64, bpp: 32 });
+  const dmabuf = dumb.exportDmabuf();
+  const b: ScanoutBuffer = { kind: 'dmabuf', width: 64, height: 64, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ fd: dmabuf.fd, offset: 0, stride: dumb.pitch }] };
+  t.same(checkTexture(b, live.constraint).reasons, [], 'LINEAR XRGB8888 from vgem is importable');
+  const tiled = checkTexture({ ...b, modifier: 0x0100000000000001n }, live.constraint);
+  t.same(tiled.reasons.map((r) => r.code), ['MODIFIER'], 'X_TILED is not (kms_swrast lists LINEAR/implicit only)');
+  t.equal(tiled.reasons[0]!.fixable, true);
+  for (const r of [dmabuf, dumb, vgem]) r.close();
 });

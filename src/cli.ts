@@ -16,6 +16,7 @@ const commands: Record<string, Command> = {
   modifier: { summary: 'decode a DRM format modifier (vendor, name, fields)', load: () => import('./cli/modifier.js') },
   serve: { summary: 'a Wayland server with linux-dmabuf v5 that imports and logs every client buffer', load: () => import('./cli/serve.js') },
   solve: { summary: 'merge device constraints, solve for a size and formats, pick an allocator (dry run)', load: () => import('./cli/solve.js') },
+  explain: { summary: 'would this buffer scan out on this plane? the verdict with every reason (allocates a test buffer)', load: () => import('./cli/explain.js') },
   devices: { summary: 'DRM devices: caps, planes (formats x modifiers), CRTCs, connectors', load: () => import('./cli/devices.js') },
 };
 

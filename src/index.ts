@@ -78,3 +78,5 @@ export {
   type ClientRequestArgs,
   type ClientEventArgs,
 } from './wayland/index.js';
+// scanout: verdicts, texture verdicts, plane assignment, feedback debounce (src/scanout/index.ts is the curated list)
+export * from './scanout/index.js';

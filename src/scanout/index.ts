@@ -1,0 +1,46 @@
+/** The frame path: scanout verdicts, texture verdicts, plane assignment, feedback debounce. */
+export {
+  SCANOUT_REASON_CODES,
+  reallocationCouldHelp,
+  verdictToJSON,
+  describeVerdict,
+  type ScanoutReasonCode,
+  type ScanoutReason,
+  type Verdict,
+} from './reasons.js';
+export { resolvePlacement, rotationBits, placementKey, type Placement, type ResolvedPlacement, type Rect, type ModeSize, type PlacementResult } from './placement.js';
+export {
+  ROTATE_0,
+  ROTATE_90,
+  ROTATE_180,
+  ROTATE_270,
+  REFLECT_X,
+  REFLECT_Y,
+  rotationName,
+  rotationMask,
+  knownScaling,
+  scanoutDeviceFromDescription,
+  scanoutDeviceFromLive,
+  scanoutDevicesFromDevicesJSON,
+  scanoutDeviceFromDrmInfo,
+  sameGpuDevIds,
+  findPlane,
+  type ScanoutDeviceInfo,
+  type ScanoutPlaneInfo,
+  type ScanoutDeviceOptions,
+} from './verdict-device.js';
+export { bufferFromAttributes, shmBuffer, describeBuffer, type ScanoutBuffer, type ScanoutBufferPlane } from './verdict-buffer.js';
+export { KmsScanoutKernel, type ScanoutKernel, type KernelStep, type KernelCounts, type OutputState } from './verdict-kms.js';
+export {
+  ScanoutChecker,
+  staticScanoutChecks,
+  implicitModifierRefusal,
+  type ScanoutVerdict,
+  type ScanoutCheckerOptions,
+  type CheckerStats,
+  type StaticResult,
+} from './verdict.js';
+export { KnownBadTable, type KnownBadEntry } from './known-bad.js';
+export { ScanoutTrancheDebounce, scanoutTrancheWanted, type DebounceOptions } from './debounce.js';
+export { checkTexture } from './texture.js';
+export { assignPlanes, type AssignInput, type AssignSurface, type Assignment, type PrimaryContent, type SurfaceId } from './assign.js';

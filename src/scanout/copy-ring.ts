@@ -191,10 +191,7 @@ export class CopyRing<B extends ScanoutBuffer> {
       const bytes = await copyRects(source, slot.buffer, rects, { dx, dy, stats: this.stats });
       this.stats.frames++;
       if (damageArea(needed) === this.width * this.height) this.stats.fullFrames++;
-      if (slot.closeWhenDone) {
-        slot.buffer.close();
-        throw new ClosedError('CopyRing');
-      }
+      if (slot.closeWhenDone) throw new ClosedError('CopyRing'); // the catch closes the buffer
       slot.frame = frame;
       slot.state = 'ready';
       return { slot, frame, rects, bytes };

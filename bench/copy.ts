@@ -12,6 +12,7 @@
  * (PRIMEBUF_BENCH_COLD_MB, default 512 MB) that every copy meets memory, as a scanout copy does.
  * PRIMEBUF_BENCH_QUICK=1 runs fewer rounds.
  */
+import { cpus, loadavg } from 'node:os';
 import { fourcc } from '../src/formats/index.js';
 import { native } from '../src/native.js';
 import { copyRects, type CopySurface } from '../src/scanout/copy.js';
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
     [1920, 1080],
     [3840, 2160],
   ];
-  const meta = { streaming: native.copyStreaming, rounds: ROUNDS };
+  const meta = { streaming: native.copyStreaming, rounds: ROUNDS, cpus: cpus().length, loadavg: round(loadavg()[0]!) };
   // The floor of every copy: an empty job's trip through the brackets-free path, the pool and back.
   {
     const one = { memory: Buffer.alloc(64), format: XR24, width: 4, height: 4, stride: 16 };

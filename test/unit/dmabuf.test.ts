@@ -6,7 +6,7 @@ import t from 'tap';
 import { ClosedError, SystemError } from '../../src/errors.js';
 import { Dmabuf, Mapping } from '../../src/dmabuf/index.js';
 import { decodeInFormats, encodeInFormats } from '../../src/kms/in-formats.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ function memfd(size: number): number {
 }
 
 t.test('Mapping: shared memory, unmap exactly once, views detached after close', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   const fd = memfd(8192);
   const m = Mapping.map(fd, 0, 8192);
   const m2 = Mapping.map(fd, 4096, 4096);
@@ -37,7 +37,7 @@ t.test('Mapping: shared memory, unmap exactly once, views detached after close',
   t.throws(() => m.buffer, ClosedError);
   t.equal(m2.bytes()[0], 0xab, 'the other mapping is untouched');
   m2[Symbol.dispose]();
-  t.equal(native.countOpenFds(), base);
+  t.equal(testNative.countOpenFds(), base);
 });
 
 t.test('Mapping rejects zero or unsafe lengths, mmap errors are typed', async (t) => {
@@ -51,7 +51,7 @@ t.test('Mapping rejects zero or unsafe lengths, mmap errors are typed', async (t
 });
 
 t.test('Dmabuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma-buf', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   const d = new Dmabuf(memfd(12288), 'memfd stand-in');
   t.equal(d.size, 12288n);
   const m = d.map();
@@ -69,7 +69,7 @@ t.test('Dmabuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma
   d.close();
   d.close();
   t.throws(() => d.size, ClosedError);
-  t.equal(native.countOpenFds(), base);
+  t.equal(testNative.countOpenFds(), base);
 });
 
 t.test('memfd seals: a shrink-sealed memfd (udmabuf needs it) cannot shrink', async (t) => {

@@ -4,11 +4,11 @@
 // libuv fd watch fires on the loop.
 import t from 'tap';
 import { ClosedError, SystemError } from '../../src/errors.js';
-import { Dmabuf, Mapping } from '../../src/dmabuf/index.js';
+import { Dmabuf, Mapping, SyncFile } from '../../src/dmabuf/index.js';
 import { decodeInFormats, encodeInFormats } from '../../src/kms/in-formats.js';
 import { native, testNative } from '../../src/native.js';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -132,4 +132,48 @@ t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', a
   await fired;
   await new Promise((r) => setTimeout(r, 20));
   t.equal(calls, 1, 'stopped watches stay quiet');
+});
+
+t.test('SyncFile.wait: concurrent waiters share one poll, each with its own timeout; close rejects the rest', async (t) => {
+  // A FIFO stands in for the fence: it becomes readable when written, as a sync_file does when
+  // it signals. It is not a sync_file, so the status check after the wake-up fails (ENOTTY):
+  // what matters here is that every waiter is woken by the one poll, together.
+  const dir = mkdtempSync(join(tmpdir(), 'primebuf-fifo-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(dir, 'f')]);
+  const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
+  t.teardown(() => closeSync(fd));
+  const base = testNative.countOpenFds();
+  const s = new SyncFile(native.dupFd(fd), 'fifo stand-in');
+  const settled: string[] = [];
+  const track = (name: string, p: Promise<void>): Promise<void> =>
+    p.then(
+      () => void settled.push(`${name}:resolved`),
+      (e: Error & { code?: string; syscall?: string }) => void settled.push(`${name}:${e.name}:${e.code}:${e.syscall ?? ''}`),
+    );
+  const a = track('a', s.wait());
+  const b = track('b', s.wait());
+  const c = track('c', s.wait(30));
+  await c;
+  t.same(settled, ['c:TimeoutError:ETIMEDOUT:'], 'only the waiter with a timeout gave up; the other two still wait');
+  writeSync(fd, 'x');
+  await Promise.all([a, b]);
+  t.same(settled.slice(1).sort(), ['a:SystemError:ENOTTY:SYNC_IOC_FILE_INFO', 'b:SystemError:ENOTTY:SYNC_IOC_FILE_INFO'],
+    'both waiters were woken by the readiness (and got the status check\'s typed error)');
+  const probe = new native.FdWatch(s.fd, false, () => undefined);
+  probe.stop();
+  t.pass('no poll is left on the fd once its waiters are gone (a new uv_poll on it is accepted)');
+  readSync(fd, Buffer.alloc(1));
+  const lone = s.wait(20);
+  await t.rejects(lone, { name: 'TimeoutError', code: 'ETIMEDOUT' });
+  const probe2 = new native.FdWatch(s.fd, false, () => undefined);
+  probe2.stop();
+  t.pass('a waiter that timed out leaves no poll behind');
+  const d = s.wait();
+  const e = s.wait(60_000);
+  s.close();
+  await t.rejects(d, { name: 'ClosedError' }, 'close rejects a pending waiter');
+  await t.rejects(e, { name: 'ClosedError' }, 'and every other one, timeout or not');
+  t.throws(() => s.wait(), ClosedError);
+  t.equal(testNative.countOpenFds(), base, 'the sync_file fd is closed');
 });

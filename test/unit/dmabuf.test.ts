@@ -177,3 +177,42 @@ t.test('SyncFile.wait: concurrent waiters share one poll, each with its own time
   t.throws(() => s.wait(), ClosedError);
   t.equal(testNative.countOpenFds(), base, 'the sync_file fd is closed');
 });
+
+t.test('Dmabuf.map({ offset }): the length defaults to the rest of the buffer; bad ranges are RangeErrors', async (t) => {
+  const d = new Dmabuf(memfd(3 * 4096), 'memfd stand-in');
+  t.teardown(() => d.close());
+  const m = d.map({ offset: 4096 });
+  t.equal(m.length, 8192, 'size - offset bytes');
+  m.close();
+  const m2 = d.map({ offset: 8192n, length: 4096 });
+  t.equal(m2.length, 4096);
+  m2.close();
+  t.throws(() => d.map({ offset: 3 * 4096 }), RangeError, 'offset at the end');
+  t.throws(() => d.map({ offset: 4 * 4096 }), RangeError, 'offset beyond the size');
+  t.throws(() => d.map({ offset: -4096 }), RangeError, 'negative offset');
+  t.throws(() => d.map({ offset: 100 }), RangeError, 'offset not page-aligned');
+  t.throws(() => d.map({ offset: 4096, length: 3 * 4096 }), RangeError, 'offset + length beyond the size');
+  t.throws(() => d.map({ length: 0 }), RangeError, 'zero length');
+  t.throws(() => d.map({ length: -1 }), RangeError, 'negative length');
+});
+
+t.test('Dmabuf async brackets: pool errors are typed; close() during a pool job keeps the fd until it settles', async (t) => {
+  const base = testNative.countOpenFds();
+  const d = new Dmabuf(memfd(4096), 'memfd stand-in');
+  // A memfd is no dma-buf: the ioctl fails on the pool thread and the promise carries the error.
+  await t.rejects(d.beginCpuAccessAsync('read'), { name: 'SystemError', code: 'ENOTTY', syscall: 'DMA_BUF_IOCTL_SYNC' });
+  let called = false;
+  await t.rejects(d.withCpuAccess('rw', () => (called = true)), { code: 'ENOTTY' });
+  t.equal(called, false, 'withCpuAccess does not run its callback when START fails');
+  const job = d.endCpuAccessAsync('write');
+  t.throws(() => d.release(), /thread-pool jobs/, 'an fd in use by a pool job cannot be given away');
+  d.close();
+  t.ok(d.closed);
+  t.throws(() => d.fd, ClosedError, 'closed at once for its users');
+  t.throws(() => d.syncAsync(0), ClosedError, 'new jobs are refused');
+  t.equal(testNative.countOpenFds(), base + 1, 'but the fd stays open while the pool job may use it');
+  await t.rejects(job, { code: 'ENOTTY' }, 'the pending job finishes with its own result');
+  t.equal(testNative.countOpenFds(), base, 'and the fd is closed once it settled');
+  d.close();
+  t.equal(testNative.countOpenFds(), base);
+});

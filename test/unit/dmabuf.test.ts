@@ -2,7 +2,7 @@
 // exactly once (a kept view reads as empty, not as freed memory), Dmabuf's size comes from
 // lseek, ioctls on the wrong kind of fd are typed errors, the IN_FORMATS blob codec, and the
 // libuv fd watch fires on the loop.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ClosedError, SystemError } from '../../src/errors.js';
 import { Dmabuf, Mapping, SyncFile } from '../../src/dmabuf/index.js';
 import { decodeInFormats, encodeInFormats } from '../../src/kms/in-formats.js';
@@ -105,12 +105,18 @@ t.test('IN_FORMATS blob: encode/decode round trip, windows beyond 64 formats', a
   t.throws(() => decodeInFormats(bad), /version 2/);
 });
 
-t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', async (t) => {
+/** A FIFO opened read-write and non-blocking (idle until written), removed at the end of `t`. */
+function fifo(t: Test): number {
   const dir = mkdtempSync(join(tmpdir(), 'primebuf-fifo-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync('mkfifo', [join(dir, 'f')]);
   const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
   t.teardown(() => closeSync(fd));
+  return fd;
+}
+
+t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', async (t) => {
+  const fd = fifo(t);
   let calls = 0;
   let written = false;
   const fired = new Promise<void>((resolve) => {
@@ -138,11 +144,7 @@ t.test('SyncFile.wait: concurrent waiters share one poll, each with its own time
   // A FIFO stands in for the fence: it becomes readable when written, as a sync_file does when
   // it signals. It is not a sync_file, so the status check after the wake-up fails (ENOTTY):
   // what matters here is that every waiter is woken by the one poll, together.
-  const dir = mkdtempSync(join(tmpdir(), 'primebuf-fifo-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  execFileSync('mkfifo', [join(dir, 'f')]);
-  const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
-  t.teardown(() => closeSync(fd));
+  const fd = fifo(t);
   const base = testNative.countOpenFds();
   const s = new SyncFile(native.dupFd(fd), 'fifo stand-in');
   const settled: string[] = [];

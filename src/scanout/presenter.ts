@@ -269,9 +269,10 @@ export class Presenter {
       crtcId: opts.crtcId,
       connectorId: opts.connectorId,
       mode: opts.mode,
-      // the black background is made when a verdict for an overlay first needs it
-      get background() {
-        return { planeId: primary.id, fb: self.#backgroundFb() };
+      // an overlay's verdict is tested above the black background on the primary (made when
+      // first needed: an output whose surfaces all go on the primary never allocates it)
+      nextState: (req, planeUnderTest) => {
+        if (planeUnderTest !== primary.id) placePlane(req, primary, opts.crtcId, self.#backgroundFb(), fullMode(opts.crtcId, self.modeSize));
       },
     };
     this.#kernel = new KmsScanoutKernel(opts.device, output);
@@ -548,13 +549,20 @@ export class Presenter {
     if (left && left !== nowOn) this.#release(left);
     for (const b of this.#forgetLater) if (b !== nowOn) this.#drop(b);
     const e = events[0]!;
-    const flags = PRESENTATION_VSYNC | PRESENTATION_HW_COMPLETION | (this.#hwClock ? PRESENTATION_HW_CLOCK : 0) | (decision.path === 'direct' ? PRESENTATION_ZERO_COPY : 0);
+    // The flip that enables the CRTC may carry no vblank timestamp (vkms: 0): the time the
+    // event was read stands in for it, and it is no hardware clock reading.
+    const stamped = e.timestampNs !== 0n;
+    const timestampNs = stamped ? e.timestampNs : process.hrtime.bigint(); // libuv's hrtime is CLOCK_MONOTONIC
+    const hwClock = stamped && this.#hwClock;
+    const flags = PRESENTATION_VSYNC | PRESENTATION_HW_COMPLETION | (hwClock ? PRESENTATION_HW_CLOCK : 0) | (decision.path === 'direct' ? PRESENTATION_ZERO_COPY : 0);
+    const tvSec = stamped ? e.tvSec : Number(timestampNs / 1_000_000_000n);
+    const tvUsec = stamped ? e.tvUsec : Number((timestampNs % 1_000_000_000n) / 1000n);
     return {
       path: decision.path,
       committed: true,
       plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
       bytesCopied: copied?.bytes ?? 0,
-      presentation: { timestampNs: e.timestampNs, tvSec: e.tvSec, tvUsec: e.tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags },
+      presentation: { timestampNs, tvSec, tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags },
       fences,
     };
   }
@@ -575,13 +583,21 @@ export class Presenter {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#modeset && !this.device.closed) {
-      try {
+      const planesOff = (): AtomicRequest => {
         const req = this.device.atomic();
         for (const p of this.#planesInUse) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-        req.set(this.connectorId, 'CRTC_ID', 0).set(this.crtcId, 'ACTIVE', 0).set(this.crtcId, 'MODE_ID', 0);
-        req.commitBlocking({ allowModeset: true });
+        return req;
+      };
+      try {
+        planesOff().set(this.connectorId, 'CRTC_ID', 0).set(this.crtcId, 'ACTIVE', 0).set(this.crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });
       } catch {
-        // the device may be gone; removing the framebuffers below turns the planes off anyway
+        // another connector still on the CRTC (someone else's), or the device is gone: the
+        // planes at least; removing the framebuffers below turns them off in any case
+        try {
+          planesOff().commitBlocking({ allowModeset: true });
+        } catch {
+          // nothing more to do before the framebuffers go
+        }
       }
     }
     this.#ring?.close();

@@ -390,6 +390,8 @@ for (const path of ['direct', 'copy'] as const) {
       t.ok(ticks > 10, `the JS thread ran timers while the frame waited (${ticks} ticks)`);
       t.notOk(settled, 'the frame has not completed');
       t.equal(p.stats.bytesCopied, 0, 'nothing was copied');
+      t.equal(p.stats.syncCalls, 0, 'no copy even started (its DMA_BUF_IOCTL_SYNC START would wait in the kernel instead)');
+      t.equal(p.stats.fenceExports, 1, `the write fence was exported (${path === 'direct' ? 'for IN_FENCE_FD' : 'to wait for before the copy'})`);
       // what the writeback wrote so far: nothing (the capture buffer still holds its blank fill)
       c.draw(after, undefined, false); // the "GPU" finishes writing (no bracket: it would wait for the fence)
       fence.signal();

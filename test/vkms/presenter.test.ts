@@ -274,6 +274,33 @@ rigTest('direct: LINEAR XRGB8888 mode-size buffers (udmabuf, vgem) on the primar
   b.close();
 });
 
+rigTest('a window-sized buffer goes direct on an overlay above the black background; back to fullscreen, the overlay is turned off', async (t, r) => {
+  const released: string[] = [];
+  const p = r.presenter({ onRelease: (b) => released.push(b.name ?? '?') });
+  const S = 256;
+  const win = r.udmabuf(S, S, XR24, 'window');
+  const full = r.udmabuf(r.W, r.H, XR24, 'fullscreen');
+  const wimg = pattern(0xb1);
+  const fimg = pattern(0xb2);
+  win.draw(wimg);
+  full.draw(fimg);
+  const at = { x: 100, y: 50 };
+  r.capture();
+  const f1 = await p.present({ buffer: win.buffer, placement: { dst: { ...at, width: S, height: S } } });
+  t.equal(f1.path, 'direct', `direct (${p.explain(win.buffer, { dst: { ...at, width: S, height: S } }).join('; ')})`);
+  t.not(f1.plane, r.primary, 'on an overlay, not the primary');
+  t.ok(f1.presentation!.flags & PRESENTATION_ZERO_COPY, 'ZERO_COPY');
+  t.equal(p.stats.allocations, 1, 'one allocation: the black background');
+  const inWin = (x: number, y: number): boolean => x >= at.x && x < at.x + S && y >= at.y && y < at.y + S;
+  await r.check(t, f1, (x, y) => (inWin(x, y) ? wimg(x - at.x, y - at.y) : 0), 'the window at its place over black');
+  r.capture();
+  const f2 = await p.present({ buffer: full.buffer });
+  t.same([f2.path, f2.plane], ['direct', r.primary], 'the fullscreen buffer on the primary');
+  await r.check(t, f2, fimg, 'only the fullscreen buffer shows: the overlay was turned off');
+  t.same(released, ['window'], 'the window buffer was released when it left the screen');
+  t.equal(p.stats.allocations, 1, 'no further allocation');
+});
+
 rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling is refused with a typed error', async (t, r) => {
   const p = r.presenter();
   const bgr = r.udmabuf(r.W, r.H, XB24, 'XBGR8888 udmabuf');

@@ -6,11 +6,29 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <drm.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
 
 #include "common.h"
+
+// vgem's fence ioctls, from the kernel's include/uapi/drm/vgem_drm.h (Debian 12's libdrm headers
+// do not ship it). Test-only: they give tests real pending fences on a vgem buffer.
+struct primebuf_vgem_fence_attach {
+  __u32 handle;
+  __u32 flags;  // VGEM_FENCE_WRITE
+  __u32 out_fence;
+  __u32 pad;
+};
+struct primebuf_vgem_fence_signal {
+  __u32 fence;
+  __u32 flags;
+};
+#define PRIMEBUF_VGEM_FENCE_WRITE 0x1
+#define PRIMEBUF_IOCTL_VGEM_FENCE_ATTACH DRM_IOWR(DRM_COMMAND_BASE + 0x1, struct primebuf_vgem_fence_attach)
+#define PRIMEBUF_IOCTL_VGEM_FENCE_SIGNAL DRM_IOW(DRM_COMMAND_BASE + 0x2, struct primebuf_vgem_fence_signal)
 
 namespace primebuf {
 namespace {
@@ -152,6 +170,30 @@ Napi::Value MunmapFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// vgemFenceAttach(fd, handle, write) -> fence id: DRM_IOCTL_VGEM_FENCE_ATTACH puts an unsignaled
+// fence (a write fence when `write`) on a vgem GEM object's reservation object. vgem signals it
+// by itself after about 10 s. Test-only.
+Napi::Value VgemFenceAttach(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  struct primebuf_vgem_fence_attach a = {};
+  a.handle = ArgU32(info, 1, "handle");
+  a.flags = info[2].ToBoolean() ? PRIMEBUF_VGEM_FENCE_WRITE : 0;
+  if (Ioctl(fd, PRIMEBUF_IOCTL_VGEM_FENCE_ATTACH, &a) != 0)
+    ThrowErrno(info.Env(), errno, "DRM_IOCTL_VGEM_FENCE_ATTACH", "vgem fd " + std::to_string(fd) + " handle " + std::to_string(a.handle));
+  return Napi::Number::New(info.Env(), a.out_fence);
+}
+
+// vgemFenceSignal(fd, fence): DRM_IOCTL_VGEM_FENCE_SIGNAL (ETIMEDOUT when vgem had already
+// signaled it on its own timer). Test-only.
+Napi::Value VgemFenceSignal(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  struct primebuf_vgem_fence_signal s = {};
+  s.fence = ArgU32(info, 1, "fence");
+  if (Ioctl(fd, PRIMEBUF_IOCTL_VGEM_FENCE_SIGNAL, &s) != 0)
+    ThrowErrno(info.Env(), errno, "DRM_IOCTL_VGEM_FENCE_SIGNAL", "vgem fd " + std::to_string(fd) + " fence " + std::to_string(s.fence));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitDmabuf(Napi::Env env, Napi::Object exports) {
@@ -165,6 +207,9 @@ void InitDmabuf(Napi::Env env, Napi::Object exports) {
   exports.Set("syncFileMerge", Napi::Function::New(env, SyncFileMerge, "syncFileMerge"));
   exports.Set("mmapFd", Napi::Function::New(env, MmapFd, "mmapFd"));
   exports.Set("munmapFd", Napi::Function::New(env, MunmapFd, "munmapFd"));
+  exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
+  exports.Set("vgemFenceAttach", Napi::Function::New(env, VgemFenceAttach, "vgemFenceAttach"));
+  exports.Set("vgemFenceSignal", Napi::Function::New(env, VgemFenceSignal, "vgemFenceSignal"));
 }
 
 }  // namespace primebuf

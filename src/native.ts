@@ -11,6 +11,7 @@ import type { AllocNative, DmabufNative } from './native/dmabuf.js';
 import type { DrmNative } from './native/drm.js';
 import type { EglNative } from './native/egl.js';
 import type { FormatsNative } from './native/formats.js';
+import type { TestOnlyNative } from './native/test-only.js';
 import type { WaylandNative } from './native/wayland.js';
 
 export interface CommonNative {
@@ -22,10 +23,6 @@ export interface CommonNative {
   closeFd(fd: number): void;
   /** fcntl(F_DUPFD_CLOEXEC): a new fd for the same open file. */
   dupFd(fd: number): number;
-  /** Number of open fds of this process (/proc/self/fd), for leak checks. */
-  countOpenFds(): number;
-  /** Test of the thread-pool mechanism (RunOnPool in native/common.h): usleep on a pool thread. Test-only. */
-  poolSleep(ms: number): Promise<void>;
 }
 
 export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative;
@@ -33,7 +30,7 @@ export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNativ
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function load(): NativeAddon {
+function load(): NativeAddon & TestOnlyNative {
   const require = createRequire(import.meta.url);
   const candidates = [
     process.env.PRIMEBUF_ADDON,
@@ -42,7 +39,7 @@ function load(): NativeAddon {
   ].filter((p): p is string => typeof p === 'string' && p.length > 0);
   for (const path of candidates) {
     if (!existsSync(path)) continue;
-    const addon = require(path) as NativeAddon;
+    const addon = require(path) as NativeAddon & TestOnlyNative;
     addon.setErrorClasses({ SystemError });
     return addon;
   }
@@ -51,4 +48,10 @@ function load(): NativeAddon {
   );
 }
 
-export const native: NativeAddon = load();
+const addon = load();
+
+/** The addon's shipped surface. */
+export const native: NativeAddon = addon;
+
+/** The natives that exist only for tests (src/native/test-only.ts); never used from src/. */
+export const testNative: TestOnlyNative = addon;

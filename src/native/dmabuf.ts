@@ -29,6 +29,8 @@ export interface DmabufNative {
   mmapFd(fd: number, offset: bigint | number, length: bigint | number, writable?: boolean): RawMapping;
   /** detaches `buffer`, then munmap */
   munmapFd(address: bigint, length: bigint | number, buffer?: ArrayBuffer): void;
+  /** sysconf(_SC_PAGESIZE): mmap offsets are multiples of it */
+  readonly pageSize: number;
 }
 
 export interface RawDumb {

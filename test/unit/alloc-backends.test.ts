@@ -6,7 +6,7 @@ import { DmabufBacking, gbmBuilt } from '../../src/alloc/backends/index.js';
 import { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { ClosedError, NativeUnavailableError, SystemError } from '../../src/errors.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 
 function memfdDmabuf(size: number): Dmabuf {
   const fd = native.memfdCreate('backing', true);
@@ -29,13 +29,13 @@ const desc = {
 };
 
 t.test('DmabufBacking owns one fd, exports duplicates, maps once, closes what it keeps', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   let kept = 0;
   const b = new DmabufBacking(desc, memfdDmabuf(16384), [{ close: () => kept++ }]);
   const e1 = b.exportFd();
   const e2 = b.exportFd();
   t.not(e1.fd, e2.fd);
-  t.equal(native.countOpenFds(), base + 3);
+  t.equal(testNative.countOpenFds(), base + 3);
   const m = b.map();
   m[0] = 7;
   t.equal(b.map()[0], 7, 'the same mapping on the second call');
@@ -48,10 +48,10 @@ t.test('DmabufBacking owns one fd, exports duplicates, maps once, closes what it
   t.equal(kept, 1, 'keep-alive objects closed exactly once');
   t.equal(m.byteLength, 0, 'the mapping was unmapped (view detached)');
   t.throws(() => b.exportFd(), ClosedError);
-  t.equal(native.countOpenFds(), base + 2, 'exported fds belong to their receivers');
+  t.equal(testNative.countOpenFds(), base + 2, 'exported fds belong to their receivers');
   e1.close();
   e2.close();
-  t.equal(native.countOpenFds(), base);
+  t.equal(testNative.countOpenFds(), base);
 });
 
 t.test('GBM is optional: built flag reported, and GbmDevice says why it is unavailable', async (t) => {

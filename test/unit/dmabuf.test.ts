@@ -2,13 +2,13 @@
 // exactly once (a kept view reads as empty, not as freed memory), Dmabuf's size comes from
 // lseek, ioctls on the wrong kind of fd are typed errors, the IN_FORMATS blob codec, and the
 // libuv fd watch fires on the loop.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ClosedError, SystemError } from '../../src/errors.js';
-import { Dmabuf, Mapping } from '../../src/dmabuf/index.js';
+import { Dmabuf, Mapping, SyncFile } from '../../src/dmabuf/index.js';
 import { decodeInFormats, encodeInFormats } from '../../src/kms/in-formats.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,7 +19,7 @@ function memfd(size: number): number {
 }
 
 t.test('Mapping: shared memory, unmap exactly once, views detached after close', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   const fd = memfd(8192);
   const m = Mapping.map(fd, 0, 8192);
   const m2 = Mapping.map(fd, 4096, 4096);
@@ -37,7 +37,7 @@ t.test('Mapping: shared memory, unmap exactly once, views detached after close',
   t.throws(() => m.buffer, ClosedError);
   t.equal(m2.bytes()[0], 0xab, 'the other mapping is untouched');
   m2[Symbol.dispose]();
-  t.equal(native.countOpenFds(), base);
+  t.equal(testNative.countOpenFds(), base);
 });
 
 t.test('Mapping rejects zero or unsafe lengths, mmap errors are typed', async (t) => {
@@ -51,7 +51,7 @@ t.test('Mapping rejects zero or unsafe lengths, mmap errors are typed', async (t
 });
 
 t.test('Dmabuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma-buf', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   const d = new Dmabuf(memfd(12288), 'memfd stand-in');
   t.equal(d.size, 12288n);
   const m = d.map();
@@ -69,7 +69,7 @@ t.test('Dmabuf: size by lseek, owns its fd, typed errors for ioctls on a non-dma
   d.close();
   d.close();
   t.throws(() => d.size, ClosedError);
-  t.equal(native.countOpenFds(), base);
+  t.equal(testNative.countOpenFds(), base);
 });
 
 t.test('memfd seals: a shrink-sealed memfd (udmabuf needs it) cannot shrink', async (t) => {
@@ -105,12 +105,18 @@ t.test('IN_FORMATS blob: encode/decode round trip, windows beyond 64 formats', a
   t.throws(() => decodeInFormats(bad), /version 2/);
 });
 
-t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', async (t) => {
+/** A FIFO opened read-write and non-blocking (idle until written), removed at the end of `t`. */
+function fifo(t: Test): number {
   const dir = mkdtempSync(join(tmpdir(), 'primebuf-fifo-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync('mkfifo', [join(dir, 'f')]);
   const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
   t.teardown(() => closeSync(fd));
+  return fd;
+}
+
+t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', async (t) => {
+  const fd = fifo(t);
   let calls = 0;
   let written = false;
   const fired = new Promise<void>((resolve) => {
@@ -132,4 +138,83 @@ t.test('FdWatch: readiness is delivered on the event loop and stop() ends it', a
   await fired;
   await new Promise((r) => setTimeout(r, 20));
   t.equal(calls, 1, 'stopped watches stay quiet');
+});
+
+t.test('SyncFile.wait: concurrent waiters share one poll, each with its own timeout; close rejects the rest', async (t) => {
+  // A FIFO stands in for the fence: it becomes readable when written, as a sync_file does when
+  // it signals. It is not a sync_file, so the status check after the wake-up fails (ENOTTY):
+  // what matters here is that every waiter is woken by the one poll, together.
+  const fd = fifo(t);
+  const base = testNative.countOpenFds();
+  const s = new SyncFile(native.dupFd(fd), 'fifo stand-in');
+  const settled: string[] = [];
+  const track = (name: string, p: Promise<void>): Promise<void> =>
+    p.then(
+      () => void settled.push(`${name}:resolved`),
+      (e: Error & { code?: string; syscall?: string }) => void settled.push(`${name}:${e.name}:${e.code}:${e.syscall ?? ''}`),
+    );
+  const a = track('a', s.wait());
+  const b = track('b', s.wait());
+  const c = track('c', s.wait(30));
+  await c;
+  t.same(settled, ['c:TimeoutError:ETIMEDOUT:'], 'only the waiter with a timeout gave up; the other two still wait');
+  writeSync(fd, 'x');
+  await Promise.all([a, b]);
+  t.same(settled.slice(1).sort(), ['a:SystemError:ENOTTY:SYNC_IOC_FILE_INFO', 'b:SystemError:ENOTTY:SYNC_IOC_FILE_INFO'],
+    'both waiters were woken by the readiness (and got the status check\'s typed error)');
+  const probe = new native.FdWatch(s.fd, false, () => undefined);
+  probe.stop();
+  t.pass('no poll is left on the fd once its waiters are gone (a new uv_poll on it is accepted)');
+  readSync(fd, Buffer.alloc(1));
+  const lone = s.wait(20);
+  await t.rejects(lone, { name: 'TimeoutError', code: 'ETIMEDOUT' });
+  const probe2 = new native.FdWatch(s.fd, false, () => undefined);
+  probe2.stop();
+  t.pass('a waiter that timed out leaves no poll behind');
+  const d = s.wait();
+  const e = s.wait(60_000);
+  s.close();
+  await t.rejects(d, { name: 'ClosedError' }, 'close rejects a pending waiter');
+  await t.rejects(e, { name: 'ClosedError' }, 'and every other one, timeout or not');
+  t.throws(() => s.wait(), ClosedError);
+  t.equal(testNative.countOpenFds(), base, 'the sync_file fd is closed');
+});
+
+t.test('Dmabuf.map({ offset }): the length defaults to the rest of the buffer; bad ranges are RangeErrors', async (t) => {
+  const d = new Dmabuf(memfd(3 * 4096), 'memfd stand-in');
+  t.teardown(() => d.close());
+  const m = d.map({ offset: 4096 });
+  t.equal(m.length, 8192, 'size - offset bytes');
+  m.close();
+  const m2 = d.map({ offset: 8192n, length: 4096 });
+  t.equal(m2.length, 4096);
+  m2.close();
+  t.throws(() => d.map({ offset: 3 * 4096 }), RangeError, 'offset at the end');
+  t.throws(() => d.map({ offset: 4 * 4096 }), RangeError, 'offset beyond the size');
+  t.throws(() => d.map({ offset: -4096 }), RangeError, 'negative offset');
+  t.throws(() => d.map({ offset: 100 }), RangeError, 'offset not page-aligned');
+  t.throws(() => d.map({ offset: 4096, length: 3 * 4096 }), RangeError, 'offset + length beyond the size');
+  t.throws(() => d.map({ length: 0 }), RangeError, 'zero length');
+  t.throws(() => d.map({ length: -1 }), RangeError, 'negative length');
+});
+
+t.test('Dmabuf async brackets: pool errors are typed; close() during a pool job keeps the fd until it settles', async (t) => {
+  const base = testNative.countOpenFds();
+  const d = new Dmabuf(memfd(4096), 'memfd stand-in');
+  // A memfd is no dma-buf: the ioctl fails on the pool thread and the promise carries the error.
+  await t.rejects(d.beginCpuAccessAsync('read'), { name: 'SystemError', code: 'ENOTTY', syscall: 'DMA_BUF_IOCTL_SYNC' });
+  let called = false;
+  await t.rejects(d.withCpuAccess('rw', () => (called = true)), { code: 'ENOTTY' });
+  t.equal(called, false, 'withCpuAccess does not run its callback when START fails');
+  const job = d.endCpuAccessAsync('write');
+  t.throws(() => d.release(), /thread-pool jobs/, 'an fd in use by a pool job cannot be given away');
+  d.close();
+  t.ok(d.closed);
+  t.throws(() => d.fd, ClosedError, 'closed at once for its users');
+  t.throws(() => d.syncAsync(0), ClosedError, 'new jobs are refused');
+  t.equal(testNative.countOpenFds(), base + 1, 'but the fd stays open while the pool job may use it');
+  await t.rejects(job, { code: 'ENOTTY' }, 'the pending job finishes with its own result');
+  t.equal(testNative.countOpenFds(), base, 'and the fd is closed once it settled');
+  d.close();
+  t.equal(testNative.countOpenFds(), base);
 });

@@ -11,7 +11,7 @@ import { InvalidArgumentError, SystemError } from '../../src/errors.js';
 import { AtomicRequest } from '../../src/kms/atomic.js';
 import type { Device } from '../../src/kms/device.js';
 import { DrmEventDispatcher } from '../../src/kms/events.js';
-import { native, packageRoot } from '../../src/native.js';
+import { packageRoot, testNative } from '../../src/native.js';
 
 /** A stand-in Device on a FIFO (pollable, ioctls fail ENOTTY): knows one plane (31) and one CRTC (41). */
 function fakeDevice(t: { teardown(fn: () => void): void }) {
@@ -66,9 +66,9 @@ t.test('kernel refusals are typed; TEST_ONLY leaves out fence slots; a failed co
   const e2 = t.throws(() => req.commit()) as SystemError;
   t.match(e2.detail, /commit of 2 properties/);
   t.equal(dev.events.pendingCount, 0, 'the flip token of the failed commit was cancelled');
-  const fds = native.countOpenFds();
+  const fds = testNative.countOpenFds();
   t.throws(() => req.commitBlocking());
-  t.equal(native.countOpenFds(), fds, 'no out-fence fd leaks from a failed commit');
+  t.equal(testNative.countOpenFds(), fds, 'no out-fence fd leaks from a failed commit');
 });
 
 t.test('a dispatcher that cannot poll its fd leaves nothing pending', async (t) => {

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import t from 'tap';
 import { SystemError } from '../../src/errors.js';
 import { Device, describeNode, devMajor, devMinor, listDevices, makeDev } from '../../src/kms/index.js';
-import { native } from '../../src/native.js';
+import { testNative } from '../../src/native.js';
 
 t.test('dev_t encoding matches the kernel/glibc layout', async (t) => {
   const rdev = statSync('/dev/null', { bigint: true }).rdev;
@@ -158,7 +158,7 @@ t.test('listDevices lists character-device nodes only, sorted, and [] without /d
 });
 
 t.test('Device.open failures are typed SystemErrors and leak no fd', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   const e1 = t.throws(() => Device.open('/nonexistent/card0')) as SystemError;
   t.ok(e1 instanceof SystemError);
   t.equal(e1.code, 'ENOENT');
@@ -169,5 +169,5 @@ t.test('Device.open failures are typed SystemErrors and leak no fd', async (t) =
   t.ok(e2 instanceof SystemError);
   t.equal(e2.syscall, 'DRM_IOCTL_VERSION');
   t.equal(e2.code, 'ENOTTY');
-  t.equal(native.countOpenFds(), base);
+  t.equal(testNative.countOpenFds(), base);
 });

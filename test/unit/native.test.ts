@@ -1,7 +1,10 @@
 // Proves the native chain: the addon loads through src/native.ts, links libdrm, and its
-// errors are primebuf's typed classes.
+// errors are primebuf's typed classes; RunOnPool keeps blocking work off the JS thread; the
+// test-only natives stay out of the shipped code.
 import t from 'tap';
-import { native } from '../../src/native.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { native, packageRoot, testNative } from '../../src/native.js';
 
 t.test('errnoName maps errno numbers to their names', async (t) => {
   t.equal(native.errnoName(22), 'EINVAL');
@@ -17,4 +20,37 @@ t.test('argument checks throw TypeError/RangeError, not crashes', async (t) => {
   t.throws(() => native.drmGetFormatName(-1), RangeError);
   t.throws(() => native.drmGetFormatName('x' as unknown as number), TypeError);
   t.throws(() => native.drmGetFormatModifierName(-1n), RangeError);
+});
+
+t.test('RunOnPool (poolSleep): the JS thread keeps running while pool threads block; concurrent jobs all complete', async (t) => {
+  let ticks = 0;
+  const iv = setInterval(() => ticks++, 5);
+  let done = false;
+  const job = testNative.poolSleep(1000).then(() => {
+    done = true;
+  });
+  while (ticks < 3) await new Promise((r) => setTimeout(r, 5));
+  t.equal(done, false, 'three timer ticks ran while the pool thread still slept');
+  await job;
+  clearInterval(iv);
+  t.ok(done);
+  const finished: number[] = [];
+  await Promise.all([1, 2, 3, 4, 5, 6].map((i) => testNative.poolSleep(20 * i).then(() => finished.push(i))));
+  t.same(finished.sort(), [1, 2, 3, 4, 5, 6], 'six concurrent jobs (more than the pool has threads) all completed');
+  t.throws(() => testNative.poolSleep(-1), RangeError, 'bad arguments are thrown synchronously, not queued');
+});
+
+t.test('the test-only natives (src/native/test-only.ts) are not used by the shipped code in src/', async (t) => {
+  const src = join(packageRoot, 'src');
+  const names = ['testNative', 'countOpenFds', 'poolSleep', 'vgemFenceAttach', 'vgemFenceSignal'];
+  const users: string[] = [];
+  let files = 0;
+  for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!rel.endsWith('.ts') || rel === 'native.ts' || rel === join('native', 'test-only.ts')) continue;
+    files++;
+    const text = readFileSync(join(src, rel), 'utf8');
+    for (const n of names) if (text.includes(n)) users.push(`${rel}: ${n}`);
+  }
+  t.ok(files > 20, `read the sources (${files} files)`);
+  t.same(users, [], 'no file outside native.ts and native/test-only.ts names them');
 });

@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { OwnedFd } from '../../src/fd.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 import { PARAMS_ERROR, type ParamsErrorName } from '../../src/dmabuf/attributes.js';
 import type { DmabufImporter } from '../../src/dmabuf/import.js';
 import { parseFormatTable, readDevArray } from '../../src/wayland/dmabuf-feedback.js';
@@ -251,7 +251,7 @@ t.test('every bad params request gets exactly its protocol error; server alive, 
     c.conn.close();
     await settle(h.server);
   }
-  const baseline = native.countOpenFds();
+  const baseline = testNative.countOpenFds();
   for (const bad of badCases) {
     await t.test(bad.name, async (t) => {
       h.importer.fail = null;
@@ -279,7 +279,7 @@ t.test('every bad params request gets exactly its protocol error; server alive, 
       c.conn.close();
       await settle(h.server);
       t.equal(h.server.clients.size, 0, 'the client is gone on the server');
-      t.equal(native.countOpenFds(), baseline, 'every fd the server received was closed');
+      t.equal(testNative.countOpenFds(), baseline, 'every fd the server received was closed');
       t.equal(h.importer.live, 0, 'no import left behind');
       // The server is alive and serves a well-behaved client.
       h.importer.fail = null;
@@ -296,7 +296,7 @@ t.test('every bad params request gets exactly its protocol error; server alive, 
       f.close();
       ok.conn.close();
       await settle(h.server);
-      t.equal(native.countOpenFds(), baseline, 'and releases them with the client');
+      t.equal(testNative.countOpenFds(), baseline, 'and releases them with the client');
     });
   }
   h.server.close();
@@ -356,7 +356,7 @@ t.test('v4: planes with different modifiers are a failed import, not a protocol 
 t.test('good buffers: created, create_immed, multi-planar, release, ownership of fds', async (t) => {
   const h = harness();
   const c = await connect(h, 5);
-  const baseline = native.countOpenFds();
+  const baseline = testNative.countOpenFds();
   const f = memfd(W * H * 2);
   const p = c.dmabuf.request('create_params', {});
   add(p, f, 0, 0, W);
@@ -376,7 +376,7 @@ t.test('good buffers: created, create_immed, multi-planar, release, ownership of
   t.equal(b.attributes.flags, 1, 'y_invert carried');
   t.equal(b.attributes.planes[1]!.offset, W * H);
   t.equal(native.wlFdIdentity(b.attributes.planes[0]!.fd.fd), native.wlFdIdentity(f.fd), 'the buffer owns fds of the client file');
-  t.equal(native.countOpenFds(), baseline + 1 + 2, 'our memfd plus two plane fds held by the buffer');
+  t.equal(testNative.countOpenFds(), baseline + 1 + 2, 'our memfd plus two plane fds held by the buffer');
   const released = new Promise<void>((resolve) => wlBuffer.on('release', () => resolve()));
   b.release();
   await released;
@@ -390,7 +390,7 @@ t.test('good buffers: created, create_immed, multi-planar, release, ownership of
   b.unlock();
   t.ok(b.freed, 'unlocked: freed');
   t.equal(h.importer.live, 0);
-  t.equal(native.countOpenFds(), baseline + 1, 'plane fds closed once');
+  t.equal(testNative.countOpenFds(), baseline + 1, 'plane fds closed once');
   // create_immed
   const p2 = c.dmabuf.request('create_params', {});
   add(p2, f, 0, 0, S);
@@ -403,7 +403,7 @@ t.test('good buffers: created, create_immed, multi-planar, release, ownership of
   await c.conn.roundtrip();
   t.ok(h.buffers[1]!.freed);
   f.close();
-  t.equal(native.countOpenFds(), baseline);
+  t.equal(testNative.countOpenFds(), baseline);
   c.conn.close();
   h.server.close();
 });
@@ -582,7 +582,7 @@ t.test('10,000 buffers created and destroyed: fd count and memory flat', async (
   await round(1000); // warm-up
   h.buffers.length = 0;
   gc();
-  const fds0 = native.countOpenFds();
+  const fds0 = testNative.countOpenFds();
   const rss0 = process.memoryUsage().rss;
   const heap0 = process.memoryUsage().heapUsed;
   const created0 = h.importer.imports;
@@ -590,7 +590,7 @@ t.test('10,000 buffers created and destroyed: fd count and memory flat', async (
   const retained = h.buffers.filter((b) => !b.freed).length;
   h.buffers.length = 0;
   gc();
-  const fds1 = native.countOpenFds();
+  const fds1 = testNative.countOpenFds();
   const rss1 = process.memoryUsage().rss;
   const heap1 = process.memoryUsage().heapUsed;
   t.equal(h.importer.imports - created0, 10000, '10,000 buffers imported');

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import { native, packageRoot } from '../../src/native.js';
+import { native, packageRoot, testNative } from '../../src/native.js';
 import { Device, PropertyBlob, preferredMode, readResources } from '../../src/kms/index.js';
 import { Framebuffer, liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { liveGemHandleCount } from '../../src/kms/gem.js';
@@ -24,7 +24,7 @@ import { liveBackings, openSystemAllocators } from '../../src/alloc/system.js';
 
 const XR24 = fourcc('XRGB8888');
 const NV12 = fourcc('NV12');
-const fdsAtStart = native.countOpenFds();
+const fdsAtStart = testNative.countOpenFds();
 
 const sys = openSystemAllocators();
 const vkms = sys.devices.get('card0')!;
@@ -295,6 +295,6 @@ t.test('no leaks: fds, GEM handles, framebuffers, buffers', async (t) => {
   t.equal(liveBackings(), 0);
   t.equal(liveFramebufferCount(), 0);
   t.equal(liveGemHandleCount(), 0);
-  t.equal(native.countOpenFds(), fdsAtStart, 'every fd opened was closed');
+  t.equal(testNative.countOpenFds(), fdsAtStart, 'every fd opened was closed');
   t.ok(merge(scanout).ok);
 });

@@ -1,5 +1,5 @@
 // Conformance: dma-buf operations on real dma-bufs (system heap, udmabuf, vgem): size by lseek,
-// DMA_BUF_IOCTL_SYNC brackets, shared CPU mappings that unmap once, sync_file export/import
+// DMA_BUF_IOCTL_SYNC brackets, shared CPU mappings that unmap once (also from an offset), sync_file export/import
 // (DMA_BUF_IOCTL_EXPORT_SYNC_FILE / IMPORT_SYNC_FILE), and waiting on a sync_file on the loop.
 import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
@@ -26,6 +26,19 @@ leakFree(t, 'size, sync brackets and shared mappings on heap, udmabuf and vgem d
     const a = d.map();
     const b = d.map({ writable: false });
     a.bytes()[100] = 0x5a;
+    const tail = d.map({ offset: 4096 });
+    t.equal(BigInt(tail.length), d.size - 4096n, `${name}: map({ offset }) maps the rest of the buffer`);
+    tail.bytes()[0] = 0xa5;
+    if (name === 'vgem dumb') {
+      // Kernel fact (6.12 guest): vgem's dma-buf mmap (the GEM shmem helper's fault handler
+      // picks the page from the address within the mapping) ignores the mmap offset, so the
+      // byte lands at [0]. primebuf passes the offset correctly (heap and udmabuf prove it);
+      // this is reported, not asserted.
+      t.comment(`vgem dumb: a byte written at map({ offset: 4096 })[0] shows at [0]: ${a.bytes()[0] === 0xa5}, at [4096]: ${a.bytes()[4096] === 0xa5}`);
+    } else {
+      t.equal(a.bytes()[4096], 0xa5, `${name}: starting at the offset`);
+    }
+    tail.close();
     d.endCpuAccess('write');
     d.beginCpuAccess('read');
     t.equal(b.bytes()[100], 0x5a, `${name}: two mappings share pages`);

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { liveGemHandleCount } from '../../src/kms/gem.js';
-import { native } from '../../src/native.js';
+import { testNative } from '../../src/native.js';
 import type { BuiltPlugins, Test, TestOpts } from '@tapjs/test';
 
 export interface LeakSnapshot {
@@ -38,7 +38,7 @@ export function kernelFramebuffers(): Record<string, number[]> {
 
 export function snapshot(): LeakSnapshot {
   return {
-    fds: native.countOpenFds(),
+    fds: testNative.countOpenFds(),
     gemHandles: liveGemHandleCount(),
     framebuffers: liveFramebufferCount(),
     kernelFramebuffers: kernelFramebuffers(),

@@ -8,7 +8,7 @@ import { OwnedFd } from '../../src/fd.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { Device } from '../../src/kms/index.js';
 import { findDriver } from './devices-util.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 import { PrimeImporter } from '../../src/dmabuf/import.js';
 import { LinuxDmabuf, type BufferVerdict, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
 import { kmsFormats } from '../../src/wayland/kms-formats.js';
@@ -174,7 +174,7 @@ t.test('1,000 real dma-buf imports created and destroyed: GEM handles, fds and m
   };
   await round(200);
   r.buffers.length = 0;
-  const fds0 = native.countOpenFds();
+  const fds0 = testNative.countOpenFds();
   const handles0 = r.device.gemHandleCount;
   const rss0 = process.memoryUsage().rss;
   await round(1000);
@@ -182,7 +182,7 @@ t.test('1,000 real dma-buf imports created and destroyed: GEM handles, fds and m
   t.equal(r.buffers.length, 1000, '1,000 buffers imported');
   t.equal(notFreed, 0, 'all freed');
   t.equal(r.device.gemHandleCount, handles0, 'GEM handle count flat');
-  t.equal(native.countOpenFds(), fds0, 'fd count flat');
+  t.equal(testNative.countOpenFds(), fds0, 'fd count flat');
   const growth = process.memoryUsage().rss - rss0;
   t.ok(growth < 32 * 1024 * 1024, `RSS flat (${(growth / 1048576).toFixed(2)} MiB)`);
   b.fd.close();

@@ -1,0 +1,19 @@
+/**
+ * Natives that exist only for tests: they are not part of primebuf's shipped surface, nothing
+ * in src/ may use them, and they may change without notice. src/native.ts exports them as
+ * `testNative`, typed apart from `native`, so a use outside test/ and bench/ stands out.
+ */
+export interface TestOnlyNative {
+  /** Number of open fds of this process (/proc/self/fd), for leak checks. */
+  countOpenFds(): number;
+  /** usleep(ms) on a libuv pool thread through RunOnPool (native/common.h): the mechanism's self-test. */
+  poolSleep(ms: number): Promise<void>;
+  /**
+   * DRM_IOCTL_VGEM_FENCE_ATTACH on a vgem fd: an unsignaled fence (a write fence when `write`) on
+   * GEM object `handle`; returns the fence id for vgemFenceSignal. vgem signals it by itself
+   * after about 10 s.
+   */
+  vgemFenceAttach(fd: number, handle: number, write: boolean): number;
+  /** DRM_IOCTL_VGEM_FENCE_SIGNAL: signals fence `fence` of this vgem fd (ETIMEDOUT when vgem already did). */
+  vgemFenceSignal(fd: number, fence: number): void;
+}

@@ -1,0 +1,142 @@
+// Conformance: waiting on real pending fences without blocking the JS thread. vgem's
+// DRM_IOCTL_VGEM_FENCE_ATTACH puts an unsignaled write fence on a vgem dumb buffer (its dma-buf
+// shares the reservation object) and DRM_IOCTL_VGEM_FENCE_SIGNAL signals it (test-only natives).
+// Proves: exportSyncFile() of a busy buffer is unsignaled; concurrent SyncFile waits all resolve
+// after the signal and never before, with timers firing meanwhile; a wait with a timeout rejects
+// with TimeoutError; a DMA_BUF_IOCTL_SYNC START bracket waits for the fence on libuv's pool, not
+// on the JS thread; close() during that wait keeps the fd open until the pool job settled.
+// Emulated VM: every check is about order, none about durations. vgem signals a fence by itself
+// after ~10 s, long after these tests signal it.
+import t from 'tap';
+import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
+import type { Dmabuf } from '../../src/dmabuf/dmabuf.js';
+import { testNative } from '../../src/native.js';
+import { until } from '../util/wait.js';
+import { openDriver } from './devices-util.js';
+import { leakFree, type TapTest } from './leak.js';
+
+/** A vgem dumb buffer, exported as a dma-buf, with a pending write fence until signal(). */
+interface FencedBuffer {
+  dmabuf: Dmabuf;
+  /** true from the moment signal() is called (set before the ioctl) */
+  readonly signaled: boolean;
+  signal(): void;
+  /** Signals the fence if the test did not, then closes the dma-buf, the buffer and vgem. */
+  close(): void;
+}
+
+function fencedBuffer(): FencedBuffer {
+  const vgem = openDriver('vgem');
+  const dumb = DumbBuffer.create(vgem, { width: 64, height: 64, bpp: 32 });
+  const dmabuf = dumb.exportDmabuf();
+  const fence = testNative.vgemFenceAttach(vgem.fd, dumb.handle.handle, true);
+  let signaled = false;
+  const fb: FencedBuffer = {
+    dmabuf,
+    get signaled() {
+      return signaled;
+    },
+    signal() {
+      signaled = true;
+      testNative.vgemFenceSignal(vgem.fd, fence);
+    },
+    close() {
+      if (!signaled) fb.signal();
+      dmabuf.close();
+      dumb.close();
+      vgem.close();
+    },
+  };
+  return fb;
+}
+
+/** A leak-checked subtest with a fenced buffer that is closed (and signaled) however the body ends. */
+function fencedTest(name: string, fn: (t: TapTest, f: FencedBuffer) => Promise<void>): void {
+  void leakFree(t, name, async (t) => {
+    const f = fencedBuffer();
+    try {
+      await fn(t, f);
+    } finally {
+      f.close();
+    }
+  });
+}
+
+/** Counts setInterval ticks until stopped: the JS thread's pulse. */
+function pulse(): { readonly ticks: number; stop(): void } {
+  let ticks = 0;
+  const iv = setInterval(() => ticks++, 10);
+  return {
+    get ticks() {
+      return ticks;
+    },
+    stop: () => clearInterval(iv),
+  };
+}
+
+fencedTest('a pending vgem write fence: concurrent SyncFile waits all resolve after the signal, not before; timers keep firing', async (t, f) => {
+  const sync = f.dmabuf.exportSyncFile('read');
+  t.equal(sync.signaled, false, 'exportSyncFile of a buffer with a pending writer is unsignaled');
+  const p = pulse();
+  const settled: string[] = [];
+  const waits = [undefined, undefined, undefined, 60_000].map((timeout) =>
+    sync.wait(timeout).then(() => void settled.push(f.signaled ? 'after signal' : 'BEFORE signal')),
+  );
+  t.ok(await until(() => p.ticks >= 10), 'timers fire while four waits are pending');
+  t.same(settled, [], 'no wait resolved while the fence is pending');
+  t.equal(sync.signaled, false, 'the fence is still pending');
+  f.signal();
+  await Promise.all(waits);
+  p.stop();
+  t.same(settled, ['after signal', 'after signal', 'after signal', 'after signal'], 'every waiter resolved, after the signal');
+  t.equal(sync.signaled, true);
+  await sync.wait(1000);
+  t.pass('a wait on the signaled fence resolves at once');
+  sync.close();
+});
+
+fencedTest('a wait with a timeout on a pending fence rejects with TimeoutError; other waits go on', async (t, f) => {
+  const sync = f.dmabuf.exportSyncFile('rw');
+  const long = sync.wait();
+  const short = sync.wait(50);
+  await t.rejects(short, { name: 'TimeoutError', code: 'ETIMEDOUT' }, 'the short wait times out');
+  t.equal(f.signaled, false, 'before the fence signaled');
+  let longDone = false;
+  void long.then(() => (longDone = true));
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(longDone, false, 'the wait without a timeout is still pending');
+  f.signal();
+  await long;
+  t.pass('and resolves once the fence signals');
+  sync.close();
+});
+
+fencedTest('withCpuAccess: the START bracket waits for the fence on the pool; the JS thread keeps running', async (t, f) => {
+  const p = pulse();
+  const order: string[] = [];
+  const bracket = f.dmabuf.withCpuAccess('read', () => {
+    order.push(f.signaled ? 'callback after signal' : 'callback BEFORE signal');
+    return 42;
+  });
+  t.ok(await until(() => p.ticks >= 10), 'timers fire while START waits on the pending fence');
+  t.same(order, [], 'the bracket has not started');
+  f.signal();
+  t.equal(await bracket, 42, 'the bracket resolves with the callback\'s result');
+  p.stop();
+  t.same(order, ['callback after signal'], 'the callback ran only after the fence signaled');
+});
+
+fencedTest('close() during a pending START keeps the fd open until the pool job settles', async (t, f) => {
+  const start = f.dmabuf.beginCpuAccessAsync('write');
+  let startDone = false;
+  void start.then(() => (startDone = true));
+  const fds = testNative.countOpenFds();
+  f.dmabuf.close();
+  t.equal(f.dmabuf.closed, true, 'closed for its users at once');
+  t.equal(testNative.countOpenFds(), fds, 'the fd stays open while the pool thread waits in the ioctl');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(startDone, false, 'START still waits for the fence');
+  f.signal();
+  await start;
+  t.equal(testNative.countOpenFds(), fds - 1, 'the fd is closed once the job settled');
+});

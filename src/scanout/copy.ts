@@ -116,8 +116,10 @@ export async function copyRects(src: CopySurface, dst: CopySurface, rects: reado
   let bytes = 0;
   let failure: { error: unknown } | undefined;
   try {
-    const starts = await Promise.allSettled([bracket(src.dmabuf, DMA_BUF_SYNC_READ), bracket(dst.dmabuf, DMA_BUF_SYNC_WRITE)]);
-    for (const e of starts) if (e.status === 'rejected') throw e.reason;
+    if (src.dmabuf || dst.dmabuf) {
+      const starts = await Promise.allSettled([bracket(src.dmabuf, DMA_BUF_SYNC_READ), bracket(dst.dmabuf, DMA_BUF_SYNC_WRITE)]);
+      for (const e of starts) if (e.status === 'rejected') throw e.reason;
+    }
     bytes = await native.copyRects(job);
   } catch (error) {
     failure = { error };

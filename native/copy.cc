@@ -153,6 +153,14 @@ inline void StreamRow(uint8_t* d, const uint8_t* s, size_t n) {
 #endif
 }
 
+inline void PrefetchRow(const uint8_t* s, uint64_t n) {
+#if PRIMEBUF_STREAM
+  for (uint64_t i = 0; i < n; i += 64) _mm_prefetch(reinterpret_cast<const char*>(s + i), _MM_HINT_T0);
+#else
+  (void)s, (void)n;
+#endif
+}
+
 inline void StoreFence() {
 #if PRIMEBUF_STREAM
   _mm_sfence();
@@ -410,7 +418,11 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
             StreamRow(d, s, rowBytes * r.h);  // whole rows back to back: one run
             continue;
           }
+          uint64_t srcRow = uint64_t(r.w) * src.cpp;
           for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
+            // Rows of a damage rectangle are short runs far apart: the hardware prefetcher starts
+            // over on each. Ask for the next source row while this one is written.
+            if (y + 1 < r.h) PrefetchRow(s + src.stride, srcRow);
             if (convert)
               convert(d, s, r.w);
             else

@@ -285,7 +285,8 @@ uint32_t U32Field(Napi::Env env, Napi::Object o, const char* what, const char* k
 
 // { data: ArrayBuffer | ArrayBufferView, offset?, format, stride, width, height }, checked so
 // that every row of the width x height plane lies inside the byte range.
-Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what) {
+// `data` receives the memory object, for the job to hold until it settles.
+Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object* dataOut) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(what) + " must be an object");
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value data = o.Get("data");
@@ -310,6 +311,7 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what) {
   } else {
     throw Napi::TypeError::New(env, std::string(what) + ".data must be an ArrayBuffer or a view of one");
   }
+  *dataOut = data.As<Napi::Object>();
   Surface s;
   uint64_t offset = 0;
   Napi::Value off = o.Get("offset");
@@ -356,8 +358,9 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyRects: the job must be an object");
   Napi::Object job = info[0].As<Napi::Object>();
-  Surface src = ReadSurface(env, job.Get("src"), "src");
-  Surface dst = ReadSurface(env, job.Get("dst"), "dst");
+  Napi::Object srcData, dstData;
+  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
+  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
 
   auto readOffset = [&](const char* key) -> int64_t {
     Napi::Value v = job.Get(key);
@@ -407,6 +410,12 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   }
   if (!convert && src.cpp != dst.cpp) throw Napi::RangeError::New(env, "copyRects: pixel sizes differ");
 
+  // The pool thread writes into this memory: keep both objects from being collected until the
+  // job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
+  // Mapping) is the caller's to prevent.
+  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+  keep->push_back(Napi::Persistent(srcData));
+  keep->push_back(Napi::Persistent(dstData));
   return RunOnPool(
       env, "primebuf.copyRects",
       [src, dst, rects, convert]() {
@@ -432,7 +441,7 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
         StoreFence();
         return PoolResult{};
       },
-      [bytes](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
+      [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
 }
 
 // copyFormats() -> [[format, bytesPerPixel], ...]; the conversions are listed in copy.ts.

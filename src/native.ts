@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeUnavailableError, SystemError } from './errors.js';
+import type { CopyNative } from './native/copy.js';
 import type { AllocNative, DmabufNative } from './native/dmabuf.js';
 import type { DrmNative } from './native/drm.js';
 import type { EglNative } from './native/egl.js';
@@ -25,7 +26,7 @@ export interface CommonNative {
   dupFd(fd: number): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,0 +1,37 @@
+/** Raw native surface of native/copy.cc (the write-combined copy with damage rectangles). */
+
+/** One side of a copy: a plane inside a mapped byte range (dma-buf/dumb mapping, wl_shm pool). */
+export interface RawCopySurface {
+  /** the mapped byte range (or a view of it); must stay mapped until the copy settles */
+  data: ArrayBuffer | ArrayBufferView;
+  /** byte offset of the plane inside `data` (default 0) */
+  offset?: number;
+  /** DRM fourcc of a one-plane RGB format */
+  format: number;
+  stride: number;
+  width: number;
+  height: number;
+}
+
+export interface RawCopyJob {
+  src: RawCopySurface;
+  dst: RawCopySurface;
+  /** [x, y, width, height] quadruples in source coordinates */
+  rects: Uint32Array;
+  /** destination position of source (0, 0) (default 0, 0) */
+  dx?: number;
+  dy?: number;
+}
+
+export interface CopyNative {
+  /**
+   * Copies (and converts, where the formats differ) the rectangles on libuv's thread pool with
+   * non-temporal stores, never reading the destination; resolves with the bytes written.
+   * Throws RangeError/TypeError synchronously for a request that does not fit its memory.
+   */
+  copyRects(job: RawCopyJob): Promise<number>;
+  /** [fourcc, bytes per pixel] of every format a same-format copy takes */
+  copyFormats(): Array<[number, number]>;
+  /** whether this build streams with SSE2 movntdq (x86-64), else plain stores */
+  copyStreaming: boolean;
+}

@@ -1,0 +1,142 @@
+/**
+ * The copy fallback's policy: copy the damaged rectangles of a source into a scanout buffer, the
+ * source inside a DMA_BUF_IOCTL_SYNC read bracket and the destination inside a write bracket,
+ * the copy itself on libuv's thread pool (native/copy.cc: streaming stores, never reading the
+ * destination, one store fence). The source may be a dma-buf mapping or plain mapped memory
+ * (a wl_shm pool: no dma-buf, no bracket).
+ *
+ * Both surfaces (their mappings and dma-bufs) are referenced until the returned promise settles;
+ * the caller must not close them before (CopyRing defers its own closes for exactly this).
+ */
+import type { Dmabuf } from '../dmabuf/dmabuf.js';
+import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE } from '../dmabuf/dmabuf.js';
+import { Mapping } from '../dmabuf/mapping.js';
+import { native } from '../native.js';
+import type { RawCopySurface } from '../native/copy.js';
+import { fourcc } from '../formats/index.js';
+import type { Rect } from './damage.js';
+import { rectString } from './damage.js';
+
+/** One side of a copy: a one-plane RGB image in mapped memory. */
+export interface CopySurface {
+  /** The CPU mapping holding the plane (or any mapped byte range, e.g. a wl_shm pool). */
+  readonly memory: Mapping | ArrayBuffer | ArrayBufferView;
+  /** The dma-buf behind `memory`: the copy brackets it with DMA_BUF_IOCTL_SYNC. */
+  readonly dmabuf?: Dmabuf;
+  /** Byte offset of the plane in `memory` (default 0). */
+  readonly offset?: number;
+  /** DRM fourcc. */
+  readonly format: number;
+  readonly stride: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Running totals a caller can keep across copies (a ring, an output). */
+export interface CopyStats {
+  /** copy jobs that completed */
+  copies: number;
+  /** bytes written to destinations */
+  bytes: number;
+  /** DMA_BUF_IOCTL_SYNC calls issued (START and END both count) */
+  syncCalls: number;
+}
+
+export function newCopyStats(): CopyStats {
+  return { copies: 0, bytes: 0, syncCalls: 0 };
+}
+
+export interface CopyOptions {
+  /** Destination position of source pixel (0, 0); default 0, 0. */
+  dx?: number;
+  dy?: number;
+  /** Totals to add this copy to. */
+  stats?: CopyStats;
+}
+
+/** The formats conversions go between (any two of them, either way). */
+export const CONVERTIBLE_FORMATS: readonly number[] = ['XRGB8888', 'ARGB8888', 'XBGR8888', 'ABGR8888', 'RGB565'].map(fourcc);
+
+let sameFormat: ReadonlyMap<number, number> | undefined;
+
+/** Bytes per pixel of every format a same-format copy takes (one-plane RGB). */
+export function copyFormats(): ReadonlyMap<number, number> {
+  sameFormat ??= new Map(native.copyFormats());
+  return sameFormat;
+}
+
+/** Whether copyRects can copy `src` into `dst` (same format, or a listed conversion). */
+export function canCopy(src: number, dst: number): boolean {
+  if (src === dst) return copyFormats().has(src);
+  return CONVERTIBLE_FORMATS.includes(src) && CONVERTIBLE_FORMATS.includes(dst);
+}
+
+/**
+ * DMA_BUF_IOCTL_SYNC off the JS thread. The one place the copy path issues it: switch it to the
+ * Dmabuf's own async bracket methods when they exist.
+ */
+function syncDmabuf(d: Dmabuf, flags: number): Promise<void> {
+  return native.dmabufSyncAsync(d.fd, flags);
+}
+
+function rawSurface(s: CopySurface): RawCopySurface {
+  // A closed Mapping throws ClosedError here, before any bracket starts.
+  const data = s.memory instanceof Mapping ? s.memory.buffer : s.memory;
+  return { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height };
+}
+
+function packRects(rects: readonly Rect[]): Uint32Array {
+  const out = new Uint32Array(rects.length * 4);
+  rects.forEach((r, i) => {
+    for (const [k, v] of [['x', r.x], ['y', r.y], ['width', r.width], ['height', r.height]] as const) {
+      if (!Number.isSafeInteger(v)) throw new TypeError(`rect ${i}: ${k} must be an integer (got ${String(v)})`);
+      if (v < 0 || v > 0xffffffff) throw new RangeError(`rect ${i} (${rectString(r)}) is outside the source`);
+    }
+    out.set([r.x, r.y, r.width, r.height], i * 4);
+  });
+  return out;
+}
+
+/**
+ * Copies `rects` (source coordinates) from `src` into `dst`, converting the format when they
+ * differ; resolves with the bytes written. A request that does not fit the memory (a rectangle
+ * outside either surface, a stride below the row size, a plane past the mapping's end, an unknown
+ * format or conversion) rejects with RangeError or TypeError and touches nothing.
+ */
+export async function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
+  const job = { src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
+  const stats = opts.stats;
+  const started: Array<[Dmabuf, number]> = [];
+  const bracket = async (d: Dmabuf | undefined, access: number): Promise<void> => {
+    if (!d) return;
+    if (stats) stats.syncCalls++;
+    await syncDmabuf(d, DMA_BUF_SYNC_START | access);
+    started.push([d, access]);
+  };
+  let bytes = 0;
+  let failure: { error: unknown } | undefined;
+  try {
+    if (src.dmabuf || dst.dmabuf) {
+      const starts = await Promise.allSettled([bracket(src.dmabuf, DMA_BUF_SYNC_READ), bracket(dst.dmabuf, DMA_BUF_SYNC_WRITE)]);
+      for (const e of starts) if (e.status === 'rejected') throw e.reason;
+    }
+    bytes = await native.copyRects(job);
+  } catch (error) {
+    failure = { error };
+  }
+  // End what started, the destination's write bracket before the source's read bracket.
+  for (const [d, access] of started.sort((a, b) => b[1] - a[1])) {
+    if (stats) stats.syncCalls++;
+    try {
+      await syncDmabuf(d, DMA_BUF_SYNC_END | access);
+    } catch (error) {
+      failure ??= { error }; // an error of the copy itself wins
+    }
+  }
+  if (failure) throw failure.error;
+  if (stats) {
+    stats.copies++;
+    stats.bytes += bytes;
+  }
+  return bytes;
+}

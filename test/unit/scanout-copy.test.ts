@@ -8,7 +8,7 @@ import { ClosedError, SystemError } from '../../src/errors.js';
 import { Mapping } from '../../src/dmabuf/mapping.js';
 import { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { fourcc } from '../../src/formats/index.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 import { CONVERTIBLE_FORMATS, canCopy, copyFormats, copyRects, newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
 
 const XR24 = fourcc('XRGB8888');
@@ -226,7 +226,7 @@ t.test('bad requests: typed errors, nothing written', async (t) => {
 });
 
 t.test('mapped memory: a memfd mapping copies; a closed one is ClosedError; a non-dma-buf sync fails typed', async (t) => {
-  const base = native.countOpenFds();
+  const base = testNative.countOpenFds();
   const W = 32;
   const H = 4;
   const fd = native.memfdCreate('copy-test', true);
@@ -251,7 +251,7 @@ t.test('mapped memory: a memfd mapping copies; a closed one is ClosedError; a no
   m.close();
   await t.rejects(copyRects({ memory: m, format: XR24, width: W, height: H, stride: W * 4 }, dst, []), ClosedError, 'closed mapping');
   native.closeFd(fd);
-  t.equal(native.countOpenFds(), base, 'no fd leaked');
+  t.equal(testNative.countOpenFds(), base, 'no fd leaked');
 });
 
 t.test('the JS thread keeps running while a large copy runs on the pool', async (t) => {

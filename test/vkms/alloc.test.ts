@@ -20,7 +20,9 @@ import {
   type DeviceConstraint,
 } from '../../src/constraints/index.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
-import { liveBackings, openSystemAllocators } from '../../src/alloc/system.js';
+import { liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
+import { Dmabuf } from '../../src/dmabuf/index.js';
+import { SystemError } from '../../src/errors.js';
 
 const XR24 = fourcc('XRGB8888');
 const NV12 = fourcc('NV12');
@@ -286,6 +288,34 @@ t.test('GBM where present: gbm@card0 joins the pool (opt-in) and makes a LINEAR 
     req.close();
   } finally {
     withGbm.close();
+  }
+});
+
+t.test('a failure while a new buffer is being set up leaks nothing (the dma-buf name is refused)', async (t) => {
+  const real = Dmabuf.prototype.setName;
+  Dmabuf.prototype.setName = () => {
+    throw new SystemError('DMA_BUF_SET_NAME refused (injected)', { code: 'ENOMEM', errno: 12, syscall: 'DMA_BUF_SET_NAME' });
+  };
+  try {
+    for (const a of sys.pool.allocators) {
+      const fds = native.countOpenFds();
+      const gem = liveGemHandleCount();
+      const live = liveBackings();
+      let backing: Backing | undefined;
+      let failure: unknown;
+      try {
+        backing = new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }).backing;
+      } catch (err) {
+        failure = err;
+      }
+      t.ok(failure === undefined || failure instanceof SystemError, `${a.caps.name}: ${failure === undefined ? 'allocated' : `typed error: ${(failure as Error).message}`}`);
+      backing?.close();
+      t.equal(native.countOpenFds(), fds, `${a.caps.name}: every fd closed`);
+      t.equal(liveGemHandleCount(), gem, `${a.caps.name}: every GEM handle closed`);
+      t.equal(liveBackings(), live, `${a.caps.name}: the live-buffer count is back`);
+    }
+  } finally {
+    Dmabuf.prototype.setName = real;
   }
 });
 

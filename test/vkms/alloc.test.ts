@@ -20,7 +20,7 @@ import {
   type DeviceConstraint,
 } from '../../src/constraints/index.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
-import { liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
+import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
 import { Dmabuf } from '../../src/dmabuf/index.js';
 import { SystemError } from '../../src/errors.js';
 
@@ -316,6 +316,25 @@ t.test('a failure while a new buffer is being set up leaks nothing (the dma-buf 
     }
   } finally {
     Dmabuf.prototype.setName = real;
+  }
+});
+
+t.test('a dumb buffer whose PRIME export fails is destroyed with its GEM handle', async (t) => {
+  const real = DumbBuffer.prototype.exportDmabuf;
+  DumbBuffer.prototype.exportDmabuf = () => {
+    throw new SystemError('PRIME export refused (injected)', { code: 'ENOMEM', errno: 12, syscall: 'DRM_IOCTL_PRIME_HANDLE_TO_FD' });
+  };
+  try {
+    for (const a of sys.pool.allocators.filter((x) => x.caps.kind === 'dumb')) {
+      const fds = native.countOpenFds();
+      const gem = liveGemHandleCount();
+      t.throws(() => new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }), SystemError, `${a.caps.name}: the export's error`);
+      t.equal(liveGemHandleCount(), gem, `${a.caps.name}: the dumb buffer's GEM handle was closed`);
+      t.equal(native.countOpenFds(), fds, `${a.caps.name}: no fd left`);
+      t.equal(liveBackings(), 0, `${a.caps.name}: no backing counted`);
+    }
+  } finally {
+    DumbBuffer.prototype.exportDmabuf = real;
   }
 });
 

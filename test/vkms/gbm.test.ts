@@ -113,3 +113,16 @@ t.test('the leak check sees a live GBM bo', async (t) => {
   gbm.close();
   vkms.close();
 });
+
+leakFree(t, 'a bo outlives its GbmDevice and its Device; its close then releases libgbm\'s device and fd', async (t) => {
+  const vkms = openDriver('vkms');
+  const gbm = GbmDevice.create(vkms);
+  const bo = gbm.createBo(64, 64, XR24, null, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+  const fdsWithBo = native.countOpenFds();
+  gbm.close();
+  t.equal(native.countOpenFds(), fdsWithBo, 'libgbm\'s own fd stays open while a bo lives');
+  vkms.close();
+  t.ok((bo.planes[0]!.dmabuf.trySize() ?? 0n) >= 64n * 64n * 4n, 'the bo\'s dma-buf still works');
+  bo.close();
+  bo.close();
+});

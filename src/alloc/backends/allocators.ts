@@ -80,38 +80,30 @@ export function dumbPoolAllocator(device: Device): PoolAllocator {
   };
 }
 
-/** A dma-heap (/dev/dma_heap/<name>); heaps other than system/system-uncached are taken as contiguous (CMA) unless told. */
-export function dmaHeapPoolAllocator(name = 'system', opts: { contiguous?: boolean } = {}): PoolAllocator {
-  const caps: AllocatorCaps = { ...heapCaps(name), ...(opts.contiguous !== undefined ? { contiguous: opts.contiguous } : {}) };
-  const heap = DmaHeap.open(name);
+/** An allocator whose buffers primebuf lays out: `source` makes a dma-buf of a byte size (and is owned). */
+function byteSizePoolAllocator(caps: AllocatorCaps, source: { allocate(size: bigint): Dmabuf; close(): void }): PoolAllocator {
   return {
     caps,
     canAllocate: linearOnly,
     allocate(plan) {
       const size = pageAlign(plan.layout.size);
-      return settle(caps, () => ({ ...plan.layout, size }), () => heap.allocate(size), []);
+      return settle(caps, () => ({ ...plan.layout, size }), () => source.allocate(size), []);
     },
     close() {
-      heap.close();
+      source.close();
     },
   };
 }
 
+/** A dma-heap (/dev/dma_heap/<name>); heaps other than system/system-uncached are taken as contiguous (CMA) unless told. */
+export function dmaHeapPoolAllocator(name = 'system', opts: { contiguous?: boolean } = {}): PoolAllocator {
+  const caps: AllocatorCaps = { ...heapCaps(name), ...(opts.contiguous !== undefined ? { contiguous: opts.contiguous } : {}) };
+  return byteSizePoolAllocator(caps, DmaHeap.open(name));
+}
+
 /** udmabuf: sealed memfds turned into dma-bufs, up to the module's size limit. */
 export function udmabufPoolAllocator(opts: { maxSize?: bigint } = {}): PoolAllocator {
-  const caps = udmabufCaps(opts.maxSize ?? udmabufSizeLimit());
-  const dev = UdmabufAllocator.open();
-  return {
-    caps,
-    canAllocate: linearOnly,
-    allocate(plan) {
-      const size = pageAlign(plan.layout.size);
-      return settle(caps, () => ({ ...plan.layout, size }), () => dev.allocate(size), []);
-    },
-    close() {
-      dev.close();
-    },
-  };
+  return byteSizePoolAllocator(udmabufCaps(opts.maxSize ?? udmabufSizeLimit()), UdmabufAllocator.open());
 }
 
 function checkRules(plan: AllocationPlan, pitch: bigint, what: string): void {

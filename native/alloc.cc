@@ -133,11 +133,15 @@ T* Ext(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return info[i].As<Napi::External<T>>().Data();
 }
 
-// gbmOpenNode(path) -> fd: a DRM node opened O_RDWR | O_CLOEXEC for libgbm alone (its own
-// drm_file, so its GEM handles are its own). An open of a primary node with no master makes the
-// opener master; libgbm never needs it, so it is dropped at once.
+// gbmOpenNode(path, authFd) -> fd: a DRM node opened O_RDWR | O_CLOEXEC for libgbm alone (its
+// own drm_file, so its GEM handles are its own). An open of a primary node with no master makes
+// the opener master; libgbm never needs it, so it is dropped at once. A primary-node fd that is
+// not root's is not authenticated: authFd (the caller's fd of the same node, when it is master)
+// authenticates it by its magic. Authentication is best effort: without it the driver's own
+// ioctls answer EACCES, and that error reaches the caller from the allocation.
 Napi::Value GbmOpenNode(const Napi::CallbackInfo& info) {
   std::string path = ArgString(info, 0, "path");
+  int authFd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
   int fd;
   do fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
@@ -147,6 +151,8 @@ Napi::Value GbmOpenNode(const Napi::CallbackInfo& info) {
     close(fd);
     ThrowErrno(info.Env(), err, "DRM_IOCTL_DROP_MASTER", path);
   }
+  drm_magic_t magic;
+  if (authFd >= 0 && drmGetNodeTypeFromFd(fd) == DRM_NODE_PRIMARY && drmGetMagic(fd, &magic) == 0) drmAuthMagic(authFd, magic);
   return Napi::Number::New(info.Env(), fd);
 }
 

@@ -24,6 +24,8 @@ import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/
 import { Dmabuf } from '../../src/dmabuf/index.js';
 import { SystemError } from '../../src/errors.js';
 
+t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck (tap's default is 30 s per file)
+
 const XR24 = fourcc('XRGB8888');
 const NV12 = fourcc('NV12');
 const fdsAtStart = native.countOpenFds();

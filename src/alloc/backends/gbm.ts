@@ -7,8 +7,9 @@
  * gbm_bo_destroy closes the bo's handle itself. If libgbm worked on the Device's own fd, a
  * PRIME import of the bo's dma-buf into that Device would return libgbm's handle, the import's
  * last close would GEM_CLOSE it under the live bo, and gbm_bo_destroy would later close a stale
- * (possibly reused) handle. So libgbm gets a drm_file of its own (the node opened again): its
- * handles are its alone, and gbm_bo_destroy is their one closer. On the Device, each bo plane
+ * (possibly reused) handle. So libgbm gets a drm_file of its own (the Device's node opened
+ * again, never DRM master, authenticated through the Device's fd): its handles are its alone,
+ * and gbm_bo_destroy is their one closer. On the Device, each bo plane
  * holds one counted reference (a GemHandle, PRIME import of the plane's dma-buf) in the
  * Device's GEM handle table, like any other holder; the table's last close frees that handle.
  */
@@ -142,7 +143,7 @@ export class GbmDevice extends Resource {
   static create(device: Device): GbmDevice {
     if (!gbmBuilt()) throw new NativeUnavailableError('primebuf was built without libgbm (PRIMEBUF_HAVE_GBM)');
     if (device.closed) throw new ClosedError(device.what);
-    const fd = native.gbmOpenNode!(device.path);
+    const fd = native.gbmOpenNode!(device.path, device.fd);
     let gbm: unknown;
     try {
       gbm = native.gbmCreateDevice!(fd);

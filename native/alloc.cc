@@ -133,6 +133,29 @@ T* Ext(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return info[i].As<Napi::External<T>>().Data();
 }
 
+// gbmOpenNode(path, authFd) -> fd: a DRM node opened O_RDWR | O_CLOEXEC for libgbm alone (its
+// own drm_file, so its GEM handles are its own). An open of a primary node with no master makes
+// the opener master; libgbm never needs it, so it is dropped at once. A primary-node fd that is
+// not root's is not authenticated: authFd (the caller's fd of the same node, when it is master)
+// authenticates it by its magic. Authentication is best effort: without it the driver's own
+// ioctls answer EACCES, and that error reaches the caller from the allocation.
+Napi::Value GbmOpenNode(const Napi::CallbackInfo& info) {
+  std::string path = ArgString(info, 0, "path");
+  int authFd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  int fd;
+  do fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) ThrowErrno(info.Env(), errno, "open", path);
+  if (drmIsMaster(fd) && drmDropMaster(fd) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(info.Env(), err, "DRM_IOCTL_DROP_MASTER", path);
+  }
+  drm_magic_t magic;
+  if (authFd >= 0 && drmGetNodeTypeFromFd(fd) == DRM_NODE_PRIMARY && drmGetMagic(fd, &magic) == 0) drmAuthMagic(authFd, magic);
+  return Napi::Number::New(info.Env(), fd);
+}
+
 Napi::Value GbmCreateDevice(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   struct gbm_device* dev = gbm_create_device(fd);
@@ -156,7 +179,8 @@ Napi::Value GbmIsFormatSupported(const Napi::CallbackInfo& info) {
 }
 
 // gbmBoCreate(device, width, height, format, modifiers: bigint[] | null, usage)
-//   -> { bo, modifier: bigint, planes: [{ fd, stride, offset }] } (plane fds are O_CLOEXEC, owned by the caller)
+//   -> { bo, modifier: bigint, planes: [{ fd, stride, offset, handle }] } (plane fds are O_CLOEXEC, owned by the
+//   caller; `handle` is libgbm's own GEM handle on the device's fd, closed by gbm_bo_destroy)
 Napi::Value GbmBoCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* dev = Ext<struct gbm_device>(info, 0, "device");
@@ -190,6 +214,7 @@ Napi::Value GbmBoCreate(const Napi::CallbackInfo& info) {
     p.Set("fd", pfd);
     p.Set("stride", gbm_bo_get_stride_for_plane(bo, i));
     p.Set("offset", gbm_bo_get_offset(bo, i));
+    p.Set("handle", gbm_bo_get_handle_for_plane(bo, i).u32);
     planes.Set(i, p);
   }
   Napi::Object o = Napi::Object::New(env);
@@ -253,6 +278,7 @@ void InitAlloc(Napi::Env env, Napi::Object exports) {
   exports.Set("udmabufCreate", Napi::Function::New(env, UdmabufCreate, "udmabufCreate"));
 #ifdef PRIMEBUF_HAVE_GBM
   exports.Set("gbmAvailable", Napi::Boolean::New(env, true));
+  exports.Set("gbmOpenNode", Napi::Function::New(env, GbmOpenNode, "gbmOpenNode"));
   exports.Set("gbmCreateDevice", Napi::Function::New(env, GbmCreateDevice, "gbmCreateDevice"));
   exports.Set("gbmDestroyDevice", Napi::Function::New(env, GbmDestroyDevice, "gbmDestroyDevice"));
   exports.Set("gbmBackendName", Napi::Function::New(env, GbmBackendName, "gbmBackendName"));

@@ -153,6 +153,14 @@ inline void StreamRow(uint8_t* d, const uint8_t* s, size_t n) {
 #endif
 }
 
+inline void PrefetchRow(const uint8_t* s, uint64_t n) {
+#if PRIMEBUF_STREAM
+  for (uint64_t i = 0; i < n; i += 64) _mm_prefetch(reinterpret_cast<const char*>(s + i), _MM_HINT_T0);
+#else
+  (void)s, (void)n;
+#endif
+}
+
 inline void StoreFence() {
 #if PRIMEBUF_STREAM
   _mm_sfence();
@@ -277,7 +285,8 @@ uint32_t U32Field(Napi::Env env, Napi::Object o, const char* what, const char* k
 
 // { data: ArrayBuffer | ArrayBufferView, offset?, format, stride, width, height }, checked so
 // that every row of the width x height plane lies inside the byte range.
-Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what) {
+// `data` receives the memory object, for the job to hold until it settles.
+Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object* dataOut) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(what) + " must be an object");
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value data = o.Get("data");
@@ -302,6 +311,7 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what) {
   } else {
     throw Napi::TypeError::New(env, std::string(what) + ".data must be an ArrayBuffer or a view of one");
   }
+  *dataOut = data.As<Napi::Object>();
   Surface s;
   uint64_t offset = 0;
   Napi::Value off = o.Get("offset");
@@ -348,8 +358,9 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyRects: the job must be an object");
   Napi::Object job = info[0].As<Napi::Object>();
-  Surface src = ReadSurface(env, job.Get("src"), "src");
-  Surface dst = ReadSurface(env, job.Get("dst"), "dst");
+  Napi::Object srcData, dstData;
+  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
+  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
 
   auto readOffset = [&](const char* key) -> int64_t {
     Napi::Value v = job.Get(key);
@@ -399,6 +410,12 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   }
   if (!convert && src.cpp != dst.cpp) throw Napi::RangeError::New(env, "copyRects: pixel sizes differ");
 
+  // The pool thread writes into this memory: keep both objects from being collected until the
+  // job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
+  // Mapping) is the caller's to prevent.
+  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+  keep->push_back(Napi::Persistent(srcData));
+  keep->push_back(Napi::Persistent(dstData));
   return RunOnPool(
       env, "primebuf.copyRects",
       [src, dst, rects, convert]() {
@@ -410,7 +427,11 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
             StreamRow(d, s, rowBytes * r.h);  // whole rows back to back: one run
             continue;
           }
+          uint64_t srcRow = uint64_t(r.w) * src.cpp;
           for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
+            // Rows of a damage rectangle are short runs far apart: the hardware prefetcher starts
+            // over on each. Ask for the next source row while this one is written.
+            if (y + 1 < r.h) PrefetchRow(s + src.stride, srcRow);
             if (convert)
               convert(d, s, r.w);
             else
@@ -420,7 +441,7 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
         StoreFence();
         return PoolResult{};
       },
-      [bytes](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
+      [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
 }
 
 // copyFormats() -> [[format, bytesPerPixel], ...]; the conversions are listed in copy.ts.

@@ -14,8 +14,10 @@
 import { PrimebufError } from '../errors.js';
 import type { SyncFlags } from './types.js';
 
+/** How the CPU touches a buffer. */
 export type Access = 'read' | 'write' | 'readwrite';
 
+/** DMA_BUF_IOCTL_SYNC STARTs and ENDs issued, and brackets skipped as unnecessary. */
 export interface SyncCounts {
   /** DMA_BUF_IOCTL_SYNC START issued. */
   readonly starts: number;
@@ -34,6 +36,7 @@ export class CacheDomainError extends PrimebufError {
 const reads = (a: Access) => a === 'read' || a === 'readwrite';
 const writes = (a: Access) => a === 'write' || a === 'readwrite';
 
+/** One buffer's cache domain (CPU or device): issues DMA_BUF_IOCTL_SYNC only when the CPU touched the buffer between device accesses. */
 export class CacheDomainTracker {
   readonly #sync: (flags: SyncFlags) => void;
   #open = false;

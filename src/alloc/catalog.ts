@@ -9,14 +9,12 @@
  *                      limited by the udmabuf module's size_limit_mb (64 MiB by default)
  *   gbm@<card>         GBM on a GPU driver: tiled/compressed modifiers the driver lists
  * `describedAllocator` makes an Allocator that only plans (for `primebuf solve` on a machine
- * without the devices, and for tests); the real ones are in backends/.
+ * without the devices, and for tests); the real ones are in backends/allocators.ts.
  */
 import { DRM_FORMAT_MOD_LINEAR, formatInfo } from '../formats/index.js';
 import { NativeUnavailableError } from '../errors.js';
 import type { Allocator, AllocatorCaps } from './types.js';
-
-/** udmabuf's default size_limit_mb (drivers/dma-buf/udmabuf.c). */
-export const UDMABUF_DEFAULT_LIMIT = 64n * 1024n * 1024n;
+import { UDMABUF_DEFAULT_LIMIT } from './backends/udmabuf.js';
 
 /** LINEAR, and a format whose every plane has a byte size per block (a CPU-known layout). */
 export function linearOnly(format: number, modifier: bigint): boolean {

@@ -26,6 +26,7 @@ import { ConstraintConflictError } from '../constraints/errors.js';
 import { modifierLabel, type Reason } from '../constraints/types.js';
 import type { AllocationPlan, Allocator, AllocatorCaps, Backing, MissingAllocator } from './types.js';
 
+/** One allocator's verdict in a Plan. */
 export interface CandidateVerdict {
   readonly allocator: string;
   readonly kind: AllocatorCaps['kind'];
@@ -38,6 +39,7 @@ export interface CandidateVerdict {
   readonly reasons: readonly Reason[];
 }
 
+/** The pool's dry run: the chosen allocation, every candidate's verdict, and why nothing fits when nothing does. */
 export interface Plan {
   readonly ok: boolean;
   readonly solution: Solution;
@@ -63,6 +65,7 @@ interface Evaluated {
   plan?: AllocationPlan;
 }
 
+/** The allocators of a machine and the policy that picks one for merged constraints (see the top of this file). */
 export class AllocatorPool {
   readonly allocators: readonly Allocator[];
   readonly missing: readonly MissingAllocator[];

@@ -10,6 +10,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { CacheDomainTracker } from './cache-domain.js';
 import type { AllocationPlan, Backing } from './types.js';
 
+/** Reuse counters of a PreflushedPool. */
 export interface PoolStats {
   readonly hits: number;
   readonly misses: number;
@@ -44,6 +45,7 @@ export function allocationKey(plan: AllocationPlan): string {
   ].join('|');
 }
 
+/** Buffers given back, kept flushed for reuse by allocation parameters, up to a byte budget. */
 export class PreflushedPool {
   readonly maxBytes: bigint;
   /** key -> buffers, oldest first; Map order doubles as LRU order of keys. */

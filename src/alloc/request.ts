@@ -27,6 +27,7 @@ export interface Imported {
   close(): void;
 }
 
+/** What onReallocate is told after a late attach re-allocated the buffer. */
 export interface ReallocationEvent {
   /** The attach that forced it. */
   readonly trigger: DeviceConstraint;
@@ -39,6 +40,7 @@ export interface ReallocationEvent {
   readonly copyReason?: string;
 }
 
+/** A BufferRequest's size, candidate formats, pool, and late-attach behaviour. */
 export interface BufferRequestOptions extends SizeRequest {
   readonly pool: AllocatorPool;
   /** Pre-flushed buffers to reuse; a closed request gives its buffer back here. */
@@ -51,6 +53,7 @@ export interface BufferRequestOptions extends SizeRequest {
   readonly importer?: (constraint: DeviceConstraint, backing: Backing) => Imported | undefined;
 }
 
+/** One attached device and usage; detach() lets it go. */
 export interface Attachment {
   readonly key: string;
   readonly constraint: DeviceConstraint;
@@ -64,6 +67,7 @@ interface Attached {
   imported: Imported | undefined;
 }
 
+/** A buffer whose allocation waits for every device that will use it (see the top of this file). */
 export class BufferRequest implements Disposable {
   readonly width: number;
   readonly height: number;

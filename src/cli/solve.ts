@@ -15,7 +15,7 @@
  * A live render node's texture/render constraint comes from EGL's dma-buf import queries when
  * libEGL answers for it, else from a declared description; its `source` says which.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatName, fourcc } from '../formats/index.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -38,7 +38,7 @@ import {
 } from '../constraints/index.js';
 import { Device, listDevices } from '../kms/index.js';
 import { describeKmsDevice } from '../constraints/live.js';
-import { AllocatorPool, describedAllocator, dumbCaps, heapCaps, planToJSON, udmabufCaps, type Allocator, type MissingAllocator } from '../alloc/index.js';
+import { AllocatorPool, describedAllocator, dumbCaps, findSystemAllocators, heapCaps, planToJSON, udmabufCaps, udmabufSizeLimit, type Allocator, type MissingAllocator } from '../alloc/index.js';
 
 const HELP = `usage: primebuf solve --use DEV:USAGE[:SEL] [--use ...] --size WxH --format F1[,F2...]
                      [--device-file [NAME=]PATH]... [--declare JSON|@FILE]... [--allocators auto|LIST] [--json]
@@ -138,7 +138,7 @@ function allocatorsFor(spec: string, devices: Map<string, KmsDeviceDescription>)
   const add = (name: string) => {
     if (name.startsWith('dumb@')) allocators.push(describedAllocator(dumbCaps(name.slice(5))));
     else if (name.startsWith('dma-heap:')) allocators.push(describedAllocator(heapCaps(name.slice(9))));
-    else if (name === 'udmabuf') allocators.push(describedAllocator(udmabufCaps()));
+    else if (name === 'udmabuf') allocators.push(describedAllocator(udmabufCaps(udmabufSizeLimit())));
     else throw new InvalidArgumentError(`unknown allocator '${name}' (dumb@DEV, dma-heap:NAME, udmabuf)`);
   };
   if (spec !== 'auto') {
@@ -155,14 +155,11 @@ function allocatorsFor(spec: string, devices: Map<string, KmsDeviceDescription>)
     add('udmabuf');
     return { allocators, missing, assumed: true };
   }
-  for (const n of live ? readdirSync('/dev/dri').filter((x) => x.startsWith('card')).sort() : []) add(`dumb@${n}`);
-  if (!live) missing.push({ name: 'dumb', kind: 'dumb', reason: 'no /dev/dri on this machine' });
-  const heaps = existsSync('/dev/dma_heap') ? readdirSync('/dev/dma_heap').sort() : [];
-  for (const h of heaps) add(`dma-heap:${h}`);
-  if (heaps.length === 0) missing.push({ name: 'dma-heap:system', kind: 'dma-heap', reason: 'no /dev/dma_heap on this machine' });
-  if (!heaps.some((h) => h !== 'system' && h !== 'system-uncached')) missing.push({ name: 'dma-heap:cma', kind: 'dma-heap', reason: 'no CMA heap in /dev/dma_heap' });
-  if (existsSync('/dev/udmabuf')) add('udmabuf');
-  else missing.push({ name: 'udmabuf', kind: 'udmabuf', reason: 'no /dev/udmabuf on this machine' });
+  const found = findSystemAllocators();
+  for (const n of found.cards) add(`dumb@${n}`);
+  for (const h of found.heaps) add(`dma-heap:${h}`);
+  if (found.udmabuf) add('udmabuf');
+  missing.push(...found.missing);
   return { allocators, missing, assumed: false };
 }
 

@@ -28,12 +28,6 @@ function toBigInt(v: bigint | number, name: string): bigint {
   return BigInt(v);
 }
 
-/** Pool jobs using the fd, and whether close() came while some were running. */
-interface Jobs {
-  pending: number;
-  closeWhenIdle: boolean;
-}
-
 /**
  * The one owner of a dma-buf fd.
  *
@@ -48,19 +42,13 @@ interface Jobs {
  */
 export class Dmabuf extends Resource {
   readonly #fd: number;
-  readonly #jobs: Jobs;
   #size: bigint | null | undefined;
 
   /** Takes ownership of `fd`. */
   constructor(fd: number, what = `dma-buf fd ${fd}`) {
     if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`Dmabuf: ${fd} is not a file descriptor`);
-    const jobs: Jobs = { pending: 0, closeWhenIdle: false };
-    super(what, () => {
-      if (jobs.pending > 0) jobs.closeWhenIdle = true;
-      else native.closeFd(fd);
-    });
+    super(what, () => native.closeFd(fd));
     this.#fd = fd;
-    this.#jobs = jobs;
   }
 
   /** A new owner of a duplicate (F_DUPFD_CLOEXEC) of an fd someone else owns. */
@@ -148,23 +136,7 @@ export class Dmabuf extends Resource {
   /** Runs `job` with the fd held open: a close() meanwhile closes the fd when the last job settles. */
   #onPool<T>(job: (fd: number) => Promise<T>): Promise<T> {
     const fd = this.fd;
-    const jobs = this.#jobs;
-    jobs.pending++;
-    const settled = (): void => {
-      jobs.pending--;
-      if (jobs.pending === 0 && jobs.closeWhenIdle) {
-        jobs.closeWhenIdle = false;
-        native.closeFd(fd);
-      }
-    };
-    let p: Promise<T>;
-    try {
-      p = job(fd);
-    } catch (err) {
-      settled();
-      throw err;
-    }
-    return p.finally(settled);
+    return this.hold(() => job(fd));
   }
 
   /**
@@ -211,7 +183,7 @@ export class Dmabuf extends Resource {
   /** Gives up ownership: the caller owns the returned fd. */
   release(): number {
     const fd = this.fd;
-    if (this.#jobs.pending > 0) throw new PrimebufError(`${this.what}: cannot release while thread-pool jobs use it`);
+    if (this.busy) throw new PrimebufError(`${this.what}: cannot release while thread-pool jobs use it`);
     this.detach();
     return fd;
   }

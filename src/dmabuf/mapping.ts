@@ -32,6 +32,15 @@ export class Mapping extends Resource {
     return this.#buffer;
   }
 
+  /**
+   * Runs `job` (a copy on the thread pool into or out of this memory) with the mapping kept:
+   * a close() meanwhile unmaps only when the job has settled, never under a pool thread.
+   */
+  use<T>(job: (buffer: ArrayBuffer) => Promise<T>): Promise<T> {
+    const buffer = this.buffer;
+    return this.hold(() => job(buffer));
+  }
+
   /** A byte view of the whole mapping (or a part). */
   bytes(offset = 0, length?: number): Uint8Array {
     this.assertOpen();

@@ -1,8 +1,10 @@
 /**
  * GEM handles: per device, not counted by the kernel. Importing the same dma-buf twice into one
  * device returns the same handle and a single GEM_CLOSE frees it for both, so every handle
- * primebuf obtains (PRIME import, dumb create, GBM) goes through the device's one counted table,
- * and each holder owns a GemHandle reference; the last reference's close() does GEM_CLOSE.
+ * primebuf obtains on a Device (PRIME import, dumb create, a GBM bo's planes) goes through the
+ * device's one counted table, and each holder owns a GemHandle reference; the last reference's
+ * close() does GEM_CLOSE. libgbm works on a drm_file of its own (src/alloc/backends/gbm.ts):
+ * its handles never appear on a Device, and gbm_bo_destroy is their only closer.
  */
 import { native } from '../native.js';
 import { Resource } from '../resource.js';

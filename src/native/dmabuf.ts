@@ -43,6 +43,8 @@ export interface RawGbmPlane {
   fd: number;
   stride: number;
   offset: number;
+  /** libgbm's GEM handle of the plane on the GBM device's fd (gbm_bo_destroy closes it) */
+  handle: number;
 }
 
 export interface RawGbmBo {
@@ -64,6 +66,11 @@ export interface AllocNative {
   udmabufCreate(udmabufFd: number, memfd: number, offset: bigint | number, size: bigint | number): number;
   /** whether the addon was built with libgbm */
   gbmAvailable: boolean;
+  /**
+   * opens a DRM node for libgbm alone (O_RDWR | O_CLOEXEC), dropping DRM master if the open made
+   * it master; a primary node is authenticated through `authFd` (best effort)
+   */
+  gbmOpenNode?(path: string, authFd?: number): number;
   gbmCreateDevice?(fd: number): unknown;
   gbmDestroyDevice?(device: unknown): void;
   gbmBackendName?(device: unknown): string;

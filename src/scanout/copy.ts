@@ -71,18 +71,14 @@ export function canCopy(src: number, dst: number): boolean {
   return CONVERTIBLE_FORMATS.includes(src) && CONVERTIBLE_FORMATS.includes(dst);
 }
 
-/**
- * DMA_BUF_IOCTL_SYNC off the JS thread. The one place the copy path issues it: switch it to the
- * Dmabuf's own async bracket methods when they exist.
- */
-function syncDmabuf(d: Dmabuf, flags: number): Promise<void> {
-  return native.dmabufSyncAsync(d.fd, flags);
-}
-
 function rawSurface(s: CopySurface): RawCopySurface {
   // A closed Mapping throws ClosedError here, before any bracket starts.
   const data = s.memory instanceof Mapping ? s.memory.buffer : s.memory;
   return { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height };
+}
+
+function held<T>(memory: CopySurface['memory'], job: () => Promise<T>): Promise<T> {
+  return memory instanceof Mapping ? memory.use(job) : job();
 }
 
 function packRects(rects: readonly Rect[]): Uint32Array {
@@ -110,15 +106,18 @@ export async function copyRects(src: CopySurface, dst: CopySurface, rects: reado
   const bracket = async (d: Dmabuf | undefined, access: number): Promise<void> => {
     if (!d) return;
     if (stats) stats.syncCalls++;
-    await syncDmabuf(d, DMA_BUF_SYNC_START | access);
+    await d.syncAsync(DMA_BUF_SYNC_START | access);
     started.push([d, access]);
   };
   let bytes = 0;
   let failure: { error: unknown } | undefined;
   try {
-    const starts = await Promise.allSettled([bracket(src.dmabuf, DMA_BUF_SYNC_READ), bracket(dst.dmabuf, DMA_BUF_SYNC_WRITE)]);
-    for (const e of starts) if (e.status === 'rejected') throw e.reason;
-    bytes = await native.copyRects(job);
+    if (src.dmabuf || dst.dmabuf) {
+      const starts = await Promise.allSettled([bracket(src.dmabuf, DMA_BUF_SYNC_READ), bracket(dst.dmabuf, DMA_BUF_SYNC_WRITE)]);
+      for (const e of starts) if (e.status === 'rejected') throw e.reason;
+    }
+    // Both mappings stay mapped until the pool job settles, whatever the caller closes meanwhile.
+    bytes = await held(src.memory, () => held(dst.memory, () => native.copyRects(job)));
   } catch (error) {
     failure = { error };
   }
@@ -126,7 +125,7 @@ export async function copyRects(src: CopySurface, dst: CopySurface, rects: reado
   for (const [d, access] of started.sort((a, b) => b[1] - a[1])) {
     if (stats) stats.syncCalls++;
     try {
-      await syncDmabuf(d, DMA_BUF_SYNC_END | access);
+      await d.syncAsync(DMA_BUF_SYNC_END | access);
     } catch (error) {
       failure ??= { error }; // an error of the copy itself wins
     }

@@ -2,7 +2,7 @@
 // dma-buf): a Backing owns one fd, hands out independent duplicates, maps once, closes its
 // keep-alive objects, and is idempotent; the GBM backend is optional and says so.
 import t from 'tap';
-import { DmabufBacking, gbmBuilt } from '../../src/alloc/backends/index.js';
+import { DmabufBacking, gbmBuilt, liveBackings, nameDmabuf } from '../../src/alloc/backends/index.js';
 import { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { ClosedError, NativeUnavailableError, SystemError } from '../../src/errors.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
@@ -51,6 +51,21 @@ t.test('DmabufBacking owns one fd, exports duplicates, maps once, closes what it
   t.equal(testNative.countOpenFds(), base + 2, 'exported fds belong to their receivers');
   e1.close();
   e2.close();
+  t.equal(testNative.countOpenFds(), base);
+});
+
+t.test('a dma-buf name is best effort, and open backings are counted per allocator until closed', async (t) => {
+  const base = testNative.countOpenFds();
+  const d = memfdDmabuf(16384);
+  t.throws(() => d.setName('x'), SystemError, 'a memfd refuses DMA_BUF_SET_NAME');
+  t.doesNotThrow(() => nameDmabuf(d, desc), 'naming a buffer does not fail its allocation');
+  const before = liveBackings('test');
+  const b = new DmabufBacking(desc, d);
+  t.equal(liveBackings('test'), before + 1);
+  t.equal(liveBackings(), liveBackings('test'), 'no other allocator has open backings here');
+  b.close();
+  b.close();
+  t.equal(liveBackings('test'), before, 'counted down once');
   t.equal(testNative.countOpenFds(), base);
 });
 

@@ -272,3 +272,31 @@ t.test('the JS thread keeps running while a large copy runs on the pool', async 
   t.ok(turns > 0, `the event loop turned ${turns} times while the copy was pending`);
   t.ok(dst.subarray(0, 4096).every((b, i) => b === src[i]), 'the frame arrived');
 });
+
+t.test('native: the memory of a pending copy stays alive though no JS holds it (GC during the copy)', async (t) => {
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const W = 3840;
+  const H = 2160;
+  // The buffers exist only inside this function: after it returns, nothing in JS refers to them.
+  const start = () => {
+    const src = new Uint8Array(W * 4 * H).fill(0x3c);
+    const dst = new Uint8Array(W * 4 * H);
+    const rects = new Uint32Array(Array.from({ length: 8 }, () => [0, 0, W, H]).flat());
+    const job = { src: { data: src, format: XR24, width: W, height: H, stride: W * 4 }, dst: { data: dst, format: XR24, width: W, height: H, stride: W * 4 }, rects };
+    return { done: native.copyRects(job), dst: new WeakRef(dst), src: new WeakRef(src) };
+  };
+  const { done, dst, src } = start();
+  let collectedWhilePending = false;
+  let settled = false;
+  void done.finally(() => (settled = true));
+  while (!settled) {
+    await new Promise((r) => setImmediate(r));
+    gc();
+    if (!settled && (dst.deref() === undefined || src.deref() === undefined)) collectedWhilePending = true;
+  }
+  t.equal(await done, 8 * W * H * 4, 'the copy completed');
+  t.notOk(collectedWhilePending, 'neither buffer was collected while the copy was pending');
+});

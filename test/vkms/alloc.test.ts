@@ -20,7 +20,11 @@ import {
   type DeviceConstraint,
 } from '../../src/constraints/index.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
-import { liveBackings, openSystemAllocators } from '../../src/alloc/system.js';
+import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
+import { Dmabuf } from '../../src/dmabuf/index.js';
+import { SystemError } from '../../src/errors.js';
+
+t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck (tap's default is 30 s per file)
 
 const XR24 = fourcc('XRGB8888');
 const NV12 = fourcc('NV12');
@@ -286,6 +290,53 @@ t.test('GBM where present: gbm@card0 joins the pool (opt-in) and makes a LINEAR 
     req.close();
   } finally {
     withGbm.close();
+  }
+});
+
+t.test('a failure while a new buffer is being set up leaks nothing (the dma-buf name is refused)', async (t) => {
+  const real = Dmabuf.prototype.setName;
+  Dmabuf.prototype.setName = () => {
+    throw new SystemError('DMA_BUF_SET_NAME refused (injected)', { code: 'ENOMEM', errno: 12, syscall: 'DMA_BUF_SET_NAME' });
+  };
+  try {
+    for (const a of sys.pool.allocators) {
+      const fds = testNative.countOpenFds();
+      const gem = liveGemHandleCount();
+      const live = liveBackings();
+      let backing: Backing | undefined;
+      let failure: unknown;
+      try {
+        backing = new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }).backing;
+      } catch (err) {
+        failure = err;
+      }
+      t.ok(failure === undefined || failure instanceof SystemError, `${a.caps.name}: ${failure === undefined ? 'allocated' : `typed error: ${(failure as Error).message}`}`);
+      backing?.close();
+      t.equal(testNative.countOpenFds(), fds, `${a.caps.name}: every fd closed`);
+      t.equal(liveGemHandleCount(), gem, `${a.caps.name}: every GEM handle closed`);
+      t.equal(liveBackings(), live, `${a.caps.name}: the live-buffer count is back`);
+    }
+  } finally {
+    Dmabuf.prototype.setName = real;
+  }
+});
+
+t.test('a dumb buffer whose PRIME export fails is destroyed with its GEM handle', async (t) => {
+  const real = DumbBuffer.prototype.exportDmabuf;
+  DumbBuffer.prototype.exportDmabuf = () => {
+    throw new SystemError('PRIME export refused (injected)', { code: 'ENOMEM', errno: 12, syscall: 'DRM_IOCTL_PRIME_HANDLE_TO_FD' });
+  };
+  try {
+    for (const a of sys.pool.allocators.filter((x) => x.caps.kind === 'dumb')) {
+      const fds = testNative.countOpenFds();
+      const gem = liveGemHandleCount();
+      t.throws(() => new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }), SystemError, `${a.caps.name}: the export's error`);
+      t.equal(liveGemHandleCount(), gem, `${a.caps.name}: the dumb buffer's GEM handle was closed`);
+      t.equal(testNative.countOpenFds(), fds, `${a.caps.name}: no fd left`);
+      t.equal(liveBackings(), 0, `${a.caps.name}: no backing counted`);
+    }
+  } finally {
+    DumbBuffer.prototype.exportDmabuf = real;
   }
 });
 

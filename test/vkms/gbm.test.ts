@@ -2,14 +2,16 @@
 // dma-bufs import into vkms and make a framebuffer; the pool adapter produces a Backing that
 // owns its memory; nothing leaks.
 import t from 'tap';
-import { gbmAllocator } from '../../src/alloc/backends/allocators.js';
+import { gbmPoolAllocator } from '../../src/alloc/backends/allocators.js';
 import { GbmDevice, gbmBuilt, GBM_BO_USE_LINEAR, GBM_BO_USE_SCANOUT } from '../../src/alloc/backends/gbm.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { linearLayout } from '../../src/constraints/solve.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
 import { SystemError } from '../../src/errors.js';
+import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
+import { native, testNative } from '../../src/native.js';
 import { openDriver } from './devices-util.js';
-import { leakFree } from './leak.js';
+import { leakFree, snapshot } from './leak.js';
 
 const XR24 = fourcc('XRGB8888');
 
@@ -48,7 +50,7 @@ leakFree(t, 'a GBM scanout bo on vkms imports and becomes a framebuffer', async 
 
 leakFree(t, 'the GBM pool adapter allocates a LINEAR backing that maps and exports', async (t) => {
   const vkms = openDriver('vkms');
-  const al = gbmAllocator(vkms, [DRM_FORMAT_MOD_LINEAR]);
+  const al = gbmPoolAllocator(vkms, [DRM_FORMAT_MOD_LINEAR]);
   const rules = { pitchAlign: 1, offsetAlign: 1, sizeAlign: 1, widthAlign: 1, heightAlign: 1 };
   const layout = linearLayout(rules, 64, 64, XR24);
   t.ok(al.canAllocate(XR24, DRM_FORMAT_MOD_LINEAR));
@@ -67,4 +69,60 @@ leakFree(t, 'the GBM pool adapter allocates a LINEAR backing that maps and expor
   b.close();
   al.close();
   vkms.close();
+});
+
+/** What a kernel call did: 'ok', or the error's code and syscall. */
+function outcome(fn: () => void): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    return err instanceof SystemError ? `${err.code} from ${err.syscall}` : String(err);
+  }
+}
+
+leakFree(t, 'a GBM bo keeps its GEM handle when its dma-buf is imported into the same device and the import is closed', async (t) => {
+  const vkms = openDriver('vkms');
+  const gbm = GbmDevice.create(vkms);
+  const bo = gbm.createBo(64, 64, XR24, null, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+  const h = vkms.importDmabuf(bo.planes[0]!.dmabuf);
+  t.ok(h.handle > 0);
+  h.close();
+  // libgbm's handle must still name the bo: PRIME export through it works.
+  const exported = outcome(() => native.closeFd(native.drmPrimeHandleToFd(gbm.fd, bo.planes[0]!.gbmHandle, false)));
+  t.equal(exported, 'ok', 'PRIME export of the bo through libgbm\'s handle after the import was closed');
+  // A buffer made next on the device must survive gbm_bo_destroy (no stale, reused handle closed).
+  const dumb = DumbBuffer.create(vkms, { width: 64, height: 64, bpp: 32 });
+  bo.close();
+  const dumbExport = outcome(() => dumb.exportDmabuf().close());
+  t.equal(dumbExport, 'ok', `the next dumb buffer (GEM handle ${dumb.handle.handle}) is intact after the bo was destroyed`);
+  t.equal(outcome(() => dumb.close()), 'ok', 'and closes cleanly');
+  gbm.close();
+  vkms.close();
+});
+
+t.test('the leak check sees a live GBM bo', async (t) => {
+  const vkms = openDriver('vkms');
+  const gbm = GbmDevice.create(vkms);
+  const before = snapshot();
+  const bo = gbm.createBo(64, 64, XR24, null, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+  const during = snapshot();
+  t.ok(during.gemHandles > before.gemHandles, `GEM handles counted with the bo alive (${before.gemHandles} -> ${during.gemHandles})`);
+  bo.close();
+  t.same(snapshot(), before, 'everything back once the bo is closed');
+  gbm.close();
+  vkms.close();
+});
+
+leakFree(t, 'a bo outlives its GbmDevice and its Device; its close then releases libgbm\'s device and fd', async (t) => {
+  const vkms = openDriver('vkms');
+  const gbm = GbmDevice.create(vkms);
+  const bo = gbm.createBo(64, 64, XR24, null, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+  const fdsWithBo = testNative.countOpenFds();
+  gbm.close();
+  t.equal(testNative.countOpenFds(), fdsWithBo, 'libgbm\'s own fd stays open while a bo lives');
+  vkms.close();
+  t.ok((bo.planes[0]!.dmabuf.trySize() ?? 0n) >= 64n * 64n * 4n, 'the bo\'s dma-buf still works');
+  bo.close();
+  bo.close();
 });

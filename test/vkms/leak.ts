@@ -1,20 +1,24 @@
 /**
  * Leak checks for conformance tests (usable by every helper's test/vkms files): the process's
- * open fds, the GEM handles primebuf holds (all devices), the framebuffers primebuf holds, and
+ * open fds, the GEM handles primebuf holds (all devices; a GBM bo holds one per plane on its
+ * Device), the GBM bos alive (each holds libgbm's own handles), the framebuffers primebuf holds, and
  * the kernel's own list of framebuffers (/sys/kernel/debug/dri/<minor>/framebuffer, every KMS
- * device). `leakFree(t, name, fn)` runs a subtest and asserts all four are back where they
+ * device). `leakFree(t, name, fn)` runs a subtest and asserts all of them are back where they
  * started; `snapshot()`/`assertBack(t, before)` do the same by hand.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { liveGemHandleCount } from '../../src/kms/gem.js';
+import { liveGbmBoCount } from '../../src/alloc/backends/gbm.js';
 import { testNative } from '../../src/native.js';
 import type { BuiltPlugins, Test, TestOpts } from '@tapjs/test';
 
 export interface LeakSnapshot {
   fds: number;
   gemHandles: number;
+  /** GBM bos not closed (libgbm's GEM handles live on GBM's own fd, closed by gbm_bo_destroy) */
+  gbmBos: number;
   framebuffers: number;
   /** kernel framebuffer ids per debugfs dri minor: { '0': [42, 43] } */
   kernelFramebuffers: Record<string, number[]>;
@@ -40,6 +44,7 @@ export function snapshot(): LeakSnapshot {
   return {
     fds: testNative.countOpenFds(),
     gemHandles: liveGemHandleCount(),
+    gbmBos: liveGbmBoCount(),
     framebuffers: liveFramebufferCount(),
     kernelFramebuffers: kernelFramebuffers(),
   };
@@ -58,6 +63,7 @@ export function assertBack(t: Assert | TapTest, before: LeakSnapshot, what = '')
   const sfx = what ? ` (${what})` : '';
   a.equal(now.fds, before.fds, `open fds back to ${before.fds}${sfx}`);
   a.equal(now.gemHandles, before.gemHandles, `primebuf GEM handles back to ${before.gemHandles}${sfx}`);
+  a.equal(now.gbmBos, before.gbmBos, `GBM bos back to ${before.gbmBos}${sfx}`);
   a.equal(now.framebuffers, before.framebuffers, `primebuf framebuffers back to ${before.framebuffers}${sfx}`);
   a.same(now.kernelFramebuffers, before.kernelFramebuffers, `kernel framebuffer list (debugfs) unchanged${sfx}`);
 }

@@ -10,6 +10,7 @@ import { Resource } from '../../resource.js';
 import type { Device } from '../../kms/device.js';
 import type { GemHandle } from '../../kms/gem.js';
 
+/** The size of a dumb buffer in pixels of `bpp` bits (the driver picks the pitch). */
 export interface DumbBufferOptions {
   width: number;
   height: number;
@@ -17,6 +18,11 @@ export interface DumbBufferOptions {
   bpp: number;
 }
 
+/**
+ * A KMS dumb buffer (DRM_IOCTL_MODE_CREATE_DUMB) on a Device: its driver-chosen `pitch` and
+ * `size`, its GEM handle as one counted reference in the device's table (close() drops it),
+ * a CPU mapping (`map()`) and PRIME export (`exportDmabuf()`).
+ */
 export class DumbBuffer extends Resource {
   readonly device: Device;
   readonly handle: GemHandle;
@@ -26,6 +32,7 @@ export class DumbBuffer extends Resource {
   readonly pitch: number;
   readonly size: bigint;
 
+  /** Creates a dumb buffer on `device` (SystemError from DRM_IOCTL_MODE_CREATE_DUMB on failure). */
   static create(device: Device, opts: DumbBufferOptions): DumbBuffer {
     const raw = native.dumbCreate(device.fd, opts.width, opts.height, opts.bpp, 0);
     let handle: GemHandle;

@@ -5,6 +5,7 @@ import { Dmabuf } from '../../dmabuf/dmabuf.js';
 import { native } from '../../native.js';
 import { Resource } from '../../resource.js';
 
+/** Where the dma-heaps are. */
 export const DMA_HEAP_DIR = '/dev/dma_heap';
 
 /** The heaps this machine has (names), [] without /dev/dma_heap. */
@@ -16,6 +17,7 @@ export function listDmaHeaps(dir = DMA_HEAP_DIR): string[] {
   }
 }
 
+/** An open dma-heap (/dev/dma_heap/<name>) that allocates dma-bufs of a byte size; close() closes the heap fd only. */
 export class DmaHeap extends Resource {
   readonly name: string;
   readonly #fd: number;

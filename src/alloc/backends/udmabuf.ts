@@ -7,26 +7,33 @@ import { readFileSync } from 'node:fs';
 import { Dmabuf } from '../../dmabuf/dmabuf.js';
 import { native } from '../../native.js';
 import { Resource } from '../../resource.js';
+import { pageAlign } from './backing.js';
 
+/** The udmabuf device node. */
 export const UDMABUF_PATH = '/dev/udmabuf';
+/** memfd seals (fcntl F_ADD_SEALS). */
 export const F_SEAL_SEAL = 0x1;
 export const F_SEAL_SHRINK = 0x2;
 export const F_SEAL_GROW = 0x4;
 export const F_SEAL_WRITE = 0x8;
-const PAGE = 4096n;
 
-/** udmabuf's size_limit_mb module parameter in bytes, when readable. */
-export function udmabufSizeLimit(): bigint | null {
+/** udmabuf's default size_limit_mb in bytes (drivers/dma-buf/udmabuf.c). */
+export const UDMABUF_DEFAULT_LIMIT = 64n * 1024n * 1024n;
+
+/** udmabuf's size limit: the size_limit_mb module parameter in bytes, else the default. */
+export function udmabufSizeLimit(): bigint {
   try {
     return BigInt(readFileSync('/sys/module/udmabuf/parameters/size_limit_mb', 'utf8').trim()) * 1024n * 1024n;
   } catch {
-    return null;
+    return UDMABUF_DEFAULT_LIMIT;
   }
 }
 
+/** /dev/udmabuf, open: allocate() turns a fresh sealed memfd into a dma-buf; close() closes the device fd only. */
 export class UdmabufAllocator extends Resource {
   readonly #fd: number;
 
+  /** Opens /dev/udmabuf (SystemError ENOENT/EACCES when absent). */
   static open(path = UDMABUF_PATH): UdmabufAllocator {
     return new UdmabufAllocator(native.drmOpenPath(path));
   }
@@ -39,7 +46,7 @@ export class UdmabufAllocator extends Resource {
   /** A dma-buf of `size` bytes (rounded up to whole pages) over a fresh sealed memfd. */
   allocate(size: bigint | number, name = 'primebuf-udmabuf'): Dmabuf {
     this.assertOpen();
-    const bytes = ((BigInt(size) + PAGE - 1n) / PAGE) * PAGE;
+    const bytes = pageAlign(BigInt(size));
     const memfd = native.memfdCreate(name, true);
     try {
       native.ftruncateFd(memfd, bytes);

@@ -67,10 +67,15 @@ export interface PresentFrame {
   /** Default: the whole buffer at (0, 0), unscaled. */
   readonly placement?: SurfacePlacement;
   /**
-   * false when a device that touches the buffer is not cache-coherent (the constraint model's
-   * merge says write-combined): the buffer is copied even when the verdict says direct.
+   * false when a device that touches the buffer is not cache-coherent: the buffer is copied even
+   * when the verdict says direct.
    */
   readonly coherent?: boolean;
+  /**
+   * The buffer's merged constraints (merge(...).set): `writeCombine` (some member is not
+   * cache-coherent) has the same effect as `coherent: false`.
+   */
+  readonly constraints?: { readonly writeCombine: boolean };
 }
 
 export interface Presentation {
@@ -464,7 +469,7 @@ export class Presenter {
     this.#assertOpen();
     const { buffer } = frame;
     const placement: Placement = { ...frame.placement, crtc: this.crtcId };
-    const forceCopy = this.#opts.forceCopy === true || frame.coherent === false;
+    const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
     const key = `${placementKey(placement, this.modeSize)}|${forceCopy ? 'copy' : 'any'}`;
     const prev = this.#shown;
     if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {

@@ -18,7 +18,7 @@ import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import type { AtomicRequest } from '../../src/kms/atomic.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
 import type { Device } from '../../src/kms/device.js';
-import { Framebuffer } from '../../src/kms/framebuffer.js';
+import { Framebuffer, liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { preferredMode, readResources, type KmsResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import { testNative } from '../../src/native.js';
@@ -269,8 +269,19 @@ rigTest('direct: LINEAR XRGB8888 mode-size buffers (udmabuf, vgem) on the primar
   t.same([s.commits, s.directFrames, s.copiedFrames, s.bytesCopied, s.unchanged, s.allocations], [2, 2, 0, 0, 1, 0], 'two commits, both direct, nothing copied or allocated');
   t.equal(s.fenceExports, 2, 'each direct frame handed the buffer write fence to IN_FENCE_FD');
 
+  // the client destroys B while it is on screen: its framebuffer stays until B leaves the screen
+  const fbs = liveFramebufferCount();
+  p.forget(b.buffer);
+  t.equal(liveFramebufferCount(), fbs, 'B is on screen: its framebuffer is kept');
+  r.capture();
+  const back = await p.present({ buffer: a.buffer });
+  t.equal(back.path, 'direct');
+  t.equal(liveFramebufferCount(), fbs - 1, 'B left the screen: its framebuffer is removed');
+  await r.check(t, back, pattern(0x11), 'A shows again (its verdict and framebuffer were cached)');
+  t.equal(p.stats.addfb2, 2, 'no AddFB2 for A the second time');
+
   p.close();
-  t.same(released, ['udmabuf A'], 'close releases nothing the client must be told about twice');
+  t.same(released, ['udmabuf A', 'vgem B'], 'each buffer released once, when it left the screen; close releases nothing');
   a.close();
   b.close();
 });

@@ -198,6 +198,14 @@ function placePlane(req: AtomicRequest, plane: ScanoutPlaneInfo, crtc: number, f
   if (plane.hasRotationProperty) req.set(plane.id, 'rotation', p.rotation);
 }
 
+/**
+ * A frame's decision key: placement, mode, the copy override and the buffer's size (a copy
+ * continues the ring's damage history only for a surface of the same size at the same place).
+ */
+function frameKey(buffer: ScanoutBuffer, placement: Placement, mode: ModeSize, forceCopy: boolean): string {
+  return `${placementKey(placement, mode)}|${forceCopy ? 'copy' : 'any'}|${buffer.width}x${buffer.height}`;
+}
+
 function bytesOf(m: Mapping | ArrayBuffer | ArrayBufferView): Uint8Array {
   if (m instanceof ArrayBuffer) return new Uint8Array(m);
   if (ArrayBuffer.isView(m)) return new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
@@ -470,7 +478,7 @@ export class Presenter {
     const { buffer } = frame;
     const placement: Placement = { ...frame.placement, crtc: this.crtcId };
     const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
-    const key = `${placementKey(placement, this.modeSize)}|${forceCopy ? 'copy' : 'any'}`;
+    const key = frameKey(buffer, placement, this.modeSize, forceCopy);
     const prev = this.#shown;
     if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
       this.#stats.unchanged++;
@@ -574,8 +582,7 @@ export class Presenter {
 
   /** Why the last decision for `buffer` at `placement` was what it was (for logs). */
   explain(buffer: ScanoutBuffer, placement: SurfacePlacement = {}, coherent = true): readonly string[] {
-    const p: Placement = { ...placement, crtc: this.crtcId };
-    const key = `${placementKey(p, this.modeSize)}|${this.#opts.forceCopy === true || !coherent ? 'copy' : 'any'}`;
+    const key = frameKey(buffer, { ...placement, crtc: this.crtcId }, this.modeSize, this.#opts.forceCopy === true || !coherent);
     return this.#decisions.get(buffer)?.get(key)?.why ?? [];
   }
 

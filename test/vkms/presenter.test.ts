@@ -348,6 +348,22 @@ rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling
   small.close();
 });
 
+rigTest('copy path: a smaller buffer after a mode-size one at the default placement shows black around it, not the old frame', async (t, r) => {
+  const p = r.presenter();
+  const big = r.udmabuf(r.W, r.H, XB24, 'mode-size XBGR8888');
+  const small = r.udmabuf(256, 256, XB24, '256x256 XBGR8888');
+  const bimg = pattern(0xc1);
+  const simg = pattern(0xc2);
+  big.draw(bimg);
+  small.draw(simg);
+  await p.present({ buffer: big.buffer });
+  await p.present({ buffer: big.buffer }); // both ring buffers hold the big frame
+  r.capture();
+  const f = await p.present({ buffer: small.buffer });
+  t.equal(f.path, 'copy');
+  await r.check(t, f, (x, y) => (x < 256 && y < 256 ? bgrToRgb(simg(x, y)) : 0), 'the small buffer at (0, 0), black elsewhere');
+});
+
 rigTest('damage: one 64x64 rectangle copies only its bytes; a buffer reused after two frames gets the union of both', async (t, r) => {
   const p = r.presenter();
   const c = r.udmabuf(r.W, r.H, XB24, 'XBGR8888 udmabuf');

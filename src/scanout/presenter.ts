@@ -39,7 +39,7 @@ import { assignPlanes } from './assign.js';
 import { canCopy, type CopySurface } from './copy.js';
 import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
-import { exportWriteFence, waitForWrites } from './implicit-sync.js';
+import { exportWriteFence } from './implicit-sync.js';
 import type { KnownBadTable } from './known-bad.js';
 import { placementKey, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
@@ -521,8 +521,15 @@ export class Presenter {
         const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + buffer.width >= this.modeSize.width && decision.dy + buffer.height >= this.modeSize.height;
         if (!covers) await clearFreeBuffers(ring);
       }
-      this.#stats.fenceExports++;
-      await waitForWrites(fds, buffer.name);
+      const writes = exportWriteFence(fds, buffer.name);
+      if (writes) {
+        this.#stats.fenceExports++;
+        try {
+          await writes.wait();
+        } finally {
+          writes.close();
+        }
+      }
       this.#assertOpen();
       const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
       copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });

@@ -32,6 +32,8 @@ export interface DmabufFeedback {
   readonly tranches: readonly FeedbackTranche[];
   /** table indices the server sent that were outside its format table (skipped) */
   readonly badIndices: number;
+  /** what was wrong with what the server sent (an unreadable format table, bad indices) */
+  readonly problems: readonly string[];
 }
 
 /** Content identity of a snapshot: equal keys mean the same feedback. */
@@ -43,7 +45,7 @@ export function feedbackKey(f: DmabufFeedback): string {
 }
 
 function freeze(f: DmabufFeedback): DmabufFeedback {
-  return Object.freeze({ ...f, tranches: Object.freeze(f.tranches.map((t) => Object.freeze({ ...t }))) });
+  return Object.freeze({ ...f, problems: Object.freeze([...f.problems]), tranches: Object.freeze(f.tranches.map((t) => Object.freeze({ ...t }))) });
 }
 
 type ChangedListener = (feedback: DmabufFeedback, previous: DmabufFeedback) => void;
@@ -137,6 +139,32 @@ export class FeedbackWatch {
   }
 }
 
+/**
+ * The format table's entries, read through a private read-only mapping. The advertised size is
+ * checked against the file first: touching a mapping beyond the end of a file is SIGBUS, not an
+ * error. A table that cannot be read is empty (its indices then count as bad) and reported.
+ */
+function readTable(fd: number, size: number, problems: string[]): FormatModifier[] {
+  let fileSize: bigint;
+  try {
+    fileSize = native.dmabufSize(fd);
+  } catch (err) {
+    problems.push(`format table: cannot size the file (${(err as Error).message})`);
+    return [];
+  }
+  if (BigInt(size) > fileSize) {
+    problems.push(`format table of ${size} bytes advertised over a file of ${fileSize} bytes: not read`);
+    return [];
+  }
+  if (size % 16 !== 0) problems.push(`format table of ${size} bytes is not a whole number of 16-byte entries`);
+  try {
+    return parseFormatTable(native.wlReadFdPrivate(fd, size));
+  } catch (err) {
+    problems.push(`format table: ${(err as Error).message}`);
+    return [];
+  }
+}
+
 /** Decodes the event batches of one feedback object; calls `done` with each completed snapshot. */
 function listen(proxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'>, done: (f: DmabufFeedback) => void): void {
   // The table and main device persist across batches unless re-sent; tranches never do.
@@ -144,11 +172,12 @@ function listen(proxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'>, done: (f: D
   let mainDevice: bigint | null = null;
   let tranches: FeedbackTranche[] = [];
   let badIndices = 0;
+  let problems: string[] = [];
   let tranche = { device: null as bigint | null, flags: 0, pairs: [] as FormatModifier[] };
   proxy.on('main_device', ({ device }) => (mainDevice = readDevArray(device)));
   proxy.on('format_table', ({ fd, size }) => {
     try {
-      table = parseFormatTable(native.wlReadFdPrivate(fd.fd, size));
+      table = readTable(fd.fd, size, problems);
     } finally {
       fd.close();
     }
@@ -170,9 +199,11 @@ function listen(proxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'>, done: (f: D
     tranche = { device: null, flags: 0, pairs: [] };
   });
   proxy.on('done', () => {
-    const f: DmabufFeedback = { source: 'feedback', mainDevice, tranches, badIndices };
+    if (badIndices > 0) problems.push(`${badIndices} tranche indices outside the format table of ${table.length} entries`);
+    const f: DmabufFeedback = { source: 'feedback', mainDevice, tranches, badIndices, problems };
     tranches = [];
     badIndices = 0;
+    problems = [];
     done(f);
   });
 }
@@ -216,6 +247,7 @@ export class ClientDmabuf {
         mainDevice: null,
         tranches: [{ device: null, flags: 0, scanout: false, formats: FormatSet.from(pairs) }],
         badIndices: 0,
+        problems: [],
       });
     }
     return c;

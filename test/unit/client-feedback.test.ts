@@ -6,6 +6,7 @@
 // out a buffer the compositor holds, follows out-of-order releases and re-allocates when the
 // feedback's pick changes.
 import t from 'tap';
+import { writeSync } from 'node:fs';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
 import { native, testNative } from '../../src/native.js';
 import { OwnedFd } from '../../src/fd.js';
@@ -268,4 +269,40 @@ t.test('buffer ring: never hands out a held buffer, out-of-order releases, re-al
   t.equal(testNative.countOpenFds(), fds0, 'no fd left');
   c.conn.close();
   h.server.close();
+});
+
+t.test('a format table whose advertised size exceeds its file: no SIGBUS, the problem is reported', async (t) => {
+  const server = new WaylandServer();
+  const XR24_LINEAR = new Uint8Array(16);
+  new DataView(XR24_LINEAR.buffer).setUint32(0, XR24, true);
+  server.createGlobal('zwp_linux_dmabuf_v1', 4, (res) =>
+    res.implement({
+      get_default_feedback: ({ id }) => {
+        const table = plainMemfd('short table', 16);
+        writeSync(table.fd, XR24_LINEAR, 0, 16, 0);
+        const dev = new Uint8Array(new BigUint64Array([MAIN_DEV]).buffer);
+        id.send('format_table', { fd: table, size: 64 * 1024 }); // 64 KiB claimed, 16 bytes real
+        table.close();
+        id.send('main_device', { device: dev });
+        id.send('tranche_target_device', { device: dev });
+        id.send('tranche_flags', { flags: 0 });
+        id.send('tranche_formats', { indices: new Uint8Array(new Uint16Array([0, 3000]).buffer) });
+        id.send('tranche_done', {});
+        id.send('done', {});
+      },
+    }),
+  );
+  const { fd } = server.connectPair();
+  const conn = WaylandConnection.fromFd(fd);
+  const fds0 = testNative.countOpenFds();
+  const d = await ClientDmabuf.bind(conn);
+  const f = (await d.defaultFeedback()).current;
+  t.equal(f.tranches.length, 1, 'the tranche still arrives');
+  t.equal(f.badIndices, 2, 'both indices count as outside the (unreadable) table');
+  t.equal(f.problems.length, 2, 'two problems');
+  t.match(f.problems[0], /format table of 65536 bytes advertised over a file of 16 bytes/, 'the short table is named');
+  t.match(f.problems[1], /2 tranche indices outside the format table of 0 entries/, 'and the indices it made useless');
+  t.equal(testNative.countOpenFds(), fds0, 'the table fd was closed anyway');
+  conn.close();
+  server.close();
 });

@@ -18,7 +18,7 @@ function tranche(device: bigint, scanout: boolean, pairs: Array<[number, bigint]
   return { device, flags: scanout ? 1 : 0, scanout, formats: FormatSet.from(pairs) };
 }
 function fb(tranches: FeedbackTranche[], mainDevice: bigint | null = RENDER): DmabufFeedback {
-  return { source: 'feedback', mainDevice, tranches, badIndices: 0 };
+  return { source: 'feedback', mainDevice, tranches, badIndices: 0, problems: [] };
 }
 
 const renderAll = tranche(RENDER, false, [
@@ -110,7 +110,7 @@ t.test('bad sizes and unknown formats are reasons, not exceptions', async (t) =>
 });
 
 t.test('version 3 fallback: no device known, one tranche', async (t) => {
-  const f: DmabufFeedback = { source: 'modifiers', mainDevice: null, tranches: [{ device: null, flags: 0, scanout: false, formats: FormatSet.from([[XR24, DRM_FORMAT_MOD_LINEAR]]) }], badIndices: 0 };
+  const f: DmabufFeedback = { source: 'modifiers', mainDevice: null, tranches: [{ device: null, flags: 0, scanout: false, formats: FormatSet.from([[XR24, DRM_FORMAT_MOD_LINEAR]]) }], badIndices: 0, problems: [] };
   const p = pick(f, { width: 32, height: 32, formats: [AR24, XR24] });
   t.ok(p.ok && p.format === XR24 && p.device === null && p.tranche === 0);
 });

@@ -113,21 +113,23 @@ export class RingBuffer {
   }
 
   /**
-   * CPU drawing inside a DMA_BUF_IOCTL_SYNC write bracket (started and ended on the thread
-   * pool): `fn` gets the mapped bytes and plane 0's stride. Only while the client holds the
-   * buffer (acquired, not yet attached).
+   * CPU drawing inside a DMA_BUF_IOCTL_SYNC bracket (started and ended on the thread pool):
+   * `fn` gets the mapped bytes and plane 0's stride. `access` is 'rw' when `fn` also reads the
+   * previous content (partial redraws). Only while the client holds the buffer (acquired, not
+   * yet attached).
    */
-  draw<T>(fn: (pixels: Uint8Array, stride: number) => T | Promise<T>): Promise<T> {
+  draw<T>(fn: (pixels: Uint8Array, stride: number) => T | Promise<T>, access: 'write' | 'rw' = 'write'): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError('ring buffer'));
     if (this.#state !== 'client') return Promise.reject(new InvalidArgumentError(`draw on a ring buffer the ${this.#state === 'free' ? 'ring' : 'compositor'} holds (acquire() it first)`));
     const b = this.#backing;
-    if (b instanceof DmabufBacking) return b.dmabuf.withCpuAccess('write', () => fn(b.map(), this.stride));
+    if (b instanceof DmabufBacking) return b.dmabuf.withCpuAccess(access, () => fn(b.map(), this.stride));
+    const read = access === 'rw';
     return (async () => {
-      b.sync({ phase: 'start', read: false, write: true });
+      b.sync({ phase: 'start', read, write: true });
       try {
         return await fn(b.map(), this.stride);
       } finally {
-        b.sync({ phase: 'end', read: false, write: true });
+        b.sync({ phase: 'end', read, write: true });
       }
     })();
   }
@@ -153,7 +155,11 @@ export class RingBuffer {
   }
 }
 
-/** Creates the wl_buffer of `backing` with create_immed (the params object is destroyed at once). */
+/**
+ * Creates the wl_buffer of `backing` with create_immed (the params object is destroyed at
+ * once). A buffer the server cannot import is a fatal invalid_wl_buffer protocol error with
+ * create_immed: the ring only sends what the feedback offered.
+ */
 export function createWlBuffer(dmabuf: ClientDmabuf, backing: Backing): WaylandProxy<'wl_buffer'> {
   const d = backing.description;
   const params = dmabuf.proxy.request('create_params', {});
@@ -211,6 +217,8 @@ const pickKey = (p: Pick): string => (p.ok ? `${p.format}:${p.modifier}:${p.devi
 /**
  * N buffers for one surface size. acquire() hands out a buffer nobody uses (allocating one
  * while fewer than `count` exist), attach() gives it to the compositor until wl_buffer.release.
+ * Buffers of an old pick still held by the compositor count toward `count` until released. A
+ * feedback in which nothing fits any more keeps the current pick and buffers.
  */
 export class BufferRing {
   readonly width: number;

@@ -208,6 +208,10 @@ t.test('buffer ring: never hands out a held buffer, out-of-order releases, re-al
   const backing0 = udmabuf.made[0]!;
   t.same(backing0.syncs.map((s) => s.phase), ['start', 'end'], 'drawing is bracketed by sync start/end');
   t.equal(backing0.memory[0], 0xab, 'the drawing reached the buffer');
+  t.same(backing0.syncs.map((s) => [s.read, s.write]), [[false, true], [false, true]], 'a write bracket');
+  const seen = await bufs[0]!.draw((px) => px[0], 'rw');
+  t.equal(seen, 0xab, "an 'rw' draw reads the previous content");
+  t.same(backing0.syncs.slice(2).map((s) => [s.phase, s.read, s.write]), [['start', true, true], ['end', true, true]], 'inside a read-write bracket');
 
   for (const b of bufs) {
     ring.attach(surface, b);

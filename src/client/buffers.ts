@@ -15,7 +15,7 @@ import { DmabufBacking } from '../alloc/backends/backing.js';
 import type { SystemAllocators } from '../alloc/system.js';
 import type { AllocationPlan, Allocator, Backing } from '../alloc/types.js';
 import type { WaylandProxy } from '../wayland/client.js';
-import type { ClientDmabuf, DmabufFeedback, FeedbackWatch } from './feedback.js';
+import { alive, type ClientDmabuf, type DmabufFeedback, type FeedbackWatch } from './feedback.js';
 import { pick, type Pick, type PickRequest } from './pick.js';
 
 /** One of primebuf's allocators as the client sees it: with the dev_t of the device it allocates on. */
@@ -144,7 +144,7 @@ export class RingBuffer {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if (!this.#wl.destroyed && !this.#wl.connection.closed) this.#wl.request('destroy', {});
+      if (alive(this.#wl)) this.#wl.request('destroy', {});
     } finally {
       this.#backing.close();
     }

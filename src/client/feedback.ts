@@ -48,6 +48,11 @@ function freeze(f: DmabufFeedback): DmabufFeedback {
   return Object.freeze({ ...f, problems: Object.freeze([...f.problems]), tranches: Object.freeze(f.tranches.map((t) => Object.freeze({ ...t }))) });
 }
 
+/** @internal Whether a destructor request can still be sent on `p` (its connection neither closed nor failed). */
+export function alive(p: WaylandProxy): boolean {
+  return !p.destroyed && !p.connection.closed && p.connection.error === null;
+}
+
 type ChangedListener = (feedback: DmabufFeedback, previous: DmabufFeedback) => void;
 
 /**
@@ -113,7 +118,7 @@ export class FeedbackWatch {
     this.#listeners = [];
     const p = this.#proxy;
     this.#proxy = null;
-    if (p && !p.destroyed && !p.connection.closed) p.request('destroy', {});
+    if (p && alive(p)) p.request('destroy', {});
   }
 
   [Symbol.dispose](): void {
@@ -278,7 +283,7 @@ export class ClientDmabuf {
     for (const w of this.#watches) w.close();
     this.#watches.clear();
     this.#modifiers?.close();
-    if (!this.proxy.destroyed && !this.connection.closed) this.proxy.request('destroy', {});
+    if (alive(this.proxy)) this.proxy.request('destroy', {});
   }
 
   [Symbol.dispose](): void {
@@ -288,7 +293,16 @@ export class ClientDmabuf {
   async #watch(proxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'>): Promise<FeedbackWatch> {
     const w = new FeedbackWatch(proxy);
     this.#watches.add(w);
-    await w.ready();
+    // The first snapshot, or the fatal error of the connection (which would leave it pending forever).
+    const failed = new Promise<never>((_, reject) => this.connection.onError(reject));
+    failed.catch(() => undefined);
+    try {
+      await Promise.race([w.ready(), failed]);
+    } catch (err) {
+      this.#watches.delete(w);
+      w.close();
+      throw err;
+    }
     return w;
   }
 

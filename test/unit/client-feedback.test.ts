@@ -310,3 +310,23 @@ t.test('a format table whose advertised size exceeds its file: no SIGBUS, the pr
   conn.close();
   server.close();
 });
+
+t.test('a connection that dies before the first feedback: defaultFeedback() rejects, it does not hang', async (t) => {
+  const server = new WaylandServer();
+  server.createGlobal('zwp_linux_dmabuf_v1', 4, (res) =>
+    res.implement({ get_default_feedback: ({ id }) => id.postError(0, 'no feedback for you') }),
+  );
+  const { fd } = server.connectPair();
+  const conn = WaylandConnection.fromFd(fd);
+  const d = await ClientDmabuf.bind(conn);
+  let outcome: unknown = 'pending';
+  d.defaultFeedback().then(
+    () => (outcome = 'resolved'),
+    (e: unknown) => (outcome = e),
+  );
+  await conn.roundtrip().catch(() => undefined);
+  await new Promise((r) => setImmediate(r));
+  t.match(outcome, { name: 'ProtocolError', interface: 'zwp_linux_dmabuf_feedback_v1' }, 'rejected with the protocol error');
+  conn.close();
+  server.close();
+});

@@ -66,8 +66,7 @@ export class FeedbackWatch {
   #waiters: Array<(f: DmabufFeedback) => void> = [];
   #proxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'> | null;
   #closed = false;
-  /** number of `done` events received (changed or not) */
-  dones = 0;
+  #dones = 0;
 
   /** @internal use ClientDmabuf.defaultFeedback()/surfaceFeedback() */
   constructor(proxy: WaylandProxy<'zwp_linux_dmabuf_feedback_v1'> | null, initial?: DmabufFeedback) {
@@ -84,6 +83,11 @@ export class FeedbackWatch {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Number of `done` events received (changed or not). */
+  get dones(): number {
+    return this.#dones;
   }
 
   /** Resolves with the first snapshot. */
@@ -132,7 +136,7 @@ export class FeedbackWatch {
   /** @internal */
   _done(f: DmabufFeedback): void {
     if (this.#closed) return;
-    this.dones++;
+    this.#dones++;
     const snap = freeze(f);
     const key = feedbackKey(snap);
     const previous = this.#current;

@@ -82,15 +82,18 @@ export class Framebuffer extends Resource {
     };
     let id: number;
     let via = explicit ? 'addfb2-modifiers' : 'addfb2';
-    const refs = desc.planes.map((p) => p.handle.ref());
+    // Every reference is taken inside the try: a plane whose ref() throws (a closed handle)
+    // gives back the references already taken for the planes before it.
+    const refs: GemHandle[] = [];
     try {
+      for (const p of desc.planes) refs.push(p.handle.ref());
       try {
         id = native.drmAddFB2(device.fd, raw);
       } catch (err) {
         const legacy = LEGACY.get(desc.format);
-      const unsupported = err instanceof SystemError && (err.code === 'ENOTTY' || err.code === 'ENOSYS');
-      if (!unsupported || desc.legacyFallback === false || !legacy || n !== 1 || (desc.planes[0]!.offset ?? 0) !== 0 ||
-          (desc.modifier !== MOD_INVALID && desc.modifier !== MOD_LINEAR)) {
+        const unsupported = err instanceof SystemError && (err.code === 'ENOTTY' || err.code === 'ENOSYS');
+        if (!unsupported || desc.legacyFallback === false || !legacy || n !== 1 || (desc.planes[0]!.offset ?? 0) !== 0 ||
+            (desc.modifier !== MOD_INVALID && desc.modifier !== MOD_LINEAR)) {
           throw err;
         }
         id = native.drmAddFB(device.fd, desc.width, desc.height, desc.planes[0]!.pitch, legacy[0], legacy[1], desc.planes[0]!.handle.handle);

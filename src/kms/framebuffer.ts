@@ -117,15 +117,20 @@ export class Framebuffer extends Resource {
   }
 
   private constructor(device: Device, id: number, width: number, height: number, format: number, modifier: bigint, via: string, refs: GemHandle[]) {
+    const owner: { drop?: () => void } = {};
     super(`${device.name} fb ${id} ${width}x${height} ${fourcc(format)}`, () => {
       liveFramebuffers--;
+      owner.drop?.();
       try {
-        if (!device.closed) native.drmRmFB(device.fd, id);
+        // also while the device closes (it closes its framebuffers before its fd)
+        const fd = device.liveFd;
+        if (fd !== undefined) native.drmRmFB(fd, id);
       } finally {
         for (const r of refs) r.close();
       }
     });
     liveFramebuffers++;
+    owner.drop = device.adoptChild('framebuffer', this);
     this.id = id;
     this.device = device;
     this.width = width;

@@ -8,6 +8,7 @@ import { ClosedError, SystemError } from '../../src/errors.js';
 import type { Device } from '../../src/kms/device.js';
 import { Framebuffer, MOD_INVALID } from '../../src/kms/framebuffer.js';
 import { GemHandle, GemHandleTable } from '../../src/kms/gem.js';
+import { native } from '../../src/native.js';
 
 const XR24 = 0x34325258;
 
@@ -54,4 +55,67 @@ t.test('a failing AddFB2 gives back every reference it took', async (t) => {
   const a = held(table, 7, 1);
   t.throws(() => Framebuffer.create(fakeDevice, { width: 64, height: 64, format: XR24, modifier: MOD_INVALID, planes: [{ handle: a, pitch: 256 }] }), SystemError);
   t.equal(table.count(7), 1, 'back to the owner\'s one reference');
+});
+
+/** Replaces native functions for one test (the ioctl outcomes a host cannot produce). */
+function stub<K extends keyof typeof native>(t: { teardown(fn: () => void): void }, name: K, fn: (typeof native)[K]): void {
+  const orig = native[name];
+  (native as unknown as Record<string, unknown>)[name] = fn;
+  t.teardown(() => {
+    (native as unknown as Record<string, unknown>)[name] = orig;
+  });
+}
+
+function stubbedFb(t: { teardown(fn: () => void): void }, calls: string[]): Framebuffer {
+  stub(t, 'drmAddFB2', () => 42);
+  stub(t, 'drmRmFB', (_fd: number, id: number) => {
+    calls.push(`RMFB ${id}`);
+  });
+  const dev = { fd: devNull, liveFd: devNull, name: 'fake', closed: false, adoptChild: () => () => undefined } as unknown as Device;
+  return Framebuffer.createRaw(dev, { width: 64, height: 64, format: XR24, handles: [1], pitches: [256], offsets: [0] });
+}
+
+const noCloseFb = (code: string, errno: number) => () => {
+  throw new SystemError(`DRM_IOCTL_MODE_CLOSEFB failed: ${code}`, { code, errno, syscall: 'DRM_IOCTL_MODE_CLOSEFB' });
+};
+
+t.test('close({ keepOnScreen }) uses CLOSEFB where the kernel has it', async (t) => {
+  const calls: string[] = [];
+  const fb = stubbedFb(t, calls);
+  stub(t, 'drmCloseFB', (_fd: number, id: number) => {
+    calls.push(`CLOSEFB ${id}`);
+  });
+  fb.close({ keepOnScreen: true });
+  fb.close({ keepOnScreen: true });
+  t.same(calls, ['CLOSEFB 42'], 'CLOSEFB once, no RmFB');
+  t.equal(fb.removedWith, 'CLOSEFB');
+});
+
+for (const [code, errno] of [['ENOTTY', 25], ['EINVAL', 22]] as const) {
+  t.test(`close({ keepOnScreen }) falls back to RmFB when CLOSEFB fails with ${code} (kernel before 6.8)`, async (t) => {
+    const calls: string[] = [];
+    const fb = stubbedFb(t, calls);
+    stub(t, 'drmCloseFB', noCloseFb(code, errno));
+    fb.close({ keepOnScreen: true });
+    t.same(calls, ['RMFB 42'], 'RmFB ran instead');
+    t.equal(fb.removedWith, 'RMFB');
+    t.ok(fb.closed);
+  });
+}
+
+t.test('another CLOSEFB error is not papered over with RmFB', async (t) => {
+  const calls: string[] = [];
+  const fb = stubbedFb(t, calls);
+  stub(t, 'drmCloseFB', noCloseFb('EPERM', 1));
+  t.throws(() => fb.close({ keepOnScreen: true }), { code: 'EPERM', syscall: 'DRM_IOCTL_MODE_CLOSEFB' });
+  t.same(calls, [], 'no RmFB');
+  t.ok(fb.closed, 'closed all the same (close is once)');
+});
+
+t.test('a plain close() is RmFB', async (t) => {
+  const calls: string[] = [];
+  const fb = stubbedFb(t, calls);
+  stub(t, 'drmCloseFB', noCloseFb('ENOTTY', 25));
+  fb.close();
+  t.same(calls, ['RMFB 42']);
 });

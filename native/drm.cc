@@ -581,6 +581,8 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
       self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status < 0 ? -status : 0),
                                                    Napi::Number::New(env, events)});
     } catch (const Napi::Error& e) {
+      // The process's 'uncaughtException' (fatal only when nothing handles it). Callers keep
+      // their callbacks from throwing: DrmEventDispatcher reports listener errors itself.
       napi_fatal_exception(env, e.Value());
     }
   }

@@ -14,7 +14,7 @@ import type { GemHandle } from '../../src/kms/gem.js';
 import { preferredMode, readResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane } from './kms-util.js';
+import { disableAll, placePlane, primaryOutput } from './kms-util.js';
 import { kernelFramebuffers, leakFree } from './leak.js';
 import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { native } from '../../src/native.js';
@@ -168,13 +168,7 @@ leakFree(t, 'vgem + udmabuf + system heap on three vkms overlays, one commit, wr
 
 leakFree(t, 'close({ keepOnScreen }) on the primary plane: CLOSEFB keeps it on screen until the next commit replaces it', async (t) => {
   const vkms = openDriver('vkms');
-  const res = readResources(vkms, { probe: true });
-  const crtc = res.crtcs[0]!;
-  const virt = res.connectors.find((c) => !c.writeback)!;
-  const mode = preferredMode(virt)!;
-  const W = mode.hdisplay;
-  const H = mode.vdisplay;
-  const primary = res.planes.find((p) => p.type === 'primary')!;
+  const { res, crtc, virt, mode, W, H, primary } = primaryOutput(vkms);
   const bufA = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
   const bufB = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
   const fbA = Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: bufA.handle, pitch: bufA.pitch }] });

@@ -126,26 +126,4 @@ export {
 // scanout: verdicts, texture verdicts, plane assignment, feedback debounce, the copy (src/scanout/index.ts is the curated list)
 export * from './scanout/index.js';
 // the client helper: feedback, format/modifier pick, a buffer ring over primebuf's allocators
-export {
-  ClientDmabuf,
-  FeedbackWatch,
-  feedbackKey,
-  pick as pickFormat,
-  trancheOrder,
-  BufferRing,
-  RingBuffer,
-  clientAllocators,
-  rankAllocators,
-  createWlBuffer,
-  CLIENT_LAYOUT_RULES,
-  type DmabufFeedback,
-  type FeedbackTranche,
-  type Pick,
-  type PickRequest,
-  type PickReason,
-  type PickReasonCode,
-  type ClientAllocator,
-  type BufferRingOptions,
-  type ReallocationEvent as ClientReallocationEvent,
-  type RingBufferState,
-} from './client/index.js';
+export * from './client/index.js';

@@ -1,5 +1,5 @@
 /**
- * Client buffers: allocate what pick() chose through primebuf's allocators, on the device the
+ * Client buffers: allocate what pickFormat() chose through primebuf's allocators, on the device the
  * tranche targets where one of them allocates there, wrap it in a wl_buffer
  * (zwp_linux_buffer_params_v1.create_immed), and keep a ring of them that honours
  * wl_buffer.release: a buffer the compositor holds is never handed out. When the feedback
@@ -16,7 +16,7 @@ import type { SystemAllocators } from '../alloc/system.js';
 import type { AllocationPlan, Allocator, Backing } from '../alloc/types.js';
 import type { WaylandProxy } from '../wayland/client.js';
 import { alive, type ClientDmabuf, type DmabufFeedback, type FeedbackWatch } from './feedback.js';
-import { pick, type Pick, type PickRequest } from './pick.js';
+import { pickFormat, type Pick, type PickRequest } from './pick.js';
 
 /** One of primebuf's allocators as the client sees it: with the dev_t of the device it allocates on. */
 export interface ClientAllocator {
@@ -186,7 +186,7 @@ export function createWlBuffer(dmabuf: ClientDmabuf, backing: Backing): WaylandP
 }
 
 /** Why and how the ring re-allocated. */
-export interface ReallocationEvent {
+export interface ClientReallocationEvent {
   readonly generation: number;
   readonly from: Pick;
   readonly to: Pick;
@@ -209,7 +209,7 @@ export interface BufferRingOptions {
   readonly modifiers?: readonly bigint[];
   /** at most this many buffers (default 3) */
   readonly count?: number;
-  readonly onReallocate?: (e: ReallocationEvent) => void;
+  readonly onReallocate?: (e: ClientReallocationEvent) => void;
 }
 
 const pickKey = (p: Pick): string => (p.ok ? `${p.format}:${p.modifier}:${p.device}:${p.scanout}` : 'none');
@@ -327,7 +327,7 @@ export class BufferRing {
       canAllocate: (f, m) => this.#opts.allocators.some((a) => a.allocator.canAllocate(f, m)),
       ...(this.#opts.modifiers ? { modifiers: this.#opts.modifiers } : {}),
     };
-    return pick(feedback, req);
+    return pickFormat(feedback, req);
   }
 
   #allocate(): RingBuffer {

@@ -5,7 +5,7 @@
  * a ring of them that honours wl_buffer.release and follows feedback changes.
  */
 export { ClientDmabuf, FeedbackWatch, feedbackKey, type DmabufFeedback, type FeedbackTranche } from './feedback.js';
-export { pick, trancheOrder, type Pick, type PickRequest, type PickReason, type PickReasonCode } from './pick.js';
+export { pickFormat, trancheOrder, type Pick, type PickRequest, type PickReason, type PickReasonCode } from './pick.js';
 export {
   BufferRing,
   RingBuffer,
@@ -15,6 +15,6 @@ export {
   CLIENT_LAYOUT_RULES,
   type ClientAllocator,
   type BufferRingOptions,
-  type ReallocationEvent,
+  type ClientReallocationEvent,
   type RingBufferState,
 } from './buffers.js';

@@ -47,7 +47,7 @@ export type Pick =
     }
   | { readonly ok: false; readonly reasons: readonly PickReason[] };
 
-/** Tranche indices in the order pick() tries them: scanout, then the main device's, then the rest. */
+/** Tranche indices in the order pickFormat() tries them: scanout, then the main device's, then the rest. */
 export function trancheOrder(feedback: DmabufFeedback): number[] {
   const rank = (t: FeedbackTranche): number => (t.scanout ? 0 : t.device === feedback.mainDevice ? 1 : 2);
   return feedback.tranches.map((t, i) => ({ i, r: rank(t) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.i);
@@ -58,7 +58,7 @@ function kind(t: FeedbackTranche, main: bigint | null): string {
 }
 
 /** Picks (format, modifier) for `req` from `feedback`; see the top of this file for the order. */
-export function pick(feedback: DmabufFeedback, req: PickRequest): Pick {
+export function pickFormat(feedback: DmabufFeedback, req: PickRequest): Pick {
   const reasons: PickReason[] = [];
   const { width, height } = req;
   if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) {

@@ -14,7 +14,7 @@ import type { AllocationPlan, AllocatorCaps } from '../../src/alloc/index.js';
 import type { DmabufImporter } from '../../src/dmabuf/import.js';
 import { LinuxDmabuf, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
 import { WaylandConnection, WaylandServer, type ServerResource } from '../../src/wayland/index.js';
-import { BufferRing, ClientDmabuf, type ReallocationEvent } from '../../src/client/index.js';
+import { BufferRing, ClientDmabuf, type ClientReallocationEvent } from '../../src/client/index.js';
 import { FakeAllocator, type FakeBacking } from './fake-alloc.js';
 import { plainMemfd } from '../util/memfd.js';
 
@@ -181,7 +181,7 @@ t.test('buffer ring: never hands out a held buffer, out-of-order releases, re-al
   const sf = await c.dmabuf.surfaceFeedback(surface);
   const dumb = new MemfdAllocator(caps('dumb@card0', 'dumb', 'card0'));
   const udmabuf = new MemfdAllocator(caps('udmabuf', 'udmabuf'));
-  const events: ReallocationEvent[] = [];
+  const events: ClientReallocationEvent[] = [];
   const ring = new BufferRing({
     dmabuf: c.dmabuf,
     feedback: sf,

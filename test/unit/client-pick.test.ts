@@ -3,7 +3,7 @@
 // the client cannot allocate is skipped, and every choice or refusal says why.
 import t from 'tap';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import { pick, trancheOrder } from '../../src/client/pick.js';
+import { pickFormat as pick, trancheOrder } from '../../src/client/pick.js';
 import type { DmabufFeedback, FeedbackTranche } from '../../src/client/feedback.js';
 
 const XR24 = fourcc('XRGB8888');

@@ -16,6 +16,20 @@ function section(title: string): string {
   return readme.slice(start, end < 0 ? undefined : end);
 }
 
+/** A table cell without its parenthesized remarks (which name methods and fields, not exports). */
+function withoutRemarks(cell: string): string {
+  let out = '';
+  let depth = 0;
+  let code = false;
+  for (const ch of cell) {
+    if (ch === '`') code = !code;
+    else if (!code && ch === '(') depth++;
+    else if (!code && ch === ')') depth = Math.max(0, depth - 1);
+    if (depth === 0 && ch !== ')') out += ch;
+  }
+  return out;
+}
+
 /** `Name` tokens of one column of the section's table rows (1-based column index). */
 function names(text: string, column: number): Set<string> {
   const out = new Set<string>();
@@ -24,7 +38,7 @@ function names(text: string, column: number): Set<string> {
     const cells = line.split('|').slice(1, -1);
     const cell = cells[column - 1];
     if (!cell) continue;
-    for (const m of cell.matchAll(/`([A-Za-z_$][\w$]*)`/g)) out.add(m[1]!);
+    for (const m of withoutRemarks(cell).matchAll(/`([A-Za-z_$][\w$]*)`/g)) out.add(m[1]!);
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { openSystemAllocators } from '../../src/alloc/index.js';
 import { LinuxDmabuf, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
 import { kmsFormats } from '../../src/wayland/kms-formats.js';
 import { WaylandConnection, WaylandServer, type ServerResource } from '../../src/wayland/index.js';
-import { BufferRing, ClientDmabuf, clientAllocators, type ReallocationEvent, type RingBuffer } from '../../src/client/index.js';
+import { BufferRing, ClientDmabuf, clientAllocators, type ClientReallocationEvent, type RingBuffer } from '../../src/client/index.js';
 import { findDriver } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
 
@@ -84,7 +84,7 @@ leakFree(t as TapTest, 'client: feedback, pick, real allocations imported by the
   t.ok(dumbName?.startsWith('dumb@'), `a dumb allocator on the vkms device (${dumbName})`);
   t.ok(allocators.some((a) => a.allocator.caps.kind === 'udmabuf'), 'udmabuf present');
 
-  const events: ReallocationEvent[] = [];
+  const events: ClientReallocationEvent[] = [];
   const ring = new BufferRing({ dmabuf: client, feedback, allocators, width: W, height: H, formats: [XR24], count: 3, onReallocate: (e) => events.push(e) });
   const p0 = ring.pick;
   t.ok(p0.ok && p0.format === XR24 && p0.modifier === DRM_FORMAT_MOD_LINEAR && !p0.scanout, 'LINEAR XRGB8888 from the main tranche');

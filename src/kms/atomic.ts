@@ -158,8 +158,9 @@ export class AtomicRequest {
    * A commit with a page-flip event per affected CRTC, non-blocking by default (returns at once;
    * `flip` resolves from the event loop when the flip completed at vblank).
    */
-  commit(opts: CommitOptions & { nonBlocking?: boolean } = {}): FlipResult {
-    const crtcs = this.#affectedCrtcs();
+  commit(opts: CommitOptions & { nonBlocking?: boolean; crtcCount?: number } = {}): FlipResult {
+    // crtcCount: the caller knows how many CRTCs the request touches (no GETPLANE ioctls per commit)
+    const crtcs = opts.crtcCount ?? this.#affectedCrtcs();
     const events = this.device.events;
     const token = events.expect(crtcs);
     let fds: number[];

@@ -60,3 +60,19 @@ export { KnownBadTable, type KnownBadEntry } from './known-bad.js';
 export { ScanoutTrancheDebounce, scanoutTrancheWanted, type DebounceOptions } from './debounce.js';
 export { checkTexture } from './texture.js';
 export { assignPlanes, type AssignInput, type AssignSurface, type Assignment, type PrimaryContent, type SurfaceId } from './assign.js';
+export {
+  Presenter,
+  CopyUnsupportedError,
+  PRESENTATION_VSYNC,
+  PRESENTATION_HW_CLOCK,
+  PRESENTATION_HW_COMPLETION,
+  PRESENTATION_ZERO_COPY,
+  type PresenterOptions,
+  type PresenterStats,
+  type PresentFrame,
+  type PresentResult,
+  type Presentation,
+  type SurfacePlacement,
+} from './presenter.js';
+export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
+export { exportWriteFence, waitForWrites } from './implicit-sync.js';

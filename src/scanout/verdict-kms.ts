@@ -162,6 +162,12 @@ export class KmsScanoutKernel implements ScanoutKernel {
     return r.ok ? r : { ok: false, stage: 'TEST_ONLY', error: r.error };
   }
 
+  /** The framebuffer made for `key` by framebuffer(), when it was made and is open (the presenter commits it). */
+  framebufferOf(key: object): Framebuffer | undefined {
+    const r = this.#results.get(key);
+    return r?.ok && !r.fb.closed ? r.fb : undefined;
+  }
+
   forget(key: object): void {
     this.#results.delete(key);
     this.#fbs.forget(key);

@@ -7,15 +7,13 @@
 import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import { UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
-import type { Dmabuf } from '../../src/dmabuf/dmabuf.js';
-import type { Mapping } from '../../src/dmabuf/mapping.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
-import type { Device } from '../../src/kms/device.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
 import { preferredMode, readResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
-import { CopyRing, type RingBufferSpec, type RingFrame, type ScanoutBuffer } from '../../src/scanout/copy-ring.js';
+import { CopyRing, type RingFrame } from '../../src/scanout/copy-ring.js';
+import { DumbRingBuffer } from '../../src/scanout/presenter-ring.js';
 import type { CopySurface } from '../../src/scanout/copy.js';
 import { damageArea, fullDamage, mergeDamage, type Rect } from '../../src/scanout/damage.js';
 import { openDriver } from './devices-util.js';
@@ -25,40 +23,6 @@ import { leakFree } from './leak.js';
 const XR24 = fourcc('XRGB8888');
 const XB24 = fourcc('XBGR8888');
 const POISON = 0x00c0ffee;
-
-/** A vkms dumb buffer as a ring buffer: mapping, exported dma-buf (for the sync bracket), framebuffer. */
-class DumbScanout implements ScanoutBuffer {
-  readonly format: number;
-  readonly width: number;
-  readonly height: number;
-  readonly stride: number;
-  readonly memory: Mapping;
-  readonly dmabuf: Dmabuf;
-  readonly fb: Framebuffer;
-  readonly #dumb: DumbBuffer;
-  constructor(dev: Device, spec: RingBufferSpec) {
-    this.#dumb = DumbBuffer.create(dev, { width: spec.width, height: spec.height, bpp: 32 });
-    this.format = spec.format;
-    this.width = spec.width;
-    this.height = spec.height;
-    this.stride = this.#dumb.pitch;
-    this.memory = this.#dumb.map();
-    this.dmabuf = this.#dumb.exportDmabuf();
-    this.fb = Framebuffer.create(dev, {
-      width: spec.width,
-      height: spec.height,
-      format: spec.format,
-      modifier: DRM_FORMAT_MOD_LINEAR,
-      planes: [{ handle: this.#dumb.handle, pitch: this.#dumb.pitch }],
-    });
-  }
-  close(): void {
-    this.fb.close();
-    this.memory.close();
-    this.dmabuf.close();
-    this.#dumb.close();
-  }
-}
 
 /** The client: an XBGR8888 udmabuf whose pixels change only inside each frame's damage. */
 function pixelOf(frame: number, x: number, y: number): number {
@@ -98,7 +62,7 @@ leakFree(t, 'copy ring on vkms: XBGR8888 udmabuf -> XRGB8888 dumb buffers, one c
     for (const r of rects) for (let y = r.y; y < r.y + r.height; y++) drawnAt.fill(frame, y * W + r.x, y * W + r.x + r.width);
   };
 
-  const ring = new CopyRing({ width: W, height: H, format: XR24, buffers: 2, allocate: (spec) => new DumbScanout(vkms, spec) });
+  const ring = new CopyRing({ width: W, height: H, format: XR24, buffers: 2, allocate: (spec) => new DumbRingBuffer(vkms, spec) });
 
   // the capture target
   const out = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
@@ -113,7 +77,7 @@ leakFree(t, 'copy ring on vkms: XBGR8888 udmabuf -> XRGB8888 dumb buffers, one c
     return addWriteback(req, wb.id, crtc.id, outFb);
   };
   /** One commit showing `slot`'s buffer; resolves when flipped and captured. */
-  const show = async (frame: RingFrame<DumbScanout>) => {
+  const show = async (frame: RingFrame<DumbRingBuffer>) => {
     let req = build(frame.slot.buffer.fb);
     if (withVirtual && !req.check({ allowModeset: true }).ok) {
       t.comment('Virtual-1 + Writeback-1 refused together (stock vkms); capturing with Writeback-1 alone');

@@ -1,0 +1,68 @@
+/**
+ * Implicit sync for the frame path: a client's dma-buf may still be written by its GPU when the
+ * client commits it. Before the buffer is scanned out or copied, its pending writes are waited
+ * for without blocking the JS thread:
+ * - scanout: the buffer's read fence (DMA_BUF_IOCTL_EXPORT_SYNC_FILE with DMA_BUF_SYNC_READ: the
+ *   writers a reader must wait for) goes into the atomic commit as the plane's IN_FENCE_FD; the
+ *   kernel's commit work waits for it, the non-blocking commit returns at once;
+ * - copy: the copy starts after that sync_file signals (SyncFile.wait polls it on the loop).
+ * A kernel without EXPORT_SYNC_FILE (before 5.20: ENOTTY) gives no fence: its atomic helpers
+ * still wait for the implicit fences of a plane's buffer, and DMA_BUF_IOCTL_SYNC START waits for
+ * them before a CPU read, so nothing is lost but the explicit hand-over.
+ */
+import { SystemError } from '../errors.js';
+import { DMA_BUF_SYNC_READ } from '../dmabuf/dmabuf.js';
+import { SyncFile } from '../dmabuf/sync-file.js';
+import { native } from '../native.js';
+
+/** The kernel has no DMA_BUF_IOCTL_EXPORT_SYNC_FILE: remembered after the first refusal. */
+let exportUnsupported = false;
+
+/**
+ * One sync_file that signals when every pending write to the dma-bufs `fds` (a buffer's planes;
+ * duplicates are asked once) has completed; undefined when the kernel cannot export one. The
+ * caller owns the result.
+ */
+export function exportWriteFence(fds: readonly number[], what = 'client buffer'): SyncFile | undefined {
+  if (exportUnsupported) return undefined;
+  let merged: SyncFile | undefined;
+  for (const fd of new Set(fds)) {
+    let one: SyncFile;
+    try {
+      one = new SyncFile(native.dmabufExportSyncFile(fd, DMA_BUF_SYNC_READ), `write fence of ${what}`);
+    } catch (err) {
+      merged?.close();
+      if (err instanceof SystemError && (err.code === 'ENOTTY' || err.code === 'EOPNOTSUPP')) {
+        exportUnsupported = true;
+        return undefined;
+      }
+      throw err;
+    }
+    if (!merged) {
+      merged = one;
+      continue;
+    }
+    try {
+      const both = merged.merge(one, `write fences of ${what}`);
+      merged.close();
+      merged = both;
+    } finally {
+      one.close();
+    }
+  }
+  return merged;
+}
+
+/**
+ * Resolves when the pending writes to `fds` have completed (at once when there are none or the
+ * kernel cannot tell); the JS thread keeps running meanwhile.
+ */
+export async function waitForWrites(fds: readonly number[], what?: string): Promise<void> {
+  const fence = exportWriteFence(fds, what);
+  if (!fence) return;
+  try {
+    await fence.wait();
+  } finally {
+    fence.close();
+  }
+}

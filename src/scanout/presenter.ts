@@ -1,0 +1,638 @@
+/**
+ * The per-frame presenter: one object per output (a CRTC driving a connector with a mode) that a
+ * compositor calls each frame with its surface's current buffer, damage and placement
+ * (transform). Each frame it
+ * 1. decides direct or copy: the verdicts (ScanoutChecker: static checks, then the kernel's
+ *    import, AddFB2 and TEST_ONLY) through assignPlanes, cached per (buffer, placement): a frame
+ *    in steady state computes no verdict; a buffer whose consumers are not all cache-coherent
+ *    (`coherent: false`, from the constraint model; or the `forceCopy` test option) is copied
+ *    even when the verdict says direct;
+ * 2. direct: the buffer's framebuffer (made once by the verdict's AddFB2) on the plane, its
+ *    pending writes as the plane's IN_FENCE_FD (implicit-sync.ts);
+ *    copy: waits (on the loop) for the buffer's pending writes, then copies only the damaged
+ *    rectangles into a free buffer of the copy ring (compositor-owned dumb buffers of the mode;
+ *    a reused buffer gets the union of the damage since it was last written), off the JS thread
+ *    inside DMA_BUF_IOCTL_SYNC brackets, and puts that buffer on the primary plane;
+ * 3. builds ONE atomic commit (the modeset on the first frame; planes that are no longer used
+ *    are turned off) and commits it non-blocking with a page-flip event;
+ * 4. on the flip: releases the client buffers that left the screen (`onRelease`, one call per
+ *    buffer; a copied buffer is released as soon as its copy is done) and resolves the
+ *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.
+ * A frame with the same buffer, the same placement and empty damage commits nothing.
+ *
+ * The copy path copies unscaled, unrotated and uncropped only (the copy engine has no scaler):
+ * a placement that needs more and that no plane takes is refused with CopyUnsupportedError.
+ * Frames are serialized: present() waits for the previous frame's flip.
+ */
+import { ClosedError, PrimebufError } from '../errors.js';
+import { Dmabuf } from '../dmabuf/dmabuf.js';
+import type { Mapping } from '../dmabuf/mapping.js';
+import type { SyncFile } from '../dmabuf/sync-file.js';
+import { fourcc, formatName } from '../formats/index.js';
+import type { AtomicRequest } from '../kms/atomic.js';
+import { PropertyBlob } from '../kms/blob.js';
+import type { Device } from '../kms/device.js';
+import { DumbBuffer } from '../alloc/backends/dumb.js';
+import { Framebuffer } from '../kms/framebuffer.js';
+import type { RawMode } from '../native/drm.js';
+import { assignPlanes } from './assign.js';
+import { canCopy, type CopySurface } from './copy.js';
+import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
+import type { Rect } from './damage.js';
+import { exportWriteFence } from './implicit-sync.js';
+import type { KnownBadTable } from './known-bad.js';
+import { placementKey, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
+import { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
+import { ScanoutChecker, type ScanoutVerdict } from './verdict.js';
+import type { ScanoutBuffer } from './verdict-buffer.js';
+import { findPlane, scanoutDeviceFromLive, type ScanoutDeviceInfo, type ScanoutPlaneInfo } from './verdict-device.js';
+import { KmsScanoutKernel, type OutputState } from './verdict-kms.js';
+
+/** wp_presentation_feedback.kind bits. */
+export const PRESENTATION_VSYNC = 0x1;
+export const PRESENTATION_HW_CLOCK = 0x2;
+export const PRESENTATION_HW_COMPLETION = 0x4;
+export const PRESENTATION_ZERO_COPY = 0x8;
+
+const XRGB8888 = fourcc('XRGB8888');
+
+/** The placement of the surface on the output (the CRTC is the presenter's). */
+export type SurfacePlacement = Omit<Placement, 'crtc'>;
+
+export interface PresentFrame {
+  /** The surface's current buffer: pass the same object for the same buffer every frame. */
+  readonly buffer: ScanoutBuffer;
+  /** Damage in buffer pixels since the surface's previous content; undefined: all of it. */
+  readonly damage?: readonly Rect[];
+  /** Default: the whole buffer at (0, 0), unscaled. */
+  readonly placement?: SurfacePlacement;
+  /**
+   * false when a device that touches the buffer is not cache-coherent: the buffer is copied even
+   * when the verdict says direct.
+   */
+  readonly coherent?: boolean;
+  /**
+   * The buffer's merged constraints (merge(...).set): `writeCombine` (some member is not
+   * cache-coherent) has the same effect as `coherent: false`.
+   */
+  readonly constraints?: { readonly writeCombine: boolean };
+}
+
+export interface Presentation {
+  /** The flip's vblank timestamp (CLOCK_MONOTONIC when `flags` has HW_CLOCK). */
+  readonly timestampNs: bigint;
+  readonly tvSec: number;
+  readonly tvUsec: number;
+  /** The vblank counter of the flip. */
+  readonly sequence: number;
+  /** The mode's refresh period in nanoseconds. */
+  readonly refreshNs: number;
+  /** PRESENTATION_* bits. */
+  readonly flags: number;
+}
+
+export interface PresentResult {
+  /** 'unchanged': nothing to show, no commit. */
+  readonly path: 'direct' | 'copy' | 'unchanged';
+  readonly committed: boolean;
+  /** The plane the client buffer went on (direct) or the copy's plane. */
+  readonly plane?: number;
+  readonly bytesCopied: number;
+  readonly presentation?: Presentation;
+  /** Out-fences the `extraState` hook asked for (OUT_FENCE_PTR, writeback): the caller owns them. */
+  readonly fences: ReadonlyArray<SyncFile | null>;
+}
+
+/** Counts since the presenter was made (the kiosk's --stats prints them). */
+export interface PresenterStats {
+  /** present() calls that committed. */
+  frames: number;
+  /** present() calls with nothing to show (no commit). */
+  unchanged: number;
+  /** Atomic commits (the first one with the modeset). */
+  commits: number;
+  directFrames: number;
+  copiedFrames: number;
+  /** PRIME imports, AddFB2 and TEST_ONLY calls the verdicts made. */
+  imports: number;
+  addfb2: number;
+  testOnly: number;
+  /** Verdicts computed (cache misses of the checker). */
+  verdictsComputed: number;
+  /** Buffers the presenter allocated (copy-ring buffers, the black background). */
+  allocations: number;
+  /** Client buffers mapped for the copy path (once per buffer). */
+  sourceMaps: number;
+  bytesCopied: number;
+  /** DMA_BUF_IOCTL_SYNC calls of the copies (START and END both count). */
+  syncCalls: number;
+  /** Write fences exported from client buffers (DMA_BUF_IOCTL_EXPORT_SYNC_FILE). */
+  fenceExports: number;
+  /** onRelease calls. */
+  releases: number;
+}
+
+export interface PresenterOptions {
+  readonly device: Device;
+  readonly crtcId: number;
+  readonly connectorId: number;
+  readonly mode: RawMode;
+  /** The device as the verdicts see it (default: read from the live device). */
+  readonly model?: ScanoutDeviceInfo;
+  /** Shared between a device's outputs (default: the presenter's own). */
+  readonly knownBad?: KnownBadTable;
+  /** Copy-ring buffers (default 2: one on screen, one to write). */
+  readonly ringBuffers?: number;
+  /** The copy ring's format (default XRGB8888). */
+  readonly ringFormat?: number;
+  /** Makes a copy-ring buffer (default: a dumb buffer of the mode on `device`). */
+  readonly allocateRingBuffer?: (spec: RingBufferSpec) => PresenterRingBuffer;
+  /** Test option: copy every frame (the non-coherent override for all buffers). */
+  readonly forceCopy?: boolean;
+  /** A client buffer left the screen (or its copy is done): send wl_buffer.release. */
+  readonly onRelease?: (buffer: ScanoutBuffer) => void;
+  /** Adds to every commit (tests: a writeback capture); its out-fences come back in the result. */
+  readonly extraState?: (req: AtomicRequest) => void;
+}
+
+/** The copy path cannot show this placement (it needs scaling, rotation or a crop). */
+export class CopyUnsupportedError extends PrimebufError {
+  override name = 'CopyUnsupportedError';
+  readonly code = 'COPY_UNSUPPORTED';
+}
+
+type Decision =
+  | { readonly path: 'direct'; readonly plane: number; readonly placement: ResolvedPlacement; readonly background: boolean; readonly why: readonly string[] }
+  | { readonly path: 'copy'; readonly dx: number; readonly dy: number; readonly why: readonly string[] };
+
+/** A client buffer's CPU side for the copy path: the presenter's own dup of its fd and a mapping. */
+interface Source {
+  readonly dmabuf: Dmabuf;
+  readonly memory: Mapping;
+}
+
+interface Shown {
+  readonly buffer: ScanoutBuffer;
+  readonly key: string;
+  readonly path: 'direct' | 'copy';
+}
+
+function fixed16(v: number): bigint {
+  return BigInt(Math.round(v * 65536));
+}
+
+/** Sets a plane's framebuffer and rectangles (and rotation when it has the property). */
+function placePlane(req: AtomicRequest, plane: ScanoutPlaneInfo, crtc: number, fb: Framebuffer, p: ResolvedPlacement): void {
+  req.setAll(plane.id, {
+    FB_ID: fb,
+    CRTC_ID: crtc,
+    SRC_X: fixed16(p.src.x),
+    SRC_Y: fixed16(p.src.y),
+    SRC_W: fixed16(p.src.width),
+    SRC_H: fixed16(p.src.height),
+    CRTC_X: BigInt.asUintN(64, BigInt(p.dst.x)),
+    CRTC_Y: BigInt.asUintN(64, BigInt(p.dst.y)),
+    CRTC_W: p.dst.width,
+    CRTC_H: p.dst.height,
+  });
+  if (plane.hasRotationProperty) req.set(plane.id, 'rotation', p.rotation);
+}
+
+/**
+ * A frame's decision key: placement, mode, the copy override and the buffer's size (a copy
+ * continues the ring's damage history only for a surface of the same size at the same place).
+ */
+function frameKey(buffer: ScanoutBuffer, placement: Placement, mode: ModeSize, forceCopy: boolean): string {
+  return `${placementKey(placement, mode)}|${forceCopy ? 'copy' : 'any'}|${buffer.width}x${buffer.height}`;
+}
+
+function bytesOf(m: Mapping | ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (m instanceof ArrayBuffer) return new Uint8Array(m);
+  if (ArrayBuffer.isView(m)) return new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+  return m.bytes();
+}
+
+/** Zero-fills (black in the XRGB/ARGB formats) every free ring buffer, inside its write bracket. */
+async function clearFreeBuffers(ring: CopyRing<PresenterRingBuffer>): Promise<void> {
+  for (const slot of ring.slots) {
+    if (slot.state !== 'free') continue;
+    const b = slot.buffer;
+    const fill = (): void => void bytesOf(b.memory).fill(0);
+    if (b.dmabuf) await b.dmabuf.withCpuAccess('write', fill);
+    else fill();
+  }
+}
+
+function fullMode(crtc: number, m: ModeSize): ResolvedPlacement {
+  const r = { x: 0, y: 0, width: m.width, height: m.height };
+  return { crtc, src: r, dst: r, rotation: 1, clipped: false };
+}
+
+export class Presenter {
+  readonly device: Device;
+  readonly crtcId: number;
+  readonly connectorId: number;
+  readonly mode: RawMode;
+  readonly modeSize: ModeSize;
+  /** The mode's refresh period in nanoseconds. */
+  readonly refreshNs: number;
+  readonly checker: ScanoutChecker;
+  readonly #kernel: KmsScanoutKernel;
+  readonly #opts: PresenterOptions;
+  readonly #primary: ScanoutPlaneInfo;
+  readonly #planes: readonly ScanoutPlaneInfo[];
+  readonly #hwClock: boolean;
+  readonly #stats = { frames: 0, unchanged: 0, commits: 0, directFrames: 0, copiedFrames: 0, allocations: 0, sourceMaps: 0, fenceExports: 0, releases: 0 };
+  #decisions = new WeakMap<ScanoutBuffer, Map<string, Decision>>();
+  readonly #sources = new Map<ScanoutBuffer, Source>();
+  #ring: CopyRing<PresenterRingBuffer> | undefined;
+  #background: { dumb: DumbBuffer; fb: Framebuffer } | undefined;
+  #modeBlob: PropertyBlob | undefined;
+  #modeset = false;
+  /** Planes the last commit put something on. */
+  #planesInUse = new Set<number>();
+  /** The last frame committed. */
+  #shown: Shown | undefined;
+  /** The client buffer scanned out directly by the last completed flip. */
+  #onScreen: ScanoutBuffer | undefined;
+  /** The client buffer of a direct frame committed and not flipped yet. */
+  #pendingDirect: ScanoutBuffer | undefined;
+  /** Buffers forgotten while on screen: dropped when they leave it. */
+  readonly #forgetLater = new Set<ScanoutBuffer>();
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(opts: PresenterOptions) {
+    this.#opts = opts;
+    this.device = opts.device;
+    this.crtcId = opts.crtcId;
+    this.connectorId = opts.connectorId;
+    this.mode = opts.mode;
+    this.modeSize = { width: opts.mode.hdisplay, height: opts.mode.vdisplay };
+    this.refreshNs = Math.round((opts.mode.htotal * opts.mode.vtotal * 1e6) / opts.mode.clock);
+    const model = opts.model ?? scanoutDeviceFromLive(opts.device);
+    const primary = findPlane(model, 'primary', opts.crtcId);
+    if (!primary) throw new RangeError(`${opts.device.name}: CRTC ${opts.crtcId} has no primary plane`);
+    this.#primary = primary;
+    const index = model.crtcs.find((c) => c.id === opts.crtcId)?.index;
+    this.#planes = model.planes.filter((p) => (p.type === 'primary' ? p.id === primary.id : p.type === 'overlay') && index !== undefined && p.possibleCrtcs.includes(index));
+    this.#hwClock = opts.device.tryGetCap('TIMESTAMP_MONOTONIC', 0n) !== 0n;
+    const self = this;
+    const output: OutputState = {
+      crtcId: opts.crtcId,
+      connectorId: opts.connectorId,
+      mode: opts.mode,
+      // an overlay's verdict is tested above the black background on the primary (made when
+      // first needed: an output whose surfaces all go on the primary never allocates it)
+      nextState: (req, planeUnderTest) => {
+        if (planeUnderTest !== primary.id) placePlane(req, primary, opts.crtcId, self.#backgroundFb(), fullMode(opts.crtcId, self.modeSize));
+      },
+    };
+    this.#kernel = new KmsScanoutKernel(opts.device, output);
+    this.checker = new ScanoutChecker(model, { kernel: this.#kernel, mode: this.modeSize, ...(opts.knownBad ? { knownBad: opts.knownBad } : {}) });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get stats(): Readonly<PresenterStats> {
+    const k = this.checker.kernelCounts;
+    const ring = this.#ring?.stats;
+    return {
+      ...this.#stats,
+      imports: k.imports,
+      addfb2: k.addfb2,
+      testOnly: k.testOnly,
+      verdictsComputed: this.checker.stats.computed,
+      bytesCopied: ring?.bytes ?? 0,
+      syncCalls: ring?.syncCalls ?? 0,
+    };
+  }
+
+  /** The copy ring, once a frame was copied. */
+  get ring(): CopyRing<PresenterRingBuffer> | undefined {
+    return this.#ring;
+  }
+
+  /**
+   * Shows one frame; resolves after its flip with the presentation data (or at once, without a
+   * commit, when nothing changed). Calls are serialized: a call made while a frame is in flight
+   * starts after its flip.
+   */
+  present(frame: PresentFrame): Promise<PresentResult> {
+    if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
+    const run = this.#tail.then(() => this.#present(frame));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The client destroyed `buffer`: drop its verdicts, framebuffer and mapping (after it left
+   * the screen, when it is on it).
+   */
+  forget(buffer: ScanoutBuffer): void {
+    if (this.#shown?.buffer === buffer) this.#shown = undefined; // never "unchanged" against a forgotten buffer
+    if (this.#onScreen === buffer || this.#pendingDirect === buffer) {
+      this.#forgetLater.add(buffer);
+      return;
+    }
+    this.#drop(buffer);
+  }
+
+  #drop(buffer: ScanoutBuffer): void {
+    this.#forgetLater.delete(buffer);
+    this.#decisions.delete(buffer);
+    this.checker.forget(buffer);
+    const s = this.#sources.get(buffer);
+    if (s) {
+      this.#sources.delete(buffer);
+      s.memory.close();
+      s.dmabuf.close();
+    }
+  }
+
+  #backgroundFb(): Framebuffer {
+    if (this.#closed) throw new ClosedError('Presenter');
+    if (!this.#background) {
+      const { width, height } = this.modeSize;
+      const dumb = DumbBuffer.create(this.device, { width, height, bpp: 32 }); // zero-filled: black
+      try {
+        const fb = Framebuffer.create(this.device, { width, height, format: XRGB8888, modifier: 0n, planes: [{ handle: dumb.handle, pitch: dumb.pitch }] });
+        this.#background = { dumb, fb };
+      } catch (err) {
+        dumb.close();
+        throw err;
+      }
+      this.#stats.allocations++;
+    }
+    return this.#background.fb;
+  }
+
+  #decide(buffer: ScanoutBuffer, placement: Placement, key: string, forceCopy: boolean): Decision {
+    let perBuffer = this.#decisions.get(buffer);
+    const hit = perBuffer?.get(key);
+    if (hit) return hit;
+    const d = forceCopy ? this.#copyDecision(buffer, placement, ['not cache-coherent: copied (non-coherent override)']) : this.#assign(buffer, placement);
+    if (!perBuffer) this.#decisions.set(buffer, (perBuffer = new Map()));
+    perBuffer.set(key, d);
+    return d;
+  }
+
+  #assign(buffer: ScanoutBuffer, placement: Placement): Decision {
+    const swap = placement.rotation === 90 || placement.rotation === 270;
+    const src = placement.src ?? { x: 0, y: 0, width: buffer.width, height: buffer.height };
+    const dst = placement.dst ?? { x: 0, y: 0, width: swap ? src.height : src.width, height: swap ? src.width : src.height };
+    const verdicts = new Map<number, ScanoutVerdict>();
+    const a = assignPlanes({
+      mode: this.modeSize,
+      planes: this.#planes,
+      surfaces: [{ id: 0, dst }],
+      verdict: (_surface, plane) => {
+        const v = this.checker.checkScanout(buffer, plane, placement);
+        verdicts.set(plane, v);
+        return v;
+      },
+    });
+    const direct = a.primary.kind === 'surface' ? this.#primary.id : a.overlays[0]?.plane;
+    const v = direct === undefined ? undefined : verdicts.get(direct);
+    if (direct !== undefined && v?.ok && v.placement) {
+      return { path: 'direct', plane: direct, placement: v.placement, background: direct !== this.#primary.id, why: a.why };
+    }
+    const refusals = [...verdicts.values()].flatMap((x) => x.reasons.map((r) => `${r.code}: ${r.detail}`));
+    return this.#copyDecision(buffer, placement, [...a.why, ...refusals]);
+  }
+
+  #copyDecision(buffer: ScanoutBuffer, placement: Placement, why: string[]): Decision {
+    const src = placement.src;
+    const cropped = src !== undefined && (src.x !== 0 || src.y !== 0 || src.width !== buffer.width || src.height !== buffer.height);
+    const dst = placement.dst ?? { x: 0, y: 0, width: buffer.width, height: buffer.height };
+    const scaled = dst.width !== buffer.width || dst.height !== buffer.height;
+    const rotated = (placement.rotation ?? 0) !== 0 || placement.reflectX === true || placement.reflectY === true;
+    if (cropped || scaled || rotated) {
+      const what = [cropped && 'a crop', scaled && 'scaling', rotated && 'rotation'].filter(Boolean).join(', ');
+      throw new CopyUnsupportedError(`no plane takes the buffer and the copy path cannot do ${what} (${why.join('; ')})`);
+    }
+    const format = this.#opts.ringFormat ?? XRGB8888;
+    if (buffer.planes.length !== 1 || !canCopy(buffer.format, format)) {
+      throw new CopyUnsupportedError(`the copy path cannot convert ${formatName(buffer.format)} (${buffer.planes.length} planes) to ${formatName(format)} (${why.join('; ')})`);
+    }
+    return { path: 'copy', dx: dst.x, dy: dst.y, why };
+  }
+
+  #ensureRing(): CopyRing<PresenterRingBuffer> {
+    if (!this.#ring) {
+      const make = this.#opts.allocateRingBuffer ?? ((spec: RingBufferSpec) => new DumbRingBuffer(this.device, spec));
+      this.#ring = new CopyRing<PresenterRingBuffer>({
+        width: this.modeSize.width,
+        height: this.modeSize.height,
+        format: this.#opts.ringFormat ?? XRGB8888,
+        buffers: this.#opts.ringBuffers ?? 2,
+        allocate: (spec) => {
+          const b = make(spec);
+          this.#stats.allocations++;
+          return b;
+        },
+      });
+    }
+    return this.#ring;
+  }
+
+  #source(buffer: ScanoutBuffer): CopySurface {
+    let s = this.#sources.get(buffer);
+    if (!s) {
+      const dmabuf = Dmabuf.dupFrom(buffer.planes[0]!.fd, `copy source ${buffer.name ?? 'client buffer'}`);
+      try {
+        s = { dmabuf, memory: dmabuf.map({ writable: false }) };
+      } catch (err) {
+        dmabuf.close();
+        throw err;
+      }
+      this.#sources.set(buffer, s);
+      this.#stats.sourceMaps++;
+    }
+    const p = buffer.planes[0]!;
+    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height };
+  }
+
+  #release(buffer: ScanoutBuffer): void {
+    this.#stats.releases++;
+    const cb = this.#opts.onRelease;
+    if (!cb) return;
+    try {
+      cb(buffer);
+    } catch (err) {
+      // a listener's error is the listener's: report it without breaking the frame path
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('Presenter');
+  }
+
+  async #present(frame: PresentFrame): Promise<PresentResult> {
+    this.#assertOpen();
+    const { buffer } = frame;
+    const placement: Placement = { ...frame.placement, crtc: this.crtcId };
+    const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
+    const key = frameKey(buffer, placement, this.modeSize, forceCopy);
+    const prev = this.#shown;
+    if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
+      this.#stats.unchanged++;
+      return { path: 'unchanged', committed: false, bytesCopied: 0, fences: [] };
+    }
+    const decision = this.#decide(buffer, placement, key, forceCopy);
+    const fds = buffer.planes.map((p) => p.fd);
+    const req = this.device.atomic();
+    if (!this.#modeset) {
+      this.#modeBlob ??= PropertyBlob.fromMode(this.device, this.mode);
+      req.set(this.crtcId, 'MODE_ID', this.#modeBlob).set(this.crtcId, 'ACTIVE', 1).set(this.connectorId, 'CRTC_ID', this.crtcId);
+    }
+    const used = new Set<number>();
+    let fence: SyncFile | undefined;
+    let copied: RingFrame<PresenterRingBuffer> | undefined;
+    if (decision.path === 'direct') {
+      const fb = this.#kernel.framebufferOf(buffer);
+      if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
+      if (decision.background) {
+        placePlane(req, this.#primary, this.crtcId, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
+        used.add(this.#primary.id);
+      }
+      const plane = this.#planes.find((p) => p.id === decision.plane)!;
+      placePlane(req, plane, this.crtcId, fb, decision.placement);
+      used.add(plane.id);
+      fence = exportWriteFence(fds, buffer.name);
+      if (fence) {
+        this.#stats.fenceExports++;
+        req.set(plane.id, 'IN_FENCE_FD', fence.fd);
+      }
+    } else {
+      const ring = this.#ensureRing();
+      const source = this.#source(buffer);
+      // a new source, a new placement or frames shown directly since: the ring's buffers do
+      // not hold this surface's previous frames, so its damage history cannot be trusted
+      const continues = prev?.path === 'copy' && prev.key === key;
+      if (!continues) {
+        ring.invalidate();
+        // what the surface does not cover must be black, not a previous frame's pixels
+        const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + buffer.width >= this.modeSize.width && decision.dy + buffer.height >= this.modeSize.height;
+        if (!covers) await clearFreeBuffers(ring);
+      }
+      const writes = exportWriteFence(fds, buffer.name);
+      if (writes) {
+        this.#stats.fenceExports++;
+        try {
+          await writes.wait();
+        } finally {
+          writes.close();
+        }
+      }
+      this.#assertOpen();
+      const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
+      copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+      this.#assertOpen();
+      placePlane(req, this.#primary, this.crtcId, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
+      used.add(this.#primary.id);
+      // the compositor has its own copy now: the client may reuse the buffer
+      if (buffer !== this.#onScreen) this.#release(buffer);
+    }
+    for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
+    this.#opts.extraState?.(req);
+    let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
+    let fences: ReadonlyArray<SyncFile | null>;
+    try {
+      ({ flip, fences } = req.commit({ allowModeset: !this.#modeset, crtcCount: 1 }));
+    } catch (err) {
+      if (copied) this.#ring!.release(copied.slot);
+      throw err;
+    } finally {
+      fence?.close(); // the kernel holds its own reference to the fence
+    }
+    this.#stats.commits++;
+    this.#stats.frames++;
+    if (decision.path === 'direct') this.#stats.directFrames++;
+    else this.#stats.copiedFrames++;
+    this.#modeset = true;
+    this.#planesInUse = used;
+    this.#shown = { buffer, key, path: decision.path };
+    const nowOn = decision.path === 'direct' ? buffer : undefined;
+    this.#pendingDirect = nowOn;
+    if (copied) this.#ring!.markQueued(copied.slot);
+    const events = await flip;
+    this.#pendingDirect = undefined;
+    if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
+    const left = this.#onScreen;
+    this.#onScreen = nowOn;
+    if (left && left !== nowOn) this.#release(left);
+    for (const b of this.#forgetLater) if (b !== nowOn) this.#drop(b);
+    const e = events[0]!;
+    // The flip that enables the CRTC may carry no vblank timestamp (vkms: 0): the time the
+    // event was read stands in for it, and it is no hardware clock reading.
+    const stamped = e.timestampNs !== 0n;
+    const timestampNs = stamped ? e.timestampNs : process.hrtime.bigint(); // libuv's hrtime is CLOCK_MONOTONIC
+    const hwClock = stamped && this.#hwClock;
+    const flags = PRESENTATION_VSYNC | PRESENTATION_HW_COMPLETION | (hwClock ? PRESENTATION_HW_CLOCK : 0) | (decision.path === 'direct' ? PRESENTATION_ZERO_COPY : 0);
+    const tvSec = stamped ? e.tvSec : Number(timestampNs / 1_000_000_000n);
+    const tvUsec = stamped ? e.tvUsec : Number((timestampNs % 1_000_000_000n) / 1000n);
+    return {
+      path: decision.path,
+      committed: true,
+      plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
+      bytesCopied: copied?.bytes ?? 0,
+      presentation: { timestampNs, tvSec, tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags },
+      fences,
+    };
+  }
+
+  /** Why the last decision for `buffer` at `placement` was what it was (for logs). */
+  explain(buffer: ScanoutBuffer, placement: SurfacePlacement = {}, coherent = true): readonly string[] {
+    const key = frameKey(buffer, { ...placement, crtc: this.crtcId }, this.modeSize, this.#opts.forceCopy === true || !coherent);
+    return this.#decisions.get(buffer)?.get(key)?.why ?? [];
+  }
+
+  /**
+   * Turns the output off (one blocking commit: planes, connector and CRTC), then releases what
+   * the presenter owns: the copy ring, the background, the verdicts' framebuffers, the client
+   * mappings, the mode blob. Framebuffers leave the screen before they are removed.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#modeset && !this.device.closed) {
+      const planesOff = (): AtomicRequest => {
+        const req = this.device.atomic();
+        for (const p of this.#planesInUse) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
+        return req;
+      };
+      try {
+        planesOff().set(this.connectorId, 'CRTC_ID', 0).set(this.crtcId, 'ACTIVE', 0).set(this.crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });
+      } catch {
+        // another connector still on the CRTC (someone else's), or the device is gone: the
+        // planes at least; removing the framebuffers below turns them off in any case
+        try {
+          planesOff().commitBlocking({ allowModeset: true });
+        } catch {
+          // nothing more to do before the framebuffers go
+        }
+      }
+    }
+    this.#ring?.close();
+    if (this.#background) {
+      this.#background.fb.close();
+      this.#background.dumb.close();
+      this.#background = undefined;
+    }
+    this.checker.close();
+    for (const b of [...this.#sources.keys()]) this.#drop(b);
+    this.#decisions = new WeakMap();
+    this.#modeBlob?.close();
+    this.#modeBlob = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

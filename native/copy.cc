@@ -444,6 +444,169 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
       [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
 }
 
+// ---- the transformed copy ------------------------------------------------------------------
+// copyTransformed({src, dst, srcRect, dstRect, rotation, reflectX?, reflectY?}) -> Promise<number>
+//
+// Draws the source rectangle (sx0, sy0, sw x sh) into the destination rectangle (dx0, dy0,
+// dw x dh), every destination pixel of it written exactly once, in the order the KMS "rotation"
+// property means (include/uapi/drm/drm_mode.h: DRM_MODE_ROTATE_<degrees> "is been rotated
+// <degrees> degrees in counter clockwise direction"; the kernel's plane composition doc: the
+// reflection is applied in the source rectangle first, then the rotation, then the scaling):
+//   1. reflect: S'(u, v) = S(sx0 + (reflectX ? sw-1-u : u), sy0 + (reflectY ? sh-1-v : v))
+//   2. rotate counter-clockwise into R, rw x rh (rw = sh, rh = sw for 90 and 270, else sw, sh):
+//        0:   R(x, y) = S'(x,        y)
+//        90:  R(x, y) = S'(sw-1-y,   x)          (the source's top-right corner lands top-left)
+//        180: R(x, y) = S'(sw-1-x,   sh-1-y)
+//        270: R(x, y) = S'(y,        sh-1-x)     (the source's bottom-left corner lands top-left)
+//   3. scale, nearest neighbour: destination pixel (dx0 + X, dy0 + Y) takes the R pixel under
+//      its centre, R(floor((2X+1) * rw / (2dw)), floor((2Y+1) * rh / (2dh))), in exact integer
+//      arithmetic. Unscaled (dw = rw, dh = rh) that is R(X, Y).
+// A destination column fixes one source coordinate and a destination row the other (which one
+// depends on the rotation), so both are tabulated as byte offsets: a pixel is one load at
+// rowOffset + colOffset[X]. Each destination row is gathered into an L1 staging row in the source
+// format, then converted and/or streamed out like copyRects' rows (the destination is never read).
+
+// Gathers n pixels of C bytes: out[i] = base[off[i]].
+template <size_t C>
+void Gather(uint8_t* out, const uint8_t* base, const uint64_t* off, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) std::memcpy(out + size_t(i) * C, base + off[i], C);
+}
+using GatherFn = void (*)(uint8_t* out, const uint8_t* base, const uint64_t* off, uint32_t n);
+
+GatherFn PickGather(uint32_t cpp) {
+  switch (cpp) {
+    case 1: return Gather<1>;
+    case 2: return Gather<2>;
+    case 3: return Gather<3>;
+    case 4: return Gather<4>;
+    case 8: return Gather<8>;
+    default: return nullptr;
+  }
+}
+
+struct XformRect {
+  uint32_t x, y, w, h;
+};
+
+XformRect ReadRect(Napi::Env env, Napi::Object job, const char* key) {
+  Napi::Value v = job.Get(key);
+  if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(key) + " must be an object {x, y, width, height}");
+  Napi::Object o = v.As<Napi::Object>();
+  XformRect r{U32Field(env, o, key, "x"), U32Field(env, o, key, "y"), U32Field(env, o, key, "width"),
+              U32Field(env, o, key, "height")};
+  if (r.w == 0 || r.h == 0) throw Napi::RangeError::New(env, std::string(key) + ": width and height must be positive");
+  return r;
+}
+
+std::string RectText(const XformRect& r) {
+  return std::to_string(r.w) + "x" + std::to_string(r.h) + "+" + std::to_string(r.x) + "+" + std::to_string(r.y);
+}
+
+bool ReadFlag(Napi::Env env, Napi::Object job, const char* key) {
+  Napi::Value v = job.Get(key);
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyTransformed: the job must be an object");
+  Napi::Object job = info[0].As<Napi::Object>();
+  Napi::Object srcData, dstData;
+  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
+  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  XformRect sr = ReadRect(env, job, "srcRect");
+  XformRect dr = ReadRect(env, job, "dstRect");
+  if (uint64_t(sr.x) + sr.w > src.width || uint64_t(sr.y) + sr.h > src.height)
+    throw Napi::RangeError::New(env, "srcRect " + RectText(sr) + " is outside the " + std::to_string(src.width) + "x" +
+                                         std::to_string(src.height) + " source");
+  if (uint64_t(dr.x) + dr.w > dst.width || uint64_t(dr.y) + dr.h > dst.height)
+    throw Napi::RangeError::New(env, "dstRect " + RectText(dr) + " is outside the " + std::to_string(dst.width) + "x" +
+                                         std::to_string(dst.height) + " destination");
+  Napi::Value rot = job.Get("rotation");
+  if (!rot.IsUndefined() && !rot.IsNumber()) throw Napi::TypeError::New(env, "rotation must be a number");
+  double deg = rot.IsUndefined() ? 0 : rot.As<Napi::Number>().DoubleValue();
+  if (deg != 0 && deg != 90 && deg != 180 && deg != 270)
+    throw Napi::RangeError::New(env, "rotation must be 0, 90, 180 or 270 (degrees counter-clockwise)");
+  uint32_t rotation = static_cast<uint32_t>(deg);
+  bool reflectX = ReadFlag(env, job, "reflectX"), reflectY = ReadFlag(env, job, "reflectY");
+
+  RowFn convert = nullptr;
+  if (src.format != dst.format) {
+    Kind ks, kd;
+    if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
+      throw Napi::RangeError::New(env, "copyTransformed: no conversion between these formats (converts among "
+                                       "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
+    convert = PickConversion(ks, kd);
+  } else if (src.cpp != dst.cpp) {
+    throw Napi::RangeError::New(env, "copyTransformed: pixel sizes differ");
+  }
+  GatherFn gather = PickGather(src.cpp);
+  if (!gather) throw Napi::RangeError::New(env, "copyTransformed: unsupported pixel size");
+
+  // The mapping of the comment above, tabulated (every offset is inside the checked srcRect).
+  const bool swap = rotation == 90 || rotation == 270;
+  const uint64_t rw = swap ? sr.h : sr.w, rh = swap ? sr.w : sr.h;
+  // source column u (0 <= u < sw) and row v of the reflected image S' as byte offsets
+  auto colBytes = [&](uint64_t u) { return (sr.x + (reflectX ? sr.w - 1 - u : u)) * uint64_t(src.cpp); };
+  auto rowBytes = [&](uint64_t v) { return (sr.y + (reflectY ? sr.h - 1 - v : v)) * uint64_t(src.stride); };
+  // destination column X picks R column rx, destination row Y picks R row ry
+  auto byColumn = std::make_shared<std::vector<uint64_t>>(dr.w);
+  for (uint64_t X = 0; X < dr.w; X++) {
+    uint64_t rx = ((2 * X + 1) * rw) / (2 * uint64_t(dr.w));
+    uint64_t o = 0;
+    switch (rotation) {
+      case 0: o = colBytes(rx); break;                 // u = rx
+      case 90: o = rowBytes(rx); break;                // v = rx
+      case 180: o = colBytes(sr.w - 1 - rx); break;    // u = sw-1-rx
+      case 270: o = rowBytes(sr.h - 1 - rx); break;    // v = sh-1-rx
+    }
+    (*byColumn)[X] = o;
+  }
+  auto byRow = std::make_shared<std::vector<uint64_t>>(dr.h);
+  for (uint64_t Y = 0; Y < dr.h; Y++) {
+    uint64_t ry = ((2 * Y + 1) * rh) / (2 * uint64_t(dr.h));
+    uint64_t o = 0;
+    switch (rotation) {
+      case 0: o = rowBytes(ry); break;                 // v = ry
+      case 90: o = colBytes(sr.w - 1 - ry); break;     // u = sw-1-ry
+      case 180: o = rowBytes(sr.h - 1 - ry); break;    // v = sh-1-ry
+      case 270: o = colBytes(ry); break;               // u = ry
+    }
+    (*byRow)[Y] = o;
+  }
+  uint64_t bytes = uint64_t(dr.w) * dr.h * dst.cpp;
+
+  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+  keep->push_back(Napi::Persistent(srcData));
+  keep->push_back(Napi::Persistent(dstData));
+  return RunOnPool(
+      env, "primebuf.copyTransformed",
+      [src, dst, dr, byColumn, byRow, convert, gather]() {
+        // 8 bytes per pixel at most: the staging row holds kStagePixels pixels of any format
+        alignas(64) uint8_t stage[kStagePixels * 8];
+        const uint64_t* cols = byColumn->data();
+        for (uint32_t Y = 0; Y < dr.h; Y++) {
+          const uint8_t* rowBase = src.base + (*byRow)[Y];
+          uint8_t* d = dst.base + uint64_t(dr.y + Y) * dst.stride + uint64_t(dr.x) * dst.cpp;
+          for (uint32_t X = 0; X < dr.w;) {
+            uint32_t n = dr.w - X < kStagePixels ? dr.w - X : static_cast<uint32_t>(kStagePixels);
+            gather(stage, rowBase, cols + X, n);
+            if (convert)
+              convert(d, stage, n);
+            else
+              StreamRow(d, stage, size_t(n) * dst.cpp);
+            d += size_t(n) * dst.cpp;
+            X += n;
+          }
+        }
+        StoreFence();
+        return PoolResult{};
+      },
+      [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
+}
+
 // copyFormats() -> [[format, bytesPerPixel], ...]; the conversions are listed in copy.ts.
 Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -462,6 +625,7 @@ Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
 
 void InitCopy(Napi::Env env, Napi::Object exports) {
   exports.Set("copyRects", Napi::Function::New(env, CopyRects, "copyRects"));
+  exports.Set("copyTransformed", Napi::Function::New(env, CopyTransformed, "copyTransformed"));
   exports.Set("copyFormats", Napi::Function::New(env, CopyFormats, "copyFormats"));
   exports.Set("copyStreaming", Napi::Boolean::New(env, PRIMEBUF_STREAM != 0));
 }

@@ -101,7 +101,53 @@ function packRects(rects: readonly Rect[]): Uint32Array {
  */
 export async function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
   const job = { src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  const stats = opts.stats;
+  return bracketed(src, dst, opts.stats, () => native.copyRects(job));
+}
+
+/** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
+export interface CopyTransform {
+  /** In source pixels; default the whole source. */
+  readonly srcRect?: Rect;
+  /** In destination pixels; default at (0, 0) with the source rectangle's size after rotation. */
+  readonly dstRect?: Rect;
+  /** Degrees counter-clockwise, as DRM_MODE_ROTATE_* (default 0). */
+  readonly rotation?: 0 | 90 | 180 | 270;
+  /** Mirror the source rectangle horizontally (x -> width-1-x) before rotating, as DRM_MODE_REFLECT_X. */
+  readonly reflectX?: boolean;
+  /** Mirror it vertically before rotating, as DRM_MODE_REFLECT_Y. */
+  readonly reflectY?: boolean;
+}
+
+function rawRect(name: string, r: Rect): Rect {
+  for (const k of ['x', 'y', 'width', 'height'] as const) {
+    const v = r[k];
+    if (!Number.isSafeInteger(v)) throw new TypeError(`${name}.${k} must be an integer (got ${String(v)})`);
+    if (v < 0 || v > 0xffffffff) throw new RangeError(`${name} (${rectString(r)}) is outside the surface`);
+  }
+  return { x: r.x, y: r.y, width: r.width, height: r.height };
+}
+
+/**
+ * Draws `t.srcRect` of `src` into `t.dstRect` of `dst`: reflected, rotated counter-clockwise,
+ * then scaled with nearest-neighbour sampling (each destination pixel takes the source pixel
+ * under its centre), converting the format when they differ; every pixel of the destination
+ * rectangle is written once, nothing else. Same brackets, stats and errors as copyRects.
+ */
+export async function copyTransformed(src: CopySurface, dst: CopySurface, t: CopyTransform, opts: Pick<CopyOptions, 'stats'> = {}): Promise<number> {
+  const rotation = t.rotation ?? 0;
+  if (![0, 90, 180, 270].includes(rotation)) throw new RangeError(`rotation must be 0, 90, 180 or 270 (got ${String(rotation)})`);
+  const srcRect = rawRect('srcRect', t.srcRect ?? { x: 0, y: 0, width: src.width, height: src.height });
+  const swap = rotation === 90 || rotation === 270;
+  const dstRect = rawRect('dstRect', t.dstRect ?? { x: 0, y: 0, width: swap ? srcRect.height : srcRect.width, height: swap ? srcRect.width : srcRect.height });
+  const job = { src: rawSurface(src), dst: rawSurface(dst), srcRect, dstRect, rotation, reflectX: t.reflectX === true, reflectY: t.reflectY === true };
+  return bracketed(src, dst, opts.stats, () => native.copyTransformed(job));
+}
+
+/**
+ * Runs a copy job with the source inside a read bracket and the destination inside a write
+ * bracket (those with a dma-buf), both mappings held until it settles; counts it in `stats`.
+ */
+async function bracketed(src: CopySurface, dst: CopySurface, stats: CopyStats | undefined, run: () => Promise<number>): Promise<number> {
   const started: Array<[Dmabuf, number]> = [];
   const bracket = async (d: Dmabuf | undefined, access: number): Promise<void> => {
     if (!d) return;
@@ -117,7 +163,7 @@ export async function copyRects(src: CopySurface, dst: CopySurface, rects: reado
       for (const e of starts) if (e.status === 'rejected') throw e.reason;
     }
     // Both mappings stay mapped until the pool job settles, whatever the caller closes meanwhile.
-    bytes = await held(src.memory, () => held(dst.memory, () => native.copyRects(job)));
+    bytes = await held(src.memory, () => held(dst.memory, run));
   } catch (error) {
     failure = { error };
   }

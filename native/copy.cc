@@ -351,16 +351,49 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
   return s;
 }
 
+// What every copy job starts with: the two surfaces, the conversion between them (null for a
+// same-format copy), and references that keep both memory objects alive while the pool thread
+// writes (released on the JS thread, with the task; unmapping meanwhile is the caller's to prevent).
+struct Job {
+  Napi::Object job;
+  Surface src, dst;
+  RowFn convert = nullptr;
+  std::shared_ptr<std::vector<Napi::ObjectReference>> keep;
+};
+
+Job ReadJob(const Napi::CallbackInfo& info, const char* name) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, std::string(name) + ": the job must be an object");
+  Job j;
+  j.job = info[0].As<Napi::Object>();
+  Napi::Object srcData, dstData;
+  j.src = ReadSurface(env, j.job.Get("src"), "src", &srcData);
+  j.dst = ReadSurface(env, j.job.Get("dst"), "dst", &dstData);
+  if (j.src.format != j.dst.format) {
+    Kind ks, kd;
+    if (!KindOf(j.src.format, &ks) || !KindOf(j.dst.format, &kd))
+      throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
+                                       "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
+    j.convert = PickConversion(ks, kd);
+  } else if (j.src.cpp != j.dst.cpp) {
+    throw Napi::RangeError::New(env, std::string(name) + ": pixel sizes differ");
+  }
+  j.keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+  j.keep->push_back(Napi::Persistent(srcData));
+  j.keep->push_back(Napi::Persistent(dstData));
+  return j;
+}
+
 // copyRects({src, dst, rects: Uint32Array [x, y, w, h]..., dx?, dy?}) -> Promise<number>
 // Each rectangle is in source coordinates and lands at (x + dx, y + dy) in the destination.
 // Resolves with the bytes written to the destination.
 Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyRects: the job must be an object");
-  Napi::Object job = info[0].As<Napi::Object>();
-  Napi::Object srcData, dstData;
-  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
-  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  Job j = ReadJob(info, "copyRects");
+  Napi::Object job = j.job;
+  const Surface& src = j.src;
+  const Surface& dst = j.dst;
+  RowFn convert = j.convert;
 
   auto readOffset = [&](const char* key) -> int64_t {
     Napi::Value v = job.Get(key);
@@ -372,15 +405,6 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
     return static_cast<int64_t>(d);
   };
   int64_t dx = readOffset("dx"), dy = readOffset("dy");
-
-  RowFn convert = nullptr;
-  if (src.format != dst.format) {
-    Kind ks, kd;
-    if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
-      throw Napi::RangeError::New(env, "copyRects: no conversion between these formats (converts among XRGB8888, "
-                                       "ARGB8888, XBGR8888, ABGR8888 and RGB565)");
-    convert = PickConversion(ks, kd);
-  }
 
   Napi::Value rv = job.Get("rects");
   if (!rv.IsTypedArray() || rv.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
@@ -408,14 +432,7 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
     rects->push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
     bytes += w * h * dst.cpp;
   }
-  if (!convert && src.cpp != dst.cpp) throw Napi::RangeError::New(env, "copyRects: pixel sizes differ");
-
-  // The pool thread writes into this memory: keep both objects from being collected until the
-  // job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
-  // Mapping) is the caller's to prevent.
-  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
-  keep->push_back(Napi::Persistent(srcData));
-  keep->push_back(Napi::Persistent(dstData));
+  auto keep = j.keep;
   return RunOnPool(
       env, "primebuf.copyRects",
       [src, dst, rects, convert]() {
@@ -511,11 +528,11 @@ bool ReadFlag(Napi::Env env, Napi::Object job, const char* key) {
 
 Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyTransformed: the job must be an object");
-  Napi::Object job = info[0].As<Napi::Object>();
-  Napi::Object srcData, dstData;
-  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
-  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  Job j = ReadJob(info, "copyTransformed");
+  Napi::Object job = j.job;
+  const Surface& src = j.src;
+  const Surface& dst = j.dst;
+  RowFn convert = j.convert;
   XformRect sr = ReadRect(env, job, "srcRect");
   XformRect dr = ReadRect(env, job, "dstRect");
   if (uint64_t(sr.x) + sr.w > src.width || uint64_t(sr.y) + sr.h > src.height)
@@ -532,16 +549,6 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   uint32_t rotation = static_cast<uint32_t>(deg);
   bool reflectX = ReadFlag(env, job, "reflectX"), reflectY = ReadFlag(env, job, "reflectY");
 
-  RowFn convert = nullptr;
-  if (src.format != dst.format) {
-    Kind ks, kd;
-    if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
-      throw Napi::RangeError::New(env, "copyTransformed: no conversion between these formats (converts among "
-                                       "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
-    convert = PickConversion(ks, kd);
-  } else if (src.cpp != dst.cpp) {
-    throw Napi::RangeError::New(env, "copyTransformed: pixel sizes differ");
-  }
   GatherFn gather = PickGather(src.cpp);
   if (!gather) throw Napi::RangeError::New(env, "copyTransformed: unsupported pixel size");
 
@@ -578,9 +585,7 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   }
   uint64_t bytes = uint64_t(dr.w) * dr.h * dst.cpp;
 
-  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
-  keep->push_back(Napi::Persistent(srcData));
-  keep->push_back(Napi::Persistent(dstData));
+  auto keep = j.keep;
   return RunOnPool(
       env, "primebuf.copyTransformed",
       [src, dst, dr, byColumn, byRow, convert, gather]() {

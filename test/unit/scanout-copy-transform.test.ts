@@ -16,16 +16,9 @@ const RG16 = fourcc('RGB565');
 const SENTINEL = 0xa5;
 type Rotation = 0 | 90 | 180 | 270;
 
+/** Deterministic pixel bytes (a multiplicative hash of the index), so a shifted or mis-strided pixel cannot match. */
 function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
+  return Uint8Array.from({ length: n }, (_, i) => (Math.imul(i + seed, 0x9e3779b1) >>> 13) & 0xff);
 }
 
 // ---- the reference ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 // job (policy: src/scanout/copy.ts).
 #include <drm_fourcc.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -465,7 +466,9 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
 // copyTransformed({src, dst, srcRect, dstRect, rotation, reflectX?, reflectY?}) -> Promise<number>
 //
 // Draws the source rectangle (sx0, sy0, sw x sh) into the destination rectangle (dx0, dy0,
-// dw x dh), every destination pixel of it written exactly once, in the order the KMS "rotation"
+// dw x dh), every destination pixel of it written exactly once (with `clip`, a rectangle inside
+// the destination, only the part of dstRect inside it, dstRect itself then possibly reaching
+// past the destination's edges: the mapping below is dstRect's either way), in the order the KMS "rotation"
 // property means (include/uapi/drm/drm_mode.h: DRM_MODE_ROTATE_<degrees> "is been rotated
 // <degrees> degrees in counter clockwise direction"; the kernel's plane composition doc: the
 // reflection is applied in the source rectangle first, then the rotation, then the scaling):
@@ -502,17 +505,32 @@ GatherFn PickGather(uint32_t cpp) {
 }
 
 struct XformRect {
-  uint32_t x, y, w, h;
+  int64_t x, y;
+  uint32_t w, h;
 };
 
-XformRect ReadRect(Napi::Env env, Napi::Object job, const char* key) {
+// {x, y, width, height}: x and y unsigned 32-bit, or signed 32-bit where `placed` (a destination
+// rectangle partly outside the destination, drawn clipped)
+XformRect ReadRect(Napi::Env env, Napi::Object job, const char* key, bool placed) {
   Napi::Value v = job.Get(key);
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(key) + " must be an object {x, y, width, height}");
   Napi::Object o = v.As<Napi::Object>();
-  XformRect r{U32Field(env, o, key, "x"), U32Field(env, o, key, "y"), U32Field(env, o, key, "width"),
-              U32Field(env, o, key, "height")};
+  auto coord = [&](const char* k) -> int64_t {
+    if (!placed) return U32Field(env, o, key, k);
+    Napi::Value c = o.Get(k);
+    if (!c.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + "." + k + " must be a number");
+    double d = c.As<Napi::Number>().DoubleValue();
+    if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw Napi::RangeError::New(env, std::string(key) + "." + k + " must be a 32-bit integer");
+    return static_cast<int64_t>(d);
+  };
+  XformRect r{coord("x"), coord("y"), U32Field(env, o, key, "width"), U32Field(env, o, key, "height")};
   if (r.w == 0 || r.h == 0) throw Napi::RangeError::New(env, std::string(key) + ": width and height must be positive");
   return r;
+}
+
+bool Inside(const XformRect& r, const Surface& s) {
+  return r.x >= 0 && r.y >= 0 && r.x + r.w <= int64_t(s.width) && r.y + r.h <= int64_t(s.height);
 }
 
 std::string RectText(const XformRect& r) {
@@ -533,14 +551,21 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   const Surface& src = j.src;
   const Surface& dst = j.dst;
   RowFn convert = j.convert;
-  XformRect sr = ReadRect(env, job, "srcRect");
-  XformRect dr = ReadRect(env, job, "dstRect");
-  if (uint64_t(sr.x) + sr.w > src.width || uint64_t(sr.y) + sr.h > src.height)
+  XformRect sr = ReadRect(env, job, "srcRect", false);
+  XformRect dr = ReadRect(env, job, "dstRect", true);
+  if (!Inside(sr, src))
     throw Napi::RangeError::New(env, "srcRect " + RectText(sr) + " is outside the " + std::to_string(src.width) + "x" +
                                          std::to_string(src.height) + " source");
-  if (uint64_t(dr.x) + dr.w > dst.width || uint64_t(dr.y) + dr.h > dst.height)
-    throw Napi::RangeError::New(env, "dstRect " + RectText(dr) + " is outside the " + std::to_string(dst.width) + "x" +
-                                         std::to_string(dst.height) + " destination");
+  // The pixels written: dstRect, or its part inside `clip` (the mapping stays dstRect's).
+  const bool clipped = !job.Get("clip").IsUndefined();
+  XformRect clip = clipped ? ReadRect(env, job, "clip", false) : dr;
+  if (!Inside(clip, dst))
+    throw Napi::RangeError::New(env, std::string(clipped ? "clip " : "dstRect ") + RectText(clip) + " is outside the " +
+                                         std::to_string(dst.width) + "x" + std::to_string(dst.height) + " destination");
+  const int64_t cx0 = std::max(clip.x, dr.x), cy0 = std::max(clip.y, dr.y);
+  const int64_t cx1 = std::min(clip.x + clip.w, dr.x + dr.w), cy1 = std::min(clip.y + clip.h, dr.y + dr.h);
+  // written: columns [cx0, cx1) and rows [cy0, cy1) of the destination (none when they do not meet)
+  const uint32_t cw = cx1 > cx0 ? uint32_t(cx1 - cx0) : 0, ch = cy1 > cy0 ? uint32_t(cy1 - cy0) : 0;
   Napi::Value rot = job.Get("rotation");
   if (!rot.IsUndefined() && !rot.IsNumber()) throw Napi::TypeError::New(env, "rotation must be a number");
   double deg = rot.IsUndefined() ? 0 : rot.As<Napi::Number>().DoubleValue();
@@ -559,8 +584,9 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   auto colBytes = [&](uint64_t u) { return (sr.x + (reflectX ? sr.w - 1 - u : u)) * uint64_t(src.cpp); };
   auto rowBytes = [&](uint64_t v) { return (sr.y + (reflectY ? sr.h - 1 - v : v)) * uint64_t(src.stride); };
   // destination column X picks R column rx, destination row Y picks R row ry
-  auto byColumn = std::make_shared<std::vector<uint64_t>>(dr.w);
-  for (uint64_t X = 0; X < dr.w; X++) {
+  auto byColumn = std::make_shared<std::vector<uint64_t>>(cw);
+  for (uint64_t i = 0; i < cw; i++) {
+    uint64_t X = uint64_t(cx0 - dr.x) + i;
     uint64_t rx = ((2 * X + 1) * rw) / (2 * uint64_t(dr.w));
     uint64_t o = 0;
     switch (rotation) {
@@ -569,10 +595,11 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
       case 180: o = colBytes(sr.w - 1 - rx); break;    // u = sw-1-rx
       case 270: o = rowBytes(sr.h - 1 - rx); break;    // v = sh-1-rx
     }
-    (*byColumn)[X] = o;
+    (*byColumn)[i] = o;
   }
-  auto byRow = std::make_shared<std::vector<uint64_t>>(dr.h);
-  for (uint64_t Y = 0; Y < dr.h; Y++) {
+  auto byRow = std::make_shared<std::vector<uint64_t>>(ch);
+  for (uint64_t i = 0; i < ch; i++) {
+    uint64_t Y = uint64_t(cy0 - dr.y) + i;
     uint64_t ry = ((2 * Y + 1) * rh) / (2 * uint64_t(dr.h));
     uint64_t o = 0;
     switch (rotation) {
@@ -581,22 +608,23 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
       case 180: o = rowBytes(sr.h - 1 - ry); break;    // v = sh-1-ry
       case 270: o = colBytes(ry); break;               // u = ry
     }
-    (*byRow)[Y] = o;
+    (*byRow)[i] = o;
   }
-  uint64_t bytes = uint64_t(dr.w) * dr.h * dst.cpp;
+  uint64_t bytes = uint64_t(cw) * ch * dst.cpp;
+  const uint32_t x0 = uint32_t(cx0 > 0 ? cx0 : 0), y0 = uint32_t(cy0 > 0 ? cy0 : 0);
 
   auto keep = j.keep;
   return RunOnPool(
       env, "primebuf.copyTransformed",
-      [src, dst, dr, byColumn, byRow, convert, gather]() {
+      [src, dst, x0, y0, cw, ch, byColumn, byRow, convert, gather]() {
         // 8 bytes per pixel at most: the staging row holds kStagePixels pixels of any format
         alignas(64) uint8_t stage[kStagePixels * 8];
         const uint64_t* cols = byColumn->data();
-        for (uint32_t Y = 0; Y < dr.h; Y++) {
+        for (uint32_t Y = 0; Y < ch; Y++) {
           const uint8_t* rowBase = src.base + (*byRow)[Y];
-          uint8_t* d = dst.base + uint64_t(dr.y + Y) * dst.stride + uint64_t(dr.x) * dst.cpp;
-          for (uint32_t X = 0; X < dr.w;) {
-            uint32_t n = dr.w - X < kStagePixels ? dr.w - X : static_cast<uint32_t>(kStagePixels);
+          uint8_t* d = dst.base + uint64_t(y0 + Y) * dst.stride + uint64_t(x0) * dst.cpp;
+          for (uint32_t X = 0; X < cw;) {
+            uint32_t n = cw - X < kStagePixels ? cw - X : static_cast<uint32_t>(kStagePixels);
             gather(stage, rowBase, cols + X, n);
             if (convert)
               convert(d, stage, n);

@@ -36,8 +36,10 @@ export interface RawTransformJob {
   dst: RawCopySurface;
   /** the source rectangle drawn */
   srcRect: RawCopyRect;
-  /** where it is drawn, scaled (nearest neighbour) to this size */
+  /** where it is drawn, scaled (nearest neighbour) to this size; x, y signed 32-bit */
   dstRect: RawCopyRect;
+  /** write only the part of dstRect inside this rectangle of the destination (default: dstRect, which must then lie inside) */
+  clip?: RawCopyRect;
   /** degrees counter-clockwise, as DRM_MODE_ROTATE_* (default 0) */
   rotation?: 0 | 90 | 180 | 270;
   /** mirror the source rectangle horizontally / vertically before the rotation */

@@ -4,7 +4,8 @@
 // independent reference in this file (the reference builds the rotated image by repeated
 // quarter-turns of a pixel array, the way the KMS documentation describes it: reflect, rotate
 // counter-clockwise, scale), exact to the byte; bytes outside the destination rectangle untouched;
-// bad requests rejected with typed errors before anything is written.
+// clipped destinations reaching past every edge; bad requests rejected with typed errors before
+// anything is written.
 import t, { type Test } from 'tap';
 import { fourcc } from '../../src/formats/index.js';
 import { copyFormats, copyTransformed, newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
@@ -80,6 +81,9 @@ interface Case {
   rotation: Rotation;
   reflectX: boolean;
   reflectY: boolean;
+  /** a destination of this size, written only inside `clip` (dstRect may reach past it) */
+  clip?: { x: number; y: number; width: number; height: number };
+  size?: { width: number; height: number };
 }
 
 /** Runs one transformed copy into a sentinel-filled destination and compares every byte with the reference. */
@@ -88,8 +92,13 @@ async function check(t: Test, c: Case, what: string): Promise<void> {
   const dc = copyFormats().get(c.df)!;
   const sStride = c.sw * sc + 3;
   const src = noise(sStride * c.sh + 1, c.sw * 977 + c.sh * 31 + sc).subarray(1); // unaligned source
-  const dw = c.dstRect.x + c.dstRect.width + 2;
-  const dh = c.dstRect.y + c.dstRect.height + 1;
+  const dw = c.size?.width ?? c.dstRect.x + c.dstRect.width + 2;
+  const dh = c.size?.height ?? c.dstRect.y + c.dstRect.height + 1;
+  const k = c.clip ?? c.dstRect;
+  const x0 = Math.max(k.x, c.dstRect.x);
+  const y0 = Math.max(k.y, c.dstRect.y);
+  const x1 = Math.min(k.x + k.width, c.dstRect.x + c.dstRect.width);
+  const y1 = Math.min(k.y + k.height, c.dstRect.y + c.dstRect.height);
   const dStride = dw * dc + 5;
   const backing = new Uint8Array(1 + dStride * dh).fill(SENTINEL);
   const dst = backing.subarray(1);
@@ -102,13 +111,13 @@ async function check(t: Test, c: Case, what: string): Promise<void> {
   for (let i = 0; i < dst.length && !bad; i++) {
     const y = Math.floor(i / dStride);
     const x = Math.floor((i % dStride) / dc);
-    const inside = i % dStride < dw * dc && x >= c.dstRect.x && x < c.dstRect.x + c.dstRect.width && y >= c.dstRect.y && y < c.dstRect.y + c.dstRect.height;
+    const inside = i % dStride < dw * dc && x >= x0 && x < x1 && y >= y0 && y < y1;
     const want = inside ? convert(c.sf, c.df, ref[y - c.dstRect.y]![x - c.dstRect.x]!)[(i % dStride) % dc]! : SENTINEL;
     if (dst[i] !== want) bad = `byte ${i} (x ${x}, y ${y}) is 0x${dst[i]!.toString(16)}, want 0x${want.toString(16)}${inside ? '' : ' (outside dstRect)'}`;
   }
   t.equal(bad, '', what);
   t.equal(backing[0], SENTINEL, `${what}: the byte before the destination is untouched`);
-  t.equal(bytes, c.dstRect.width * c.dstRect.height * dc, `${what}: bytes written`);
+  t.equal(bytes, Math.max(x1 - x0, 0) * Math.max(y1 - y0, 0) * dc, `${what}: bytes written`);
   t.same([stats.copies, stats.bytes], [1, bytes], `${what}: stats`);
 }
 
@@ -171,6 +180,27 @@ t.test('every pixel size and two conversions, scaled and rotated', async (t) => 
   await check(t, { sf: AR24, df: RG16, sw: 40, sh: 3, srcRect: { x: 3, y: 0, width: 37, height: 3 }, dstRect: { x: 1, y: 1, width: 1500, height: 2 }, rotation: 180, reflectX: false, reflectY: false }, 'ARGB8888 -> RGB565, 37x3 -> 1500x2, rotate 180');
 });
 
+t.test('a clipped destination: dstRect past every edge shows exactly its part inside the clip', async (t) => {
+  const size = { width: 20, height: 16 };
+  const clip = { x: 1, y: 2, width: 18, height: 13 };
+  const places = [
+    { x: -7, y: -5, width: 17, height: 11 }, // past the top-left
+    { x: 9, y: 8, width: 23, height: 19 }, // past the bottom-right
+    { x: -3, y: -4, width: 29, height: 25 }, // past all four edges
+    { x: 4, y: 4, width: 5, height: 5 }, // wholly inside the clip
+    { x: 19, y: 0, width: 4, height: 4 }, // beside the clip: nothing written
+  ];
+  for (const rotation of ROTATIONS) {
+    for (const dstRect of places) {
+      await check(
+        t,
+        { sf: XB24, df: XR24, sw: 13, sh: 9, srcRect: { x: 1, y: 1, width: 11, height: 7 }, dstRect, clip, size, rotation, reflectX: rotation === 270, reflectY: false },
+        `rotate ${rotation}, 11x7 -> ${dstRect.width}x${dstRect.height}+${dstRect.x}+${dstRect.y} clipped to ${clip.width}x${clip.height}+${clip.x}+${clip.y}`,
+      );
+    }
+  }
+});
+
 t.test('bad requests are typed errors and write nothing', async (t) => {
   const src = new Uint8Array(4 * 8 * 8);
   const dst = new Uint8Array(4 * 8 * 8).fill(SENTINEL);
@@ -182,6 +212,8 @@ t.test('bad requests are typed errors and write nothing', async (t) => {
   await t.rejects(copyTransformed(s, d, { dstRect: { x: -1, y: 0, width: 2, height: 2 } }), RangeError, 'negative dstRect');
   await t.rejects(copyTransformed(s, d, { dstRect: { x: 0.5, y: 0, width: 2, height: 2 } }), TypeError, 'fractional dstRect');
   await t.rejects(copyTransformed(s, d, { rotation: 45 as Rotation }), RangeError, 'rotation 45');
+  await t.rejects(copyTransformed(s, d, { dstRect: { x: -2, y: 0, width: 4, height: 4 }, clip: { x: 0, y: 0, width: 9, height: 8 } }), RangeError, 'a clip past the destination');
+  await t.rejects(copyTransformed(s, d, { dstRect: { x: -0x80000001, y: 0, width: 4, height: 4 }, clip: { x: 0, y: 0, width: 8, height: 8 } }), RangeError, 'dstRect.x below -2^31');
   await t.rejects(copyTransformed(s, { ...d, format: fourcc('RGB888'), stride: 24 }, { dstRect: { x: 0, y: 0, width: 8, height: 8 } }), RangeError, 'no conversion XRGB8888 -> RGB888');
   t.ok(
     dst.every((b) => b === SENTINEL),

@@ -159,8 +159,8 @@ export interface PresenterOptions {
 
 /**
  * The copy path cannot show this placement: a format it cannot convert to the ring's (or a
- * multi-plane buffer), a crop, scaling, rotation or reflection whose destination is not entirely
- * inside the mode, or a source rectangle at non-integer coordinates.
+ * multi-plane buffer); a crop, scaling, rotation or reflection with a source rectangle at
+ * non-integer coordinates, or with a destination that has no pixel on the mode.
  */
 export class CopyUnsupportedError extends PrimebufError {
   override name = 'CopyUnsupportedError';
@@ -436,14 +436,17 @@ export class Presenter {
     const what = [cropped && 'a crop', scaled && 'scaling', rotated && 'rotation'].filter(Boolean).join(', ');
     const integral = [src.x, src.y, src.width, src.height].every(Number.isSafeInteger);
     if (!integral) throw new CopyUnsupportedError(`the copy path takes whole source pixels, not ${src.width}x${src.height}+${src.x}+${src.y} (${why.join('; ')})`);
-    const inside = dst.x >= 0 && dst.y >= 0 && dst.x + dst.width <= this.modeSize.width && dst.y + dst.height <= this.modeSize.height;
-    if (!inside) {
-      throw new CopyUnsupportedError(
-        `the copy path does ${what} only into a destination inside the ${this.modeSize.width}x${this.modeSize.height} mode, not ${dst.width}x${dst.height}+${dst.x}+${dst.y} (${why.join('; ')})`,
-      );
+    // partly off-screen: the part on the mode is drawn (clipped), as the whole would show it there
+    const x0 = Math.max(dst.x, 0);
+    const y0 = Math.max(dst.y, 0);
+    const x1 = Math.min(dst.x + dst.width, this.modeSize.width);
+    const y1 = Math.min(dst.y + dst.height, this.modeSize.height);
+    if (!Number.isSafeInteger(dst.x) || !Number.isSafeInteger(dst.y) || x1 <= x0 || y1 <= y0) {
+      throw new CopyUnsupportedError(`the copy path has nothing to draw of ${dst.width}x${dst.height}+${dst.x}+${dst.y} on the ${this.modeSize.width}x${this.modeSize.height} mode (${why.join('; ')})`);
     }
-    const transform: CopyTransform = { srcRect: src, dstRect: dst, rotation, reflectX: placement.reflectX === true, reflectY: placement.reflectY === true };
-    return { path: 'copy', ...at, transform, why: [...why, `copied with ${what} (transformed copy)`] };
+    const clip = { x: 0, y: 0, width: this.modeSize.width, height: this.modeSize.height };
+    const transform: CopyTransform = { srcRect: src, dstRect: dst, clip, rotation, reflectX: placement.reflectX === true, reflectY: placement.reflectY === true };
+    return { path: 'copy', dx: x0, dy: y0, width: x1 - x0, height: y1 - y0, transform, why: [...why, `copied with ${what} (transformed copy)`] };
   }
 
   #ensureRing(): CopyRing<PresenterRingBuffer> {

@@ -1,7 +1,9 @@
 // Conformance: the per-frame presenter on the real vkms kernel, every frame checked through the
 // writeback capture. Proves: a LINEAR XRGB8888 mode-size buffer (udmabuf, vgem) is scanned out
 // directly (zero bytes copied, ZERO_COPY); refused buffers (XBGR8888, partly off-screen) go
-// through the copy ring with exact pixels; damage copies only what a ring buffer lacks (one
+// through the copy ring with exact pixels; so do sizes that need scaling and rotations or
+// reflections the planes lack (transformed copies, also partly off-screen), each capture compared
+// with a reference of the KMS rotation meaning; damage copies only what a ring buffer lacks (one
 // 64x64 rectangle; the union of two frames' damage for a buffer reused after two frames); the
 // non-coherent override copies a buffer the verdict would scan out, inside counted sync
 // brackets; with a pending vgem fence the frame is neither shown nor copied before the fence
@@ -314,7 +316,7 @@ rigTest('a window-sized buffer goes direct on an overlay above the black backgro
   t.equal(p.stats.allocations, 1, 'no further allocation');
 });
 
-rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling into a partly off-screen destination is refused with a typed error', async (t, r) => {
+rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling from a fractional source rectangle is refused with a typed error', async (t, r) => {
   const p = r.presenter();
   const bgr = r.udmabuf(r.W, r.H, XB24, 'XBGR8888 udmabuf');
   const img = pattern(0x33);
@@ -339,9 +341,9 @@ rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling
   t.equal(f2.bytesCopied, 100 * 56 * 4, 'only the visible 100x56 part copied');
   await r.check(t, f2, (x, y) => (x >= at.x && y >= at.y ? img2(x - at.x, y - at.y) : 0), 'the visible part at its place, black around it');
 
-  // scaling into a destination partly off the mode: the transformed copy draws only inside it
-  const stretched = p.present({ buffer: small.buffer, placement: { dst: { x: r.W - 100, y: 0, width: 2 * S, height: 2 * S } } });
-  await t.rejects(stretched, CopyUnsupportedError, 'scaling 256x256 to 512x512 partly off-screen: CopyUnsupportedError, not a wrong picture');
+  // scaling from a source rectangle at fractional coordinates: the copy takes whole pixels only
+  const stretched = p.present({ buffer: small.buffer, placement: { src: { x: 0.5, y: 0, width: 128, height: 128 }, dst: { x: 0, y: 0, width: S, height: S } } });
+  await t.rejects(stretched, CopyUnsupportedError, 'scaling from 128x128+0.5+0: CopyUnsupportedError, not a wrong picture');
   t.equal(p.stats.commits, 2, 'the refused frame committed nothing');
 
   p.close();
@@ -425,6 +427,14 @@ rigTest('a rotation the plane lacks is copied rotated', async (t, r) => {
   t.equal(f2.path, 'copy');
   t.equal(f2.bytesCopied, 333 * 250 * 4, 'the 333x250 destination written');
   await r.check(t, f2, transformed(rgb, 200, 120, d2, 270, true), 'reflected in x, rotated 270, scaled 120x200 -> 333x250, black around it');
+
+  // partly off the top-left of the mode, rotated 180, reflected in y, scaled: the visible part
+  const d3 = { x: -60, y: -30, width: 250, height: 150 };
+  r.capture();
+  const f3 = await p.present({ buffer: c.buffer, placement: { dst: d3, rotation: 180, reflectY: true } });
+  t.equal(f3.path, 'copy');
+  t.equal(f3.bytesCopied, 190 * 120 * 4, 'only the visible 190x120 part written');
+  await r.check(t, f3, transformed(rgb, 200, 120, d3, 180, false, true), 'partly off-screen: the visible part of the rotated, scaled image, black around it');
   p.close();
   c.close();
 });

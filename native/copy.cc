@@ -390,11 +390,7 @@ Job ReadJob(const Napi::CallbackInfo& info, const char* name) {
 // Resolves with the bytes written to the destination.
 Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Job j = ReadJob(info, "copyRects");
-  Napi::Object job = j.job;
-  const Surface& src = j.src;
-  const Surface& dst = j.dst;
-  RowFn convert = j.convert;
+  auto [job, src, dst, convert, keep] = ReadJob(info, "copyRects");
 
   auto readOffset = [&](const char* key) -> int64_t {
     Napi::Value v = job.Get(key);
@@ -433,7 +429,6 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
     rects->push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
     bytes += w * h * dst.cpp;
   }
-  auto keep = j.keep;
   return RunOnPool(
       env, "primebuf.copyRects",
       [src, dst, rects, convert]() {
@@ -546,11 +541,7 @@ bool ReadFlag(Napi::Env env, Napi::Object job, const char* key) {
 
 Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Job j = ReadJob(info, "copyTransformed");
-  Napi::Object job = j.job;
-  const Surface& src = j.src;
-  const Surface& dst = j.dst;
-  RowFn convert = j.convert;
+  auto [job, src, dst, convert, keep] = ReadJob(info, "copyTransformed");
   XformRect sr = ReadRect(env, job, "srcRect", false);
   XformRect dr = ReadRect(env, job, "dstRect", true);
   if (!Inside(sr, src))
@@ -583,37 +574,34 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   // source column u (0 <= u < sw) and row v of the reflected image S' as byte offsets
   auto colBytes = [&](uint64_t u) { return (sr.x + (reflectX ? sr.w - 1 - u : u)) * uint64_t(src.cpp); };
   auto rowBytes = [&](uint64_t v) { return (sr.y + (reflectY ? sr.h - 1 - v : v)) * uint64_t(src.stride); };
-  // destination column X picks R column rx, destination row Y picks R row ry
-  auto byColumn = std::make_shared<std::vector<uint64_t>>(cw);
-  for (uint64_t i = 0; i < cw; i++) {
-    uint64_t X = uint64_t(cx0 - dr.x) + i;
-    uint64_t rx = ((2 * X + 1) * rw) / (2 * uint64_t(dr.w));
-    uint64_t o = 0;
+  // n table entries from destination column/row `first` (relative to dstRect) on: the R index
+  // under each one's centre, then its byte offset in the source
+  auto tabulate = [](uint32_t n, uint64_t first, uint64_t rsize, uint64_t dsize, auto offsetOf) {
+    auto t = std::make_shared<std::vector<uint64_t>>(n);
+    for (uint64_t i = 0; i < n; i++) (*t)[i] = offsetOf((2 * (first + i) + 1) * rsize / (2 * dsize));
+    return t;
+  };
+  // destination column X picks R column rx
+  auto byColumn = tabulate(cw, uint64_t(cx0 - dr.x), rw, dr.w, [&](uint64_t rx) {
     switch (rotation) {
-      case 0: o = colBytes(rx); break;                 // u = rx
-      case 90: o = rowBytes(rx); break;                // v = rx
-      case 180: o = colBytes(sr.w - 1 - rx); break;    // u = sw-1-rx
-      case 270: o = rowBytes(sr.h - 1 - rx); break;    // v = sh-1-rx
+      case 90: return rowBytes(rx);                // v = rx
+      case 180: return colBytes(sr.w - 1 - rx);    // u = sw-1-rx
+      case 270: return rowBytes(sr.h - 1 - rx);    // v = sh-1-rx
+      default: return colBytes(rx);                // 0: u = rx
     }
-    (*byColumn)[i] = o;
-  }
-  auto byRow = std::make_shared<std::vector<uint64_t>>(ch);
-  for (uint64_t i = 0; i < ch; i++) {
-    uint64_t Y = uint64_t(cy0 - dr.y) + i;
-    uint64_t ry = ((2 * Y + 1) * rh) / (2 * uint64_t(dr.h));
-    uint64_t o = 0;
+  });
+  // destination row Y picks R row ry
+  auto byRow = tabulate(ch, uint64_t(cy0 - dr.y), rh, dr.h, [&](uint64_t ry) {
     switch (rotation) {
-      case 0: o = rowBytes(ry); break;                 // v = ry
-      case 90: o = colBytes(sr.w - 1 - ry); break;     // u = sw-1-ry
-      case 180: o = rowBytes(sr.h - 1 - ry); break;    // v = sh-1-ry
-      case 270: o = colBytes(ry); break;               // u = ry
+      case 90: return colBytes(sr.w - 1 - ry);     // u = sw-1-ry
+      case 180: return rowBytes(sr.h - 1 - ry);    // v = sh-1-ry
+      case 270: return colBytes(ry);               // u = ry
+      default: return rowBytes(ry);                // 0: v = ry
     }
-    (*byRow)[i] = o;
-  }
+  });
   uint64_t bytes = uint64_t(cw) * ch * dst.cpp;
   const uint32_t x0 = uint32_t(cx0 > 0 ? cx0 : 0), y0 = uint32_t(cy0 > 0 ? cy0 : 0);
 
-  auto keep = j.keep;
   return RunOnPool(
       env, "primebuf.copyTransformed",
       [src, dst, x0, y0, cw, ch, byColumn, byRow, convert, gather]() {

@@ -268,24 +268,31 @@ t.test('shmBufferRead of a truncated pool: the same typed error and protocol err
   server.close();
 });
 
-t.test('a pool truncated right after the copy was queued (during the copy)', async (t) => {
+t.test('a pool truncated while the pool thread is copying it', async (t) => {
   const base = testNative.countOpenFds();
-  const { server, attached } = compositor();
-  // 32 MiB: the pool thread needs milliseconds for the copy; the truncation follows the queueing
-  // by microseconds, on this thread, before it yields, so the copy cannot be done by then. How
-  // far the pool thread got before its first fault is up to the scheduler (the rejection's
-  // detail says, and the test prints it); that it faults and rejects is not.
+  const { server, attached } = compositor([XB24]);
+  // 32 MiB converted row by row (XBGR8888 -> XRGB8888): the pool thread needs tens of
+  // milliseconds. This thread watches the destination until the second row has arrived (the copy
+  // is under way), then truncates the pool: the rest of the copy reads truncated memory.
   const width = 4096, height = 2048, stride = width * 4;
-  const c = await shmClient(server, attached, { width, height, stride, format: XR24, offset: 0, pixels: pattern(width, height, stride, 9) });
-  const { surface } = sentinelSurface(width, height, stride + 64); // row by row: the detail counts rows
+  const c = await shmClient(server, attached, { width, height, stride, format: XB24, offset: 0, pixels: pattern(width, height, stride, 9) });
+  const { surface, bytes } = sentinelSurface(width, height, stride);
+  const words = new Uint32Array(bytes.buffer);
+  const watch = 2 * width - 1; // the last pixel of row 1
   const copy = copyShmRects(c.res, surface, [{ x: 0, y: 0, width, height }]);
+  const deadline = Date.now() + 20_000; // a bound on the wait, not an assertion on time
+  // Atomics.load: a load the compiler may not hoist out of the loop (another thread writes it)
+  while (Atomics.load(words, watch) === SENTINEL && Date.now() < deadline);
+  const started = Atomics.load(words, watch) !== SENTINEL;
   truncate(c);
   const err = await copy.then(
     () => null,
     (e: unknown) => e,
   );
+  t.ok(started, 'the copy was under way when the pool was truncated');
   t.ok(isShmTruncated(err), `rejects with SystemError EFAULT/SIGBUS (${String(err)})`);
-  t.comment(`detail: ${(err as SystemError | null)?.detail}`);
+  const done = Number(/after (\d+) of/.exec((err as SystemError | null)?.detail ?? '')?.[1] ?? -1);
+  t.ok(done >= 2 * stride && done < stride * height, `stopped mid-copy, after ${done} of ${stride * height} bytes`);
   const pe = await protocolError(c.conn);
   t.equal((pe as ProtocolError).code, WL_SHM_ERROR.invalid_fd, `invalid_fd for the client (${String(pe)})`);
   await servesAnother(t, server, attached);

@@ -474,7 +474,7 @@ Napi::Promise QueueJob(Napi::Env env, const char* name, std::shared_ptr<Job> job
         if (GuardedRead(job->src.base, job->src.length, RunJob, job.get())) return PoolResult{};
         StoreFence();  // the streaming stores issued before the fault
         return PoolResult{EFAULT, "SIGBUS",
-                          what + ": the memory behind it was truncated during the copy (after " +
+                          what + ": reading it raised SIGBUS, the file behind it was truncated (copy stopped after " +
                               std::to_string(job->done) + " of " + std::to_string(job->bytes) + " bytes)"};
       },
       [job, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(job->bytes)); });

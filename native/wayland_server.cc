@@ -627,7 +627,7 @@ Napi::Value WlServer::ShmBufferRead(const Napi::CallbackInfo& info) {
     memcpy(r->out, r->in, r->n);
   };
   if (!GuardedRead(v.data, v.size, copy, &read))
-    ThrowErrno(env, EFAULT, "SIGBUS", v.what + ": the memory behind it was truncated");
+    ThrowErrno(env, EFAULT, "SIGBUS", v.what + ": reading it raised SIGBUS, the file behind it was truncated");
   return out;
 }
 

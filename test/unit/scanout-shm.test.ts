@@ -4,7 +4,10 @@
 // was queued) gets the wl_shm invalid_fd protocol error, the copy rejects with a typed error, and
 // the compositor lives on and serves other clients. Server and client in one process, no DRM.
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import { writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Mapping } from '../../src/dmabuf/mapping.js';
 import { OwnedFd } from '../../src/fd.js';
 import { native, testNative } from '../../src/native.js';
 import { ClosedError, SystemError } from '../../src/errors.js';
@@ -134,6 +137,22 @@ function firstDiff(a: Uint8Array, b: Uint8Array): string {
   if (a.length !== b.length) return `lengths ${a.length} != ${b.length}`;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `byte ${i}: ${a[i]} != ${b[i]}`;
   return 'equal';
+}
+
+// Child mode (spawned by the last test): a SIGBUS outside every guarded read must still kill
+// the process. The guard is armed first (a copy), then a mapping of a truncated memfd is read on
+// the JS thread with no guard around it.
+if (process.env.PRIMEBUF_SHM_SIGBUS_CHILD === '1') {
+  const { server, attached } = compositor();
+  const c = await shmClient(server, attached, { width: 4, height: 4, stride: 16, format: XR24, offset: 0, pixels: pattern(4, 4, 16, 1) });
+  await copyShmRects(c.res, sentinelSurface(4, 4, 16).surface, [{ x: 0, y: 0, width: 4, height: 4 }]);
+  const memfd = plainMemfd('unguarded', 4096);
+  const map = Mapping.map(memfd.fd, 0, 4096, true, 'unguarded memfd');
+  native.ftruncateFd(memfd.fd, 0);
+  process.stdout.write('reading\n');
+  const v = new Uint8Array(map.buffer)[0];
+  process.stdout.write(`survived, read ${String(v)}\n`); // the guard swallowed a fault that was not its own
+  process.exit(0);
 }
 
 for (const format of [XR24, AR24, XB24, AB24]) {
@@ -299,4 +318,16 @@ t.test('a pool truncated while the pool thread is copying it', async (t) => {
   t.ok(done >= 2 * stride && done < stride * height, `stopped mid-copy, after ${done} of ${stride * height} bytes`);
   await clientFailedServerLives(t, server, attached, c);
   t.equal(testNative.countOpenFds(), base, 'fds back to baseline');
+});
+
+t.test('a SIGBUS outside the guarded reads still takes its default action (the guard swallows only its own)', async (t) => {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+    env: { ...process.env, PRIMEBUF_SHM_SIGBUS_CHILD: '1' },
+    encoding: 'utf8',
+    killSignal: 'SIGKILL',
+    timeout: 30_000, // a bound on a child that hangs (a handler that returns from a fault it does not own retries it forever)
+  });
+  t.match(child.stdout, /reading/, 'the child armed the guard and read the truncated mapping');
+  t.notMatch(child.stdout, /survived/, 'the read did not return');
+  t.equal(child.signal, 'SIGBUS', `the child died of SIGBUS (status ${String(child.status)}, signal ${String(child.signal)})`);
 });

@@ -9,14 +9,11 @@
  * median wall seconds per copy, and the JS thread's blocked time for the shmBufferRead way.
  * PRIMEBUF_BENCH_QUICK=1 runs fewer rounds.
  */
-import { writeSync } from 'node:fs';
 import { Mapping } from '../src/dmabuf/mapping.js';
-import { OwnedFd } from '../src/fd.js';
 import { fourcc } from '../src/formats/index.js';
-import { native } from '../src/native.js';
 import { copyRects, copyShmRects, type CopySurface } from '../src/scanout/copy.js';
 import type { Rect } from '../src/scanout/damage.js';
-import { WaylandConnection, WaylandServer, type ServerResource } from '../src/wayland/index.js';
+import { compositor, shmClient } from '../test/util/shm-client.js';
 
 const XR24 = fourcc('XRGB8888');
 const W = 1920, H = 1080, STRIDE = W * 4;
@@ -34,22 +31,9 @@ async function secondsPerOp(op: () => Promise<unknown> | unknown): Promise<numbe
   return Number(process.hrtime.bigint() - t0) / 1e9 / OPS;
 }
 
-const server = new WaylandServer();
-server.initShm();
-let attached: ServerResource | null = null;
-server.createGlobal('wl_compositor', 4, (r) => r.implement({ create_surface: ({ id }) => id.implement({ attach: ({ buffer }) => (attached = buffer) }) }));
-const conn = WaylandConnection.fromFd(server.connectPair().fd);
-const { registry, globals } = await conn.globals();
-const shm = conn.bind(registry, globals.find((g) => g.interface === 'wl_shm')!, 'wl_shm', 1);
-const comp = conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4);
 const pixels = Buffer.alloc(STRIDE * H, 0x37);
-const memfd = new OwnedFd(native.memfdCreate('bench wl_shm pool', false));
-native.ftruncateFd(memfd.fd, pixels.length);
-writeSync(memfd.fd, pixels, 0, pixels.length, 0);
-const buffer = shm.request('create_pool', { fd: memfd, size: pixels.length }).request('create_buffer', { offset: 0, width: W, height: H, stride: STRIDE, format: 1 });
-comp.request('create_surface', {}).request('attach', { buffer, x: 0, y: 0 });
-await conn.roundtrip();
-const src = attached as unknown as ServerResource;
+const { server, attached } = compositor();
+const { conn, memfd, res: src } = await shmClient(server, attached, { width: W, height: H, stride: STRIDE, format: XR24, offset: 0, pixels });
 
 const plainSrc: CopySurface = { memory: pixels, format: XR24, stride: STRIDE, width: W, height: H };
 const memfdMap = Mapping.map(memfd.fd, 0, pixels.length, false, 'bench memfd');

@@ -5,86 +5,22 @@
 // the compositor lives on and serves other clients. Server and client in one process, no DRM.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Mapping } from '../../src/dmabuf/mapping.js';
-import { OwnedFd } from '../../src/fd.js';
 import { native, testNative } from '../../src/native.js';
 import { ClosedError, SystemError } from '../../src/errors.js';
 import { fourcc } from '../../src/formats/index.js';
 import { copyShmRects, shmSourceInfo, type CopySurface } from '../../src/scanout/copy.js';
 import type { Rect } from '../../src/scanout/damage.js';
-import {
-  ProtocolError,
-  WaylandConnection,
-  WaylandServer,
-  WL_SHM_ERROR,
-  isShmTruncated,
-  type ServerResource,
-  type WaylandProxy,
-} from '../../src/wayland/index.js';
+import { ProtocolError, WaylandConnection, WaylandServer, WL_SHM_ERROR, isShmTruncated, type ServerResource } from '../../src/wayland/index.js';
 import { plainMemfd } from '../util/memfd.js';
+import { compositor, shmClient, type ShmClient } from '../util/shm-client.js';
 import { until } from '../util/wait.js';
 
 const XR24 = fourcc('XRGB8888');
 const AR24 = fourcc('ARGB8888');
 const XB24 = fourcc('XBGR8888');
 const AB24 = fourcc('ABGR8888');
-/** wl_shm's own codes for its two core formats; every other wl_shm format is the fourcc */
-const wlShmCode = (f: number): number => (f === AR24 ? 0 : f === XR24 ? 1 : f);
-
-/** A compositor with libwayland's wl_shm (plus the extra formats) and a wl_compositor whose
- * surfaces hand every attached wl_buffer to the test. */
-function compositor(extraFormats: number[] = []): { server: WaylandServer; attached: ServerResource[] } {
-  const server = new WaylandServer();
-  server.initShm(extraFormats);
-  const attached: ServerResource[] = [];
-  server.createGlobal('wl_compositor', 4, (res) =>
-    res.implement({ create_surface: ({ id }) => id.implement({ attach: ({ buffer }) => buffer && attached.push(buffer) }) }),
-  );
-  return { server, attached };
-}
-
-interface ShmClient {
-  conn: WaylandConnection;
-  memfd: OwnedFd;
-  buffer: WaylandProxy<'wl_buffer'>;
-  /** the server's side of `buffer` */
-  res: ServerResource;
-}
-
-/**
- * A client that puts `pixels` (rows of `stride` bytes) at `offset` of a memfd pool, creates a
- * wl_buffer there and attaches it to a surface; resolves when the server has seen it.
- */
-async function shmClient(
-  server: WaylandServer,
-  attached: ServerResource[],
-  g: { width: number; height: number; stride: number; format: number; offset: number; pixels: Uint8Array },
-): Promise<ShmClient> {
-  const { fd } = server.connectPair();
-  const conn = WaylandConnection.fromFd(fd);
-  const { registry, globals } = await conn.globals();
-  const shm = conn.bind(registry, globals.find((x) => x.interface === 'wl_shm')!, 'wl_shm', 1);
-  const comp = conn.bind(registry, globals.find((x) => x.interface === 'wl_compositor')!, 'wl_compositor', 4);
-  const size = g.offset + g.stride * g.height;
-  const memfd = plainMemfd('shm-pool', size);
-  writeSync(memfd.fd, g.pixels, 0, g.pixels.length, g.offset);
-  const pool = shm.request('create_pool', { fd: memfd, size });
-  const buffer = pool.request('create_buffer', {
-    offset: g.offset,
-    width: g.width,
-    height: g.height,
-    stride: g.stride,
-    format: wlShmCode(g.format),
-  });
-  pool.request('destroy', {}); // the buffer keeps the pool alive, as clients usually do it
-  const before = attached.length;
-  comp.request('create_surface', {}).request('attach', { buffer, x: 0, y: 0 });
-  await conn.roundtrip();
-  if (attached.length !== before + 1) throw new Error('the server did not see the attach');
-  return { conn, memfd, buffer, res: attached[attached.length - 1]! };
-}
 
 /** Pixels whose every byte differs: 32-bit words from a position hash, alpha/X byte included. */
 function pattern(width: number, height: number, stride: number, seed: number): Uint8Array {

@@ -5,7 +5,6 @@
 // its pool: the next copy rejects with the typed error, the bracket still ends, the client gets
 // wl_shm invalid_fd, and nothing leaks.
 import t from 'tap';
-import { writeSync } from 'node:fs';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
@@ -14,8 +13,8 @@ import { addWriteback } from '../../src/kms/writeback.js';
 import { native } from '../../src/native.js';
 import { copyShmRects, newCopyStats, shmSourceInfo, type CopySurface } from '../../src/scanout/copy.js';
 import { fullDamage } from '../../src/scanout/damage.js';
-import { ProtocolError, WaylandConnection, WaylandServer, WL_SHM_ERROR, isShmTruncated, type ServerResource } from '../../src/wayland/index.js';
-import { plainMemfd } from '../util/memfd.js';
+import { ProtocolError, WL_SHM_ERROR, isShmTruncated } from '../../src/wayland/index.js';
+import { compositor, shmClient } from '../util/shm-client.js';
 import { openDriver } from './devices-util.js';
 import { disableAll, placePlane, writebackRig } from './kms-util.js';
 import { leakFree } from './leak.js';
@@ -36,25 +35,11 @@ leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by copyShmRects: writeback exac
   t.notOk(primary.formats.has(XB24, DRM_FORMAT_MOD_LINEAR), 'the primary plane does not take XBGR8888: the copy is needed');
 
   // the compositor and its client, in this process
-  const server = new WaylandServer();
-  server.initShm([XB24]);
-  let attached: ServerResource | null = null;
-  server.createGlobal('wl_compositor', 4, (r) => r.implement({ create_surface: ({ id }) => id.implement({ attach: ({ buffer }) => (attached = buffer) }) }));
-  const conn = WaylandConnection.fromFd(server.connectPair().fd);
-  const { registry, globals } = await conn.globals();
-  const shm = conn.bind(registry, globals.find((g) => g.interface === 'wl_shm')!, 'wl_shm', 1);
-  const comp = conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4);
   const pixels = new Uint8Array(W * 4 * H);
   const pv = new DataView(pixels.buffer);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) pv.setUint32((y * W + x) * 4, pixelOf(x, y), true);
-  const memfd = plainMemfd('wl_shm pool', pixels.length);
-  writeSync(memfd.fd, pixels, 0, pixels.length, 0);
-  const pool = shm.request('create_pool', { fd: memfd, size: pixels.length });
-  const buffer = pool.request('create_buffer', { offset: 0, width: W, height: H, stride: W * 4, format: XB24 });
-  comp.request('create_surface', {}).request('attach', { buffer, x: 0, y: 0 });
-  await conn.roundtrip();
-  t.ok(attached, 'the compositor has the wl_buffer');
-  const src = attached as unknown as ServerResource;
+  const { server, attached } = compositor([XB24]);
+  const { conn, memfd, res: src } = await shmClient(server, attached, { width: W, height: H, stride: W * 4, format: XB24, offset: 0, pixels });
   t.same(shmSourceInfo(src), { width: W, height: H, stride: W * 4, format: XB24 }, 'its geometry and DRM fourcc');
 
   // the scanout buffer and the capture target

@@ -500,13 +500,15 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
 }
 
 // ---- the SIGBUS guard ---------------------------------------------------------------------
-// Why our own and not libwayland's wl_shm_buffer_begin_access/end_access: libwayland's handler
-// finds the faulting pool through thread-local data, so begin_access would work on a pool
-// thread, but end_access posts the protocol error itself (wl_resource_post_error on the
-// buffer) on the calling thread, and libwayland's server objects are not thread-safe; its
-// handler also maps zeroes over the whole pool and lets the copy run on through them. Ours
-// abandons the copy at the first fault (siglongjmp to the guarded run), and the error is posted
-// on the JS thread by TypeScript (src/wayland/server.ts), the policy's place.
+// Why our own and not libwayland's wl_shm_buffer_begin_access/end_access (wayland-shm.c):
+// libwayland's handler finds the faulting pool through thread-local data, so begin_access would
+// work on a pool thread, but end_access cannot be avoided there (it resets that thread-local
+// state; skipped, the thread's next begin_access on another pool hits wl_abort) and, after a
+// fault, it posts the protocol error itself (wl_resource_post_error(buffer->resource,
+// WL_SHM_ERROR_INVALID_FD)) on the calling thread, while libwayland's server objects are not
+// thread-safe. Its handler also maps zeroes over the whole pool and lets the copy run on through
+// them. Ours abandons the copy at the first fault (siglongjmp to the guarded run), and the error
+// is posted on the JS thread by TypeScript (src/wayland/server.ts), the policy's place.
 //
 // One process-wide SIGBUS handler, installed on first use, that acts only for a fault
 // (si_code > 0) whose address is inside the range the faulting thread guards; anything else

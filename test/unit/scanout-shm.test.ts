@@ -256,6 +256,24 @@ t.test('a pool truncated while the pool thread is copying it', async (t) => {
   t.equal(testNative.countOpenFds(), base, 'fds back to baseline');
 });
 
+t.test('a client destroyed while its buffer is being copied: the pool stays mapped until the copy settles', async (t) => {
+  const base = testNative.countOpenFds();
+  const { server, attached } = compositor();
+  const width = 4096, height = 2048, stride = width * 4; // 32 MiB: milliseconds on the pool thread
+  const pixels = pattern(width, height, stride, 11);
+  const c = await shmClient(server, attached, { width, height, stride, format: XR24, offset: 0, pixels });
+  const { surface, bytes } = sentinelSurface(width, height, stride);
+  const copy = copyShmRects(c.res, surface, [{ x: 0, y: 0, width, height }]);
+  c.res.client.destroy(); // libwayland destroys the wl_buffer and the pool's resource right now
+  t.ok(c.res.destroyed, 'the wl_buffer is gone before the copy is done');
+  t.equal(await copy, stride * height, 'the copy completes');
+  t.equal(firstDiff(bytes, pixels), 'equal', 'with the pool\'s pixels: the memory stayed mapped');
+  c.conn.close();
+  c.memfd.close();
+  server.close();
+  t.equal(testNative.countOpenFds(), base, 'fds back to baseline');
+});
+
 t.test('a SIGBUS outside the guarded reads still takes its default action (the guard swallows only its own)', async (t) => {
   const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
     env: { ...process.env, PRIMEBUF_SHM_SIGBUS_CHILD: '1' },

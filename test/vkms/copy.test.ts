@@ -13,12 +13,13 @@ import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
 import type { Device } from '../../src/kms/device.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
+import { preferredMode, readResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import { CopyRing, type RingBufferSpec, type RingFrame, type ScanoutBuffer } from '../../src/scanout/copy-ring.js';
 import type { CopySurface } from '../../src/scanout/copy.js';
 import { damageArea, fullDamage, mergeDamage, type Rect } from '../../src/scanout/damage.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane, writebackRig } from './kms-util.js';
+import { disableAll, placePlane } from './kms-util.js';
 import { leakFree } from './leak.js';
 
 const XR24 = fourcc('XRGB8888');
@@ -67,9 +68,15 @@ function pixelOf(frame: number, x: number, y: number): number {
 
 leakFree(t, 'copy ring on vkms: XBGR8888 udmabuf -> XRGB8888 dumb buffers, one commit per frame, writeback exact, damage only', async (t) => {
   const vkms = openDriver('vkms');
-  const { res, crtc, virt, wb: maybeWb, mode, W, H, primary } = writebackRig(vkms);
-  t.ok(maybeWb, 'a writeback connector');
-  const wb = maybeWb!;
+  const res = readResources(vkms, { probe: true });
+  const crtc = res.crtcs[0]!;
+  const virt = res.connectors.find((c) => !c.writeback)!;
+  const wb = res.connectors.find((c) => c.writeback)!;
+  t.ok(wb, 'a writeback connector');
+  const mode = preferredMode(virt)!;
+  const W = mode.hdisplay;
+  const H = mode.vdisplay;
+  const primary = res.planes.find((p) => p.type === 'primary')!;
   t.notOk(primary.formats.has(XB24, DRM_FORMAT_MOD_LINEAR), 'the primary plane does not take XBGR8888: the copy is needed');
   t.ok(primary.formats.has(XR24, DRM_FORMAT_MOD_LINEAR), 'it takes XRGB8888');
 

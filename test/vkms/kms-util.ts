@@ -1,7 +1,7 @@
 /** Shared KMS helpers of the conformance tests: plane placement and a full disable. */
 import type { AtomicRequest, KmsRef } from '../../src/kms/atomic.js';
 import type { Device } from '../../src/kms/device.js';
-import { preferredMode, readResources, type KmsResources } from '../../src/kms/resources.js';
+import { readResources, type KmsResources } from '../../src/kms/resources.js';
 
 /** Puts `fb` on `plane` at (x, y), unscaled (vkms cannot scale). */
 export function placePlane(req: AtomicRequest, plane: KmsRef, crtc: KmsRef, fb: KmsRef, x: number, y: number, w: number, h: number): AtomicRequest {
@@ -28,24 +28,4 @@ export function disableAll(dev: Device, res: KmsResources = readResources(dev)):
   }
   for (const c of res.crtcs) req.set(c.id, 'ACTIVE', 0).set(c.id, 'MODE_ID', 0);
   req.commitBlocking({ allowModeset: true });
-}
-
-/**
- * What the writeback-checked tests drive: vkms's first CRTC, its virtual and writeback
- * connectors, the virtual's preferred mode (W x H) and the primary plane.
- */
-export function writebackRig(dev: Device) {
-  const res = readResources(dev, { probe: true });
-  const virt = res.connectors.find((c) => !c.writeback)!;
-  const mode = preferredMode(virt)!;
-  return {
-    res,
-    crtc: res.crtcs[0]!,
-    virt,
-    wb: res.connectors.find((c) => c.writeback),
-    mode,
-    W: mode.hdisplay,
-    H: mode.vdisplay,
-    primary: res.planes.find((p) => p.type === 'primary')!,
-  };
 }

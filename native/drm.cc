@@ -409,6 +409,28 @@ Napi::Value RmFB(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// DRM_IOCTL_MODE_CLOSEFB (Linux 6.8+): removes the fb id from this file's namespace like RMFB,
+// but leaves planes that show it as they are (the kernel drops its reference when a later
+// commit replaces it). libdrm 2.4.114's headers (Debian 12) predate it: the uapi definition
+// from include/uapi/drm/drm.h and drm_mode.h, written out here.
+#ifndef DRM_IOCTL_MODE_CLOSEFB
+struct drm_mode_closefb {
+  __u32 fb_id;
+  __u32 pad;
+};
+#define DRM_IOCTL_MODE_CLOSEFB DRM_IOWR(0xD0, struct drm_mode_closefb)
+#endif
+
+// closeFB(fd, fbId): CLOSEFB as is; ENOTTY/EINVAL on kernels without it (the caller falls back).
+Napi::Value CloseFB(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  uint32_t id = ArgU32(info, 1, "fbId");
+  struct drm_mode_closefb req = {};
+  req.fb_id = id;
+  if (drmIoctl(fd, DRM_IOCTL_MODE_CLOSEFB, &req) != 0) ThrowErrno(info.Env(), errno, "DRM_IOCTL_MODE_CLOSEFB", Obj("fb", id));
+  return info.Env().Undefined();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Atomic commit
 
@@ -559,6 +581,8 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
       self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status < 0 ? -status : 0),
                                                    Napi::Number::New(env, events)});
     } catch (const Napi::Error& e) {
+      // The process's 'uncaughtException' (fatal only when nothing handles it). Callers keep
+      // their callbacks from throwing: DrmEventDispatcher reports listener errors itself.
       napi_fatal_exception(env, e.Value());
     }
   }
@@ -626,6 +650,7 @@ void InitDrm(Napi::Env env, Napi::Object exports) {
       {"drmAddFB2", AddFB2},
       {"drmAddFB", AddFB},
       {"drmRmFB", RmFB},
+      {"drmCloseFB", CloseFB},
       {"drmAtomicCommit", AtomicCommit},
       {"drmReadEvents", ReadDrmEvents},
   };

@@ -123,5 +123,7 @@ export {
   type ClientRequestArgs,
   type ClientEventArgs,
 } from './wayland/index.js';
-// scanout: verdicts, texture verdicts, plane assignment, feedback debounce (src/scanout/index.ts is the curated list)
+// scanout: verdicts, texture verdicts, plane assignment, feedback debounce, the copy (src/scanout/index.ts is the curated list)
 export * from './scanout/index.js';
+// the client helper: feedback, format/modifier pick, a buffer ring over primebuf's allocators
+export * from './client/index.js';

@@ -45,6 +45,9 @@ export const GUEST_MODULES = [
 /** Devices `--without` can hide from the guest. */
 export const HIDEABLE = ['vkms', 'vgem', 'udmabuf', 'heap'];
 
+/** DRM node layouts (init.sh, layout.sh): vkms-first = card0 vkms, card1 vgem; vgem-first the other way. */
+export const LAYOUTS = ['vkms-first', 'vgem-first'];
+
 /** vkms builds: `clone` (default) has Virtual-1 and Writeback-1 clonable; `stock` is as shipped. */
 export const VKMS_VARIANTS = ['clone', 'stock'];
 

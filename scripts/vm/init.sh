@@ -7,6 +7,9 @@
 #   primebuf.stdout  the command's stdout      primebuf.stderr  the command's stderr
 # Kernel command line: primebuf.run=<dir with cmd.sh> primebuf.without=<vkms,vgem,udmabuf,heap>
 #   primebuf.vkms=<clone|stock> primebuf.nm=<node_modules path> primebuf.hosttmp=<0|1>
+#   primebuf.layout=<vkms-first|vgem-first> (vgem-first: vgem is card0, vkms card1)
+# The loaded modules' files and options are copied to /run/primebuf/modules in the chroot, so a
+# test can change the layout itself (scripts/vm/layout.sh).
 
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -47,6 +50,7 @@ vkms=clone
 overlay=1
 nm=
 hosttmp=0
+layout=vkms-first
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     primebuf.run=*) run=${arg#*=} ;;
@@ -55,21 +59,33 @@ for arg in $(cat /proc/cmdline); do
     primebuf.overlay=*) overlay=${arg#*=} ;;
     primebuf.nm=*) nm=${arg#*=} ;;
     primebuf.hosttmp=*) hosttmp=${arg#*=} ;;
+    primebuf.layout=*) layout=${arg#*=} ;;
   esac
 done
 hidden() { case ",$without," in *",$1,"*) return 0 ;; esac; return 1; }
 
-# modules.list: "<name> <file> [options...]" in load order (dependencies first).
+case "$layout" in vkms-first | vgem-first) ;; *) fail "primebuf.layout=$layout: not vkms-first or vgem-first" ;; esac
+# modules.list: "<name> <file> [options...]" in load order (dependencies first). vgem-first
+# holds vkms back until vgem is loaded (DRM minors go in load order).
+later=
 while read -r name file opts; do
   [ -n "$name" ] || continue
   if [ "$name" = vkms ]; then
     hidden vkms && continue
     file=vkms-$vkms.ko
+    if [ "$layout" = vgem-first ]; then
+      later="$file $opts"
+      continue
+    fi
   fi
   if [ "$name" = vgem ] && hidden vgem; then continue; fi
   # shellcheck disable=SC2086
   insmod "/lib/modules/$file" $opts || fail "insmod $file $opts failed"
 done </etc/modules.list
+if [ -n "$later" ]; then
+  # shellcheck disable=SC2086
+  insmod /lib/modules/$later || fail "insmod $later failed"
+fi
 
 mkdir -p /lower /rw /root
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize=512000 hostroot /lower ||
@@ -108,6 +124,11 @@ mount -t debugfs debugfs $r/sys/kernel/debug || fail "debugfs failed"
 [ "$hosttmp" = 1 ] || mount -t tmpfs -o mode=1777 tmp $r/tmp
 mount -t tmpfs -o mode=0755 run $r/run
 mkdir -p -m 0700 $r/run/user/0
+# For scripts/vm/layout.sh: vgem and the vkms build of this boot, and their options.
+mkdir -p $r/run/primebuf/modules
+cp /lib/modules/vgem.ko $r/run/primebuf/modules/vgem.ko
+cp "/lib/modules/vkms-$vkms.ko" $r/run/primebuf/modules/vkms.ko
+grep -E '^(vkms|vgem) ' /etc/modules.list >$r/run/primebuf/modules/modules.list
 
 hidden udmabuf && rm -f $r/dev/udmabuf
 hidden heap && rm -f $r/dev/dma_heap/system

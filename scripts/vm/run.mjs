@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BOOT_ATTEMPTS, HIDEABLE, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
+import { BOOT_ATTEMPTS, HIDEABLE, LAYOUTS, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
 import { nodeModulesImage, prepare } from './prepare.mjs';
 import { RigError, progress, q } from './util.mjs';
 
@@ -54,7 +54,7 @@ function portServer(path, onData) {
 function qemuArgs(vm, sockDir, runDir, opts) {
   const append = [
     'console=ttyS0', 'quiet', 'loglevel=4', 'panic=-1', 'oops=panic', 'nokaslr',
-    `primebuf.run=${runDir}`, `primebuf.vkms=${opts.vkms}`,
+    `primebuf.run=${runDir}`, `primebuf.vkms=${opts.vkms}`, `primebuf.layout=${opts.layout}`,
     ...(vm.nodeModules ? [`primebuf.nm=${vm.nodeModules.dir}`] : []),
     ...([runDir, opts.cwd].some((p) => p === '/tmp' || p.startsWith('/tmp/')) ? ['primebuf.hosttmp=1'] : []),
     ...(opts.without.length ? [`primebuf.without=${opts.without.join(',')}`] : []),
@@ -151,7 +151,8 @@ function consoleTail(text, lines = 40) {
 
 /**
  * Runs argv in the VM with cwd (an absolute host path, the same in the guest).
- * opts: { timeout (s), without: [...], vkms: 'clone'|'stock', console: bool, env: {} }
+ * opts: { timeout (s), without: [...], vkms: 'clone'|'stock', layout: 'vkms-first'|'vgem-first'
+ *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {} }
  */
 export async function runInVm(argv, opts = {}) {
   const o = {
@@ -159,8 +160,11 @@ export async function runInVm(argv, opts = {}) {
     without: opts.without ?? [],
     cwd: opts.cwd ?? process.cwd(),
     vkms: opts.vkms ?? 'clone',
+    // vgem-first: vgem becomes card0 (no KMS) and vkms card1 (init.sh)
+    layout: opts.layout ?? process.env.PRIMEBUF_VM_LAYOUT ?? 'vkms-first',
     console: opts.console ?? false,
   };
+  if (!LAYOUTS.includes(o.layout)) throw new RigError(`layout ${o.layout}: not one of ${LAYOUTS.join(', ')}`);
   for (const w of o.without) {
     if (!HIDEABLE.includes(w)) throw new RigError(`--without ${w}: not one of ${HIDEABLE.join(', ')}`);
   }

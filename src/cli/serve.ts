@@ -1,7 +1,7 @@
 /**
  * `primebuf serve`: a Wayland server with only what a buffer client needs (wl_compositor and
- * wl_surface enough to ask for surface feedback, wl_shm, xdg_wm_base enough for a toplevel,
- * linux-dmabuf v5), which imports every dma-buf through PRIME on the main device and logs every
+ * wl_surface enough to ask for surface feedback, wl_shm, one wl_output, xdg_wm_base enough for
+ * a toplevel, linux-dmabuf v5), which imports every dma-buf through PRIME on the main device and logs every
  * buffer a client creates (format, modifier, planes, verdict of validation and import). Runs
  * until SIGINT/SIGTERM. Client developers test their dma-buf paths against the real kernel.
  */
@@ -16,13 +16,14 @@ import { kmsFormats } from '../wayland/kms-formats.js';
 const HELP = `usage: primebuf serve [--device /dev/dri/cardN] [--socket NAME] [--output WxH] [--log] [--json]
 
 A Wayland server for testing dma-buf clients against the real kernel: wl_compositor, wl_shm,
-xdg_wm_base and zwp_linux_dmabuf_v1 version 5 (feedback with the device's render tranche and,
-for surfaces given a buffer, a scanout tranche from the KMS primary plane). Every buffer a client
-creates is validated, imported through PRIME on the device and logged.
+one wl_output, xdg_wm_base and zwp_linux_dmabuf_v1 version 5 (feedback with the device's render
+tranche and, for surfaces given a buffer, a scanout tranche from the KMS primary plane). Every
+buffer a client creates is validated, imported through PRIME on the device and logged. Nothing
+is displayed: the wl_output only tells clients what size to render.
 
-  --device PATH   DRM device (default: the first primary node with planes)
+  --device PATH   DRM device with KMS planes (default: the first primary node with planes)
   --socket NAME   socket name in $XDG_RUNTIME_DIR (default: first free wayland-N)
-  --output WxH    size of the advertised wl_output mode (default 1024x768; clients that size
+  --output WxH    the mode of the advertised wl_output (default 1024x768; clients that size
                   their buffers to the output render less with a small one)
   --log           log every buffer and client (default: buffers only)
   --json          one JSON object per log line
@@ -54,12 +55,28 @@ export async function run(argv: string[]): Promise<number> {
     console.error('primebuf serve: XDG_RUNTIME_DIR is not set (the socket lives there)');
     return 1;
   }
-  const path = values.device ?? listDevices().find((d) => d.nodeType === 'primary')?.path;
-  if (!path) {
-    console.error('primebuf serve: no DRM device found (use --device)');
-    return 1;
+  let device: Device;
+  if (values.device) {
+    try {
+      device = Device.open(values.device);
+    } catch (err) {
+      console.error(`primebuf serve: ${values.device}: ${(err as Error).message}`);
+      return 1;
+    }
+    if (planeCount(device) === 0) {
+      console.error(`primebuf serve: ${values.device} (${device.version.name}) has no KMS planes; pass a display device`);
+      device.close();
+      return 1;
+    }
+  } else {
+    const found = openFirstWithPlanes();
+    if (!found) {
+      console.error('primebuf serve: no primary DRM node with KMS planes found (use --device)');
+      return 1;
+    }
+    device = found;
   }
-  const device = Device.open(path);
+  const path = device.path;
   const { all, primary } = kmsFormats(device);
   if (all.isEmpty) {
     console.error(`primebuf serve: ${path} reports no plane formats`);
@@ -137,6 +154,31 @@ export async function run(argv: string[]): Promise<number> {
   server.close();
   device.close();
   return 0;
+}
+
+/** KMS planes of a device; 0 for a node without KMS (vgem, render-only SoC cards: EOPNOTSUPP). */
+function planeCount(device: Device): number {
+  try {
+    return device.resourceIds().planes.length;
+  } catch {
+    return 0;
+  }
+}
+
+/** The first primary node (in name order) that opens and has KMS planes, open; the rest closed. */
+function openFirstWithPlanes(): Device | undefined {
+  for (const info of listDevices()) {
+    if (info.nodeType !== 'primary') continue;
+    let device: Device;
+    try {
+      device = Device.open(info.path);
+    } catch {
+      continue; // not openable (permissions, gone): not a candidate
+    }
+    if (planeCount(device) > 0) return device;
+    device.close();
+  }
+  return undefined;
 }
 
 function describe(a: object): string {

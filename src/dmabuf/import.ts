@@ -4,12 +4,22 @@
  * (DRM_IOCTL_PRIME_FD_TO_HANDLE through the kms Device, whose GEM handles are counted per
  * device); tests and other compositors inject their own importer.
  */
+import type { Device } from '../kms/device.js';
+import type { GemHandle } from '../kms/gem.js';
 import type { DmabufAttributes } from './attributes.js';
 
 /** What an import produced; close() drops every reference it took. */
 export interface ImportedDmabuf {
-  /** GEM handles per plane, when the importer works with a DRM device. */
+  /** GEM handle numbers per plane, when the importer works with a DRM device. */
   readonly handles: readonly number[];
+  /**
+   * The same handles as counted references of `device`'s handle table, one per plane (planes
+   * that share a dma-buf share the handle, each with its own reference), owned by the import:
+   * close() closes them. A framebuffer made from them (Framebuffer.forBuffer) takes its own.
+   */
+  readonly gemHandles?: readonly GemHandle[];
+  /** The device the GEM handles belong to. */
+  readonly device?: PrimeDevice;
   close(): void;
 }
 
@@ -20,10 +30,7 @@ export interface DmabufImporter {
 }
 
 /** The part of a kms Device the PRIME importer needs (kept structural for tests). */
-export interface PrimeDevice {
-  readonly path: string;
-  importDmabuf(fd: number): { readonly handle: number; close(): void };
-}
+export type PrimeDevice = Pick<Device, 'path' | 'importDmabuf'>;
 
 /** Imports each plane's dma-buf into `device` through PRIME. */
 export class PrimeImporter implements DmabufImporter {
@@ -33,7 +40,7 @@ export class PrimeImporter implements DmabufImporter {
   }
 
   importDmabuf(attributes: DmabufAttributes): ImportedDmabuf {
-    const taken: Array<{ readonly handle: number; close(): void }> = [];
+    const taken: GemHandle[] = [];
     try {
       for (const p of attributes.planes) taken.push(this.device.importDmabuf(p.fd.fd));
     } catch (err) {
@@ -43,6 +50,8 @@ export class PrimeImporter implements DmabufImporter {
     let closed = false;
     return {
       handles: taken.map((h) => h.handle),
+      gemHandles: taken,
+      device: this.device,
       close: () => {
         if (closed) return;
         closed = true;

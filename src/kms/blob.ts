@@ -1,4 +1,4 @@
-/** Property blobs (MODE_ID, GAMMA_LUT, ...): created by primebuf, destroyed on close. */
+/** Property blobs (MODE_ID, GAMMA_LUT, ...): created by primebuf, destroyed on close (or with their Device). */
 import { native } from '../native.js';
 import type { RawMode } from '../native/drm.js';
 import { Resource } from '../resource.js';
@@ -31,9 +31,13 @@ export class PropertyBlob extends Resource {
   }
 
   private constructor(device: Device, id: number, what: string) {
+    const owner: { drop?: () => void } = {};
     super(`${device.name} ${what} blob ${id}`, () => {
-      if (!device.closed) native.drmDestroyPropertyBlob(device.fd, id);
+      owner.drop?.();
+      const fd = device.liveFd; // also while the device closes (blobs go before its fd)
+      if (fd !== undefined) native.drmDestroyPropertyBlob(fd, id);
     });
     this.id = id;
+    owner.drop = device.adoptChild('blob', this);
   }
 }

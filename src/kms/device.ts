@@ -1,7 +1,8 @@
 /**
  * Device: the one owner of an open DRM node's fd. Everything that lives in the fd's namespace
  * (GEM handles, framebuffers, blobs, pending page-flip events) is tied to a Device and released
- * no later than the Device itself.
+ * no later than the Device itself: Device.close() closes its framebuffers, then its blobs, then
+ * its GEM handle references, then the fd (children closed again later do nothing).
  */
 import { basename } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
@@ -37,9 +38,44 @@ const DEFAULT_CLIENT_CAPS: readonly DrmClientCap[] = ['UNIVERSAL_PLANES', 'ATOMI
 
 /** Mutable state shared with the release function (which must not capture the Device). */
 interface DeviceState {
+  /** the fd; -1 once closed (children check it: it stays valid while close() runs) */
   fd: number;
-  /** run before the fd is closed (event watcher, handle table, framebuffers) */
-  beforeClose: Array<() => void>;
+  /** onClose hooks of other owners (caches, buffers), run first, in reverse order */
+  hooks: Array<() => void>;
+  events: DrmEventDispatcher | undefined;
+  /** children, held weakly (a leaked child is still finalized), closed in this order */
+  framebuffers: Set<WeakRef<Resource>>;
+  blobs: Set<WeakRef<Resource>>;
+  gem: GemHandleTable;
+}
+
+/** Runs one step of a close; a failure does not stop the rest (the fd close frees it anyway). */
+function attempt(step: () => void): void {
+  try {
+    step();
+  } catch {
+    // keep closing: the fd close at the end releases what this step could not
+  }
+}
+
+/**
+ * Closes what a Device owns, in a safe order: the hooks of other owners, the event watcher
+ * (pending flips reject), framebuffers (RmFB), property blobs, GEM handle references (the last
+ * of each does GEM_CLOSE), then the fd.
+ */
+function closeDevice(state: DeviceState): void {
+  for (const h of state.hooks.splice(0).reverse()) attempt(h);
+  const events = state.events;
+  state.events = undefined;
+  if (events) attempt(() => events.close());
+  for (const set of [state.framebuffers, state.blobs]) {
+    for (const w of [...set]) attempt(() => w.deref()?.close());
+    set.clear();
+  }
+  attempt(() => state.gem.closeAll());
+  const fd = state.fd;
+  state.fd = -1;
+  native.closeFd(fd);
 }
 
 export class Device extends Resource {
@@ -51,7 +87,6 @@ export class Device extends Resource {
   readonly #state: DeviceState;
   readonly #clientCaps = new Set<DrmClientCap>();
   readonly #gem: GemHandleTable;
-  #events: DrmEventDispatcher | undefined;
   #props: PropertyCache | undefined;
   #ids: { crtcs: number[]; connectors: number[]; encoders: number[]; planes: number[] } | undefined;
   readonly #objectProps = new Map<number, Map<string, number>>();
@@ -71,22 +106,11 @@ export class Device extends Resource {
     const version = native.drmGetVersion(fd);
     const devId = native.drmFstatRdev(fd);
     const nodeType = native.drmNodeType(fd);
-    const state: DeviceState = { fd, beforeClose: [] };
-    super(`${basename(path)} (${version.name})`, () => {
-      const hooks = state.beforeClose.splice(0).reverse();
-      for (const h of hooks) {
-        try {
-          h();
-        } catch {
-          // keep closing: the fd close below releases what a failed hook could not
-        }
-      }
-      native.closeFd(state.fd);
-    });
+    const gem = new GemHandleTable(fd, basename(path));
+    const state: DeviceState = { fd, hooks: [], events: undefined, framebuffers: new Set(), blobs: new Set(), gem };
+    super(`${basename(path)} (${version.name})`, () => closeDevice(state));
     this.#state = state;
-    this.#gem = new GemHandleTable(fd, basename(path));
-    const gem = this.#gem;
-    state.beforeClose.push(() => gem.invalidate());
+    this.#gem = gem;
     this.path = path;
     this.version = version;
     this.devId = devId;
@@ -230,12 +254,8 @@ export class Device extends Resource {
   /** The device's event dispatcher (page flips), created on first use. */
   get events(): DrmEventDispatcher {
     this.assertOpen();
-    if (!this.#events) {
-      const ev = new DrmEventDispatcher(this.#state.fd, this.what);
-      this.#events = ev;
-      this.#state.beforeClose.push(() => ev.close());
-    }
-    return this.#events;
+    this.#state.events ??= new DrmEventDispatcher(this.#state.fd, this.what);
+    return this.#state.events;
   }
 
   /** Distinct GEM handles primebuf holds on this device. */
@@ -256,10 +276,33 @@ export class Device extends Resource {
    */
   onClose(hook: () => void): () => void {
     this.assertOpen();
-    this.#state.beforeClose.push(hook);
+    this.#state.hooks.push(hook);
     return () => {
-      const i = this.#state.beforeClose.indexOf(hook);
-      if (i >= 0) this.#state.beforeClose.splice(i, 1);
+      const i = this.#state.hooks.indexOf(hook);
+      if (i >= 0) this.#state.hooks.splice(i, 1);
     };
+  }
+
+  /**
+   * Registers a framebuffer or blob of this device, to be closed (before the GEM handles and
+   * the fd) when the Device closes. Held weakly. Returns the unregister function the child
+   * calls from its own release.
+   * @internal
+   */
+  adoptChild(kind: 'framebuffer' | 'blob', child: Resource): () => void {
+    this.assertOpen();
+    const set = kind === 'framebuffer' ? this.#state.framebuffers : this.#state.blobs;
+    const w = new WeakRef(child);
+    set.add(w);
+    return () => set.delete(w);
+  }
+
+  /**
+   * The fd while it is open, including while close() releases the children (which still need
+   * it for RmFB and friends); undefined once it is closed.
+   * @internal
+   */
+  get liveFd(): number | undefined {
+    return this.#state.fd >= 0 ? this.#state.fd : undefined;
   }
 }

@@ -1,6 +1,12 @@
 /**
  * DRM events on the Node event loop: a libuv poll on the device fd (no busy waiting, no
  * thread). The poll keeps the process alive only while page flips are pending.
+ *
+ * A listener that throws does not cost anyone else their event: every event of a read reaches
+ * every listener and resolves its flip first; then each error is passed to the `onError`
+ * listeners, or, when there are none, thrown on the next tick (the process's
+ * 'uncaughtException', as an EventEmitter's unhandled 'error' would be): one error per read,
+ * an AggregateError when several listener calls threw.
  */
 import { ClosedError, PrimebufError } from '../errors.js';
 import { native } from '../native.js';
@@ -33,6 +39,7 @@ export class DrmEventDispatcher {
   readonly #what: string;
   readonly #pending = new Map<bigint, Pending>();
   readonly #listeners = new Set<(e: PageFlipEvent) => void>();
+  readonly #errorListeners = new Set<(err: unknown) => void>();
   #watch: RawFdWatch | undefined;
   #nextUserData = 1n;
   #closed = false;
@@ -81,9 +88,21 @@ export class DrmEventDispatcher {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Called with what a page-flip listener threw, after every event of that read was delivered
+   * and every flip it completed was resolved. Without error listeners such an error is thrown
+   * on the next tick (uncaughtException).
+   */
+  onError(listener: (err: unknown) => void): () => void {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
+  }
+
   #ensureWatch(): void {
     if (this.#watch) return;
-    this.#watch = new native.FdWatch(this.#fd, false, (status) => this.#onReadable(status));
+    // The callback never throws into native code (FdWatch reports a throw as fatal): listener
+    // errors are collected and reported after the read was fully dispatched.
+    this.#watch = new native.FdWatch(this.#fd, false, (status) => this.#report(this.#onReadable(status)));
     this.#watch.unref();
   }
 
@@ -93,18 +112,20 @@ export class DrmEventDispatcher {
     else this.#watch.unref();
   }
 
-  #onReadable(status: number): void {
+  /** Dispatches one read; returns what listeners threw. */
+  #onReadable(status: number): unknown[] {
     if (status !== 0) {
       this.#failAll(new PrimebufError(`${this.#what}: poll failed (${native.errnoName(status)})`));
-      return;
+      return [];
     }
     let events: RawDrmEvent[];
     try {
       events = native.drmReadEvents(this.#fd);
     } catch (err) {
       this.#failAll(err as Error);
-      return;
+      return [];
     }
+    const thrown: unknown[] = [];
     for (const raw of events) {
       if (raw.type !== DRM_EVENT_FLIP_COMPLETE && raw.type !== DRM_EVENT_VBLANK) continue;
       const e: PageFlipEvent = {
@@ -115,7 +136,13 @@ export class DrmEventDispatcher {
         timestampNs: BigInt(raw.tvSec ?? 0) * 1_000_000_000n + BigInt(raw.tvUsec ?? 0) * 1000n,
         userData: raw.userData ?? 0n,
       };
-      for (const l of this.#listeners) l(e);
+      for (const l of this.#listeners) {
+        try {
+          l(e);
+        } catch (err) {
+          thrown.push(err);
+        }
+      }
       const p = this.#pending.get(e.userData);
       if (!p) continue;
       p.events.push(e);
@@ -125,6 +152,30 @@ export class DrmEventDispatcher {
       }
     }
     this.#updateRef();
+    return thrown;
+  }
+
+  /** Hands listener errors to the error listeners, or to the process (next tick). */
+  #report(errors: unknown[]): void {
+    if (errors.length === 0) return;
+    if (this.#errorListeners.size === 0) {
+      const err = errors.length === 1 ? errors[0] : new AggregateError(errors, `${this.#what}: ${errors.length} page-flip listener calls threw`);
+      process.nextTick(() => {
+        throw err;
+      });
+      return;
+    }
+    for (const err of errors) {
+      for (const l of this.#errorListeners) {
+        try {
+          l(err);
+        } catch (again) {
+          process.nextTick(() => {
+            throw again;
+          });
+        }
+      }
+    }
   }
 
   #failAll(err: Error): void {

@@ -14,6 +14,8 @@ const allTables = new Set<GemHandleTable>();
 
 export class GemHandleTable {
   readonly #counts = new Map<number, number>();
+  /** the open GemHandle references of this table (weakly: a leaked one is still finalized) */
+  readonly #holders = new Set<WeakRef<GemHandle>>();
   #fd: number;
   readonly name: string;
 
@@ -21,6 +23,33 @@ export class GemHandleTable {
     this.#fd = fd;
     this.name = name;
     allTables.add(this);
+  }
+
+  /**
+   * Closes every open GemHandle reference of this table (the last one of each handle does
+   * GEM_CLOSE while the fd is still open), then invalidates the table. The device calls it
+   * just before closing its fd.
+   */
+  closeAll(): void {
+    for (const w of [...this.#holders]) {
+      try {
+        w.deref()?.close();
+      } catch {
+        // GEM_CLOSE failed: the fd close that follows frees the handle all the same
+      }
+    }
+    this.#holders.clear();
+    this.invalidate();
+  }
+
+  /** @internal a GemHandle reference was made (track) or released (untrack) */
+  track(h: WeakRef<GemHandle>): void {
+    this.#holders.add(h);
+  }
+
+  /** @internal */
+  untrack(h: WeakRef<GemHandle>): void {
+    this.#holders.delete(h);
   }
 
   /** The device fd is going away: the kernel frees every handle with it. */
@@ -86,11 +115,17 @@ export class GemHandle extends Resource {
   readonly handle: number;
   readonly #table: GemHandleTable;
 
-  /** Takes over one reference already counted in `table`. */
+  /** Takes over one reference already counted in `table`; closed with the table's device. */
   constructor(table: GemHandleTable, handle: number, what?: string) {
-    super(what ?? `${table.name} GEM handle ${handle}`, () => table.unref(handle));
+    const holder: { ref?: WeakRef<GemHandle> } = {};
+    super(what ?? `${table.name} GEM handle ${handle}`, () => {
+      if (holder.ref) table.untrack(holder.ref);
+      table.unref(handle);
+    });
     this.handle = handle;
     this.#table = table;
+    holder.ref = new WeakRef(this);
+    table.track(holder.ref);
   }
 
   /** Another reference to the same handle (its own close()). */

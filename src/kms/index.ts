@@ -16,7 +16,15 @@ export {
   type CoherenceSource,
 } from './discovery.js';
 export { GemHandle, GemHandleTable, liveGemHandleCount } from './gem.js';
-export { Framebuffer, liveFramebufferCount, DRM_MODE_FB_MODIFIERS, type FramebufferDescription, type FramebufferPlane } from './framebuffer.js';
+export {
+  Framebuffer,
+  liveFramebufferCount,
+  DRM_MODE_FB_MODIFIERS,
+  type FramebufferDescription,
+  type FramebufferPlane,
+  type FramebufferCloseOptions,
+  type ImportedBuffer,
+} from './framebuffer.js';
 export { PropertyBlob, encodeMode } from './blob.js';
 export {
   AtomicRequest,

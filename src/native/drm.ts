@@ -154,6 +154,8 @@ export interface DrmNative {
   drmAddFB2(fd: number, fb: RawAddFB2): number;
   drmAddFB(fd: number, width: number, height: number, pitch: number, bpp: number, depth: number, handle: number): number;
   drmRmFB(fd: number, fbId: number): void;
+  /** DRM_IOCTL_MODE_CLOSEFB (Linux 6.8+): like RmFB, but planes showing it keep showing it. */
+  drmCloseFB(fd: number, fbId: number): void;
   /** Returns the sync_file fds the kernel wrote into the fence slots (-1 where none). */
   drmAtomicCommit(
     fd: number,

@@ -1,4 +1,20 @@
-/** The frame path: scanout verdicts, texture verdicts, plane assignment, feedback debounce. */
+/**
+ * The frame path: scanout verdicts, texture verdicts, plane assignment, feedback debounce, the
+ * write-combined copy with its damage bookkeeping and ring of compositor-owned buffers.
+ */
+export { copyRects, copyFormats, canCopy, newCopyStats, CONVERTIBLE_FORMATS, type CopySurface, type CopyStats, type CopyOptions } from './copy.js';
+export {
+  CopyRing,
+  RingBusyError,
+  type ScanoutBuffer as CopyRingBuffer,
+  type RingBufferSpec,
+  type AllocateScanoutBuffer,
+  type SlotState,
+  type RingSlot,
+  type RingFrame,
+  type CopyRingOptions,
+} from './copy-ring.js';
+export { DamageHistory, mergeDamage, clipRect, boundingBox, fullDamage, damageArea, rectArea, rectString, MAX_DAMAGE_RECTS } from './damage.js';
 export {
   SCANOUT_REASON_CODES,
   reallocationCouldHelp,

@@ -79,3 +79,58 @@ t.test('a cancelled commit frees its token; close rejects pending flips and stop
   t.throws(() => d.expect(1), ClosedError);
   d.close();
 });
+
+t.test('a throwing listener: every event of the read still reaches the other listeners and resolves its flip; the error goes to onError', async (t) => {
+  const fd = fifo(t);
+  const d = new DrmEventDispatcher(fd, 'fake card');
+  t.teardown(() => d.close());
+  const boom = new Error('listener bug');
+  const seen: bigint[] = [];
+  d.onPageFlip(() => {
+    throw boom;
+  });
+  d.onPageFlip((e) => seen.push(e.userData));
+  const errors: unknown[] = [];
+  d.onError((err) => errors.push(err));
+  const a = d.expect(1);
+  const b = d.expect(1);
+  // both events in one read
+  writeSync(fd, Buffer.concat([vblankEvent(a.userData, 1, 0, 1, 62), vblankEvent(b.userData, 1, 16667, 2, 62)]));
+  const [ea, eb] = await Promise.all([a.done, b.done]);
+  t.equal(ea![0]!.sequence, 1, 'the first flip resolved');
+  t.equal(eb![0]!.sequence, 2, 'the second flip resolved');
+  t.same(seen, [a.userData, b.userData], 'the second listener saw both events');
+  t.equal(d.pendingCount, 0);
+  t.same(errors, [boom, boom], 'each throw reached the error listener once, after delivery');
+});
+
+t.test('without an error listener, a listener\'s throw becomes the process\'s uncaughtException after all events were delivered', async (t) => {
+  // In a child process: the uncaught exception must not disturb the test runner's own handlers.
+  const script = `
+    import { execFileSync } from 'node:child_process';
+    import { mkdtempSync, openSync, writeSync, constants } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const { DrmEventDispatcher } = await import(${JSON.stringify(new URL('../../src/kms/events.js', import.meta.url).href)});
+    const dir = mkdtempSync(join(tmpdir(), 'primebuf-events-'));
+    execFileSync('mkfifo', [join(dir, 'f')]);
+    const fd = openSync(join(dir, 'f'), constants.O_RDWR | constants.O_NONBLOCK);
+    const d = new DrmEventDispatcher(fd, 'fake card');
+    let calls = 0;
+    d.onPageFlip(() => { if (calls++ === 0) throw new Error('listener bug'); });
+    const a = d.expect(1), b = d.expect(1);
+    const ev = (u, s) => { const x = Buffer.alloc(32); x.writeUInt32LE(2, 0); x.writeUInt32LE(32, 4); x.writeBigUInt64LE(u, 8); x.writeUInt32LE(s, 24); return x; };
+    const resolved = [];
+    a.done.then(() => resolved.push('a'), () => {});
+    b.done.then(() => resolved.push('b'), () => {});
+    process.once('uncaughtException', (err) => {
+      setImmediate(() => { console.log(JSON.stringify({ message: err.message, resolved, pending: d.pendingCount })); d.close(); });
+    });
+    writeSync(fd, Buffer.concat([ev(a.userData, 1), ev(b.userData, 2)]));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30000 });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { message: string; resolved: string[]; pending: number };
+  t.equal(r.message, 'listener bug', 'the listener\'s error is the uncaught exception');
+  t.same(r.resolved, ['a', 'b'], 'both flips resolved all the same');
+  t.equal(r.pending, 0);
+});

@@ -15,6 +15,10 @@ t.test('serve is listed and documents its options', async (t) => {
   const help = run(['serve', '--help']);
   t.equal(help.status, 0);
   for (const opt of ['--device', '--socket', '--output', '--log', '--json']) t.match(help.stdout, opt);
+  t.match(help.stdout, /default: the first primary node with planes/, 'the default device is documented');
+  // the globals serve creates (minimal-shell: wl_compositor, wl_output, xdg_wm_base; the server:
+  // wl_shm; linux-dmabuf); the vkms test compares this list with what wayland-info sees
+  for (const g of ['wl_compositor', 'wl_shm', 'wl_output', 'xdg_wm_base', 'zwp_linux_dmabuf_v1']) t.match(help.stdout, g, `help names ${g}`);
 });
 
 t.test('bad arguments are refused before anything is opened', async (t) => {

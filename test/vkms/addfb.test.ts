@@ -11,7 +11,10 @@ import { FramebufferCache } from '../../src/kms/fb-cache.js';
 import { native } from '../../src/native.js';
 import type { RawAddFB2 } from '../../src/native/drm.js';
 import { openDriver } from './devices-util.js';
-import { assertBack, leakFree, snapshot } from './leak.js';
+import { assertBack, kernelFramebuffers, leakFree, snapshot } from './leak.js';
+import { PropertyBlob } from '../../src/kms/blob.js';
+import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
+import { liveGemHandleCount } from '../../src/kms/gem.js';
 
 const XR24 = fourcc('XRGB8888');
 const X_TILED = 0x0100000000000001n; // I915_FORMAT_MOD_X_TILED: vkms supports LINEAR only
@@ -151,6 +154,34 @@ leakFree(t, 'FramebufferCache: one framebuffer per buffer and layout, refusals r
   t.equal(dev.gemHandleRefs(h), 2, 'the one framebuffer holds one reference');
   cache.close();
   t.equal(dev.gemHandleRefs(h), 1);
+});
+
+t.test('Device.close() closes what the device owns: framebuffers, blobs, GEM handles, then the fd', async (t) => {
+  const s = snapshot();
+  const d2 = openDriver('vkms');
+  const dumb = DumbBuffer.create(d2, { width: 64, height: 64, bpp: 32 });
+  const fb = Framebuffer.create(d2, { width: 64, height: 64, format: XR24, modifier: DRM_FORMAT_MOD_INVALID, planes: [{ handle: dumb.handle, pitch: dumb.pitch }] });
+  const blob = PropertyBlob.create(d2, new Uint8Array(16));
+  const dma = dumb.exportDmabuf();
+  const again = d2.importDmabuf(dma);
+  dma.close();
+  t.equal(again.handle, dumb.handle.handle, 'the re-import is the same GEM handle');
+  t.equal(d2.gemHandleRefs(again.handle), 3, 'dumb buffer, framebuffer and re-import hold it');
+  t.ok(Object.values(kernelFramebuffers()).some((ids) => ids.includes(fb.id)), 'the kernel lists the framebuffer');
+  d2.close();
+  t.ok(fb.closed, 'the framebuffer is closed with its device');
+  t.ok(blob.closed, 'the blob is closed with its device');
+  t.ok(again.closed, 'the imported GEM handle reference is closed');
+  t.ok(dumb.handle.closed, 'the dumb buffer\'s GEM handle reference is closed');
+  t.equal(liveFramebufferCount(), s.framebuffers, 'live framebuffer count back');
+  t.equal(liveGemHandleCount(), s.gemHandles, 'live GEM handle count back');
+  t.doesNotThrow(() => {
+    fb.close();
+    blob.close();
+    again.close();
+    dumb.close();
+  }, 'closing the children again is a no-op');
+  assertBack(t, s);
 });
 
 t.test('closing the device leaves nothing behind', async (t) => {

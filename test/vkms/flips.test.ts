@@ -7,9 +7,8 @@ import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
 import type { PageFlipEvent } from '../../src/kms/events.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
-import { preferredMode, readResources } from '../../src/kms/resources.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane } from './kms-util.js';
+import { disableAll, placePlane, primaryOutput } from './kms-util.js';
 import { leakFree } from './leak.js';
 
 const XR24 = fourcc('XRGB8888');
@@ -17,14 +16,8 @@ const FLIPS = 120;
 
 leakFree(t, `${FLIPS} non-blocking flips with events at the display rate`, async (t) => {
   const vkms = openDriver('vkms');
-  const res = readResources(vkms, { probe: true });
-  const crtc = res.crtcs[0]!;
-  const virt = res.connectors.find((c) => !c.writeback)!;
-  const mode = preferredMode(virt)!;
-  const W = mode.hdisplay;
-  const H = mode.vdisplay;
+  const { res, crtc, virt, mode, W, H, primary } = primaryOutput(vkms);
   const hz = (mode.clock * 1000) / (mode.htotal * mode.vtotal);
-  const primary = res.planes.find((p) => p.type === 'primary')!;
   const bufs = [0, 1].map(() => DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 }));
   const fbs = bufs.map((b) => Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: b.handle, pitch: b.pitch }] }));
   const blob = PropertyBlob.fromMode(vkms, mode);

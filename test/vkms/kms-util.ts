@@ -1,7 +1,28 @@
 /** Shared KMS helpers of the conformance tests: plane placement and a full disable. */
 import type { AtomicRequest, KmsRef } from '../../src/kms/atomic.js';
 import type { Device } from '../../src/kms/device.js';
-import { readResources, type KmsResources } from '../../src/kms/resources.js';
+import { preferredMode, readResources, type Connector, type Crtc, type KmsResources, type Plane } from '../../src/kms/resources.js';
+import type { RawMode } from '../../src/native/drm.js';
+
+/** The one display path of vkms: its CRTC, Virtual-1 with its preferred mode, the primary plane. */
+export interface PrimaryOutput {
+  res: KmsResources;
+  crtc: Crtc;
+  virt: Connector;
+  mode: RawMode;
+  W: number;
+  H: number;
+  primary: Plane;
+}
+
+export function primaryOutput(dev: Device): PrimaryOutput {
+  const res = readResources(dev, { probe: true });
+  const crtc = res.crtcs[0]!;
+  const virt = res.connectors.find((c) => !c.writeback)!;
+  const mode = preferredMode(virt)!;
+  const primary = res.planes.find((p) => p.type === 'primary')!;
+  return { res, crtc, virt, mode, W: mode.hdisplay, H: mode.vdisplay, primary };
+}
 
 /** Puts `fb` on `plane` at (x, y), unscaled (vkms cannot scale). */
 export function placePlane(req: AtomicRequest, plane: KmsRef, crtc: KmsRef, fb: KmsRef, x: number, y: number, w: number, h: number): AtomicRequest {

@@ -14,8 +14,11 @@ import type { GemHandle } from '../../src/kms/gem.js';
 import { preferredMode, readResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane } from './kms-util.js';
-import { leakFree } from './leak.js';
+import { disableAll, placePlane, primaryOutput } from './kms-util.js';
+import { kernelFramebuffers, leakFree } from './leak.js';
+import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
+import { native } from '../../src/native.js';
+import { DRM_MODE_OBJECT } from '../../src/kms/properties.js';
 
 const XR24 = fourcc('XRGB8888');
 const S = 256; // overlay size
@@ -160,5 +163,50 @@ leakFree(t, 'vgem + udmabuf + system heap on three vkms overlays, one commit, wr
   heap.close();
   udmabuf.close();
   vgem.close();
+  vkms.close();
+});
+
+leakFree(t, 'close({ keepOnScreen }) on the primary plane: CLOSEFB keeps it on screen until the next commit replaces it', async (t) => {
+  const vkms = openDriver('vkms');
+  const { res, crtc, virt, mode, W, H, primary } = primaryOutput(vkms);
+  const bufA = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
+  const bufB = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
+  const fbA = Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: bufA.handle, pitch: bufA.pitch }] });
+  const fbB = Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: bufB.handle, pitch: bufB.pitch }] });
+  const modeBlob = PropertyBlob.fromMode(vkms, mode);
+  const show = (fb: Framebuffer, modeset: boolean) => {
+    const req = vkms.atomic();
+    if (modeset) req.set(crtc.id, 'MODE_ID', modeBlob).set(crtc.id, 'ACTIVE', 1).set(virt.id, 'CRTC_ID', crtc.id);
+    placePlane(req, primary.id, crtc.id, fb, 0, 0, W, H);
+    req.commitBlocking({ allowModeset: modeset });
+  };
+  const planeFb = () => native.drmGetPlane(vkms.fd, primary.id).fbId;
+  const inKernel = (id: number) => Object.values(kernelFramebuffers()).some((ids) => ids.includes(id));
+
+  show(fbA, true);
+  t.equal(planeFb(), fbA.id, 'fb A is on the primary plane');
+  const live = liveFramebufferCount();
+  const idA = fbA.id;
+  fbA.close({ keepOnScreen: true });
+  t.equal(fbA.removedWith, 'CLOSEFB', 'removed with CLOSEFB (6.12 has it)');
+  t.equal(liveFramebufferCount(), live - 1, 'gone from primebuf\'s count');
+  t.equal(planeFb(), idA, 'the plane still shows fb A (GETPLANE)');
+  const planeProps = native.drmGetObjectProperties(vkms.fd, primary.id, DRM_MODE_OBJECT.PLANE);
+  const fbProp = planeProps.find((p) => vkms.propertyInfo(p.id).name === 'FB_ID');
+  t.equal(fbProp?.value, BigInt(idA), 'and so does its FB_ID property');
+  t.ok(inKernel(idA), 'the kernel keeps fb A while it is on screen (debugfs framebuffer list)');
+  const e = t.throws(() => native.drmRmFB(vkms.fd, idA)) as { code?: string };
+  t.equal(e.code, 'ENOENT', 'the id is no longer ours to remove');
+  t.equal(vkms.gemHandleRefs(bufA.handle.handle), 1, 'fb A gave back its GEM handle reference');
+
+  show(fbB, false);
+  t.equal(planeFb(), fbB.id, 'the next commit put fb B on the plane');
+  t.notOk(inKernel(idA), 'and the kernel let go of fb A');
+
+  disableAll(vkms, res);
+  fbB.close();
+  modeBlob.close();
+  bufA.close();
+  bufB.close();
   vkms.close();
 });

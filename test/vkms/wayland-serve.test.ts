@@ -23,8 +23,8 @@ if (!vkms) process.exit(1);
 const xdg = mkdtempSync(join(tmpdir(), 'primebuf-xdg-'));
 t.teardown(() => rmSync(xdg, { recursive: true, force: true }));
 
-function startServe(socket: string, extra: string[] = []): Promise<{ child: ChildProcess; lines: string[]; ready: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve', '--device', vkms!.path, '--socket', socket, '--json', '--log', ...extra], {
+function startServe(socket: string, extra: string[] = ['--device', vkms!.path]): Promise<{ child: ChildProcess; lines: string[]; ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve', '--socket', socket, '--json', '--log', ...extra], {
     env: { ...process.env, XDG_RUNTIME_DIR: xdg },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -68,7 +68,7 @@ function stop(child: ChildProcess): Promise<number | null> {
 
 // One server for both clients. A small output: weston-simple-dmabuf-feedback renders
 // output-sized buffers with llvmpipe under TCG, and its run is bounded by a 3-second timer.
-const serving = startServe('pb-serve', ['--output', '96x64']);
+const serving = startServe('pb-serve', ['--device', vkms!.path, '--output', '96x64']);
 serving.catch(() => undefined); // reported by the tests that await it
 t.teardown(async () => {
   const s = await serving.catch(() => null);
@@ -89,6 +89,10 @@ t.test('wayland-info sees zwp_linux_dmabuf_v1 v5 with main device and tranches f
   t.match(out, /interface: 'wl_shm'/, 'wl_shm');
   t.match(out, /interface: 'wl_compositor'/, 'wl_compositor');
   t.match(out, /interface: 'wl_output'/, 'wl_output');
+  const globals = [...new Set([...out.matchAll(/interface: '([a-z0-9_]+)'/g)].map((m) => m[1]!))].sort();
+  const help = spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve', '--help'], { encoding: 'utf8' }).stdout;
+  const advertised = help.slice(0, help.indexOf('\n  --device')).match(/\b(wl|xdg|zwp)_[a-z0-9_]+/g) ?? [];
+  t.same([...new Set(advertised)].sort(), globals, 'serve --help names exactly the globals serve offers');
 });
 
 t.test('weston-simple-dmabuf-feedback reads the default and the scanout feedback without error', async (t) => {
@@ -111,7 +115,7 @@ t.test('weston-simple-dmabuf-feedback reads the default and the scanout feedback
   t.equal(code, 0, 'the client ran its course and exited 0');
   t.equal(out.match(/end of dma-buf feedback/g)?.length, 2, 'two complete feedbacks: default render tranche, then with scanout');
   t.match(out, /scanout tranche\? yes/, 'the scanout tranche arrived once the surface showed a buffer');
-  t.match(out, /compositor sent main_device event for dma-buf feedback - \/dev\/dri\/card0/, 'main device resolved to the vkms node');
+  t.match(out, new RegExp(`compositor sent main_device event for dma-buf feedback - ${vkms!.path}`), 'main device resolved to the vkms node');
   t.notMatch(out, /protocol error|error in client communication|Assertion|error:/i, 'no protocol error, no failed assertion');
   const created = s.lines.filter((l) => /"kind":"buffer"/.test(l) && /"outcome":"created"/.test(l));
   t.ok(created.length >= 1, `serve imported the client's buffers through PRIME (${created.length})`);
@@ -155,3 +159,33 @@ t.test('serve logs and exits 0 on SIGTERM', async (t) => {
   t.ok(s.lines.some((l) => /"kind":"exit"/.test(l)), 'said it was closing');
 });
 
+
+// The layout where card0 has no KMS (vgem loaded before vkms): the default device is the first
+// primary node WITH planes, and a --device without KMS gets a message, not EOPNOTSUPP. Runs
+// last: the modules are reloaded, so nothing may hold a DRM node open (the server above exited).
+t.test('vgem as card0: serve defaults to the first primary node with planes (vkms, card1)', async (t) => {
+  const layout = join(packageRoot, 'scripts', 'vm', 'layout.sh');
+  const swap = (to: string) => spawnSync('sh', [layout, to], { encoding: 'utf8' });
+  const r = swap('vgem-first');
+  t.equal(r.status, 0, `layout.sh vgem-first: ${r.stderr}`);
+  t.teardown(() => {
+    const back = swap('vkms-first');
+    if (back.status !== 0) throw new Error(`layout.sh vkms-first failed: ${back.stderr}`);
+  });
+  const vgemCard = findDriver('vgem');
+  const vkmsCard = findDriver('vkms');
+  t.equal(vgemCard?.path, '/dev/dri/card0', 'vgem is card0');
+  t.equal(vkmsCard?.path, '/dev/dri/card1', 'vkms is card1');
+  const s = await startServe('pb-serve-default', []);
+  t.equal(s.ready.device, vkmsCard?.path, 'serve chose the vkms node');
+  t.equal(s.ready.driver, 'vkms');
+  t.equal(await stop(s.child), 0, 'exits 0 on SIGTERM');
+  const noKms = spawnSync(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve', '--device', '/dev/dri/card0'], {
+    env: { ...process.env, XDG_RUNTIME_DIR: xdg },
+    encoding: 'utf8',
+    timeout: 120000,
+  });
+  t.equal(noKms.status, 1, '--device on vgem: exit 1');
+  t.match(noKms.stderr, /\/dev\/dri\/card0 \(vgem\) has no KMS planes/, 'with a message that says why');
+  t.notMatch(noKms.stderr, /EOPNOTSUPP|at .*\.js/, 'not a stack trace');
+});

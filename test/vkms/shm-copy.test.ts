@@ -16,7 +16,7 @@ import { fullDamage } from '../../src/scanout/damage.js';
 import { ProtocolError, WL_SHM_ERROR, isShmTruncated } from '../../src/wayland/index.js';
 import { compositor, shmClient } from '../util/shm-client.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane, writebackRig } from './kms-util.js';
+import { disableAll, placePlane, primaryOutput } from './kms-util.js';
 import { leakFree } from './leak.js';
 
 const XR24 = fourcc('XRGB8888');
@@ -29,9 +29,9 @@ function pixelOf(x: number, y: number): number {
 
 leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by copyShmRects: writeback exact; a truncated pool: typed error, invalid_fd', async (t) => {
   const vkms = openDriver('vkms');
-  const { res, crtc, virt, wb: maybeWb, mode, W, H, primary } = writebackRig(vkms);
-  t.ok(maybeWb, 'a writeback connector');
-  const wb = maybeWb!;
+  const { res, crtc, virt, mode, W, H, primary } = primaryOutput(vkms);
+  const wb = res.connectors.find((c) => c.writeback)!;
+  t.ok(wb, 'a writeback connector');
   t.notOk(primary.formats.has(XB24, DRM_FORMAT_MOD_LINEAR), 'the primary plane does not take XBGR8888: the copy is needed');
 
   // the compositor and its client, in this process

@@ -13,9 +13,16 @@
 // job (policy: src/scanout/copy.ts).
 #include <drm_fourcc.h>
 
+#include <setjmp.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__SSE2__)
@@ -26,6 +33,7 @@
 #endif
 
 #include "common.h"
+#include "copy.h"
 
 namespace primebuf {
 
@@ -284,6 +292,34 @@ uint32_t U32Field(Napi::Env env, Napi::Object o, const char* what, const char* k
   return static_cast<uint32_t>(d);
 }
 
+// Checks that every row of the width x height plane at `offset` lies inside the byte range
+// [base, base + length) and fills in the rest of `s`.
+Surface CheckSurface(Napi::Env env, const char* what, Surface s, uint8_t* base, uint64_t length, uint64_t offset) {
+  s.cpp = FormatBytes(s.format);
+  char fcc[5] = {char(s.format), char(s.format >> 8), char(s.format >> 16), char(s.format >> 24), 0};
+  if (s.cpp == 0)
+    throw Napi::RangeError::New(env, std::string(what) + ": format 0x" + [&] {
+      char b[9];
+      snprintf(b, sizeof b, "%08x", s.format);
+      return std::string(b);
+    }() + " ('" + fcc + "') is not a one-plane RGB format the copy knows");
+  uint64_t row = uint64_t(s.width) * s.cpp;
+  if (uint64_t(s.stride) < row)
+    throw Napi::RangeError::New(env, std::string(what) + ": stride " + std::to_string(s.stride) + " is below width " +
+                                         std::to_string(s.width) + " x " + std::to_string(s.cpp) + " bytes");
+  if (s.width == 0 || s.height == 0)
+    throw Napi::RangeError::New(env, std::string(what) + ": width and height must be positive");
+  // offset < 2^53 and (height - 1) * stride < 2^64: the sum needs more than 64 bits
+  unsigned __int128 need = (unsigned __int128)offset + (unsigned __int128)(s.height - 1) * s.stride + row;
+  if (need > length)
+    throw Napi::RangeError::New(env, std::string(what) + ": offset " + std::to_string(offset) + " + " +
+                                         std::to_string(s.height) + " rows of stride " + std::to_string(s.stride) +
+                                         " do not fit in its " + std::to_string(length) + " bytes");
+  s.base = base + offset;
+  s.length = length - offset;
+  return s;
+}
+
 // { data: ArrayBuffer | ArrayBufferView, offset?, format, stride, width, height }, checked so
 // that every row of the width x height plane lies inside the byte range.
 // `data` receives the memory object, for the job to hold until it settles.
@@ -313,7 +349,6 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
     throw Napi::TypeError::New(env, std::string(what) + ".data must be an ArrayBuffer or a view of one");
   }
   *dataOut = data.As<Napi::Object>();
-  Surface s;
   uint64_t offset = 0;
   Napi::Value off = o.Get("offset");
   if (!off.IsUndefined()) {
@@ -323,74 +358,55 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
       throw Napi::RangeError::New(env, std::string(what) + ".offset must be a non-negative safe integer");
     offset = static_cast<uint64_t>(d);
   }
+  Surface s;
   s.format = U32Field(env, o, what, "format");
   s.stride = U32Field(env, o, what, "stride");
   s.width = U32Field(env, o, what, "width");
   s.height = U32Field(env, o, what, "height");
-  s.cpp = FormatBytes(s.format);
-  char fcc[5] = {char(s.format), char(s.format >> 8), char(s.format >> 16), char(s.format >> 24), 0};
-  if (s.cpp == 0)
-    throw Napi::RangeError::New(env, std::string(what) + ": format 0x" + [&] {
-      char b[9];
-      snprintf(b, sizeof b, "%08x", s.format);
-      return std::string(b);
-    }() + " ('" + fcc + "') is not a one-plane RGB format the copy knows");
-  uint64_t row = uint64_t(s.width) * s.cpp;
-  if (uint64_t(s.stride) < row)
-    throw Napi::RangeError::New(env, std::string(what) + ": stride " + std::to_string(s.stride) + " is below width " +
-                                         std::to_string(s.width) + " x " + std::to_string(s.cpp) + " bytes");
-  if (s.width == 0 || s.height == 0)
-    throw Napi::RangeError::New(env, std::string(what) + ": width and height must be positive");
-  // offset < 2^53 and (height - 1) * stride < 2^64: the sum needs more than 64 bits
-  unsigned __int128 need = (unsigned __int128)offset + (unsigned __int128)(s.height - 1) * s.stride + row;
-  if (need > length)
-    throw Napi::RangeError::New(env, std::string(what) + ": offset " + std::to_string(offset) + " + " +
-                                         std::to_string(s.height) + " rows of stride " + std::to_string(s.stride) +
-                                         " do not fit in its " + std::to_string(length) + " bytes");
-  s.base = base + offset;
-  s.length = length - offset;
-  return s;
+  return CheckSurface(env, what, s, base, length, offset);
 }
 
-// What every copy job starts with: the two surfaces, the conversion between them (null for a
-// same-format copy), and references that keep both memory objects alive while the pool thread
-// writes (released on the JS thread, with the task; unmapping meanwhile is the caller's to prevent).
+// The conversion from src's format to dst's (null for the same format); RangeError when there is
+// none, or when the pixel sizes of a same-format pair differ.
+RowFn PickConvert(Napi::Env env, const Surface& src, const Surface& dst, const char* name) {
+  if (src.format == dst.format) {
+    if (src.cpp != dst.cpp) throw Napi::RangeError::New(env, std::string(name) + ": pixel sizes differ");
+    return nullptr;
+  }
+  Kind ks, kd;
+  if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
+    throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
+                                     "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
+  return PickConversion(ks, kd);
+}
+
+// The pool thread writes into this memory: keep both objects from being collected until the
+// job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
+// Mapping) is the caller's to prevent.
+std::shared_ptr<std::vector<Napi::ObjectReference>> KeepBoth(Napi::Object srcData, Napi::Object dstData) {
+  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+  keep->push_back(Napi::Persistent(srcData));
+  keep->push_back(Napi::Persistent(dstData));
+  return keep;
+}
+
+// One validated copy: what the pool thread reads and writes, nothing N-API.
 struct Job {
-  Napi::Object job;
   Surface src, dst;
+  std::vector<Rect> rects;
   RowFn convert = nullptr;
-  std::shared_ptr<std::vector<Napi::ObjectReference>> keep;
+  uint64_t bytes = 0;          // bytes the whole job writes to the destination
+  volatile uint64_t done = 0;  // bytes written so far (a guarded job abandoned by SIGBUS reports it)
 };
 
-Job ReadJob(const Napi::CallbackInfo& info, const char* name) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, std::string(name) + ": the job must be an object");
-  Job j;
-  j.job = info[0].As<Napi::Object>();
-  Napi::Object srcData, dstData;
-  j.src = ReadSurface(env, j.job.Get("src"), "src", &srcData);
-  j.dst = ReadSurface(env, j.job.Get("dst"), "dst", &dstData);
-  if (j.src.format != j.dst.format) {
-    Kind ks, kd;
-    if (!KindOf(j.src.format, &ks) || !KindOf(j.dst.format, &kd))
-      throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
-                                       "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
-    j.convert = PickConversion(ks, kd);
-  } else if (j.src.cpp != j.dst.cpp) {
-    throw Napi::RangeError::New(env, std::string(name) + ": pixel sizes differ");
-  }
-  j.keep = std::make_shared<std::vector<Napi::ObjectReference>>();
-  j.keep->push_back(Napi::Persistent(srcData));
-  j.keep->push_back(Napi::Persistent(dstData));
-  return j;
-}
-
-// copyRects({src, dst, rects: Uint32Array [x, y, w, h]..., dx?, dy?}) -> Promise<number>
-// Each rectangle is in source coordinates and lands at (x + dx, y + dy) in the destination.
-// Resolves with the bytes written to the destination.
-Napi::Value CopyRects(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto [job, src, dst, convert, keep] = ReadJob(info, "copyRects");
+// Reads { dst, rects: Uint32Array [x, y, w, h]..., dx?, dy? } against an already checked
+// source: every rectangle inside both surfaces, a known conversion where the formats differ.
+// `dstData` receives the destination's memory object, for the job to hold until it settles.
+std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src, Napi::Object* dstData) {
+  auto out = std::make_shared<Job>();
+  out->src = src;
+  out->dst = ReadSurface(env, job.Get("dst"), "dst", dstData);
+  const Surface& dst = out->dst;
 
   auto readOffset = [&](const char* key) -> int64_t {
     Napi::Value v = job.Get(key);
@@ -403,14 +419,14 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   };
   int64_t dx = readOffset("dx"), dy = readOffset("dy");
 
+  out->convert = PickConvert(env, src, dst, "copyRects");
+
   Napi::Value rv = job.Get("rects");
   if (!rv.IsTypedArray() || rv.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
     throw Napi::TypeError::New(env, "rects must be a Uint32Array of [x, y, width, height] quadruples");
   auto ra = rv.As<Napi::Uint32Array>();
   if (ra.ElementLength() % 4 != 0) throw Napi::RangeError::New(env, "rects length must be a multiple of 4");
-  auto rects = std::make_shared<std::vector<Rect>>();
-  rects->reserve(ra.ElementLength() / 4);
-  uint64_t bytes = 0;
+  out->rects.reserve(ra.ElementLength() / 4);
   for (size_t i = 0; i < ra.ElementLength(); i += 4) {
     uint64_t x = ra[i], y = ra[i + 1], w = ra[i + 2], h = ra[i + 3];
     auto name = [&] {
@@ -426,35 +442,73 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
                                            " is outside the " + std::to_string(dst.width) + "x" +
                                            std::to_string(dst.height) + " destination");
     if (w == 0 || h == 0) continue;
-    rects->push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
-    bytes += w * h * dst.cpp;
+    out->rects.push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
+    out->bytes += w * h * dst.cpp;
   }
+  return out;
+}
+
+// The copy itself, on a pool thread. Plain function and trivially destructible locals only: a
+// guarded run may leave it through siglongjmp at any source read.
+void RunJob(void* p) {
+  Job* job = static_cast<Job*>(p);
+  const Surface& src = job->src;
+  const Surface& dst = job->dst;
+  for (const Rect& r : job->rects) {
+    const uint8_t* s = src.base + uint64_t(r.sy) * src.stride + uint64_t(r.sx) * src.cpp;
+    uint8_t* d = dst.base + uint64_t(r.dy) * dst.stride + uint64_t(r.dx) * dst.cpp;
+    uint64_t rowBytes = uint64_t(r.w) * dst.cpp;
+    if (!job->convert && rowBytes == src.stride && rowBytes == dst.stride) {
+      StreamRow(d, s, rowBytes * r.h);  // whole rows back to back: one run
+      job->done = job->done + rowBytes * r.h;
+      continue;
+    }
+    uint64_t srcRow = uint64_t(r.w) * src.cpp;
+    for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
+      // Rows of a damage rectangle are short runs far apart: the hardware prefetcher starts
+      // over on each. Ask for the next source row while this one is written.
+      if (y + 1 < r.h) PrefetchRow(s + src.stride, srcRow);
+      if (job->convert)
+        job->convert(d, s, r.w);
+      else
+        StreamRow(d, s, rowBytes);
+      job->done = job->done + rowBytes;
+    }
+  }
+  StoreFence();
+}
+
+// Queues `job`; `keep` (memory objects, a pool reference) is released on the JS thread with
+// the task, after the job settled either way.
+Napi::Promise QueueJob(Napi::Env env, const char* name, std::shared_ptr<Job> job, std::shared_ptr<void> keep,
+                       bool guarded, std::string what) {
   return RunOnPool(
-      env, "primebuf.copyRects",
-      [src, dst, rects, convert]() {
-        for (const Rect& r : *rects) {
-          const uint8_t* s = src.base + uint64_t(r.sy) * src.stride + uint64_t(r.sx) * src.cpp;
-          uint8_t* d = dst.base + uint64_t(r.dy) * dst.stride + uint64_t(r.dx) * dst.cpp;
-          uint64_t rowBytes = uint64_t(r.w) * dst.cpp;
-          if (!convert && rowBytes == src.stride && rowBytes == dst.stride) {
-            StreamRow(d, s, rowBytes * r.h);  // whole rows back to back: one run
-            continue;
-          }
-          uint64_t srcRow = uint64_t(r.w) * src.cpp;
-          for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
-            // Rows of a damage rectangle are short runs far apart: the hardware prefetcher starts
-            // over on each. Ask for the next source row while this one is written.
-            if (y + 1 < r.h) PrefetchRow(s + src.stride, srcRow);
-            if (convert)
-              convert(d, s, r.w);
-            else
-              StreamRow(d, s, rowBytes);
-          }
+      env, name,
+      [job, guarded, what]() {
+        if (!guarded) {
+          RunJob(job.get());
+          return PoolResult{};
         }
-        StoreFence();
-        return PoolResult{};
+        if (GuardedRead(job->src.base, job->src.length, RunJob, job.get())) return PoolResult{};
+        StoreFence();  // the streaming stores issued before the fault
+        return PoolResult{EFAULT, "SIGBUS",
+                          what + ": reading it raised SIGBUS, the file behind it was truncated (copy stopped after " +
+                              std::to_string(job->done) + " of " + std::to_string(job->bytes) + " bytes)"};
       },
-      [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
+      [job, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(job->bytes)); });
+}
+
+// copyRects({src, dst, rects: Uint32Array [x, y, w, h]..., dx?, dy?}) -> Promise<number>
+// Each rectangle is in source coordinates and lands at (x + dx, y + dy) in the destination.
+// Resolves with the bytes written to the destination.
+Napi::Value CopyRects(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyRects: the job must be an object");
+  Napi::Object job = info[0].As<Napi::Object>();
+  Napi::Object srcData, dstData;
+  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
+  std::shared_ptr<Job> j = ReadJob(env, job, src, &dstData);
+  return QueueJob(env, "primebuf.copyRects", std::move(j), KeepBoth(srcData, dstData), false, "src");
 }
 
 // ---- the transformed copy ------------------------------------------------------------------
@@ -541,7 +595,13 @@ bool ReadFlag(Napi::Env env, Napi::Object job, const char* key) {
 
 Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto [job, src, dst, convert, keep] = ReadJob(info, "copyTransformed");
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyTransformed: the job must be an object");
+  Napi::Object job = info[0].As<Napi::Object>();
+  Napi::Object srcData, dstData;
+  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
+  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  RowFn convert = PickConvert(env, src, dst, "copyTransformed");
+  auto keep = KeepBoth(srcData, dstData);
   XformRect sr = ReadRect(env, job, "srcRect", false);
   XformRect dr = ReadRect(env, job, "dstRect", true);
   if (!Inside(sr, src))
@@ -628,6 +688,66 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
       [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
 }
 
+
+// ---- the SIGBUS guard ---------------------------------------------------------------------
+// Why our own and not libwayland's wl_shm_buffer_begin_access/end_access (wayland-shm.c):
+// libwayland's handler finds the faulting pool through thread-local data, so begin_access would
+// work on a pool thread, but end_access cannot be avoided there (it resets that thread-local
+// state; skipped, the thread's next begin_access on another pool hits wl_abort) and, after a
+// fault, it posts the protocol error itself (wl_resource_post_error(buffer->resource,
+// WL_SHM_ERROR_INVALID_FD)) on the calling thread, while libwayland's server objects are not
+// thread-safe. Its handler also maps zeroes over the whole pool and lets the copy run on through
+// them. Ours abandons the copy at the first fault (siglongjmp to the guarded run), and the error
+// is posted on the JS thread by TypeScript (src/wayland/server.ts), the policy's place.
+//
+// One process-wide SIGBUS handler, installed on first use, that acts only for a fault
+// (si_code > 0) whose address is inside the range the faulting thread guards; anything else
+// goes to the handler that was installed before (or the default action: the access is retried
+// and kills the process with the real fault). The thread's guard pointer uses the initial-exec
+// TLS model, so the handler reads it without the allocation a dynamic TLS access may do.
+namespace {
+
+struct Guard {
+  const uint8_t* lo;
+  const uint8_t* hi;
+  sigjmp_buf jmp;
+};
+
+__thread Guard* tGuard __attribute__((tls_model("initial-exec"))) = nullptr;
+struct sigaction gPrevBus;
+
+void OnSigbus(int sig, siginfo_t* si, void* uctx) {
+  Guard* g = tGuard;
+  if (g && si->si_code > 0) {
+    auto* a = static_cast<const uint8_t*>(si->si_addr);
+    if (a >= g->lo && a < g->hi) siglongjmp(g->jmp, 1);
+  }
+  if (gPrevBus.sa_flags & SA_SIGINFO) {
+    gPrevBus.sa_sigaction(sig, si, uctx);
+  } else if (gPrevBus.sa_handler == SIG_DFL || gPrevBus.sa_handler == SIG_IGN) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGBUS, &dfl, nullptr);
+    if (si->si_code <= 0) raise(sig);  // sent, not a fault: a returning fault happens again
+  } else {
+    gPrevBus.sa_handler(sig);
+  }
+}
+
+void InstallSigbusHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &gPrevBus);
+  });
+}
+
+}  // namespace
+
 // copyFormats() -> [[format, bytesPerPixel], ...]; the conversions are listed in copy.ts.
 Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -643,6 +763,41 @@ Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+bool GuardedRead(const uint8_t* base, uint64_t length, void (*fn)(void*), void* ctx) {
+  InstallSigbusHandler();
+  Guard g;
+  g.lo = base;
+  g.hi = base + length;
+  Guard* prev = tGuard;
+  if (sigsetjmp(g.jmp, 1) != 0) {  // 1: the signal mask (SIGBUS blocked in the handler) is restored
+    tGuard = prev;
+    return false;
+  }
+  tGuard = &g;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  fn(ctx);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tGuard = prev;
+  return true;
+}
+
+Napi::Promise CopyRectsFrom(Napi::Env env, Napi::Object job, ExternalSource es) {
+  Surface s;
+  s.format = es.format, s.stride = es.stride, s.width = es.width, s.height = es.height;
+  Surface src = CheckSurface(env, es.what.c_str(), s, const_cast<uint8_t*>(es.base), es.length, 0);
+  Napi::Object dstData;
+  std::shared_ptr<Job> j = ReadJob(env, job, src, &dstData);
+  struct Keep {
+    std::shared_ptr<void> external;
+    Napi::ObjectReference dst;
+  };
+  auto keep = std::make_shared<Keep>();
+  keep->external = std::move(es.keep);
+  keep->dst = Napi::Persistent(dstData);
+  if (es.guarded) InstallSigbusHandler();  // on the JS thread, before a pool thread needs it
+  return QueueJob(env, "primebuf.copyShmRects", std::move(j), std::move(keep), es.guarded, es.what);
+}
 
 void InitCopy(Napi::Env env, Napi::Object exports) {
   exports.Set("copyRects", Napi::Function::New(env, CopyRects, "copyRects"));

@@ -19,7 +19,10 @@
 #include <memory>
 #include <unordered_map>
 
+#include <drm_fourcc.h>
+
 #include "common.h"
+#include "copy.h"
 #include "wayland_common.h"
 
 namespace primebuf {
@@ -81,6 +84,7 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   Napi::Value ClientImplementationError(const Napi::CallbackInfo& info);
   Napi::Value ShmBufferInfo(const Napi::CallbackInfo& info);
   Napi::Value ShmBufferRead(const Napi::CallbackInfo& info);
+  Napi::Value ShmCopyRects(const Napi::CallbackInfo& info);
   Napi::Value NextSerial(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
@@ -137,6 +141,7 @@ Napi::Function WlServer::Define(Napi::Env env) {
                          InstanceMethod<&WlServer::ClientImplementationError>("clientImplementationError"),
                          InstanceMethod<&WlServer::ShmBufferInfo>("shmBufferInfo"),
                          InstanceMethod<&WlServer::ShmBufferRead>("shmBufferRead"),
+                         InstanceMethod<&WlServer::ShmCopyRects>("shmCopyRects"),
                          InstanceMethod<&WlServer::NextSerial>("nextSerial"),
                          InstanceMethod<&WlServer::Destroy>("destroy"),
                      });
@@ -575,21 +580,76 @@ Napi::Value WlServer::ShmBufferInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// shmBufferRead(key) -> Buffer: a copy of the pixels (stride * height bytes), read inside
-// begin/end_access so a client that truncates its pool gets an error instead of crashing us.
+// A wl_shm buffer as the copy sees it. Everything here (wl_shm_buffer_get*, the pool
+// reference) is libwayland state: JS thread only.
+struct ShmView {
+  wl_shm_buffer* buffer;
+  const uint8_t* data;
+  uint32_t width, height, stride, format;  // format as a DRM fourcc
+  uint64_t size;                           // stride * height: the buffer's bytes in its pool
+  std::string what;
+};
+
+ShmView ShmOf(Napi::Env env, wl_resource* r, const char* fn) {
+  wl_shm_buffer* b = wl_shm_buffer_get(r);
+  if (!b) throw Napi::TypeError::New(env, std::string(fn) + ": not a wl_shm buffer");
+  ShmView v;
+  v.buffer = b;
+  v.data = static_cast<const uint8_t*>(wl_shm_buffer_get_data(b));
+  v.width = static_cast<uint32_t>(wl_shm_buffer_get_width(b));
+  v.height = static_cast<uint32_t>(wl_shm_buffer_get_height(b));
+  v.stride = static_cast<uint32_t>(wl_shm_buffer_get_stride(b));
+  uint32_t f = wl_shm_buffer_get_format(b);
+  // wl_shm's two core formats have their own codes; every other one is the DRM fourcc.
+  v.format = f == WL_SHM_FORMAT_ARGB8888 ? DRM_FORMAT_ARGB8888 : f == WL_SHM_FORMAT_XRGB8888 ? DRM_FORMAT_XRGB8888 : f;
+  v.size = uint64_t(v.stride) * v.height;
+  v.what = "wl_buffer@" + std::to_string(wl_resource_get_id(r)) + " (wl_shm " + std::to_string(v.width) + "x" +
+           std::to_string(v.height) + ")";
+  return v;
+}
+
+// shmBufferRead(key) -> Buffer: a copy of the pixels (stride * height bytes), read under the
+// SIGBUS guard of copy.cc. A client that truncated its pool makes it throw SystemError
+// code 'EFAULT', syscall 'SIGBUS'; the protocol error is the caller's to post (server.ts).
 Napi::Value WlServer::ShmBufferRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AssertOpen(env);
   ResourceRec* rec = ResourceByKey(env, info[0], "shmBufferRead");
-  wl_shm_buffer* b = wl_shm_buffer_get(rec->resource);
-  if (!b) throw Napi::TypeError::New(env, "shmBufferRead: not a wl_shm buffer");
-  size_t size = static_cast<size_t>(wl_shm_buffer_get_stride(b)) * static_cast<size_t>(wl_shm_buffer_get_height(b));
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, size);
-  wl_shm_buffer_begin_access(b);
-  memcpy(out.Data(), wl_shm_buffer_get_data(b), size);
-  wl_shm_buffer_end_access(b);  // a client that truncated its pool gets a protocol error
-  MarkDirty();
+  ShmView v = ShmOf(env, rec->resource, "shmBufferRead");
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, v.size);
+  struct Read {
+    uint8_t* out;
+    const uint8_t* in;
+    size_t n;
+  } read{out.Data(), v.data, v.size};
+  auto copy = [](void* p) {
+    auto* r = static_cast<Read*>(p);
+    memcpy(r->out, r->in, r->n);
+  };
+  if (!GuardedRead(v.data, v.size, copy, &read))
+    ThrowErrno(env, EFAULT, "SIGBUS", v.what + ": reading it raised SIGBUS, the file behind it was truncated");
   return out;
+}
+
+// shmCopyRects(key, { dst, rects, dx?, dy? }) -> Promise<number>: copyRects (copy.cc) with the
+// wl_shm buffer as the source, on the pool under the SIGBUS guard. The pool is referenced here
+// (wl_shm_buffer_ref_pool: its mapping stays, and a wl_shm_pool.resize waits) and unreferenced
+// on the JS thread when the job has settled; the pool thread only reads the pool's memory.
+// A truncated pool rejects with SystemError code 'EFAULT', syscall 'SIGBUS'.
+Napi::Value WlServer::ShmCopyRects(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  ResourceRec* rec = ResourceByKey(env, info[0], "shmCopyRects");
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "shmCopyRects: the job must be an object");
+  ShmView v = ShmOf(env, rec->resource, "shmCopyRects");
+  ExternalSource src;
+  src.base = v.data;
+  src.length = v.size;
+  src.format = v.format, src.stride = v.stride, src.width = v.width, src.height = v.height;
+  src.guarded = true;
+  src.what = v.what;
+  src.keep = std::shared_ptr<wl_shm_pool>(wl_shm_buffer_ref_pool(v.buffer), wl_shm_pool_unref);
+  return CopyRectsFrom(env, info[1].As<Napi::Object>(), std::move(src));
 }
 
 Napi::Value WlServer::NextSerial(const Napi::CallbackInfo& info) {

@@ -92,6 +92,8 @@ export {
   ServerResource,
   ServerClient,
   WL_DISPLAY_ERROR,
+  WL_SHM_ERROR,
+  isShmTruncated,
   WaylandConnection,
   WaylandProxy,
   ProtocolError,

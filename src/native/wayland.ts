@@ -1,4 +1,8 @@
 /** Raw native surface of native/wayland_server.cc and native/wayland_client.cc. */
+import type { RawCopyJob } from './copy.js';
+
+/** A copy job whose source is a wl_shm buffer (shmCopyRects): copyRects' job without `src`. */
+export type RawShmCopyJob = Omit<RawCopyJob, 'src'>;
 
 export interface WlServerCallbacks {
   onClient(client: number, pid: number, uid: number, gid: number): void;
@@ -33,7 +37,18 @@ export interface WlServerNative {
   clientDestroy(client: number): void;
   clientImplementationError(client: number, message: string): void;
   shmBufferInfo(resource: number): { width: number; height: number; stride: number; format: number } | null;
+  /**
+   * The pixels (stride * height bytes), read under the SIGBUS guard: a truncated pool throws
+   * SystemError code 'EFAULT', syscall 'SIGBUS' (the protocol error is the caller's to post).
+   */
   shmBufferRead(resource: number): Buffer;
+  /**
+   * copyRects from a wl_shm buffer (its wl_shm format as the DRM fourcc) on libuv's pool, the
+   * pool referenced until the promise settles, reads under the SIGBUS guard: a truncated pool
+   * rejects with SystemError code 'EFAULT', syscall 'SIGBUS'. Throws TypeError (not a wl_shm
+   * buffer) and RangeError (a request that does not fit) synchronously.
+   */
+  shmCopyRects(resource: number, job: RawShmCopyJob): Promise<number>;
   nextSerial(): number;
   destroy(): void;
 }

@@ -2,8 +2,8 @@
  * The copy fallback's policy: copy the damaged rectangles of a source into a scanout buffer, the
  * source inside a DMA_BUF_IOCTL_SYNC read bracket and the destination inside a write bracket,
  * the copy itself on libuv's thread pool (native/copy.cc: streaming stores, never reading the
- * destination, one store fence). The source may be a dma-buf mapping or plain mapped memory
- * (a wl_shm pool: no dma-buf, no bracket).
+ * destination, one store fence). The source may be a dma-buf mapping, plain mapped memory, or
+ * a client's wl_shm buffer (copyShmRects: read from its pool under a SIGBUS guard, no bracket).
  *
  * Both surfaces (their mappings and dma-bufs) are referenced until the returned promise settles;
  * the caller must not close them before (CopyRing defers its own closes for exactly this).
@@ -14,6 +14,7 @@ import { Mapping } from '../dmabuf/mapping.js';
 import { native } from '../native.js';
 import type { RawCopySurface } from '../native/copy.js';
 import { fourcc } from '../formats/index.js';
+import type { ServerResource } from '../wayland/server.js';
 import type { Rect } from './damage.js';
 import { rectString } from './damage.js';
 
@@ -101,7 +102,8 @@ function packRects(rects: readonly Rect[]): Uint32Array {
  */
 export async function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
   const job = { src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  return bracketed(src, dst, opts.stats, () => native.copyRects(job));
+  // Both mappings stay mapped until the pool job settles, whatever the caller closes meanwhile.
+  return bracketed(src.dmabuf, dst.dmabuf, opts.stats, () => held(src.memory, () => held(dst.memory, () => native.copyRects(job))));
 }
 
 /** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
@@ -149,14 +151,45 @@ export async function copyTransformed(src: CopySurface, dst: CopySurface, t: Cop
   const clip = t.clip && rawRect('clip', t.clip);
   const dstRect = rawRect('dstRect', t.dstRect ?? { x: 0, y: 0, width: swap ? srcRect.height : srcRect.width, height: swap ? srcRect.width : srcRect.height }, clip !== undefined);
   const job = { src: rawSurface(src), dst: rawSurface(dst), srcRect, dstRect, rotation, reflectX: t.reflectX === true, reflectY: t.reflectY === true, ...(clip ? { clip } : {}) };
-  return bracketed(src, dst, opts.stats, () => native.copyTransformed(job));
+  return bracketed(src.dmabuf, dst.dmabuf, opts.stats, () => held(src.memory, () => held(dst.memory, () => native.copyTransformed(job))));
+}
+
+/** What a wl_shm buffer is as a copy source: its geometry, and its format as a DRM fourcc. */
+export interface ShmSourceInfo {
+  readonly width: number;
+  readonly height: number;
+  readonly stride: number;
+  /** DRM fourcc (wl_shm's ARGB8888 = 0 and XRGB8888 = 1 translated; the rest are fourccs already) */
+  readonly format: number;
+}
+
+/** Geometry and DRM fourcc of a wl_shm buffer, or null for any other wl_buffer (e.g. a dma-buf). */
+export function shmSourceInfo(buffer: ServerResource): ShmSourceInfo | null {
+  const info = buffer.server.shmBufferInfo(buffer);
+  if (!info) return null;
+  const format = info.format === 0 ? fourcc('ARGB8888') : info.format === 1 ? fourcc('XRGB8888') : info.format;
+  return { ...info, format };
 }
 
 /**
- * Runs a copy job with the source inside a read bracket and the destination inside a write
- * bracket (those with a dma-buf), both mappings held until it settles; counts it in `stats`.
+ * copyRects with a wl_shm buffer (a wl_buffer `ServerResource` of libwayland's wl_shm) as the
+ * source: the damaged rectangles go from the client's pool straight into `dst` on libuv's pool,
+ * with copyRects' conversions (canCopy(shmSourceInfo(buffer).format, dst.format)), without a
+ * copy of the buffer on the JS thread. The pool is referenced until the copy settles (libwayland
+ * defers a wl_shm_pool.resize meanwhile); its memory is read under a SIGBUS guard, so a client
+ * that truncates its pool before or during the copy makes this reject with SystemError
+ * code 'EFAULT', syscall 'SIGBUS' (isShmTruncated), gets the wl_shm invalid_fd protocol error
+ * and is disconnected, and the compositor carries on. A destroyed buffer or server throws
+ * ClosedError, a buffer that is not wl_shm TypeError, a request that does not fit RangeError.
  */
-async function bracketed(src: CopySurface, dst: CopySurface, stats: CopyStats | undefined, run: () => Promise<number>): Promise<number> {
+export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
+  const job = { dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
+  return bracketed(undefined, dst.dmabuf, opts.stats, () => held(dst.memory, () => buffer.server.shmCopyRects(buffer, job)));
+}
+
+// Runs `copy` inside DMA_BUF_IOCTL_SYNC brackets: a read bracket on the source's dma-buf and a
+// write bracket on the destination's, where there is one; counts into `stats`.
+async function bracketed(src: Dmabuf | undefined, dst: Dmabuf | undefined, stats: CopyStats | undefined, copy: () => Promise<number>): Promise<number> {
   const started: Array<[Dmabuf, number]> = [];
   const bracket = async (d: Dmabuf | undefined, access: number): Promise<void> => {
     if (!d) return;
@@ -167,12 +200,11 @@ async function bracketed(src: CopySurface, dst: CopySurface, stats: CopyStats | 
   let bytes = 0;
   let failure: { error: unknown } | undefined;
   try {
-    if (src.dmabuf || dst.dmabuf) {
-      const starts = await Promise.allSettled([bracket(src.dmabuf, DMA_BUF_SYNC_READ), bracket(dst.dmabuf, DMA_BUF_SYNC_WRITE)]);
+    if (src || dst) {
+      const starts = await Promise.allSettled([bracket(src, DMA_BUF_SYNC_READ), bracket(dst, DMA_BUF_SYNC_WRITE)]);
       for (const e of starts) if (e.status === 'rejected') throw e.reason;
     }
-    // Both mappings stay mapped until the pool job settles, whatever the caller closes meanwhile.
-    bytes = await held(src.memory, () => held(dst.memory, run));
+    bytes = await copy();
   } catch (error) {
     failure = { error };
   }

@@ -2,7 +2,19 @@
  * The frame path: scanout verdicts, texture verdicts, plane assignment, feedback debounce, the
  * write-combined copy with its damage bookkeeping and ring of compositor-owned buffers.
  */
-export { copyRects, copyFormats, canCopy, newCopyStats, CONVERTIBLE_FORMATS, type CopySurface, type CopyStats, type CopyOptions } from './copy.js';
+export {
+  copyRects,
+  copyShmRects,
+  shmSourceInfo,
+  copyFormats,
+  canCopy,
+  newCopyStats,
+  CONVERTIBLE_FORMATS,
+  type CopySurface,
+  type CopyStats,
+  type CopyOptions,
+  type ShmSourceInfo,
+} from './copy.js';
 export {
   CopyRing,
   RingBusyError,

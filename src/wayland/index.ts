@@ -1,4 +1,4 @@
-export { WaylandServer, ServerResource, ServerClient, WL_DISPLAY_ERROR, requestNames } from './server.js';
+export { WaylandServer, ServerResource, ServerClient, WL_DISPLAY_ERROR, WL_SHM_ERROR, isShmTruncated, requestNames } from './server.js';
 export type { ServerGlobal, WaylandServerOptions } from './server.js';
 export { WaylandConnection, WaylandProxy } from './client.js';
 export type { GlobalInfo } from './client.js';

@@ -10,6 +10,9 @@
  *   hook (PRIME on the main device); created/failed for create, invalid_wl_buffer for
  *   create_immed; buffers handed to the compositor as LinuxDmabufBuffer objects.
  */
+import { ScanoutTrancheDebounce, type DebounceOptions } from '../scanout/debounce.js';
+import type { KnownBadTable } from '../scanout/known-bad.js';
+import type { Verdict } from '../scanout/reasons.js';
 import type { OwnedFd } from '../fd.js';
 import { FormatSet } from '../formats/index.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -100,8 +103,14 @@ export interface LinuxDmabufOptions {
   readonly mainDevice: bigint;
   /** Pairs the main device imports (the render tranche; also the v3 modifier events). */
   readonly formats: FormatSet;
-  /** The KMS device and the pairs a plane accepts, for surfaces marked scanout-eligible. */
-  readonly scanout?: { readonly device: bigint; readonly formats: FormatSet };
+  /**
+   * The KMS device and the pairs a plane accepts, for surfaces marked scanout-eligible. With
+   * `plane` and `knownBad`, the pairs that table learned are bad on that plane (AddFB2 or
+   * TEST_ONLY refused them) are pruned from the tranche before it is sent.
+   */
+  readonly scanout?: { readonly device: bigint; readonly formats: FormatSet; readonly plane?: number; readonly knownBad?: KnownBadTable };
+  /** How verdicts move the scanout tranche (reportScanout): the debounce (default 1 s and 2 frames). */
+  readonly scanoutDebounce?: DebounceOptions;
   /** Import hook (default: accept without importing: validation only). */
   readonly importer?: DmabufImporter;
   /** Policy hook before the import: return a reason string to refuse (non-fatal) a buffer. */
@@ -125,6 +134,7 @@ interface FeedbackObject {
 interface SurfaceState {
   scanoutEligible: boolean;
   feedbacks: Set<FeedbackObject>;
+  debounce?: ScanoutTrancheDebounce;
 }
 
 /** The linux-dmabuf global of one WaylandServer. */
@@ -174,8 +184,10 @@ export class LinuxDmabuf {
     const main: Tranche = { device: this.#opts.mainDevice, flags: 0, formats: this.#opts.formats };
     const s = this.#opts.scanout;
     if (!eligible || !s) return { mainDevice: this.#opts.mainDevice, tranches: [main] };
-    // Scanout pairs must also be importable by the main device.
-    const scan: Tranche = { device: s.device, flags: TRANCHE_FLAGS.scanout, formats: s.formats.intersect(this.#opts.formats) };
+    // Scanout pairs must also be importable by the main device, and not known bad on the plane.
+    let formats = s.formats.intersect(this.#opts.formats);
+    if (s.knownBad && s.plane !== undefined) formats = s.knownBad.prune(s.plane, formats);
+    const scan: Tranche = { device: s.device, flags: TRANCHE_FLAGS.scanout, formats };
     return { mainDevice: this.#opts.mainDevice, tranches: scan.formats.isEmpty ? [main] : [scan, main] };
   }
 
@@ -193,6 +205,32 @@ export class LinuxDmabuf {
     if (st.scanoutEligible === eligible) return;
     st.scanoutEligible = eligible;
     for (const fb of st.feedbacks) this.#sendFeedback(fb, this.surfaceFeedback(eligible));
+  }
+
+  /**
+   * Feeds one frame's scanout verdict for a surface (undefined: the surface is no scanout
+   * candidate this frame, e.g. not fullscreen) at frame time `nowMs`. The scanout tranche is
+   * offered while the buffer is scanned out or re-allocating could get it there, withdrawn when
+   * re-allocation could not help, and a change applies only once it has held for the debounce
+   * (`scanoutDebounce`): see ScanoutTrancheDebounce. Returns whether the tranche is offered now.
+   */
+  reportScanout(surface: ServerResource<'wl_surface'>, verdict: Verdict | undefined, nowMs: number): boolean {
+    const st = this.#surface(surface);
+    st.debounce ??= new ScanoutTrancheDebounce(this.#opts.scanoutDebounce);
+    const { offered, changed } = st.debounce.frame(verdict, nowMs);
+    if (changed) this.setScanoutEligible(surface, offered);
+    return offered;
+  }
+
+  /**
+   * Sends every feedback object the feedback it should have now (only where it changed): call
+   * after the known-bad table learned something, so scanout tranches drop the bad pairs.
+   */
+  refreshFeedback(): void {
+    for (const st of this.#surfaces.values()) {
+      const spec = this.surfaceFeedback(st.scanoutEligible);
+      for (const fb of st.feedbacks) this.#sendFeedback(fb, spec);
+    }
   }
 
   isScanoutEligible(surface: ServerResource<'wl_surface'>): boolean {

@@ -12,13 +12,24 @@
 import { OwnedFd } from '../fd.js';
 import { interfaces, type InterfaceSpec, type MessageSpec } from '../generated/protocols.js';
 import { native } from '../native.js';
-import type { WlServerNative } from '../native/wayland.js';
-import { InvalidArgumentError } from '../errors.js';
+import type { RawShmCopyJob, WlServerNative } from '../native/wayland.js';
+import { ClosedError, InvalidArgumentError, SystemError } from '../errors.js';
 import { decodeArgs, takeFds } from './message.js';
 import type { EventArgs, EventName, InterfaceName, RequestHandlers, RequestName } from './types.js';
 
 /** wl_display.error codes (generic errors any object may raise). */
 export const WL_DISPLAY_ERROR = { invalid_object: 0, invalid_method: 1, no_memory: 2, implementation: 3 } as const;
+
+/** wl_shm.error codes. */
+export const WL_SHM_ERROR = { invalid_format: 0, invalid_stride: 1, invalid_fd: 2 } as const;
+
+/**
+ * Whether `err` is the SIGBUS guard's (native/copy.cc): reading a wl_shm buffer faulted because
+ * its client truncated the memory behind the pool (SystemError code 'EFAULT', syscall 'SIGBUS').
+ */
+export function isShmTruncated(err: unknown): err is SystemError {
+  return err instanceof SystemError && err.code === 'EFAULT' && err.syscall === 'SIGBUS';
+}
 
 function spec(iface: string): InterfaceSpec {
   const s = interfaces[iface];
@@ -274,9 +285,51 @@ export class WaylandServer {
     return this.native.shmBufferInfo(buffer.key);
   }
 
-  /** A copy of a wl_shm buffer's pixels (stride * height bytes), safe against truncated pools. */
+  /**
+   * A copy of a wl_shm buffer's pixels (stride * height bytes), read on the JS thread. A pool
+   * its client truncated throws SystemError 'EFAULT' (isShmTruncated) and the client gets the
+   * wl_shm invalid_fd protocol error; the compositor carries on.
+   */
   shmBufferRead(buffer: ServerResource): Buffer {
-    return this.native.shmBufferRead(buffer.key);
+    this.#assertShmUsable(buffer);
+    try {
+      return this.native.shmBufferRead(buffer.key);
+    } catch (err) {
+      this.#shmFault(buffer, err);
+      throw err;
+    }
+  }
+
+  /**
+   * The raw copy from a wl_shm buffer (copyShmRects in src/scanout/copy.ts is the one to call):
+   * the buffer's damaged rectangles into `job.dst` on libuv's pool, reading the pool's memory
+   * under the SIGBUS guard. A pool truncated before or during the copy rejects with SystemError
+   * 'EFAULT' (isShmTruncated), and the client gets the wl_shm invalid_fd protocol error.
+   * `job.dst`'s memory must stay mapped until the promise settles.
+   */
+  async shmCopyRects(buffer: ServerResource, job: RawShmCopyJob): Promise<number> {
+    this.#assertShmUsable(buffer);
+    try {
+      return await this.native.shmCopyRects(buffer.key, job);
+    } catch (err) {
+      this.#shmFault(buffer, err);
+      throw err;
+    }
+  }
+
+  #assertShmUsable(buffer: ServerResource): void {
+    if (this.#closed) throw new ClosedError('wayland server');
+    if (buffer.destroyed) throw new ClosedError(`${buffer.interface}@${buffer.id}`);
+  }
+
+  // Policy for a truncated pool, as libwayland's own guard does it: wl_shm.error.invalid_fd
+  // posted on the wl_buffer. A buffer the client destroyed during the copy cannot carry it: the
+  // client then gets an implementation error on wl_display. Either is fatal to that client only.
+  #shmFault(buffer: ServerResource, err: unknown): void {
+    if (!isShmTruncated(err) || this.#closed || buffer.client.destroyed) return;
+    const message = `error accessing SHM buffer: ${err.detail}`;
+    if (!buffer.destroyed) buffer.postError(WL_SHM_ERROR.invalid_fd, message);
+    else this.native.clientImplementationError(buffer.client.key, message);
   }
 
   nextSerial(): number {

@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -365,6 +366,30 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
   return CheckSurface(env, what, s, base, length, offset);
 }
 
+// The conversion from src's format to dst's (null for the same format); RangeError when there is
+// none, or when the pixel sizes of a same-format pair differ.
+RowFn PickConvert(Napi::Env env, const Surface& src, const Surface& dst, const char* name) {
+  if (src.format == dst.format) {
+    if (src.cpp != dst.cpp) throw Napi::RangeError::New(env, std::string(name) + ": pixel sizes differ");
+    return nullptr;
+  }
+  Kind ks, kd;
+  if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
+    throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
+                                     "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
+  return PickConversion(ks, kd);
+}
+
+// The pool thread writes into this memory: keep both objects from being collected until the
+// job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
+// Mapping) is the caller's to prevent.
+std::shared_ptr<std::vector<Napi::ObjectReference>> KeepBoth(Napi::Object srcData, Napi::Object dstData) {
+  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
+  keep->push_back(Napi::Persistent(srcData));
+  keep->push_back(Napi::Persistent(dstData));
+  return keep;
+}
+
 // One validated copy: what the pool thread reads and writes, nothing N-API.
 struct Job {
   Surface src, dst;
@@ -394,13 +419,7 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
   };
   int64_t dx = readOffset("dx"), dy = readOffset("dy");
 
-  if (src.format != dst.format) {
-    Kind ks, kd;
-    if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
-      throw Napi::RangeError::New(env, "copyRects: no conversion between these formats (converts among XRGB8888, "
-                                       "ARGB8888, XBGR8888, ABGR8888 and RGB565)");
-    out->convert = PickConversion(ks, kd);
-  }
+  out->convert = PickConvert(env, src, dst, "copyRects");
 
   Napi::Value rv = job.Get("rects");
   if (!rv.IsTypedArray() || rv.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
@@ -426,7 +445,6 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
     out->rects.push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
     out->bytes += w * h * dst.cpp;
   }
-  if (!out->convert && src.cpp != dst.cpp) throw Napi::RangeError::New(env, "copyRects: pixel sizes differ");
   return out;
 }
 
@@ -490,14 +508,186 @@ Napi::Value CopyRects(const Napi::CallbackInfo& info) {
   Napi::Object srcData, dstData;
   Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
   std::shared_ptr<Job> j = ReadJob(env, job, src, &dstData);
-  // The pool thread writes into this memory: keep both objects from being collected until the
-  // job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
-  // Mapping) is the caller's to prevent.
-  auto keep = std::make_shared<std::vector<Napi::ObjectReference>>();
-  keep->push_back(Napi::Persistent(srcData));
-  keep->push_back(Napi::Persistent(dstData));
-  return QueueJob(env, "primebuf.copyRects", std::move(j), std::move(keep), false, "src");
+  return QueueJob(env, "primebuf.copyRects", std::move(j), KeepBoth(srcData, dstData), false, "src");
 }
+
+// ---- the transformed copy ------------------------------------------------------------------
+// copyTransformed({src, dst, srcRect, dstRect, rotation, reflectX?, reflectY?}) -> Promise<number>
+//
+// Draws the source rectangle (sx0, sy0, sw x sh) into the destination rectangle (dx0, dy0,
+// dw x dh), every destination pixel of it written exactly once (with `clip`, a rectangle inside
+// the destination, only the part of dstRect inside it, dstRect itself then possibly reaching
+// past the destination's edges: the mapping below is dstRect's either way), in the order the KMS "rotation"
+// property means (include/uapi/drm/drm_mode.h: DRM_MODE_ROTATE_<degrees> "is been rotated
+// <degrees> degrees in counter clockwise direction"; the kernel's plane composition doc: the
+// reflection is applied in the source rectangle first, then the rotation, then the scaling):
+//   1. reflect: S'(u, v) = S(sx0 + (reflectX ? sw-1-u : u), sy0 + (reflectY ? sh-1-v : v))
+//   2. rotate counter-clockwise into R, rw x rh (rw = sh, rh = sw for 90 and 270, else sw, sh):
+//        0:   R(x, y) = S'(x,        y)
+//        90:  R(x, y) = S'(sw-1-y,   x)          (the source's top-right corner lands top-left)
+//        180: R(x, y) = S'(sw-1-x,   sh-1-y)
+//        270: R(x, y) = S'(y,        sh-1-x)     (the source's bottom-left corner lands top-left)
+//   3. scale, nearest neighbour: destination pixel (dx0 + X, dy0 + Y) takes the R pixel under
+//      its centre, R(floor((2X+1) * rw / (2dw)), floor((2Y+1) * rh / (2dh))), in exact integer
+//      arithmetic. Unscaled (dw = rw, dh = rh) that is R(X, Y).
+// A destination column fixes one source coordinate and a destination row the other (which one
+// depends on the rotation), so both are tabulated as byte offsets: a pixel is one load at
+// rowOffset + colOffset[X]. Each destination row is gathered into an L1 staging row in the source
+// format, then converted and/or streamed out like copyRects' rows (the destination is never read).
+
+// Gathers n pixels of C bytes: out[i] = base[off[i]].
+template <size_t C>
+void Gather(uint8_t* out, const uint8_t* base, const uint64_t* off, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) std::memcpy(out + size_t(i) * C, base + off[i], C);
+}
+using GatherFn = void (*)(uint8_t* out, const uint8_t* base, const uint64_t* off, uint32_t n);
+
+GatherFn PickGather(uint32_t cpp) {
+  switch (cpp) {
+    case 1: return Gather<1>;
+    case 2: return Gather<2>;
+    case 3: return Gather<3>;
+    case 4: return Gather<4>;
+    case 8: return Gather<8>;
+    default: return nullptr;
+  }
+}
+
+struct XformRect {
+  int64_t x, y;
+  uint32_t w, h;
+};
+
+// {x, y, width, height}: x and y unsigned 32-bit, or signed 32-bit where `placed` (a destination
+// rectangle partly outside the destination, drawn clipped)
+XformRect ReadRect(Napi::Env env, Napi::Object job, const char* key, bool placed) {
+  Napi::Value v = job.Get(key);
+  if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(key) + " must be an object {x, y, width, height}");
+  Napi::Object o = v.As<Napi::Object>();
+  auto coord = [&](const char* k) -> int64_t {
+    if (!placed) return U32Field(env, o, key, k);
+    Napi::Value c = o.Get(k);
+    if (!c.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + "." + k + " must be a number");
+    double d = c.As<Napi::Number>().DoubleValue();
+    if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw Napi::RangeError::New(env, std::string(key) + "." + k + " must be a 32-bit integer");
+    return static_cast<int64_t>(d);
+  };
+  XformRect r{coord("x"), coord("y"), U32Field(env, o, key, "width"), U32Field(env, o, key, "height")};
+  if (r.w == 0 || r.h == 0) throw Napi::RangeError::New(env, std::string(key) + ": width and height must be positive");
+  return r;
+}
+
+bool Inside(const XformRect& r, const Surface& s) {
+  return r.x >= 0 && r.y >= 0 && r.x + r.w <= int64_t(s.width) && r.y + r.h <= int64_t(s.height);
+}
+
+std::string RectText(const XformRect& r) {
+  return std::to_string(r.w) + "x" + std::to_string(r.h) + "+" + std::to_string(r.x) + "+" + std::to_string(r.y);
+}
+
+bool ReadFlag(Napi::Env env, Napi::Object job, const char* key) {
+  Napi::Value v = job.Get(key);
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "copyTransformed: the job must be an object");
+  Napi::Object job = info[0].As<Napi::Object>();
+  Napi::Object srcData, dstData;
+  Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
+  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  RowFn convert = PickConvert(env, src, dst, "copyTransformed");
+  auto keep = KeepBoth(srcData, dstData);
+  XformRect sr = ReadRect(env, job, "srcRect", false);
+  XformRect dr = ReadRect(env, job, "dstRect", true);
+  if (!Inside(sr, src))
+    throw Napi::RangeError::New(env, "srcRect " + RectText(sr) + " is outside the " + std::to_string(src.width) + "x" +
+                                         std::to_string(src.height) + " source");
+  // The pixels written: dstRect, or its part inside `clip` (the mapping stays dstRect's).
+  const bool clipped = !job.Get("clip").IsUndefined();
+  XformRect clip = clipped ? ReadRect(env, job, "clip", false) : dr;
+  if (!Inside(clip, dst))
+    throw Napi::RangeError::New(env, std::string(clipped ? "clip " : "dstRect ") + RectText(clip) + " is outside the " +
+                                         std::to_string(dst.width) + "x" + std::to_string(dst.height) + " destination");
+  const int64_t cx0 = std::max(clip.x, dr.x), cy0 = std::max(clip.y, dr.y);
+  const int64_t cx1 = std::min(clip.x + clip.w, dr.x + dr.w), cy1 = std::min(clip.y + clip.h, dr.y + dr.h);
+  // written: columns [cx0, cx1) and rows [cy0, cy1) of the destination (none when they do not meet)
+  const uint32_t cw = cx1 > cx0 ? uint32_t(cx1 - cx0) : 0, ch = cy1 > cy0 ? uint32_t(cy1 - cy0) : 0;
+  Napi::Value rot = job.Get("rotation");
+  if (!rot.IsUndefined() && !rot.IsNumber()) throw Napi::TypeError::New(env, "rotation must be a number");
+  double deg = rot.IsUndefined() ? 0 : rot.As<Napi::Number>().DoubleValue();
+  if (deg != 0 && deg != 90 && deg != 180 && deg != 270)
+    throw Napi::RangeError::New(env, "rotation must be 0, 90, 180 or 270 (degrees counter-clockwise)");
+  uint32_t rotation = static_cast<uint32_t>(deg);
+  bool reflectX = ReadFlag(env, job, "reflectX"), reflectY = ReadFlag(env, job, "reflectY");
+
+  GatherFn gather = PickGather(src.cpp);
+  if (!gather) throw Napi::RangeError::New(env, "copyTransformed: unsupported pixel size");
+
+  // The mapping of the comment above, tabulated (every offset is inside the checked srcRect).
+  const bool swap = rotation == 90 || rotation == 270;
+  const uint64_t rw = swap ? sr.h : sr.w, rh = swap ? sr.w : sr.h;
+  // source column u (0 <= u < sw) and row v of the reflected image S' as byte offsets
+  auto colBytes = [&](uint64_t u) { return (sr.x + (reflectX ? sr.w - 1 - u : u)) * uint64_t(src.cpp); };
+  auto rowBytes = [&](uint64_t v) { return (sr.y + (reflectY ? sr.h - 1 - v : v)) * uint64_t(src.stride); };
+  // n table entries from destination column/row `first` (relative to dstRect) on: the R index
+  // under each one's centre, then its byte offset in the source
+  auto tabulate = [](uint32_t n, uint64_t first, uint64_t rsize, uint64_t dsize, auto offsetOf) {
+    auto t = std::make_shared<std::vector<uint64_t>>(n);
+    for (uint64_t i = 0; i < n; i++) (*t)[i] = offsetOf((2 * (first + i) + 1) * rsize / (2 * dsize));
+    return t;
+  };
+  // destination column X picks R column rx
+  auto byColumn = tabulate(cw, uint64_t(cx0 - dr.x), rw, dr.w, [&](uint64_t rx) {
+    switch (rotation) {
+      case 90: return rowBytes(rx);                // v = rx
+      case 180: return colBytes(sr.w - 1 - rx);    // u = sw-1-rx
+      case 270: return rowBytes(sr.h - 1 - rx);    // v = sh-1-rx
+      default: return colBytes(rx);                // 0: u = rx
+    }
+  });
+  // destination row Y picks R row ry
+  auto byRow = tabulate(ch, uint64_t(cy0 - dr.y), rh, dr.h, [&](uint64_t ry) {
+    switch (rotation) {
+      case 90: return colBytes(sr.w - 1 - ry);     // u = sw-1-ry
+      case 180: return rowBytes(sr.h - 1 - ry);    // v = sh-1-ry
+      case 270: return colBytes(ry);               // u = ry
+      default: return rowBytes(ry);                // 0: v = ry
+    }
+  });
+  uint64_t bytes = uint64_t(cw) * ch * dst.cpp;
+  const uint32_t x0 = uint32_t(cx0 > 0 ? cx0 : 0), y0 = uint32_t(cy0 > 0 ? cy0 : 0);
+
+  return RunOnPool(
+      env, "primebuf.copyTransformed",
+      [src, dst, x0, y0, cw, ch, byColumn, byRow, convert, gather]() {
+        // 8 bytes per pixel at most: the staging row holds kStagePixels pixels of any format
+        alignas(64) uint8_t stage[kStagePixels * 8];
+        const uint64_t* cols = byColumn->data();
+        for (uint32_t Y = 0; Y < ch; Y++) {
+          const uint8_t* rowBase = src.base + (*byRow)[Y];
+          uint8_t* d = dst.base + uint64_t(y0 + Y) * dst.stride + uint64_t(x0) * dst.cpp;
+          for (uint32_t X = 0; X < cw;) {
+            uint32_t n = cw - X < kStagePixels ? cw - X : static_cast<uint32_t>(kStagePixels);
+            gather(stage, rowBase, cols + X, n);
+            if (convert)
+              convert(d, stage, n);
+            else
+              StreamRow(d, stage, size_t(n) * dst.cpp);
+            d += size_t(n) * dst.cpp;
+            X += n;
+          }
+        }
+        StoreFence();
+        return PoolResult{};
+      },
+      [bytes, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(bytes)); });
+}
+
 
 // ---- the SIGBUS guard ---------------------------------------------------------------------
 // Why our own and not libwayland's wl_shm_buffer_begin_access/end_access (wayland-shm.c):
@@ -611,6 +801,7 @@ Napi::Promise CopyRectsFrom(Napi::Env env, Napi::Object job, ExternalSource es) 
 
 void InitCopy(Napi::Env env, Napi::Object exports) {
   exports.Set("copyRects", Napi::Function::New(env, CopyRects, "copyRects"));
+  exports.Set("copyTransformed", Napi::Function::New(env, CopyTransformed, "copyTransformed"));
   exports.Set("copyFormats", Napi::Function::New(env, CopyFormats, "copyFormats"));
   exports.Set("copyStreaming", Napi::Boolean::New(env, PRIMEBUF_STREAM != 0));
 }

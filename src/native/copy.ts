@@ -23,6 +23,30 @@ export interface RawCopyJob {
   dy?: number;
 }
 
+/** A rectangle in pixels (non-negative integers, width and height positive). */
+export interface RawCopyRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface RawTransformJob {
+  src: RawCopySurface;
+  dst: RawCopySurface;
+  /** the source rectangle drawn */
+  srcRect: RawCopyRect;
+  /** where it is drawn, scaled (nearest neighbour) to this size; x, y signed 32-bit */
+  dstRect: RawCopyRect;
+  /** write only the part of dstRect inside this rectangle of the destination (default: dstRect, which must then lie inside) */
+  clip?: RawCopyRect;
+  /** degrees counter-clockwise, as DRM_MODE_ROTATE_* (default 0) */
+  rotation?: 0 | 90 | 180 | 270;
+  /** mirror the source rectangle horizontally / vertically before the rotation */
+  reflectX?: boolean;
+  reflectY?: boolean;
+}
+
 export interface CopyNative {
   /**
    * Copies (and converts, where the formats differ) the rectangles on libuv's thread pool with
@@ -30,6 +54,13 @@ export interface CopyNative {
    * Throws RangeError/TypeError synchronously for a request that does not fit its memory.
    */
   copyRects(job: RawCopyJob): Promise<number>;
+  /**
+   * Draws srcRect into dstRect reflected, rotated and scaled (nearest neighbour; the exact mapping
+   * is in native/copy.cc), converting where the formats differ, on the thread pool with streaming
+   * stores; writes every pixel of dstRect once and resolves with the bytes written. Throws
+   * RangeError/TypeError synchronously for a request that does not fit its memory.
+   */
+  copyTransformed(job: RawTransformJob): Promise<number>;
   /** [fourcc, bytes per pixel] of every format a same-format copy takes */
   copyFormats(): Array<[number, number]>;
   /** whether this build streams with SSE2 movntdq (x86-64), else plain stores */

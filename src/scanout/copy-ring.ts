@@ -162,8 +162,10 @@ export class CopyRing<B extends ScanoutBuffer> {
    * Records the next frame's damage and copies what the chosen buffer lacks from `source` (the
    * whole new frame's content; damage in source coordinates, placed at dx, dy). Throws
    * RingBusyError, recording nothing, when every buffer is on screen, queued or being written.
+   * `write`, when given, writes the buffer instead of the damage copy (a transformed copy): it
+   * must write everything the damage covers (then `rects` is the damage, in destination coordinates).
    */
-  async copyFrame(source: CopySurface, damage: Iterable<Rect>, opts: { dx?: number; dy?: number } = {}): Promise<RingFrame<B>> {
+  async copyFrame(source: CopySurface, damage: Iterable<Rect>, opts: { dx?: number; dy?: number; write?: (buffer: B) => Promise<number> } = {}): Promise<RingFrame<B>> {
     this.#assertOpen();
     const slot = this.#pick();
     if (!slot) {
@@ -178,7 +180,7 @@ export class CopyRing<B extends ScanoutBuffer> {
     // The copy reads the source where the destination needs pixels: back to source coordinates,
     // clipped to what the source covers (the rest of the buffer is not this source's to fill).
     const rects: Rect[] = [];
-    for (const r of needed) {
+    for (const r of opts.write ? [] : needed) {
       const x0 = Math.max(r.x - dx, 0);
       const y0 = Math.max(r.y - dy, 0);
       const x1 = Math.min(r.x - dx + r.width, source.width);
@@ -188,7 +190,8 @@ export class CopyRing<B extends ScanoutBuffer> {
     slot.state = 'writing';
     slot.frame = undefined; // half-written content is unknown content
     try {
-      const bytes = await copyRects(source, slot.buffer, rects, { dx, dy, stats: this.stats });
+      if (opts.write) rects.push(...needed);
+      const bytes = await (opts.write ? opts.write(slot.buffer) : copyRects(source, slot.buffer, rects, { dx, dy, stats: this.stats }));
       this.stats.frames++;
       if (damageArea(needed) === this.width * this.height) this.stats.fullFrames++;
       if (slot.closeWhenDone) throw new ClosedError('CopyRing'); // the catch closes the buffer

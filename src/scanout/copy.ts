@@ -106,6 +106,54 @@ export async function copyRects(src: CopySurface, dst: CopySurface, rects: reado
   return bracketed(src.dmabuf, dst.dmabuf, opts.stats, () => held(src.memory, () => held(dst.memory, () => native.copyRects(job))));
 }
 
+/** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
+export interface CopyTransform {
+  /** In source pixels; default the whole source. */
+  readonly srcRect?: Rect;
+  /** In destination pixels; default at (0, 0) with the source rectangle's size after rotation. */
+  readonly dstRect?: Rect;
+  /**
+   * Writes only the part of dstRect inside this rectangle of the destination (default: all of
+   * dstRect, which must then lie inside the destination). dstRect may then reach past the
+   * destination's edges (negative x, y too): what shows is what the whole dstRect would show there.
+   */
+  readonly clip?: Rect;
+  /** Degrees counter-clockwise, as DRM_MODE_ROTATE_* (default 0). */
+  readonly rotation?: 0 | 90 | 180 | 270;
+  /** Mirror the source rectangle horizontally (x -> width-1-x) before rotating, as DRM_MODE_REFLECT_X. */
+  readonly reflectX?: boolean;
+  /** Mirror it vertically before rotating, as DRM_MODE_REFLECT_Y. */
+  readonly reflectY?: boolean;
+}
+
+/** Checks a rectangle's integers; `placed`: x and y may be negative (a clipped dstRect). */
+function rawRect(name: string, r: Rect, placed = false): Rect {
+  for (const k of ['x', 'y', 'width', 'height'] as const) {
+    const v = r[k];
+    if (!Number.isSafeInteger(v)) throw new TypeError(`${name}.${k} must be an integer (got ${String(v)})`);
+    const min = placed && (k === 'x' || k === 'y') ? -0x80000000 : 0;
+    if (v < min || v > 0xffffffff) throw new RangeError(`${name} (${rectString(r)}) is outside the surface`);
+  }
+  return { x: r.x, y: r.y, width: r.width, height: r.height };
+}
+
+/**
+ * Draws `t.srcRect` of `src` into `t.dstRect` of `dst`: reflected, rotated counter-clockwise,
+ * then scaled with nearest-neighbour sampling (each destination pixel takes the source pixel
+ * under its centre), converting the format when they differ; every pixel of the destination
+ * rectangle (within `t.clip`, when given) is written once, nothing else. Same brackets, stats and errors as copyRects.
+ */
+export async function copyTransformed(src: CopySurface, dst: CopySurface, t: CopyTransform, opts: Pick<CopyOptions, 'stats'> = {}): Promise<number> {
+  const rotation = t.rotation ?? 0;
+  if (![0, 90, 180, 270].includes(rotation)) throw new RangeError(`rotation must be 0, 90, 180 or 270 (got ${String(rotation)})`);
+  const srcRect = rawRect('srcRect', t.srcRect ?? { x: 0, y: 0, width: src.width, height: src.height });
+  const swap = rotation === 90 || rotation === 270;
+  const clip = t.clip && rawRect('clip', t.clip);
+  const dstRect = rawRect('dstRect', t.dstRect ?? { x: 0, y: 0, width: swap ? srcRect.height : srcRect.width, height: swap ? srcRect.width : srcRect.height }, clip !== undefined);
+  const job = { src: rawSurface(src), dst: rawSurface(dst), srcRect, dstRect, rotation, reflectX: t.reflectX === true, reflectY: t.reflectY === true, ...(clip ? { clip } : {}) };
+  return bracketed(src.dmabuf, dst.dmabuf, opts.stats, () => held(src.memory, () => held(dst.memory, () => native.copyTransformed(job))));
+}
+
 /** What a wl_shm buffer is as a copy source: its geometry, and its format as a DRM fourcc. */
 export interface ShmSourceInfo {
   readonly width: number;

@@ -20,8 +20,10 @@
  *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.
  * A frame with the same buffer, the same placement and empty damage commits nothing.
  *
- * The copy path copies unscaled, unrotated and uncropped only (the copy engine has no scaler):
- * a placement that needs more and that no plane takes is refused with CopyUnsupportedError.
+ * The copy path draws what no plane takes: an unscaled, unrotated, uncropped buffer as a damage
+ * copy; a crop, scaling (nearest neighbour), rotation or reflection as a transformed copy
+ * (copyTransformed) that repaints the whole destination rectangle each frame. What it still
+ * cannot do is refused with CopyUnsupportedError (see there).
  * Frames are serialized: present() waits for the previous frame's flip.
  */
 import { ClosedError, PrimebufError } from '../errors.js';
@@ -36,7 +38,7 @@ import { DumbBuffer } from '../alloc/backends/dumb.js';
 import { Framebuffer } from '../kms/framebuffer.js';
 import type { RawMode } from '../native/drm.js';
 import { assignPlanes } from './assign.js';
-import { canCopy, type CopySurface } from './copy.js';
+import { canCopy, copyTransformed, type CopySurface, type CopyTransform } from './copy.js';
 import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
 import { exportWriteFence } from './implicit-sync.js';
@@ -155,7 +157,11 @@ export interface PresenterOptions {
   readonly extraState?: (req: AtomicRequest) => void;
 }
 
-/** The copy path cannot show this placement (it needs scaling, rotation or a crop). */
+/**
+ * The copy path cannot show this placement: a format it cannot convert to the ring's (or a
+ * multi-plane buffer); a crop, scaling, rotation or reflection with a source rectangle at
+ * non-integer coordinates, or with a destination that has no pixel on the mode.
+ */
 export class CopyUnsupportedError extends PrimebufError {
   override name = 'CopyUnsupportedError';
   readonly code = 'COPY_UNSUPPORTED';
@@ -163,7 +169,17 @@ export class CopyUnsupportedError extends PrimebufError {
 
 type Decision =
   | { readonly path: 'direct'; readonly plane: number; readonly placement: ResolvedPlacement; readonly background: boolean; readonly why: readonly string[] }
-  | { readonly path: 'copy'; readonly dx: number; readonly dy: number; readonly why: readonly string[] };
+  | {
+      readonly path: 'copy';
+      /** the destination rectangle on the mode */
+      readonly dx: number;
+      readonly dy: number;
+      readonly width: number;
+      readonly height: number;
+      /** present when the copy crops, scales, rotates or reflects: a full repaint of the destination each frame */
+      readonly transform?: CopyTransform;
+      readonly why: readonly string[];
+    };
 
 /** A client buffer's CPU side for the copy path: the presenter's own dup of its fd and a mapping. */
 interface Source {
@@ -404,20 +420,33 @@ export class Presenter {
   }
 
   #copyDecision(buffer: ScanoutBuffer, placement: Placement, why: string[]): Decision {
-    const src = placement.src;
-    const cropped = src !== undefined && (src.x !== 0 || src.y !== 0 || src.width !== buffer.width || src.height !== buffer.height);
-    const dst = placement.dst ?? { x: 0, y: 0, width: buffer.width, height: buffer.height };
-    const scaled = dst.width !== buffer.width || dst.height !== buffer.height;
-    const rotated = (placement.rotation ?? 0) !== 0 || placement.reflectX === true || placement.reflectY === true;
-    if (cropped || scaled || rotated) {
-      const what = [cropped && 'a crop', scaled && 'scaling', rotated && 'rotation'].filter(Boolean).join(', ');
-      throw new CopyUnsupportedError(`no plane takes the buffer and the copy path cannot do ${what} (${why.join('; ')})`);
-    }
     const format = this.#opts.ringFormat ?? XRGB8888;
     if (buffer.planes.length !== 1 || !canCopy(buffer.format, format)) {
       throw new CopyUnsupportedError(`the copy path cannot convert ${formatName(buffer.format)} (${buffer.planes.length} planes) to ${formatName(format)} (${why.join('; ')})`);
     }
-    return { path: 'copy', dx: dst.x, dy: dst.y, why };
+    const rotation = placement.rotation ?? 0;
+    const swap = rotation === 90 || rotation === 270;
+    const src = placement.src ?? { x: 0, y: 0, width: buffer.width, height: buffer.height };
+    const dst = placement.dst ?? { x: 0, y: 0, width: swap ? src.height : src.width, height: swap ? src.width : src.height };
+    const cropped = src.x !== 0 || src.y !== 0 || src.width !== buffer.width || src.height !== buffer.height;
+    const scaled = dst.width !== buffer.width || dst.height !== buffer.height;
+    const rotated = rotation !== 0 || placement.reflectX === true || placement.reflectY === true;
+    const at = { dx: dst.x, dy: dst.y, width: dst.width, height: dst.height };
+    if (!cropped && !scaled && !rotated) return { path: 'copy', ...at, why };
+    const what = [cropped && 'a crop', scaled && 'scaling', rotated && 'rotation'].filter(Boolean).join(', ');
+    const integral = [src.x, src.y, src.width, src.height].every(Number.isSafeInteger);
+    if (!integral) throw new CopyUnsupportedError(`the copy path takes whole source pixels, not ${src.width}x${src.height}+${src.x}+${src.y} (${why.join('; ')})`);
+    // partly off-screen: the part on the mode is drawn (clipped), as the whole would show it there
+    const x0 = Math.max(dst.x, 0);
+    const y0 = Math.max(dst.y, 0);
+    const x1 = Math.min(dst.x + dst.width, this.modeSize.width);
+    const y1 = Math.min(dst.y + dst.height, this.modeSize.height);
+    if (!Number.isSafeInteger(dst.x) || !Number.isSafeInteger(dst.y) || x1 <= x0 || y1 <= y0) {
+      throw new CopyUnsupportedError(`the copy path has nothing to draw of ${dst.width}x${dst.height}+${dst.x}+${dst.y} on the ${this.modeSize.width}x${this.modeSize.height} mode (${why.join('; ')})`);
+    }
+    const clip = { x: 0, y: 0, width: this.modeSize.width, height: this.modeSize.height };
+    const transform: CopyTransform = { srcRect: src, dstRect: dst, clip, rotation, reflectX: placement.reflectX === true, reflectY: placement.reflectY === true };
+    return { path: 'copy', dx: x0, dy: y0, width: x1 - x0, height: y1 - y0, transform, why: [...why, `copied with ${what} (transformed copy)`] };
   }
 
   #ensureRing(): CopyRing<PresenterRingBuffer> {
@@ -518,7 +547,7 @@ export class Presenter {
       if (!continues) {
         ring.invalidate();
         // what the surface does not cover must be black, not a previous frame's pixels
-        const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + buffer.width >= this.modeSize.width && decision.dy + buffer.height >= this.modeSize.height;
+        const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
         if (!covers) await clearFreeBuffers(ring);
       }
       const writes = exportWriteFence(fds, buffer.name);
@@ -531,8 +560,16 @@ export class Presenter {
         }
       }
       this.#assertOpen();
-      const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
-      copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+      const { transform } = decision;
+      if (transform) {
+        // a transformed frame repaints its whole destination rectangle: that is its damage
+        const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
+        const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(source, b, transform, { stats: ring.stats });
+        copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
+      } else {
+        const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
+        copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+      }
       this.#assertOpen();
       placePlane(req, this.#primary, this.crtcId, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
       used.add(this.#primary.id);

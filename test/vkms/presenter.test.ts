@@ -1,7 +1,9 @@
 // Conformance: the per-frame presenter on the real vkms kernel, every frame checked through the
 // writeback capture. Proves: a LINEAR XRGB8888 mode-size buffer (udmabuf, vgem) is scanned out
 // directly (zero bytes copied, ZERO_COPY); refused buffers (XBGR8888, partly off-screen) go
-// through the copy ring with exact pixels; damage copies only what a ring buffer lacks (one
+// through the copy ring with exact pixels; so do sizes that need scaling and rotations or
+// reflections the planes lack (transformed copies, also partly off-screen), each capture compared
+// with a reference of the KMS rotation meaning; damage copies only what a ring buffer lacks (one
 // 64x64 rectangle; the union of two frames' damage for a buffer reused after two frames); the
 // non-coherent override copies a buffer the verdict would scan out, inside counted sync
 // brackets; with a pending vgem fence the frame is neither shown nor copied before the fence
@@ -39,6 +41,7 @@ import { mergeDamage, damageArea } from '../../src/scanout/damage.js';
 import { openDriver } from './devices-util.js';
 import { disableAll, placePlane } from './kms-util.js';
 import { leakFree, type TapTest } from './leak.js';
+import { ROTATE_0, scanoutDeviceFromLive } from '../../src/scanout/verdict-device.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: 600 frames at 30-60 Hz, slow, not stuck
 
@@ -313,7 +316,7 @@ rigTest('a window-sized buffer goes direct on an overlay above the black backgro
   t.equal(p.stats.allocations, 1, 'no further allocation');
 });
 
-rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling is refused with a typed error', async (t, r) => {
+rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling from a fractional source rectangle is refused with a typed error', async (t, r) => {
   const p = r.presenter();
   const bgr = r.udmabuf(r.W, r.H, XB24, 'XBGR8888 udmabuf');
   const img = pattern(0x33);
@@ -338,14 +341,102 @@ rigTest('refusals go through the copy ring: XBGR8888, partly off-screen; scaling
   t.equal(f2.bytesCopied, 100 * 56 * 4, 'only the visible 100x56 part copied');
   await r.check(t, f2, (x, y) => (x >= at.x && y >= at.y ? img2(x - at.x, y - at.y) : 0), 'the visible part at its place, black around it');
 
-  // a size that needs scaling: vkms planes cannot scale and neither can the copy engine
-  const stretched = p.present({ buffer: small.buffer, placement: { dst: { x: 0, y: 0, width: r.W, height: r.H } } });
-  await t.rejects(stretched, CopyUnsupportedError, 'scaling 256x256 to the mode: CopyUnsupportedError, not a wrong picture');
+  // scaling from a source rectangle at fractional coordinates: the copy takes whole pixels only
+  const stretched = p.present({ buffer: small.buffer, placement: { src: { x: 0.5, y: 0, width: 128, height: 128 }, dst: { x: 0, y: 0, width: S, height: S } } });
+  await t.rejects(stretched, CopyUnsupportedError, 'scaling from 128x128+0.5+0: CopyUnsupportedError, not a wrong picture');
   t.equal(p.stats.commits, 2, 'the refused frame committed nothing');
 
   p.close();
   bgr.close();
   small.close();
+});
+
+/**
+ * The reference of a transformed placement (independent of native/copy.cc): screen pixel (x, y)
+ * inside `dst` takes the source pixel the KMS rotation property means: reflect in the source,
+ * rotate counter-clockwise, scale with the destination pixel's centre (nearest neighbour).
+ */
+function transformed(img: Pixel, sw: number, sh: number, dst: Rect, rotation: 0 | 90 | 180 | 270, reflectX = false, reflectY = false): Pixel {
+  const swap = rotation === 90 || rotation === 270;
+  const rw = swap ? sh : sw;
+  const rh = swap ? sw : sh;
+  return (x, y) => {
+    if (x < dst.x || y < dst.y || x >= dst.x + dst.width || y >= dst.y + dst.height) return 0;
+    const rx = Math.floor(((x - dst.x + 0.5) * rw) / dst.width);
+    const ry = Math.floor(((y - dst.y + 0.5) * rh) / dst.height);
+    // the rotated image R at (rx, ry) is the reflected source S' at (u, v)
+    const [u, v] = rotation === 0 ? [rx, ry] : rotation === 90 ? [sw - 1 - ry, rx] : rotation === 180 ? [sw - 1 - rx, sh - 1 - ry] : [ry, sh - 1 - rx];
+    return img(reflectX ? sw - 1 - u : u, reflectY ? sh - 1 - v : v);
+  };
+}
+
+rigTest('a size that needs scaling is copied scaled', async (t, r) => {
+  const p = r.presenter();
+  const S = 256;
+  const c = r.udmabuf(S, S, XR24, '256x256 udmabuf');
+  const img = pattern(0xd1);
+  c.draw(img);
+  const up = { x: 100, y: 60, width: 401, height: 300 };
+  r.capture();
+  const f1 = await p.present({ buffer: c.buffer, placement: { dst: up } });
+  t.equal(f1.path, 'copy', 'no vkms plane scales: copied');
+  t.match(p.explain(c.buffer, { dst: up }).join('\n'), /SCALING/, 'the reason is SCALING');
+  t.equal(f1.bytesCopied, up.width * up.height * 4, 'the whole 401x300 destination written');
+  await r.check(t, f1, transformed(img, S, S, up, 0), 'upscaled 256x256 -> 401x300 at (100, 60), black around it');
+
+  // the next frame goes into the other ring buffer: again the whole destination, the new content
+  const img2 = pattern(0xd2);
+  c.draw(img2, [{ x: 10, y: 10, width: 20, height: 20 }]);
+  const now = (x: number, y: number): number => (x >= 10 && x < 30 && y >= 10 && y < 30 ? img2(x, y) : img(x, y));
+  r.capture();
+  const f2 = await p.present({ buffer: c.buffer, placement: { dst: up }, damage: [{ x: 10, y: 10, width: 20, height: 20 }] });
+  t.equal(f2.bytesCopied, up.width * up.height * 4, 'a transformed frame repaints its whole destination');
+  await r.check(t, f2, transformed(now, S, S, up, 0), 'frame 2 upscaled with its new pixels');
+
+  const down = { x: 700, y: 500, width: 101, height: 37 };
+  r.capture();
+  const f3 = await p.present({ buffer: c.buffer, placement: { dst: down } });
+  t.equal(f3.bytesCopied, down.width * down.height * 4, 'downscaled: 101x37 written');
+  await r.check(t, f3, transformed(now, S, S, down, 0), 'downscaled 256x256 -> 101x37 at (700, 500), the old frame gone');
+  t.equal(p.stats.commits, 3, 'three frames, three commits');
+  p.close();
+  c.close();
+});
+
+rigTest('a rotation the plane lacks is copied rotated', async (t, r) => {
+  // the device as a driver whose planes offer only rotate-0 (vkms itself offers every rotation)
+  const live = scanoutDeviceFromLive(r.vkms);
+  const model = { ...live, planes: live.planes.map((pl) => ({ ...pl, rotations: ROTATE_0 })) };
+  const p = r.presenter({ model });
+  const c = r.udmabuf(200, 120, XB24, '200x120 XBGR8888 udmabuf');
+  const img = pattern(0xe1);
+  c.draw(img);
+  const rgb = (x: number, y: number): number => bgrToRgb(img(x, y));
+  const d1 = { x: 50, y: 40, width: 120, height: 200 };
+  r.capture();
+  const f1 = await p.present({ buffer: c.buffer, placement: { dst: d1, rotation: 90 } });
+  t.equal(f1.path, 'copy', 'no plane offers rotate-90: copied');
+  t.match(p.explain(c.buffer, { dst: d1, rotation: 90 }).join('\n'), /ROTATION/, 'the reason is ROTATION');
+  t.equal(f1.bytesCopied, 120 * 200 * 4, 'the rotated 120x200 destination written');
+  await r.check(t, f1, transformed(rgb, 200, 120, d1, 90), 'rotated 90 degrees counter-clockwise (and converted from XBGR8888)');
+
+  const d2 = { x: 300, y: 100, width: 333, height: 250 };
+  const where = { dst: d2, rotation: 270, reflectX: true } as const;
+  r.capture();
+  const f2 = await p.present({ buffer: c.buffer, placement: where });
+  t.equal(f2.path, 'copy');
+  t.equal(f2.bytesCopied, 333 * 250 * 4, 'the 333x250 destination written');
+  await r.check(t, f2, transformed(rgb, 200, 120, d2, 270, true), 'reflected in x, rotated 270, scaled 120x200 -> 333x250, black around it');
+
+  // partly off the top-left of the mode, rotated 180, reflected in y, scaled: the visible part
+  const d3 = { x: -60, y: -30, width: 250, height: 150 };
+  r.capture();
+  const f3 = await p.present({ buffer: c.buffer, placement: { dst: d3, rotation: 180, reflectY: true } });
+  t.equal(f3.path, 'copy');
+  t.equal(f3.bytesCopied, 190 * 120 * 4, 'only the visible 190x120 part written');
+  await r.check(t, f3, transformed(rgb, 200, 120, d3, 180, false, true), 'partly off-screen: the visible part of the rotated, scaled image, black around it');
+  p.close();
+  c.close();
 });
 
 rigTest('copy path: a smaller buffer after a mode-size one at the default placement shows black around it, not the old frame', async (t, r) => {

@@ -4,6 +4,7 @@
  */
 export {
   copyRects,
+  copyTransformed,
   copyShmRects,
   shmSourceInfo,
   copyFormats,
@@ -14,6 +15,7 @@ export {
   type CopyStats,
   type CopyOptions,
   type ShmSourceInfo,
+  type CopyTransform,
 } from './copy.js';
 export {
   CopyRing,

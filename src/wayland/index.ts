@@ -21,3 +21,18 @@ export {
 } from './dmabuf-feedback.js';
 export { installMinimalShell, type MinimalShellOptions } from './minimal-shell.js';
 export { kmsFormats, type KmsFormats } from './kms-formats.js';
+export {
+  installShm,
+  ShmGlobal,
+  ShmPool,
+  ShmBuffer,
+  WL_SHM_VERSION,
+  F_SEAL_FUTURE_WRITE,
+  wlShmFormat,
+  drmFormatOfShm,
+  udmabufRange,
+  type ShmOptions,
+  type ShmZeroCopyOptions,
+  type ShmStats,
+  type ZeroCopyVerdict,
+} from './shm.js';

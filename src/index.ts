@@ -136,6 +136,7 @@ export {
   wlShmFormat,
   drmFormatOfShm,
   udmabufRange,
+  displayHonoursPlaneOffsets,
   type ShmOptions,
   type ShmZeroCopyOptions,
   type ShmStats,

@@ -31,6 +31,7 @@ export {
   wlShmFormat,
   drmFormatOfShm,
   udmabufRange,
+  displayHonoursPlaneOffsets,
   type ShmOptions,
   type ShmZeroCopyOptions,
   type ShmStats,

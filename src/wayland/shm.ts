@@ -33,7 +33,8 @@
  * and page range, cached and closed with the pool. udmabuf takes page-aligned offsets and sizes
  * only, so a buffer that starts (or ends) mid-page gets a udmabuf over the enclosing whole pages,
  * and its plane offset inside that dma-buf is the buffer's offset within the first page: AddFB2
- * takes plane offsets, so the display reads exactly the buffer's rows. scanoutBuffer() is then a
+ * takes plane offsets, so the display reads exactly the buffer's rows (on a display that reads
+ * plane offsets right: `zeroCopy.planeOffsets: false` copies such buffers instead, for vkms). scanoutBuffer() is then a
  * `kind: 'dmabuf'` ScanoutBuffer (LINEAR) and the verdicts decide as for any dma-buf (format,
  * pitch, size, TEST_ONLY): direct when they pass, copied from the udmabuf otherwise with their
  * reasons. Anything else is a `kind: 'shm'` ScanoutBuffer whose copySource reads the pool
@@ -101,6 +102,23 @@ export interface ShmZeroCopyOptions {
   readonly coherent?: boolean;
   /** Largest udmabuf (default: the udmabuf module's size_limit_mb). */
   readonly sizeLimit?: bigint;
+  /**
+   * false when the display mishandles framebuffer plane offsets (displayHonoursPlaneOffsets):
+   * then only buffers that start on a page boundary (plane offset 0) are zero-copy, the others
+   * are copied. Default true.
+   */
+  readonly planeOffsets?: boolean;
+}
+
+/**
+ * Whether a KMS driver reads a framebuffer's plane offsets right. vkms (Linux 6.12) applies them
+ * twice: vkms_plane.c takes the plane's pixels from drm_gem_fb_vmap's `data` pointers, which
+ * already include fb->offsets, and vkms_formats.c's pixel_offset() adds fb->offsets[0] again, so
+ * a buffer at plane offset 256 shows the pixels 256 bytes further on. (Seen in the vkms rig's
+ * writeback: test/vkms/shm-zero-copy.test.ts.)
+ */
+export function displayHonoursPlaneOffsets(driver: string): boolean {
+  return driver !== 'vkms';
 }
 
 export interface ShmOptions {
@@ -374,6 +392,8 @@ export class ShmBuffer {
     const bytes = this.stride * this.height;
     if (this.#guarded) return `the pool's file (${pool.fileSize} bytes) ends before the buffer does (${this.offset + bytes})`;
     const r = udmabufRange(this.offset, bytes, native.pageSize);
+    if (r.planeOffset !== 0 && zc.planeOffsets === false)
+      return `the buffer starts ${r.planeOffset} bytes into a page and the display mishandles plane offsets`;
     const limit = zc.sizeLimit ?? udmabufSizeLimit();
     if (BigInt(r.size) > limit) return `${r.size} bytes of pages exceed udmabuf's size limit (${limit})`;
     const d = pool.udmabuf(zc.udmabuf, r.start, r.size);

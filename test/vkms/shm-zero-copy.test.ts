@@ -1,0 +1,321 @@
+// Conformance: primebuf's own wl_shm on the real kernel (vkms, udmabuf). A client's buffer in a
+// memfd sealed as Weston's clients seal it (F_SEAL_SHRINK | F_SEAL_SEAL) becomes a udmabuf,
+// PRIME-imports into vkms and goes DIRECT through a Presenter: zero bytes copied, ZERO_COPY, the
+// writeback capture shows its pixels, and pixels the client writes into its pool afterwards show
+// on the next frame with nothing copied (the display reads the client's own pages); a buffer
+// that starts mid-page is copied on vkms, which applies plane offsets twice (shown by scanning
+// such a buffer out with its plane offset inside the udmabuf anyway); a sealed
+// XBGR8888 buffer (no vkms plane takes it) is a udmabuf the verdicts refuse, copied with their
+// reasons. An unsealed memfd and a file in XDG_RUNTIME_DIR are copied correctly into a vkms dumb
+// buffer through their copySource. A client that truncates its unsealed pool gets invalid_fd,
+// and the compositor carries on. Every subtest returns fds, GEM handles and framebuffers to
+// baseline (leakFree).
+import t from 'tap';
+import { writeSync } from 'node:fs';
+import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
+import { UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
+import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
+import type { AtomicRequest } from '../../src/kms/atomic.js';
+import { PropertyBlob } from '../../src/kms/blob.js';
+import type { Device } from '../../src/kms/device.js';
+import { Framebuffer } from '../../src/kms/framebuffer.js';
+import { addWriteback } from '../../src/kms/writeback.js';
+import { preferredMode, readResources, type KmsResources } from '../../src/kms/resources.js';
+import { PRESENTATION_ZERO_COPY, Presenter, type PresentResult } from '../../src/scanout/index.js';
+import { newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
+import { native } from '../../src/native.js';
+import { ProtocolError, WL_SHM_ERROR, displayHonoursPlaneOffsets, isShmTruncated, type ShmOptions } from '../../src/wayland/index.js';
+import { clientBuffer, ownShmClient, ownShmCompositor, poolFile, protocolError, type OwnShmClient, type OwnShmCompositor, type PoolKind } from '../util/own-shm.js';
+import { until } from '../util/wait.js';
+import { openDriver } from './devices-util.js';
+import { disableAll, placePlane } from './kms-util.js';
+import { leakFree, type TapTest } from './leak.js';
+
+t.setTimeout(600000); // TCG guest on a shared host
+
+const XR24 = fourcc('XRGB8888');
+const XB24 = fourcc('XBGR8888');
+
+type Pixel = (x: number, y: number) => number;
+
+/** A per-pixel XRGB pattern (a shifted or mis-strided image cannot match). */
+function pattern(tag: number): Pixel {
+  return (x, y) => (0xff000000 | (tag << 16) | ((((x * 3) ^ y) & 0xff) << 8) | ((x + y * 5) & 0xff)) >>> 0;
+}
+
+function pixels(fn: Pixel, w: number, h: number, stride: number): Uint8Array {
+  const out = new Uint8Array(stride * h);
+  const dv = new DataView(out.buffer);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) dv.setUint32(y * stride + x * 4, fn(x, y), true);
+  return out;
+}
+
+/** vkms, a presenter on its CRTC, the writeback capture, and a wl_shm compositor with a client. */
+interface Rig {
+  vkms: Device;
+  W: number;
+  H: number;
+  comp: OwnShmCompositor;
+  client: OwnShmClient;
+  presenter: Presenter;
+  capture(): void;
+  /** Waits for the capture in `r` and compares every pixel (RGB). */
+  check(t: TapTest, r: PresentResult, want: Pixel, what: string): Promise<void>;
+  /** A vkms dumb buffer (XRGB8888) as a copy destination, and its bytes. */
+  dumb(w: number, h: number): { surface: CopySurface; read(): Promise<Uint8Array>; pitch: number };
+  close(): void;
+}
+
+async function rig(t: TapTest, shmOpts: (udmabuf: UdmabufAllocator, vkms: Device) => ShmOptions): Promise<Rig> {
+  const vkms = openDriver('vkms');
+  const res: KmsResources = readResources(vkms, { probe: true });
+  const crtc = res.crtcs[0]!.id;
+  const virt = res.connectors.find((c) => !c.writeback)!;
+  const wb = res.connectors.find((c) => c.writeback);
+  if (!wb) throw new Error('vkms has no writeback connector (enable_writeback=1)');
+  const mode = preferredMode(virt)!;
+  const W = mode.hdisplay;
+  const H = mode.vdisplay;
+  const primary = res.planes.find((p) => p.type === 'primary')!.id;
+  const owned: Array<{ close(): void }> = [];
+  const out = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
+  owned.push(out);
+  const outMap = out.map();
+  owned.push(outMap);
+  const outFb = Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: out.handle, pitch: out.pitch }] });
+  owned.push(outFb);
+  // Stock vkms refuses Virtual-1 and Writeback-1 on one CRTC: then the presenter drives Writeback-1.
+  const blob = PropertyBlob.fromMode(vkms, mode);
+  const probe = vkms.atomic().set(crtc, 'MODE_ID', blob).set(crtc, 'ACTIVE', 1).set(virt.id, 'CRTC_ID', crtc);
+  placePlane(probe, primary, crtc, outFb, 0, 0, W, H);
+  const both = addWriteback(probe, wb.id, crtc, outFb).check({ allowModeset: true }).ok;
+  blob.close();
+  let armed = false;
+  const extraState = (req: AtomicRequest): void => {
+    if (both) req.set(wb.id, 'CRTC_ID', crtc);
+    if (!armed) return;
+    armed = false;
+    addWriteback(req, wb.id, crtc, outFb);
+  };
+  const presenter = new Presenter({ device: vkms, crtcId: crtc, connectorId: both ? virt.id : wb.id, mode, extraState });
+  const udmabuf = UdmabufAllocator.open();
+  const comp = ownShmCompositor(shmOpts(udmabuf, vkms));
+  const client = await ownShmClient(comp.server);
+  return {
+    vkms,
+    W,
+    H,
+    comp,
+    client,
+    presenter,
+    capture() {
+      armed = true;
+      outMap.bytes().fill(0xff);
+    },
+    async check(t, r, want, what) {
+      const fence = r.fences[0];
+      t.ok(fence, `${what}: the commit carried the writeback capture`);
+      if (!fence) return;
+      await fence.wait(10_000);
+      fence.close();
+      const dv = new DataView(outMap.buffer);
+      let bad = 0;
+      let first = '';
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const v = dv.getUint32(y * out.pitch + x * 4, true) & 0xffffff;
+          const w = want(x, y) & 0xffffff;
+          if (v !== w && bad++ === 0) first = `; first (${x},${y}) got 0x${v.toString(16)} want 0x${w.toString(16)}`;
+        }
+      t.equal(bad, 0, `${what}: all ${W * H} pixels of the writeback capture${first}`);
+    },
+    dumb(w, h) {
+      const d = DumbBuffer.create(vkms, { width: w, height: h, bpp: 32 });
+      const map = d.map();
+      const dmabuf = d.exportDmabuf();
+      owned.push(dmabuf, map, d);
+      return {
+        surface: { memory: map, dmabuf, format: XR24, stride: d.pitch, width: w, height: h },
+        pitch: d.pitch,
+        read: () => dmabuf.withCpuAccess('read', () => map.bytes().slice()),
+      };
+    },
+    close() {
+      client.conn.close();
+      comp.server.close();
+      presenter.close();
+      disableAll(vkms, res);
+      for (const o of owned.reverse()) o.close();
+      udmabuf.close();
+      vkms.close();
+    },
+  };
+}
+
+function rigTest(name: string, shmOpts: (udmabuf: UdmabufAllocator, vkms: Device) => ShmOptions, fn: (t: TapTest, r: Rig) => Promise<void>): void {
+  void leakFree(t, name, async (t) => {
+    const r = await rig(t, shmOpts);
+    try {
+      await fn(t, r);
+    } finally {
+      r.close();
+    }
+  });
+}
+
+/** Zero copy as a kiosk on this device would configure it. */
+const zeroCopy = (udmabuf: UdmabufAllocator, vkms: Device): ShmOptions => ({
+  formats: [XB24],
+  zeroCopy: { udmabuf, planeOffsets: displayHonoursPlaneOffsets(vkms.version.name) },
+});
+/** Zero copy with plane offsets used whatever the display does with them. */
+const planeOffsetsAlways = (udmabuf: UdmabufAllocator): ShmOptions => ({ zeroCopy: { udmabuf, planeOffsets: true } });
+
+rigTest('a sealed memfd buffer: a udmabuf, PRIME-imported, DIRECT, zero bytes copied, writeback shows it; later client writes show without a copy', zeroCopy, async (t, r) => {
+  const { W, H } = r;
+  const stride = W * 4;
+  const size = stride * H;
+  const fd = poolFile('sealed', size, pixels(pattern(0x21), W, H, stride));
+  const b = await clientBuffer(r.client, r.comp, fd, size, { offset: 0, width: W, height: H, stride, format: XR24 });
+  t.same(b.shm.zeroCopy, { ok: true }, 'zero copy applies');
+  const sb = b.shm.scanoutBuffer();
+  t.equal(sb.kind, 'dmabuf', 'a dma-buf ScanoutBuffer (the udmabuf)');
+  t.equal(r.comp.shm.stats.udmabufs, 1, 'one UDMABUF_CREATE');
+
+  r.capture();
+  const f1 = await r.presenter.present({ buffer: sb });
+  t.equal(f1.path, 'direct', `direct (${r.presenter.explain(sb).join('; ')})`);
+  t.equal(f1.bytesCopied, 0, 'zero bytes copied');
+  t.ok(f1.presentation!.flags & PRESENTATION_ZERO_COPY, 'ZERO_COPY');
+  t.equal(r.presenter.stats.imports, 1, 'PRIME-imported once');
+  await r.check(t, f1, pattern(0x21), 'the client buffer scanned out');
+
+  // the client draws into its pool again (as after a release): the display reads the new pixels from the same pages
+  writeSync(fd.fd, pixels(pattern(0x42), W, H, stride), 0, size, 0);
+  r.capture();
+  const f2 = await r.presenter.present({ buffer: sb, damage: [{ x: 0, y: 0, width: W, height: H }] });
+  t.equal(f2.path, 'direct', 'direct again');
+  t.equal(r.presenter.stats.bytesCopied, 0, 'still zero bytes copied in all');
+  t.equal(r.presenter.stats.imports, 1, 'no second import');
+  t.equal(r.presenter.stats.addfb2, 1, 'no second AddFB2');
+  await r.check(t, f2, pattern(0x42), "the client's new pixels, read from its own pages");
+  fd.close();
+});
+
+rigTest('a sealed buffer that starts mid-page on vkms (plane offsets mishandled): copied, with the reason, correctly', zeroCopy, async (t, r) => {
+  t.equal(displayHonoursPlaneOffsets(r.vkms.version.name), false, 'vkms is known to mishandle plane offsets');
+  const W = 200, H = 100, stride = 1024, offset = 4096 + 256;
+  const size = offset + stride * H;
+  const fd = poolFile('sealed', size, pixels(pattern(0x33), W, H, stride), offset);
+  const b = await clientBuffer(r.client, r.comp, fd, size, { offset, width: W, height: H, stride, format: XR24 });
+  t.match(b.shm.zeroCopy, { ok: false, reason: /starts 256 bytes into a page/ }, 'no zero copy, with the reason');
+  const sb = b.shm.scanoutBuffer();
+  t.equal(sb.kind, 'shm', 'a shm ScanoutBuffer');
+  t.equal(b.shm.guarded, false, 'sealed: its reads need no guard');
+  const d = r.dumb(W, H);
+  await sb.copySource!.copyRects(d.surface, [{ x: 0, y: 0, width: W, height: H }], {});
+  const got = new DataView((await d.read()).buffer);
+  let bad = 0;
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (got.getUint32(y * d.pitch + x * 4, true) !== pattern(0x33)(x, y)) bad++;
+  t.equal(bad, 0, `all ${W * H} pixels copied`);
+  fd.close();
+});
+
+rigTest('why: vkms 6.12 applies a framebuffer plane offset twice (a mid-page udmabuf scanned out shows the pixels one offset further on)', planeOffsetsAlways, async (t, r) => {
+  const { W, H } = r;
+  const stride = W * 4;
+  const offset = 4096 + 256;
+  const size = offset + stride * H + 4096;
+  const fd = poolFile('sealed', size, pixels(pattern(0x34), W, H, stride), offset);
+  const b = await clientBuffer(r.client, r.comp, fd, size, { offset, width: W, height: H, stride, format: XR24 });
+  const sb = b.shm.scanoutBuffer();
+  t.equal(sb.kind, 'dmabuf', 'zero copy (plane offsets forced on)');
+  t.equal(sb.planes[0]!.offset, 256, 'the plane offset inside the udmabuf');
+  r.capture();
+  const f = await r.presenter.present({ buffer: sb });
+  t.equal(f.path, 'direct', `direct: AddFB2 and TEST_ONLY take the offset (${r.presenter.explain(sb).join('; ')})`);
+  // what shows at (x, y) is the buffer's pixel 256 bytes (64 pixels) further on: the next row's
+  // first pixels at the right edge, the zeroes after the buffer at the end of the last row
+  const shifted: Pixel = (x, y) => {
+    const i = y * W + x + 64;
+    return i < W * H ? pattern(0x34)(i % W, Math.floor(i / W)) : 0;
+  };
+  await r.check(t, f, shifted, 'the capture is the buffer shifted by the plane offset once more');
+  fd.close();
+});
+
+rigTest('a sealed XBGR8888 buffer: a udmabuf the planes refuse, copied with the reason, writeback exact', zeroCopy, async (t, r) => {
+  const { W, H } = r;
+  const stride = W * 4;
+  const xbgr: Pixel = (x, y) => {
+    const p = pattern(0x17)(x, y);
+    return ((p & 0xff) << 16) | (p & 0xff00) | ((p >>> 16) & 0xff);
+  };
+  const fd = poolFile('sealed', stride * H, pixels(xbgr, W, H, stride));
+  const b = await clientBuffer(r.client, r.comp, fd, stride * H, { offset: 0, width: W, height: H, stride, format: XB24 });
+  const sb = b.shm.scanoutBuffer();
+  t.equal(sb.kind, 'dmabuf', 'a udmabuf all the same: the verdicts decide');
+  r.capture();
+  const f = await r.presenter.present({ buffer: sb });
+  t.equal(f.path, 'copy', 'copied');
+  t.match(r.presenter.explain(sb).join('; '), /format|XBGR8888/i, `with the verdicts' reason (${r.presenter.explain(sb).join('; ')})`);
+  t.equal(f.bytesCopied, W * H * 4, 'the whole buffer copied once');
+  await r.check(t, f, pattern(0x17), 'the copy shows the right colours');
+  fd.close();
+});
+
+for (const kind of ['unsealed', 'file'] as const satisfies readonly PoolKind[]) {
+  rigTest(`${kind === 'file' ? 'a file in XDG_RUNTIME_DIR' : 'an unsealed memfd'}: kind shm, copied correctly into a vkms dumb buffer`, zeroCopy, async (t, r) => {
+    const W = 200, H = 120, stride = 1024, offset = 512;
+    const px = pixels(pattern(0x55), W, H, stride);
+    const size = offset + stride * H;
+    const fd = poolFile(kind, size, px, offset);
+    const b = await clientBuffer(r.client, r.comp, fd, size, { offset, width: W, height: H, stride, format: XR24 });
+    t.match(b.shm.zeroCopy, { ok: false, reason: /not a memfd sealed against shrinking/ }, 'no zero copy, with the reason');
+    const sb = b.shm.scanoutBuffer();
+    t.equal(sb.kind, 'shm', 'a shm ScanoutBuffer');
+    t.equal(b.shm.guarded, true, 'its reads are guarded');
+    const d = r.dumb(W + 10, H + 10);
+    const stats = newCopyStats();
+    const n = await sb.copySource!.copyRects(d.surface, [{ x: 0, y: 0, width: W, height: H }], { dx: 10, dy: 10, stats });
+    t.equal(n, W * H * 4, 'bytes copied');
+    t.equal(stats.syncCalls, 2, 'inside the dumb buffer\'s write bracket');
+    const got = new DataView((await d.read()).buffer);
+    let bad = 0;
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (got.getUint32((y + 10) * d.pitch + (x + 10) * 4, true) !== pattern(0x55)(x, y)) bad++;
+    t.equal(bad, 0, `all ${W * H} pixels in place`);
+    fd.close();
+  });
+}
+
+rigTest('a hostile client truncates its unsealed pool: typed rejection, invalid_fd, the compositor carries on', zeroCopy, async (t, r) => {
+  const W = 256, H = 64, stride = 1024;
+  const fd = poolFile('unsealed', stride * H, pixels(pattern(0x66), W, H, stride));
+  const b = await clientBuffer(r.client, r.comp, fd, stride * H, { offset: 0, width: W, height: H, stride, format: XR24 });
+  let gone = false;
+  b.shm.client.onDestroy(() => (gone = true));
+  const d = r.dumb(W + 1, H); // one pixel wider: copied row by row
+  const sb = b.shm.scanoutBuffer();
+  native.ftruncateFd(fd.fd, 8 * stride); // the hostile part: the pool's file loses all but 8 rows
+  const err = await sb.copySource!.copyRects(d.surface, [{ x: 0, y: 0, width: W, height: H }], {}).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(isShmTruncated(err), `rejects with SystemError EFAULT/SIGBUS (${String(err)})`);
+  const pe = await protocolError(r.client.conn);
+  t.ok(pe instanceof ProtocolError, `the client gets a protocol error (${String(pe)})`);
+  t.match(pe, { interface: 'wl_buffer', objectId: b.buffer.id, code: WL_SHM_ERROR.invalid_fd }, 'wl_shm.error.invalid_fd on its wl_buffer');
+  t.ok(await until(() => gone), 'that client is disconnected');
+  fd.close();
+
+  // the compositor carries on: another client's sealed buffer goes direct
+  const other = await ownShmClient(r.comp.server);
+  const sfd = poolFile('sealed', r.W * 4 * r.H, pixels(pattern(0x77), r.W, r.H, r.W * 4));
+  const ob = await clientBuffer(other, r.comp, sfd, r.W * 4 * r.H, { offset: 0, width: r.W, height: r.H, stride: r.W * 4, format: XR24 });
+  r.capture();
+  const f = await r.presenter.present({ buffer: ob.shm.scanoutBuffer() });
+  t.equal(f.path, 'direct', 'another client scanned out');
+  await r.check(t, f, pattern(0x77), 'and shown');
+  other.conn.close();
+  sfd.close();
+});

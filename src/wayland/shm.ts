@@ -31,7 +31,8 @@
  * Zero copy: a buffer in a pool that is a memfd sealed against shrinking and without a write seal
  * (UDMABUF_CREATE refuses F_SEAL_WRITE and F_SEAL_FUTURE_WRITE) becomes a udmabuf, one per pool
  * and page range, cached and closed with the pool. udmabuf takes page-aligned offsets and sizes
- * only, so a buffer that starts (or ends) mid-page gets a udmabuf over the enclosing whole pages,
+ * inside the file only (a file that ends mid-page is grown to the page boundary first: see
+ * ShmPool.#coverPages), so a buffer that starts (or ends) mid-page gets a udmabuf over the enclosing whole pages,
  * and its plane offset inside that dma-buf is the buffer's offset within the first page: AddFB2
  * takes plane offsets, so the display reads exactly the buffer's rows (on a display that reads
  * plane offsets right: `zeroCopy.planeOffsets: false` copies such buffers instead, for vkms). scanoutBuffer() is then a
@@ -51,12 +52,12 @@
  */
 import { Dmabuf } from '../dmabuf/dmabuf.js';
 import { Mapping } from '../dmabuf/mapping.js';
-import { InvalidArgumentError, SystemError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, SystemError } from '../errors.js';
 import type { OwnedFd } from '../fd.js';
 import { formatInfo, formatName, fourcc, minPitch } from '../formats/index.js';
 import { native } from '../native.js';
 import type { UdmabufAllocator } from '../alloc/backends/udmabuf.js';
-import { F_SEAL_SHRINK, F_SEAL_WRITE, udmabufSizeLimit } from '../alloc/backends/udmabuf.js';
+import { F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_WRITE, udmabufSizeLimit } from '../alloc/backends/udmabuf.js';
 import { copyRectsInto, type CopyOptions, type CopySource, type CopySurface } from '../scanout/copy.js';
 import type { Rect } from '../scanout/damage.js';
 import { shmBuffer, type ScanoutBuffer } from '../scanout/verdict-buffer.js';
@@ -230,17 +231,40 @@ export class ShmPool {
    */
   udmabuf(dev: UdmabufAllocator, start: number, size: number): Dmabuf | string {
     const key = `${start}+${size}`;
-    let d = this.#udmabufs.get(key);
+    let d: Dmabuf | string | undefined = this.#udmabufs.get(key);
     if (d === undefined) {
+      const why = (what: string, err: unknown): string => `${what}: ${err instanceof Error ? err.message : String(err)}`;
       try {
-        d = dev.fromMemfd(this.#fd.fd, start, size, `udmabuf of wl_shm_pool@${this.resource.id} [${start}, ${start + size})`);
-        this.shm.stats.udmabufs++;
+        d = this.#coverPages(start + size);
       } catch (err) {
-        d = `UDMABUF_CREATE refused the range: ${err instanceof Error ? err.message : String(err)}`;
+        d = why('growing the file to the page boundary failed', err);
+      }
+      if (d === undefined) {
+        try {
+          d = dev.fromMemfd(this.#fd.fd, start, size, `udmabuf of wl_shm_pool@${this.resource.id} [${start}, ${start + size})`);
+          this.shm.stats.udmabufs++;
+        } catch (err) {
+          d = why('UDMABUF_CREATE refused the range', err);
+        }
       }
       this.#udmabufs.set(key, d);
     }
     return d;
+  }
+
+  // UDMABUF_CREATE pins whole pages inside the file only (memfd_pin_folios refuses a range that
+  // reaches i_size), so a file that ends inside the buffer's last page (weston-simple-shm's
+  // 250x250 pools: 250000 bytes) is grown to the page boundary first: the bytes added lie past
+  // every buffer's end and the shrink seal keeps them. A file sealed against growing cannot be,
+  // and a client that meanwhile grew its file past `end` needs nothing. (A client that later
+  // ftruncates to a size between its own and ours gets EPERM from its shrink seal.)
+  #coverPages(end: number): string | undefined {
+    const now = Number(native.fdSize(this.#fd.fd));
+    if (now >= end) return undefined;
+    if (this.seals & F_SEAL_GROW) return `the pool's file (${now} bytes) ends inside the buffer's last page and is sealed against growing: udmabuf pins whole pages of the file only`;
+    native.ftruncateFd(this.#fd.fd, end);
+    this.#fileSize = Number(native.fdSize(this.#fd.fd));
+    return undefined;
   }
 
   /** @internal */
@@ -358,9 +382,12 @@ export class ShmBuffer {
   /**
    * The buffer as the presenter takes it (the same object every call): `kind: 'dmabuf'` over the
    * pool's udmabuf when zero copy applies, else `kind: 'shm'` with a copySource reading the pool.
+   * Made on the first call (a compositor calls it when the buffer is committed); ClosedError when
+   * that first call comes after the buffer was freed.
    */
   scanoutBuffer(): ScanoutBuffer {
     if (this.#scanout) return this.#scanout;
+    if (this.#freed) throw new ClosedError(`wl_buffer@${this.resource.id} (wl_shm, freed)`);
     const name = `wl_buffer@${this.resource.id} of client ${this.client.key} (wl_shm)`;
     const plan = this.#udmabuf();
     if (typeof plan === 'string') {

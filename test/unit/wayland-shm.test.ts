@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import type { UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
 import { F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE } from '../../src/alloc/backends/udmabuf.js';
 import { Dmabuf } from '../../src/dmabuf/dmabuf.js';
-import { SystemError } from '../../src/errors.js';
+import { ClosedError, SystemError } from '../../src/errors.js';
 import { OwnedFd } from '../../src/fd.js';
 import { fourcc } from '../../src/formats/index.js';
 import { native, testNative } from '../../src/native.js';
@@ -267,6 +267,14 @@ t.test("a destroyed pool's buffers stay valid; the pool is freed with its last b
     b.shm.unlock();
     t.equal(b.shm.pool.freed, true, 'freed with the last lock');
     t.equal(comp.shm.livePools, 0);
+    t.equal(b.shm.scanoutBuffer().kind, 'shm', 'a ScanoutBuffer made while alive stays');
+    const fd2 = poolFile('sealed', 4096);
+    const late = await clientBuffer(c, comp, fd2, 4096, { offset: 0, width: 16, height: 16, stride: 64, format: XR24 });
+    late.buffer.request('destroy', {});
+    late.pool.request('destroy', {});
+    await c.conn.roundtrip();
+    t.throws(() => late.shm.scanoutBuffer(), ClosedError, 'a freed buffer asked for the first time: ClosedError');
+    fd2.close();
   });
 });
 
@@ -362,8 +370,21 @@ t.test('zero copy policy: a udmabuf per pool and page range, the plane offset fo
     const sm = mid.scanoutBuffer();
     t.equal(sm.kind, 'dmabuf', 'a mid-page buffer: zero copy too');
     t.equal(sm.planes[0]!.offset, 256, 'as a plane offset inside the enclosing pages');
-    t.same(calls, [[0, page], [page, 2 * page]], 'two UDMABUF_CREATE: one per page range');
-    t.equal(comp.shm.stats.udmabufs, 2);
+    t.same(calls.slice(0, 2), [[0, page], [page, 2 * page]], 'two UDMABUF_CREATE: one per page range');
+    t.equal(comp.shm.stats.udmabufs, 2, 'counted');
+
+    // a sealed file that ends mid-page: udmabuf pins whole pages inside the file only
+    const short = poolFile('sealed', 40000);
+    const sb = await clientBuffer(c, comp, short, 40000, { offset: 0, width: 100, height: 100, stride: 400, format: XR24 });
+    t.same(sb.shm.zeroCopy, { ok: true }, 'a sealed file ending mid-page: zero copy');
+    t.same(calls.at(-1), [0, 40960], 'over the enclosing pages');
+    t.equal(native.fdSize(short.fd), 40960n, 'the file grown to the page boundary first');
+    const g = new OwnedFd(native.memfdCreate('grow-sealed', true));
+    native.ftruncateFd(g.fd, 40000);
+    native.addSeals(g.fd, F_SEAL_SHRINK | F_SEAL_GROW);
+    const gb = await clientBuffer(c, comp, g, 40000, { offset: 0, width: 100, height: 100, stride: 400, format: XR24 });
+    t.match(gb.shm.zeroCopy, { ok: false, reason: /sealed against growing/ }, 'sealed against growing too: copied, with the reason');
+    t.equal(native.fdSize(g.fd), 40000n, 'that file untouched');
 
     const u = poolFile('unsealed', page);
     const ub = await clientBuffer(c, comp, u, page, { offset: 0, width: 16, height: 16, stride: 64, format: XR24 });
@@ -381,7 +402,7 @@ t.test('zero copy policy: a udmabuf per pool and page range, the plane offset fo
     const rb = await clientBuffer(c, comp, r, page, { offset: 0, width: 16, height: 16, stride: 64, format: XR24 });
     t.match(rb.shm.zeroCopy, { ok: false, reason: /UDMABUF_CREATE refused/ }, 'UDMABUF_CREATE failing: copied, with the reason');
     t.equal(rb.shm.scanoutBuffer().kind, 'shm');
-    for (const f of [fd, u, w, r]) f.close();
+    for (const f of [fd, u, w, r, short, g]) f.close();
   });
   await withClient(t, { zeroCopy: { udmabuf: fake, coherent: false } }, async (comp, c) => {
     const fd = poolFile('sealed', page);

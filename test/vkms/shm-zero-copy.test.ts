@@ -2,18 +2,24 @@
 // memfd sealed as Weston's clients seal it (F_SEAL_SHRINK | F_SEAL_SEAL) becomes a udmabuf,
 // PRIME-imports into vkms and goes DIRECT through a Presenter: zero bytes copied, ZERO_COPY, the
 // writeback capture shows its pixels, and pixels the client writes into its pool afterwards show
-// on the next frame with nothing copied (the display reads the client's own pages); a buffer
+// on the next frame with nothing copied (the display reads the client's own pages); a pool whose
+// file ends mid-page is grown to the page boundary first (udmabuf pins whole pages of the file
+// only) and goes direct too; a buffer
 // that starts mid-page is copied on vkms, which applies plane offsets twice (shown by scanning
 // such a buffer out with its plane offset inside the udmabuf anyway); a sealed
 // XBGR8888 buffer (no vkms plane takes it) is a udmabuf the verdicts refuse, copied with their
 // reasons. An unsealed memfd and a file in XDG_RUNTIME_DIR are copied correctly into a vkms dumb
 // buffer through their copySource. A client that truncates its unsealed pool gets invalid_fd,
-// and the compositor carries on. Every subtest returns fds, GEM handles and framebuffers to
+// and the compositor carries on. weston-simple-shm on a server of ours: its pools are sealed
+// memfds, every buffer zero-copy, its last frame scanned out directly. Every subtest returns fds, GEM handles and framebuffers to
 // baseline (leakFree).
 import t from 'tap';
-import { writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
-import { UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
+import { F_SEAL_SHRINK, F_SEAL_WRITE, UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import type { AtomicRequest } from '../../src/kms/atomic.js';
 import { PropertyBlob } from '../../src/kms/blob.js';
@@ -24,7 +30,17 @@ import { preferredMode, readResources, type KmsResources } from '../../src/kms/r
 import { PRESENTATION_ZERO_COPY, Presenter, type PresentResult } from '../../src/scanout/index.js';
 import { newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
 import { native } from '../../src/native.js';
-import { ProtocolError, WL_SHM_ERROR, displayHonoursPlaneOffsets, isShmTruncated, type ShmOptions } from '../../src/wayland/index.js';
+import {
+  ProtocolError,
+  ShmBuffer,
+  WL_SHM_ERROR,
+  WaylandServer,
+  displayHonoursPlaneOffsets,
+  installMinimalShell,
+  installShm,
+  isShmTruncated,
+  type ShmOptions,
+} from '../../src/wayland/index.js';
 import { clientBuffer, ownShmClient, ownShmCompositor, poolFile, protocolError, type OwnShmClient, type OwnShmCompositor, type PoolKind } from '../util/own-shm.js';
 import { until } from '../util/wait.js';
 import { openDriver } from './devices-util.js';
@@ -202,6 +218,21 @@ rigTest('a sealed memfd buffer: a udmabuf, PRIME-imported, DIRECT, zero bytes co
   fd.close();
 });
 
+rigTest('a sealed pool whose file ends mid-page (100x100: 40000 bytes): grown to the page boundary, a udmabuf, DIRECT', zeroCopy, async (t, r) => {
+  const W = 100, H = 100, stride = 400, size = stride * H;
+  const fd = poolFile('sealed', size, pixels(pattern(0x29), W, H, stride));
+  const b = await clientBuffer(r.client, r.comp, fd, size, { offset: 0, width: W, height: H, stride, format: XR24 });
+  t.same(b.shm.zeroCopy, { ok: true }, 'zero copy (UDMABUF_CREATE takes only whole pages inside the file)');
+  t.equal(native.fdSize(fd.fd), 40960n, 'the file grew to the page boundary (it was not sealed against growing)');
+  const sb = b.shm.scanoutBuffer();
+  r.capture();
+  const f = await r.presenter.present({ buffer: sb });
+  t.equal(f.path, 'direct', `direct (${r.presenter.explain(sb).join('; ')})`);
+  t.equal(f.bytesCopied, 0, 'zero bytes copied');
+  await r.check(t, f, (x, y) => (x < W && y < H ? pattern(0x29)(x, y) : 0), 'the 100x100 buffer at (0, 0) on black');
+  fd.close();
+});
+
 rigTest('a sealed buffer that starts mid-page on vkms (plane offsets mishandled): copied, with the reason, correctly', zeroCopy, async (t, r) => {
   t.equal(displayHonoursPlaneOffsets(r.vkms.version.name), false, 'vkms is known to mishandle plane offsets');
   const W = 200, H = 100, stride = 1024, offset = 4096 + 256;
@@ -318,4 +349,60 @@ rigTest('a hostile client truncates its unsealed pool: typed rejection, invalid_
   await r.check(t, f, pattern(0x77), 'and shown');
   other.conn.close();
   sfd.close();
+});
+
+rigTest("weston-simple-shm: its pools are memfds sealed against shrinking (their size no page multiple), its buffers zero-copy, one scanned out DIRECT with writeback showing its pixels", zeroCopy, async (t, r) => {
+  // weston-simple-shm on a server of ours: primebuf's wl_shm (zero copy) and the minimal shell
+  const xdg = mkdtempSync(join(tmpdir(), 'primebuf-shm-xdg-'));
+  process.env['XDG_RUNTIME_DIR'] = xdg;
+  const server = new WaylandServer();
+  const udmabuf = UdmabufAllocator.open();
+  const buffers: ShmBuffer[] = [];
+  const shm = installShm(server, { zeroCopy: { udmabuf, planeOffsets: displayHonoursPlaneOffsets(r.vkms.version.name) }, onBuffer: (b) => buffers.push(b) });
+  let committed: ShmBuffer | undefined;
+  let commits = 0;
+  installMinimalShell(server, {
+    onSurfaceBuffer: (_s, res) => {
+      const b = ShmBuffer.from(res);
+      if (!b) return;
+      committed = b;
+      commits++;
+      b.scanoutBuffer(); // what a compositor does with a committed buffer
+    },
+  });
+  const socket = server.addSocket('pb-shm-zero-copy');
+  const child = spawn('weston-simple-shm', [], { env: { ...process.env, XDG_RUNTIME_DIR: xdg, WAYLAND_DISPLAY: socket }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  let locked: ShmBuffer | undefined;
+  try {
+    t.ok(await until(() => commits >= 10, 60_000), `weston-simple-shm committed 10 frames (${commits}; stderr: ${stderr.trim() || 'none'})`);
+    // freeze the last committed frame: keep its pool, stop the client
+    locked = committed!;
+    locked.lock();
+    const gone = new Promise((res) => child.once('exit', res));
+    child.kill('SIGKILL');
+    await gone;
+    t.ok(await until(() => server.clients.size === 0), 'the client is gone');
+    t.ok(buffers.length >= 2, `it made ${buffers.length} buffers`);
+    for (const b of buffers) {
+      t.equal(b.pool.seals & (F_SEAL_SHRINK | F_SEAL_WRITE), F_SEAL_SHRINK, `wl_buffer@${b.resource.id}: its pool is sealed against shrinking (seals 0x${b.pool.seals.toString(16)}: Weston 10's clients add F_SEAL_SHRINK alone)`);
+      t.same(b.zeroCopy, { ok: true }, `wl_buffer@${b.resource.id} (${b.width}x${b.height}, offset ${b.offset}): zero copy`);
+    }
+    const sb = locked.scanoutBuffer();
+    r.capture();
+    const f = await r.presenter.present({ buffer: sb });
+    t.equal(f.path, 'direct', `direct (${r.presenter.explain(sb).join('; ')})`);
+    t.equal(f.bytesCopied, 0, 'zero bytes copied');
+    const px = new DataView(locked.pool.mapping.bytes(locked.offset, locked.stride * locked.height).slice().buffer);
+    const { width: bw, height: bh, stride } = locked;
+    await r.check(t, f, (x, y) => (x < bw && y < bh ? px.getUint32(y * stride + x * 4, true) : 0), `its ${bw}x${bh} frame at (0, 0) on black`);
+    t.equal(shm.stats.truncations, 0, 'no guarded read faulted');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    locked?.unlock();
+    server.close();
+    udmabuf.close();
+    rmSync(xdg, { recursive: true, force: true });
+  }
 });

@@ -11,7 +11,6 @@
 // small per-frame protocol work in both) and the bytes copied.
 // Needs vkms and udmabuf (the VM rig): `node scripts/vkms-vm.mjs run -- node bench/shm-zero-copy.mjs`
 // after `npm run build` (imports dist/). Prints one JSON line per mode, the baseline beside.
-import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(root, 'dist', p));
 const { Presenter } = await dist('src/scanout/index.js');
 const { fourcc } = await dist('src/formats/index.js');
-const { listDevices } = await dist('src/kms/discovery.js');
-const { Device } = await dist('src/kms/device.js');
+const { openDriver } = await dist('test/vkms/devices-util.js');
 const { readResources, preferredMode } = await dist('src/kms/resources.js');
 const { UdmabufAllocator } = await dist('src/alloc/backends/udmabuf.js');
 const { ownShmCompositor, ownShmClient, clientBuffer, poolFile, pattern } = await dist('test/util/own-shm.js');
@@ -32,20 +30,11 @@ const W = 1024;
 const H = 768;
 const XR24 = fourcc('XRGB8888');
 
-function openVkms() {
-  if (!existsSync('/dev/dri')) return undefined;
-  for (const info of listDevices()) {
-    if (info.nodeType !== 'primary') continue;
-    const dev = Device.open(info.path);
-    if (dev.version.name === 'vkms') return dev;
-    dev.close();
-  }
-  return undefined;
-}
-
-const dev = openVkms();
-if (!dev) {
-  console.error('shm-zero-copy bench: no vkms device (run it in the VM rig: node scripts/vkms-vm.mjs run -- node bench/shm-zero-copy.mjs)');
+let dev;
+try {
+  dev = openDriver('vkms');
+} catch (err) {
+  console.error(`shm-zero-copy bench: ${err.message} (run it in the VM rig: node scripts/vkms-vm.mjs run -- node bench/shm-zero-copy.mjs)`);
   process.exit(2);
 }
 const res = readResources(dev, { probe: true });

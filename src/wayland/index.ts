@@ -21,19 +21,4 @@ export {
 } from './dmabuf-feedback.js';
 export { installMinimalShell, type MinimalShellOptions } from './minimal-shell.js';
 export { kmsFormats, type KmsFormats } from './kms-formats.js';
-export {
-  installShm,
-  ShmGlobal,
-  ShmPool,
-  ShmBuffer,
-  WL_SHM_VERSION,
-  F_SEAL_FUTURE_WRITE,
-  wlShmFormat,
-  drmFormatOfShm,
-  udmabufRange,
-  displayHonoursPlaneOffsets,
-  type ShmOptions,
-  type ShmZeroCopyOptions,
-  type ShmStats,
-  type ZeroCopyVerdict,
-} from './shm.js';
+export * from './shm.js';

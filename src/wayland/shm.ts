@@ -61,6 +61,7 @@ import { F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_WRITE, udmabufSizeLimit } from '../a
 import { copyRectsInto, type CopyOptions, type CopySource, type CopySurface } from '../scanout/copy.js';
 import type { Rect } from '../scanout/damage.js';
 import { shmBuffer, type ScanoutBuffer } from '../scanout/verdict-buffer.js';
+import { BufferLifetime } from './buffer-lifetime.js';
 import { WL_SHM_ERROR, isShmTruncated, type ServerClient, type ServerGlobal, type ServerResource, type WaylandServer } from './server.js';
 
 /** The wl_shm version served (the vendored wayland.xml's). */
@@ -294,20 +295,16 @@ function readSeals(fd: number): number {
 }
 
 /** A wl_buffer of primebuf's wl_shm. */
-export class ShmBuffer {
+export class ShmBuffer extends BufferLifetime {
   /** DRM fourcc. */
   readonly format: number;
   readonly #guarded: boolean;
-  #locks = 0;
-  #resourceGone = false;
-  #freed = false;
-  #onDestroy: Array<() => void> = [];
   #scanout: ScanoutBuffer | undefined;
   #zeroCopy: ZeroCopyVerdict | undefined;
 
   /** @internal (create_buffer, after its checks) */
   constructor(
-    readonly resource: ServerResource<'wl_buffer'>,
+    resource: ServerResource<'wl_buffer'>,
     readonly pool: ShmPool,
     readonly offset: number,
     readonly width: number,
@@ -315,15 +312,11 @@ export class ShmBuffer {
     readonly stride: number,
     shmFormat: number,
   ) {
+    pool.ref();
+    super(resource, () => pool.unref());
     this.format = drmFormatOfShm(shmFormat);
     this.#guarded = !pool.safeUpTo(offset + stride * height);
-    pool.ref();
     resource.data['shmBuffer'] = this;
-    resource.onDestroy(() => {
-      this.#resourceGone = true;
-      for (const fn of this.#onDestroy.splice(0)) fn();
-      this.#maybeFree();
-    });
   }
 
   /** The ShmBuffer behind a wl_buffer resource (e.g. from wl_surface.attach), or null. */
@@ -341,38 +334,6 @@ export class ShmBuffer {
     return this.#guarded;
   }
 
-  /** The client destroyed its wl_buffer (the compositor may still hold a lock). */
-  get destroyed(): boolean {
-    return this.#resourceGone;
-  }
-
-  /** The buffer's hold on its pool is gone (wl_buffer destroyed and no lock left). */
-  get freed(): boolean {
-    return this.#freed;
-  }
-
-  /** Keeps the pool (mapping, fd, udmabuf) alive while the compositor uses the buffer. */
-  lock(): void {
-    if (this.#freed) throw new InvalidArgumentError('wl_shm buffer already freed');
-    this.#locks++;
-  }
-
-  unlock(): void {
-    if (this.#locks > 0) this.#locks--;
-    this.#maybeFree();
-  }
-
-  /** wl_buffer.release: the compositor no longer reads the buffer; the client may reuse it. */
-  release(): void {
-    if (!this.#resourceGone) this.resource.send('release', {});
-  }
-
-  /** Runs `fn` when the client destroys the wl_buffer (e.g. presenter.forget). */
-  onDestroy(fn: () => void): void {
-    if (this.#resourceGone) fn();
-    else this.#onDestroy.push(fn);
-  }
-
   /** Whether this buffer is scanned out through a udmabuf, and why not (computed once). */
   get zeroCopy(): ZeroCopyVerdict {
     this.scanoutBuffer();
@@ -387,7 +348,7 @@ export class ShmBuffer {
    */
   scanoutBuffer(): ScanoutBuffer {
     if (this.#scanout) return this.#scanout;
-    if (this.#freed) throw new ClosedError(`wl_buffer@${this.resource.id} (wl_shm, freed)`);
+    if (this.freed) throw new ClosedError(`wl_buffer@${this.resource.id} (wl_shm, freed)`);
     const name = `wl_buffer@${this.resource.id} of client ${this.client.key} (wl_shm)`;
     const plan = this.#udmabuf();
     if (typeof plan === 'string') {
@@ -459,14 +420,8 @@ export class ShmBuffer {
     const client = this.client;
     if (client.destroyed || client.server.closed) return;
     const message = `error accessing SHM buffer: ${err.detail}`;
-    if (!this.#resourceGone) this.resource.postError(WL_SHM_ERROR.invalid_fd, message);
+    if (!this.destroyed) this.resource.postError(WL_SHM_ERROR.invalid_fd, message);
     else client.server.native.clientImplementationError(client.key, message);
-  }
-
-  #maybeFree(): void {
-    if (this.#freed || !this.#resourceGone || this.#locks > 0) return;
-    this.#freed = true;
-    this.pool.unref();
   }
 }
 

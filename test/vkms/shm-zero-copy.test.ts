@@ -20,13 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import { F_SEAL_SHRINK, F_SEAL_WRITE, UdmabufAllocator } from '../../src/alloc/backends/udmabuf.js';
-import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
-import type { AtomicRequest } from '../../src/kms/atomic.js';
-import { PropertyBlob } from '../../src/kms/blob.js';
+import { fourcc } from '../../src/formats/index.js';
 import type { Device } from '../../src/kms/device.js';
-import { Framebuffer } from '../../src/kms/framebuffer.js';
-import { addWriteback } from '../../src/kms/writeback.js';
-import { preferredMode, readResources, type KmsResources } from '../../src/kms/resources.js';
+import { readResources, type KmsResources } from '../../src/kms/resources.js';
 import { PRESENTATION_ZERO_COPY, Presenter, type PresentResult } from '../../src/scanout/index.js';
 import { newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
 import { native } from '../../src/native.js';
@@ -44,15 +40,15 @@ import {
 import { clientBuffer, ownShmClient, ownShmCompositor, poolFile, protocolError, type OwnShmClient, type OwnShmCompositor, type PoolKind } from '../util/own-shm.js';
 import { until } from '../util/wait.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane } from './kms-util.js';
+import { disableAll } from './kms-util.js';
 import { leakFree, type TapTest } from './leak.js';
+import { writebackCapture, type Pixel } from './writeback-util.js';
 
 t.setTimeout(600000); // TCG guest on a shared host
 
 const XR24 = fourcc('XRGB8888');
 const XB24 = fourcc('XBGR8888');
 
-type Pixel = (x: number, y: number) => number;
 
 /** A per-pixel XRGB pattern (a shifted or mis-strided image cannot match). */
 function pattern(tag: number): Pixel {
@@ -85,66 +81,21 @@ interface Rig {
 async function rig(t: TapTest, shmOpts: (udmabuf: UdmabufAllocator, vkms: Device) => ShmOptions): Promise<Rig> {
   const vkms = openDriver('vkms');
   const res: KmsResources = readResources(vkms, { probe: true });
-  const crtc = res.crtcs[0]!.id;
-  const virt = res.connectors.find((c) => !c.writeback)!;
-  const wb = res.connectors.find((c) => c.writeback);
-  if (!wb) throw new Error('vkms has no writeback connector (enable_writeback=1)');
-  const mode = preferredMode(virt)!;
-  const W = mode.hdisplay;
-  const H = mode.vdisplay;
-  const primary = res.planes.find((p) => p.type === 'primary')!.id;
+  const wb = writebackCapture(t, vkms, res);
   const owned: Array<{ close(): void }> = [];
-  const out = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
-  owned.push(out);
-  const outMap = out.map();
-  owned.push(outMap);
-  const outFb = Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: out.handle, pitch: out.pitch }] });
-  owned.push(outFb);
-  // Stock vkms refuses Virtual-1 and Writeback-1 on one CRTC: then the presenter drives Writeback-1.
-  const blob = PropertyBlob.fromMode(vkms, mode);
-  const probe = vkms.atomic().set(crtc, 'MODE_ID', blob).set(crtc, 'ACTIVE', 1).set(virt.id, 'CRTC_ID', crtc);
-  placePlane(probe, primary, crtc, outFb, 0, 0, W, H);
-  const both = addWriteback(probe, wb.id, crtc, outFb).check({ allowModeset: true }).ok;
-  blob.close();
-  let armed = false;
-  const extraState = (req: AtomicRequest): void => {
-    if (both) req.set(wb.id, 'CRTC_ID', crtc);
-    if (!armed) return;
-    armed = false;
-    addWriteback(req, wb.id, crtc, outFb);
-  };
-  const presenter = new Presenter({ device: vkms, crtcId: crtc, connectorId: both ? virt.id : wb.id, mode, extraState });
+  const presenter = new Presenter({ device: vkms, crtcId: wb.crtc, connectorId: wb.connector, mode: wb.mode, extraState: (req) => wb.extraState(req) });
   const udmabuf = UdmabufAllocator.open();
   const comp = ownShmCompositor(shmOpts(udmabuf, vkms));
   const client = await ownShmClient(comp.server);
   return {
     vkms,
-    W,
-    H,
+    W: wb.W,
+    H: wb.H,
     comp,
     client,
     presenter,
-    capture() {
-      armed = true;
-      outMap.bytes().fill(0xff);
-    },
-    async check(t, r, want, what) {
-      const fence = r.fences[0];
-      t.ok(fence, `${what}: the commit carried the writeback capture`);
-      if (!fence) return;
-      await fence.wait(10_000);
-      fence.close();
-      const dv = new DataView(outMap.buffer);
-      let bad = 0;
-      let first = '';
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++) {
-          const v = dv.getUint32(y * out.pitch + x * 4, true) & 0xffffff;
-          const w = want(x, y) & 0xffffff;
-          if (v !== w && bad++ === 0) first = `; first (${x},${y}) got 0x${v.toString(16)} want 0x${w.toString(16)}`;
-        }
-      t.equal(bad, 0, `${what}: all ${W * H} pixels of the writeback capture${first}`);
-    },
+    capture: () => wb.capture(),
+    check: (t, r, want, what) => wb.check(t, r, want, what),
     dumb(w, h) {
       const d = DumbBuffer.create(vkms, { width: w, height: h, bpp: 32 });
       const map = d.map();
@@ -162,6 +113,7 @@ async function rig(t: TapTest, shmOpts: (udmabuf: UdmabufAllocator, vkms: Device
       presenter.close();
       disableAll(vkms, res);
       for (const o of owned.reverse()) o.close();
+      wb.close();
       udmabuf.close();
       vkms.close();
     },

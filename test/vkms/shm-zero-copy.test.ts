@@ -306,7 +306,8 @@ rigTest('a hostile client truncates its unsealed pool: typed rejection, invalid_
 rigTest("weston-simple-shm: its pools are memfds sealed against shrinking (their size no page multiple), its buffers zero-copy, one scanned out DIRECT with writeback showing its pixels", zeroCopy, async (t, r) => {
   // weston-simple-shm on a server of ours: primebuf's wl_shm (zero copy) and the minimal shell
   const xdg = mkdtempSync(join(tmpdir(), 'primebuf-shm-xdg-'));
-  process.env['XDG_RUNTIME_DIR'] = xdg;
+  const xdgBefore = process.env['XDG_RUNTIME_DIR'];
+  process.env['XDG_RUNTIME_DIR'] = xdg; // where server.addSocket listens
   const server = new WaylandServer();
   const udmabuf = UdmabufAllocator.open();
   const buffers: ShmBuffer[] = [];
@@ -356,5 +357,7 @@ rigTest("weston-simple-shm: its pools are memfds sealed against shrinking (their
     server.close();
     udmabuf.close();
     rmSync(xdg, { recursive: true, force: true });
+    if (xdgBefore === undefined) delete process.env['XDG_RUNTIME_DIR'];
+    else process.env['XDG_RUNTIME_DIR'] = xdgBefore;
   }
 });

@@ -261,50 +261,19 @@ export class V4l2Device extends Resource {
    * stand-in encoder). Throws InvalidArgumentError when no format fits the size.
    */
   constraintFor(size: V4l2Size, opts: { format?: number; usage?: Usage } = {}): DeviceConstraint {
-    const all = this.formatsAt(size);
-    const fits = all.filter((a) => a.drm !== null && (opts.format === undefined || a.drm === opts.format));
-    if (fits.length === 0) {
-      const want = opts.format === undefined ? '' : ` in ${formatName(opts.format)}`;
-      const why = all.filter((a) => opts.format === undefined || a.format.drm === opts.format).map((a) => a.reason).filter(Boolean);
-      throw new InvalidArgumentError(`${this.path}: no format for ${size.width}x${size.height}${want}${why.length ? ` (${why.slice(0, 4).join('; ')})` : ''}`);
-    }
-    // A pitch the driver will not change must be the pitch of the allocation.
-    const pinned = fits.filter((a) => !a.flexiblePitch && a.bytesperline !== Number(minPitch(a.drm!, size.width, 0)));
-    const pitch: Partial<{ pitchAlign: number; maxPitch: number }> = {};
-    let pitchNote = 'pitch: any from the minimum up (the driver takes the allocation\'s bytesperline)';
-    if (fits.length === 1 && !fits[0]!.flexiblePitch) {
-      pitch.pitchAlign = fits[0]!.bytesperline;
-      pitch.maxPitch = fits[0]!.bytesperline;
-      pitchNote = `pitch exactly ${fits[0]!.bytesperline} (TRY_FMT bytesperline; the driver takes no other)`;
-    } else if (pinned.length > 0) {
-      throw new InvalidArgumentError(`${this.path}: ${pinned.map((a) => formatName(a.drm!)).join(', ')} need a driver-chosen pitch: ask constraintFor() for one format`);
-    }
-    const formats = FormatSet.from(fits.map((a) => [a.drm!, DRM_FORMAT_MOD_LINEAR] as [number, bigint]));
-    const sizes = this.#sizeLimits(fits.map((a) => a.format.pixelformat), size);
+    const formats = this.formatsAt(size);
+    const first = formats.find((a) => a.drm !== null && (opts.format === undefined || a.drm === opts.format));
     const caps = this.capabilities;
-    const contig = this.contiguity();
-    const usage: Usage = opts.usage ?? (this.direction === 'capture' ? 'camera' : 'video-encode');
-    const c: { -readonly [K in keyof DeviceConstraint]: DeviceConstraint[K] } = {
-      device: this.path,
-      usage,
-      source: `V4L2 ${this.path} (${caps.driver} '${caps.card}'): ENUM_FMT/TRY_FMT at ${size.width}x${size.height}, ${pitchNote}; ` +
-        `${this.queueCaps.dmabuf ? 'imports dma-bufs (V4L2_BUF_CAP_SUPPORTS_DMABUF)' : 'no DMABUF memory: its own buffers (EXPBUF)'}; ${contig.source}`,
+    return v4l2Constraint({
+      path: this.path,
+      driver: caps.driver,
+      card: caps.card,
+      direction: this.direction,
       formats,
-      maxPlanes: Math.max(...fits.map((a) => formatInfo(a.drm!)?.planes ?? 1)),
-      ...pitch,
-      ...sizes,
-    };
-    if (!this.queueCaps.dmabuf) c.allocateOn = this.path;
-    if (contig.contiguous !== undefined) c.contiguous = contig.contiguous;
-    if (caps.driver === 'vivid') c.coherent = true;
-    return c;
-  }
-
-  #sizeLimits(pixelformats: number[], size: V4l2Size): Partial<Record<'minWidth' | 'maxWidth' | 'minHeight' | 'maxHeight', number>> {
-    const fs = this.frameSizes(pixelformats[0]!);
-    if (fs && fs.kind !== 'discrete') return { minWidth: fs.minWidth, maxWidth: fs.maxWidth, minHeight: fs.minHeight, maxHeight: fs.maxHeight };
-    // discrete sizes (or none listed): the size TRY_FMT kept
-    return { minWidth: size.width, maxWidth: size.width, minHeight: size.height, maxHeight: size.height };
+      frameSizes: first ? this.frameSizes(first.format.pixelformat) : null,
+      importsDmabuf: this.queueCaps.dmabuf,
+      contiguity: this.contiguity(),
+    }, size, opts);
   }
 
   /** The V4L2 fourcc the node lists for a DRM format, or null. */
@@ -325,4 +294,64 @@ function sizeList(fs: RawV4l2FrameSizes | null): string {
   if (!fs) return '';
   if (fs.kind === 'discrete') return ` (discrete sizes: ${fs.sizes.map((s) => `${s.width}x${s.height}`).join(', ')})`;
   return ` (${fs.kind} ${fs.minWidth}..${fs.maxWidth} x ${fs.minHeight}..${fs.maxHeight})`;
+}
+
+/** What constraintFor() reads from a node: the pure input of v4l2Constraint(). */
+export interface V4l2Probe {
+  readonly path: string;
+  readonly driver: string;
+  readonly card: string;
+  readonly direction: V4l2Direction;
+  /** formatsAt(size) */
+  readonly formats: readonly V4l2FormatAtSize[];
+  /** ENUM_FRAMESIZES of the first format that fits */
+  readonly frameSizes: RawV4l2FrameSizes | null;
+  /** REQBUFS(0) answered V4L2_BUF_CAP_SUPPORTS_DMABUF */
+  readonly importsDmabuf: boolean;
+  readonly contiguity: { readonly contiguous?: boolean; readonly source: string };
+}
+
+/**
+ * A V4L2 node's constraint from what was read of it (see the top of this file): the formats
+ * that fit the size (one when `opts.format`), the pitch rule, size limits, import and
+ * contiguity. Throws InvalidArgumentError when no format fits, with TRY_FMT's reasons.
+ */
+export function v4l2Constraint(probe: V4l2Probe, size: V4l2Size, opts: { format?: number; usage?: Usage } = {}): DeviceConstraint {
+  const all = probe.formats;
+  const fits = all.filter((a) => a.drm !== null && (opts.format === undefined || a.drm === opts.format));
+  if (fits.length === 0) {
+    const want = opts.format === undefined ? '' : ` in ${formatName(opts.format)}`;
+    const why = all.filter((a) => opts.format === undefined || a.format.drm === opts.format).map((a) => a.reason).filter(Boolean);
+    throw new InvalidArgumentError(`${probe.path}: no format for ${size.width}x${size.height}${want}${why.length ? ` (${why.slice(0, 4).join('; ')})` : ''}`);
+  }
+  // A pitch the driver will not change must be the pitch of the allocation.
+  const pinned = fits.filter((a) => !a.flexiblePitch && a.bytesperline !== Number(minPitch(a.drm!, size.width, 0)));
+  const pitch: Partial<{ pitchAlign: number; maxPitch: number }> = {};
+  let pitchNote = 'pitch: any from the minimum up (the driver takes the allocation\'s bytesperline)';
+  if (fits.length === 1 && !fits[0]!.flexiblePitch) {
+    pitch.pitchAlign = fits[0]!.bytesperline;
+    pitch.maxPitch = fits[0]!.bytesperline;
+    pitchNote = `pitch exactly ${fits[0]!.bytesperline} (TRY_FMT bytesperline; the driver takes no other)`;
+  } else if (pinned.length > 0) {
+    throw new InvalidArgumentError(`${probe.path}: ${pinned.map((a) => formatName(a.drm!)).join(', ')} need a driver-chosen pitch: ask for one format`);
+  }
+  const fs = probe.frameSizes;
+  const sizes = fs && fs.kind !== 'discrete'
+    ? { minWidth: fs.minWidth, maxWidth: fs.maxWidth, minHeight: fs.minHeight, maxHeight: fs.maxHeight }
+    : { minWidth: size.width, maxWidth: size.width, minHeight: size.height, maxHeight: size.height }; // discrete (or none listed): the size TRY_FMT kept
+  const usage: Usage = opts.usage ?? (probe.direction === 'capture' ? 'camera' : 'video-encode');
+  const c: { -readonly [K in keyof DeviceConstraint]: DeviceConstraint[K] } = {
+    device: probe.path,
+    usage,
+    source: `V4L2 ${probe.path} (${probe.driver} '${probe.card}'): ENUM_FMT/TRY_FMT at ${size.width}x${size.height}, ${pitchNote}; ` +
+      `${probe.importsDmabuf ? 'imports dma-bufs (V4L2_BUF_CAP_SUPPORTS_DMABUF)' : 'no DMABUF memory: its own buffers (EXPBUF)'}; ${probe.contiguity.source}`,
+    formats: FormatSet.from(fits.map((a) => [a.drm!, DRM_FORMAT_MOD_LINEAR] as [number, bigint])),
+    maxPlanes: Math.max(...fits.map((a) => formatInfo(a.drm!)?.planes ?? 1)),
+    ...pitch,
+    ...sizes,
+  };
+  if (!probe.importsDmabuf) c.allocateOn = probe.path;
+  if (probe.contiguity.contiguous !== undefined) c.contiguous = probe.contiguity.contiguous;
+  if (probe.driver === 'vivid') c.coherent = true;
+  return c;
 }

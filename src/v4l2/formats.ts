@@ -13,7 +13,7 @@
  * Every V4L2 format here is LINEAR: V4L2 has no modifiers, and its tiled formats (NV12MT, ...)
  * are not mapped.
  */
-import { fourcc, fourccCode, fourccString } from '../formats/index.js';
+import { fourcc, fourccCode } from '../formats/index.js';
 
 export interface V4l2FormatMapping {
   /** The V4L2 fourcc ('XR24'). */
@@ -108,11 +108,13 @@ export interface V4l2FormatInfo {
 
 const byV4l2 = new Map(V4L2_FORMAT_TABLE.map((m) => [fourccCode(m.v4l2), m]));
 
-/** The V4L2 fourcc's text ('XR24', 'Y16 '); big-endian V4L2 codes (bit 31) keep their '-BE'. */
+/**
+ * The V4L2 fourcc's text as v4l2-ctl prints it: 'XR24', 'Y16' (trailing spaces trimmed), and for
+ * big-endian codes (bit 31) the four characters then '-BE' ('Y16 -BE').
+ */
 export function v4l2FourccString(code: number): string {
-  const be = (code & 0x80000000) !== 0;
-  const s = fourccString((code & 0x7fffffff) >>> 0);
-  return be ? `${s}-BE` : s;
+  const chars = [0, 8, 16, 24].map((s) => String.fromCharCode(((code & 0x7fffffff) >>> s) & 0xff)).join('');
+  return (code & 0x80000000) !== 0 ? `${chars}-BE` : chars.trimEnd();
 }
 
 /** What `pixelformat` (a V4L2 fourcc) is in DRM terms: mapped with its source, or unmapped with why. */

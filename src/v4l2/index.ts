@@ -2,6 +2,8 @@
 export { V4L2_FORMAT_TABLE, v4l2FormatInfo, v4l2FormatFor, v4l2FourccString, type V4l2FormatMapping, type V4l2FormatInfo } from './formats.js';
 export {
   V4l2Device,
+  v4l2Constraint,
+  type V4l2Probe,
   type V4l2Capabilities,
   type V4l2Direction,
   type V4l2Format,

@@ -43,6 +43,8 @@ export interface CameraFrame {
   readonly buffer: ScanoutBuffer;
   readonly sequence: number;
   readonly timestampUs: number;
+  /** when the frame was dequeued (CLOCK_MONOTONIC, ns) */
+  readonly dequeuedNs: bigint;
   /** call once the frame is off the screen (a later frame was flipped in) */
   release(): void;
 }
@@ -111,7 +113,7 @@ export class CameraSource {
   /** The next frame from the camera. */
   async next(): Promise<CameraFrame> {
     const f: CaptureFrame = await this.stream.next();
-    return { buffer: f.buffer.scanout, sequence: f.sequence, timestampUs: f.timestampUs, release: () => f.requeue() };
+    return { buffer: f.buffer.scanout, sequence: f.sequence, timestampUs: f.timestampUs, dequeuedNs: f.dequeuedNs, release: () => f.requeue() };
   }
 
   /** Stops the camera and frees the buffers (the presenter must have let go of them: forget()). */

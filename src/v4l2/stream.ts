@@ -56,6 +56,8 @@ export interface CaptureFrame {
   /** the driver's timestamp (CLOCK_MONOTONIC when `monotonic`), µs */
   readonly timestampUs: number;
   readonly monotonic: boolean;
+  /** when DQBUF returned it (process.hrtime.bigint(): CLOCK_MONOTONIC), ns */
+  readonly dequeuedNs: bigint;
   /** V4L2_BUF_FLAG_ERROR: the content may be corrupt */
   readonly error: boolean;
   readonly bytesused: number;
@@ -189,6 +191,7 @@ export class CaptureStream {
   }
 
   #deliver(raw: RawV4l2Buffer): void {
+    const dequeuedNs = process.hrtime.bigint();
     this.#queued.delete(raw.index);
     this.stats.dequeued++;
     if (this.#lastSeq >= 0 && raw.sequence > this.#lastSeq + 1) this.stats.missed += raw.sequence - this.#lastSeq - 1;
@@ -200,6 +203,7 @@ export class CaptureStream {
       sequence: raw.sequence,
       timestampUs: raw.timestampUs,
       monotonic: (raw.flags & C.BUF_FLAG_TIMESTAMP_MONOTONIC) !== 0,
+      dequeuedNs,
       error: (raw.flags & C.BUF_FLAG_ERROR) !== 0,
       bytesused: raw.planes[0]?.bytesused ?? 0,
       requeue: () => {

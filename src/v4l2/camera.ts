@@ -11,15 +11,16 @@
  * a buffer goes back to the camera once the next frame has replaced it on screen.
  */
 import type { AllocatorPool } from '../alloc/pool.js';
-import { BufferRequest } from '../alloc/request.js';
+import { BufferRequest, type Attachment } from '../alloc/request.js';
 import type { FdOwner } from '../alloc/types.js';
 import { scanoutConstraint, type KmsDeviceDescription } from '../constraints/device.js';
 import { merge } from '../constraints/set.js';
 import type { DeviceConstraint } from '../constraints/types.js';
+import { InvalidArgumentError } from '../errors.js';
 import { fourcc } from '../formats/index.js';
 import type { ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import type { V4l2Device } from './device.js';
-import { CaptureStream, type CaptureFrame } from './stream.js';
+import { CaptureStream, type CaptureFrame, type CaptureTarget } from './stream.js';
 
 export interface CameraSourceOptions {
   /** the camera (a capture node); the source borrows it (the caller closes it after stop()) */
@@ -108,6 +109,37 @@ export class CameraSource {
   /** The allocations (allocator, layout) of the DMABUF buffers. */
   get allocations(): ReadonlyArray<BufferRequest['description']> {
     return this.#requests.map((r) => r.description);
+  }
+
+  /** The buffers as dma-bufs with their layout, for a second consumer's stream (OutputStream). */
+  get targets(): CaptureTarget[] {
+    return this.stream.buffers.map((b) => ({
+      fd: b.dmabuf.fd,
+      planes: b.scanout.planes.map((p) => ({ offset: p.offset, pitch: p.stride })),
+      size: b.dmabuf.size,
+    }));
+  }
+
+  /**
+   * Attaches another device to every buffer while the preview runs ("then start recording"):
+   * when the buffers satisfy it, they are shared as they are (no re-allocation, no copy); when
+   * not, BufferBusyError (code 'EBUSY') with the reasons, and nothing stays attached.
+   */
+  attach(c: DeviceConstraint): { readonly attachments: readonly Attachment[]; detach(): void } {
+    if (this.#requests.length === 0) throw new InvalidArgumentError('the camera\'s own (MMAP) buffers were not allocated through BufferRequests: nothing to attach to');
+    const done: Attachment[] = [];
+    try {
+      for (const r of this.#requests) done.push(r.attach(c));
+    } catch (err) {
+      for (const a of done) a.detach();
+      throw err;
+    }
+    return { attachments: done, detach: () => done.forEach((a) => a.detach()) };
+  }
+
+  /** Re-allocations the buffers went through (0 while every attach was satisfied as is). */
+  get reallocations(): number {
+    return this.#requests.reduce((n, r) => n + r.reallocations, 0);
   }
 
   /** The next frame from the camera. */

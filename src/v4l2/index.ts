@@ -13,3 +13,4 @@ export {
 } from './device.js';
 export { CaptureStream, type CaptureBuffer, type CaptureFrame, type CaptureOptions, type CaptureStats, type CaptureTarget } from './stream.js';
 export { CameraSource, type CameraFrame, type CameraSourceOptions } from './camera.js';
+export { OutputStream, type OutputOptions } from './output.js';

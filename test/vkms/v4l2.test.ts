@@ -5,7 +5,10 @@
 // allocated once for both devices (DMABUF memory) and from the camera's own buffers exported with
 // EXPBUF (MMAP memory), the writeback capture of the last frame equal to what the camera wrote in
 // that buffer; fds, GEM handles, framebuffers and V4L2 buffers are back to baseline after
-// STREAMOFF. Fails (never skips) without /dev/video0.
+// STREAMOFF; preview then record: vivid's output node (/dev/video1, the stand-in encoder)
+// attached mid-stream shares the buffers (no re-allocation) and reads every frame the screen
+// shows, while an encoder the buffers cannot serve is refused with EBUSY and its reasons and the
+// preview goes on. Fails (never skips) without /dev/video0.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { openSystemAllocators } from '../../src/alloc/system.js';
@@ -20,7 +23,8 @@ import { preferredMode, readResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import { native } from '../../src/native.js';
 import { Presenter } from '../../src/scanout/index.js';
-import { CameraSource, V4l2Device, v4l2FourccString } from '../../src/v4l2/index.js';
+import { BufferBusyError } from '../../src/constraints/errors.js';
+import { CameraSource, OutputStream, V4l2Device, v4l2FourccString } from '../../src/v4l2/index.js';
 import { openDriver } from './devices-util.js';
 import { disableAll, placePlane } from './kms-util.js';
 import { leakFree, type TapTest } from './leak.js';
@@ -262,4 +266,93 @@ void leakFree(t, `${FRAMES} frames camera -> screen in XR24, DMABUF memory (allo
 
 void leakFree(t, '5 frames camera -> screen from the camera\'s own buffers (MMAP + EXPBUF), zero bytes copied, writeback exact', async (t: TapTest) => {
   await cameraToScreen(t, 'mmap', 5);
+});
+
+void leakFree(t, 'preview, then record: the output node shares the buffers; a misfit encoder gets EBUSY with reasons', async (t: TapTest) => {
+  const s = screen();
+  const sys = openSystemAllocators();
+  const cam = V4l2Device.open(CAMERA);
+  const enc = V4l2Device.open('/dev/video1');
+  let scr: Screen | undefined;
+  let src: CameraSource | undefined;
+  let out: OutputStream | undefined;
+  try {
+    scr = s.make();
+    src = CameraSource.open({ camera: cam, display: describeKmsDevice(s.vkms), pool: sys.pool, width: W, height: H });
+    const before = src.allocations.map((a) => JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+    const dst = { x: (1024 - W) / 2, y: (768 - H) / 2, width: W, height: H };
+    const show = async () => {
+      const f = await src!.next();
+      const r = await scr!.presenter.present({ buffer: f.buffer, placement: { dst }, constraints: src!.constraints });
+      return { f, r };
+    };
+    let prev = (await show()).f; // preview running
+    // An encoder that needs 1024-byte aligned pitches: the 2560-byte rows cannot serve it
+    const strict = { device: 'encoder', usage: 'video-encode' as const, modifiers: [DRM_FORMAT_MOD_LINEAR], pitchAlign: 1024, source: 'declared: an encoder with 1024-byte pitch alignment' };
+    let busy: unknown;
+    try {
+      src.attach(strict);
+    } catch (err) {
+      busy = err;
+    }
+    t.ok(busy instanceof BufferBusyError, 'attaching an encoder the buffers cannot serve throws BufferBusyError');
+    t.equal((busy as BufferBusyError).code, 'EBUSY', 'code EBUSY');
+    t.match((busy as BufferBusyError).reasons.map((r) => `${r.code} ${r.device}: ${r.detail}`).join('; '), /PITCH encoder/, 'the reasons name the encoder and the pitch');
+    t.equal(src.reallocations, 0, 'nothing re-allocated');
+    const again = await show();
+    t.equal(again.r.path, 'direct', 'the preview goes on, direct');
+    prev.release();
+    prev = again.f;
+    // The output node (XR24 640x480, the camera's pitch): attached while streaming, shared
+    const c = enc.constraintFor({ width: W, height: H }, { format: XR24 });
+    const att = src.attach(c);
+    t.equal(att.attachments.length, 4, 'attached to all four buffers');
+    t.ok(att.attachments.every((a) => a.reallocation === undefined), 'no attach re-allocated');
+    t.same(src.allocations.map((a) => JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? String(v) : v))), before, 'the buffers are the ones allocated before');
+    out = OutputStream.start(enc, { width: W, height: H, format: XR24, targets: src.targets });
+    // vivid's output queue starts streaming with two buffers queued (min_queued_buffers 2): the
+    // frame on screen and the one before it are with the output node; a buffer goes back to the
+    // camera once it is off the screen AND the output node gave it back.
+    const N = 6;
+    const seen = new Set<number>();
+    const index = (f: { buffer: unknown }): number => src!.stream.buffers.findIndex((b) => b.scanout === f.buffer);
+    const inOutput: Array<typeof prev> = [];
+    const offScreen = new Set<typeof prev>();
+    const outDone = new Set<typeof prev>();
+    const maybeRelease = (f: typeof prev) => {
+      if (offScreen.has(f) && outDone.has(f)) f.release();
+    };
+    let order = true;
+    for (let i = 0; i < N; i++) {
+      const { f, r } = await show();
+      t.equal(r.path, 'direct', `frame ${i}: on the screen directly`);
+      offScreen.add(prev);
+      maybeRelease(prev);
+      prev = f;
+      out.queue(index(f)); // the "encoder" reads the same buffer
+      inOutput.push(f);
+      seen.add(index(f));
+      while (inOutput.length >= 2) {
+        const g = inOutput.shift()!;
+        if ((await out.done()) !== index(g)) order = false;
+        outDone.add(g);
+        maybeRelease(g);
+      }
+    }
+    t.ok(order, 'the output node gave the buffers back in the order they were queued');
+    t.equal(out.dequeued, N - 1, `the output node consumed ${N - 1} frames (the last one still queued)`);
+    t.equal(out.errors, 0, 'none with V4L2_BUF_FLAG_ERROR');
+    t.equal(scr.presenter.stats.bytesCopied, 0, 'zero bytes copied, preview and record');
+    t.ok(seen.size >= 2, `the output node imported ${seen.size} distinct buffers`);
+    att.detach();
+  } finally {
+    out?.stop();
+    scr?.close();
+    src?.stop();
+    t.doesNotThrow(() => enc.setFormat({ width: W, height: H, pixelformat: enc.pixelformatFor(XR24)! }), 'the output queue holds no buffers after stop (S_FMT is not EBUSY)');
+    enc.close();
+    cam.close();
+    sys.close();
+    s.vkms.close();
+  }
 });

@@ -66,27 +66,37 @@ Napi::Value QueryCap(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// v4l2EnumFmt(fd, type) -> [{ index, flags, description, pixelformat }] (until EINVAL).
+// VIDIOC_ENUM_* with index 0, 1, ... until EINVAL (ENOTTY: the driver has no such list):
+// `fill` completes the request, `use(i, answer)` reads an answer and returns false to stop.
+template <class S, class Fill, class Use>
+void Enumerate(Napi::Env env, int fd, unsigned long req, const char* name, Fill fill, Use use) {
+  for (uint32_t i = 0;; i++) {
+    S s = {};
+    s.index = i;
+    fill(s);
+    if (Xioctl(fd, req, &s) != 0) {
+      if (errno == EINVAL || errno == ENOTTY) return;
+      ThrowErrno(env, errno, name, Dev(fd) + " index " + std::to_string(i));
+    }
+    if (!use(i, s)) return;
+  }
+}
+
+// v4l2EnumFmt(fd, type) -> [{ index, flags, description, pixelformat }]
 Napi::Value EnumFmt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   uint32_t type = ArgU32(info, 1, "type");
   Napi::Array out = Napi::Array::New(env);
-  for (uint32_t i = 0;; i++) {
-    struct v4l2_fmtdesc d = {};
-    d.index = i;
-    d.type = type;
-    if (Xioctl(fd, VIDIOC_ENUM_FMT, &d) != 0) {
-      if (errno == EINVAL) break;
-      ThrowErrno(env, errno, "VIDIOC_ENUM_FMT", Dev(fd) + " index " + std::to_string(i));
-    }
+  Enumerate<struct v4l2_fmtdesc>(env, fd, VIDIOC_ENUM_FMT, "VIDIOC_ENUM_FMT", [&](auto& d) { d.type = type; }, [&](uint32_t i, const auto& d) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("index", Napi::Number::New(env, d.index));
     o.Set("flags", Napi::Number::New(env, d.flags));
     o.Set("description", Str(d.description, sizeof d.description));
     o.Set("pixelformat", Napi::Number::New(env, d.pixelformat));
     out.Set(i, o);
-  }
+    return true;
+  });
   return out;
 }
 
@@ -98,72 +108,73 @@ Napi::Value EnumFrameSizes(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   uint32_t pixfmt = ArgU32(info, 1, "pixelformat");
   Napi::Array sizes = Napi::Array::New(env);
-  for (uint32_t i = 0;; i++) {
-    struct v4l2_frmsizeenum f = {};
-    f.index = i;
-    f.pixel_format = pixfmt;
-    if (Xioctl(fd, VIDIOC_ENUM_FRAMESIZES, &f) != 0) {
-      if (errno == EINVAL || errno == ENOTTY) {
-        if (i == 0) return env.Null();
-        break;
-      }
-      ThrowErrno(env, errno, "VIDIOC_ENUM_FRAMESIZES", Dev(fd) + " index " + std::to_string(i));
-    }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("kind", "discrete");
+  Enumerate<struct v4l2_frmsizeenum>(env, fd, VIDIOC_ENUM_FRAMESIZES, "VIDIOC_ENUM_FRAMESIZES", [&](auto& f) { f.pixel_format = pixfmt; },
+                                     [&](uint32_t i, const auto& f) {
     if (f.type != V4L2_FRMSIZE_TYPE_DISCRETE) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("kind", f.type == V4L2_FRMSIZE_TYPE_CONTINUOUS ? "continuous" : "stepwise");
-      o.Set("minWidth", Napi::Number::New(env, f.stepwise.min_width));
-      o.Set("maxWidth", Napi::Number::New(env, f.stepwise.max_width));
-      o.Set("stepWidth", Napi::Number::New(env, f.stepwise.step_width));
-      o.Set("minHeight", Napi::Number::New(env, f.stepwise.min_height));
-      o.Set("maxHeight", Napi::Number::New(env, f.stepwise.max_height));
-      o.Set("stepHeight", Napi::Number::New(env, f.stepwise.step_height));
-      return o;
+      out.Set("kind", f.type == V4L2_FRMSIZE_TYPE_CONTINUOUS ? "continuous" : "stepwise");
+      out.Set("minWidth", Napi::Number::New(env, f.stepwise.min_width));
+      out.Set("maxWidth", Napi::Number::New(env, f.stepwise.max_width));
+      out.Set("stepWidth", Napi::Number::New(env, f.stepwise.step_width));
+      out.Set("minHeight", Napi::Number::New(env, f.stepwise.min_height));
+      out.Set("maxHeight", Napi::Number::New(env, f.stepwise.max_height));
+      out.Set("stepHeight", Napi::Number::New(env, f.stepwise.step_height));
+      return false;
     }
     Napi::Object s = Napi::Object::New(env);
     s.Set("width", Napi::Number::New(env, f.discrete.width));
     s.Set("height", Napi::Number::New(env, f.discrete.height));
     sizes.Set(i, s);
-  }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", "discrete");
-  o.Set("sizes", sizes);
-  return o;
+    return true;
+  });
+  if (out.Get("kind").As<Napi::String>().Utf8Value() != "discrete") return out;
+  if (sizes.Length() == 0) return env.Null();
+  out.Set("sizes", sizes);
+  return out;
 }
 
 // The one format shape for both APIs: { type, width, height, pixelformat, field, colorspace,
 // planes: [{ bytesperline, sizeimage }] } (one entry for the single-planar API).
+template <class P>
+void CommonToJs(Napi::Env env, Napi::Object o, const P& p) {
+  o.Set("width", Napi::Number::New(env, p.width));
+  o.Set("height", Napi::Number::New(env, p.height));
+  o.Set("pixelformat", Napi::Number::New(env, p.pixelformat));
+  o.Set("field", Napi::Number::New(env, p.field));
+  o.Set("colorspace", Napi::Number::New(env, p.colorspace));
+}
+
+Napi::Object PlaneToJs(Napi::Env env, uint32_t bytesperline, uint32_t sizeimage) {
+  Napi::Object pl = Napi::Object::New(env);
+  pl.Set("bytesperline", Napi::Number::New(env, bytesperline));
+  pl.Set("sizeimage", Napi::Number::New(env, sizeimage));
+  return pl;
+}
+
 Napi::Object FormatToJs(Napi::Env env, const struct v4l2_format& f) {
   Napi::Object o = Napi::Object::New(env);
   Napi::Array planes = Napi::Array::New(env);
   o.Set("type", Napi::Number::New(env, f.type));
   if (IsMplane(f.type)) {
     const auto& p = f.fmt.pix_mp;
-    o.Set("width", Napi::Number::New(env, p.width));
-    o.Set("height", Napi::Number::New(env, p.height));
-    o.Set("pixelformat", Napi::Number::New(env, p.pixelformat));
-    o.Set("field", Napi::Number::New(env, p.field));
-    o.Set("colorspace", Napi::Number::New(env, p.colorspace));
-    for (uint32_t i = 0; i < p.num_planes && i < VIDEO_MAX_PLANES; i++) {
-      Napi::Object pl = Napi::Object::New(env);
-      pl.Set("bytesperline", Napi::Number::New(env, p.plane_fmt[i].bytesperline));
-      pl.Set("sizeimage", Napi::Number::New(env, p.plane_fmt[i].sizeimage));
-      planes.Set(i, pl);
-    }
+    CommonToJs(env, o, p);
+    for (uint32_t i = 0; i < p.num_planes && i < VIDEO_MAX_PLANES; i++)
+      planes.Set(i, PlaneToJs(env, p.plane_fmt[i].bytesperline, p.plane_fmt[i].sizeimage));
   } else {
-    const auto& p = f.fmt.pix;
-    o.Set("width", Napi::Number::New(env, p.width));
-    o.Set("height", Napi::Number::New(env, p.height));
-    o.Set("pixelformat", Napi::Number::New(env, p.pixelformat));
-    o.Set("field", Napi::Number::New(env, p.field));
-    o.Set("colorspace", Napi::Number::New(env, p.colorspace));
-    Napi::Object pl = Napi::Object::New(env);
-    pl.Set("bytesperline", Napi::Number::New(env, p.bytesperline));
-    pl.Set("sizeimage", Napi::Number::New(env, p.sizeimage));
-    planes.Set(0u, pl);
+    CommonToJs(env, o, f.fmt.pix);
+    planes.Set(0u, PlaneToJs(env, f.fmt.pix.bytesperline, f.fmt.pix.sizeimage));
   }
   o.Set("planes", planes);
   return o;
+}
+
+template <class P>
+void CommonFromJs(Napi::Object o, P* p) {
+  p->width = GetU32(o, "width", 0);
+  p->height = GetU32(o, "height", 0);
+  p->pixelformat = GetU32(o, "pixelformat", 0);
+  p->field = GetU32(o, "field", V4L2_FIELD_NONE);
 }
 
 // Fills a v4l2_format from { width, height, pixelformat, field?, planes?: [{ bytesperline?, sizeimage? }] }.
@@ -175,31 +186,20 @@ void FormatFromJs(Napi::Env env, uint32_t type, Napi::Value v, struct v4l2_forma
   Napi::Value pv = o.Get("planes");
   Napi::Array planes = pv.IsArray() ? pv.As<Napi::Array>() : Napi::Array::New(env);
   if (planes.Length() > VIDEO_MAX_PLANES) throw Napi::RangeError::New(env, "at most VIDEO_MAX_PLANES planes");
+  auto plane = [&](uint32_t i, __u32* bytesperline, __u32* sizeimage) {
+    Napi::Value e = planes.Get(i);
+    if (!e.IsObject()) throw Napi::TypeError::New(env, "planes[] must be objects");
+    *bytesperline = GetU32(e.As<Napi::Object>(), "bytesperline", 0);
+    *sizeimage = GetU32(e.As<Napi::Object>(), "sizeimage", 0);
+  };
   if (IsMplane(type)) {
     auto& p = f->fmt.pix_mp;
-    p.width = GetU32(o, "width", 0);
-    p.height = GetU32(o, "height", 0);
-    p.pixelformat = GetU32(o, "pixelformat", 0);
-    p.field = GetU32(o, "field", V4L2_FIELD_NONE);
+    CommonFromJs(o, &p);
     p.num_planes = static_cast<__u8>(planes.Length());
-    for (uint32_t i = 0; i < planes.Length(); i++) {
-      Napi::Value e = planes.Get(i);
-      if (!e.IsObject()) throw Napi::TypeError::New(env, "planes[] must be objects");
-      p.plane_fmt[i].bytesperline = GetU32(e.As<Napi::Object>(), "bytesperline", 0);
-      p.plane_fmt[i].sizeimage = GetU32(e.As<Napi::Object>(), "sizeimage", 0);
-    }
+    for (uint32_t i = 0; i < planes.Length(); i++) plane(i, &p.plane_fmt[i].bytesperline, &p.plane_fmt[i].sizeimage);
   } else {
-    auto& p = f->fmt.pix;
-    p.width = GetU32(o, "width", 0);
-    p.height = GetU32(o, "height", 0);
-    p.pixelformat = GetU32(o, "pixelformat", 0);
-    p.field = GetU32(o, "field", V4L2_FIELD_NONE);
-    if (planes.Length() > 0) {
-      Napi::Value e = planes.Get(0u);
-      if (!e.IsObject()) throw Napi::TypeError::New(env, "planes[] must be objects");
-      p.bytesperline = GetU32(e.As<Napi::Object>(), "bytesperline", 0);
-      p.sizeimage = GetU32(e.As<Napi::Object>(), "sizeimage", 0);
-    }
+    CommonFromJs(o, &f->fmt.pix);
+    if (planes.Length() > 0) plane(0, &f->fmt.pix.bytesperline, &f->fmt.pix.sizeimage);
   }
 }
 
@@ -393,24 +393,19 @@ Napi::Value Stream(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// v4l2GetInput(fd) -> index; v4l2EnumInputs(fd) -> [{ index, name, type }]
+// v4l2EnumInputs(fd) -> [{ index, name, type }]
 Napi::Value EnumInputs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   Napi::Array out = Napi::Array::New(env);
-  for (uint32_t i = 0;; i++) {
-    struct v4l2_input in = {};
-    in.index = i;
-    if (Xioctl(fd, VIDIOC_ENUMINPUT, &in) != 0) {
-      if (errno == EINVAL || errno == ENOTTY) break;
-      ThrowErrno(env, errno, "VIDIOC_ENUMINPUT", Dev(fd));
-    }
+  Enumerate<struct v4l2_input>(env, fd, VIDIOC_ENUMINPUT, "VIDIOC_ENUMINPUT", [](auto&) {}, [&](uint32_t i, const auto& in) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("index", Napi::Number::New(env, in.index));
     o.Set("name", Str(in.name, sizeof in.name));
     o.Set("type", Napi::Number::New(env, in.type));
     out.Set(i, o);
-  }
+    return true;
+  });
   return out;
 }
 

@@ -139,6 +139,8 @@ export {
   v4l2FourccString,
   CaptureStream,
   CameraSource,
+  OutputStream,
+  type OutputOptions,
   type V4l2Capabilities,
   type V4l2Direction,
   type V4l2Format,

@@ -9,11 +9,13 @@
  * the camera's memory). Each frame is shown as the ScanoutBuffer of its buffer (the same object
  * every time, so the presenter's verdict, import and framebuffer are made once per buffer), and
  * a buffer goes back to the camera once the next frame has replaced it on screen.
+ * A format the display cannot show (YUYV on vkms): the buffers are allocated for the camera and
+ * a CPU reader instead (`directReasons` says why), and the presenter's copy path converts them.
  */
 import type { AllocatorPool } from '../alloc/pool.js';
 import { BufferRequest, type Attachment } from '../alloc/request.js';
 import type { FdOwner } from '../alloc/types.js';
-import { scanoutConstraint, type KmsDeviceDescription } from '../constraints/device.js';
+import { cpuConstraint, scanoutConstraint, type KmsDeviceDescription } from '../constraints/device.js';
 import { merge } from '../constraints/set.js';
 import type { DeviceConstraint } from '../constraints/types.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -54,14 +56,17 @@ export class CameraSource {
   readonly stream: CaptureStream;
   /** the camera's and the display's constraints, merged (`writeCombine` and friends for present()) */
   readonly constraints: ReturnType<typeof merge>['set'];
+  /** why the buffers were not allocated for the display (empty: they were) */
+  readonly directReasons: readonly string[];
   /** one BufferRequest per buffer (DMABUF memory); empty for MMAP */
   readonly #requests: BufferRequest[];
   #stopped = false;
 
-  private constructor(stream: CaptureStream, constraints: ReturnType<typeof merge>['set'], requests: BufferRequest[]) {
+  private constructor(stream: CaptureStream, constraints: ReturnType<typeof merge>['set'], requests: BufferRequest[], directReasons: string[]) {
     this.stream = stream;
     this.constraints = constraints;
     this.#requests = requests;
+    this.directReasons = directReasons;
   }
 
   /** Allocates the buffers for camera and display, and starts the camera. */
@@ -70,12 +75,20 @@ export class CameraSource {
     const size = { width: opts.width, height: opts.height };
     const cam = opts.camera.constraintFor(size, { format });
     const scan = scanoutConstraint(opts.display, { type: 'primary' });
-    const merged = merge(cam, scan);
+    let merged = merge(cam, scan);
+    let partner: DeviceConstraint = scan;
+    const plan = opts.pool.plan(merged.set, { ...size, formats: [format] });
+    const directReasons = merged.ok && plan.ok ? [] : (merged.ok ? plan.reasons : merged.reasons).map((r) => `${r.code}: ${r.detail}`);
+    if (directReasons.length > 0) {
+      // the display cannot take these buffers: the copy path reads them with the CPU
+      partner = cpuConstraint('read', 'copy path');
+      merged = merge(cam, partner);
+    }
     const memory = opts.memory ?? 'auto';
     const useDmabuf = memory === 'dmabuf' || (memory === 'auto' && opts.camera.queueCaps.dmabuf);
     if (!useDmabuf) {
       const stream = CaptureStream.start(opts.camera, { ...size, format, count: opts.buffers ?? 4 });
-      return new CameraSource(stream, merged.set, []);
+      return new CameraSource(stream, merged.set, [], directReasons);
     }
     const requests: BufferRequest[] = [];
     const fds: FdOwner[] = [];
@@ -84,7 +97,7 @@ export class CameraSource {
         const r = new BufferRequest({ pool: opts.pool, width: opts.width, height: opts.height, formats: [format] });
         requests.push(r);
         r.attach(cam as DeviceConstraint);
-        r.attach(scan);
+        r.attach(partner);
         fds.push(r.exportFd());
       }
       const targets = requests.map((r, i) => {
@@ -92,7 +105,7 @@ export class CameraSource {
         return { fd: fds[i]!.fd, planes: d.planes, size: d.size };
       });
       const stream = CaptureStream.start(opts.camera, { ...size, format, targets });
-      return new CameraSource(stream, merged.set, requests);
+      return new CameraSource(stream, merged.set, requests, directReasons);
     } catch (err) {
       for (const r of requests) r.close();
       throw err;

@@ -190,6 +190,22 @@ export class V4l2Device extends Resource {
     return this.#queue;
   }
 
+  /**
+   * @internal A stream's end: STREAMOFF (when it streamed; the kernel gives every queued buffer
+   * back), REQBUFS(0) for `memory`, the stream's dma-bufs closed, the queue free again.
+   */
+  releaseQueue(memory: number, streaming: boolean, dmabufs: Iterable<{ close(): void }>): void {
+    try {
+      if (!this.closed) {
+        if (streaming) native.v4l2StreamOff(this.#fd, this.bufferType);
+        native.v4l2ReqBufs(this.#fd, this.bufferType, memory, 0);
+      }
+    } finally {
+      for (const d of dmabufs) d.close();
+      if (!this.closed) this.claimQueue(false);
+    }
+  }
+
   /** @internal CaptureStream marks the queue as taken. */
   claimQueue(on: boolean): void {
     if (on && this.#streaming) throw new InvalidArgumentError(`${this.path}: a stream already uses the queue`);

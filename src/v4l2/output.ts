@@ -71,13 +71,11 @@ export class OutputStream {
       for (const [i, t] of opts.targets.entries()) dmabufs.push(Dmabuf.dupFrom(t.fd, `${device.name} output buffer ${i}`));
       return new OutputStream(device, format, dmabufs, opts.targets);
     } catch (err) {
-      for (const d of dmabufs) d.close();
       try {
-        native.v4l2ReqBufs(device.fd, device.bufferType, C.MEMORY_DMABUF, 0);
+        device.releaseQueue(C.MEMORY_DMABUF, false, dmabufs);
       } catch {
         // nothing was requested
       }
-      device.claimQueue(false);
       throw err;
     }
   }
@@ -134,15 +132,7 @@ export class OutputStream {
     this.#watch?.stop();
     this.#watch = undefined;
     for (const w of this.#waiters.splice(0)) w.reject(new ClosedError('OutputStream'));
-    try {
-      if (!this.device.closed) {
-        if (this.#streaming) native.v4l2StreamOff(this.device.fd, this.device.bufferType);
-        native.v4l2ReqBufs(this.device.fd, this.device.bufferType, C.MEMORY_DMABUF, 0);
-      }
-    } finally {
-      for (const d of this.#dmabufs) d.close();
-      if (!this.device.closed) this.device.claimQueue(false);
-    }
+    this.device.releaseQueue(C.MEMORY_DMABUF, this.#streaming, this.#dmabufs);
   }
 
   [Symbol.dispose](): void {

@@ -151,13 +151,11 @@ export class CaptureStream {
       s.#watch = new native.FdWatch(device.fd, false, (status) => s.#onReadable(status));
       return s;
     } catch (err) {
-      for (const b of buffers) b.dmabuf.close();
       try {
-        native.v4l2ReqBufs(device.fd, device.bufferType, targets ? C.MEMORY_DMABUF : C.MEMORY_MMAP, 0);
+        device.releaseQueue(targets ? C.MEMORY_DMABUF : C.MEMORY_MMAP, false, buffers.map((b) => b.dmabuf));
       } catch {
         // nothing was requested
       }
-      device.claimQueue(false);
       throw err;
     }
   }
@@ -250,16 +248,8 @@ export class CaptureStream {
     this.#watch = undefined;
     for (const w of this.#waiters.splice(0)) w.reject(new ClosedError('CaptureStream'));
     this.#frames = [];
-    try {
-      if (!this.device.closed) {
-        native.v4l2StreamOff(this.device.fd, this.#type);
-        native.v4l2ReqBufs(this.device.fd, this.#type, this.#mem, 0);
-      }
-    } finally {
-      this.#queued.clear();
-      for (const b of this.buffers) b.dmabuf.close();
-      if (!this.device.closed) this.device.claimQueue(false);
-    }
+    this.#queued.clear();
+    this.device.releaseQueue(this.#mem, true, this.buffers.map((b) => b.dmabuf));
   }
 
   [Symbol.dispose](): void {

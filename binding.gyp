@@ -17,6 +17,7 @@
         "native/alloc.cc",
         "native/copy.cc",
         "native/shm.cc",
+        "native/v4l2.cc",
         "native/egl.cc",
         "native/wayland_server.cc",
         "native/wayland_client.cc",

@@ -56,6 +56,7 @@ void InitDmabuf(Napi::Env env, Napi::Object exports);
 void InitAlloc(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
+void InitV4l2(Napi::Env env, Napi::Object exports);
 void InitEgl(Napi::Env env, Napi::Object exports);
 void InitWaylandServer(Napi::Env env, Napi::Object exports);
 void InitWaylandClient(Napi::Env env, Napi::Object exports);

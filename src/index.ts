@@ -125,6 +125,8 @@ export {
   type ClientRequestArgs,
   type ClientEventArgs,
 } from './wayland/index.js';
+// primebuf's own wl_shm: pools that keep their fd and seals, guarded reads, zero copy through udmabuf
+export * from './wayland/shm.js';
 // scanout: verdicts, texture verdicts, plane assignment, feedback debounce, the copy (src/scanout/index.ts is the curated list)
 export * from './scanout/index.js';
 // the client helper: feedback, format/modifier pick, a buffer ring over primebuf's allocators

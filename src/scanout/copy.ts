@@ -13,6 +13,7 @@ import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_W
 import { Mapping } from '../dmabuf/mapping.js';
 import { native } from '../native.js';
 import type { RawCopySurface } from '../native/copy.js';
+import type { RawShmCopyJob } from '../native/wayland.js';
 import { fourcc } from '../formats/index.js';
 import type { ServerResource } from '../wayland/server.js';
 import type { Rect } from './damage.js';
@@ -187,8 +188,25 @@ export function shmSourceInfo(buffer: ServerResource): ShmSourceInfo | null {
  * ClosedError, a buffer that is not wl_shm TypeError, a request that does not fit RangeError.
  */
 export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
+  return copyRectsInto(dst, rects, opts, (job) => buffer.server.shmCopyRects(buffer, job));
+}
+
+/**
+ * A copy whose source the caller reads itself (a wl_shm pool): `run` gets the raw job (`dst`,
+ * `rects`, dx, dy) and does the copy; the destination's write bracket, its mapping kept until
+ * the copy settles, the stats and the argument errors are copyRects'.
+ */
+export async function copyRectsInto(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions, run: (job: RawShmCopyJob) => Promise<number>): Promise<number> {
   const job = { dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  return bracketed(undefined, dst.dmabuf, opts.stats, () => held(dst.memory, () => buffer.server.shmCopyRects(buffer, job)));
+  return bracketed(undefined, dst.dmabuf, opts.stats, () => held(dst.memory, () => run(job)));
+}
+
+/** A buffer's pixels for the copy path when they are not a mappable dma-buf (wl_shm). */
+export interface CopySource {
+  /** Copies `rects` (buffer coordinates) into `dst`, source pixel (0,0) landing at (opts.dx, opts.dy). */
+  copyRects(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions): Promise<number>;
+  /** A mapped view of the pixels for crops/scaling/rotation (copyTransformed), when there is one. */
+  surface?(): CopySurface;
 }
 
 // Runs `copy` inside DMA_BUF_IOCTL_SYNC brackets: a read bracket on the source's dma-buf and a

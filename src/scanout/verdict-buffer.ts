@@ -4,6 +4,7 @@
  */
 import type { DmabufAttributes } from '../dmabuf/attributes.js';
 import { formatName, modifierName } from '../formats/index.js';
+import type { CopySource } from './copy.js';
 
 export interface ScanoutBufferPlane {
   /** A dma-buf fd, borrowed for the import. */
@@ -28,6 +29,7 @@ export interface ScanoutBuffer {
   readonly allocatedOn?: bigint;
   /** For messages ('wl_buffer@12 of client 3'). */
   readonly name?: string;
+  readonly copySource?: CopySource;
 }
 
 /** The verdicts' view of a linux-dmabuf buffer's validated attributes (fds stay with the attributes). */

@@ -21,3 +21,4 @@ export {
 } from './dmabuf-feedback.js';
 export { installMinimalShell, type MinimalShellOptions } from './minimal-shell.js';
 export { kmsFormats, type KmsFormats } from './kms-formats.js';
+export * from './shm.js';

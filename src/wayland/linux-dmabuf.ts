@@ -21,67 +21,24 @@ import { PrimeImporter, acceptAllImporter, type DmabufImporter, type ImportedDma
 import type { Device } from '../kms/device.js';
 import { kmsFormats } from './kms-formats.js';
 import { FeedbackCache, TRANCHE_FLAGS, chunkIndices, devArray, type CompiledFeedback, type FeedbackSpec, type Tranche } from './dmabuf-feedback.js';
+import { BufferLifetime } from './buffer-lifetime.js';
 import type { ServerClient, ServerGlobal, ServerResource, WaylandServer } from './server.js';
 
 export const LINUX_DMABUF_VERSION = 5;
 
 /** A dma-buf wl_buffer the compositor can use. Owns the fds and the import. */
-export class LinuxDmabufBuffer {
-  #locks = 0;
-  #resourceGone = false;
-  #released = false;
-  #onDestroy: Array<() => void> = [];
-
+export class LinuxDmabufBuffer extends BufferLifetime {
   constructor(
-    readonly resource: ServerResource<'wl_buffer'>,
+    resource: ServerResource<'wl_buffer'>,
     readonly attributes: DmabufAttributes,
     readonly imported: ImportedDmabuf,
     readonly client: ServerClient,
   ) {
-    resource.data['linuxDmabufBuffer'] = this;
-    resource.onDestroy(() => {
-      this.#resourceGone = true;
-      for (const fn of this.#onDestroy.splice(0)) fn();
-      this.#maybeFree();
+    super(resource, () => {
+      imported.close();
+      attributes.close();
     });
-  }
-
-  /** The client destroyed its wl_buffer (the compositor may still hold a lock). */
-  get destroyed(): boolean {
-    return this.#resourceGone;
-  }
-
-  /** Fds and import are released (wl_buffer gone and no lock left). */
-  get freed(): boolean {
-    return this.#released;
-  }
-
-  /** Keeps fds and import alive while the compositor uses the buffer (e.g. while scanned out). */
-  lock(): void {
-    if (this.#released) throw new InvalidArgumentError('buffer already freed');
-    this.#locks++;
-  }
-
-  unlock(): void {
-    if (this.#locks > 0) this.#locks--;
-    this.#maybeFree();
-  }
-
-  /** wl_buffer.release: the compositor no longer reads the buffer; the client may reuse it. */
-  release(): void {
-    if (!this.#resourceGone) this.resource.send('release', {});
-  }
-
-  onDestroy(fn: () => void): void {
-    if (this.#resourceGone) fn();
-    else this.#onDestroy.push(fn);
-  }
-
-  #maybeFree(): void {
-    if (this.#released || !this.#resourceGone || this.#locks > 0) return;
-    this.#released = true;
-    this.imported.close();
-    this.attributes.close();
+    resource.data['linuxDmabufBuffer'] = this;
   }
 }
 

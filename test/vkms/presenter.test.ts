@@ -18,11 +18,9 @@ import type { Mapping } from '../../src/dmabuf/mapping.js';
 import { merge } from '../../src/constraints/set.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import type { AtomicRequest } from '../../src/kms/atomic.js';
-import { PropertyBlob } from '../../src/kms/blob.js';
 import type { Device } from '../../src/kms/device.js';
-import { Framebuffer, liveFramebufferCount } from '../../src/kms/framebuffer.js';
-import { preferredMode, readResources, type KmsResources } from '../../src/kms/resources.js';
-import { addWriteback } from '../../src/kms/writeback.js';
+import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
+import { readResources, type KmsResources } from '../../src/kms/resources.js';
 import { testNative } from '../../src/native.js';
 import type { RawMode } from '../../src/native/drm.js';
 import {
@@ -39,8 +37,9 @@ import {
 import type { Rect } from '../../src/scanout/damage.js';
 import { mergeDamage, damageArea } from '../../src/scanout/damage.js';
 import { openDriver } from './devices-util.js';
-import { disableAll, placePlane } from './kms-util.js';
+import { disableAll } from './kms-util.js';
 import { leakFree, type TapTest } from './leak.js';
+import { writebackCapture, type Pixel } from './writeback-util.js';
 import { ROTATE_0, scanoutDeviceFromLive } from '../../src/scanout/verdict-device.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: 600 frames at 30-60 Hz, slow, not stuck
@@ -49,7 +48,6 @@ const XR24 = fourcc('XRGB8888');
 const XB24 = fourcc('XBGR8888');
 const BLANK = 0xffffffff; // what the capture buffer holds before a capture
 
-type Pixel = (x: number, y: number) => number;
 
 /** A client buffer: pixels written through a CPU mapping, its ScanoutBuffer view. */
 interface Client {
@@ -114,30 +112,12 @@ interface Rig {
 function rig(t: TapTest): Rig {
   const vkms = openDriver('vkms');
   const res = readResources(vkms, { probe: true });
-  const crtc = res.crtcs[0]!.id;
-  const virt = res.connectors.find((c) => !c.writeback)!;
-  const wb = res.connectors.find((c) => c.writeback);
-  if (!wb) throw new Error('vkms has no writeback connector (enable_writeback=1)');
-  const mode = preferredMode(virt)!;
-  const W = mode.hdisplay;
-  const H = mode.vdisplay;
-  const primary = res.planes.find((p) => p.type === 'primary')!.id;
-  const out = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
-  const outMap = out.map();
-  const outFb = Framebuffer.create(vkms, { width: W, height: H, format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, planes: [{ handle: out.handle, pitch: out.pitch }] });
-  // Can Virtual-1 and Writeback-1 share the CRTC (a vkms with clonable encoders)?
-  const blob = PropertyBlob.fromMode(vkms, mode);
-  const probe = vkms.atomic().set(crtc, 'MODE_ID', blob).set(crtc, 'ACTIVE', 1).set(virt.id, 'CRTC_ID', crtc);
-  placePlane(probe, primary, crtc, outFb, 0, 0, W, H);
-  const both = addWriteback(probe, wb.id, crtc, outFb).check({ allowModeset: true }).ok;
-  blob.close();
-  if (!both) t.comment('Virtual-1 + Writeback-1 refused together (stock vkms clone check): the presenter drives Writeback-1');
-  const connector = both ? virt.id : wb.id;
+  const wb = writebackCapture(t, vkms, res);
   const owned: Array<{ close(): void }> = [];
   const presenters: Presenter[] = [];
-  let armed = false;
   let vgem: Device | undefined;
   let udmabufDev: UdmabufAllocator | undefined;
+  const { mode, W, H, crtc, primary, connector } = wb;
   const r: Rig = {
     vkms,
     res,
@@ -147,35 +127,9 @@ function rig(t: TapTest): Rig {
     crtc,
     primary,
     connector,
-    capture() {
-      armed = true;
-      outMap.bytes().fill(0xff);
-    },
-    extraState(req) {
-      // Writeback-1 rides along from the first (modeset) commit: adding it later would need one
-      if (both) req.set(wb.id, 'CRTC_ID', crtc);
-      if (!armed) return;
-      armed = false;
-      addWriteback(req, wb.id, crtc, outFb);
-    },
-    async check(t, res, want, what) {
-      const fence = res.fences[0];
-      t.ok(fence, `${what}: the commit carried the writeback capture`);
-      if (!fence) return;
-      await fence.wait(10_000);
-      fence.close();
-      const dv = new DataView(outMap.buffer);
-      let bad = 0;
-      let first = '';
-      for (let y = 0; y < H; y++) {
-        for (let x = 0; x < W; x++) {
-          const v = dv.getUint32(y * out.pitch + x * 4, true) & 0xffffff;
-          const w = want(x, y) & 0xffffff;
-          if (v !== w && bad++ === 0) first = `; first (${x},${y}) got 0x${v.toString(16)} want 0x${w.toString(16)}`;
-        }
-      }
-      t.equal(bad, 0, `${what}: all ${W * H} pixels of the writeback capture${first}`);
-    },
+    capture: () => wb.capture(),
+    extraState: (req) => wb.extraState(req),
+    check: (t, res, want, what) => wb.check(t, res, want, what),
     presenter(opts = {}) {
       const p = new Presenter({ device: vkms, crtcId: crtc, connectorId: connector, mode, extraState: (req) => r.extraState(req), ...opts });
       presenters.push(p);
@@ -212,9 +166,7 @@ function rig(t: TapTest): Rig {
       for (const p of presenters) p.close();
       disableAll(vkms, res);
       for (const o of owned) o.close();
-      outFb.close();
-      outMap.close();
-      out.close();
+      wb.close();
       udmabufDev?.close();
       vgem?.close();
       vkms.close();

@@ -43,6 +43,16 @@ export class UdmabufAllocator extends Resource {
     this.#fd = fd;
   }
 
+  /**
+   * A dma-buf over `size` bytes at `offset` of someone else's memfd (both page-aligned; the memfd
+   * sealed against shrinking, without a write seal), e.g. a client's wl_shm pool. The memfd stays
+   * the caller's.
+   */
+  fromMemfd(memfd: number, offset: number | bigint, size: number | bigint, what?: string): Dmabuf {
+    this.assertOpen();
+    return new Dmabuf(native.udmabufCreate(this.#fd, memfd, BigInt(offset), BigInt(size)), what ?? `udmabuf (${size} bytes)`);
+  }
+
   /** A dma-buf of `size` bytes (rounded up to whole pages) over a fresh sealed memfd. */
   allocate(size: bigint | number, name = 'primebuf-udmabuf'): Dmabuf {
     this.assertOpen();

@@ -29,6 +29,7 @@ import {
   findPlane,
   scanoutDeviceFromLive,
   PropertyBlob,
+  ROTATE_0,
   type Device,
   type LinuxDmabufBuffer,
   type PresentResult,
@@ -187,6 +188,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     if (primary) {
       const full = (v: number): bigint => BigInt(v) << 16n;
       probe.setAll(primary.id, { FB_ID: fb, CRTC_ID: crtcId, SRC_X: 0n, SRC_Y: 0n, SRC_W: full(modeSize.width), SRC_H: full(modeSize.height), CRTC_X: 0n, CRTC_Y: 0n, CRTC_W: modeSize.width, CRTC_H: modeSize.height });
+      // a rotation left on the plane by an earlier KMS client would fail the probe for nothing
+      if (primary.properties.has('rotation')) probe.set(primary.id, 'rotation', ROTATE_0);
     }
     let clonable = false;
     try {
@@ -380,15 +383,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       e.presenterHas = true;
       e.dmabuf?.lock();
     }
+    // the presenter did not take a buffer it was given (an error, or nothing to show)
+    const notTaken = (): void => {
+      if (had || !e.presenterHas) return;
+      e.presenterHas = false;
+      e.dmabuf?.unlock();
+      maybeRelease(e);
+    };
     let r: PresentResult;
     try {
       r = await presenter.present({ buffer: b, damage: clipDamage(damage, b.width, b.height), placement });
     } catch (err) {
-      if (!had && e.presenterHas) {
-        e.presenterHas = false;
-        e.dmabuf?.unlock();
-        maybeRelease(e);
-      }
+      notTaken();
       for (const fb of feedbacks) fb.discarded();
       sendDone(frames);
       throw err;
@@ -397,6 +403,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     take(r);
     const p = r.presentation;
     if (r.path === 'unchanged' || !p) {
+      notTaken();
       for (const fb of feedbacks) fb.discarded();
       sendDone(frames);
       return;
@@ -520,7 +527,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // presenter removes its framebuffers.
       try {
         const req = device.atomic();
-        for (const p of out.resources.planes) if (p.possibleCrtcs.includes(crtcId)) req.set(p.id, 'FB_ID', 0).set(p.id, 'CRTC_ID', 0);
+        for (const p of out.resources.planes) {
+          if (!p.possibleCrtcs.includes(crtcId)) continue;
+          req.set(p.id, 'FB_ID', 0).set(p.id, 'CRTC_ID', 0);
+          if (p.properties.has('rotation')) req.set(p.id, 'rotation', ROTATE_0); // leave no rotated plane behind
+        }
         req.set(out.connectorId, 'CRTC_ID', 0);
         if (capture?.clonable && out.writebackId !== undefined) req.set(out.writebackId, 'CRTC_ID', 0);
         req.set(crtcId, 'ACTIVE', 0).set(crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });

@@ -4,7 +4,7 @@
 // ZERO_COPY, and the writeback capture shows its exact pixels; weston-simple-shm is copied through
 // the presenter's copy source hook and its picture is on screen; the stack (the newest toplevel
 // shown, the previous one back when it goes, black with none); a client SIGKILLed mid-frame and
-// 60 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline;
+// 40 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline;
 // --transform 90 configures the rotated size, says it in wl_output, goes direct through the
 // plane's rotation (and refuses a writeback capture of the rotated plane, which panics vkms 6.12),
 // while the same picture through the rotated copy is checked pixel for pixel; the CLI exits with
@@ -154,7 +154,7 @@ interface Shown {
   last: 'direct' | 'copy' | 'black' | undefined;
 }
 
-async function withKiosk(opts: Partial<KioskOptions>, fn: (k: Kiosk, log: string[], shown: Shown) => Promise<void>): Promise<void> {
+async function withKiosk(t: TapTest, opts: Partial<KioskOptions>, fn: (k: Kiosk, log: string[], shown: Shown) => Promise<void>): Promise<void> {
   const log: string[] = [];
   const k = await startKiosk({ device: vkms!.path, log: (l) => log.push(l), ...opts });
   const shown: Shown = { last: undefined };
@@ -162,6 +162,7 @@ async function withKiosk(opts: Partial<KioskOptions>, fn: (k: Kiosk, log: string
   try {
     await fn(k, log, shown);
   } finally {
+    if (!t.passing()) t.comment(`kiosk log (last lines):\n${log.slice(-25).join('\n')}`);
     await k.close();
     if (sys) {
       sys.close();
@@ -176,7 +177,7 @@ function nextFrame(k: Kiosk, path: 'direct' | 'copy' | 'black'): Promise<void> {
 }
 
 leakFree(t as TapTest, 'a LINEAR XRGB8888 dma-buf goes direct: zero bytes copied, ZERO_COPY, writeback exact', async (t) => {
-  await withKiosk({ socket: 'kiosk-direct' }, async (k, log) => {
+  await withKiosk(t, { socket: 'kiosk-direct' }, async (k, log) => {
     const c = await TestClient.open(k.socket);
     const { hdisplay: W, vdisplay: H } = k.output.mode;
     t.same(c.size, { width: W, height: H }, 'the toplevel is configured fullscreen to the mode');
@@ -201,7 +202,7 @@ leakFree(t as TapTest, 'a LINEAR XRGB8888 dma-buf goes direct: zero bytes copied
 });
 
 leakFree(t as TapTest, 'weston-simple-shm is copied through the copy source hook, on screen, and survives SIGKILL mid-frame', async (t) => {
-  await withKiosk({ socket: 'kiosk-shm' }, async (k, log) => {
+  await withKiosk(t, { socket: 'kiosk-shm' }, async (k, log, shown) => {
     const child = spawn('weston-simple-shm', [], { env: { ...process.env, WAYLAND_DISPLAY: k.socket }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -220,14 +221,14 @@ leakFree(t as TapTest, 'weston-simple-shm is copied through the copy source hook
     t.ok(black.bad <= 250 * 250, 'and only in its 250x250 window (centered, the rest black)');
     child.kill('SIGKILL');
     t.equal(await exited, 'SIGKILL', 'killed mid-frame');
-    await nextFrame(k, 'black');
+    t.ok(await until(() => shown.last === 'black', 10_000), 'its toplevel gone: black');
     const after = await k.capture();
     t.equal(diff(after, solid(0)).bad, 0, 'the kiosk is up and shows black');
   });
 });
 
 leakFree(t as TapTest, 'the stack: the newest toplevel shown, the previous back when it goes, black with none', async (t) => {
-  await withKiosk({ socket: 'kiosk-stack' }, async (k) => {
+  await withKiosk(t, { socket: 'kiosk-stack' }, async (k) => {
     const red = 0xc02010;
     const blue = 0x1030d0;
     const a = await TestClient.open(k.socket);
@@ -249,10 +250,10 @@ leakFree(t as TapTest, 'the stack: the newest toplevel shown, the previous back 
   });
 });
 
-leakFree(t as TapTest, '60 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline', async (t) => {
-  await withKiosk({ socket: 'kiosk-cycles' }, async (k, _log, shown) => {
+leakFree(t as TapTest, '40 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-cycles' }, async (k, _log, shown) => {
     let presented = 0;
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 40; i++) {
       const c = await TestClient.open(k.socket);
       const f = await c.draw(solid(0x010101 * (i + 1)));
       if (f !== 'discarded') presented++;
@@ -262,8 +263,8 @@ leakFree(t as TapTest, '60 connect-draw-disconnect cycles leave fds, GEM handles
         sys = undefined;
       }
     }
-    t.equal(presented, 60, 'every cycle presented its frame');
-    t.ok(k.stats().frames >= 60, `the kiosk presented them (${k.stats().frames} frames)`);
+    t.equal(presented, 40, 'every cycle presented its frame');
+    t.ok(k.stats().frames >= 40, `the kiosk presented them (${k.stats().frames} frames)`);
     t.ok(await until(() => shown.last === 'black', 10_000), 'the last client gone: black');
     t.equal(diff(await k.capture(), solid(0)).bad, 0, 'the kiosk is still up and the capture is black');
   });
@@ -272,7 +273,7 @@ leakFree(t as TapTest, '60 connect-draw-disconnect cycles leave fds, GEM handles
 leakFree(t as TapTest, '--transform 90: rotated configure, wl_output transform, direct through the plane rotation; the rotated copy exact', async (t) => {
   let W = 0;
   let H = 0;
-  await withKiosk({ socket: 'kiosk-rot', transform: 90 }, async (k) => {
+  await withKiosk(t, { socket: 'kiosk-rot', transform: 90 }, async (k) => {
       ({ hdisplay: W, vdisplay: H } = k.output.mode);
       const m = k.output.mode;
       const c = await TestClient.open(k.socket);
@@ -288,7 +289,7 @@ leakFree(t as TapTest, '--transform 90: rotated configure, wl_output transform, 
     });
   // The same picture through the presenter's transformed copy: KMS rotation is counter-clockwise,
   // so screen (x, y) shows buffer (bw - 1 - y, x) of the bw x bh = H x W buffer.
-  await withKiosk({ socket: 'kiosk-rot-copy', transform: 90, forceCopy: true }, async (k) => {
+  await withKiosk(t, { socket: 'kiosk-rot-copy', transform: 90, forceCopy: true }, async (k) => {
     const c = await TestClient.open(k.socket);
     t.same(c.size, { width: H, height: W }, 'configured to the rotated size');
     await c.draw(pattern);

@@ -539,6 +539,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         log(`turning the output off failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       presenter.close();
+      // what was still on screen: the presenter let go of it without onRelease
+      for (const e of byScanout.values()) {
+        if (!e.presenterHas) continue;
+        e.presenterHas = false;
+        e.dmabuf?.unlock();
+      }
+      byScanout.clear();
       if (capture) {
         capture.fb.close();
         capture.map.close();

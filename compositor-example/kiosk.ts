@@ -302,6 +302,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   installXdgShell(server, surfaceOf, () => logicalSize(mode, transform), {
     mapped: (t: Toplevel) => {
       log(`client ${t.client.pid}: toplevel${t.appId ? ` ${t.appId}` : ''} mapped`);
+      for (const o of outputs.of(t.client)) t.surface.resource.send('enter', { output: o }); // fullscreen on the one output
       shell.mapped(t);
     },
     unmapped: (t: Toplevel) => {

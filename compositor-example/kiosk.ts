@@ -521,7 +521,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (closed) return;
       closed = true;
       await captures;
-      if (running) await running;
+      // the frame in flight ends with its flip; a flip that never comes (a hung device) must
+      // not hang the exit: closing the device below rejects it
+      if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
       dmabuf.close();
       server.close(); // every client's resources are destroyed: buffers forgotten, surfaces gone
       // Everything off in one blocking commit (the writeback connector too), then the

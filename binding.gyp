@@ -16,6 +16,7 @@
         "native/dmabuf.cc",
         "native/alloc.cc",
         "native/copy.cc",
+        "native/v4l2.cc",
         "native/egl.cc",
         "native/wayland_server.cc",
         "native/wayland_client.cc",

@@ -61,6 +61,9 @@ constexpr FormatCpp kFormats[] = {
     {DRM_FORMAT_ARGB2101010, 4}, {DRM_FORMAT_ABGR2101010, 4}, {DRM_FORMAT_RGBA1010102, 4}, {DRM_FORMAT_BGRA1010102, 4},
     {DRM_FORMAT_XRGB16161616, 8}, {DRM_FORMAT_XBGR16161616, 8}, {DRM_FORMAT_ARGB16161616, 8}, {DRM_FORMAT_ABGR16161616, 8},
     {DRM_FORMAT_XRGB16161616F, 8}, {DRM_FORMAT_XBGR16161616F, 8}, {DRM_FORMAT_ARGB16161616F, 8}, {DRM_FORMAT_ABGR16161616F, 8},
+    // packed YUV 4:2:2 (a V4L2 camera's usual format): two bytes per pixel, chroma shared by a
+    // pixel pair, so copyRects takes it from even columns only and copyTransformed not at all
+    {DRM_FORMAT_YUYV, 2},
 };
 
 uint32_t FormatBytes(uint32_t format) {
@@ -198,6 +201,37 @@ void ConvertRow(uint8_t* d, const uint8_t* s, uint32_t w) {
     StreamRow(d, reinterpret_cast<const uint8_t*>(stage), size_t(n) * sizeof(DT));
     d += size_t(n) * sizeof(DT);
     s += size_t(n) * sizeof(ST);
+    w -= n;
+  }
+}
+
+// YUYV (Y0 Cb Y1 Cr) -> any of the five, through 0xAARRGGBB. BT.601, limited range: what V4L2
+// (and KMS's COLOR_ENCODING/COLOR_RANGE defaults) assume when nothing else is said. Integer
+// coefficients x256 (R = 1.164(Y-16) + 1.596(Cr-128), G = 1.164(Y-16) - 0.391(Cb-128) -
+// 0.813(Cr-128), B = 1.164(Y-16) + 2.018(Cb-128)), rounded, clamped.
+inline uint32_t Clamp8(int v) { return v < 0 ? 0u : v > 255 ? 255u : uint32_t(v); }
+inline uint32_t Yuv601(int y, int cb, int cr) {
+  int c = (y - 16) * 298, d = cb - 128, e = cr - 128;
+  return 0xff000000u | Clamp8((c + 409 * e + 128) >> 8) << 16 | Clamp8((c - 100 * d - 208 * e + 128) >> 8) << 8 |
+         Clamp8((c + 516 * d + 128) >> 8);
+}
+
+template <Kind D>
+void YuyvRow(uint8_t* d, const uint8_t* s, uint32_t w) {
+  using DT = typename Px<D>::T;
+  alignas(64) DT stage[kStagePixels];  // kStagePixels is even: chunks start on a pixel pair
+  while (w > 0) {
+    uint32_t n = w < kStagePixels ? w : static_cast<uint32_t>(kStagePixels);
+    for (uint32_t i = 0; i < n; i += 2) {
+      const uint8_t* q = s + size_t(i) * 2;
+      bool pair = i + 1 < n;  // a last odd pixel reads no byte past its own two
+      int cb = q[1], cr = pair ? q[3] : 128;
+      stage[i] = Px<D>::Put(Yuv601(q[0], cb, cr));
+      if (pair) stage[i + 1] = Px<D>::Put(Yuv601(q[2], cb, cr));
+    }
+    StreamRow(d, reinterpret_cast<const uint8_t*>(stage), size_t(n) * sizeof(DT));
+    d += size_t(n) * sizeof(DT);
+    s += size_t(n) * 2;
     w -= n;
   }
 }
@@ -374,9 +408,18 @@ RowFn PickConvert(Napi::Env env, const Surface& src, const Surface& dst, const c
     return nullptr;
   }
   Kind ks, kd;
+  if (src.format == DRM_FORMAT_YUYV && KindOf(dst.format, &kd)) {
+    switch (kd) {
+      case Kind::XRGB8888: return YuyvRow<Kind::XRGB8888>;
+      case Kind::ARGB8888: return YuyvRow<Kind::ARGB8888>;
+      case Kind::XBGR8888: return YuyvRow<Kind::XBGR8888>;
+      case Kind::ABGR8888: return YuyvRow<Kind::ABGR8888>;
+      case Kind::RGB565: return YuyvRow<Kind::RGB565>;
+    }
+  }
   if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
     throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
-                                     "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565)");
+                                     "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565, and from YUYV to them)");
   return PickConversion(ks, kd);
 }
 
@@ -441,6 +484,8 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
       throw Napi::RangeError::New(env, name() + " at " + std::to_string(tx) + "," + std::to_string(ty) +
                                            " is outside the " + std::to_string(dst.width) + "x" +
                                            std::to_string(dst.height) + " destination");
+    if (src.format == DRM_FORMAT_YUYV && (x % 2 != 0 || (w % 2 != 0 && x + w != src.width)))
+      throw Napi::RangeError::New(env, name() + ": YUYV is copied in pixel pairs (even x and width, or to the row's end)");
     if (w == 0 || h == 0) continue;
     out->rects.push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
     out->bytes += w * h * dst.cpp;
@@ -600,6 +645,8 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   Napi::Object srcData, dstData;
   Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
   Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  if (src.format == DRM_FORMAT_YUYV || dst.format == DRM_FORMAT_YUYV)
+    throw Napi::RangeError::New(env, "copyTransformed: YUYV shares chroma between pixel pairs: only copyRects takes it");
   RowFn convert = PickConvert(env, src, dst, "copyTransformed");
   auto keep = KeepBoth(srcData, dstData);
   XformRect sr = ReadRect(env, job, "srcRect", false);

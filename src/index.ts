@@ -129,3 +129,32 @@ export {
 export * from './scanout/index.js';
 // the client helper: feedback, format/modifier pick, a buffer ring over primebuf's allocators
 export * from './client/index.js';
+// V4L2 cameras (and output nodes as stand-in encoders): constraints, capture streams, camera to screen
+export {
+  V4l2Device,
+  v4l2Constraint,
+  V4L2_FORMAT_TABLE,
+  v4l2FormatInfo,
+  v4l2FormatFor,
+  v4l2FourccString,
+  CaptureStream,
+  CameraSource,
+  OutputStream,
+  type OutputOptions,
+  type V4l2Capabilities,
+  type V4l2Direction,
+  type V4l2Format,
+  type V4l2FormatAtSize,
+  type V4l2FormatInfo,
+  type V4l2FormatMapping,
+  type V4l2Probe,
+  type V4l2QueueCaps,
+  type V4l2Size,
+  type CaptureBuffer,
+  type CaptureFrame,
+  type CaptureOptions,
+  type CaptureStats,
+  type CaptureTarget,
+  type CameraFrame,
+  type CameraSourceOptions,
+} from './v4l2/index.js';

@@ -13,6 +13,7 @@ import type { DrmNative } from './native/drm.js';
 import type { EglNative } from './native/egl.js';
 import type { FormatsNative } from './native/formats.js';
 import type { TestOnlyNative } from './native/test-only.js';
+import type { V4l2Native } from './native/v4l2.js';
 import type { WaylandNative } from './native/wayland.js';
 
 export interface CommonNative {
@@ -26,7 +27,7 @@ export interface CommonNative {
   dupFd(fd: number): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative & V4l2Native;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

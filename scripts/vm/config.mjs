@@ -28,6 +28,8 @@ export const HOST_PACKAGES = {
   // Mesa's DRI drivers (kms_swrast for GBM/EGL on vkms, llvmpipe for weston's GL renderer):
   // weston only recommends them, and the rig installs without recommends.
   'libgl1-mesa-dri': '/usr/lib/x86_64-linux-gnu/dri/kms_swrast_dri.so',
+  // v4l2-ctl: the V4L2 conformance tests compare primebuf's view of vivid with it
+  'v4l-utils': '/usr/bin/v4l2-ctl',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */
@@ -40,6 +42,11 @@ export const GUEST_MODULES = [
   ['overlay', ''],
   ['virtio_blk', ''], // the checkout's node_modules as a squashfs image (9p is slow for 16k small files)
   ['squashfs', ''],
+  // The V4L2 test driver (issue 13): one instance with a capture (0x1) and an output (0x100)
+  // node only, /dev/video0 and /dev/video1 (vivid's default creates ~20 nodes and a framebuffer).
+  // Its dependencies (videodev, mc, videobuf2-*, v4l2-tpg, v4l2-dv-timings, cec, rc-core) come
+  // from `modinfo -F depends` (prepare.mjs moduleOrder), loaded before it.
+  ['vivid', 'n_devs=1 node_types=0x101'],
 ];
 
 /** Devices `--without` can hide from the guest. */

@@ -41,13 +41,15 @@ have_node renderD vgem || missing="$missing
   udmabuf: /dev/udmabuf is missing"
 [ -c /dev/dma_heap/system ] || missing="$missing
   dma-heap: /dev/dma_heap/system is missing"
+[ -c /dev/video0 ] || missing="$missing
+  vivid: /dev/video0 (V4L2 capture) is missing (module not loaded?)"
 
 if [ -n "$missing" ]; then
   echo "vkms rig preflight FAILED: the conformance suite needs devices that this VM lacks:$missing" >&2
   echo "not ok - vkms rig preflight: missing devices:$(echo "$missing" | tr '\n' ' ')"
   exit 1
 fi
-echo "# vkms rig preflight: vkms, vgem (card + render), /dev/udmabuf, /dev/dma_heap/system present" >&2
+echo "# vkms rig preflight: vkms, vgem (card + render), /dev/udmabuf, /dev/dma_heap/system, /dev/video0 present" >&2
 
 limit=${PRIMEBUF_VM_TAP_TIMEOUT:-600}
 if [ "${PRIMEBUF_VM_RUNNER:-node}" = tap ]; then

@@ -8,7 +8,8 @@
  *
  * --use DEV:USAGE[:SEL]  scanout (primary plane), scanout:overlay, scanout:cursor,
  *                        scanout:<plane id>, scanout:any (any non-cursor plane); texture;
- *                        render; and `cpu` or cpu:read|write|readwrite.
+ *                        render; and `cpu` or cpu:read|write|readwrite; a V4L2 node
+ *                        /dev/videoN:capture or /dev/videoN:output (read live: src/v4l2).
  * Devices are described by --device-file (a recorded description, see
  * src/constraints/import-drm-info.ts), so the command works on a machine without /dev/dri.
  * Devices primebuf cannot query (an encoder) come with --declare (src/constraints/json.ts).
@@ -38,6 +39,7 @@ import {
 } from '../constraints/index.js';
 import { Device, listDevices } from '../kms/index.js';
 import { describeKmsDevice } from '../constraints/live.js';
+import { V4l2Device } from '../v4l2/device.js';
 import { AllocatorPool, describedAllocator, dumbCaps, findSystemAllocators, heapCaps, planToJSON, udmabufCaps, udmabufSizeLimit, type Allocator, type MissingAllocator } from '../alloc/index.js';
 
 const HELP = `usage: primebuf solve --use DEV:USAGE[:SEL] [--use ...] --size WxH --format F1[,F2...]
@@ -47,7 +49,8 @@ Merges the constraints of every device a buffer will visit, solves them for the 
 candidate formats (in order of preference) and picks an allocator. Nothing is allocated.
 
   --use DEV:USAGE[:SEL]   card0:scanout (primary plane), card0:scanout:overlay|cursor|any|<plane id>,
-                          renderD128:texture, renderD128:render, cpu (or cpu:read|write|readwrite)
+                          renderD128:texture, renderD128:render, cpu (or cpu:read|write|readwrite),
+                          /dev/video0:capture (a V4L2 camera), /dev/video1:output (a V4L2 output node)
   --device-file [N=]PATH  a recorded device description: normalized drm_info JSON (named N, else by
                           its "node" basename) or \`primebuf devices --json\` output (every KMS node in it)
   --declare JSON|@FILE    a device primebuf cannot query, e.g.
@@ -88,6 +91,26 @@ async function liveRenderConstraints(uses: readonly string[], devices: Map<strin
     if (devices.has(dev) || nodeDrivers.has(dev) || !/^(card|renderD)\d+$/.test(dev) || !existsSync(`/dev/dri/${dev}`)) continue;
     const r = await liveRenderNodeConstraint(dev, liveDriver(dev) ?? 'unknown', { usage });
     out.set(use, r.constraint);
+  }
+  return out;
+}
+
+/**
+ * Constraints of live V4L2 nodes (`/dev/videoN:capture|output`) for the request's size: TRY_FMT
+ * per format (src/v4l2/device.ts); with one candidate format, that format's own constraint.
+ */
+function v4l2Constraints(uses: readonly string[], size: { width: number; height: number }, formats: readonly number[]): Map<string, DeviceConstraint> {
+  const out = new Map<string, DeviceConstraint>();
+  for (const use of uses) {
+    const m = /^(\/dev\/[^:]+):(capture|output)$/.exec(use);
+    if (!m) continue;
+    const dev = V4l2Device.open(m[1]!);
+    try {
+      if (dev.direction !== m[2]) throw new InvalidArgumentError(`${m[1]} is a V4L2 ${dev.direction} node, not ${m[2]}`);
+      out.set(use, dev.constraintFor(size, formats.length === 1 ? { format: formats[0]! } : {}));
+    } finally {
+      dev.close();
+    }
   }
   return out;
 }
@@ -225,6 +248,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const d of live) d.close();
   }
   const liveRender = await liveRenderConstraints(values.use, devices);
+  for (const [k, v] of v4l2Constraints(values.use, { width, height }, formats)) liveRender.set(k, v);
   const members = [...values.use.map((u) => useConstraint(u, devices, liveRender)), ...values.declare.map((d) => constraintFromJSON(readJSONArg(d)))];
   const merged = merge(...members);
   const { allocators, missing, assumed } = allocatorsFor(values.allocators, devices);

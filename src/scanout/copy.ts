@@ -66,9 +66,13 @@ export function copyFormats(): ReadonlyMap<number, number> {
   return sameFormat;
 }
 
+/** YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (BT.601 limited range; even columns). */
+export const YUV_SOURCE_FORMATS: readonly number[] = ['YUYV'].map(fourcc);
+
 /** Whether copyRects can copy `src` into `dst` (same format, or a listed conversion). */
 export function canCopy(src: number, dst: number): boolean {
   if (src === dst) return copyFormats().has(src);
+  if (YUV_SOURCE_FORMATS.includes(src)) return CONVERTIBLE_FORMATS.includes(dst);
   return CONVERTIBLE_FORMATS.includes(src) && CONVERTIBLE_FORMATS.includes(dst);
 }
 

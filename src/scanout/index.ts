@@ -12,6 +12,7 @@ export {
   canCopy,
   newCopyStats,
   CONVERTIBLE_FORMATS,
+  YUV_SOURCE_FORMATS,
   type CopySurface,
   type CopyStats,
   type CopyOptions,

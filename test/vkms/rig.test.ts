@@ -86,3 +86,18 @@ t.test('vkms encoders: Virtual-1 and Writeback-1 clonable in the rig build, each
     else t.equal(e.possible_clones, (1 << encoders.length) - 1, `rig build: encoder ${e.id} clones with both`);
   });
 });
+
+t.test('vivid: a V4L2 capture node and an output node (issue 13)', async (t) => {
+  // scripts/vm/config.mjs loads `vivid n_devs=1 node_types=0x101`: video0 capture, video1 output
+  t.ok(isCharDevice('/dev/video0'), '/dev/video0 is a character device');
+  t.ok(isCharDevice('/dev/video1'), '/dev/video1 is a character device');
+  const name = (n: string) => {
+    try {
+      return readFileSync(`/sys/class/video4linux/${n}/name`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  t.match(name('video0'), /^vivid-000-vid-cap$/, 'video0 is vivid instance 0\'s capture node');
+  t.match(name('video1'), /^vivid-000-vid-out$/, 'video1 is vivid instance 0\'s output node');
+});

@@ -209,6 +209,21 @@ export interface CopySource {
   surface?(): CopySurface;
 }
 
+/**
+ * The copy source of a libwayland wl_shm buffer (a wl_buffer `ServerResource` of
+ * `server.initShm()`): damage copies through copyShmRects (off the JS thread, guarded against a
+ * truncated pool); `surface()` is a snapshot of the pixels read on the JS thread (shmBufferRead)
+ * for the transformed copy. TypeError when `resource` is no wl_shm buffer.
+ */
+export function shmCopySource(resource: ServerResource): CopySource {
+  const info = shmSourceInfo(resource);
+  if (!info) throw new TypeError(`${resource.interface}@${resource.id} is not a wl_shm buffer`);
+  return {
+    copyRects: (dst, rects, opts) => copyShmRects(resource, dst, rects, opts),
+    surface: () => ({ memory: resource.server.shmBufferRead(resource), format: info.format, stride: info.stride, width: info.width, height: info.height }),
+  };
+}
+
 // Runs `copy` inside DMA_BUF_IOCTL_SYNC brackets: a read bracket on the source's dma-buf and a
 // write bracket on the destination's, where there is one; counts into `stats`.
 async function bracketed(src: Dmabuf | undefined, dst: Dmabuf | undefined, stats: CopyStats | undefined, copy: () => Promise<number>): Promise<number> {

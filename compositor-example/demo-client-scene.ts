@@ -72,12 +72,21 @@ export function paintScene(pixels: Uint8Array, stride: number, n: number, w: num
   if (pixels.byteOffset % 4 !== 0 || stride % 4 !== 0) throw new RangeError('paintScene: pixels and stride must be 4-byte aligned');
   const words = new Uint32Array(pixels.buffer, pixels.byteOffset, Math.floor(pixels.byteLength / 4));
   const pitch = stride / 4;
+  const sq = squareRect(n, w, h);
+  const counter = counterRect(w, h);
   for (const r of rects) {
+    const x0 = Math.max(0, r.x);
     const x1 = Math.min(w, r.x + r.width);
-    const y1 = Math.min(h, r.y + r.height);
-    for (let y = Math.max(0, r.y); y < y1; y++) {
+    for (let y = Math.max(0, r.y), y1 = Math.min(h, r.y + r.height); y < y1; y++) {
       const row = y * pitch;
-      for (let x = Math.max(0, r.x); x < x1; x++) words[row + x] = scenePixel(n, w, h, x, y);
+      const special = (y >= sq.y && y < sq.y + sq.height) || y < counter.height;
+      if (!special) {
+        // the common case: gradient only (the same formula as backgroundPixel, inlined)
+        const gb = (0xff000000 | ((h > 1 ? Math.floor((y * 255) / (h - 1)) : 0) << 8) | 0x60) >>> 0;
+        for (let x = x0; x < x1; x++) words[row + x] = (gb | ((w > 1 ? Math.floor((x * 255) / (w - 1)) : 0) << 16)) >>> 0;
+      } else {
+        for (let x = x0; x < x1; x++) words[row + x] = scenePixel(n, w, h, x, y);
+      }
     }
   }
 }

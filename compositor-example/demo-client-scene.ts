@@ -79,14 +79,11 @@ export function paintScene(pixels: Uint8Array, stride: number, n: number, w: num
     const x1 = Math.min(w, r.x + r.width);
     for (let y = Math.max(0, r.y), y1 = Math.min(h, r.y + r.height); y < y1; y++) {
       const row = y * pitch;
-      const special = (y >= sq.y && y < sq.y + sq.height) || y < counter.height;
-      if (!special) {
-        // the common case: gradient only (the same formula as backgroundPixel, inlined)
-        const gb = (0xff000000 | ((h > 1 ? Math.floor((y * 255) / (h - 1)) : 0) << 8) | 0x60) >>> 0;
-        for (let x = x0; x < x1; x++) words[row + x] = (gb | ((w > 1 ? Math.floor((x * 255) / (w - 1)) : 0) << 16)) >>> 0;
-      } else {
-        for (let x = x0; x < x1; x++) words[row + x] = scenePixel(n, w, h, x, y);
-      }
+      // the gradient (the same formula as backgroundPixel, inlined), then the square's and the counter's spans
+      const gb = (0xff000000 | ((h > 1 ? Math.floor((y * 255) / (h - 1)) : 0) << 8) | 0x60) >>> 0;
+      for (let x = x0; x < x1; x++) words[row + x] = (gb | ((w > 1 ? Math.floor((x * 255) / (w - 1)) : 0) << 16)) >>> 0;
+      if (y >= sq.y && y < sq.y + sq.height) words.fill(SQUARE, row + Math.max(x0, sq.x), row + Math.max(x0, Math.min(x1, sq.x + sq.width)));
+      if (y < counter.height) for (let x = x0; x < Math.min(x1, counter.width); x++) words[row + x] = scenePixel(n, w, h, x, y);
     }
   }
 }

@@ -159,27 +159,39 @@ async function main() {
   const xdg = mkdtempSync(join(tmpdir(), 'primebuf-bench-'));
   const env = { ...process.env, XDG_RUNTIME_DIR: xdg };
   note(`kiosk vs weston on /dev/dri/${card}, ${FRAMES} client frames per run`);
+  let failed = false;
   try {
     for (const c of CLIENTS) {
       const cmd = c.cmd ?? ['weston-simple-dmabuf-egl', '-d', `/dev/dri/${card}`];
-      const w = await runWeston(card, cmd, c.pixman, env);
-      const wl = { compositor: c.weston, client: c.name, frames: w.frames, cpuMsPerFrame: w.cpuMsPerFrame, fps: w.fps, bytesCopiedPerFrame: null, seconds: w.seconds };
-      console.log(JSON.stringify(wl));
+      // A run that fails prints its error as the line and the others still run.
+      const attempt = async (compositor, fn) => {
+        try {
+          return await fn();
+        } catch (err) {
+          failed = true;
+          console.log(JSON.stringify({ compositor, client: c.name, error: err.message.split('\n').slice(0, 4).join(' | ') }));
+          return null;
+        }
+      };
+      const w = await attempt(c.weston, () => runWeston(card, cmd, c.pixman, env));
+      if (w) console.log(JSON.stringify({ compositor: c.weston, client: c.name, frames: w.frames, cpuMsPerFrame: w.cpuMsPerFrame, fps: w.fps, bytesCopiedPerFrame: null, seconds: w.seconds }));
       if (values.only === 'weston') continue;
-      const k = await runKiosk(card, cmd, env);
+      const k = await attempt('kiosk', () => runKiosk(card, cmd, env));
+      if (!k) continue;
       console.log(JSON.stringify({
         compositor: 'kiosk', client: c.name, frames: k.frames, cpuMsPerFrame: k.cpuMsPerFrame, fps: k.fps, bytesCopiedPerFrame: k.bytesCopiedPerFrame,
         direct: k.direct, copied: k.copied, paths: k.paths, seconds: k.seconds,
-        ratio: { cpuPerFrame: k.cpuMsPerFrame / w.cpuMsPerFrame, fps: k.fps / w.fps },
+        ratio: w ? { cpuPerFrame: k.cpuMsPerFrame / w.cpuMsPerFrame, fps: k.fps / w.fps } : null,
         against: c.weston,
       }));
     }
   } finally {
     rmSync(xdg, { recursive: true, force: true });
   }
+  return failed ? 1 : 0;
 }
 
-main().catch((err) => {
+main().then((code) => (process.exitCode = code), (err) => {
   console.error(`kiosk-vs-weston: ${err.message}`);
   process.exit(1);
 });

@@ -14,7 +14,7 @@
  * failed, an output turned off) without losing its content.
  */
 import { ClosedError, PrimebufError } from '../errors.js';
-import type { CopySurface, CopyStats } from './copy.js';
+import type { CopySource, CopySurface, CopyStats } from './copy.js';
 import { copyRects, newCopyStats } from './copy.js';
 import type { Rect } from './damage.js';
 import { DamageHistory, damageArea } from './damage.js';
@@ -164,8 +164,9 @@ export class CopyRing<B extends ScanoutBuffer> {
    * RingBusyError, recording nothing, when every buffer is on screen, queued or being written.
    * `write`, when given, writes the buffer instead of the damage copy (a transformed copy): it
    * must write everything the damage covers (then `rects` is the damage, in destination coordinates).
+   * A source given as a CopySource (a wl_shm buffer) is copied through its own copyRects.
    */
-  async copyFrame(source: CopySurface, damage: Iterable<Rect>, opts: { dx?: number; dy?: number; write?: (buffer: B) => Promise<number> } = {}): Promise<RingFrame<B>> {
+  async copyFrame(source: CopySurface | { readonly width: number; readonly height: number; readonly copySource: CopySource }, damage: Iterable<Rect>, opts: { dx?: number; dy?: number; write?: (buffer: B) => Promise<number> } = {}): Promise<RingFrame<B>> {
     this.#assertOpen();
     const slot = this.#pick();
     if (!slot) {
@@ -191,7 +192,8 @@ export class CopyRing<B extends ScanoutBuffer> {
     slot.frame = undefined; // half-written content is unknown content
     try {
       if (opts.write) rects.push(...needed);
-      const bytes = await (opts.write ? opts.write(slot.buffer) : copyRects(source, slot.buffer, rects, { dx, dy, stats: this.stats }));
+      const copy = { dx, dy, stats: this.stats };
+      const bytes = await (opts.write ? opts.write(slot.buffer) : 'copySource' in source ? source.copySource.copyRects(slot.buffer, rects, copy) : copyRects(source, slot.buffer, rects, copy));
       this.stats.frames++;
       if (damageArea(needed) === this.width * this.height) this.stats.fullFrames++;
       if (slot.closeWhenDone) throw new ClosedError('CopyRing'); // the catch closes the buffer

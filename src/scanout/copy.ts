@@ -187,6 +187,29 @@ export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rec
   return bracketed(undefined, dst.dmabuf, opts.stats, () => held(dst.memory, () => buffer.server.shmCopyRects(buffer, job)));
 }
 
+/** A buffer's pixels for the copy path when they are not a mappable dma-buf (wl_shm). */
+export interface CopySource {
+  /** Copies `rects` (buffer coordinates) into `dst`, source pixel (0,0) landing at (opts.dx, opts.dy). */
+  copyRects(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions): Promise<number>;
+  /** A mapped view of the pixels for crops/scaling/rotation (copyTransformed), when there is one. */
+  surface?(): CopySurface;
+}
+
+/**
+ * The copy source of a libwayland wl_shm buffer (a wl_buffer `ServerResource` of
+ * `server.initShm()`): damage copies through copyShmRects (off the JS thread, guarded against a
+ * truncated pool); `surface()` is a snapshot of the pixels read on the JS thread (shmBufferRead)
+ * for the transformed copy. TypeError when `resource` is no wl_shm buffer.
+ */
+export function shmCopySource(resource: ServerResource): CopySource {
+  const info = shmSourceInfo(resource);
+  if (!info) throw new TypeError(`${resource.interface}@${resource.id} is not a wl_shm buffer`);
+  return {
+    copyRects: (dst, rects, opts) => copyShmRects(resource, dst, rects, opts),
+    surface: () => ({ memory: resource.server.shmBufferRead(resource), format: info.format, stride: info.stride, width: info.width, height: info.height }),
+  };
+}
+
 // Runs `copy` inside DMA_BUF_IOCTL_SYNC brackets: a read bracket on the source's dma-buf and a
 // write bracket on the destination's, where there is one; counts into `stats`.
 async function bracketed(src: Dmabuf | undefined, dst: Dmabuf | undefined, stats: CopyStats | undefined, copy: () => Promise<number>): Promise<number> {

@@ -6,6 +6,7 @@ export {
   copyRects,
   copyTransformed,
   copyShmRects,
+  shmCopySource,
   shmSourceInfo,
   copyFormats,
   canCopy,
@@ -16,6 +17,7 @@ export {
   type CopyOptions,
   type ShmSourceInfo,
   type CopyTransform,
+  type CopySource,
 } from './copy.js';
 export {
   CopyRing,

@@ -38,7 +38,7 @@ import { DumbBuffer } from '../alloc/backends/dumb.js';
 import { Framebuffer } from '../kms/framebuffer.js';
 import type { RawMode } from '../native/drm.js';
 import { assignPlanes } from './assign.js';
-import { canCopy, copyTransformed, type CopySurface, type CopyTransform } from './copy.js';
+import { canCopy, copyTransformed, type CopySource, type CopySurface, type CopyTransform } from './copy.js';
 import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
 import { exportWriteFence } from './implicit-sync.js';
@@ -94,8 +94,8 @@ export interface Presentation {
 }
 
 export interface PresentResult {
-  /** 'unchanged': nothing to show, no commit. */
-  readonly path: 'direct' | 'copy' | 'unchanged';
+  /** 'unchanged': nothing to show, no commit; 'black': clear() (or refresh() of a black screen). */
+  readonly path: 'direct' | 'copy' | 'unchanged' | 'black';
   readonly committed: boolean;
   /** The plane the client buffer went on (direct) or the copy's plane. */
   readonly plane?: number;
@@ -269,6 +269,8 @@ export class Presenter {
   #planesInUse = new Set<number>();
   /** The last frame committed. */
   #shown: Shown | undefined;
+  /** What the last commit put on the planes: refresh() commits it again. */
+  #lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> | undefined;
   /** The client buffer scanned out directly by the last completed flip. */
   #onScreen: ScanoutBuffer | undefined;
   /** The client buffer of a direct frame committed and not flipped yet. */
@@ -337,8 +339,43 @@ export class Presenter {
    * starts after its flip.
    */
   present(frame: PresentFrame): Promise<PresentResult> {
+    return this.#queue(() => this.#present(frame));
+  }
+
+  /**
+   * Commits again what the planes show (no copy, no release; black before the first frame), for
+   * state that `extraState` adds (a writeback capture) when no frame is coming. Serialized like
+   * present().
+   */
+  refresh(): Promise<PresentResult> {
+    return this.#queue(() => this.#recommit());
+  }
+
+  async #recommit(): Promise<PresentResult> {
+    this.#assertOpen();
+    const planes = this.#lastPlanes;
+    if (!planes) return this.#black();
+    const req = this.device.atomic();
+    for (const [plane, fb, p] of planes) placePlane(req, plane, this.crtcId, fb, p);
+    this.#opts.extraState?.(req);
+    const { flip, fences } = req.commit({ allowModeset: false, crtcCount: 1 });
+    this.#stats.commits++;
+    const events = await flip;
+    const path = this.#shown?.path ?? 'black';
+    return { path, committed: true, bytesCopied: 0, presentation: this.#presentation(events[0]!, path === 'direct'), fences };
+  }
+
+  /**
+   * Shows black: the background on the primary plane, every other plane off (the modeset too on
+   * the first commit). The client buffer that was on screen is released after the flip.
+   */
+  clear(): Promise<PresentResult> {
+    return this.#queue(() => this.#black());
+  }
+
+  #queue(fn: () => Promise<PresentResult>): Promise<PresentResult> {
     if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
-    const run = this.#tail.then(() => this.#present(frame));
+    const run = this.#tail.then(fn);
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -467,7 +504,17 @@ export class Presenter {
     return this.#ring;
   }
 
+  /** What the copy reads: the buffer's copy source (wl_shm), or a mapping of its dma-buf. */
+  #copyInput(buffer: ScanoutBuffer, transformed: boolean): CopySurface | { readonly width: number; readonly height: number; readonly copySource: CopySource } {
+    const cs = buffer.copySource;
+    if (!cs) return this.#source(buffer);
+    if (!transformed) return { width: buffer.width, height: buffer.height, copySource: cs };
+    if (!cs.surface) throw new CopyUnsupportedError(`${buffer.name ?? 'the buffer'}: its copy source has no surface for a transformed copy`);
+    return cs.surface();
+  }
+
   #source(buffer: ScanoutBuffer): CopySurface {
+    if (buffer.kind === 'shm') throw new CopyUnsupportedError(`${buffer.name ?? 'a wl_shm buffer'} has no copy source: the copy path cannot read it`);
     let s = this.#sources.get(buffer);
     if (!s) {
       const dmabuf = Dmabuf.dupFrom(buffer.planes[0]!.fd, `copy source ${buffer.name ?? 'client buffer'}`);
@@ -502,6 +549,48 @@ export class Presenter {
     if (this.#closed) throw new ClosedError('Presenter');
   }
 
+  /** The modeset of the first commit. */
+  #modesetState(req: AtomicRequest): void {
+    if (this.#modeset) return;
+    this.#modeBlob ??= PropertyBlob.fromMode(this.device, this.mode);
+    req.set(this.crtcId, 'MODE_ID', this.#modeBlob).set(this.crtcId, 'ACTIVE', 1).set(this.connectorId, 'CRTC_ID', this.crtcId);
+  }
+
+  async #black(): Promise<PresentResult> {
+    this.#assertOpen();
+    const req = this.device.atomic();
+    this.#modesetState(req);
+    const black = [this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize)] as const;
+    placePlane(req, black[0], this.crtcId, black[1], black[2]);
+    for (const p of this.#planesInUse) if (p !== this.#primary.id) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
+    this.#opts.extraState?.(req);
+    const { flip, fences } = req.commit({ allowModeset: !this.#modeset, crtcCount: 1 });
+    this.#stats.commits++;
+    this.#modeset = true;
+    this.#planesInUse = new Set([this.#primary.id]);
+    this.#shown = undefined;
+    this.#lastPlanes = [black];
+    this.#pendingDirect = undefined;
+    const events = await flip;
+    const left = this.#onScreen;
+    this.#onScreen = undefined;
+    if (left) this.#release(left);
+    for (const b of [...this.#forgetLater]) this.#drop(b);
+    return { path: 'black', committed: true, bytesCopied: 0, presentation: this.#presentation(events[0]!, false), fences };
+  }
+
+  #presentation(e: import('../kms/events.js').PageFlipEvent, zeroCopy: boolean): Presentation {
+    // The flip that enables the CRTC may carry no vblank timestamp (vkms: 0): the time the
+    // event was read stands in for it, and it is no hardware clock reading.
+    const stamped = e.timestampNs !== 0n;
+    const timestampNs = stamped ? e.timestampNs : process.hrtime.bigint(); // libuv's hrtime is CLOCK_MONOTONIC
+    const hwClock = stamped && this.#hwClock;
+    const flags = PRESENTATION_VSYNC | PRESENTATION_HW_COMPLETION | (hwClock ? PRESENTATION_HW_CLOCK : 0) | (zeroCopy ? PRESENTATION_ZERO_COPY : 0);
+    const tvSec = stamped ? e.tvSec : Number(timestampNs / 1_000_000_000n);
+    const tvUsec = stamped ? e.tvUsec : Number((timestampNs % 1_000_000_000n) / 1000n);
+    return { timestampNs, tvSec, tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags };
+  }
+
   async #present(frame: PresentFrame): Promise<PresentResult> {
     this.#assertOpen();
     const { buffer } = frame;
@@ -516,23 +605,24 @@ export class Presenter {
     const decision = this.#decide(buffer, placement, key, forceCopy);
     const fds = buffer.planes.map((p) => p.fd);
     const req = this.device.atomic();
-    if (!this.#modeset) {
-      this.#modeBlob ??= PropertyBlob.fromMode(this.device, this.mode);
-      req.set(this.crtcId, 'MODE_ID', this.#modeBlob).set(this.crtcId, 'ACTIVE', 1).set(this.connectorId, 'CRTC_ID', this.crtcId);
-    }
+    this.#modesetState(req);
     const used = new Set<number>();
+    const lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> = [];
+    const put = (plane: ScanoutPlaneInfo, fb: Framebuffer, p: ResolvedPlacement): void => {
+      placePlane(req, plane, this.crtcId, fb, p);
+      lastPlanes.push([plane, fb, p]);
+      used.add(plane.id);
+    };
     let fence: SyncFile | undefined;
     let copied: RingFrame<PresenterRingBuffer> | undefined;
     if (decision.path === 'direct') {
       const fb = this.#kernel.framebufferOf(buffer);
       if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
       if (decision.background) {
-        placePlane(req, this.#primary, this.crtcId, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
-        used.add(this.#primary.id);
+        put(this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
       }
       const plane = this.#planes.find((p) => p.id === decision.plane)!;
-      placePlane(req, plane, this.crtcId, fb, decision.placement);
-      used.add(plane.id);
+      put(plane, fb, decision.placement);
       fence = exportWriteFence(fds, buffer.name);
       if (fence) {
         this.#stats.fenceExports++;
@@ -540,7 +630,8 @@ export class Presenter {
       }
     } else {
       const ring = this.#ensureRing();
-      const source = this.#source(buffer);
+      const { transform } = decision;
+      const source = this.#copyInput(buffer, transform !== undefined);
       // a new source, a new placement or frames shown directly since: the ring's buffers do
       // not hold this surface's previous frames, so its damage history cannot be trusted
       const continues = prev?.path === 'copy' && prev.key === key;
@@ -550,7 +641,7 @@ export class Presenter {
         const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
         if (!covers) await clearFreeBuffers(ring);
       }
-      const writes = exportWriteFence(fds, buffer.name);
+      const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
       if (writes) {
         this.#stats.fenceExports++;
         try {
@@ -560,19 +651,18 @@ export class Presenter {
         }
       }
       this.#assertOpen();
-      const { transform } = decision;
       if (transform) {
         // a transformed frame repaints its whole destination rectangle: that is its damage
         const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
-        const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(source, b, transform, { stats: ring.stats });
+        const surface = source as CopySurface;
+        const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
         copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
       } else {
         const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
         copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
       }
       this.#assertOpen();
-      placePlane(req, this.#primary, this.crtcId, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
-      used.add(this.#primary.id);
+      put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
       // the compositor has its own copy now: the client may reuse the buffer
       if (buffer !== this.#onScreen) this.#release(buffer);
     }
@@ -595,6 +685,7 @@ export class Presenter {
     this.#modeset = true;
     this.#planesInUse = used;
     this.#shown = { buffer, key, path: decision.path };
+    this.#lastPlanes = lastPlanes;
     const nowOn = decision.path === 'direct' ? buffer : undefined;
     this.#pendingDirect = nowOn;
     if (copied) this.#ring!.markQueued(copied.slot);
@@ -604,22 +695,13 @@ export class Presenter {
     const left = this.#onScreen;
     this.#onScreen = nowOn;
     if (left && left !== nowOn) this.#release(left);
-    for (const b of this.#forgetLater) if (b !== nowOn) this.#drop(b);
-    const e = events[0]!;
-    // The flip that enables the CRTC may carry no vblank timestamp (vkms: 0): the time the
-    // event was read stands in for it, and it is no hardware clock reading.
-    const stamped = e.timestampNs !== 0n;
-    const timestampNs = stamped ? e.timestampNs : process.hrtime.bigint(); // libuv's hrtime is CLOCK_MONOTONIC
-    const hwClock = stamped && this.#hwClock;
-    const flags = PRESENTATION_VSYNC | PRESENTATION_HW_COMPLETION | (hwClock ? PRESENTATION_HW_CLOCK : 0) | (decision.path === 'direct' ? PRESENTATION_ZERO_COPY : 0);
-    const tvSec = stamped ? e.tvSec : Number(timestampNs / 1_000_000_000n);
-    const tvUsec = stamped ? e.tvUsec : Number((timestampNs % 1_000_000_000n) / 1000n);
+    for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
     return {
       path: decision.path,
       committed: true,
       plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
       bytesCopied: copied?.bytes ?? 0,
-      presentation: { timestampNs, tvSec, tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags },
+      presentation: this.#presentation(events[0]!, decision.path === 'direct'),
       fences,
     };
   }

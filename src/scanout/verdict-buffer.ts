@@ -4,6 +4,7 @@
  */
 import type { DmabufAttributes } from '../dmabuf/attributes.js';
 import { formatName, modifierName } from '../formats/index.js';
+import type { CopySource } from './copy.js';
 
 export interface ScanoutBufferPlane {
   /** A dma-buf fd, borrowed for the import. */
@@ -28,6 +29,8 @@ export interface ScanoutBuffer {
   readonly allocatedOn?: bigint;
   /** For messages ('wl_buffer@12 of client 3'). */
   readonly name?: string;
+  /** How the copy path reads a 'shm' buffer's pixels (its planes have no dma-buf fd). */
+  readonly copySource?: CopySource;
 }
 
 /** The verdicts' view of a linux-dmabuf buffer's validated attributes (fds stay with the attributes). */
@@ -43,9 +46,9 @@ export function bufferFromAttributes(a: DmabufAttributes, opts: { allocatedOn?: 
   };
 }
 
-/** A wl_shm buffer as the verdicts see it. */
-export function shmBuffer(width: number, height: number, format: number, stride: number, name?: string): ScanoutBuffer {
-  return { kind: 'shm', width, height, format, modifier: 0n, planes: [{ fd: -1, offset: 0, stride }], ...(name !== undefined ? { name } : {}) };
+/** A wl_shm buffer as the verdicts see it; with `copySource`, the presenter can copy it. */
+export function shmBuffer(width: number, height: number, format: number, stride: number, name?: string, copySource?: CopySource): ScanoutBuffer {
+  return { kind: 'shm', width, height, format, modifier: 0n, planes: [{ fd: -1, offset: 0, stride }], ...(name !== undefined ? { name } : {}), ...(copySource ? { copySource } : {}) };
 }
 
 export function describeBuffer(b: ScanoutBuffer): string {

@@ -1,0 +1,552 @@
+/**
+ * The kiosk, wired from the public API in this order: the Wayland server (wl_compositor,
+ * wl_shm from libwayland, wl_output, xdg_wm_base, wp_presentation), linux-dmabuf (PRIME imports
+ * into the KMS device; the scanout tranche of the fullscreen surface driven by the verdicts),
+ * the presenter (direct or copy, one atomic commit per frame, page flips), the shell (the most
+ * recently mapped toplevel is shown; none: black).
+ *
+ * Frames: a commit of the shown surface schedules a frame; while one is in flight, later commits
+ * only update the surface's state and the newest is presented after the flip (no queue). After
+ * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
+ * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
+ */
+import {
+  LinuxDmabuf,
+  Presenter,
+  PrimebufError,
+  WaylandServer,
+  DumbBuffer,
+  Framebuffer,
+  addWriteback,
+  bufferFromAttributes,
+  describeBuffer,
+  fourcc,
+  formatName,
+  modifierName,
+  shmBuffer,
+  shmCopySource,
+  shmSourceInfo,
+  findPlane,
+  scanoutDeviceFromLive,
+  PropertyBlob,
+  ROTATE_0,
+  type Device,
+  type LinuxDmabufBuffer,
+  type PresentResult,
+  type ScanoutBuffer,
+  type ServerResource,
+  type SurfacePlacement,
+  type Mapping,
+  type AtomicRequest,
+} from 'primebuf';
+import { clipDamage, installCompositor, type Surface } from './compositor.js';
+import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
+import { installPresentation } from './presentation.js';
+import { Shell } from './shell.js';
+import { installXdgShell, type Toplevel } from './xdg-shell.js';
+
+export interface KioskOptions {
+  /** DRM device (default: the first primary node with KMS planes). */
+  readonly device?: string;
+  /** Connector name, e.g. 'Virtual-1' (default: the first connected one). */
+  readonly connector?: string;
+  /** Socket name in $XDG_RUNTIME_DIR (default: the first free wayland-N). */
+  readonly socket?: string;
+  /** Output transform, degrees counter-clockwise (wl_output.transform 0-3). */
+  readonly transform?: OutputTransform;
+  /** One line per event worth telling (a buffer's path and why, clients, errors). */
+  readonly log?: (line: string) => void;
+  /** Copy every frame, even what could go on a plane (tests, benchmarks). */
+  readonly forceCopy?: boolean;
+}
+
+export interface KioskBufferStats {
+  name: string;
+  /** the client's pid */
+  client: number;
+  kind: 'dmabuf' | 'shm';
+  width: number;
+  height: number;
+  format: string;
+  modifier: string;
+  path: 'direct' | 'copy';
+  reasons: string[];
+}
+
+export interface KioskStats {
+  frames: number;
+  direct: number;
+  copied: number;
+  bytesCopied: number;
+  commits: number;
+  imports: number;
+  addfb2: number;
+  allocations: number;
+  cpu: { userUs: number; systemUs: number };
+  buffers: KioskBufferStats[];
+}
+
+export interface KioskFrameInfo {
+  readonly path: 'direct' | 'copy' | 'black';
+  /** The buffer shown (describeBuffer), none for black. */
+  readonly buffer?: string;
+  readonly bytesCopied: number;
+  /** wp_presentation flags of the flip. */
+  readonly flags: number;
+  readonly sequence: number;
+  readonly timestampNs: bigint;
+}
+
+export interface KioskCapture {
+  readonly width: number;
+  readonly height: number;
+  /** DRM fourcc (XRGB8888). */
+  readonly format: number;
+  readonly stride: number;
+  readonly pixels: Uint8Array;
+}
+
+export interface Kiosk {
+  readonly socket: string;
+  readonly device: Device;
+  readonly presenter: Presenter;
+  readonly output: KmsOutput;
+  stats(): KioskStats;
+  /** What is on screen now, through the writeback connector. */
+  capture(): Promise<KioskCapture>;
+  onFrame(fn: (info: KioskFrameInfo) => void): void;
+  close(): Promise<void>;
+}
+
+/** capture() cannot capture on this device or in this state (no writeback, rotated plane). */
+export class CaptureUnavailableError extends PrimebufError {
+  override name = 'CaptureUnavailableError';
+  readonly code: 'NO_WRITEBACK' | 'NOT_CLONABLE' | 'ROTATED_PLANE';
+  constructor(code: CaptureUnavailableError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A wl_output transform as (flip, counter-clockwise rotation): flip first, then rotate. */
+interface Orientation {
+  readonly flip: boolean;
+  readonly rot: number;
+}
+
+const fromWl = (t: number): Orientation => ({ flip: t >= 4, rot: (t % 4) * 90 });
+const inverse = (o: Orientation): Orientation => (o.flip ? o : { flip: false, rot: (360 - o.rot) % 360 });
+// a after b: R_a F_a R_b F_b; F R = R^-1 F
+const compose = (a: Orientation, b: Orientation): Orientation =>
+  a.flip ? { flip: !b.flip, rot: (a.rot - b.rot + 360) % 360 } : { flip: b.flip, rot: (a.rot + b.rot) % 360 };
+
+/** Where a surface's buffer goes on the mode: centered, turned by the output and buffer transforms. */
+export function placementFor(b: { width: number; height: number }, bufferTransform: number, scale: number, output: OutputTransform, mode: { width: number; height: number }): SurfacePlacement {
+  const o = compose({ flip: false, rot: output }, inverse(fromWl(bufferTransform)));
+  const swap = o.rot === 90 || o.rot === 270;
+  const width = Math.max(1, Math.round((swap ? b.height : b.width) / scale));
+  const height = Math.max(1, Math.round((swap ? b.width : b.height) / scale));
+  const dst = { x: Math.floor((mode.width - width) / 2), y: Math.floor((mode.height - height) / 2), width, height };
+  return { dst, rotation: o.rot as 0 | 90 | 180 | 270, ...(o.flip ? { reflectX: true } : {}) };
+}
+
+interface Entry {
+  readonly resource: ServerResource;
+  readonly scanout: ScanoutBuffer;
+  readonly dmabuf: LinuxDmabufBuffer | null;
+  /** surfaces whose current buffer this is */
+  current: number;
+  /** committed by the client and not released since */
+  owed: boolean;
+  /** handed to the presenter, not given back by onRelease yet */
+  presenterHas: boolean;
+  stat: KioskBufferStats | undefined;
+}
+
+const XRGB8888 = fourcc('XRGB8888');
+
+export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
+  const log = opts.log ?? (() => undefined);
+  const transform: OutputTransform = opts.transform ?? 0;
+  if (![0, 90, 180, 270].includes(transform)) throw new RangeError(`transform must be 0, 90, 180 or 270 (got ${String(transform)})`);
+  const cpuStart = process.cpuUsage();
+  const out = openOutput(opts);
+  const { device, mode, crtcId } = out;
+  const modeSize = { width: mode.hdisplay, height: mode.vdisplay };
+
+  // Writeback: a capture buffer of the mode, and whether the writeback connector may share the
+  // CRTC with the output's connector (stock vkms refuses the clone): then it rides along in
+  // every commit from the modeset on, and a capture only adds its framebuffer.
+  let capture: { dumb: DumbBuffer; map: Mapping; fb: Framebuffer; clonable: boolean } | undefined;
+  if (out.writebackId !== undefined) {
+    const dumb = DumbBuffer.create(device, { width: modeSize.width, height: modeSize.height, bpp: 32 });
+    const map = dumb.map();
+    const fb = Framebuffer.create(device, { width: modeSize.width, height: modeSize.height, format: XRGB8888, modifier: 0n, planes: [{ handle: dumb.handle, pitch: dumb.pitch }] });
+    const primary = out.resources.planes.find((p) => p.type === 'primary' && p.possibleCrtcs.includes(crtcId));
+    const blob = PropertyBlob.fromMode(device, mode);
+    const probe = device.atomic().set(crtcId, 'MODE_ID', blob).set(crtcId, 'ACTIVE', 1).set(out.connectorId, 'CRTC_ID', crtcId);
+    if (primary) {
+      const full = (v: number): bigint => BigInt(v) << 16n;
+      probe.setAll(primary.id, { FB_ID: fb, CRTC_ID: crtcId, SRC_X: 0n, SRC_Y: 0n, SRC_W: full(modeSize.width), SRC_H: full(modeSize.height), CRTC_X: 0n, CRTC_Y: 0n, CRTC_W: modeSize.width, CRTC_H: modeSize.height });
+      // a rotation left on the plane by an earlier KMS client would fail the probe for nothing
+      if (primary.properties.has('rotation')) probe.set(primary.id, 'rotation', ROTATE_0);
+    }
+    let clonable = false;
+    try {
+      clonable = addWriteback(probe, out.writebackId, crtcId, fb).check({ allowModeset: true }).ok;
+    } finally {
+      blob.close();
+    }
+    capture = { dumb, map, fb, clonable };
+  }
+  let armed = false;
+  const extraState = (req: AtomicRequest): void => {
+    if (!capture?.clonable || out.writebackId === undefined) return;
+    req.set(out.writebackId, 'CRTC_ID', crtcId);
+    if (!armed) return;
+    armed = false;
+    addWriteback(req, out.writebackId, crtcId, capture.fb);
+  };
+
+  const entries = new Map<ServerResource, Entry>();
+  const byScanout = new Map<ScanoutBuffer, Entry>();
+  const maybeRelease = (e: Entry): void => {
+    if (!e.owed || e.presenterHas || e.current > 0) return;
+    e.owed = false;
+    if (!e.resource.destroyed && e.resource.is('wl_buffer')) e.resource.send('release', {});
+    if (e.resource.destroyed) byScanout.delete(e.scanout);
+  };
+  const presenter = new Presenter({
+    device,
+    crtcId,
+    connectorId: out.connectorId,
+    mode,
+    extraState,
+    ...(opts.forceCopy ? { forceCopy: true } : {}),
+    onRelease: (b) => {
+      const e = byScanout.get(b);
+      if (!e || !e.presenterHas) return;
+      e.presenterHas = false;
+      e.dmabuf?.unlock();
+      maybeRelease(e);
+      if (e.resource.destroyed && !e.presenterHas) byScanout.delete(b);
+    },
+  });
+  const primaryPlane = findPlane(scanoutDeviceFromLive(device), 'primary', crtcId)?.id;
+
+  const server = new WaylandServer({ onHandlerError: (err, res) => log(`error in ${res.interface}@${res.id} of client ${res.client.pid}: ${err instanceof Error ? err.message : String(err)}`) });
+  server.initShm();
+  let dmabufImports = 0;
+  const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
+    onVerdict: (v) => {
+      if (v.outcome === 'created') dmabufImports++;
+      else log(`client ${v.client.pid}: linux-dmabuf ${v.request} ${v.outcome}: ${v.detail}`);
+    },
+  });
+  const outputs = new OutputGlobal(server, out, transform);
+  const surfaceOf = (r: ServerResource<'wl_surface'>): Surface | undefined => surfaces.get(r);
+  const currentOf = new Map<Surface, Entry | null>();
+
+  const entryOf = (resource: ServerResource): Entry | null => {
+    const known = entries.get(resource);
+    if (known) return known;
+    if (resource.destroyed) return null;
+    const name = `wl_buffer@${resource.id} of client ${resource.client.pid}`;
+    const d = LinuxDmabuf.bufferOf(resource);
+    let scanout: ScanoutBuffer;
+    if (d) {
+      scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
+    } else {
+      const info = shmSourceInfo(resource);
+      if (!info) return null;
+      scanout = shmBuffer(info.width, info.height, info.format, info.stride, name, shmCopySource(resource));
+    }
+    const e: Entry = { resource, scanout, dmabuf: d, current: 0, owed: false, presenterHas: false, stat: undefined };
+    entries.set(resource, e);
+    byScanout.set(scanout, e);
+    resource.onDestroy(() => {
+      entries.delete(resource);
+      if (!presenter.closed) presenter.forget(scanout);
+      if (!e.presenterHas) byScanout.delete(scanout);
+    });
+    return e;
+  };
+
+  let closed = false;
+  const shell = new Shell(() => schedule());
+  const surfaces = installCompositor(server, (s) => {
+    currentOf.set(s, null);
+    s.onCommit(() => {
+      const prev = currentOf.get(s) ?? null;
+      const next = s.buffer ? entryOf(s.buffer) : null;
+      if (next) next.owed = true;
+      if (next !== prev) {
+        currentOf.set(s, next);
+        if (next) next.current++;
+        if (prev) {
+          prev.current--;
+          maybeRelease(prev);
+        }
+      }
+      if (shell.top?.surface === s) schedule();
+    });
+    s.resource.onDestroy(() => {
+      const prev = currentOf.get(s);
+      currentOf.delete(s);
+      if (prev) {
+        prev.current--;
+        maybeRelease(prev);
+      }
+    });
+  });
+  installXdgShell(server, surfaceOf, () => logicalSize(mode, transform), {
+    mapped: (t: Toplevel) => {
+      log(`client ${t.client.pid}: toplevel${t.appId ? ` ${t.appId}` : ''} mapped`);
+      shell.mapped(t);
+    },
+    unmapped: (t: Toplevel) => {
+      log(`client ${t.client.pid}: toplevel unmapped`);
+      t.surface.discardFeedback();
+      shell.unmapped(t);
+    },
+  });
+  installPresentation(server, surfaceOf, outputs);
+  server.onClient((c) => {
+    log(`client ${c.pid} connected`);
+    c.onDestroy(() => log(`client ${c.pid} disconnected`));
+  });
+
+  // ---- frames ----
+  const frameListeners: Array<(info: KioskFrameInfo) => void> = [];
+  const counts = { frames: 0, direct: 0, copied: 0, bytesCopied: 0 };
+  const bufferStats: KioskBufferStats[] = [];
+  let showing: Surface | null | undefined; // undefined: nothing committed yet; null: black
+  let rotatedPlane = false;
+  let dirty = false;
+  let running: Promise<void> | null = null;
+  let captureFence: ((r: PresentResult) => void) | null = null;
+
+  const take = (r: PresentResult): void => {
+    const fence = r.fences[0];
+    if (!fence) return;
+    if (captureFence) captureFence(r);
+    else fence.close();
+  };
+  const emit = (info: KioskFrameInfo): void => {
+    for (const fn of frameListeners) {
+      try {
+        fn(info);
+      } catch (err) {
+        log(`onFrame listener failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+
+  function schedule(): void {
+    dirty = true;
+    if (!running && !closed) {
+      running = loop().finally(() => {
+        running = null;
+      });
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (dirty && !closed) {
+      dirty = false;
+      try {
+        await frame();
+      } catch (err) {
+        log(`frame failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  async function frame(): Promise<void> {
+    const s = shell.top?.surface;
+    const e = s?.buffer ? entryOf(s.buffer) : null;
+    if (!s || !e) {
+      if (showing === null) return;
+      const r = await presenter.clear();
+      showing = null;
+      rotatedPlane = false;
+      take(r);
+      emit({ path: 'black', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
+      return;
+    }
+    if (showing !== s) s.damageAll();
+    const { damage, frames, feedbacks } = s.takeFrame();
+    const b = e.scanout;
+    const placement = placementFor(b, s.transform, s.scale, transform, modeSize);
+    const had = e.presenterHas;
+    if (!had) {
+      e.presenterHas = true;
+      e.dmabuf?.lock();
+    }
+    // the presenter did not take a buffer it was given (an error, or nothing to show)
+    const notTaken = (): void => {
+      if (had || !e.presenterHas) return;
+      e.presenterHas = false;
+      e.dmabuf?.unlock();
+      maybeRelease(e);
+    };
+    let r: PresentResult;
+    try {
+      r = await presenter.present({ buffer: b, damage: clipDamage(damage, b.width, b.height), placement });
+    } catch (err) {
+      notTaken();
+      for (const fb of feedbacks) fb.discarded();
+      sendDone(frames);
+      throw err;
+    }
+    showing = s;
+    take(r);
+    const p = r.presentation;
+    if (r.path === 'unchanged' || !p) {
+      notTaken();
+      for (const fb of feedbacks) fb.discarded();
+      sendDone(frames);
+      return;
+    }
+    rotatedPlane = r.path === 'direct' && (placement.rotation !== 0 || placement.reflectX === true);
+    counts.frames++;
+    if (r.path === 'direct') counts.direct++;
+    else counts.copied++;
+    counts.bytesCopied += r.bytesCopied;
+    const nowMs = Number(p.timestampNs / 1_000_000n);
+    if (primaryPlane !== undefined && e.dmabuf && !s.destroyed) {
+      const v = presenter.checker.checkScanout(b, r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane, { ...placement, crtc: crtcId });
+      dmabuf.reportScanout(s.resource, v, nowMs);
+    }
+    const path = r.path === 'direct' ? 'direct' : 'copy';
+    if (!e.stat || e.stat.path !== path) {
+      const reasons = [...presenter.explain(b, placement)];
+      const first = !e.stat;
+      e.stat = {
+        name: b.name ?? '',
+        client: e.resource.client.pid,
+        kind: b.kind,
+        width: b.width,
+        height: b.height,
+        format: formatName(b.format),
+        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier),
+        path,
+        reasons,
+      };
+      bufferStats.push(e.stat);
+      log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
+    }
+    const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
+    for (const fb of feedbacks) fb.presented(info);
+    sendDone(frames, nowMs);
+    emit({ path, buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
+  }
+
+  function sendDone(frames: ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
+    for (const cb of frames) {
+      if (cb.destroyed) continue;
+      cb.send('done', { callback_data: ms >>> 0 });
+      cb.destroy();
+    }
+  }
+
+  const socket = server.addSocket(opts.socket);
+  log(`listening on WAYLAND_DISPLAY=${socket}: ${device.path} ${out.connectorName} ${modeSize.width}x${modeSize.height}${transform ? `, transform ${transform}` : ''}${opts.forceCopy ? ', every frame copied' : ''}`);
+  // The screen starts black (and the modeset is done) before any client shows something.
+  schedule();
+
+  let captures: Promise<unknown> = Promise.resolve();
+  const captureOnce = async (): Promise<KioskCapture> => {
+    if (!capture || out.writebackId === undefined) throw new CaptureUnavailableError('NO_WRITEBACK', `${device.path} has no writeback connector`);
+    if (!capture.clonable) throw new CaptureUnavailableError('NOT_CLONABLE', `${device.path}: the writeback connector cannot share the CRTC with ${out.connectorName}`);
+    if (closed) throw new PrimebufError('the kiosk is closed');
+    if (running) await running; // the frame in flight first: then the capture shows the newest state
+    if (rotatedPlane) {
+      // vkms 6.12 panics the kernel when writeback reads a rotated plane (README, the vkms rig)
+      throw new CaptureUnavailableError('ROTATED_PLANE', 'a client buffer is on a rotated plane: writeback is not asked to read it (vkms panics)');
+    }
+    const { map, dumb } = capture;
+    map.bytes().fill(0xff);
+    const got = new Promise<PresentResult>((resolve) => (captureFence = resolve));
+    armed = true;
+    try {
+      const r = await presenter.refresh();
+      take(r);
+      const withFence = await got;
+      const fence = withFence.fences[0]!;
+      try {
+        await fence.wait(10_000);
+      } finally {
+        fence.close();
+      }
+    } finally {
+      captureFence = null;
+      armed = false;
+    }
+    const stride = modeSize.width * 4;
+    const pixels = new Uint8Array(stride * modeSize.height);
+    const src = map.bytes();
+    for (let y = 0; y < modeSize.height; y++) pixels.set(src.subarray(y * dumb.pitch, y * dumb.pitch + stride), y * stride);
+    return { width: modeSize.width, height: modeSize.height, format: XRGB8888, stride, pixels };
+  };
+
+  const kiosk: Kiosk = {
+    socket,
+    device,
+    presenter,
+    output: out,
+    stats(): KioskStats {
+      const ps = presenter.stats;
+      const cpu = process.cpuUsage(cpuStart);
+      return {
+        ...counts,
+        commits: ps.commits,
+        imports: dmabufImports + ps.imports,
+        addfb2: ps.addfb2,
+        allocations: ps.allocations,
+        cpu: { userUs: cpu.user, systemUs: cpu.system },
+        buffers: bufferStats.map((s) => ({ ...s, reasons: [...s.reasons] })),
+      };
+    },
+    capture(): Promise<KioskCapture> {
+      const run = captures.then(captureOnce);
+      captures = run.catch(() => undefined);
+      return run;
+    },
+    onFrame(fn) {
+      frameListeners.push(fn);
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await captures;
+      if (running) await running;
+      dmabuf.close();
+      server.close(); // every client's resources are destroyed: buffers forgotten, surfaces gone
+      // Everything off in one blocking commit (the writeback connector too), then the
+      // presenter removes its framebuffers.
+      try {
+        const req = device.atomic();
+        for (const p of out.resources.planes) {
+          if (!p.possibleCrtcs.includes(crtcId)) continue;
+          req.set(p.id, 'FB_ID', 0).set(p.id, 'CRTC_ID', 0);
+          if (p.properties.has('rotation')) req.set(p.id, 'rotation', ROTATE_0); // leave no rotated plane behind
+        }
+        req.set(out.connectorId, 'CRTC_ID', 0);
+        if (capture?.clonable && out.writebackId !== undefined) req.set(out.writebackId, 'CRTC_ID', 0);
+        req.set(crtcId, 'ACTIVE', 0).set(crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });
+      } catch (err) {
+        log(`turning the output off failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      presenter.close();
+      if (capture) {
+        capture.fb.close();
+        capture.map.close();
+        capture.dumb.close();
+      }
+      device.close();
+      log('closed: presenter, framebuffers and device released');
+    },
+  };
+  return kiosk;
+}

@@ -261,7 +261,10 @@ export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoR
       await conn.roundtrip();
       await sleep(5);
     }
-    if (opts.lingerMs) await sleep(opts.lingerMs);
+    if (opts.lingerMs) {
+      log(`frame ${report.frames - 1} was the last; lingering ${opts.lingerMs} ms`);
+      await sleep(opts.lingerMs);
+    }
     if (conn.error) throw conn.error;
     report.allocations = ring.allocations;
     report.width = ringSize.width;

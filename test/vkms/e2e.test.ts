@@ -18,6 +18,7 @@ import { frameShown, sceneMismatches } from '../../compositor-example/demo-clien
 import type { DemoReport } from '../../compositor-example/demo-client.js';
 import { findDriver } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
+import { until } from '../util/wait.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
@@ -102,9 +103,9 @@ function litShare(c: { width: number; height: number; stride: number; pixels: Ui
 const demoClientJs = join(packageRoot, 'dist', 'compositor-example', 'demo-client.js');
 
 /** Runs the demo client for `frames` frames; resolves with its exit, output and report. */
-async function demoClient(kiosk: Kiosk, frames: number, during?: (run: Run) => Promise<void>): Promise<{ run: Run; exit: { code: number | null }; report: DemoReport }> {
+async function demoClient(kiosk: Kiosk, frames: number, during?: (run: Run) => Promise<void>, extra: string[] = []): Promise<{ run: Run; exit: { code: number | null }; report: DemoReport }> {
   const file = join(xdg, `demo-${Date.now()}.json`);
-  const run = launch(kiosk, process.execPath, [demoClientJs, '--frames', String(frames), '--report', file]);
+  const run = launch(kiosk, process.execPath, [demoClientJs, '--frames', String(frames), '--report', file, ...extra]);
   if (during) await during(run);
   const exit = await run.exited;
   const report = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DemoReport) : ({ error: `no report; output: ${run.output()}` } as DemoReport);
@@ -119,11 +120,14 @@ leakFree(t as TapTest, 'the kiosk with each client in turn', async (t) => {
   try {
     await t.test('demo client: LINEAR buffers on the plane, zero bytes copied, ZERO_COPY, exact pixels', async (t) => {
       const before = kiosk.stats();
-      let shot: Awaited<ReturnType<Kiosk['capture']>> | null = null;
-      const { run, exit, report } = await demoClient(kiosk, 90, async () => {
+      const shots: Array<Awaited<ReturnType<Kiosk['capture']>>> = [];
+      const { run, exit, report } = await demoClient(kiosk, 90, async (run) => {
         t.ok(await counter.after(40), 'the kiosk presents frames while the client runs');
-        shot = await kiosk.capture();
-      });
+        shots.push(await kiosk.capture()); // while it animates
+        t.ok(await until(() => /lingering/.test(run.output()), 120000), 'the client drew its last frame and lingers');
+        await counter.after(2, 2000); // nothing new to show: this may time out, and need not
+        shots.push(await kiosk.capture()); // its last frame, which nothing redraws any more
+      }, ['--linger', '3000']);
       t.equal(exit.code, 0, 'exit 0');
       t.notMatch(run.output(), PROTOCOL_TROUBLE, 'no protocol error on stderr');
       t.equal(report.error, null, 'no protocol or connection error in its report');
@@ -138,14 +142,16 @@ leakFree(t as TapTest, 'the kiosk with each client in turn', async (t) => {
       t.ok(mine.every((b) => b.kind === 'dmabuf' && b.path === 'direct'), `all direct: ${describe(mine)}`);
       t.equal(after.bytesCopied - before.bytesCopied, 0, 'zero bytes copied');
       t.ok(after.direct - before.direct >= report.presented, `${after.direct - before.direct} direct frames`);
-      t.ok(shot, 'captured through writeback');
-      const c = shot!;
-      t.same([c.width, c.height], [report.width, report.height], 'the client was configured to the screen size');
-      const v = new DataView(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength);
-      const px = (x: number, y: number): number => v.getUint32(y * c.stride + x * 4, true);
-      const n = frameShown(c.width, c.height, px);
-      t.ok(n !== null && n < 90, `the capture shows demo frame ${n}`);
-      t.same(sceneMismatches(n ?? 0, c.width, c.height, px), { count: 0, first: [] }, 'every pixel as the client drew it');
+      t.equal(shots.length, 2, 'captured twice through writeback');
+      const [live, still] = shots.map((c) => {
+        const v = new DataView(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength);
+        const px = (x: number, y: number): number => v.getUint32(y * c.stride + x * 4, true);
+        return { c, px, n: frameShown(c.width, c.height, px) };
+      });
+      t.same([still!.c.width, still!.c.height], [report.width, report.height], 'the client was configured to the screen size');
+      t.ok(live!.n !== null && live!.n < 89, `while it animates the capture shows one of its frames (${live!.n})`);
+      t.equal(still!.n, 89, 'after the last frame the capture shows frame 89');
+      t.same(sceneMismatches(89, still!.c.width, still!.c.height, still!.px), { count: 0, first: [] }, 'every pixel as the client drew it');
     });
 
     await t.test('weston-simple-shm: wl_shm, copied, on screen', async (t) => {

@@ -302,6 +302,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   installXdgShell(server, surfaceOf, () => logicalSize(mode, transform), {
     mapped: (t: Toplevel) => {
       log(`client ${t.client.pid}: toplevel${t.appId ? ` ${t.appId}` : ''} mapped`);
+      for (const o of outputs.of(t.client)) t.surface.resource.send('enter', { output: o }); // fullscreen on the one output
       shell.mapped(t);
     },
     unmapped: (t: Toplevel) => {
@@ -539,6 +540,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         log(`turning the output off failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       presenter.close();
+      // what was still on screen: the presenter let go of it without onRelease
+      for (const e of byScanout.values()) {
+        if (!e.presenterHas) continue;
+        e.presenterHas = false;
+        e.dmabuf?.unlock();
+      }
+      byScanout.clear();
       if (capture) {
         capture.fb.close();
         capture.map.close();

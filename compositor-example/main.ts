@@ -78,15 +78,17 @@ async function main(argv: string[]): Promise<number> {
   }
   console.log(`WAYLAND_DISPLAY=${kiosk.socket}`);
 
+  let child: ReturnType<typeof spawn> | undefined;
   const code = await new Promise<number>((resolve) => {
     const signalled = (sig: NodeJS.Signals): void => {
       log(`${sig}: closing`);
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); // the command goes with the kiosk
       resolve(0);
     };
     process.once('SIGINT', signalled);
     process.once('SIGTERM', signalled);
     if (command.length > 0) {
-      const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, WAYLAND_DISPLAY: kiosk.socket } });
+      child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, WAYLAND_DISPLAY: kiosk.socket } });
       child.on('error', (err) => {
         console.error(`kiosk: ${command[0]}: ${err.message}`);
         resolve(127);

@@ -4,7 +4,7 @@
 // ZERO_COPY, and the writeback capture shows its exact pixels; weston-simple-shm is copied through
 // the presenter's copy source hook and its picture is on screen; the stack (the newest toplevel
 // shown, the previous one back when it goes, black with none); a client SIGKILLed mid-frame and
-// 40 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline;
+// 50 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline;
 // --transform 90 configures the rotated size, says it in wl_output, goes direct through the
 // plane's rotation (and refuses a writeback capture of the rotated plane, which panics vkms 6.12),
 // while the same picture through the rotated copy is checked pixel for pixel; the CLI exits with
@@ -31,6 +31,8 @@ import { startKiosk, CaptureUnavailableError, type Kiosk, type KioskCapture, typ
 import { findDriver } from './devices-util.js';
 import { haveDebugfs, kernelFramebuffers, leakFree, type TapTest } from './leak.js';
 import { until } from '../util/wait.js';
+import { plainMemfd } from '../util/memfd.js';
+import { readdirSync, readlinkSync, writeSync } from 'node:fs';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
@@ -46,10 +48,8 @@ t.teardown(() => rmSync(xdg, { recursive: true, force: true }));
 
 type Pixel = (x: number, y: number) => number;
 const pattern: Pixel = (x, y) => (((x * 7) & 0xff) << 16) | (((y * 5) & 0xff) << 8) | ((x ^ y) & 0xff);
-const solid =
-  (c: number): Pixel =>
-  () =>
-    c;
+/** One colour everywhere (drawn with a fill, not pixel by pixel: the guest is emulated). */
+const solid = (c: number): Pixel & { color: number } => Object.assign(() => c, { color: c });
 
 /** Pixels of the capture that differ from `want` (RGB), with the first one described. */
 function diff(c: KioskCapture, want: Pixel): { bad: number; first: string } {
@@ -79,6 +79,7 @@ class TestClient {
   toplevel!: WaylandProxy<'xdg_toplevel'>;
   xdgSurface!: WaylandProxy<'xdg_surface'>;
   presentation!: WaylandProxy<'wp_presentation'>;
+  shm!: WaylandProxy<'wl_shm'>;
   dmabuf!: ClientDmabuf;
   feedback!: FeedbackWatch;
   ring: BufferRing | undefined;
@@ -100,6 +101,7 @@ class TestClient {
     const out = c.conn.bind(registry, g('wl_output'), 'wl_output', 4);
     out.on('geometry', ({ transform }) => (c.outputTransform = transform));
     c.presentation = c.conn.bind(registry, g('wp_presentation'), 'wp_presentation', 1);
+    c.shm = c.conn.bind(registry, g('wl_shm'), 'wl_shm', 1);
     c.dmabuf = await ClientDmabuf.bind(c.conn, { registry, globals });
     c.surface = comp.request('create_surface', {});
     c.xdgSurface = wm.request('get_xdg_surface', { surface: c.surface });
@@ -126,10 +128,33 @@ class TestClient {
     }
     if (!b) throw new Error('no buffer released');
     await b.draw((px, stride) => {
+      const color = (img as { color?: number }).color;
+      if (color !== undefined && px.byteOffset % 4 === 0 && stride === b!.width * 4) {
+        new Uint32Array(px.buffer, px.byteOffset, (stride * b!.height) / 4).fill(color);
+        return;
+      }
       const v = new DataView(px.buffer, px.byteOffset, px.byteLength);
       for (let y = 0; y < b!.height; y++) for (let x = 0; x < b!.width; x++) v.setUint32(y * stride + x * 4, img(x, y), true);
     });
     this.ring.attach(this.surface, b);
+    return this.#commit();
+  }
+
+  /** The same with a w x h XRGB8888 wl_shm buffer in a memfd pool. */
+  async drawShm(w: number, h: number, img: Pixel): Promise<number | 'discarded'> {
+    const px = Buffer.alloc(w * h * 4);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.writeUInt32LE(img(x, y), (y * w + x) * 4);
+    const mem = plainMemfd('kiosk test pool', px.length);
+    writeSync(mem.fd, px, 0, px.length, 0);
+    const pool = this.shm.request('create_pool', { fd: mem, size: px.length });
+    const buffer = pool.request('create_buffer', { offset: 0, width: w, height: h, stride: w * 4, format: 1 /* XRGB8888 */ });
+    pool.request('destroy', {});
+    mem.close();
+    this.surface.request('attach', { buffer, x: 0, y: 0 });
+    return this.#commit();
+  }
+
+  #commit(): Promise<number | 'discarded'> {
     this.surface.request('damage_buffer', { x: 0, y: 0, width: 0x7fffffff, height: 0x7fffffff });
     const fb = this.presentation.request('feedback', { surface: this.surface });
     const done = new Promise<number | 'discarded'>((resolve) => {
@@ -154,8 +179,20 @@ interface Shown {
   last: 'direct' | 'copy' | 'black' | undefined;
 }
 
+/** What the process's fds point at (for the diagnostics of a leak). */
+function fdTargets(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return `${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return `${fd} (gone)`;
+    }
+  });
+}
+
 async function withKiosk(t: TapTest, opts: Partial<KioskOptions>, fn: (k: Kiosk, log: string[], shown: Shown) => Promise<void>): Promise<void> {
   const log: string[] = [];
+  const fdsBefore = new Set(fdTargets());
   const k = await startKiosk({ device: vkms!.path, log: (l) => log.push(l), ...opts });
   const shown: Shown = { last: undefined };
   k.onFrame((f) => (shown.last = f.path));
@@ -168,6 +205,8 @@ async function withKiosk(t: TapTest, opts: Partial<KioskOptions>, fn: (k: Kiosk,
       sys.close();
       sys = undefined;
     }
+    const extra = fdTargets().filter((f) => !fdsBefore.has(f));
+    if (extra.length > 0) t.comment(`fds opened and not closed: ${extra.join(', ')}`);
   }
 }
 
@@ -193,6 +232,10 @@ leakFree(t as TapTest, 'a LINEAR XRGB8888 dma-buf goes direct: zero bytes copied
     t.ok(s.direct >= 1 && s.copied === 0, `direct frames only (${s.direct} direct, ${s.copied} copied)`);
     t.equal(s.buffers.length >= 1 && s.buffers.every((b) => b.path === 'direct' && b.kind === 'dmabuf' && b.format === 'XRGB8888'), true, 'every client buffer logged as direct');
     t.ok(log.some((l) => /: direct on plane \d+/.test(l)), 'the log says direct, with the plane');
+    t.ok(
+      await until(() => c.feedback.current.tranches[0]?.scanout === true, 10_000),
+      'after the direct frame the surface feedback leads with the scanout tranche (reportScanout)',
+    );
     const again = await c.draw(pattern);
     t.ok(typeof again === 'number' && (again & PRESENTATION_ZERO_COPY) !== 0, 'a second frame: ZERO_COPY again');
     t.equal(log.filter((l) => /: direct on plane/.test(l)).length, k.stats().buffers.length, 'one log line per buffer, not per frame');
@@ -227,6 +270,38 @@ leakFree(t as TapTest, 'weston-simple-shm is copied through the copy source hook
   });
 });
 
+leakFree(t as TapTest, 'a wl_shm buffer is copied exactly through the copy source hook (centered, the rest black)', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-shm-exact' }, async (k) => {
+    const c = await TestClient.open(k.socket);
+    const { hdisplay: W, vdisplay: H } = k.output.mode;
+    const [w, h] = [320, 200];
+    const flags = await c.drawShm(w, h, pattern);
+    t.ok(typeof flags === 'number' && (flags & PRESENTATION_ZERO_COPY) === 0, 'presented, not ZERO_COPY');
+    const [x0, y0] = [Math.floor((W - w) / 2), Math.floor((H - h) / 2)];
+    const want: Pixel = (x, y) => (x >= x0 && x < x0 + w && y >= y0 && y < y0 + h ? pattern(x - x0, y - y0) : 0);
+    const d = diff(await k.capture(), want);
+    t.equal(d.bad, 0, `the capture is the buffer at (${x0}, ${y0}), black around it${d.first}`);
+    const s = k.stats();
+    t.equal(s.bytesCopied, w * h * 4, 'its bytes copied once');
+    t.same(s.buffers.map((b) => [b.kind, b.path]), [['shm', 'copy']], 'one wl_shm buffer, copied');
+    c.close();
+  });
+});
+
+leakFree(t as TapTest, 'commits while a frame is in flight: the newest wins after the flip, the replaced one is discarded', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-latest' }, async (k) => {
+    const c = await TestClient.open(k.socket);
+    // three commits in one flush: the first is presented at once, the second is replaced by the
+    // third before the first flip completes
+    const results = await Promise.all([c.drawShm(64, 64, solid(0x400000)), c.drawShm(64, 64, solid(0x004000)), c.drawShm(64, 64, solid(0x000040))]);
+    t.same(results.map((r) => (typeof r === 'number' ? 'presented' : r)), ['presented', 'discarded', 'presented'], 'feedback: presented, discarded, presented');
+    t.equal(k.stats().copied, 2, 'two frames, not three (no queue)');
+    const [x0, y0] = [Math.floor((k.output.mode.hdisplay - 64) / 2), Math.floor((k.output.mode.vdisplay - 64) / 2)];
+    t.equal(diff(await k.capture(), (x, y) => (x >= x0 && x < x0 + 64 && y >= y0 && y < y0 + 64 ? 0x000040 : 0)).bad, 0, 'the screen shows the newest commit');
+    c.close();
+  });
+});
+
 leakFree(t as TapTest, 'the stack: the newest toplevel shown, the previous back when it goes, black with none', async (t) => {
   await withKiosk(t, { socket: 'kiosk-stack' }, async (k) => {
     const red = 0xc02010;
@@ -250,10 +325,10 @@ leakFree(t as TapTest, 'the stack: the newest toplevel shown, the previous back 
   });
 });
 
-leakFree(t as TapTest, '40 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline', async (t) => {
+leakFree(t as TapTest, '50 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline', async (t) => {
   await withKiosk(t, { socket: 'kiosk-cycles' }, async (k, _log, shown) => {
     let presented = 0;
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 50; i++) {
       const c = await TestClient.open(k.socket);
       const f = await c.draw(solid(0x010101 * (i + 1)));
       if (f !== 'discarded') presented++;
@@ -263,33 +338,34 @@ leakFree(t as TapTest, '40 connect-draw-disconnect cycles leave fds, GEM handles
         sys = undefined;
       }
     }
-    t.equal(presented, 40, 'every cycle presented its frame');
-    t.ok(k.stats().frames >= 40, `the kiosk presented them (${k.stats().frames} frames)`);
+    t.equal(presented, 50, 'every cycle presented its frame');
+    t.ok(k.stats().frames >= 50, `the kiosk presented them (${k.stats().frames} frames)`);
     t.ok(await until(() => shown.last === 'black', 10_000), 'the last client gone: black');
     t.equal(diff(await k.capture(), solid(0)).bad, 0, 'the kiosk is still up and the capture is black');
   });
 });
 
-leakFree(t as TapTest, '--transform 90: rotated configure, wl_output transform, direct through the plane rotation; the rotated copy exact', async (t) => {
-  let W = 0;
-  let H = 0;
+leakFree(t as TapTest, '--transform 90: rotated configure, wl_output transform, direct through the plane rotation, no writeback of a rotated plane', async (t) => {
   await withKiosk(t, { socket: 'kiosk-rot', transform: 90 }, async (k) => {
-      ({ hdisplay: W, vdisplay: H } = k.output.mode);
-      const m = k.output.mode;
-      const c = await TestClient.open(k.socket);
-      t.same(c.size, { width: m.vdisplay, height: m.hdisplay }, 'configured to the rotated size');
-      t.equal(c.outputTransform, 1, 'wl_output says transform 90');
-      const flags = await c.draw(pattern);
-      t.ok(typeof flags === 'number' && (flags & PRESENTATION_ZERO_COPY) !== 0, 'direct: ZERO_COPY');
-      const s = k.stats();
-      t.ok(s.direct >= 1 && s.copied === 0 && s.bytesCopied === 0, `the plane rotates: direct, nothing copied (${s.direct} direct)`);
-      const err = await k.capture().catch((e: unknown) => e);
-      t.ok(err instanceof CaptureUnavailableError && err.code === 'ROTATED_PLANE', 'capture refuses a rotated plane (vkms 6.12 panics in writeback)');
-      c.close();
-    });
+    const m = k.output.mode;
+    const c = await TestClient.open(k.socket);
+    t.same(c.size, { width: m.vdisplay, height: m.hdisplay }, 'configured to the rotated size');
+    t.equal(c.outputTransform, 1, 'wl_output says transform 90');
+    const flags = await c.draw(pattern);
+    t.ok(typeof flags === 'number' && (flags & PRESENTATION_ZERO_COPY) !== 0, 'direct: ZERO_COPY');
+    const s = k.stats();
+    t.ok(s.direct >= 1 && s.copied === 0 && s.bytesCopied === 0, `the plane rotates: direct, nothing copied (${s.direct} direct)`);
+    const err = await k.capture().catch((e: unknown) => e);
+    t.ok(err instanceof CaptureUnavailableError && err.code === 'ROTATED_PLANE', 'capture refuses a rotated plane (vkms 6.12 panics in writeback)');
+    c.close();
+  });
+});
+
+leakFree(t as TapTest, '--transform 90 with every frame copied: the rotated copy shows the buffer turned counter-clockwise, exactly', async (t) => {
   // The same picture through the presenter's transformed copy: KMS rotation is counter-clockwise,
   // so screen (x, y) shows buffer (bw - 1 - y, x) of the bw x bh = H x W buffer.
   await withKiosk(t, { socket: 'kiosk-rot-copy', transform: 90, forceCopy: true }, async (k) => {
+    const { hdisplay: W, vdisplay: H } = k.output.mode;
     const c = await TestClient.open(k.socket);
     t.same(c.size, { width: H, height: W }, 'configured to the rotated size');
     await c.draw(pattern);

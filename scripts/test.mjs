@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { output, root, run, step } from './lib.mjs';
 
 const argv = process.argv.slice(2);
@@ -104,11 +105,16 @@ function runCounted(cmd, args) {
 
 const tap = join(root, 'node_modules', '.bin', 'tap');
 
-async function main() {
+/** What `npm test` does before it runs anything (also `npm run demo`): apt packages, npm ci, the build. */
+export function prepareBuild() {
   step('system packages');
   ensureAptPackages([...missingSystemDeps()].sort(), 'building the primebuf addon');
   ensureNodeModules();
   run(process.execPath, [join(root, 'scripts', 'build.mjs')]);
+}
+
+async function main() {
+  prepareBuild();
 
   const chosen = files.map(toDist);
   const unitFiles = files.length ? chosen.filter((f) => f.startsWith('dist/test/unit/')) : listTests(join(root, 'dist/test/unit')).map((f) => relative(root, f));
@@ -143,7 +149,7 @@ async function main() {
   return ok ? 0 : 1;
 }
 
-main().then(
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main().then(
   (code) => process.exit(code),
   (err) => {
     console.error(`\nnpm test: ${err.message}`);

@@ -350,7 +350,11 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
             if (sig.args[j].type == 'h') close(args[j].h);
           return Napi::Value();
         }
-        return Napi::Number::New(env, self->Track(created, iface)->key);
+        // [key, protocol id]: the id saves the TypeScript side a resourceInfo call per new object
+        Napi::Array pair = Napi::Array::New(env, 2);
+        pair.Set(0u, Napi::Number::New(env, self->Track(created, iface)->key));
+        pair.Set(1u, Napi::Number::New(env, args[i].n));
+        return pair;
       });
   if (out.IsEmpty()) return 0;  // the request was refused above
   self->Call(self->onRequest_, {Napi::Number::New(env, rec->key), Napi::Number::New(env, opcode), out});

@@ -62,14 +62,20 @@ class Waits {
     });
   }
 
-  /** Settles every pending waiter with `err` (or resolves them) and stops the poll. */
-  settleAll(err?: Error): void {
+  /**
+   * Settles every pending waiter with `err` (or resolves them) and stops the poll. `err` may be
+   * a function making the error: it is called only when someone waits (a close without waiters,
+   * every frame's fence, builds no error and no stack trace).
+   */
+  settleAll(err?: Error | (() => Error)): void {
     this.#stop();
+    if (this.#waiters.size === 0) return;
     const all = [...this.#waiters];
     this.#waiters.clear();
+    const e = typeof err === 'function' ? err() : err;
     for (const w of all) {
       if (w.timer) clearTimeout(w.timer);
-      if (err) w.reject(err);
+      if (e) w.reject(e);
       else w.resolve();
     }
   }
@@ -117,7 +123,7 @@ export class SyncFile extends Resource {
     const waits = new Waits(fd, what);
     super(what, () => {
       // Stop the poll before the fd goes away; pending waits fail with ClosedError.
-      waits.settleAll(new ClosedError(what));
+      waits.settleAll(() => new ClosedError(what));
       native.closeFd(fd);
     });
     this.#fd = fd;

@@ -323,8 +323,22 @@ function decodeIntel(name: string | undefined): ModifierFields {
   return fields;
 }
 
+// Decoded modifiers: a pure function of the value, asked every frame by logs and verdicts.
+// Bounded: a caller feeding arbitrary values cannot grow it without limit.
+const decodedCache = new Map<bigint, ModifierInfo>();
+const DECODED_CACHE_MAX = 1024;
+
 /** Everything this module knows about a modifier. */
 export function decodeModifier(mod: bigint): ModifierInfo {
+  const hit = decodedCache.get(mod);
+  if (hit) return hit;
+  const info = decodeUncached(mod);
+  if (decodedCache.size >= DECODED_CACHE_MAX) decodedCache.clear();
+  decodedCache.set(mod, info);
+  return info;
+}
+
+function decodeUncached(mod: bigint): ModifierInfo {
   checkModifier(mod);
   const vendorId = modifierVendorId(mod);
   const vendor = modifierVendor(mod);

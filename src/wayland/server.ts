@@ -388,7 +388,10 @@ export class WaylandServer {
       return;
     }
     const args = decodeArgs(msg, raw, fds, {
-      newId: (v, a) => this.#wrap(v as number, a.interface!, r.version, r.client, false),
+      newId: (v, a) => {
+        const [key, id] = v as [number, number]; // the bridge gives a new object's key and protocol id
+        return this.#wrap(key, a.interface!, r.version, r.client, false, id);
+      },
       object: (k) => this.#resource(k),
     });
     const handler = (r._handlers as Record<string, ((a: unknown, r: ServerResource) => void) | undefined>)[msg.name];

@@ -104,15 +104,15 @@ t.test('weston-simple-dmabuf-feedback reads the default and the scanout feedback
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => {
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
-    child.on('exit', (c) => {
+    child.on('exit', (c, sig) => {
       clearTimeout(timer);
-      resolve(c);
+      resolve({ code: c, signal: sig });
     });
   });
   t.comment(out.split('\n').filter((l) => !/tranche format\/modifier pair/.test(l)).join('\n'));
-  t.equal(code, 0, 'the client ran its course and exited 0');
+  t.equal(code, 0, `the client ran its course and exited 0${signal ? ` (it died of ${signal}${signal === 'SIGKILL' ? ': the 120 s bound' : ''})` : ''}`);
   t.equal(out.match(/end of dma-buf feedback/g)?.length, 2, 'two complete feedbacks: default render tranche, then with scanout');
   t.match(out, /scanout tranche\? yes/, 'the scanout tranche arrived once the surface showed a buffer');
   t.match(out, new RegExp(`compositor sent main_device event for dma-buf feedback - ${vkms!.path}`), 'main device resolved to the vkms node');

@@ -343,9 +343,14 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     }
   };
 
+  // While a writeback capture is in flight no new frame is presented: vkms composes the
+  // capture after its commit (late, under load), and a frame meanwhile would release the buffer
+  // it reads, for its client to draw into (a torn screenshot). Commits wait; the newest is shown.
+  let captureGate = false;
+
   function schedule(): void {
     dirty = true;
-    if (!running && !closed) {
+    if (!running && !closed && !captureGate) {
       running = loop().finally(() => {
         running = null;
       });
@@ -353,7 +358,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   }
 
   async function loop(): Promise<void> {
-    while (dirty && !closed) {
+    while (dirty && !closed && !captureGate) {
       dirty = false;
       try {
         await frame();
@@ -461,7 +466,17 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     if (!capture || out.writebackId === undefined) throw new CaptureUnavailableError('NO_WRITEBACK', `${device.path} has no writeback connector`);
     if (!capture.clonable) throw new CaptureUnavailableError('NOT_CLONABLE', `${device.path}: the writeback connector cannot share the CRTC with ${out.connectorName}`);
     if (closed) throw new PrimebufError('the kiosk is closed');
-    if (running) await running; // the frame in flight first: then the capture shows the newest state
+    captureGate = true;
+    try {
+      if (running) await running; // the frame in flight first: then the capture shows the newest state
+      return await captureGated();
+    } finally {
+      captureGate = false;
+      if (dirty && !closed) schedule();
+    }
+  };
+  const captureGated = async (): Promise<KioskCapture> => {
+    if (!capture) throw new CaptureUnavailableError('NO_WRITEBACK', `${device.path} has no writeback connector`);
     if (rotatedPlane) {
       // vkms 6.12 panics the kernel when writeback reads a rotated plane (README, the vkms rig)
       throw new CaptureUnavailableError('ROTATED_PLANE', 'a client buffer is on a rotated plane: writeback is not asked to read it (vkms panics)');

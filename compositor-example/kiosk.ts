@@ -10,6 +10,7 @@
  * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
  * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
  */
+import { existsSync } from 'node:fs';
 import {
   LinuxDmabuf,
   Presenter,
@@ -23,9 +24,16 @@ import {
   fourcc,
   formatName,
   modifierName,
-  shmBuffer,
-  shmCopySource,
-  shmSourceInfo,
+  CONVERTIBLE_FORMATS,
+  ShmBuffer,
+  UdmabufAllocator,
+  describeKmsDevice,
+  displayHonoursPlaneOffsets,
+  formatInfo,
+  installShm,
+  kmsFormats,
+  merge,
+  scanoutConstraint,
   findPlane,
   scanoutDeviceFromLive,
   PropertyBlob,
@@ -58,6 +66,12 @@ export interface KioskOptions {
   readonly log?: (line: string) => void;
   /** Copy every frame, even what could go on a plane (tests, benchmarks). */
   readonly forceCopy?: boolean;
+  /**
+   * wl_shm buffers of sealed memfd pools go to the display through udmabuf, without a copy
+   * (default true where /dev/udmabuf exists; false: every wl_shm buffer is copied, the
+   * benchmark's baseline).
+   */
+  readonly shmZeroCopy?: boolean;
 }
 
 export interface KioskBufferStats {
@@ -65,6 +79,8 @@ export interface KioskBufferStats {
   /** the client's pid */
   client: number;
   kind: 'dmabuf' | 'shm';
+  /** wl_shm: scanned out through a udmabuf of its pool (the presenter sees a dma-buf) */
+  udmabuf?: boolean;
   width: number;
   height: number;
   format: string;
@@ -154,6 +170,9 @@ interface Entry {
   readonly resource: ServerResource;
   readonly scanout: ScanoutBuffer;
   readonly dmabuf: LinuxDmabufBuffer | null;
+  readonly shm: ShmBuffer | null;
+  /** what keeps the buffer's memory while the presenter has it (LinuxDmabufBuffer or ShmBuffer) */
+  readonly life: LinuxDmabufBuffer | ShmBuffer;
   /** surfaces whose current buffer this is */
   current: number;
   /** committed by the client and not released since */
@@ -213,7 +232,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const maybeRelease = (e: Entry): void => {
     if (!e.owed || e.presenterHas || e.current > 0) return;
     e.owed = false;
-    if (!e.resource.destroyed && e.resource.is('wl_buffer')) e.resource.send('release', {});
+    if (!e.resource.destroyed) e.life.release();
     if (e.resource.destroyed) byScanout.delete(e.scanout);
   };
   const presenter = new Presenter({
@@ -227,7 +246,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const e = byScanout.get(b);
       if (!e || !e.presenterHas) return;
       e.presenterHas = false;
-      e.dmabuf?.unlock();
+      e.life.unlock();
       maybeRelease(e);
       if (e.resource.destroyed && !e.presenterHas) byScanout.delete(b);
     },
@@ -235,7 +254,28 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const primaryPlane = findPlane(scanoutDeviceFromLive(device), 'primary', crtcId)?.id;
 
   const server = new WaylandServer({ onHandlerError: (err, res) => log(`error in ${res.interface}@${res.id} of client ${res.client.pid}: ${err instanceof Error ? err.message : String(err)}`) });
-  server.initShm();
+  // primebuf's wl_shm: the formats the primary plane shows directly and those the copy converts
+  // from; zero copy through udmabuf where /dev/udmabuf exists, unless turned off.
+  const shmFormats = [...kmsFormats(device).primary.formats(), ...CONVERTIBLE_FORMATS].filter((f) => {
+    const info = formatInfo(f);
+    return info !== undefined && info.planes === 1 && (info.cpp[0] ?? 0) > 0;
+  });
+  const udmabuf = opts.shmZeroCopy !== false && existsSync('/dev/udmabuf') ? UdmabufAllocator.open() : undefined;
+  const display = describeKmsDevice(device);
+  const shm = installShm(server, {
+    formats: [...new Set(shmFormats)],
+    ...(udmabuf
+      ? {
+          zeroCopy: {
+            udmabuf,
+            // cached client memory on a display that is not cache-coherent: copied instead (shm.ts)
+            coherent: !merge(scanoutConstraint(display, { type: 'primary' })).set.writeCombine,
+            planeOffsets: displayHonoursPlaneOffsets(device.version.name),
+          },
+        }
+      : {}),
+  });
+  log(`wl_shm: ${udmabuf ? 'zero copy through udmabuf for sealed memfd pools' : opts.shmZeroCopy === false ? 'every buffer copied (zero copy off)' : 'every buffer copied (no /dev/udmabuf)'}`);
   let dmabufImports = 0;
   const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
     onVerdict: (v) => {
@@ -253,15 +293,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     if (resource.destroyed) return null;
     const name = `wl_buffer@${resource.id} of client ${resource.client.pid}`;
     const d = LinuxDmabuf.bufferOf(resource);
+    const sb = d ? null : ShmBuffer.from(resource);
     let scanout: ScanoutBuffer;
-    if (d) {
-      scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
-    } else {
-      const info = shmSourceInfo(resource);
-      if (!info) return null;
-      scanout = shmBuffer(info.width, info.height, info.format, info.stride, name, shmCopySource(resource));
-    }
-    const e: Entry = { resource, scanout, dmabuf: d, current: 0, owed: false, presenterHas: false, stat: undefined };
+    if (d) scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
+    else if (sb && !sb.freed) scanout = sb.scanoutBuffer(); // a udmabuf of its pool, or its copy source
+    else return null;
+    const life = (d ?? sb)!;
+    const e: Entry = { resource, scanout, dmabuf: d, shm: sb, life, current: 0, owed: false, presenterHas: false, stat: undefined };
     entries.set(resource, e);
     byScanout.set(scanout, e);
     resource.onDestroy(() => {
@@ -382,13 +420,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const had = e.presenterHas;
     if (!had) {
       e.presenterHas = true;
-      e.dmabuf?.lock();
+      e.life.lock();
     }
     // the presenter did not take a buffer it was given (an error, or nothing to show)
     const notTaken = (): void => {
       if (had || !e.presenterHas) return;
       e.presenterHas = false;
-      e.dmabuf?.unlock();
+      e.life.unlock();
       maybeRelease(e);
     };
     let r: PresentResult;
@@ -422,15 +460,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const path = r.path === 'direct' ? 'direct' : 'copy';
     if (!e.stat || e.stat.path !== path) {
       const reasons = [...presenter.explain(b, placement)];
+      const zc = e.shm?.zeroCopy;
+      if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
       const first = !e.stat;
       e.stat = {
         name: b.name ?? '',
         client: e.resource.client.pid,
-        kind: b.kind,
+        kind: e.shm ? 'shm' : 'dmabuf',
+        ...(e.shm ? { udmabuf: e.shm.zeroCopy.ok } : {}),
         width: b.width,
         height: b.height,
         format: formatName(b.format),
-        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier),
+        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (e.shm ? ' (udmabuf of the wl_shm pool)' : ''),
         path,
         reasons,
       };
@@ -525,6 +566,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // not hang the exit: closing the device below rejects it
       if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
       dmabuf.close();
+      shm.close();
       server.close(); // every client's resources are destroyed: buffers forgotten, surfaces gone
       // Everything off in one blocking commit (the writeback connector too), then the
       // presenter removes its framebuffers.
@@ -546,7 +588,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       for (const e of byScanout.values()) {
         if (!e.presenterHas) continue;
         e.presenterHas = false;
-        e.dmabuf?.unlock();
+        e.life.unlock();
       }
       byScanout.clear();
       if (capture) {
@@ -554,6 +596,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         capture.map.close();
         capture.dumb.close();
       }
+      udmabuf?.close();
       device.close();
       log('closed: presenter, framebuffers and device released');
     },

@@ -1,10 +1,15 @@
 // The kiosk compositor (compositor-example/) on the real vkms kernel, started in-process through
 // startKiosk (the CLI as a child process). Proves: a client's LINEAR XRGB8888 dma-buf (primebuf's
 // ClientDmabuf and BufferRing) goes on the plane with zero bytes copied and wp_presentation
-// ZERO_COPY, and the writeback capture shows its exact pixels; weston-simple-shm is copied through
-// the presenter's copy source hook and its picture is on screen; the stack (the newest toplevel
-// shown, the previous one back when it goes, black with none); a client SIGKILLed mid-frame and
-// 50 connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline;
+// ZERO_COPY, and the writeback capture shows its exact pixels; weston-simple-shm (sealed memfd
+// pools) goes on a plane through udmabuf with zero bytes copied and ZERO_COPY, the capture equals
+// one of its buffers, and it keeps drawing at its own rate without "Both buffers busy"; with zero
+// copy off it is copied through the copy source and its picture is on screen; an unsealed pool is
+// copied exactly, with the reason; with two buffers the one on screen is released on the flip that
+// replaced it and before the frame callback; --camera shows vivid's frames direct, zero bytes
+// copied, the capture equal to a camera buffer; the stack (the newest toplevel shown, the previous
+// one back when it goes, black with none); a client SIGKILLed mid-frame and 200 cheap
+// connect-draw-disconnect cycles leave fds, GEM handles and framebuffers at baseline;
 // --transform 90 configures the rotated size, says it in wl_output, goes direct through the
 // plane's rotation (and refuses a writeback capture of the rotated plane, which panics vkms 6.12),
 // while the same picture through the rotated copy is checked pixel for pixel; the CLI exits with

@@ -303,10 +303,12 @@ leakFree(t as TapTest, 'weston-simple-shm zero copy: scanned out directly, zero 
       child.kill('SIGSTOP');
       await new Promise((r) => setTimeout(r, 200));
       const cap = await k.capture();
-      const pools = readdirSync(`/proc/${child.pid}/fd`)
-        .map((fd) => ({ fd, link: readlinkSync(`/proc/${child.pid}/fd/${fd}`) }))
-        .filter((f) => f.link.startsWith('/memfd:'))
-        .map((f) => readFileSync(`/proc/${child.pid}/fd/${f.fd}`));
+      // it closes a pool's fd once the pool is made and keeps the mapping: read the memfds through
+      // the mappings (/proc/PID/map_files, root only)
+      const pools = readFileSync(`/proc/${child.pid}/maps`, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('/memfd:'))
+        .map((l) => readFileSync(`/proc/${child.pid}/map_files/${l.split(' ')[0]!}`));
       t.ok(pools.length >= 2, `its memfd pools read back (${pools.length})`);
       const [w, h] = [250, 250];
       const [x0, y0] = [Math.floor((k.output.mode.hdisplay - w) / 2), Math.floor((k.output.mode.vdisplay - h) / 2)];
@@ -460,6 +462,16 @@ leakFree(t as TapTest, '--camera /dev/video0 (vivid): the camera fullscreen, zer
     const best = results.reduce((a, b) => (b.bad < a.bad ? b : a));
     t.equal(best.bad, 0, `the writeback capture is a camera frame, pixel for pixel, centred${best.first}`);
     t.ok(diff(cap, solid(0)).bad > 10_000, 'and not black');
+    // a client's toplevel is shown instead of the camera while it is mapped
+    const { hdisplay: W, vdisplay: H } = k.output.mode;
+    const c = await TestClient.open(k.socket, true);
+    const green = 0x20a040;
+    await c.drawShm(W, H, solid(green), 'sealed');
+    t.equal(diff(await k.capture(), solid(green)).bad, 0, 'a mapped toplevel covers the camera: all the client\'s green');
+    const shownBefore = frames.length;
+    c.close();
+    t.ok(await until(() => frames.length > shownBefore, 30_000, 20), 'the client gone: the camera\'s next frame is shown again');
+    t.comment(`camera frames given back unshown: ${k.stats().camera!.dropped}`);
   });
 });
 

@@ -39,6 +39,7 @@ import { findDriver } from './devices-util.js';
 import { haveDebugfs, kernelFramebuffers, leakFree, type TapTest } from './leak.js';
 import { until } from '../util/wait.js';
 import { poolFile, type PoolKind } from '../util/own-shm.js';
+import { V4l2Device } from '../../src/v4l2/index.js';
 import { readdirSync, readlinkSync } from 'node:fs';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
@@ -557,4 +558,18 @@ t.test('the CLI: -- COMMAND exits with its code; SIGTERM exits 0 with nothing le
   b.child.kill('SIGTERM');
   t.equal(await b.exit, 0, 'SIGTERM: exit 0');
   t.same(kernelFramebuffers(), before, 'nothing of the kiosk left in the kernel framebuffer list');
+});
+
+t.test('the CLI with --camera: camera frames direct, SIGTERM exits 0, the camera\'s queue and the framebuffers released', async (t) => {
+  const before = kernelFramebuffers();
+  const stats = join(xdg, 'stats-camera.json');
+  const c = runCli(['--socket', 'kiosk-cli-camera', '--camera', '/dev/video0', '--stats', stats]);
+  t.ok(await until(() => c.lines.some((l) => /camera \/dev\/video0: direct on plane \d+/.test(l)), 120_000, 20), `a camera frame on a plane (${c.lines.join(' | ').slice(0, 300)})`);
+  c.child.kill('SIGTERM');
+  t.equal(await c.exit, 0, 'SIGTERM: exit 0');
+  const cam = (JSON.parse(readFileSync(stats, 'utf8')) as { camera?: { frames: number; direct: number; bytesCopied: number } }).camera;
+  t.ok(cam && cam.frames >= 1 && cam.direct === cam.frames && cam.bytesCopied === 0, `the stats count camera frames, all direct, zero bytes copied (${JSON.stringify(cam)})`);
+  t.same(kernelFramebuffers(), before, 'nothing of the kiosk left in the kernel framebuffer list');
+  using dev = V4l2Device.open('/dev/video0');
+  t.doesNotThrow(() => dev.setFormat({ width: 640, height: 480, pixelformat: dev.pixelformatFor(XR24)! }), 'the camera\'s queue holds no buffers after the exit (S_FMT is not EBUSY)');
 });

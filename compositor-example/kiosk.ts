@@ -304,7 +304,14 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const info = formatInfo(f);
     return info !== undefined && info.planes === 1 && (info.cpp[0] ?? 0) > 0;
   });
-  const udmabuf = opts.shmZeroCopy !== false && existsSync('/dev/udmabuf') ? UdmabufAllocator.open() : undefined;
+  let udmabuf: UdmabufAllocator | undefined;
+  if (opts.shmZeroCopy !== false && existsSync('/dev/udmabuf')) {
+    try {
+      udmabuf = UdmabufAllocator.open();
+    } catch (err) {
+      log(`wl_shm: /dev/udmabuf cannot be opened (${err instanceof Error ? err.message : String(err)}): zero copy off`);
+    }
+  }
   const display = describeKmsDevice(device);
   const shm = installShm(server, {
     formats: [...new Set(shmFormats)],

@@ -10,6 +10,7 @@
  * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
  * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
  */
+import { existsSync } from 'node:fs';
 import {
   LinuxDmabuf,
   Presenter,
@@ -23,9 +24,21 @@ import {
   fourcc,
   formatName,
   modifierName,
-  shmBuffer,
-  shmCopySource,
-  shmSourceInfo,
+  CONVERTIBLE_FORMATS,
+  ShmBuffer,
+  UdmabufAllocator,
+  describeKmsDevice,
+  displayHonoursPlaneOffsets,
+  formatInfo,
+  installShm,
+  kmsFormats,
+  merge,
+  scanoutConstraint,
+  CameraSource,
+  V4l2Device,
+  openSystemAllocators,
+  type CameraFrame,
+  type SystemAllocators,
   findPlane,
   scanoutDeviceFromLive,
   PropertyBlob,
@@ -58,6 +71,38 @@ export interface KioskOptions {
   readonly log?: (line: string) => void;
   /** Copy every frame, even what could go on a plane (tests, benchmarks). */
   readonly forceCopy?: boolean;
+  /**
+   * wl_shm buffers of sealed memfd pools go to the display through udmabuf, without a copy
+   * (default true where /dev/udmabuf exists; false: every wl_shm buffer is copied, the
+   * benchmark's baseline).
+   */
+  readonly shmZeroCopy?: boolean;
+  /**
+   * A V4L2 capture node (e.g. '/dev/video0') shown fullscreen through CameraSource: captured at
+   * the largest size it offers that fits the (logical) mode, centred, unscaled; zero copy when
+   * the verdict allows. A mapped client toplevel is shown instead of the camera while it is
+   * there (the camera's frames are given straight back meanwhile).
+   */
+  readonly camera?: string;
+  /** DRM format the camera captures in (default XRGB8888). */
+  readonly cameraFormat?: number;
+}
+
+export interface KioskCameraStats {
+  device: string;
+  width: number;
+  height: number;
+  format: string;
+  memory: 'dmabuf' | 'mmap';
+  /** camera frames presented */
+  frames: number;
+  direct: number;
+  copied: number;
+  bytesCopied: number;
+  /** frames given back unshown (a newer one came first, or a toplevel covered the camera) */
+  dropped: number;
+  /** why the frames are copied (the presenter's reasons, CameraSource.directReasons); empty when direct */
+  reasons: string[];
 }
 
 export interface KioskBufferStats {
@@ -65,6 +110,8 @@ export interface KioskBufferStats {
   /** the client's pid */
   client: number;
   kind: 'dmabuf' | 'shm';
+  /** wl_shm: scanned out through a udmabuf of its pool (the presenter sees a dma-buf) */
+  udmabuf?: boolean;
   width: number;
   height: number;
   format: string;
@@ -84,10 +131,13 @@ export interface KioskStats {
   allocations: number;
   cpu: { userUs: number; systemUs: number };
   buffers: KioskBufferStats[];
+  camera?: KioskCameraStats;
 }
 
 export interface KioskFrameInfo {
   readonly path: 'direct' | 'copy' | 'black';
+  /** what was shown: a client's buffer, the camera, or nothing */
+  readonly source: 'client' | 'camera' | 'none';
   /** The buffer shown (describeBuffer), none for black. */
   readonly buffer?: string;
   readonly bytesCopied: number;
@@ -111,6 +161,8 @@ export interface Kiosk {
   readonly device: Device;
   readonly presenter: Presenter;
   readonly output: KmsOutput;
+  /** The camera's source (--camera): its stream's buffers are what the camera frames are shown from. */
+  readonly camera: CameraSource | undefined;
   stats(): KioskStats;
   /** What is on screen now, through the writeback connector. */
   capture(): Promise<KioskCapture>;
@@ -154,6 +206,9 @@ interface Entry {
   readonly resource: ServerResource;
   readonly scanout: ScanoutBuffer;
   readonly dmabuf: LinuxDmabufBuffer | null;
+  readonly shm: ShmBuffer | null;
+  /** what keeps the buffer's memory while the presenter has it (LinuxDmabufBuffer or ShmBuffer) */
+  readonly life: LinuxDmabufBuffer | ShmBuffer;
   /** surfaces whose current buffer this is */
   current: number;
   /** committed by the client and not released since */
@@ -209,11 +264,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   };
 
   const entries = new Map<ServerResource, Entry>();
+  /** camera frames the presenter has (given back on onRelease) */
+  const cameraHeld = new Map<ScanoutBuffer, CameraFrame>();
   const byScanout = new Map<ScanoutBuffer, Entry>();
   const maybeRelease = (e: Entry): void => {
     if (!e.owed || e.presenterHas || e.current > 0) return;
     e.owed = false;
-    if (!e.resource.destroyed && e.resource.is('wl_buffer')) e.resource.send('release', {});
+    if (!e.resource.destroyed) e.life.release();
     if (e.resource.destroyed) byScanout.delete(e.scanout);
   };
   const presenter = new Presenter({
@@ -224,10 +281,16 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     extraState,
     ...(opts.forceCopy ? { forceCopy: true } : {}),
     onRelease: (b) => {
+      const cf = cameraHeld.get(b);
+      if (cf) {
+        cameraHeld.delete(b); // off the screen (or copied): back to the camera
+        if (!closed) cf.release();
+        return;
+      }
       const e = byScanout.get(b);
       if (!e || !e.presenterHas) return;
       e.presenterHas = false;
-      e.dmabuf?.unlock();
+      e.life.unlock();
       maybeRelease(e);
       if (e.resource.destroyed && !e.presenterHas) byScanout.delete(b);
     },
@@ -235,7 +298,35 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const primaryPlane = findPlane(scanoutDeviceFromLive(device), 'primary', crtcId)?.id;
 
   const server = new WaylandServer({ onHandlerError: (err, res) => log(`error in ${res.interface}@${res.id} of client ${res.client.pid}: ${err instanceof Error ? err.message : String(err)}`) });
-  server.initShm();
+  // primebuf's wl_shm: the formats the primary plane shows directly and those the copy converts
+  // from; zero copy through udmabuf where /dev/udmabuf exists, unless turned off.
+  const shmFormats = [...kmsFormats(device).primary.formats(), ...CONVERTIBLE_FORMATS].filter((f) => {
+    const info = formatInfo(f);
+    return info !== undefined && info.planes === 1 && (info.cpp[0] ?? 0) > 0;
+  });
+  let udmabuf: UdmabufAllocator | undefined;
+  if (opts.shmZeroCopy !== false && existsSync('/dev/udmabuf')) {
+    try {
+      udmabuf = UdmabufAllocator.open();
+    } catch (err) {
+      log(`wl_shm: /dev/udmabuf cannot be opened (${err instanceof Error ? err.message : String(err)}): zero copy off`);
+    }
+  }
+  const display = describeKmsDevice(device);
+  const shm = installShm(server, {
+    formats: [...new Set(shmFormats)],
+    ...(udmabuf
+      ? {
+          zeroCopy: {
+            udmabuf,
+            // cached client memory on a display that is not cache-coherent: copied instead (shm.ts)
+            coherent: !merge(scanoutConstraint(display, { type: 'primary' })).set.writeCombine,
+            planeOffsets: displayHonoursPlaneOffsets(device.version.name),
+          },
+        }
+      : {}),
+  });
+  log(`wl_shm: ${udmabuf ? 'zero copy through udmabuf for sealed memfd pools' : opts.shmZeroCopy === false ? 'every buffer copied (zero copy off)' : 'every buffer copied (no /dev/udmabuf)'}`);
   let dmabufImports = 0;
   const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
     onVerdict: (v) => {
@@ -253,15 +344,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     if (resource.destroyed) return null;
     const name = `wl_buffer@${resource.id} of client ${resource.client.pid}`;
     const d = LinuxDmabuf.bufferOf(resource);
+    const sb = d ? null : ShmBuffer.from(resource);
     let scanout: ScanoutBuffer;
-    if (d) {
-      scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
-    } else {
-      const info = shmSourceInfo(resource);
-      if (!info) return null;
-      scanout = shmBuffer(info.width, info.height, info.format, info.stride, name, shmCopySource(resource));
-    }
-    const e: Entry = { resource, scanout, dmabuf: d, current: 0, owed: false, presenterHas: false, stat: undefined };
+    if (d) scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
+    else if (sb && !sb.freed) scanout = sb.scanoutBuffer(); // a udmabuf of its pool, or its copy source
+    else return null;
+    const life = (d ?? sb)!;
+    const e: Entry = { resource, scanout, dmabuf: d, shm: sb, life, current: 0, owed: false, presenterHas: false, stat: undefined };
     entries.set(resource, e);
     byScanout.set(scanout, e);
     resource.onDestroy(() => {
@@ -321,7 +410,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const frameListeners: Array<(info: KioskFrameInfo) => void> = [];
   const counts = { frames: 0, direct: 0, copied: 0, bytesCopied: 0 };
   const bufferStats: KioskBufferStats[] = [];
-  let showing: Surface | null | undefined; // undefined: nothing committed yet; null: black
+  let showing: Surface | 'camera' | null | undefined; // undefined: nothing committed yet; null: black
   let rotatedPlane = false;
   let dirty = false;
   let running: Promise<void> | null = null;
@@ -372,12 +461,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const s = shell.top?.surface;
     const e = s?.buffer ? entryOf(s.buffer) : null;
     if (!s || !e) {
-      if (showing === null) return;
+      if (camera?.latest) return showCamera(camera);
+      if (showing === null || showing === 'camera') return;
       const r = await presenter.clear();
       showing = null;
       rotatedPlane = false;
       take(r);
-      emit({ path: 'black', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
+      emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
       return;
     }
     if (showing !== s) s.damageAll();
@@ -387,13 +477,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const had = e.presenterHas;
     if (!had) {
       e.presenterHas = true;
-      e.dmabuf?.lock();
+      e.life.lock();
     }
     // the presenter did not take a buffer it was given (an error, or nothing to show)
     const notTaken = (): void => {
       if (had || !e.presenterHas) return;
       e.presenterHas = false;
-      e.dmabuf?.unlock();
+      e.life.unlock();
       maybeRelease(e);
     };
     let r: PresentResult;
@@ -427,15 +517,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const path = r.path === 'direct' ? 'direct' : 'copy';
     if (!e.stat || e.stat.path !== path) {
       const reasons = [...presenter.explain(b, placement)];
+      const zc = e.shm?.zeroCopy;
+      if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
       const first = !e.stat;
       e.stat = {
         name: b.name ?? '',
         client: e.resource.client.pid,
-        kind: b.kind,
+        kind: e.shm ? 'shm' : 'dmabuf',
+        ...(e.shm ? { udmabuf: e.shm.zeroCopy.ok } : {}),
         width: b.width,
         height: b.height,
         format: formatName(b.format),
-        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier),
+        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (e.shm ? ' (udmabuf of the wl_shm pool)' : ''),
         path,
         reasons,
       };
@@ -445,7 +538,78 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
     for (const fb of feedbacks) fb.presented(info);
     sendDone(frames, nowMs);
-    emit({ path, buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
+    emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
+  }
+
+  // ---- the camera (--camera) ----
+  interface Camera {
+    readonly dev: V4l2Device;
+    readonly sys: SystemAllocators;
+    readonly src: CameraSource;
+    readonly stats: KioskCameraStats;
+    /** the newest frame not shown yet */
+    latest: CameraFrame | null;
+    pump: Promise<void>;
+  }
+  let camera: Camera | undefined;
+
+  /** The camera's frames as they come: the newest waits for the next frame of the kiosk. */
+  async function pumpCamera(c: Camera): Promise<void> {
+    for (;;) {
+      let f: CameraFrame;
+      try {
+        f = await c.src.next();
+      } catch (err) {
+        if (!closed) log(`camera ${c.dev.path}: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+      if (closed) return;
+      if (c.latest) {
+        c.latest.release(); // replaced before it was shown
+        c.stats.dropped++;
+      }
+      if (shell.top) {
+        f.release(); // a toplevel covers the camera
+        c.stats.dropped++;
+        c.latest = null;
+        continue;
+      }
+      c.latest = f;
+      schedule();
+    }
+  }
+
+  async function showCamera(c: Camera): Promise<void> {
+    const f = c.latest!;
+    c.latest = null;
+    const b = f.buffer;
+    const placement = placementFor(b, 0, 1, transform, modeSize);
+    cameraHeld.set(b, f);
+    let r: PresentResult;
+    try {
+      r = await presenter.present({ buffer: b, placement, constraints: c.src.constraints });
+    } catch (err) {
+      if (cameraHeld.delete(b)) f.release();
+      throw err;
+    }
+    showing = 'camera';
+    rotatedPlane = r.path === 'direct' && placement.rotation !== 0;
+    take(r);
+    const p = r.presentation;
+    if (r.path === 'unchanged' || !p) return;
+    const path = r.path === 'direct' ? 'direct' : 'copy';
+    counts.frames++;
+    counts[path === 'direct' ? 'direct' : 'copied']++;
+    counts.bytesCopied += r.bytesCopied;
+    const st = c.stats;
+    st.frames++;
+    st[path === 'direct' ? 'direct' : 'copied']++;
+    st.bytesCopied += r.bytesCopied;
+    if (st.frames === 1 || (path === 'copy') !== st.reasons.length > 0) {
+      st.reasons = path === 'copy' ? [...c.src.directReasons, ...presenter.explain(b, placement)] : [];
+      log(`camera ${c.dev.path}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${st.reasons.length ? ` (${st.reasons.join('; ')})` : ''}`);
+    }
+    emit({ path, source: 'camera', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
   }
 
   function sendDone(frames: ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
@@ -454,6 +618,28 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       cb.send('done', { callback_data: ms >>> 0 });
       cb.destroy();
     }
+  }
+
+  if (opts.camera !== undefined) {
+    try {
+      camera = openCamera(opts.camera, opts.cameraFormat ?? XRGB8888, device, logicalSize(mode, transform));
+    } catch (err) {
+      dmabuf.close();
+      shm.close();
+      server.close();
+      presenter.close();
+      udmabuf?.close();
+      if (capture) {
+        capture.fb.close();
+        capture.map.close();
+        capture.dumb.close();
+      }
+      device.close();
+      throw err;
+    }
+    const c = camera;
+    log(`camera ${c.dev.path}: ${c.stats.width}x${c.stats.height} ${c.stats.format}, ${c.stats.memory} buffers${c.src.directReasons.length ? `, for the copy path (${c.src.directReasons.join('; ')})` : ', allocated for camera and display'}`);
+    c.pump = pumpCamera(c);
   }
 
   const socket = server.addSocket(opts.socket);
@@ -511,6 +697,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     device,
     presenter,
     output: out,
+    camera: camera?.src,
     stats(): KioskStats {
       const ps = presenter.stats;
       const cpu = process.cpuUsage(cpuStart);
@@ -522,6 +709,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         allocations: ps.allocations,
         cpu: { userUs: cpu.user, systemUs: cpu.system },
         buffers: bufferStats.map((s) => ({ ...s, reasons: [...s.reasons] })),
+        ...(camera ? { camera: { ...camera.stats, reasons: [...camera.stats.reasons] } } : {}),
       };
     },
     capture(): Promise<KioskCapture> {
@@ -540,6 +728,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // not hang the exit: closing the device below rejects it
       if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
       dmabuf.close();
+      shm.close();
       server.close(); // every client's resources are destroyed: buffers forgotten, surfaces gone
       // Everything off in one blocking commit (the writeback connector too), then the
       // presenter removes its framebuffers.
@@ -557,11 +746,20 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         log(`turning the output off failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       presenter.close();
+      if (camera) {
+        // the presenter let go of the camera's buffers: STREAMOFF, the buffers freed
+        cameraHeld.clear();
+        camera.latest = null;
+        camera.src.stop();
+        await camera.pump;
+        camera.dev.close();
+        camera.sys.close();
+      }
       // what was still on screen: the presenter let go of it without onRelease
       for (const e of byScanout.values()) {
         if (!e.presenterHas) continue;
         e.presenterHas = false;
-        e.dmabuf?.unlock();
+        e.life.unlock();
       }
       byScanout.clear();
       if (capture) {
@@ -569,9 +767,42 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         capture.map.close();
         capture.dumb.close();
       }
+      udmabuf?.close();
       device.close();
       log('closed: presenter, framebuffers and device released');
     },
   };
   return kiosk;
+}
+
+/** The largest size the camera offers for `pixelformat` that fits `fit` (discrete sizes, or a stepwise range). */
+function cameraSize(dev: V4l2Device, pixelformat: number, fit: { width: number; height: number }): { width: number; height: number } {
+  const fs = dev.frameSizes(pixelformat);
+  if (!fs) throw new RangeError(`camera ${dev.path}: no frame sizes for its format`);
+  if (fs.kind === 'discrete') {
+    const ok = fs.sizes.filter((z) => z.width <= fit.width && z.height <= fit.height);
+    if (ok.length === 0) throw new RangeError(`camera ${dev.path}: none of its sizes (${fs.sizes.map((z) => `${z.width}x${z.height}`).join(', ')}) fits ${fit.width}x${fit.height}`);
+    return ok.reduce((a, z) => (z.width * z.height > a.width * a.height ? z : a));
+  }
+  const step = (v: number, min: number, max: number, st: number): number => Math.min(max, min + Math.floor((v - min) / Math.max(1, st)) * Math.max(1, st));
+  if (fs.minWidth > fit.width || fs.minHeight > fit.height) throw new RangeError(`camera ${dev.path}: its smallest size ${fs.minWidth}x${fs.minHeight} does not fit ${fit.width}x${fit.height}`);
+  return { width: step(fit.width, fs.minWidth, fs.maxWidth, fs.stepWidth), height: step(fit.height, fs.minHeight, fs.maxHeight, fs.stepHeight) };
+}
+
+function openCamera(path: string, format: number, device: Device, fit: { width: number; height: number }) {
+  const dev = V4l2Device.open(path);
+  let sys: SystemAllocators | undefined;
+  try {
+    const pf = dev.pixelformatFor(format);
+    if (pf === null) throw new RangeError(`camera ${path} does not capture ${formatName(format)}`);
+    const size = cameraSize(dev, pf, fit);
+    sys = openSystemAllocators(); // after the kiosk's device: its fd is the DRM master
+    const src = CameraSource.open({ camera: dev, display: describeKmsDevice(device), pool: sys.pool, ...size, format });
+    const stats: KioskCameraStats = { device: path, ...size, format: formatName(format), memory: src.memory, frames: 0, direct: 0, copied: 0, bytesCopied: 0, dropped: 0, reasons: [] };
+    return { dev, sys, src, stats, latest: null as CameraFrame | null, pump: Promise.resolve() };
+  } catch (err) {
+    sys?.close();
+    dev.close();
+    throw err;
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * The kiosk's command line, like cage:
  *   npm run kiosk -- [--device /dev/dri/cardN] [--connector NAME] [--socket NAME]
- *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [-- COMMAND ARGS...]
+ *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [--no-zero-copy]
+ *                    [--camera /dev/videoN] [-- COMMAND ARGS...]
  * Prints the socket it listens on. With a command it starts it with WAYLAND_DISPLAY set and exits
  * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0). Every
  * kernel resource is released before it exits; --stats writes the stats JSON then.
@@ -25,6 +26,10 @@ takes them, copied otherwise.
   --transform T      output transform: 0, 90, 180 or 270 degrees counter-clockwise
   --stats FILE       write the stats JSON to FILE on exit
   --force-copy       copy every frame (what could go on a plane too)
+  --no-zero-copy     copy every wl_shm buffer (no udmabuf scanout; the benchmark's baseline)
+  --camera DEV       show a V4L2 camera (e.g. /dev/video0) fullscreen, centred at the largest
+                     size it offers that fits the mode; a client toplevel is shown instead while
+                     one is mapped
   --help             this text`;
 
 function replacer(_k: string, v: unknown): unknown {
@@ -44,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       transform: { type: 'string', default: '0' },
       stats: { type: 'string' },
       'force-copy': { type: 'boolean', default: false },
+      'no-zero-copy': { type: 'boolean', default: false },
+      camera: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -70,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
       ...(values.socket ? { socket: values.socket } : {}),
       transform: transform as OutputTransform,
       forceCopy: values['force-copy'],
+      shmZeroCopy: !values['no-zero-copy'],
+      ...(values.camera ? { camera: values.camera } : {}),
       log,
     });
   } catch (err) {

@@ -127,11 +127,11 @@ async function runWeston(card, client, pixman, env) {
   }
 }
 
-async function runKiosk(card, client, env) {
+async function runKiosk(card, client, env, extra = []) {
   const socket = 'bench-kiosk';
   const statsFile = join(env.XDG_RUNTIME_DIR, 'kiosk-stats.json');
   rmSync(statsFile, { force: true });
-  const k = await startCompositor(process.execPath, [join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile], env, socket);
+  const k = await startCompositor(process.execPath, [join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile, ...extra], env, socket);
   let r;
   try {
     r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket });
@@ -176,14 +176,17 @@ async function main() {
       const w = await attempt(c.weston, () => runWeston(card, cmd, c.pixman, env));
       if (w) console.log(JSON.stringify({ compositor: c.weston, client: c.name, frames: w.frames, cpuMsPerFrame: w.cpuMsPerFrame, fps: w.fps, bytesCopiedPerFrame: null, seconds: w.seconds }));
       if (values.only === 'weston') continue;
-      const k = await attempt('kiosk', () => runKiosk(card, cmd, env));
-      if (!k) continue;
-      console.log(JSON.stringify({
-        compositor: 'kiosk', client: c.name, frames: k.frames, cpuMsPerFrame: k.cpuMsPerFrame, fps: k.fps, bytesCopiedPerFrame: k.bytesCopiedPerFrame,
-        direct: k.direct, copied: k.copied, paths: k.paths, seconds: k.seconds,
-        ratio: w ? { cpuPerFrame: k.cpuMsPerFrame / w.cpuMsPerFrame, fps: k.fps / w.fps } : null,
-        against: c.weston,
-      }));
+      // wl_shm clients: the kiosk with zero copy (udmabuf, issue 12) and without (--no-zero-copy)
+      for (const [compositor, extra] of c.pixman ? [['kiosk', []], ['kiosk --no-zero-copy', ['--no-zero-copy']]] : [['kiosk', []]]) {
+        const k = await attempt(compositor, () => runKiosk(card, cmd, env, extra));
+        if (!k) continue;
+        console.log(JSON.stringify({
+          compositor, client: c.name, frames: k.frames, cpuMsPerFrame: k.cpuMsPerFrame, fps: k.fps, bytesCopiedPerFrame: k.bytesCopiedPerFrame,
+          direct: k.direct, copied: k.copied, paths: k.paths, seconds: k.seconds,
+          ratio: w ? { cpuPerFrame: k.cpuMsPerFrame / w.cpuMsPerFrame, fps: k.fps / w.fps } : null,
+          against: c.weston,
+        }));
+      }
     }
   } finally {
     rmSync(xdg, { recursive: true, force: true });

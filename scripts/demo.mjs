@@ -151,10 +151,10 @@ async function session(out) {
   await measured('demo client', () => afterFrames(Math.round(60 * PHASE_SECONDS), 4000 * PHASE_SECONDS));
   await capture('demo-client', demoCheck);
 
-  // 2. weston-simple-shm on top: wl_shm, copied by the kiosk
+  // 2. weston-simple-shm on top: wl_shm; its sealed pools go to the plane through udmabuf (zero copy)
   let shm = null;
   if (commandExists('weston-simple-shm')) {
-    progress('starting weston-simple-shm (wl_shm: the kiosk copies it)');
+    progress('starting weston-simple-shm (wl_shm with sealed pools: the kiosk scans them out through udmabuf, or copies them when it cannot)');
     shm = client('weston-simple-shm', [], kiosk.socket, clientLog);
     const shmShown = () => kiosk.stats().buffers.some((b) => b.client === shm.child.pid);
     for (const end = Date.now() + 30000; !shmShown() && Date.now() < end; ) await afterFrames(1, 1000);
@@ -170,7 +170,7 @@ async function session(out) {
     await afterFrames(30, 10000);
     await capture('demo-client-again', demoCheck);
   } else {
-    progress('weston-simple-shm is not installed (Debian package weston): the copied client is left out');
+    progress('weston-simple-shm is not installed (Debian package weston): the wl_shm client is left out');
   }
 
   demo.child.kill('SIGTERM');

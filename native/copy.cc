@@ -64,6 +64,9 @@ constexpr FormatCpp kFormats[] = {
     // packed YUV 4:2:2 (a V4L2 camera's usual format): two bytes per pixel, chroma shared by a
     // pixel pair, so copyRects takes it from even columns only and copyTransformed not at all
     {DRM_FORMAT_YUYV, 2},
+    // semi-planar YUV 4:2:0: the luma plane (1 byte per pixel) is the surface; the CbCr plane
+    // (interleaved, half width and height) is given beside it (chromaOffset, chromaStride)
+    {DRM_FORMAT_NV12, 1},
 };
 
 uint32_t FormatBytes(uint32_t format) {
@@ -236,6 +239,29 @@ void YuyvRow(uint8_t* d, const uint8_t* s, uint32_t w) {
   }
 }
 
+// NV12 (a Y row, and the CbCr row of its row pair: Cb Cr per pixel pair) -> any of the five,
+// with YUYV's BT.601 limited-range arithmetic. `w` pixels from an even column.
+using Row2Fn = void (*)(uint8_t* d, const uint8_t* y, const uint8_t* uv, uint32_t w);
+
+template <Kind D>
+void Nv12Row(uint8_t* d, const uint8_t* y, const uint8_t* uv, uint32_t w) {
+  using DT = typename Px<D>::T;
+  alignas(64) DT stage[kStagePixels];  // even: chunks start on a pixel pair
+  while (w > 0) {
+    uint32_t n = w < kStagePixels ? w : static_cast<uint32_t>(kStagePixels);
+    for (uint32_t i = 0; i < n; i += 2) {
+      int cb = uv[i], cr = uv[i + 1];  // a last odd pixel still has its pair's two chroma bytes
+      stage[i] = Px<D>::Put(Yuv601(y[i], cb, cr));
+      if (i + 1 < n) stage[i + 1] = Px<D>::Put(Yuv601(y[i + 1], cb, cr));
+    }
+    StreamRow(d, reinterpret_cast<const uint8_t*>(stage), size_t(n) * sizeof(DT));
+    d += size_t(n) * sizeof(DT);
+    y += n;
+    uv += n;
+    w -= n;
+  }
+}
+
 #if PRIMEBUF_STREAM
 // 8888 -> RGB565 with SSE2, eight pixels per step (the scalar loop does not vectorize well: the
 // 32 -> 16 bit narrowing). Same rules as Px<RGB565>::Put; measured ~2x the scalar loop.
@@ -310,6 +336,8 @@ struct Surface {
   uint8_t* base = nullptr;  // start of the plane (byte range start + offset)
   uint64_t length = 0;      // bytes of the byte range from `base` on
   uint32_t format = 0, cpp = 0, stride = 0, width = 0, height = 0;
+  const uint8_t* chroma = nullptr;  // NV12: the CbCr plane
+  uint32_t chromaStride = 0;
 };
 
 struct Rect {
@@ -397,7 +425,28 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
   s.stride = U32Field(env, o, what, "stride");
   s.width = U32Field(env, o, what, "width");
   s.height = U32Field(env, o, what, "height");
-  return CheckSurface(env, what, s, base, length, offset);
+  s = CheckSurface(env, what, s, base, length, offset);
+  if (s.format != DRM_FORMAT_NV12) return s;
+  // the CbCr plane: ceil(h / 2) rows of ceil(w / 2) pairs, inside the same byte range
+  double co = 0;
+  Napi::Value cov = o.Get("chromaOffset");
+  if (cov.IsNumber()) co = cov.As<Napi::Number>().DoubleValue();
+  if (!cov.IsNumber() || !(co >= 0 && co <= 9007199254740991.0) || co != static_cast<double>(static_cast<uint64_t>(co)))
+    throw Napi::TypeError::New(env, std::string(what) + ".chromaOffset must be a non-negative safe integer for NV12");
+  uint64_t cOff = static_cast<uint64_t>(co);
+  uint32_t cStride = U32Field(env, o, what, "chromaStride");
+  uint64_t cRow = (uint64_t(s.width) + 1) / 2 * 2, cRows = (uint64_t(s.height) + 1) / 2;
+  if (cStride < cRow)
+    throw Napi::RangeError::New(env, std::string(what) + ": chromaStride " + std::to_string(cStride) + " is below the " +
+                                         std::to_string(cRow) + " bytes of a CbCr row");
+  unsigned __int128 need = (unsigned __int128)cOff + (unsigned __int128)(cRows - 1) * cStride + cRow;
+  if (need > length)
+    throw Napi::RangeError::New(env, std::string(what) + ": the CbCr plane at " + std::to_string(cOff) + " (" +
+                                         std::to_string(cRows) + " rows of stride " + std::to_string(cStride) +
+                                         ") does not fit in its " + std::to_string(length) + " bytes");
+  s.chroma = base + cOff;
+  s.chromaStride = cStride;
+  return s;
 }
 
 // The conversion from src's format to dst's (null for the same format); RangeError when there is
@@ -405,9 +454,11 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
 RowFn PickConvert(Napi::Env env, const Surface& src, const Surface& dst, const char* name) {
   if (src.format == dst.format) {
     if (src.cpp != dst.cpp) throw Napi::RangeError::New(env, std::string(name) + ": pixel sizes differ");
+    if (src.format == DRM_FORMAT_NV12) throw Napi::RangeError::New(env, std::string(name) + ": NV12 is only converted (to the five RGB formats)");
     return nullptr;
   }
   Kind ks, kd;
+  if (src.format == DRM_FORMAT_NV12) return nullptr;  // PickConvert2's
   if (src.format == DRM_FORMAT_YUYV && KindOf(dst.format, &kd)) {
     switch (kd) {
       case Kind::XRGB8888: return YuyvRow<Kind::XRGB8888>;
@@ -419,8 +470,25 @@ RowFn PickConvert(Napi::Env env, const Surface& src, const Surface& dst, const c
   }
   if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
     throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
-                                     "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565, and from YUYV to them)");
+                                     "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565, and from YUYV and NV12 to them)");
   return PickConversion(ks, kd);
+}
+
+// The two-plane conversion (NV12 -> one of the five), null for any other source.
+Row2Fn PickConvert2(Napi::Env env, const Surface& src, const Surface& dst, const char* name) {
+  if (src.format != DRM_FORMAT_NV12) return nullptr;
+  if (!src.chroma) throw Napi::RangeError::New(env, std::string(name) + ": an NV12 source needs its CbCr plane");
+  Kind kd;
+  if (!KindOf(dst.format, &kd))
+    throw Napi::RangeError::New(env, std::string(name) + ": NV12 converts to XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565 only");
+  switch (kd) {
+    case Kind::XRGB8888: return Nv12Row<Kind::XRGB8888>;
+    case Kind::ARGB8888: return Nv12Row<Kind::ARGB8888>;
+    case Kind::XBGR8888: return Nv12Row<Kind::XBGR8888>;
+    case Kind::ABGR8888: return Nv12Row<Kind::ABGR8888>;
+    case Kind::RGB565: return Nv12Row<Kind::RGB565>;
+  }
+  return nullptr;
 }
 
 // The pool thread writes into this memory: keep both objects from being collected until the
@@ -438,6 +506,7 @@ struct Job {
   Surface src, dst;
   std::vector<Rect> rects;
   RowFn convert = nullptr;
+  Row2Fn convert2 = nullptr;  // NV12 sources
   uint64_t bytes = 0;          // bytes the whole job writes to the destination
   volatile uint64_t done = 0;  // bytes written so far (a guarded job abandoned by SIGBUS reports it)
 };
@@ -463,6 +532,7 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
   int64_t dx = readOffset("dx"), dy = readOffset("dy");
 
   out->convert = PickConvert(env, src, dst, "copyRects");
+  out->convert2 = PickConvert2(env, src, dst, "copyRects");
 
   Napi::Value rv = job.Get("rects");
   if (!rv.IsTypedArray() || rv.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
@@ -484,8 +554,9 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
       throw Napi::RangeError::New(env, name() + " at " + std::to_string(tx) + "," + std::to_string(ty) +
                                            " is outside the " + std::to_string(dst.width) + "x" +
                                            std::to_string(dst.height) + " destination");
-    if (src.format == DRM_FORMAT_YUYV && (x % 2 != 0 || (w % 2 != 0 && x + w != src.width)))
-      throw Napi::RangeError::New(env, name() + ": YUYV is copied in pixel pairs (even x and width, or to the row's end)");
+    if ((src.format == DRM_FORMAT_YUYV || src.format == DRM_FORMAT_NV12) && (x % 2 != 0 || (w % 2 != 0 && x + w != src.width)))
+      throw Napi::RangeError::New(env, name() + ": " + (src.format == DRM_FORMAT_NV12 ? "NV12" : "YUYV") +
+                                           " is copied in pixel pairs (even x and width, or to the row's end)");
     if (w == 0 || h == 0) continue;
     out->rects.push_back(Rect{uint32_t(x), uint32_t(y), uint32_t(tx), uint32_t(ty), uint32_t(w), uint32_t(h)});
     out->bytes += w * h * dst.cpp;
@@ -503,6 +574,13 @@ void RunJob(void* p) {
     const uint8_t* s = src.base + uint64_t(r.sy) * src.stride + uint64_t(r.sx) * src.cpp;
     uint8_t* d = dst.base + uint64_t(r.dy) * dst.stride + uint64_t(r.dx) * dst.cpp;
     uint64_t rowBytes = uint64_t(r.w) * dst.cpp;
+    if (job->convert2) {
+      for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
+        job->convert2(d, s, src.chroma + uint64_t((r.sy + y) / 2) * src.chromaStride + r.sx, r.w);
+        job->done = job->done + rowBytes;
+      }
+      continue;
+    }
     if (!job->convert && rowBytes == src.stride && rowBytes == dst.stride) {
       StreamRow(d, s, rowBytes * r.h);  // whole rows back to back: one run
       job->done = job->done + rowBytes * r.h;
@@ -645,8 +723,8 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   Napi::Object srcData, dstData;
   Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
   Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
-  if (src.format == DRM_FORMAT_YUYV || dst.format == DRM_FORMAT_YUYV)
-    throw Napi::RangeError::New(env, "copyTransformed: YUYV shares chroma between pixel pairs: only copyRects takes it");
+  if (src.format == DRM_FORMAT_YUYV || dst.format == DRM_FORMAT_YUYV || src.format == DRM_FORMAT_NV12 || dst.format == DRM_FORMAT_NV12)
+    throw Napi::RangeError::New(env, "copyTransformed: YUYV and NV12 share chroma between pixels: only copyRects takes them");
   RowFn convert = PickConvert(env, src, dst, "copyTransformed");
   auto keep = KeepBoth(srcData, dstData);
   XformRect sr = ReadRect(env, job, "srcRect", false);
@@ -801,6 +879,7 @@ Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
   for (const auto& f : kFormats) {
+    if (f.format == DRM_FORMAT_NV12) continue;  // converted only, never copied as is
     Napi::Array pair = Napi::Array::New(env, 2);
     pair.Set(0u, Napi::Number::New(env, f.format));
     pair.Set(1u, Napi::Number::New(env, f.cpp));

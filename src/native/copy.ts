@@ -6,11 +6,15 @@ export interface RawCopySurface {
   data: ArrayBuffer | ArrayBufferView;
   /** byte offset of the plane inside `data` (default 0) */
   offset?: number;
-  /** DRM fourcc of a one-plane RGB format */
+  /** DRM fourcc of a one-plane RGB format, YUYV, or NV12 (the luma plane; chroma* below) */
   format: number;
   stride: number;
   width: number;
   height: number;
+  /** NV12 only: byte offset of the interleaved CbCr plane inside `data` */
+  chromaOffset?: number;
+  /** NV12 only: the CbCr plane's stride */
+  chromaStride?: number;
 }
 
 export interface RawCopyJob {

@@ -32,6 +32,8 @@ export interface CopySurface {
   readonly stride: number;
   readonly width: number;
   readonly height: number;
+  /** NV12: the interleaved CbCr plane, in the same memory (offset from its start, stride) */
+  readonly chroma?: { readonly offset: number; readonly stride: number };
 }
 
 /** Running totals a caller can keep across copies (a ring, an output). */
@@ -67,8 +69,11 @@ export function copyFormats(): ReadonlyMap<number, number> {
   return sameFormat;
 }
 
-/** YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (BT.601 limited range; even columns). */
-export const YUV_SOURCE_FORMATS: readonly number[] = ['YUYV'].map(fourcc);
+/**
+ * YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (BT.601 limited range; even
+ * columns). NV12's CbCr plane is the CopySurface's `chroma`.
+ */
+export const YUV_SOURCE_FORMATS: readonly number[] = ['YUYV', 'NV12'].map(fourcc);
 
 /** Whether copyRects can copy `src` into `dst` (same format, or a listed conversion). */
 export function canCopy(src: number, dst: number): boolean {
@@ -80,7 +85,8 @@ export function canCopy(src: number, dst: number): boolean {
 function rawSurface(s: CopySurface): RawCopySurface {
   // A closed Mapping throws ClosedError here, before any bracket starts.
   const data = s.memory instanceof Mapping ? s.memory.buffer : s.memory;
-  return { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height };
+  const chroma = s.chroma ? { chromaOffset: s.chroma.offset, chromaStride: s.chroma.stride } : {};
+  return { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height, ...chroma };
 }
 
 function held<T>(memory: CopySurface['memory'], job: () => Promise<T>): Promise<T> {

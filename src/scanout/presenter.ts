@@ -57,6 +57,7 @@ export const PRESENTATION_HW_COMPLETION = 0x4;
 export const PRESENTATION_ZERO_COPY = 0x8;
 
 const XRGB8888 = fourcc('XRGB8888');
+const NV12 = fourcc('NV12');
 
 /** The placement of the surface on the output (the CRTC is the presenter's). */
 export type SurfacePlacement = Omit<Placement, 'crtc'>;
@@ -458,7 +459,7 @@ export class Presenter {
 
   #copyDecision(buffer: ScanoutBuffer, placement: Placement, why: string[]): Decision {
     const format = this.#opts.ringFormat ?? XRGB8888;
-    if (buffer.planes.length !== 1 || !canCopy(buffer.format, format)) {
+    if (!copyPlanesOk(buffer) || !canCopy(buffer.format, format)) {
       throw new CopyUnsupportedError(`the copy path cannot convert ${formatName(buffer.format)} (${buffer.planes.length} planes) to ${formatName(format)} (${why.join('; ')})`);
     }
     const rotation = placement.rotation ?? 0;
@@ -528,7 +529,8 @@ export class Presenter {
       this.#stats.sourceMaps++;
     }
     const p = buffer.planes[0]!;
-    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height };
+    const c = buffer.planes[1]; // a two-plane YUV source (NV12): its CbCr plane in the same dma-buf
+    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}) };
   }
 
   #release(buffer: ScanoutBuffer): void {
@@ -754,4 +756,10 @@ export class Presenter {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The copy path reads one plane, or NV12's two planes in one dma-buf (the same fd at two offsets). */
+function copyPlanesOk(buffer: ScanoutBuffer): boolean {
+  if (buffer.planes.length === 1) return true;
+  return buffer.planes.length === 2 && buffer.format === NV12 && buffer.kind !== 'shm' && buffer.planes[1]!.fd === buffer.planes[0]!.fd;
 }

@@ -18,7 +18,7 @@ import type { FdOwner } from '../alloc/types.js';
 import { cpuConstraint, scanoutConstraint, type KmsDeviceDescription } from '../constraints/device.js';
 import { merge } from '../constraints/set.js';
 import type { DeviceConstraint } from '../constraints/types.js';
-import { InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { fourcc } from '../formats/index.js';
 import type { ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import type { V4l2Device } from './device.js';
@@ -39,6 +39,46 @@ export interface CameraSourceOptions {
   readonly buffers?: number;
   /** 'auto' (default): DMABUF when the camera imports, else MMAP + EXPBUF */
   readonly memory?: 'auto' | 'dmabuf' | 'mmap';
+  /**
+   * What attach() does with a device the buffers cannot serve: 'fail' (default) throws
+   * BufferBusyError; 'reallocate' allocates a new set for every attached device and moves the
+   * stream to it (STREAMOFF, REQBUFS, re-queue, STREAMON) while the preview runs.
+   */
+  readonly onIncompatibleAttach?: 'fail' | 'reallocate';
+}
+
+/** A stream move's costs (CameraSource.lastMove). */
+export interface MoveTiming {
+  /** the BufferRequests' re-allocation (the old stream still running) */
+  readonly reallocateMs: number;
+  /** STREAMOFF, REQBUFS 0, S_FMT, REQBUFS, QBUF, STREAMON */
+  readonly restartMs: number;
+  /** frames the camera had filled in the old set, handed over (next() gives them out first) */
+  readonly framesCarried: number;
+  /** frames the camera skipped during the move (sequence gaps up to the last frame handed over) */
+  readonly framesLost: number;
+  /** from STREAMON on the new set to its first frame (once that came) */
+  readonly firstFrameMs?: number;
+}
+
+/** What attach() gives back. */
+export interface CameraAttach {
+  readonly attachments: readonly Attachment[];
+  /**
+   * After a re-allocation: the ScanoutBuffers of the old set. Their frames no longer come; the
+   * owner lets the presenter forget() them (it keeps the one on screen until it is replaced).
+   * Empty when the buffers were shared as they are.
+   */
+  readonly retired: readonly ScanoutBuffer[];
+  detach(): void;
+}
+
+/** How the stream is (re)started. */
+interface StreamSpec {
+  readonly camera: V4l2Device;
+  readonly width: number;
+  readonly height: number;
+  readonly format: number;
 }
 
 /** One camera frame for the screen. */
@@ -53,17 +93,28 @@ export interface CameraFrame {
 }
 
 export class CameraSource {
-  readonly stream: CaptureStream;
+  #stream: CaptureStream;
   /** the camera's and the display's constraints, merged (`writeCombine` and friends for present()) */
   readonly constraints: ReturnType<typeof merge>['set'];
   /** why the buffers were not allocated for the display (empty: they were) */
   readonly directReasons: readonly string[];
   /** one BufferRequest per buffer (DMABUF memory); empty for MMAP */
   readonly #requests: BufferRequest[];
+  readonly #start: StreamSpec;
   #stopped = false;
+  /** frames lost to stream moves (see framesMissed) */
+  #missed = 0;
+  /** when the last move restarted the stream (ns), until its first frame */
+  #movedAt: bigint | undefined;
+  #lastMove: MoveTiming | undefined;
+  /** frames the old stream handed over at a move, given out by next() before the new stream's */
+  #carried: CaptureFrame[] = [];
+  /** old streams whose handed-over frames may still be out (stop() closes their dma-bufs) */
+  #handedOver: CaptureStream[] = [];
 
-  private constructor(stream: CaptureStream, constraints: ReturnType<typeof merge>['set'], requests: BufferRequest[], directReasons: string[]) {
-    this.stream = stream;
+  private constructor(stream: CaptureStream, constraints: ReturnType<typeof merge>['set'], requests: BufferRequest[], directReasons: string[], start: StreamSpec) {
+    this.#stream = stream;
+    this.#start = start;
     this.constraints = constraints;
     this.#requests = requests;
     this.directReasons = directReasons;
@@ -88,24 +139,20 @@ export class CameraSource {
     const useDmabuf = memory === 'dmabuf' || (memory === 'auto' && opts.camera.queueCaps.dmabuf);
     if (!useDmabuf) {
       const stream = CaptureStream.start(opts.camera, { ...size, format, count: opts.buffers ?? 4 });
-      return new CameraSource(stream, merged.set, [], directReasons);
+      return new CameraSource(stream, merged.set, [], directReasons, { camera: opts.camera, ...size, format });
     }
     const requests: BufferRequest[] = [];
     const fds: FdOwner[] = [];
     try {
       for (let i = 0; i < (opts.buffers ?? 4); i++) {
-        const r = new BufferRequest({ pool: opts.pool, width: opts.width, height: opts.height, formats: [format] });
+        const r = new BufferRequest({ pool: opts.pool, width: opts.width, height: opts.height, formats: [format], onIncompatibleAttach: opts.onIncompatibleAttach ?? 'fail' });
         requests.push(r);
         r.attach(cam as DeviceConstraint);
         r.attach(partner);
         fds.push(r.exportFd());
       }
-      const targets = requests.map((r, i) => {
-        const d = r.description!;
-        return { fd: fds[i]!.fd, planes: d.planes, size: d.size };
-      });
-      const stream = CaptureStream.start(opts.camera, { ...size, format, targets });
-      return new CameraSource(stream, merged.set, requests, directReasons);
+      const stream = CaptureStream.start(opts.camera, { ...size, format, targets: targetsOf(requests, fds) });
+      return new CameraSource(stream, merged.set, requests, directReasons, { camera: opts.camera, ...size, format });
     } catch (err) {
       for (const r of requests) r.close();
       throw err;
@@ -133,21 +180,76 @@ export class CameraSource {
     }));
   }
 
+  /** The stream the frames come from (a new one after a re-allocation moved it). */
+  get stream(): CaptureStream {
+    return this.#stream;
+  }
+
   /**
    * Attaches another device to every buffer while the preview runs ("then start recording"):
-   * when the buffers satisfy it, they are shared as they are (no re-allocation, no copy); when
-   * not, BufferBusyError (code 'EBUSY') with the reasons, and nothing stays attached.
+   * when the buffers satisfy it, they are shared as they are (no re-allocation, no copy). When
+   * not: with `onIncompatibleAttach: 'reallocate'`, every buffer is re-allocated for all the
+   * devices attached (BufferRequest's re-allocation) and the stream moves to the new set
+   * (STREAMOFF, REQBUFS 0, S_FMT with the new pitch, REQBUFS, re-queue, STREAMON); frames lost
+   * to the move are counted in framesMissed. Otherwise BufferBusyError (code 'EBUSY') with the
+   * reasons, and nothing stays attached.
    */
-  attach(c: DeviceConstraint): { readonly attachments: readonly Attachment[]; detach(): void } {
+  attach(c: DeviceConstraint): CameraAttach {
+    if (this.#stopped) throw new ClosedError('CameraSource');
     if (this.#requests.length === 0) throw new InvalidArgumentError('the camera\'s own (MMAP) buffers were not allocated through BufferRequests: nothing to attach to');
     const done: Attachment[] = [];
+    const t0 = process.hrtime.bigint();
     try {
       for (const r of this.#requests) done.push(r.attach(c));
     } catch (err) {
       for (const a of done) a.detach();
+      if (done.some((a) => a.reallocation !== undefined)) this.#move(); // the buffers changed under the stream anyway
       throw err;
     }
-    return { attachments: done, detach: () => done.forEach((a) => a.detach()) };
+    const realloc = done.some((a) => a.reallocation !== undefined);
+    const t1 = process.hrtime.bigint();
+    const retired = realloc ? this.#move() : [];
+    if (realloc) this.#lastMove = { reallocateMs: Number(t1 - t0) / 1e6, restartMs: Number(process.hrtime.bigint() - t1) / 1e6, framesCarried: this.#lastMove!.framesCarried, framesLost: this.#lastMove!.framesLost };
+    return { attachments: done, retired, detach: () => done.forEach((a) => a.detach()) };
+  }
+
+  /** Moves the stream to the requests' current buffers; returns the old buffers' ScanoutBuffers. */
+  #move(): ScanoutBuffer[] {
+    const old = this.#stream;
+    const retired = old.buffers.map((b) => b.scanout);
+    const seqBefore = old.stats.missed;
+    // STREAMOFF, REQBUFS 0, the old dups closed (the presenter keeps its own imports), except
+    // those of the frames the camera had filled: handed over, given out first by next()
+    const carried = old.handOver();
+    this.#carried.push(...carried);
+    if (carried.length > 0) this.#handedOver.push(old);
+    const fds = this.#requests.map((r) => r.exportFd());
+    try {
+      const { camera, width, height, format } = this.#start;
+      this.#stream = CaptureStream.start(camera, { width, height, format, targets: targetsOf(this.#requests, fds) });
+    } finally {
+      for (const f of fds) f.close();
+    }
+    // frames the camera skipped while the move kept its buffers from it (sequence gaps in what it handed over)
+    const lost = old.stats.missed - seqBefore;
+    this.#missed += lost;
+    this.#movedAt = process.hrtime.bigint();
+    this.#lastMove = { reallocateMs: 0, restartMs: 0, framesCarried: carried.length, framesLost: lost };
+    return retired;
+  }
+
+  /**
+   * Camera frames lost to stream moves: the frames the camera skipped (gaps in its sequence
+   * numbers) from the last frame before a move to the last frame of the old stream. Frames it
+   * had filled are not lost: the old stream hands them over and next() gives them out first.
+   */
+  get framesMissed(): number {
+    return this.#missed;
+  }
+
+  /** What the last move took (undefined before any). */
+  get lastMove(): MoveTiming | undefined {
+    return this.#lastMove;
   }
 
   /** Re-allocations the buffers went through (0 while every attach was satisfied as is). */
@@ -157,14 +259,32 @@ export class CameraSource {
 
   /** The next frame from the camera. */
   async next(): Promise<CameraFrame> {
-    const f: CaptureFrame = await this.stream.next();
+    const stream = this.#stream;
+    let f: CaptureFrame;
+    try {
+      const carried = this.#carried.shift();
+      f = carried ?? (await stream.next());
+      if (!carried) this.#timing(f.dequeuedNs);
+    } catch (err) {
+      // the stream was moved (re-allocation) while this call waited: wait on the new one
+      if (stream !== this.#stream && !this.#stopped) return this.next();
+      throw err;
+    }
     return { buffer: f.buffer.scanout, sequence: f.sequence, timestampUs: f.timestampUs, dequeuedNs: f.dequeuedNs, release: () => f.requeue() };
+  }
+
+  #timing(ns: bigint): void {
+    if (this.#movedAt === undefined || !this.#lastMove) return;
+    this.#lastMove = { ...this.#lastMove, firstFrameMs: Number(ns - this.#movedAt) / 1e6 };
+    this.#movedAt = undefined;
   }
 
   /** Stops the camera and frees the buffers (the presenter must have let go of them: forget()). */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const f of this.#carried.splice(0)) f.requeue(); // closes their kept dma-bufs
+    for (const s of this.#handedOver.splice(0)) s.stop(); // and those of frames still out
     try {
       this.stream.stop();
     } finally {
@@ -175,4 +295,12 @@ export class CameraSource {
   [Symbol.dispose](): void {
     this.stop();
   }
+}
+
+/** The requests' buffers as a DMABUF stream's targets (`fds`: one export of each). */
+function targetsOf(requests: readonly BufferRequest[], fds: readonly FdOwner[]): CaptureTarget[] {
+  return requests.map((r, i) => {
+    const d = r.description!;
+    return { fd: fds[i]!.fd, planes: d.planes, size: d.size };
+  });
 }

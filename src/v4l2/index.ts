@@ -12,5 +12,5 @@ export {
   type V4l2Size,
 } from './device.js';
 export { CaptureStream, type CaptureBuffer, type CaptureFrame, type CaptureOptions, type CaptureStats, type CaptureTarget } from './stream.js';
-export { CameraSource, type CameraFrame, type CameraSourceOptions } from './camera.js';
+export { CameraSource, type CameraAttach, type CameraFrame, type CameraSourceOptions, type MoveTiming } from './camera.js';
 export { OutputStream, type OutputOptions } from './output.js';

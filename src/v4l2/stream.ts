@@ -70,6 +70,8 @@ export interface CaptureStats {
   dequeued: number;
   /** frames the driver skipped (gaps in `sequence`) */
   missed: number;
+  /** frames the camera filled that stop() threw away: dequeued and never taken, or done in the queue */
+  undelivered: number;
 }
 
 /** A streaming V4L2 capture queue (see the top of this file). stop() is idempotent. */
@@ -79,11 +81,13 @@ export class CaptureStream {
   /** S_FMT's answer */
   readonly format: RawV4l2Format;
   readonly buffers: readonly CaptureBuffer[];
-  readonly stats: CaptureStats = { queued: 0, dequeued: 0, missed: 0 };
+  readonly stats: CaptureStats = { queued: 0, dequeued: 0, missed: 0, undelivered: 0 };
   readonly #type: number;
   readonly #mem: number;
   readonly #targets: readonly CaptureTarget[] | undefined;
   readonly #queued = new Set<number>();
+  /** after handOver(): the dma-bufs of the frames handed over, closed as each is given back */
+  readonly #kept = new Map<number, Dmabuf>();
   #watch: RawFdWatch | undefined;
   #frames: CaptureFrame[] = [];
   #waiters: Array<{ resolve: (f: CaptureFrame) => void; reject: (e: Error) => void }> = [];
@@ -164,6 +168,7 @@ export class CaptureStream {
     return this.#stopped;
   }
 
+
   #queue(index: number): void {
     const planes = this.memory === 'dmabuf'
       ? [{ fd: this.buffers[index]!.dmabuf.fd, length: Number(this.#targets![index]!.size) }]
@@ -189,6 +194,14 @@ export class CaptureStream {
   }
 
   #deliver(raw: RawV4l2Buffer): void {
+    const frame = this.#frameOf(raw);
+    for (const l of this.#listeners) l(frame);
+    const w = this.#waiters.shift();
+    if (w) w.resolve(frame);
+    else if (this.#listeners.length === 0) this.#frames.push(frame);
+  }
+
+  #frameOf(raw: RawV4l2Buffer): CaptureFrame {
     const dequeuedNs = process.hrtime.bigint();
     this.#queued.delete(raw.index);
     this.stats.dequeued++;
@@ -196,7 +209,7 @@ export class CaptureStream {
     this.#lastSeq = raw.sequence;
     const buffer = this.buffers[raw.index]!;
     let given = false;
-    const frame: CaptureFrame = {
+    return {
       buffer,
       sequence: raw.sequence,
       timestampUs: raw.timestampUs,
@@ -205,15 +218,15 @@ export class CaptureStream {
       error: (raw.flags & C.BUF_FLAG_ERROR) !== 0,
       bytesused: raw.planes[0]?.bytesused ?? 0,
       requeue: () => {
-        if (given || this.#stopped) return;
+        if (given) return;
         given = true;
-        this.#queue(raw.index);
+        if (!this.#stopped) return this.#queue(raw.index);
+        // a frame handed over at stop: its dma-buf was kept open for it until now
+        const kept = this.#kept.get(raw.index);
+        this.#kept.delete(raw.index);
+        kept?.close();
       },
     };
-    for (const l of this.#listeners) l(frame);
-    const w = this.#waiters.shift();
-    if (w) w.resolve(frame);
-    else if (this.#listeners.length === 0) this.#frames.push(frame);
   }
 
   #fail(err: Error): void {
@@ -238,18 +251,57 @@ export class CaptureStream {
   }
 
   /**
-   * STREAMOFF (the kernel gives every queued buffer back), frees the queue's buffers
-   * (REQBUFS 0) and closes the stream's dma-bufs. Pending next() calls reject with ClosedError.
+   * Counts the frames it throws away (stats.undelivered), STREAMOFF (the kernel gives every
+   * queued buffer back), frees the queue's buffers (REQBUFS 0) and closes the stream's dma-bufs.
+   * Pending next() calls reject with ClosedError. After handOver(), it closes the dma-bufs of the
+   * frames handed over that were not given back.
    */
   stop(): void {
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      // after handOver(): the dma-bufs of frames handed over and not given back yet
+      for (const d of this.#kept.values()) d.close();
+      this.#kept.clear();
+      return;
+    }
+    this.stats.undelivered += this.#frames.length;
+    this.#frames = [];
+    this.#end(this.#collect().length, []);
+  }
+
+  /**
+   * Stops like stop(), but hands the caller every frame the camera filled and nobody took yet
+   * (dequeued and waiting, then those still done in the queue), in order, instead of throwing
+   * them away: each one's dma-buf stays open until its requeue(), which then closes it (a stream
+   * move loses no filled frame).
+   */
+  handOver(): CaptureFrame[] {
+    if (this.#stopped) return [];
+    const out = [...this.#frames.splice(0), ...this.#collect()];
+    this.#end(0, out);
+    return out;
+  }
+
+  /** The frames the camera finished that nobody dequeued yet (DQBUF until none). */
+  #collect(): CaptureFrame[] {
+    const out: CaptureFrame[] = [];
+    if (this.#failure) return out;
+    try {
+      for (let raw = native.v4l2DQBuf(this.device.fd, this.#type, this.#mem); raw; raw = native.v4l2DQBuf(this.device.fd, this.#type, this.#mem)) out.push(this.#frameOf(raw));
+    } catch {
+      // STREAMOFF below takes them back all the same
+    }
+    return out;
+  }
+
+  #end(dropped: number, kept: readonly CaptureFrame[]): void {
     this.#stopped = true;
+    this.stats.undelivered += dropped;
     this.#watch?.stop();
     this.#watch = undefined;
     for (const w of this.#waiters.splice(0)) w.reject(new ClosedError('CaptureStream'));
-    this.#frames = [];
     this.#queued.clear();
-    this.device.releaseQueue(this.#mem, true, this.buffers.map((b) => b.dmabuf));
+    for (const f of kept) this.#kept.set(f.buffer.index, f.buffer.dmabuf);
+    this.device.releaseQueue(this.#mem, true, this.buffers.filter((b) => !this.#kept.has(b.index)).map((b) => b.dmabuf));
   }
 
   [Symbol.dispose](): void {

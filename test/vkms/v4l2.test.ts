@@ -287,6 +287,60 @@ void leakFree(t, '5 frames camera -> screen from the camera\'s own buffers (MMAP
   await cameraToScreen(t, 'mmap', 5);
 });
 
+// A frame larger than the mode (vivid's 1280x720 on vkms's 1024x768): cropped on the plane. The
+// plane shows the frame's middle 1024 columns unscaled (SRC 128,0 1024x720 -> CRTC 0,24 1024x720),
+// so the camera's buffers still go to the screen as they are: no copy, no mode change.
+void leakFree(t, 'a 1280x720 camera frame on the 1024x768 mode: cropped on the plane, direct, zero bytes copied, writeback = the middle of the camera\'s frame', async (t: TapTest) => {
+  const CW = 1280;
+  const CH = 720;
+  await withCamera(t, { width: CW, height: CH }, async (scr, src) => {
+    const src1 = { x: (CW - 1024) / 2, y: 0, width: 1024, height: CH };
+    const dst = { x: 0, y: (768 - CH) / 2, width: 1024, height: CH };
+    let prev: Awaited<ReturnType<CameraSource['next']>> | undefined;
+    let fence;
+    let last: Awaited<ReturnType<CameraSource['next']>> | undefined;
+    const paths = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const f = await src.next();
+      if (i === 2) scr.arm();
+      const r = await scr.presenter.present({ buffer: f.buffer, placement: { src: src1, dst }, constraints: src.constraints });
+      paths.add(r.path);
+      prev?.release();
+      prev = f;
+      if (i === 2) {
+        last = f;
+        fence = r.fences[0];
+      }
+    }
+    t.same([...paths], ['direct'], 'every frame direct: the plane crops');
+    t.equal(scr.presenter.stats.bytesCopied, 0, 'zero bytes copied');
+    t.ok(fence, 'the last frame carried the writeback capture');
+    await fence!.wait(10_000);
+    fence!.close();
+    const p = last!.buffer.planes[0]!;
+    const map = Mapping.map(p.fd, 0, p.stride * CH, false);
+    try {
+      native.dmabufSync(p.fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+      const dv = new DataView(map.buffer);
+      let bad = 0;
+      let first = '';
+      for (let y = 0; y < CH; y++) {
+        for (let x = 0; x < 1024; x++) {
+          const want = dv.getUint32(p.offset + y * p.stride + (x + src1.x) * 4, true) & 0xffffff;
+          const got = scr.pixel(x, y + dst.y);
+          if (got !== want && bad++ === 0) first = `; first (${x},${y}) got 0x${got.toString(16)} want 0x${want.toString(16)}`;
+        }
+      }
+      native.dmabufSync(p.fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+      t.equal(bad, 0, `all ${1024 * CH} pixels on screen are the middle 1024 columns of the camera's 1280x720 frame${first}`);
+      t.equal(scr.pixel(0, 0), 0, 'above the frame the screen is black');
+    } finally {
+      map.close();
+    }
+    prev?.release();
+  });
+});
+
 void leakFree(t, 'preview, then record: the output node shares the buffers; a misfit encoder gets EBUSY with reasons', async (t: TapTest) => {
   const s = screen();
   const sys = openSystemAllocators();

@@ -8,7 +8,7 @@
  *    (`coherent: false`, from the constraint model; or the `forceCopy` test option) is copied
  *    even when the verdict says direct;
  * 2. direct: the buffer's framebuffer (made once by the verdict's AddFB2) on the plane, its
- *    pending writes as the plane's IN_FENCE_FD (implicit-sync.ts);
+ *    pending writes as the plane's IN_FENCE_FD (implicit-sync.ts; none when its writes are done);
  *    copy: waits (on the loop) for the buffer's pending writes, then copies only the damaged
  *    rectangles into a free buffer of the copy ring (compositor-owned dumb buffers of the mode;
  *    a reused buffer gets the union of the damage since it was last written), off the JS thread
@@ -131,7 +131,7 @@ export interface PresenterStats {
   bytesCopied: number;
   /** DMA_BUF_IOCTL_SYNC calls of the copies (START and END both count). */
   syncCalls: number;
-  /** Write fences exported from client buffers (DMA_BUF_IOCTL_EXPORT_SYNC_FILE). */
+  /** Write fences exported from client buffers (DMA_BUF_IOCTL_EXPORT_SYNC_FILE): only for writes still pending. */
   fenceExports: number;
   /** onRelease calls. */
   releases: number;

@@ -190,6 +190,14 @@ interface Source {
   readonly memory: Mapping;
 }
 
+interface FrameKey {
+  readonly width: number;
+  readonly height: number;
+  readonly forceCopy: boolean;
+  readonly placement: Placement;
+  readonly key: string;
+}
+
 interface Shown {
   readonly buffer: ScanoutBuffer;
   readonly key: string;
@@ -291,7 +299,9 @@ export class Presenter {
   #planesInUse = new Set<number>();
   /** The last frame committed. */
   #shown: Shown | undefined;
-  #lastKey: { readonly given: SurfacePlacement | undefined; readonly width: number; readonly height: number; readonly forceCopy: boolean; readonly placement: Placement; readonly key: string } | undefined;
+  /** frame keys by the caller's placement object (a compositor keeps one per buffer while nothing moves) */
+  #keys = new WeakMap<SurfacePlacement, FrameKey>();
+  #defaultKey: FrameKey | undefined;
   /** What the last commit put on the planes: refresh() commits it again. */
   #lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> | undefined;
   /** The client buffer scanned out directly by the last completed flip. */
@@ -729,17 +739,18 @@ export class Presenter {
   }
 
   /**
-   * The placement on this CRTC and its frame key; the caller's placement object given again
-   * (a compositor keeps it while nothing moves) for a buffer of the same size reuses both: no
+   * The placement on this CRTC and its frame key; a placement object given again (a compositor
+   * keeps one per buffer while nothing moves) with a buffer of the same size reuses both: no
    * string is built per frame in steady state.
    */
   #frameKey(buffer: ScanoutBuffer, given: SurfacePlacement | undefined, forceCopy: boolean): { placement: Placement; key: string } {
-    const m = this.#lastKey;
-    if (m && m.given === given && m.width === buffer.width && m.height === buffer.height && m.forceCopy === forceCopy) return m;
+    const m = given ? this.#keys.get(given) : this.#defaultKey;
+    if (m && m.width === buffer.width && m.height === buffer.height && m.forceCopy === forceCopy) return m;
     const placement: Placement = { ...given, crtc: this.crtcId };
-    const key = frameKey(buffer, placement, this.modeSize, forceCopy);
-    this.#lastKey = { given, width: buffer.width, height: buffer.height, forceCopy, placement, key };
-    return this.#lastKey;
+    const k = { width: buffer.width, height: buffer.height, forceCopy, placement, key: frameKey(buffer, placement, this.modeSize, forceCopy) };
+    if (given) this.#keys.set(given, k);
+    else this.#defaultKey = k;
+    return k;
   }
 
   /** Why the last decision for `buffer` at `placement` was what it was (for logs). */

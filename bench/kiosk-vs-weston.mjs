@@ -10,7 +10,7 @@
 //
 // It needs the vkms guest (or a machine whose card0 is a KMS device nobody else drives):
 //   npm run bench:kiosk                      builds, then runs this in the vkms VM
-//   node bench/kiosk-vs-weston.mjs [--frames N] [--card cardN] [--only weston]   (in the guest)
+//   node bench/kiosk-vs-weston.mjs [--frames N] [--card cardN] [--only weston|kiosk]   (in the guest)
 // Reference (issue 11, the same kind of VM): Weston-pixman ~5 ms CPU/frame at 58 fps for
 // simple-shm; Weston-GL 49-56 ms/frame at 17-19 fps for simple-dmabuf-egl.
 import { spawn } from 'node:child_process';
@@ -173,7 +173,7 @@ async function main() {
           return null;
         }
       };
-      const w = await attempt(c.weston, () => runWeston(card, cmd, c.pixman, env));
+      const w = values.only === 'kiosk' ? null : await attempt(c.weston, () => runWeston(card, cmd, c.pixman, env));
       if (w) console.log(JSON.stringify({ compositor: c.weston, client: c.name, frames: w.frames, cpuMsPerFrame: w.cpuMsPerFrame, fps: w.fps, bytesCopiedPerFrame: null, seconds: w.seconds }));
       if (values.only === 'weston') continue;
       // wl_shm clients: the kiosk with zero copy (udmabuf, issue 12) and without (--no-zero-copy)

@@ -216,6 +216,10 @@ interface Entry {
   /** handed to the presenter, not given back by onRelease yet */
   presenterHas: boolean;
   stat: KioskBufferStats | undefined;
+  /** its placement for the surface transform and scale it was last shown with (one object while they hold) */
+  placed?: { readonly bufferTransform: number; readonly scale: number; readonly placement: SurfacePlacement };
+  /** the scanout verdict last reported for it, with the plane and placement it was checked for */
+  checked?: { readonly plane: number; readonly placement: SurfacePlacement; readonly verdict: ReturnType<Presenter['checker']['checkScanout']> };
 }
 
 const XRGB8888 = fourcc('XRGB8888');
@@ -473,7 +477,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     if (showing !== s) s.damageAll();
     const { damage, frames, feedbacks } = s.takeFrame();
     const b = e.scanout;
-    const placement = placementFor(b, s.transform, s.scale, transform, modeSize);
+    let placed = e.placed;
+    if (!placed || placed.bufferTransform !== s.transform || placed.scale !== s.scale) {
+      placed = e.placed = { bufferTransform: s.transform, scale: s.scale, placement: placementFor(b, s.transform, s.scale, transform, modeSize) };
+    }
+    const { placement } = placed;
     const had = e.presenterHas;
     if (!had) {
       e.presenterHas = true;
@@ -511,8 +519,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     counts.bytesCopied += r.bytesCopied;
     const nowMs = Number(p.timestampNs / 1_000_000n);
     if (primaryPlane !== undefined && e.dmabuf && !s.destroyed) {
-      const v = presenter.checker.checkScanout(b, r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane, { ...placement, crtc: crtcId });
-      dmabuf.reportScanout(s.resource, v, nowMs);
+      const plane = r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane;
+      let c = e.checked;
+      if (!c || c.plane !== plane || c.placement !== placement) {
+        c = e.checked = { plane, placement, verdict: presenter.checker.checkScanout(b, plane, { ...placement, crtc: crtcId }) };
+      }
+      dmabuf.reportScanout(s.resource, c.verdict, nowMs);
     }
     const path = r.path === 'direct' ? 'direct' : 'copy';
     if (!e.stat || e.stat.path !== path) {
@@ -538,7 +550,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
     for (const fb of feedbacks) fb.presented(info);
     sendDone(frames, nowMs);
-    emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
+    if (frameListeners.length > 0) emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
   }
 
   // ---- the camera (--camera) ----

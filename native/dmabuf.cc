@@ -2,6 +2,7 @@
 // sync and how to wait is decided in src/dmabuf.
 #include <linux/dma-buf.h>
 #include <linux/sync_file.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -84,6 +85,21 @@ Napi::Value ExportSyncFile(const Napi::CallbackInfo& info) {
   if (Ioctl(fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &s) != 0)
     ThrowErrno(info.Env(), errno, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE", FdName("dma-buf", fd));
   return Napi::Number::New(info.Env(), s.fd);
+}
+
+// dmabufWritesDone(fd) -> whether every write fence of the dma-buf has signaled: poll() with
+// timeout 0 for POLLIN (dma_buf_poll: readable once the writers completed). No fd is made.
+Napi::Value WritesDone(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  struct pollfd p = {};
+  p.fd = fd;
+  p.events = POLLIN;
+  int rc;
+  do rc = poll(&p, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) ThrowErrno(info.Env(), errno, "poll", FdName("dma-buf", fd));
+  if (p.revents & POLLNVAL) ThrowErrno(info.Env(), EBADF, "poll", FdName("dma-buf", fd));
+  return Napi::Boolean::New(info.Env(), rc > 0 && (p.revents & POLLIN) != 0);
 }
 
 // dmabufImportSyncFile(fd, syncFd, flags): the fence joins the dma-buf's reservation object.
@@ -201,6 +217,7 @@ void InitDmabuf(Napi::Env env, Napi::Object exports) {
   exports.Set("dmabufSync", Napi::Function::New(env, Sync, "dmabufSync"));
   exports.Set("dmabufSyncAsync", Napi::Function::New(env, SyncAsync, "dmabufSyncAsync"));
   exports.Set("dmabufExportSyncFile", Napi::Function::New(env, ExportSyncFile, "dmabufExportSyncFile"));
+  exports.Set("dmabufWritesDone", Napi::Function::New(env, WritesDone, "dmabufWritesDone"));
   exports.Set("dmabufImportSyncFile", Napi::Function::New(env, ImportSyncFile, "dmabufImportSyncFile"));
   exports.Set("dmabufSetName", Napi::Function::New(env, SetName, "dmabufSetName"));
   exports.Set("syncFileInfo", Napi::Function::New(env, SyncFileInfo, "syncFileInfo"));

@@ -55,7 +55,6 @@ interface Entry {
 export class AtomicRequest {
   readonly device: Device;
   readonly #entries: Entry[] = [];
-  readonly #keys = new Map<string, number>();
   #fenceCount = 0;
 
   constructor(device: Device) {
@@ -73,15 +72,12 @@ export class AtomicRequest {
 
   #put(obj: number, name: string, value: bigint, fence: boolean): void {
     const prop = this.#propId(obj, name);
-    const key = `${obj}:${prop}`;
-    const i = this.#keys.get(key);
-    if (i !== undefined) {
-      if (this.#entries[i]!.fence) this.#fenceCount--;
-      this.#entries[i] = { obj, prop, value, fence };
-    } else {
-      this.#keys.set(key, this.#entries.length);
-      this.#entries.push({ obj, prop, value, fence });
-    }
+    // a request holds a few dozen entries at most: a scan, no string key per set (per frame)
+    const entries = this.#entries;
+    let i = 0;
+    while (i < entries.length && (entries[i]!.obj !== obj || entries[i]!.prop !== prop)) i++;
+    if (i < entries.length && entries[i]!.fence) this.#fenceCount--;
+    entries[i] = { obj, prop, value, fence };
     if (fence) this.#fenceCount++;
   }
 
@@ -93,7 +89,8 @@ export class AtomicRequest {
 
   /** Sets several properties of one object. */
   setAll(obj: KmsRef, values: Record<string, PropertyValue>): this {
-    for (const [k, v] of Object.entries(values)) this.set(obj, k, v);
+    const id = idOf(obj);
+    for (const k in values) this.#put(id, k, valueOf(values[k] as PropertyValue), false);
     return this;
   }
 
@@ -113,12 +110,13 @@ export class AtomicRequest {
     const props = new Uint32Array(n);
     const values = new BigUint64Array(n);
     const slots: number[] = [];
-    this.#entries.forEach((e, i) => {
+    for (let i = 0; i < n; i++) {
+      const e = this.#entries[i]!;
       objs[i] = e.obj;
       props[i] = e.prop;
       values[i] = e.value;
       if (e.fence) slots.push(i);
-    });
+    }
     return native.drmAtomicCommit(this.device.fd, objs, props, values, slots, flags, userData);
   }
 

@@ -21,6 +21,8 @@ export interface DmabufNative {
   /** DMA_BUF_IOCTL_SYNC on libuv's thread pool (START may wait on fences); the fd must stay open until it settles */
   dmabufSyncAsync(fd: number, flags: number): Promise<void>;
   dmabufExportSyncFile(fd: number, flags: number): number;
+  /** poll(POLLIN, timeout 0): true when every write fence of the dma-buf has signaled */
+  dmabufWritesDone(fd: number): boolean;
   dmabufImportSyncFile(fd: number, syncFd: number, flags: number): void;
   dmabufSetName(fd: number, name: string): void;
   syncFileInfo(fd: number): RawSyncFileInfo;

@@ -20,13 +20,15 @@ let exportUnsupported = false;
 
 /**
  * One sync_file that signals when every pending write to the dma-bufs `fds` (a buffer's planes;
- * duplicates are asked once) has completed; undefined when the kernel cannot export one. The
- * caller owns the result.
+ * duplicates are asked once) has completed; undefined when every write has completed already
+ * (a poll of each dma-buf: the steady-state frame of a finished buffer makes no sync_file) or
+ * the kernel cannot export one. The caller owns the result.
  */
 export function exportWriteFence(fds: readonly number[], what = 'client buffer'): SyncFile | undefined {
   if (exportUnsupported) return undefined;
+  const pending = fds.length === 1 ? (native.dmabufWritesDone(fds[0]!) ? [] : fds) : [...new Set(fds)].filter((fd) => !native.dmabufWritesDone(fd));
   let merged: SyncFile | undefined;
-  for (const fd of new Set(fds)) {
+  for (const fd of pending) {
     let one: SyncFile;
     try {
       one = new SyncFile(native.dmabufExportSyncFile(fd, DMA_BUF_SYNC_READ), `write fence of ${what}`);

@@ -8,7 +8,7 @@
  *    (`coherent: false`, from the constraint model; or the `forceCopy` test option) is copied
  *    even when the verdict says direct;
  * 2. direct: the buffer's framebuffer (made once by the verdict's AddFB2) on the plane, its
- *    pending writes as the plane's IN_FENCE_FD (implicit-sync.ts);
+ *    pending writes as the plane's IN_FENCE_FD (implicit-sync.ts; none when its writes are done);
  *    copy: waits (on the loop) for the buffer's pending writes, then copies only the damaged
  *    rectangles into a free buffer of the copy ring (compositor-owned dumb buffers of the mode;
  *    a reused buffer gets the union of the damage since it was last written), off the JS thread
@@ -67,7 +67,10 @@ export interface PresentFrame {
   readonly buffer: ScanoutBuffer;
   /** Damage in buffer pixels since the surface's previous content; undefined: all of it. */
   readonly damage?: readonly Rect[];
-  /** Default: the whole buffer at (0, 0), unscaled. */
+  /**
+   * Default: the whole buffer at (0, 0), unscaled. Not changed after it was given: pass the same
+   * object while the surface does not move (its key is then not built again), a new one when it does.
+   */
   readonly placement?: SurfacePlacement;
   /**
    * false when a device that touches the buffer is not cache-coherent: the buffer is copied even
@@ -129,7 +132,7 @@ export interface PresenterStats {
   bytesCopied: number;
   /** DMA_BUF_IOCTL_SYNC calls of the copies (START and END both count). */
   syncCalls: number;
-  /** Write fences exported from client buffers (DMA_BUF_IOCTL_EXPORT_SYNC_FILE). */
+  /** Write fences exported from client buffers (DMA_BUF_IOCTL_EXPORT_SYNC_FILE): only for writes still pending. */
   fenceExports: number;
   /** onRelease calls. */
   releases: number;
@@ -188,6 +191,14 @@ interface Source {
   readonly memory: Mapping;
 }
 
+interface FrameKey {
+  readonly width: number;
+  readonly height: number;
+  readonly forceCopy: boolean;
+  readonly placement: Placement;
+  readonly key: string;
+}
+
 interface Shown {
   readonly buffer: ScanoutBuffer;
   readonly key: string;
@@ -198,20 +209,30 @@ function fixed16(v: number): bigint {
   return BigInt(Math.round(v * 65536));
 }
 
+/** A placement's plane rectangles as property values, made once per placement (decisions keep theirs). */
+const rectValues = new WeakMap<ResolvedPlacement, Record<string, bigint>>();
+
+function rectsOf(p: ResolvedPlacement): Record<string, bigint> {
+  let v = rectValues.get(p);
+  if (!v) {
+    v = {
+      SRC_X: fixed16(p.src.x),
+      SRC_Y: fixed16(p.src.y),
+      SRC_W: fixed16(p.src.width),
+      SRC_H: fixed16(p.src.height),
+      CRTC_X: BigInt.asUintN(64, BigInt(p.dst.x)),
+      CRTC_Y: BigInt.asUintN(64, BigInt(p.dst.y)),
+      CRTC_W: BigInt(p.dst.width),
+      CRTC_H: BigInt(p.dst.height),
+    };
+    rectValues.set(p, v);
+  }
+  return v;
+}
+
 /** Sets a plane's framebuffer and rectangles (and rotation when it has the property). */
 function placePlane(req: AtomicRequest, plane: ScanoutPlaneInfo, crtc: number, fb: Framebuffer, p: ResolvedPlacement): void {
-  req.setAll(plane.id, {
-    FB_ID: fb,
-    CRTC_ID: crtc,
-    SRC_X: fixed16(p.src.x),
-    SRC_Y: fixed16(p.src.y),
-    SRC_W: fixed16(p.src.width),
-    SRC_H: fixed16(p.src.height),
-    CRTC_X: BigInt.asUintN(64, BigInt(p.dst.x)),
-    CRTC_Y: BigInt.asUintN(64, BigInt(p.dst.y)),
-    CRTC_W: p.dst.width,
-    CRTC_H: p.dst.height,
-  });
+  req.set(plane.id, 'FB_ID', fb).set(plane.id, 'CRTC_ID', crtc).setAll(plane.id, rectsOf(p));
   if (plane.hasRotationProperty) req.set(plane.id, 'rotation', p.rotation);
 }
 
@@ -240,9 +261,18 @@ async function clearFreeBuffers(ring: CopyRing<PresenterRingBuffer>): Promise<vo
   }
 }
 
+const fullModes = new WeakMap<ModeSize, Map<number, ResolvedPlacement>>();
+
+/** The whole mode on `crtc` (one object per mode and CRTC: its property values are made once). */
 function fullMode(crtc: number, m: ModeSize): ResolvedPlacement {
-  const r = { x: 0, y: 0, width: m.width, height: m.height };
-  return { crtc, src: r, dst: r, rotation: 1, clipped: false };
+  let perCrtc = fullModes.get(m);
+  if (!perCrtc) fullModes.set(m, (perCrtc = new Map()));
+  let p = perCrtc.get(crtc);
+  if (!p) {
+    const r = { x: 0, y: 0, width: m.width, height: m.height };
+    perCrtc.set(crtc, (p = { crtc, src: r, dst: r, rotation: 1, clipped: false }));
+  }
+  return p;
 }
 
 export class Presenter {
@@ -270,6 +300,9 @@ export class Presenter {
   #planesInUse = new Set<number>();
   /** The last frame committed. */
   #shown: Shown | undefined;
+  /** frame keys by the caller's placement object (a compositor keeps one per buffer while nothing moves) */
+  #keys = new WeakMap<SurfacePlacement, FrameKey>();
+  #defaultKey: FrameKey | undefined;
   /** What the last commit put on the planes: refresh() commits it again. */
   #lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> | undefined;
   /** The client buffer scanned out directly by the last completed flip. */
@@ -596,9 +629,8 @@ export class Presenter {
   async #present(frame: PresentFrame): Promise<PresentResult> {
     this.#assertOpen();
     const { buffer } = frame;
-    const placement: Placement = { ...frame.placement, crtc: this.crtcId };
     const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
-    const key = frameKey(buffer, placement, this.modeSize, forceCopy);
+    const { placement, key } = this.#frameKey(buffer, frame.placement, forceCopy);
     const prev = this.#shown;
     if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
       this.#stats.unchanged++;
@@ -706,6 +738,21 @@ export class Presenter {
       presentation: this.#presentation(events[0]!, decision.path === 'direct'),
       fences,
     };
+  }
+
+  /**
+   * The placement on this CRTC and its frame key; a placement object given again (a compositor
+   * keeps one per buffer while nothing moves) with a buffer of the same size reuses both: no
+   * string is built per frame in steady state.
+   */
+  #frameKey(buffer: ScanoutBuffer, given: SurfacePlacement | undefined, forceCopy: boolean): { placement: Placement; key: string } {
+    const m = given ? this.#keys.get(given) : this.#defaultKey;
+    if (m && m.width === buffer.width && m.height === buffer.height && m.forceCopy === forceCopy) return m;
+    const placement: Placement = { ...given, crtc: this.crtcId };
+    const k = { width: buffer.width, height: buffer.height, forceCopy, placement, key: frameKey(buffer, placement, this.modeSize, forceCopy) };
+    if (given) this.#keys.set(given, k);
+    else this.#defaultKey = k;
+    return k;
   }
 
   /** Why the last decision for `buffer` at `placement` was what it was (for logs). */

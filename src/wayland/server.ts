@@ -37,6 +37,15 @@ function spec(iface: string): InterfaceSpec {
   return s;
 }
 
+/** Event opcodes by name, per interface (send() is on every frame's path: no search per event). */
+const eventOpcodes = new WeakMap<InterfaceSpec, Map<string, number>>();
+
+function eventOpcode(s: InterfaceSpec, event: string): number {
+  let m = eventOpcodes.get(s);
+  if (!m) eventOpcodes.set(s, (m = new Map(s.events.map((e, i) => [e.name, i]))));
+  return m.get(event) ?? -1;
+}
+
 /** One connected client. */
 export class ServerClient {
   #destroyed = false;
@@ -114,7 +123,7 @@ export class ServerResource<I extends InterfaceName = InterfaceName> {
   send<E extends EventName<I>>(event: E, args: EventArgs<I, E>): void {
     if (this.#destroyed) return; // events to a dead object are dropped, as libwayland would
     const s = spec(this.interface);
-    const opcode = s.events.findIndex((m) => m.name === event);
+    const opcode = eventOpcode(s, event);
     if (opcode < 0) throw new InvalidArgumentError(`${this.interface} has no event '${event}'`);
     const msg = s.events[opcode]!;
     if (this.version < msg.since) {

@@ -4,13 +4,16 @@
 // Proves: exportSyncFile() of a busy buffer is unsignaled; concurrent SyncFile waits all resolve
 // after the signal and never before, with timers firing meanwhile; a wait with a timeout rejects
 // with TimeoutError; a DMA_BUF_IOCTL_SYNC START bracket waits for the fence on libuv's pool, not
-// on the JS thread; close() during that wait keeps the fd open until the pool job settled.
+// on the JS thread; close() during that wait keeps the fd open until the pool job settled;
+// exportWriteFence (the presenter's implicit sync) gives a pending fence while the write is
+// pending and none once it completed (no sync_file made per frame for a finished buffer).
 // Emulated VM: every check is about order, none about durations. vgem signals a fence by itself
 // after ~10 s, long after these tests signal it.
 import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import type { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { testNative } from '../../src/native.js';
+import { exportWriteFence } from '../../src/scanout/implicit-sync.js';
 import { until } from '../util/wait.js';
 import { openDriver } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
@@ -139,4 +142,16 @@ fencedTest('close() during a pending START keeps the fd open until the pool job 
   f.signal();
   await start;
   t.equal(testNative.countOpenFds(), fds - 1, 'the fd is closed once the job settled');
+});
+
+fencedTest('exportWriteFence: a pending write gives an unsignaled sync_file; once it completed, no sync_file at all', async (t, f) => {
+  const pending = exportWriteFence([f.dmabuf.fd], 'fenced vgem');
+  t.ok(pending, 'a sync_file while the write fence is pending');
+  t.equal(pending?.signaled, false, 'and it is unsignaled');
+  f.signal();
+  t.ok(await until(() => pending!.signaled), 'it signals with the write fence');
+  pending?.close();
+  const after = exportWriteFence([f.dmabuf.fd], 'fenced vgem');
+  after?.close();
+  t.equal(after, undefined, 'no sync_file for a buffer whose writes are done');
 });

@@ -44,11 +44,12 @@ export function exportWriteFence(fds: readonly number[], what = 'client buffer')
       merged = one;
       continue;
     }
+    const prev = merged;
     try {
-      const both = merged.merge(one, `write fences of ${what}`);
-      merged.close();
-      merged = both;
+      merged = prev.merge(one, `write fences of ${what}`);
     } finally {
+      // on a failed merge too: neither input outlives this step
+      prev.close();
       one.close();
     }
   }
@@ -57,14 +58,16 @@ export function exportWriteFence(fds: readonly number[], what = 'client buffer')
 
 /**
  * Resolves when the pending writes to `fds` have completed (at once when there are none or the
- * kernel cannot tell); the JS thread keeps running meanwhile.
+ * kernel cannot tell); the JS thread keeps running meanwhile. Resolves with whether a fence was
+ * exported and waited for.
  */
-export async function waitForWrites(fds: readonly number[], what?: string): Promise<void> {
+export async function waitForWrites(fds: readonly number[], what?: string): Promise<boolean> {
   const fence = exportWriteFence(fds, what);
-  if (!fence) return;
+  if (!fence) return false;
   try {
     await fence.wait();
   } finally {
     fence.close();
   }
+  return true;
 }

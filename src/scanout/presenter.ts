@@ -41,7 +41,7 @@ import { assignPlanes } from './assign.js';
 import { canCopy, copyTransformed, type CopySource, type CopySurface, type CopyTransform } from './copy.js';
 import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
-import { exportWriteFence } from './implicit-sync.js';
+import { exportWriteFence, waitForWrites } from './implicit-sync.js';
 import type { KnownBadTable } from './known-bad.js';
 import { placementKey, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
@@ -675,15 +675,7 @@ export class Presenter {
         const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
         if (!covers) await clearFreeBuffers(ring);
       }
-      const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
-      if (writes) {
-        this.#stats.fenceExports++;
-        try {
-          await writes.wait();
-        } finally {
-          writes.close();
-        }
-      }
+      if (buffer.kind !== 'shm' && (await waitForWrites(fds, buffer.name))) this.#stats.fenceExports++;
       this.#assertOpen();
       if (transform) {
         // a transformed frame repaints its whole destination rectangle: that is its damage
@@ -700,11 +692,11 @@ export class Presenter {
       // the compositor has its own copy now: the client may reuse the buffer
       if (buffer !== this.#onScreen) this.#release(buffer);
     }
-    for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-    this.#opts.extraState?.(req);
     let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
     let fences: ReadonlyArray<SyncFile | null>;
     try {
+      for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
+      this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
       ({ flip, fences } = req.commit({ allowModeset: !this.#modeset, crtcCount: 1 }));
     } catch (err) {
       if (copied) this.#ring!.release(copied.slot);

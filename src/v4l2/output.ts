@@ -7,7 +7,7 @@
  * reading (DQBUF, the fd polled for POLLOUT on the libuv loop).
  */
 import { Dmabuf } from '../dmabuf/dmabuf.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, SystemError } from '../errors.js';
 import { formatName } from '../formats/index.js';
 import { native } from '../native.js';
 import type { RawFdWatch } from '../native/drm.js';
@@ -40,6 +40,7 @@ export class OutputStream {
   #streaming = false;
   #stopped = false;
   #watch: RawFdWatch | undefined;
+  #failure: Error | undefined;
   #done: number[] = [];
   #waiters: Array<{ resolve: (i: number) => void; reject: (e: Error) => void }> = [];
 
@@ -93,18 +94,22 @@ export class OutputStream {
     if (!this.#streaming) {
       native.v4l2StreamOn(this.device.fd, this.device.bufferType);
       this.#streaming = true;
-      this.#watch = new native.FdWatch(this.device.fd, true, () => this.#onWritable());
+      this.#watch = new native.FdWatch(this.device.fd, true, (status) => this.#onWritable(status));
     }
   }
 
-  #onWritable(): void {
-    if (this.#stopped) return;
+  #onWritable(status: number): void {
+    if (this.#stopped || this.#failure) return;
+    if (status !== 0) {
+      this.#fail(new SystemError(`${this.device.path}: poll failed`, { code: native.errnoName(status), errno: status, syscall: 'uv_poll', detail: this.device.path }));
+      return;
+    }
     for (;;) {
       let raw;
       try {
         raw = native.v4l2DQBuf(this.device.fd, this.device.bufferType, C.MEMORY_DMABUF);
       } catch (err) {
-        for (const w of this.#waiters.splice(0)) w.reject(err as Error);
+        this.#fail(err as Error);
         return;
       }
       if (!raw) return;
@@ -117,9 +122,19 @@ export class OutputStream {
     }
   }
 
+  // A queue in error keeps polling ready (vb2 reports EPOLLERR): stop watching, so the loop does
+  // not spin on DQBUF, and fail the waiters now and every later done().
+  #fail(err: Error): void {
+    this.#failure = err;
+    this.#watch?.stop();
+    this.#watch = undefined;
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+  }
+
   /** The index of the next buffer the device finished reading. */
   done(): Promise<number> {
     if (this.#stopped) return Promise.reject(new ClosedError('OutputStream'));
+    if (this.#failure) return Promise.reject(this.#failure);
     const i = this.#done.shift();
     if (i !== undefined) return Promise.resolve(i);
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));

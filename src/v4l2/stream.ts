@@ -85,7 +85,6 @@ export class CaptureStream {
   readonly #type: number;
   readonly #mem: number;
   readonly #targets: readonly CaptureTarget[] | undefined;
-  readonly #queued = new Set<number>();
   /** after handOver(): the dma-bufs of the frames handed over, closed as each is given back */
   readonly #kept = new Map<number, Dmabuf>();
   #watch: RawFdWatch | undefined;
@@ -124,7 +123,8 @@ export class CaptureStream {
     }
     const pitch = targets ? Number(targets[0]!.planes[0]!.pitch) : undefined;
     device.claimQueue(true);
-    let buffers: CaptureBuffer[] = [];
+    const buffers: CaptureBuffer[] = [];
+    let streaming = false;
     try {
       const format = device.setFormat({ width: opts.width, height: opts.height, pixelformat, ...(pitch !== undefined ? { planes: [{ bytesperline: pitch }] } : {}) });
       const p0 = format.planes[0]!;
@@ -135,10 +135,11 @@ export class CaptureStream {
         checkLayout(device.path, opts, format, targets, info.planes);
         const r = native.v4l2ReqBufs(device.fd, device.bufferType, C.MEMORY_DMABUF, targets.length);
         if (r.count !== targets.length) throw new InvalidArgumentError(`${device.path}: REQBUFS gave ${r.count} buffers for ${targets.length} dma-bufs`);
-        buffers = targets.map((t, index) => {
+        // one at a time into `buffers`: a dup that fails leaves the earlier ones to the catch below
+        for (const [index, t] of targets.entries()) {
           const dmabuf = Dmabuf.dupFrom(t.fd, `${device.name} capture buffer ${index}`);
-          return { index, dmabuf, scanout: scanoutOf(device, index, opts, dmabuf.fd, t.planes) };
-        });
+          buffers.push({ index, dmabuf, scanout: scanoutOf(device, index, opts, dmabuf.fd, t.planes) });
+        }
       } else {
         const want = opts.count ?? 4;
         const r = native.v4l2ReqBufs(device.fd, device.bufferType, C.MEMORY_MMAP, want);
@@ -152,11 +153,13 @@ export class CaptureStream {
       const s = new CaptureStream(device, targets ? 'dmabuf' : 'mmap', format, buffers, targets);
       for (const b of buffers) s.#queue(b.index);
       native.v4l2StreamOn(device.fd, device.bufferType);
+      streaming = true;
       s.#watch = new native.FdWatch(device.fd, false, (status) => s.#onReadable(status));
       return s;
     } catch (err) {
       try {
-        device.releaseQueue(targets ? C.MEMORY_DMABUF : C.MEMORY_MMAP, false, buffers.map((b) => b.dmabuf));
+        // a queue that started streaming is stopped first: REQBUFS(0) refuses a streaming queue
+        device.releaseQueue(targets ? C.MEMORY_DMABUF : C.MEMORY_MMAP, streaming, buffers.map((b) => b.dmabuf));
       } catch {
         // nothing was requested
       }
@@ -174,7 +177,6 @@ export class CaptureStream {
       ? [{ fd: this.buffers[index]!.dmabuf.fd, length: Number(this.#targets![index]!.size) }]
       : [{}];
     native.v4l2QBuf(this.device.fd, this.#type, this.#mem, index, planes);
-    this.#queued.add(index);
     this.stats.queued++;
   }
 
@@ -203,7 +205,6 @@ export class CaptureStream {
 
   #frameOf(raw: RawV4l2Buffer): CaptureFrame {
     const dequeuedNs = process.hrtime.bigint();
-    this.#queued.delete(raw.index);
     this.stats.dequeued++;
     if (this.#lastSeq >= 0 && raw.sequence > this.#lastSeq + 1) this.stats.missed += raw.sequence - this.#lastSeq - 1;
     this.#lastSeq = raw.sequence;
@@ -299,7 +300,6 @@ export class CaptureStream {
     this.#watch?.stop();
     this.#watch = undefined;
     for (const w of this.#waiters.splice(0)) w.reject(new ClosedError('CaptureStream'));
-    this.#queued.clear();
     for (const f of kept) this.#kept.set(f.buffer.index, f.buffer.dmabuf);
     this.device.releaseQueue(this.#mem, true, this.buffers.filter((b) => !this.#kept.has(b.index)).map((b) => b.dmabuf));
   }

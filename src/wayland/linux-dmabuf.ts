@@ -15,7 +15,6 @@ import type { KnownBadTable } from '../scanout/known-bad.js';
 import type { Verdict } from '../scanout/reasons.js';
 import type { OwnedFd } from '../fd.js';
 import { FormatSet } from '../formats/index.js';
-import { InvalidArgumentError } from '../errors.js';
 import { DmabufAttributes, PARAMS_ERROR, checkAdd, type ParamsProblem, type PlaneInput } from '../dmabuf/attributes.js';
 import { PrimeImporter, acceptAllImporter, type DmabufImporter, type ImportedDmabuf } from '../dmabuf/import.js';
 import type { Device } from '../kms/device.js';
@@ -161,7 +160,8 @@ export class LinuxDmabuf {
     const st = this.#surface(surface);
     if (st.scanoutEligible === eligible) return;
     st.scanoutEligible = eligible;
-    for (const fb of st.feedbacks) this.#sendFeedback(fb, this.surfaceFeedback(eligible));
+    const spec = this.surfaceFeedback(eligible);
+    for (const fb of st.feedbacks) this.#sendFeedback(fb, spec);
   }
 
   /**

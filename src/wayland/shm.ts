@@ -382,7 +382,7 @@ export class ShmBuffer extends BufferLifetime {
     const r = udmabufRange(this.offset, bytes, native.pageSize);
     if (r.planeOffset !== 0 && zc.planeOffsets === false)
       return `the buffer starts ${r.planeOffset} bytes into a page and the display mishandles plane offsets`;
-    const limit = zc.sizeLimit ?? udmabufSizeLimit();
+    const limit = pool.shm.udmabufLimit;
     if (BigInt(r.size) > limit) return `${r.size} bytes of pages exceed udmabuf's size limit (${limit})`;
     const d = pool.udmabuf(zc.udmabuf, r.start, r.size);
     return typeof d === 'string' ? d : { dmabuf: d, planeOffset: r.planeOffset };
@@ -433,6 +433,7 @@ export class ShmGlobal {
   readonly formats: readonly number[];
   readonly #wlFormats: ReadonlySet<number>;
   #livePools = 0;
+  #udmabufLimit: bigint | undefined;
 
   constructor(
     readonly server: WaylandServer,
@@ -449,6 +450,12 @@ export class ShmGlobal {
     this.formats = formats;
     this.#wlFormats = new Set(formats.map(wlShmFormat));
     this.global = server.createGlobal('wl_shm', WL_SHM_VERSION, (res) => this.#bind(res));
+  }
+
+  /** udmabuf's size limit in bytes: the option, else the module parameter (read once). */
+  get udmabufLimit(): bigint {
+    this.#udmabufLimit ??= this.options.zeroCopy?.sizeLimit ?? udmabufSizeLimit();
+    return this.#udmabufLimit;
   }
 
   /** Pools whose fd and mapping are still held. */

@@ -41,7 +41,7 @@ import { assignPlanes } from './assign.js';
 import { canCopy, copyTransformed, type CopySource, type CopySurface, type CopyTransform } from './copy.js';
 import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
-import { exportWriteFence, waitForWrites } from './implicit-sync.js';
+import { exportWriteFence } from './implicit-sync.js';
 import type { KnownBadTable } from './known-bad.js';
 import { placementKey, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
@@ -675,7 +675,16 @@ export class Presenter {
         const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
         if (!covers) await clearFreeBuffers(ring);
       }
-      if (buffer.kind !== 'shm' && (await waitForWrites(fds, buffer.name))) this.#stats.fenceExports++;
+      // counted when exported, before the wait (a stats reader sees the pending fence)
+      const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
+      if (writes) {
+        this.#stats.fenceExports++;
+        try {
+          await writes.wait();
+        } finally {
+          writes.close();
+        }
+      }
       this.#assertOpen();
       if (transform) {
         // a transformed frame repaints its whole destination rectangle: that is its damage

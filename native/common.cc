@@ -163,7 +163,9 @@ class PoolTask : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (result_.err != 0) {
-      deferred_.Reject(MakeErrnoError(env, result_.err, result_.syscall, result_.detail).Value());
+      Napi::Error e = MakeErrnoError(env, result_.err, result_.syscall, result_.detail);
+      for (const auto& [key, value] : result_.props) e.Value().Set(key, Napi::Number::New(env, value));
+      deferred_.Reject(e.Value());
       return;
     }
     if (!done_) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace primebuf {
 
@@ -43,10 +45,16 @@ struct PoolResult {
   int err = 0;
   const char* syscall = "";
   std::string detail;
+  // numeric properties set on the rejection's error object (what a job did before it failed)
+  std::vector<std::pair<const char*, double>> props = {};
 };
 using PoolWork = std::function<PoolResult()>;
 using PoolDone = std::function<Napi::Value(Napi::Env)>;
 Napi::Promise RunOnPool(Napi::Env env, const char* name, PoolWork work, PoolDone done = nullptr);
+
+// DMA_BUF_IOCTL_SYNC on a dma-buf fd with DMA_BUF_SYNC_* flags (EINTR/EAGAIN retried): 0, or -1
+// with errno. Blocks in START until the buffer's fences allow the access: pool threads only.
+int DmabufSyncIoctl(int fd, uint64_t flags);
 
 // Every native file registers its functions on the exports object through one of these.
 void InitCommon(Napi::Env env, Napi::Object exports);

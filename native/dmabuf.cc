@@ -55,10 +55,9 @@ Napi::Value Size(const Napi::CallbackInfo& info) {
 // dmabufSync(fd, flags): DMA_BUF_IOCTL_SYNC with DMA_BUF_SYNC_{START,END} | {READ,WRITE,RW}.
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
-  struct dma_buf_sync s = {};
-  s.flags = ArgU32(info, 1, "flags");
-  if (Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) != 0)
-    ThrowErrno(info.Env(), errno, "DMA_BUF_IOCTL_SYNC", FdName("dma-buf", fd) + " flags " + std::to_string(s.flags));
+  uint32_t flags = ArgU32(info, 1, "flags");
+  if (DmabufSyncIoctl(fd, flags) != 0)
+    ThrowErrno(info.Env(), errno, "DMA_BUF_IOCTL_SYNC", FdName("dma-buf", fd) + " flags " + std::to_string(flags));
   return info.Env().Undefined();
 }
 
@@ -68,9 +67,7 @@ Napi::Value SyncAsync(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   uint32_t flags = ArgU32(info, 1, "flags");
   return RunOnPool(info.Env(), "primebuf.dmabufSync", [fd, flags]() {
-    struct dma_buf_sync s = {};
-    s.flags = flags;
-    if (Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) != 0)
+    if (DmabufSyncIoctl(fd, flags) != 0)
       return PoolResult{errno, "DMA_BUF_IOCTL_SYNC", FdName("dma-buf", fd) + " flags " + std::to_string(flags)};
     return PoolResult{};
   });
@@ -227,6 +224,12 @@ void InitDmabuf(Napi::Env env, Napi::Object exports) {
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
   exports.Set("vgemFenceAttach", Napi::Function::New(env, VgemFenceAttach, "vgemFenceAttach"));
   exports.Set("vgemFenceSignal", Napi::Function::New(env, VgemFenceSignal, "vgemFenceSignal"));
+}
+
+int DmabufSyncIoctl(int fd, uint64_t flags) {
+  struct dma_buf_sync s = {};
+  s.flags = flags;
+  return Ioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
 }
 
 }  // namespace primebuf

@@ -133,6 +133,15 @@ export class Dmabuf extends Resource {
     });
   }
 
+  /**
+   * Runs `job` (pool work that uses `fd`, e.g. a copy that brackets itself with
+   * DMA_BUF_IOCTL_SYNC) with the fd held open: a close() meanwhile closes the fd only when the
+   * last such job has settled, so a pool thread never meets a closed or reused fd number.
+   */
+  keepOpen<T>(job: () => Promise<T>): Promise<T> {
+    return this.hold(job);
+  }
+
   /** Runs `job` with the fd held open: a close() meanwhile closes the fd when the last job settles. */
   #onPool<T>(job: (fd: number) => Promise<T>): Promise<T> {
     const fd = this.fd;

@@ -15,6 +15,13 @@ export interface RawCopySurface {
   chromaOffset?: number;
   /** NV12 only: the CbCr plane's stride */
   chromaStride?: number;
+  /**
+   * The dma-buf behind `data`: the job brackets its copy with DMA_BUF_IOCTL_SYNC on this fd on
+   * the pool thread (START READ for a source, START WRITE for a destination; END after). A failed
+   * job's error then carries `syncCalls`, the ioctls it issued. The fd must stay open until the
+   * copy settles.
+   */
+  syncFd?: number;
 }
 
 export interface RawCopyJob {
@@ -69,4 +76,6 @@ export interface CopyNative {
   copyFormats(): Array<[number, number]>;
   /** whether this build streams with SSE2 movntdq (x86-64), else plain stores */
   copyStreaming: boolean;
+  /** width of one non-temporal store in the streaming copy: 32 (AVX2), 16 (SSE2), 0 (no streaming) */
+  copyStoreBytes: number;
 }

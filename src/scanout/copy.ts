@@ -8,8 +8,7 @@
  * Both surfaces (their mappings and dma-bufs) are referenced until the returned promise settles;
  * the caller must not close them before (CopyRing defers its own closes for exactly this).
  */
-import type { Dmabuf } from '../dmabuf/dmabuf.js';
-import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START, DMA_BUF_SYNC_WRITE } from '../dmabuf/dmabuf.js';
+import { Dmabuf } from '../dmabuf/dmabuf.js';
 import { Mapping } from '../dmabuf/mapping.js';
 import { native } from '../native.js';
 import type { RawCopySurface } from '../native/copy.js';
@@ -85,24 +84,36 @@ export function canCopy(src: number, dst: number): boolean {
 function rawSurface(s: CopySurface): RawCopySurface {
   // A closed Mapping throws ClosedError here, before any bracket starts.
   const data = s.memory instanceof Mapping ? s.memory.buffer : s.memory;
-  const chroma = s.chroma ? { chromaOffset: s.chroma.offset, chromaStride: s.chroma.stride } : {};
-  return { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height, ...chroma };
-}
-
-function held<T>(memory: CopySurface['memory'], job: () => Promise<T>): Promise<T> {
-  return memory instanceof Mapping ? memory.use(job) : job();
+  const raw: RawCopySurface = { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height };
+  if (s.chroma) {
+    raw.chromaOffset = s.chroma.offset;
+    raw.chromaStride = s.chroma.stride;
+  }
+  // The native job brackets the copy with DMA_BUF_IOCTL_SYNC on this fd (a closed Dmabuf throws
+  // ClosedError here); runJob keeps the fd open until the job settles.
+  if (s.dmabuf) raw.syncFd = s.dmabuf.fd;
+  return raw;
 }
 
 function packRects(rects: readonly Rect[]): Uint32Array {
   const out = new Uint32Array(rects.length * 4);
-  rects.forEach((r, i) => {
-    for (const [k, v] of [['x', r.x], ['y', r.y], ['width', r.width], ['height', r.height]] as const) {
-      if (!Number.isSafeInteger(v)) throw new TypeError(`rect ${i}: ${k} must be an integer (got ${String(v)})`);
-      if (v < 0 || v > 0xffffffff) throw new RangeError(`rect ${i} (${rectString(r)}) is outside the source`);
-    }
-    out.set([r.x, r.y, r.width, r.height], i * 4);
-  });
+  for (let i = 0; i < rects.length; i++) {
+    const r = rects[i]!;
+    checkRectField(i, r, 'x', r.x);
+    checkRectField(i, r, 'y', r.y);
+    checkRectField(i, r, 'width', r.width);
+    checkRectField(i, r, 'height', r.height);
+    out[i * 4] = r.x;
+    out[i * 4 + 1] = r.y;
+    out[i * 4 + 2] = r.width;
+    out[i * 4 + 3] = r.height;
+  }
   return out;
+}
+
+function checkRectField(i: number, r: Rect, k: string, v: number): void {
+  if (!Number.isSafeInteger(v)) throw new TypeError(`rect ${i}: ${k} must be an integer (got ${String(v)})`);
+  if (v < 0 || v > 0xffffffff) throw new RangeError(`rect ${i} (${rectString(r)}) is outside the source`);
 }
 
 /**
@@ -113,8 +124,7 @@ function packRects(rects: readonly Rect[]): Uint32Array {
  */
 export async function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
   const job = { src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  // Both mappings stay mapped until the pool job settles, whatever the caller closes meanwhile.
-  return bracketed(src.dmabuf, dst.dmabuf, opts.stats, () => held(src.memory, () => held(dst.memory, () => native.copyRects(job))));
+  return runJob(src, dst, opts.stats, () => native.copyRects(job));
 }
 
 /** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
@@ -162,7 +172,7 @@ export async function copyTransformed(src: CopySurface, dst: CopySurface, t: Cop
   const clip = t.clip && rawRect('clip', t.clip);
   const dstRect = rawRect('dstRect', t.dstRect ?? { x: 0, y: 0, width: swap ? srcRect.height : srcRect.width, height: swap ? srcRect.width : srcRect.height }, clip !== undefined);
   const job = { src: rawSurface(src), dst: rawSurface(dst), srcRect, dstRect, rotation, reflectX: t.reflectX === true, reflectY: t.reflectY === true, ...(clip ? { clip } : {}) };
-  return bracketed(src.dmabuf, dst.dmabuf, opts.stats, () => held(src.memory, () => held(dst.memory, () => native.copyTransformed(job))));
+  return runJob(src, dst, opts.stats, () => native.copyTransformed(job));
 }
 
 /** What a wl_shm buffer is as a copy source: its geometry, and its format as a DRM fourcc. */
@@ -204,7 +214,7 @@ export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rec
  */
 export async function copyRectsInto(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions, run: (job: RawShmCopyJob) => Promise<number>): Promise<number> {
   const job = { dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  return bracketed(undefined, dst.dmabuf, opts.stats, () => held(dst.memory, () => run(job)));
+  return runJob(undefined, dst, opts.stats, () => run(job));
 }
 
 /** A buffer's pixels for the copy path when they are not a mappable dma-buf (wl_shm). */
@@ -230,38 +240,37 @@ export function shmCopySource(resource: ServerResource): CopySource {
   };
 }
 
-// Runs `copy` inside DMA_BUF_IOCTL_SYNC brackets: a read bracket on the source's dma-buf and a
-// write bracket on the destination's, where there is one; counts into `stats`.
-async function bracketed(src: Dmabuf | undefined, dst: Dmabuf | undefined, stats: CopyStats | undefined, copy: () => Promise<number>): Promise<number> {
-  const started: Array<[Dmabuf, number]> = [];
-  const bracket = async (d: Dmabuf | undefined, access: number): Promise<void> => {
-    if (!d) return;
-    if (stats) stats.syncCalls++;
-    await d.syncAsync(DMA_BUF_SYNC_START | access);
-    started.push([d, access]);
-  };
-  let bytes = 0;
-  let failure: { error: unknown } | undefined;
+/**
+ * Runs a native copy job (`start`) with what it touches kept until it settles, whatever the
+ * caller closes meanwhile: both mappings stay mapped and both dma-buf fds open (the job brackets
+ * its copy with DMA_BUF_IOCTL_SYNC on them itself, on the same pool thread: InBrackets in
+ * native/copy.cc). Counts into `stats`: two sync calls per dma-buf for a copy that ran; for one
+ * that failed, the ioctls the job says it issued (a START that failed counts; its END never runs).
+ */
+async function runJob(src: CopySurface | undefined, dst: CopySurface, stats: CopyStats | undefined, start: () => Promise<number>): Promise<number> {
+  let job = start;
+  for (const r of [src?.memory, dst.memory, src?.dmabuf, dst.dmabuf]) {
+    if (r instanceof Mapping) {
+      const inner = job;
+      job = () => r.use(inner);
+    } else if (r instanceof Dmabuf) {
+      const inner = job;
+      job = () => r.keepOpen(inner);
+    }
+  }
+  let bytes: number;
   try {
-    if (src || dst) {
-      const starts = await Promise.allSettled([bracket(src, DMA_BUF_SYNC_READ), bracket(dst, DMA_BUF_SYNC_WRITE)]);
-      for (const e of starts) if (e.status === 'rejected') throw e.reason;
-    }
-    bytes = await copy();
+    bytes = await job();
   } catch (error) {
-    failure = { error };
-  }
-  // End what started, the destination's write bracket before the source's read bracket.
-  for (const [d, access] of started.sort((a, b) => b[1] - a[1])) {
-    if (stats) stats.syncCalls++;
-    try {
-      await d.syncAsync(DMA_BUF_SYNC_END | access);
-    } catch (error) {
-      failure ??= { error }; // an error of the copy itself wins
+    const calls = (error as { syncCalls?: unknown } | null)?.syncCalls;
+    if (typeof calls === 'number') {
+      if (stats) stats.syncCalls += calls;
+      delete (error as { syncCalls?: unknown }).syncCalls;
     }
+    throw error;
   }
-  if (failure) throw failure.error;
   if (stats) {
+    stats.syncCalls += (src?.dmabuf ? 2 : 0) + (dst.dmabuf ? 2 : 0);
     stats.copies++;
     stats.bytes += bytes;
   }

@@ -5,6 +5,8 @@
 // after the signal and never before, with timers firing meanwhile; a wait with a timeout rejects
 // with TimeoutError; a DMA_BUF_IOCTL_SYNC START bracket waits for the fence on libuv's pool, not
 // on the JS thread; close() during that wait keeps the fd open until the pool job settled;
+// a copy whose source has a pending writer brackets itself inside its one pool job: it reads the
+// source only after the fence signaled, and a close() of both sides meanwhile keeps them;
 // exportWriteFence (the presenter's implicit sync) gives a pending fence while the write is
 // pending and none once it completed (no sync_file made per frame for a finished buffer).
 // Emulated VM: every check is about order, none about durations. vgem signals a fence by itself
@@ -13,7 +15,9 @@ import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import type { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { testNative } from '../../src/native.js';
+import { copyRects, newCopyStats } from '../../src/scanout/copy.js';
 import { exportWriteFence } from '../../src/scanout/implicit-sync.js';
+import { fourcc } from '../../src/formats/index.js';
 import { until } from '../util/wait.js';
 import { openDriver } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
@@ -28,14 +32,15 @@ interface FencedBuffer {
   close(): void;
 }
 
-function fencedBuffer(): FencedBuffer {
+function fencedBuffer(): FencedBuffer & { dumb: DumbBuffer } {
   const vgem = openDriver('vgem');
   const dumb = DumbBuffer.create(vgem, { width: 64, height: 64, bpp: 32 });
   const dmabuf = dumb.exportDmabuf();
   const fence = testNative.vgemFenceAttach(vgem.fd, dumb.handle.handle, true);
   let signaled = false;
-  const fb: FencedBuffer = {
+  const fb: FencedBuffer & { dumb: DumbBuffer } = {
     dmabuf,
+    dumb,
     get signaled() {
       return signaled;
     },
@@ -54,7 +59,7 @@ function fencedBuffer(): FencedBuffer {
 }
 
 /** A leak-checked subtest with a fenced buffer that is closed (and signaled) however the body ends. */
-function fencedTest(name: string, fn: (t: TapTest, f: FencedBuffer) => Promise<void>): void {
+function fencedTest(name: string, fn: (t: TapTest, f: ReturnType<typeof fencedBuffer>) => Promise<void>): void {
   void leakFree(t, name, async (t) => {
     const f = fencedBuffer();
     try {
@@ -154,4 +159,45 @@ fencedTest('exportWriteFence: a pending write gives an unsignaled sync_file; onc
   const after = exportWriteFence([f.dmabuf.fd], 'fenced vgem');
   after?.close();
   t.equal(after, undefined, 'no sync_file for a buffer whose writes are done');
+});
+
+fencedTest('copyRects from a source with a pending writer: the START READ bracket runs inside the copy job and waits; the copy reads what the writer left', async (t, f) => {
+  const W = 64;
+  const H = 64;
+  const XR24 = fourcc('XRGB8888');
+  const map = f.dumb.map();
+  const src = new Uint32Array(map.buffer);
+  src.fill(0x00a0a0a0); // what the buffer held before the (emulated) GPU write
+  const dstVgem = openDriver('vgem');
+  const dstBuf = DumbBuffer.create(dstVgem, { width: W, height: H, bpp: 32 });
+  const dstDmabuf = dstBuf.exportDmabuf();
+  const dstMap = dstBuf.map();
+  const stats = newCopyStats();
+  const p = pulse();
+  let done = false;
+  const copy = copyRects(
+    { memory: map, dmabuf: f.dmabuf, format: XR24, width: W, height: H, stride: f.dumb.pitch },
+    { memory: dstMap, dmabuf: dstDmabuf, format: XR24, width: W, height: H, stride: dstBuf.pitch },
+    [{ x: 0, y: 0, width: W, height: H }],
+    { stats },
+  ).finally(() => (done = true));
+  // The destination closed by its owners while the job waits: kept until it settles.
+  dstMap.close();
+  dstDmabuf.close();
+  t.ok(await until(() => p.ticks >= 10), 'timers fire while the copy job waits in START READ');
+  t.equal(done, false, 'the copy has not finished while the write fence is pending');
+  src.fill(0x00123456); // the writer's result lands, then its fence signals
+  f.signal();
+  t.equal(await copy, W * H * 4, 'the copy resolves with the bytes written once the fence signaled');
+  p.stop();
+  map.close();
+  t.same(stats, { copies: 1, bytes: W * H * 4, syncCalls: 4 }, 'START and END on both dma-bufs, counted once the job settled');
+  const check = dstBuf.map();
+  const got = new Uint32Array(check.buffer);
+  let bad = 0;
+  for (let i = 0; i < W * H; i++) if (got[(Math.floor(i / W) * dstBuf.pitch) / 4 + (i % W)] !== 0x00123456) bad++;
+  t.equal(bad, 0, 'every destination pixel is the writer\'s, none from before the fence signaled');
+  check.close();
+  dstBuf.close();
+  dstVgem.close();
 });

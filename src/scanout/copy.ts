@@ -122,9 +122,8 @@ function checkRectField(i: number, r: Rect, k: string, v: number): void {
  * outside either surface, a stride below the row size, a plane past the mapping's end, an unknown
  * format or conversion) rejects with RangeError or TypeError and touches nothing.
  */
-export async function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
-  const job = { src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  return runJob(src, dst, opts.stats, () => native.copyRects(job));
+export function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
+  return runJob(src, dst, opts.stats, () => native.copyRects({ src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 }));
 }
 
 /** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
@@ -212,9 +211,8 @@ export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rec
  * `rects`, dx, dy) and does the copy; the destination's write bracket, its mapping kept until
  * the copy settles, the stats and the argument errors are copyRects'.
  */
-export async function copyRectsInto(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions, run: (job: RawShmCopyJob) => Promise<number>): Promise<number> {
-  const job = { dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 };
-  return runJob(undefined, dst, opts.stats, () => run(job));
+export function copyRectsInto(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions, run: (job: RawShmCopyJob) => Promise<number>): Promise<number> {
+  return runJob(undefined, dst, opts.stats, () => run({ dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 }));
 }
 
 /** A buffer's pixels for the copy path when they are not a mappable dma-buf (wl_shm). */
@@ -246,33 +244,38 @@ export function shmCopySource(resource: ServerResource): CopySource {
  * its copy with DMA_BUF_IOCTL_SYNC on them itself, on the same pool thread: InBrackets in
  * native/copy.cc). Counts into `stats`: two sync calls per dma-buf for a copy that ran; for one
  * that failed, the ioctls the job says it issued (a START that failed counts; its END never runs).
+ * A synchronous throw (a closed resource, a bad argument) comes back as a rejection.
  */
-async function runJob(src: CopySurface | undefined, dst: CopySurface, stats: CopyStats | undefined, start: () => Promise<number>): Promise<number> {
-  let job = start;
-  for (const r of [src?.memory, dst.memory, src?.dmabuf, dst.dmabuf]) {
-    if (r instanceof Mapping) {
-      const inner = job;
-      job = () => r.use(inner);
-    } else if (r instanceof Dmabuf) {
-      const inner = job;
-      job = () => r.keepOpen(inner);
-    }
-  }
-  let bytes: number;
+function runJob(src: CopySurface | undefined, dst: CopySurface, stats: CopyStats | undefined, start: () => Promise<number>): Promise<number> {
+  let settled: Promise<number>;
   try {
-    bytes = await job();
+    settled = keeping(src?.memory, keeping(dst.memory, keeping(src?.dmabuf, keeping(dst.dmabuf, start))))();
   } catch (error) {
-    const calls = (error as { syncCalls?: unknown } | null)?.syncCalls;
-    if (typeof calls === 'number') {
-      if (stats) stats.syncCalls += calls;
-      delete (error as { syncCalls?: unknown }).syncCalls;
-    }
-    throw error;
+    return Promise.reject(error);
   }
-  if (stats) {
-    stats.syncCalls += (src?.dmabuf ? 2 : 0) + (dst.dmabuf ? 2 : 0);
-    stats.copies++;
-    stats.bytes += bytes;
-  }
-  return bytes;
+  return settled.then(
+    (bytes) => {
+      if (stats) {
+        stats.syncCalls += (src?.dmabuf ? 2 : 0) + (dst.dmabuf ? 2 : 0);
+        stats.copies++;
+        stats.bytes += bytes;
+      }
+      return bytes;
+    },
+    (error: unknown) => {
+      const calls = (error as { syncCalls?: unknown } | null)?.syncCalls;
+      if (typeof calls === 'number') {
+        if (stats) stats.syncCalls += calls;
+        delete (error as { syncCalls?: unknown }).syncCalls;
+      }
+      throw error;
+    },
+  );
+}
+
+/** `job` with `r` (a mapping, a dma-buf, or anything else: nothing to keep) held while it runs. */
+function keeping(r: unknown, job: () => Promise<number>): () => Promise<number> {
+  if (r instanceof Mapping) return () => r.use(job);
+  if (r instanceof Dmabuf) return () => r.keepOpen(job);
+  return job;
 }

@@ -241,7 +241,7 @@ PoolContext* Pool(Napi::Env env) {
 Napi::Value PoolSleep(const Napi::CallbackInfo& info) {
   uint32_t ms = ArgU32(info, 0, "ms");
   return RunOnPool(info.Env(), "primebuf.poolSleep", [ms]() {
-    usleep(static_cast<useconds_t>(ms) * 1000);
+    if (ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);  // 0: the bare round trip
     return PoolResult{};
   });
 }

@@ -420,7 +420,7 @@ Surface CheckSurface(Napi::Env env, const char* what, Surface s, uint8_t* base, 
 // { data: ArrayBuffer | ArrayBufferView, offset?, format, stride, width, height }, checked so
 // that every row of the width x height plane lies inside the byte range.
 // `data` receives the memory object, for the job to hold until it settles.
-Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object* dataOut) {
+Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object* dataOut, bool destination = false) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(what) + " must be an object");
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value data = o.Get("data");
@@ -457,6 +457,9 @@ Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object
   }
   Surface s;
   s.format = U32Field(env, o, what, "format");
+  if (destination && s.format == DRM_FORMAT_NV12)
+    throw Napi::RangeError::New(env, std::string(what) + ": NV12 is a source format only: the copy converts it to "
+                                         "XRGB8888, ARGB8888, XBGR8888, ABGR8888 or RGB565, never into it");
   s.stride = U32Field(env, o, what, "stride");
   s.width = U32Field(env, o, what, "width");
   s.height = U32Field(env, o, what, "height");
@@ -560,7 +563,7 @@ struct Job {
 std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src, Napi::Object* dstData) {
   auto out = std::make_shared<Job>();
   out->src = src;
-  out->dst = ReadSurface(env, job.Get("dst"), "dst", dstData);
+  out->dst = ReadSurface(env, job.Get("dst"), "dst", dstData, true);
   const Surface& dst = out->dst;
 
   auto readOffset = [&](const char* key) -> int64_t {
@@ -792,7 +795,7 @@ Napi::Value CopyTransformed(const Napi::CallbackInfo& info) {
   Napi::Object job = info[0].As<Napi::Object>();
   Napi::Object srcData, dstData;
   Surface src = ReadSurface(env, job.Get("src"), "src", &srcData);
-  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData);
+  Surface dst = ReadSurface(env, job.Get("dst"), "dst", &dstData, true);
   if (src.format == DRM_FORMAT_YUYV || dst.format == DRM_FORMAT_YUYV || src.format == DRM_FORMAT_NV12 || dst.format == DRM_FORMAT_NV12)
     throw Napi::RangeError::New(env, "copyTransformed: YUYV and NV12 share chroma between pixels: only copyRects takes them");
   RowFn convert = PickConvert(env, src, dst, "copyTransformed");

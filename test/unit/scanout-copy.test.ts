@@ -215,6 +215,8 @@ t.test('bad requests: typed errors, nothing written', async (t) => {
   await t.rejects(copyRects(s, { ...d, stride: 0x7fffffff, height: 3 }, all), RangeError, 'huge stride x height (64-bit size) rejected');
   await t.rejects(copyRects({ ...s, format: fourcc('NV21') }, d, all), /not a one-plane RGB format/, 'a two-plane format the copy has no converter for');
   await t.rejects(copyRects({ ...s, format: fourcc('NV12') }, d, all), /chromaOffset/, 'NV12 without its chroma plane');
+  await t.rejects(copyRects(s, { ...d, format: fourcc('NV12'), chroma: { offset: 0, stride: W } }, all), /NV12 is a source format only/, 'NV12 as a destination says so (not that its chroma plane is missing)');
+  await t.rejects(copyRects(s, { ...d, format: fourcc('NV12') }, all), /NV12 is a source format only/, 'also without a chroma plane');
   await t.rejects(copyRects({ ...s, format: 0x12345678 }, d, all), RangeError, 'unknown fourcc');
   await t.rejects(copyRects({ ...s, format: fourcc('XRGB2101010') }, d, all), /no conversion/, 'no conversion 2101010 -> 8888');
   await t.rejects(copyRects({ ...s, width: 0 }, d, all), RangeError, 'zero width');

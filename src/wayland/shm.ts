@@ -397,14 +397,19 @@ export class ShmBuffer extends BufferLifetime {
     };
   }
 
+  /** The source half of every copy job of this buffer (all of it fixed for the buffer's life). */
+  #source?: { offset: number; format: number; stride: number; width: number; height: number; guarded: boolean; what: string };
+
   async #copy(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions): Promise<number> {
     const pool = this.pool;
     if (pool.bad) throw pool.bad;
     const mapping = pool.mapping;
-    const src = { offset: this.offset, format: this.format, stride: this.stride, width: this.width, height: this.height, guarded: this.#guarded };
-    const what = `wl_buffer@${this.resource.id} (wl_shm ${this.width}x${this.height} ${formatName(this.format)})`;
+    const src = (this.#source ??= {
+      offset: this.offset, format: this.format, stride: this.stride, width: this.width, height: this.height, guarded: this.#guarded,
+      what: `wl_buffer@${this.resource.id} (wl_shm ${this.width}x${this.height} ${formatName(this.format)})`,
+    });
     try {
-      return await copyRectsInto(dst, rects, opts, (job) => mapping.use((data) => native.shmPoolCopyRects({ data, ...src, what }, job)));
+      return await copyRectsInto(dst, rects, opts, (job) => mapping.use((data) => native.shmPoolCopyRects({ data, ...src }, job)));
     } catch (err) {
       if (isShmTruncated(err)) this.#truncated(err);
       throw err;

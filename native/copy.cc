@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -184,7 +185,11 @@ __attribute__((target("avx2"))) void StreamRowAvx2(uint8_t* d, const uint8_t* s,
   if (n) std::memcpy(d, s, n);  // under 32 bytes; the upper ymm halves are clean on return (vzeroupper)
 }
 
-const bool kAvx2 = __builtin_cpu_supports("avx2");
+// PRIMEBUF_COPY_BASELINE=1 keeps the SSE2 loops on an AVX2 machine (the tests run both).
+const bool kAvx2 = __builtin_cpu_supports("avx2") && [] {
+  const char* v = getenv("PRIMEBUF_COPY_BASELINE");
+  return !(v && v[0] == '1');
+}();
 #endif
 
 inline void StreamRow(uint8_t* d, const uint8_t* s, size_t n) {
@@ -224,7 +229,7 @@ inline void StoreFence() {
 constexpr size_t kStagePixels = 1024;
 
 template <Kind S, Kind D>
-void ConvertRow(uint8_t* d, const uint8_t* s, uint32_t w) {
+inline __attribute__((always_inline)) void ConvertRowBody(uint8_t* d, const uint8_t* s, uint32_t w) {
   using ST = typename Px<S>::T;
   using DT = typename Px<D>::T;
   alignas(64) DT stage[kStagePixels];
@@ -241,6 +246,21 @@ void ConvertRow(uint8_t* d, const uint8_t* s, uint32_t w) {
     w -= n;
   }
 }
+
+// The same loop compiled twice: for the x86-64 baseline (SSE2) and for AVX2, whose 32-byte
+// vectors the compiler uses for the per-pixel shifts and masks (the CPU decides at load, as for
+// StreamRow).
+template <Kind S, Kind D>
+void ConvertRow(uint8_t* d, const uint8_t* s, uint32_t w) {
+  ConvertRowBody<S, D>(d, s, w);
+}
+
+#if PRIMEBUF_STREAM
+template <Kind S, Kind D>
+__attribute__((target("avx2"))) void ConvertRowAvx2(uint8_t* d, const uint8_t* s, uint32_t w) {
+  ConvertRowBody<S, D>(d, s, w);
+}
+#endif
 
 // YUYV (Y0 Cb Y1 Cr) -> any of the five, through 0xAARRGGBB. BT.601, limited range: what V4L2
 // (and KMS's COLOR_ENCODING/COLOR_RANGE defaults) assume when nothing else is said. Integer
@@ -338,18 +358,26 @@ void ConvertRowTo565(uint8_t* d, const uint8_t* s, uint32_t w) {
 
 using RowFn = void (*)(uint8_t* d, const uint8_t* s, uint32_t w);
 
+template <Kind S, Kind D>
+RowFn Converter() {
+#if PRIMEBUF_STREAM
+  if (kAvx2) return ConvertRowAvx2<S, D>;
+#endif
+  return ConvertRow<S, D>;
+}
+
 template <Kind S>
 RowFn PickDst(Kind d) {
   switch (d) {
-    case Kind::XRGB8888: return ConvertRow<S, Kind::XRGB8888>;
-    case Kind::ARGB8888: return ConvertRow<S, Kind::ARGB8888>;
-    case Kind::XBGR8888: return ConvertRow<S, Kind::XBGR8888>;
-    case Kind::ABGR8888: return ConvertRow<S, Kind::ABGR8888>;
+    case Kind::XRGB8888: return Converter<S, Kind::XRGB8888>();
+    case Kind::ARGB8888: return Converter<S, Kind::ARGB8888>();
+    case Kind::XBGR8888: return Converter<S, Kind::XBGR8888>();
+    case Kind::ABGR8888: return Converter<S, Kind::ABGR8888>();
     case Kind::RGB565:
 #if PRIMEBUF_STREAM
       if constexpr (S != Kind::RGB565) return ConvertRowTo565<S>;
 #endif
-      return ConvertRow<S, Kind::RGB565>;
+      return Converter<S, Kind::RGB565>();
   }
   return nullptr;
 }

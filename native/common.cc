@@ -193,7 +193,8 @@ void PoolComplete(uv_work_t* req, int status) {
     return;
   }
   Napi::Env env(job->env);
-  Napi::HandleScope scope(env);
+  napi_handle_scope scope = nullptr;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;  // nothing to settle into any more
   napi_callback_scope cb = nullptr;
   napi_open_callback_scope(env, ctx->resource.Value(), ctx->async, &cb);  // microtasks run when it closes
   auto reject = [&](Napi::Value e) { napi_reject_deferred(env, job->deferred, e); };
@@ -209,8 +210,15 @@ void PoolComplete(uv_work_t* req, int status) {
     }
   } catch (const Napi::Error& e) {
     reject(e.Value());
+  } catch (...) {
+    // a completion must not throw into libuv; the promise stays pending only if even rejecting failed
+    try {
+      reject(Napi::Error::New(env, "primebuf: a pool job's completion failed").Value());
+    } catch (...) {
+    }
   }
   if (cb) napi_close_callback_scope(env, cb);
+  napi_close_handle_scope(env, scope);
 }
 
 PoolContext* Pool(Napi::Env env) {

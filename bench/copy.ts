@@ -12,13 +12,16 @@
  * (PRIMEBUF_BENCH_COLD_MB, default 512 MB) that every copy meets memory; `cache: "src-hot"` is the
  * compositor's case: one source (a frame its client just drew, still in the CPU's cache) copied
  * into destinations rotated over as much memory as "cold" (scanout buffers are never cached).
+ * Beside Buffer.copy on the JS thread (the baseline the targets name), each copy line gives
+ * `pool_ratio` against the same memcpy run as a pool job (testNative.poolMemcpy): the same round
+ * trip and the same kind of thread as the copy, so it isolates the copy loop itself.
  * The 10 % lines also give `work_cost_vs_full`: the same ratio with the empty job's round trip
  * (`copy-overhead`, paid once by every copy whatever its size) taken off both times.
  * PRIMEBUF_BENCH_QUICK=1 runs fewer rounds.
  */
 import { cpus, loadavg } from 'node:os';
 import { fourcc } from '../src/formats/index.js';
-import { native } from '../src/native.js';
+import { native, testNative } from '../src/native.js';
 import { copyRects, type CopySurface } from '../src/scanout/copy.js';
 import type { Rect } from '../src/scanout/damage.js';
 
@@ -82,6 +85,8 @@ function centred(w: number, h: number, fraction: number): Rect {
 interface Measure {
   copy: number;
   memcpy: number;
+  /** the same memcpy as a pool job (testNative.poolMemcpy): the copy's round trip and thread */
+  poolMemcpy: number;
   copyCpu: number;
   memcpyCpu: number;
   bytes: number;
@@ -101,17 +106,23 @@ async function run(c: Case): Promise<Measure> {
   const ops = Math.max(count, Math.ceil(0.05 / (bytes / 10e9)));
   const copyTimes: Timing[] = [];
   const memcpyTimes: Timing[] = [];
+  const poolTimes: Timing[] = [];
   const copyOp = (i: number) => copyRects(jobs[i % count]!.src, jobs[i % count]!.dst, [rect]);
   const memcpyOp = (i: number) => void bufs[i % count]!.src.copy(bufs[i % count]!.dst, 0, 0, bytes);
+  const poolViews = bufs.map((p) => ({ src: p.src.subarray(0, bytes), dst: p.dst.subarray(0, bytes) }));
+  const poolOp = (i: number) => testNative.poolMemcpy(poolViews[i % count]!.src, poolViews[i % count]!.dst);
   await timeOps(count, copyOp); // warm-up: page in every buffer
   await timeOps(count, memcpyOp);
+  await timeOps(count, poolOp);
   for (let r = 0; r < ROUNDS; r++) {
     copyTimes.push(await timeOps(ops, copyOp));
     memcpyTimes.push(await timeOps(ops, memcpyOp));
+    poolTimes.push(await timeOps(ops, poolOp));
   }
   return {
     copy: median(copyTimes.map((x) => x.wall)),
     memcpy: median(memcpyTimes.map((x) => x.wall)),
+    poolMemcpy: median(poolTimes.map((x) => x.wall)),
     copyCpu: median(copyTimes.map((x) => x.cpu)),
     memcpyCpu: median(memcpyTimes.map((x) => x.cpu)),
     bytes,
@@ -159,6 +170,8 @@ async function main(): Promise<void> {
         const line: Record<string, unknown> = {
           bench: 'copy', size: `${size[0]}x${size[1]}`, from: 'XRGB8888', to: 'XRGB8888', damage, cache,
           gbps: round(gbps), baseline: 'memcpy', baseline_gbps: round(base), ratio: round(gbps / base), ms: round(m.copy * 1e3, 3),
+          // the second baseline: the memcpy as a pool job (same round trip, same kind of thread)
+          pool_memcpy_gbps: round(m.bytes / m.poolMemcpy / 1e9), pool_ratio: round(m.poolMemcpy / m.copy),
           ...cpuFigures(m),
         };
         if (damage === 1) line.target = '>=0.9';

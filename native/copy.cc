@@ -976,6 +976,26 @@ void InstallSigbusHandler() {
 
 }  // namespace
 
+// poolMemcpy(src, dst) -> Promise<number> (test-only: bench/copy.ts's second baseline): a plain
+// memcpy of min(src, dst) bytes in a pool job, so it pays the copy's round trip and runs on a
+// pool thread as the copy does.
+Napi::Value PoolMemcpy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "poolMemcpy(src, dst): two typed arrays");
+  auto s = info[0].As<Napi::TypedArray>(), d = info[1].As<Napi::TypedArray>();
+  const uint8_t* sp = static_cast<const uint8_t*>(s.ArrayBuffer().Data()) + s.ByteOffset();
+  uint8_t* dp = static_cast<uint8_t*>(d.ArrayBuffer().Data()) + d.ByteOffset();
+  size_t n = std::min(s.ByteLength(), d.ByteLength());
+  auto keep = KeepBoth(info[0].As<Napi::Object>(), info[1].As<Napi::Object>());
+  return RunOnPool(
+      env, "primebuf.poolMemcpy",
+      [sp, dp, n]() {
+        std::memcpy(dp, sp, n);
+        return PoolResult{};
+      },
+      [n, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(n)); });
+}
+
 // copyFormats() -> [[format, bytesPerPixel], ...]; the conversions are listed in copy.ts.
 Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1032,6 +1052,7 @@ void InitCopy(Napi::Env env, Napi::Object exports) {
   exports.Set("copyRects", Napi::Function::New(env, CopyRects, "copyRects"));
   exports.Set("copyTransformed", Napi::Function::New(env, CopyTransformed, "copyTransformed"));
   exports.Set("copyFormats", Napi::Function::New(env, CopyFormats, "copyFormats"));
+  exports.Set("poolMemcpy", Napi::Function::New(env, PoolMemcpy, "poolMemcpy"));
   exports.Set("copyStreaming", Napi::Boolean::New(env, PRIMEBUF_STREAM != 0));
 #if PRIMEBUF_STREAM
   exports.Set("copyStoreBytes", Napi::Number::New(env, kAvx2 ? 32 : 16));

@@ -8,6 +8,8 @@ export interface TestOnlyNative {
   countOpenFds(): number;
   /** usleep(ms) on a libuv pool thread through RunOnPool (native/common.h): the mechanism's self-test. */
   poolSleep(ms: number): Promise<void>;
+  /** memcpy of min(src, dst) bytes in a pool job (bench/copy.ts: a baseline on the copy's own footing) */
+  poolMemcpy(src: ArrayBufferView, dst: ArrayBufferView): Promise<number>;
   /**
    * DRM_IOCTL_VGEM_FENCE_ATTACH on a vgem fd: an unsignaled fence (a write fence when `write`) on
    * GEM object `handle`; returns the fence id for vgemFenceSignal. vgem signals it by itself

@@ -6,7 +6,8 @@
 //   presenter: Presenter.present() of the two buffers as dma-bufs (direct, steady state)
 //   idle:      a Node process doing nothing but a 60 Hz timer (the event loop's own floor)
 // One JSON line each: CPU per flip or tick (process.cpuUsage(): user + sys of every thread, as the
-// kiosk bench reads /proc/PID/stat), the event loop's active time per flip, the frame rate.
+// kiosk bench reads /proc/PID/stat), the event loop's active time per flip, the atomic commit
+// ioctl's time (wall time around the addon's call), the frame rate.
 //   node bench/flip-floor.mjs [--card /dev/dri/card0] [--flips N] [--only atomic,presenter,idle]
 // (after npm run build)
 import { loadavg } from 'node:os';
@@ -17,6 +18,18 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pb = await import(join(root, 'dist/src/index.js'));
+// the atomic commit ioctl's own time (wall time around the addon call; it does not block)
+const { native } = await import(join(root, 'dist/src/native.js'));
+let commitMs = 0;
+const drmAtomicCommit = native.drmAtomicCommit;
+native.drmAtomicCommit = (...args) => {
+  const t0 = performance.now();
+  try {
+    return drmAtomicCommit(...args);
+  } finally {
+    commitMs += performance.now() - t0;
+  }
+};
 const { Device, readResources, preferredMode, PropertyBlob, DumbBuffer, Framebuffer, Presenter, fourcc, DRM_FORMAT_MOD_LINEAR } = pb;
 
 const { values } = parseArgs({ options: { card: { type: 'string' }, flips: { type: 'string' }, only: { type: 'string' } } });
@@ -30,6 +43,7 @@ const ONLY = values.only?.split(',');
 async function measure(name, step, extra = {}) {
   if (ONLY && !ONLY.some((o) => name.startsWith(o))) return;
   for (let i = 0; i < WARMUP; i++) await step(i);
+  commitMs = 0;
   const c0 = process.cpuUsage();
   const e0 = performance.eventLoopUtilization();
   const t0 = performance.now();
@@ -41,7 +55,7 @@ async function measure(name, step, extra = {}) {
   console.log(JSON.stringify({
     bench: 'flip-floor', impl: 'node', props: name, flips: FLIPS,
     cpuMsPerFlip: r((c.user + c.system) / 1000 / FLIPS), userMsPerFlip: r(c.user / 1000 / FLIPS), sysMsPerFlip: r(c.system / 1000 / FLIPS),
-    loopActiveMsPerFlip: r(elu.active / FLIPS), fps: +((FLIPS * 1000) / wall).toFixed(2), ...extra, loadavg: +loadavg()[0].toFixed(2),
+    loopActiveMsPerFlip: r(elu.active / FLIPS), commitIoctlMsPerFlip: r(commitMs / FLIPS), fps: +((FLIPS * 1000) / wall).toFixed(2), ...extra, loadavg: +loadavg()[0].toFixed(2),
   }));
 }
 

@@ -10,7 +10,8 @@ out=/tmp/kiosk-sys; rm -rf "$out"; mkdir -p "$out"
 node "$root/dist/compositor-example/main.js" --stats "$out/stats.json" -- timeout 15 "$@" > "$out/log" 2>&1 &
 kiosk=$!
 sleep 8 # start-up, modules over 9p
-threads() { for t in /proc/$kiosk/task/*; do s=$(cat "$t/stat"); c=$(cat "$t/comm"); set -- ${s##*) }; echo "$c ${12} ${13}"; done; }
+# (a thread may end between the listing and the read: skipped)
+threads() { for t in /proc/$kiosk/task/*; do s=$(cat "$t/stat" 2>/dev/null) && c=$(cat "$t/comm" 2>/dev/null) || continue; set -- ${s##*) }; echo "$c ${12} ${13}"; done; }
 threads > "$out/t0"
 timeout 5 strace -f -c -p "$kiosk" -o "$out/strace" 2>/dev/null
 threads > "$out/t1"

@@ -11,18 +11,22 @@
 // It needs the vkms guest (or a machine whose card0 is a KMS device nobody else drives):
 //   npm run bench:kiosk                      builds, then runs this in the vkms VM
 //   node bench/kiosk-vs-weston.mjs [--frames N] [--card cardN] [--only weston|kiosk]   (in the guest)
+//     [--client shm|dmabuf-egl] [--node-args '--max-semi-space-size=16 ...'] (the kiosk's node flags)
+//     [--no-baseline] (no --no-zero-copy run)
 // Reference (issue 11, the same kind of VM): Weston-pixman ~5 ms CPU/frame at 58 fps for
 // simple-shm; Weston-GL 49-56 ms/frame at 17-19 fps for simple-dmabuf-egl.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { frames: { type: 'string' }, card: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { frames: { type: 'string' }, card: { type: 'string' }, only: { type: 'string' }, 'node-args': { type: 'string' }, client: { type: 'string' }, 'no-baseline': { type: 'boolean' } } });
 const FRAMES = Number(values.frames ?? 120);
+/** Node/V8 flags for the kiosk's process only (NODE_OPTIONS refuses most V8 flags). */
+const NODE_ARGS = values['node-args']?.split(' ').filter(Boolean) ?? [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const note = (line) => process.stderr.write(`# ${line}\n`);
 
@@ -131,7 +135,7 @@ async function runKiosk(card, client, env, extra = []) {
   const socket = 'bench-kiosk';
   const statsFile = join(env.XDG_RUNTIME_DIR, 'kiosk-stats.json');
   rmSync(statsFile, { force: true });
-  const k = await startCompositor(process.execPath, [join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile, ...extra], env, socket);
+  const k = await startCompositor(process.execPath, [...NODE_ARGS, join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile, ...extra], env, socket);
   let r;
   try {
     r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket });
@@ -162,6 +166,7 @@ async function main() {
   let failed = false;
   try {
     for (const c of CLIENTS) {
+      if (values.client && !c.name.endsWith(values.client)) continue;
       const cmd = c.cmd ?? ['weston-simple-dmabuf-egl', '-d', `/dev/dri/${card}`];
       // A run that fails prints its error as the line and the others still run.
       const attempt = async (compositor, fn) => {
@@ -174,17 +179,17 @@ async function main() {
         }
       };
       const w = values.only === 'kiosk' ? null : await attempt(c.weston, () => runWeston(card, cmd, c.pixman, env));
-      if (w) console.log(JSON.stringify({ compositor: c.weston, client: c.name, frames: w.frames, cpuMsPerFrame: w.cpuMsPerFrame, fps: w.fps, bytesCopiedPerFrame: null, seconds: w.seconds }));
+      if (w) console.log(JSON.stringify({ compositor: c.weston, client: c.name, frames: w.frames, cpuMsPerFrame: w.cpuMsPerFrame, fps: w.fps, bytesCopiedPerFrame: null, seconds: w.seconds, loadavg: +loadavg()[0].toFixed(2) }));
       if (values.only === 'weston') continue;
       // wl_shm clients: the kiosk with zero copy (udmabuf, issue 12) and without (--no-zero-copy)
-      for (const [compositor, extra] of c.pixman ? [['kiosk', []], ['kiosk --no-zero-copy', ['--no-zero-copy']]] : [['kiosk', []]]) {
+      for (const [compositor, extra] of c.pixman && !values['no-baseline'] ? [['kiosk', []], ['kiosk --no-zero-copy', ['--no-zero-copy']]] : [['kiosk', []]]) {
         const k = await attempt(compositor, () => runKiosk(card, cmd, env, extra));
         if (!k) continue;
         console.log(JSON.stringify({
-          compositor, client: c.name, frames: k.frames, cpuMsPerFrame: k.cpuMsPerFrame, fps: k.fps, bytesCopiedPerFrame: k.bytesCopiedPerFrame,
+          compositor, client: c.name, ...(NODE_ARGS.length ? { nodeArgs: NODE_ARGS.join(' ') } : {}), frames: k.frames, cpuMsPerFrame: k.cpuMsPerFrame, fps: k.fps, bytesCopiedPerFrame: k.bytesCopiedPerFrame,
           direct: k.direct, copied: k.copied, paths: k.paths, seconds: k.seconds,
           ratio: w ? { cpuPerFrame: k.cpuMsPerFrame / w.cpuMsPerFrame, fps: k.fps / w.fps } : null,
-          against: c.weston,
+          against: c.weston, loadavg: +loadavg()[0].toFixed(2),
         }));
       }
     }

@@ -27,7 +27,7 @@ function valueOf(v: PropertyValue): bigint {
   if (v === null) return 0n;
   if (typeof v === 'bigint') return BigInt.asUintN(64, v);
   if (typeof v === 'boolean') return v ? 1n : 0n;
-  if (typeof v === 'number') return BigInt.asUintN(64, BigInt(v));
+  if (typeof v === 'number') return v >= 0 ? BigInt(v) : BigInt.asUintN(64, BigInt(v)); // (BigInt throws on a fraction)
   return BigInt(v.id);
 }
 
@@ -109,13 +109,14 @@ export class AtomicRequest {
     const objs = new Uint32Array(n);
     const props = new Uint32Array(n);
     const values = new BigUint64Array(n);
-    const slots: number[] = [];
+    // the fence slots' array only when there are fence pointers (not on a steady-state flip)
+    const slots: number[] | undefined = this.#fenceCount > 0 ? [] : undefined;
     for (let i = 0; i < n; i++) {
       const e = this.#entries[i]!;
       objs[i] = e.obj;
       props[i] = e.prop;
       values[i] = e.value;
-      if (e.fence) slots.push(i);
+      if (e.fence) slots!.push(i);
     }
     return native.drmAtomicCommit(this.device.fd, objs, props, values, slots, flags, userData);
   }

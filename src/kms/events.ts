@@ -30,18 +30,32 @@ export interface PageFlipEvent {
 interface Pending {
   expected: number;
   events: PageFlipEvent[];
+  done: Promise<PageFlipEvent[]>;
   resolve(events: PageFlipEvent[]): void;
   reject(err: Error): void;
+}
+
+/**
+ * Rejects a pending flip. A caller that dropped the promise must not get an unhandled
+ * rejection (the device closed with the flip pending); callers that await it still see the
+ * rejection. Marked handled here, on the rare rejection, not with a catch per flip.
+ */
+function rejectPending(p: Pending, err: Error): void {
+  p.done.catch(() => {});
+  p.reject(err);
 }
 
 export class DrmEventDispatcher {
   readonly #fd: number;
   readonly #what: string;
-  readonly #pending = new Map<bigint, Pending>();
+  /** keyed by the user_data token as a number (tokens count up from 1: far below 2^53) */
+  readonly #pending = new Map<number, Pending>();
   readonly #listeners = new Set<(e: PageFlipEvent) => void>();
   readonly #errorListeners = new Set<(err: unknown) => void>();
   #watch: RawFdWatch | undefined;
-  #nextUserData = 1n;
+  /** whether the watch keeps the loop alive (ref() and unref() only on a change: once per flip each otherwise) */
+  #refed = false;
+  #nextUserData = 1;
   #closed = false;
   #error: Error | undefined;
 
@@ -62,22 +76,21 @@ export class DrmEventDispatcher {
   expect(crtcCount: number): { userData: bigint; done: Promise<PageFlipEvent[]>; cancel(): void } {
     if (this.#closed) throw new ClosedError(this.#what);
     this.#ensureWatch(); // first: a failure here must leave nothing pending
-    const userData = this.#nextUserData++;
-    let pending!: Pending;
-    const done = new Promise<PageFlipEvent[]>((resolve, reject) => {
-      pending = { expected: Math.max(1, crtcCount), events: [], resolve, reject };
+    const key = this.#nextUserData++;
+    let resolve!: (events: PageFlipEvent[]) => void;
+    let reject!: (err: Error) => void;
+    const done = new Promise<PageFlipEvent[]>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
-    // A caller that dropped the promise must not get an unhandled rejection when the device
-    // closes with the flip pending; callers that await it still see the rejection.
-    done.catch(() => {});
-    this.#pending.set(userData, pending);
-    this.#watch!.ref();
+    this.#pending.set(key, { expected: Math.max(1, crtcCount), events: [], done, resolve, reject });
+    this.#updateRef();
     return {
-      userData,
+      userData: BigInt(key),
       done,
       cancel: () => {
         // the commit failed: no event will come
-        if (this.#pending.delete(userData)) this.#updateRef();
+        if (this.#pending.delete(key)) this.#updateRef();
       },
     };
   }
@@ -104,11 +117,15 @@ export class DrmEventDispatcher {
     // errors are collected and reported after the read was fully dispatched.
     this.#watch = new native.FdWatch(this.#fd, false, (status) => this.#report(this.#onReadable(status)));
     this.#watch.unref();
+    this.#refed = false;
   }
 
   #updateRef(): void {
     if (!this.#watch) return;
-    if (this.#pending.size > 0) this.#watch.ref();
+    const want = this.#pending.size > 0;
+    if (want === this.#refed) return;
+    this.#refed = want;
+    if (want) this.#watch.ref();
     else this.#watch.unref();
   }
 
@@ -143,11 +160,12 @@ export class DrmEventDispatcher {
           thrown.push(err);
         }
       }
-      const p = this.#pending.get(e.userData);
+      const key = Number(e.userData);
+      const p = this.#pending.get(key);
       if (!p) continue;
       p.events.push(e);
       if (p.events.length >= p.expected) {
-        this.#pending.delete(e.userData);
+        this.#pending.delete(key);
         p.resolve(p.events);
       }
     }
@@ -183,7 +201,7 @@ export class DrmEventDispatcher {
     const all = [...this.#pending.values()];
     this.#pending.clear();
     this.#updateRef();
-    for (const p of all) p.reject(err);
+    for (const p of all) rejectPending(p, err);
   }
 
   /** Stops polling (before the fd closes); pending flips reject with ClosedError. */
@@ -194,7 +212,7 @@ export class DrmEventDispatcher {
     this.#watch = undefined;
     const all = [...this.#pending.values()];
     this.#pending.clear();
-    for (const p of all) p.reject(new ClosedError(this.#what));
+    for (const p of all) rejectPending(p, new ClosedError(this.#what));
   }
 
   get lastError(): Error | undefined {

@@ -162,7 +162,8 @@ export interface DrmNative {
     objects: Uint32Array,
     props: Uint32Array,
     values: BigUint64Array,
-    fenceSlots: number[],
+    /** indices of the fence-pointer properties (undefined: none) */
+    fenceSlots: number[] | undefined,
     flags: number,
     userData?: bigint,
   ): number[];

@@ -730,7 +730,7 @@ export class Presenter {
     const left = this.#onScreen;
     this.#onScreen = nowOn;
     if (left && left !== nowOn) this.#release(left);
-    for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
+    if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
     return {
       path: decision.path,
       committed: true,

@@ -2,7 +2,8 @@
 // struct drm_event_vblank records (the kernel's wire format), and the dispatcher decodes them
 // on the event loop, matches them to commits by user_data, waits for one event per CRTC, and
 // rejects what is pending when closed.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,4 +134,68 @@ t.test('without an error listener, a listener\'s throw becomes the process\'s un
   t.equal(r.message, 'listener bug', 'the listener\'s error is the uncaught exception');
   t.same(r.resolved, ['a', 'b'], 'both flips resolved all the same');
   t.equal(r.pending, 0);
+});
+
+t.test('the poll holds the process only while flips are pending; a dropped flip that close() rejects is no unhandled rejection', async (t) => {
+  // In a child process: whether the process stays alive, and its unhandled rejections, are what is tested.
+  const script = `
+    import { execFileSync } from 'node:child_process';
+    import { mkdtempSync, openSync, writeSync, constants } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const { DrmEventDispatcher } = await import(${JSON.stringify(new URL('../../src/kms/events.js', import.meta.url).href)});
+    const fifo = () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'primebuf-events-')), 'f');
+      execFileSync('mkfifo', [path]);
+      return { path, fd: openSync(path, constants.O_RDWR | constants.O_NONBLOCK) };
+    };
+    const ev = (u, s) => { const x = Buffer.alloc(32); x.writeUInt32LE(2, 0); x.writeUInt32LE(32, 4); x.writeBigUInt64LE(u, 8); x.writeUInt32LE(s, 24); return x; };
+    const unhandled = [];
+    process.on('unhandledRejection', (e) => unhandled.push(String(e)));
+    // a flip dropped by its caller, rejected by close()
+    const other = fifo();
+    const d2 = new DrmEventDispatcher(other.fd, 'second fake card');
+    d2.expect(1);
+    d2.close();
+    // nothing but the pending flip keeps this process alive while the parent writes its event
+    const f = fifo();
+    const d = new DrmEventDispatcher(f.fd, 'fake card');
+    const b = d.expect(1);
+    console.log('ready ' + f.path + ' ' + b.userData);
+    const [eb] = await b.done;
+    // two in flight: after the first resolves the second still holds the process; after the second nothing does
+    const c1 = d.expect(1), c2 = d.expect(1);
+    writeSync(f.fd, ev(c1.userData, 5));
+    await c1.done;
+    const pendingBetween = d.pendingCount;
+    writeSync(f.fd, ev(c2.userData, 6));
+    const [e2] = await c2.done;
+    setImmediate(() => console.log(JSON.stringify({ seqB: eb.sequence, pendingBetween, seqC2: e2.sequence, pendingAfter: d.pendingCount, unhandled })));
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (x: Buffer) => (err += x.toString()));
+  child.stdout.on('data', (x: Buffer) => {
+    out += x.toString();
+    const m = /^ready (\S+) (\d+)$/m.exec(out);
+    if (m && !out.includes('written')) {
+      out += '\nwritten\n';
+      const w = openSync(m[1]!, constants.O_WRONLY | constants.O_NONBLOCK);
+      writeSync(w, vblankEvent(BigInt(m[2]!), 1, 0, 77, 62));
+      closeSync(w);
+    }
+  });
+  // a process that the watch keeps alive with no flip pending never exits: killed, it fails below
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(killer);
+  t.equal(signal, null, `the child exited by itself once no flip was pending (stderr: ${err.slice(-500)})`);
+  t.equal(code, 0, `exit 0, not 13 (a top-level await the loop gave up on: the poll did not hold the process while the flip was pending); stderr: ${err.slice(-500)}`);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { seqB: number; pendingBetween: number; seqC2: number; pendingAfter: number; unhandled: string[] };
+  t.equal(r.seqB, 77, 'the flip written from outside resolved');
+  t.equal(r.pendingBetween, 1);
+  t.equal(r.seqC2, 6);
+  t.equal(r.pendingAfter, 0);
+  t.same(r.unhandled, [], 'no unhandled rejection from the dropped flip');
 });

@@ -161,11 +161,23 @@ namespace {
 // AsyncWorker made a resource object, a name string, a persistent reference and an async_hooks
 // context for every job: on this VM about a third of an empty job's round trip.
 struct PoolContext {
+  napi_env env = nullptr;
   napi_async_context async = nullptr;
   Napi::ObjectReference resource;
   size_t pending = 0;    // jobs queued whose completion has not run
   bool closing = false;  // the environment is being torn down: completions only free their job
+  // An async cleanup hook holds the environment's teardown until the last job's completion ran
+  // (as Node does for its own thread-pool requests), so no completion meets a freed environment.
+  napi_async_cleanup_hook_handle hook = nullptr;
 };
+
+// Teardown, once no job is pending: the async context destroyed, the hook removed.
+void ClosePool(PoolContext* c) {
+  napi_async_destroy(c->env, c->async);
+  c->resource.Reset();
+  napi_remove_async_cleanup_hook(c->hook);
+  delete c;
+}
 
 struct PoolJob {
   uv_work_t req;
@@ -179,17 +191,26 @@ struct PoolJob {
 
 PoolContext* Pool(Napi::Env env);
 
+// Nothing may throw into libuv's worker thread: an exception (std::bad_alloc building a
+// message) becomes the job's error.
 void PoolExecute(uv_work_t* req) {
   auto* job = static_cast<PoolJob*>(req->data);
-  job->result = job->work();
+  try {
+    job->result = job->work();
+  } catch (const std::exception& e) {
+    job->result = PoolResult{ENOMEM, "pool job", e.what()};
+  } catch (...) {
+    job->result = PoolResult{EIO, "pool job", "an exception of unknown type"};
+  }
 }
 
 void PoolComplete(uv_work_t* req, int status) {
   std::unique_ptr<PoolJob> job(static_cast<PoolJob*>(req->data));
   PoolContext* ctx = job->ctx;
   ctx->pending--;
-  if (ctx->closing) {
-    if (ctx->pending == 0) delete ctx;
+  if (ctx->closing) {  // nothing to settle into; the job's references go while the env still exists
+    job.reset();
+    if (ctx->pending == 0) ClosePool(ctx);
     return;
   }
   Napi::Env env(job->env);
@@ -225,22 +246,26 @@ PoolContext* Pool(Napi::Env env) {
   static_assert(sizeof(PoolContext*) <= sizeof(void*));
   AddonData* data = Data(env);
   if (data->pool) return data->pool;
-  auto* ctx = new PoolContext();
+  auto ctx = std::make_unique<PoolContext>();
+  ctx->env = env;
   Napi::Object resource = Napi::Object::New(env);
   ctx->resource = Napi::Persistent(resource);
-  napi_status st = napi_async_init(env, resource, Napi::String::New(env, "primebuf.pool"), &ctx->async);
-  if (st != napi_ok) NAPI_THROW(Napi::Error::New(env, "primebuf: napi_async_init failed"), nullptr);
-  napi_add_env_cleanup_hook(
+  if (napi_async_init(env, resource, Napi::String::New(env, "primebuf.pool"), &ctx->async) != napi_ok)
+    throw Napi::Error::New(env, "primebuf: napi_async_init failed");
+  napi_status st = napi_add_async_cleanup_hook(
       env,
-      [](void* arg) {
+      [](napi_async_cleanup_hook_handle, void* arg) {
         auto* c = static_cast<PoolContext*>(arg);
         c->closing = true;
-        c->resource.Reset();
-        if (c->pending == 0) delete c;
+        if (c->pending == 0) ClosePool(c);
       },
-      ctx);
-  data->pool = ctx;
-  return ctx;
+      ctx.get(), &ctx->hook);
+  if (st != napi_ok) {
+    napi_async_destroy(env, ctx->async);
+    throw Napi::Error::New(env, "primebuf: napi_add_async_cleanup_hook failed");
+  }
+  data->pool = ctx.release();
+  return data->pool;
 }
 
 

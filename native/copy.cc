@@ -693,7 +693,13 @@ PoolResult InBrackets(int srcFd, int dstFd, const std::function<PoolResult()>& b
   };
   bool srcOn = srcFd >= 0 && sync(srcFd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
   bool dstOn = r.err == 0 && dstFd >= 0 && sync(dstFd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
-  if (r.err == 0) r = body();
+  if (r.err == 0) {
+    try {
+      r = body();
+    } catch (const std::exception& e) {  // still end what started
+      r = PoolResult{ENOMEM, "copy", e.what()};
+    }
+  }
   if (dstOn) sync(dstFd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
   if (srcOn) sync(srcFd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
   if (r.err) r.props.push_back({"syncCalls", double(calls)});

@@ -3,7 +3,11 @@
 // test-only natives stay out of the shipped code.
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { native, packageRoot, testNative } from '../../src/native.js';
 
 t.test('errnoName maps errno numbers to their names', async (t) => {
@@ -38,6 +42,22 @@ t.test('RunOnPool (poolSleep): the JS thread keeps running while pool threads bl
   await Promise.all([1, 2, 3, 4, 5, 6].map((i) => testNative.poolSleep(20 * i).then(() => finished.push(i))));
   t.same(finished.sort(), [1, 2, 3, 4, 5, 6], 'six concurrent jobs (more than the pool has threads) all completed');
   t.throws(() => testNative.poolSleep(-1), RangeError, 'bad arguments are thrown synchronously, not queued');
+});
+
+t.test('RunOnPool at teardown: an environment that ends with a job still on the pool waits for it and ends cleanly', async (t) => {
+  const nativeUrl = pathToFileURL(join(packageRoot, 'dist', 'src', 'native.js')).href;
+  // a Worker terminated while its job sleeps on the pool: terminate() settles once the job did
+  const code = `import(${JSON.stringify(nativeUrl)}).then(({ testNative }) => { testNative.poolSleep(300); require('node:worker_threads').parentPort.postMessage('queued'); });`;
+  const w = new Worker(code, { eval: true });
+  const errors: unknown[] = [];
+  w.on('error', (e) => errors.push(e));
+  await once(w, 'message');
+  t.equal(await w.terminate(), 1, 'the worker was terminated (exit code 1) with its job pending, and the process lives on');
+  t.same(errors, [], 'no error from the worker');
+  // process.exit() with a job pending: the process exits with its own code, no abort
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', `import { testNative } from ${JSON.stringify(nativeUrl)}; testNative.poolSleep(300); setTimeout(() => process.exit(7), 20);`], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(child.status, 7, `exit code 7 from process.exit(7), no signal (${child.signal ?? 'none'}) ${child.stderr.trim()}`);
+  t.equal(child.stderr.trim(), '', 'nothing on stderr');
 });
 
 t.test('the test-only natives (src/native/test-only.ts) are not used by the shipped code in src/', async (t) => {

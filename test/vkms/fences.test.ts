@@ -6,7 +6,7 @@
 // with TimeoutError; a DMA_BUF_IOCTL_SYNC START bracket waits for the fence on libuv's pool, not
 // on the JS thread; close() during that wait keeps the fd open until the pool job settled;
 // a copy whose source has a pending writer brackets itself inside its one pool job: it reads the
-// source only after the fence signaled, and a close() of both sides meanwhile keeps them;
+// source only after the fence signaled, and closing the destination meanwhile keeps it until the job settled;
 // exportWriteFence (the presenter's implicit sync) gives a pending fence while the write is
 // pending and none once it completed (no sync_file made per frame for a finished buffer).
 // Emulated VM: every check is about order, none about durations. vgem signals a fence by itself

@@ -7,6 +7,8 @@
 //   node scripts/vkms-vm.mjs test [options] [dist/test/vkms/<file>.test.js ...]
 //
 // options: --timeout S           bound the command (default 1200 s; exit 124 when it expires)
+//          --idle S              kill the VM when the command printed nothing for S seconds
+//                                (exit 124; `test` sets the per-file limit + 60 s)
 //          --without LIST        hide devices from the guest: vkms,vgem,udmabuf,heap
 //          --vkms clone|stock    the vkms build (default clone: Virtual-1 + Writeback-1 clonable)
 //          --console             stream the guest's kernel console to stderr
@@ -28,6 +30,8 @@ const USAGE = `usage:
   node scripts/vkms-vm.mjs test [options] [files...]    tap on dist/test/vkms tests in the VM
 options:
   --timeout S         bound the command, seconds (default 1200; exit 124 when it expires)
+  --idle S            kill the VM when the command printed nothing for S seconds (exit 124;
+                      off for run; test: the per-file limit + 60, 660 by default)
   --without LIST      hide devices from the guest, comma-separated: ${HIDEABLE.join(',')}
                       (or PRIMEBUF_VM_WITHOUT=LIST)
   --vkms clone|stock  vkms build: clone (default; Virtual-1 and Writeback-1 clonable) or stock
@@ -41,6 +45,7 @@ function parse(argv) {
     allowPositionals: true,
     options: {
       timeout: { type: 'string' },
+      idle: { type: 'string' },
       without: { type: 'string' },
       vkms: { type: 'string' },
       console: { type: 'boolean' },
@@ -50,6 +55,8 @@ function parse(argv) {
   });
   const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new RigError(`--timeout ${values.timeout}: not a positive number of seconds`);
+  const idle = values.idle === undefined ? undefined : Number(values.idle);
+  if (idle !== undefined && !(idle > 0)) throw new RigError(`--idle ${values.idle}: not a positive number of seconds`);
   if (values.runner !== undefined && !['node', 'tap'].includes(values.runner)) throw new RigError(`--runner ${values.runner}: node or tap`);
   return {
     runner: values.runner,
@@ -57,6 +64,7 @@ function parse(argv) {
     positionals,
     opts: {
       timeout,
+      idle,
       // PRIMEBUF_VM_WITHOUT reaches through npm: PRIMEBUF_VM_WITHOUT=udmabuf npm run test:vkms
       without: (values.without ?? process.env.PRIMEBUF_VM_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       vkms: values.vkms,
@@ -110,6 +118,10 @@ async function main(argv) {
     if (!existsSync(join(root, 'node_modules/.bin/tap'))) throw new RigError('node_modules/.bin/tap is missing: run npm ci');
     // The whole run is bounded too: 20 minutes, or 5 per file for a long suite.
     opts.timeout ??= Math.max(1200, 300 * files.length);
+    // Every file prints its assertions as they pass, and guest-test.sh kills a file after
+    // PRIMEBUF_VM_TAP_TIMEOUT (600 s): silence for longer than that means the guest itself hung,
+    // and the run fails then instead of at the whole-run bound (hours for the full suite).
+    opts.idle ??= Number(process.env.PRIMEBUF_VM_TAP_TIMEOUT ?? 600) + 60;
     progress(`vkms suite: ${files.length} file(s)`);
     const env = runner ? { PRIMEBUF_VM_RUNNER: runner } : {};
     return runInVm(['/bin/bash', 'scripts/vm/guest-test.sh', ...files], { ...opts, env });

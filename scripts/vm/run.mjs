@@ -87,6 +87,9 @@ async function boot(vm, argvOpts, runDir, attempt) {
   let child;
   const kill = () => { try { child?.kill('SIGKILL'); } catch { /* gone */ } };
   let cmdTimer = null;
+  // The silence watchdog (opts.idle): a guest that printed nothing for that long is wedged.
+  let lastOutput = Date.now();
+  let idleTimer = null;
   const onCtl = (d) => {
     ctlBuf += d;
     let nl;
@@ -100,14 +103,20 @@ async function boot(vm, argvOpts, runDir, attempt) {
         clearTimeout(bootTimer);
         progress(`VM booted in ${r.bootSeconds.toFixed(1)}s (kernel ${r.initSeconds?.toFixed(1) ?? '?'}s, modules + mounts ${(r.bootSeconds - (r.initSeconds ?? 0)).toFixed(1)}s); command running`);
         cmdTimer = setTimeout(() => { r.timedOut = true; kill(); }, argvOpts.timeout * 1000);
+        lastOutput = Date.now();
+        if (argvOpts.idle) {
+          idleTimer = setInterval(() => {
+            if (Date.now() - lastOutput > argvOpts.idle * 1000) { r.idleTimedOut = true; kill(); }
+          }, 5000);
+        }
       } else if (line.startsWith('exit ')) r.status = Number(line.slice(5));
       else if (line.startsWith('fail ')) r.fail = line.slice(5);
     }
   };
   const ports = {
     ctl: await portServer(join(sockDir, 'ctl'), onCtl),
-    stdout: await portServer(join(sockDir, 'stdout'), (d) => process.stdout.write(d)),
-    stderr: await portServer(join(sockDir, 'stderr'), (d) => process.stderr.write(d)),
+    stdout: await portServer(join(sockDir, 'stdout'), (d) => { lastOutput = Date.now(); process.stdout.write(d); }),
+    stderr: await portServer(join(sockDir, 'stderr'), (d) => { lastOutput = Date.now(); process.stderr.write(d); }),
   };
   const args = qemuArgs(vm, sockDir, runDir, argvOpts);
   if (attempt === 1 && process.env.PRIMEBUF_VM_DEBUG) progress(`qemu-system-x86_64 ${args.join(' ')}`);
@@ -131,6 +140,7 @@ async function boot(vm, argvOpts, runDir, attempt) {
   });
   clearTimeout(bootTimer);
   clearTimeout(cmdTimer);
+  clearInterval(idleTimer);
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
   if (exit.error) throw new RigError(`qemu-system-x86_64: ${exit.error.message}`);
@@ -151,12 +161,14 @@ function consoleTail(text, lines = 40) {
 
 /**
  * Runs argv in the VM with cwd (an absolute host path, the same in the guest).
- * opts: { timeout (s), without: [...], vkms: 'clone'|'stock', layout: 'vkms-first'|'vgem-first'
+ * opts: { timeout (s), idle (s: kill the VM when the command printed nothing for that long; off
+ *         when unset), without: [...], vkms: 'clone'|'stock', layout: 'vkms-first'|'vgem-first'
  *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {} }
  */
 export async function runInVm(argv, opts = {}) {
   const o = {
     timeout: opts.timeout ?? TIMEOUTS.command,
+    idle: opts.idle ?? null,
     without: opts.without ?? [],
     cwd: opts.cwd ?? process.cwd(),
     vkms: opts.vkms ?? 'clone',
@@ -201,6 +213,11 @@ export async function runInVm(argv, opts = {}) {
       const cmdSeconds = r.totalSeconds - r.bootSeconds;
       if (r.timedOut) {
         process.stderr.write(`vkms VM: the command timed out after ${o.timeout}s; VM killed\n`);
+        return EXIT_TIMEOUT;
+      }
+      if (r.idleTimedOut) {
+        process.stderr.write(`vkms VM: the command printed nothing for ${o.idle}s after ${cmdSeconds.toFixed(0)}s of running: the guest looks wedged ` +
+          `(for the test suite: a file's own time limit would have printed); VM killed. Console:\n${consoleTail(r.console)}\n`);
         return EXIT_TIMEOUT;
       }
       if (r.status === null) {

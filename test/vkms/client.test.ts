@@ -14,7 +14,7 @@ import { LinuxDmabuf, type LinuxDmabufBuffer } from '../../src/wayland/linux-dma
 import { kmsFormats } from '../../src/wayland/kms-formats.js';
 import { WaylandConnection, WaylandServer, type ServerResource } from '../../src/wayland/index.js';
 import { BufferRing, ClientDmabuf, clientAllocators, type ClientReallocationEvent, type RingBuffer } from '../../src/client/index.js';
-import { findDriver } from './devices-util.js';
+import { requireVkms } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
@@ -23,9 +23,7 @@ const XR24 = fourcc('XRGB8888');
 const W = 128;
 const H = 64;
 
-const vkms = findDriver('vkms');
-t.ok(vkms, 'vkms primary node present');
-if (!vkms) process.exit(1);
+const vkms = requireVkms(t);
 
 /** Reads the first pixel of a buffer the server received (through its own fd, inside a read bracket). */
 async function firstPixel(b: LinuxDmabufBuffer): Promise<number> {

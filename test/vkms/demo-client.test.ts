@@ -5,23 +5,16 @@
 // Fails (never skips) when vkms is missing.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
 import { runDemoClient } from '../../compositor-example/demo-client.js';
-import { findDriver } from './devices-util.js';
+import { requireVkms, privateRuntimeDir } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
-const vkms = findDriver('vkms');
-t.ok(vkms, 'vkms primary node present');
-if (!vkms) process.exit(1);
-
-const xdg = mkdtempSync(join(tmpdir(), 'primebuf-xdg-'));
-process.env.XDG_RUNTIME_DIR = xdg;
-t.teardown(() => rmSync(xdg, { recursive: true, force: true }));
+const vkms = requireVkms(t);
+privateRuntimeDir(t, 'primebuf-xdg-');
 
 /** `primebuf serve --json --log` on `socket`; resolves once it printed its ready line. */
 function serve(socket: string): Promise<{ child: ChildProcess; lines: string[] }> {

@@ -1,6 +1,10 @@
 /** Finding the rig's devices by DRM driver name (vkms card, vgem card/render node). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Device } from '../../src/kms/device.js';
 import { listDevices, type DeviceInfo, type NodeType } from '../../src/kms/discovery.js';
+import type { TapTest } from './leak.js';
 
 /** Opens the node of `driver` with the given type; throws (the suite fails, never skips) when missing. */
 export function openDriver(driver: string, nodeType: NodeType = 'primary'): Device {
@@ -32,4 +36,25 @@ export function findDriver(driver: string, nodeType: NodeType = 'primary'): Devi
     }
   }
   return undefined;
+}
+
+type FileTest = Pick<TapTest, 'ok' | 'teardown'>;
+
+/** The vkms primary node: asserted present, and the file exits failing (never skips) without it. */
+export function requireVkms(t: FileTest): DeviceInfo {
+  const vkms = findDriver('vkms');
+  t.ok(vkms, 'vkms primary node present');
+  if (!vkms) process.exit(1);
+  return vkms;
+}
+
+/**
+ * A private directory for this file's Wayland sockets, removed at teardown; also this process's
+ * XDG_RUNTIME_DIR unless `setEnv` is false (a file that only hands it to children).
+ */
+export function privateRuntimeDir(t: FileTest, prefix: string, setEnv = true): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (setEnv) process.env.XDG_RUNTIME_DIR = dir;
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

@@ -10,26 +10,20 @@
 import { dmabufFeedbackClientOk } from '../util/weston-clients.js';
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
 import { startKiosk, type Kiosk, type KioskStats } from '../../compositor-example/kiosk.js';
 import { frameShown, sceneMismatches } from '../../compositor-example/demo-client-scene.js';
 import type { DemoReport } from '../../compositor-example/demo-client.js';
-import { findDriver } from './devices-util.js';
+import { requireVkms, privateRuntimeDir } from './devices-util.js';
 import { leakFree, type TapTest } from './leak.js';
 import { until } from '../util/wait.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
-const vkms = findDriver('vkms');
-t.ok(vkms, 'vkms primary node present');
-if (!vkms) process.exit(1);
-
-const xdg = mkdtempSync(join(tmpdir(), 'primebuf-e2e-'));
-process.env.XDG_RUNTIME_DIR = xdg;
-t.teardown(() => rmSync(xdg, { recursive: true, force: true }));
+const vkms = requireVkms(t);
+const xdg = privateRuntimeDir(t, 'primebuf-e2e-');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

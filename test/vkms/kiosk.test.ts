@@ -16,8 +16,7 @@
 // its command's code, and on SIGTERM with 0 and nothing of its own in the kernel's framebuffer list.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   BufferRing,
@@ -35,7 +34,7 @@ import { native, packageRoot } from '../../src/native.js';
 import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START } from '../../src/dmabuf/dmabuf.js';
 import { Mapping } from '../../src/dmabuf/mapping.js';
 import { startKiosk, CaptureUnavailableError, type Kiosk, type KioskCapture, type KioskFrameInfo, type KioskOptions } from '../../compositor-example/kiosk.js';
-import { findDriver } from './devices-util.js';
+import { requireVkms, privateRuntimeDir } from './devices-util.js';
 import { haveDebugfs, kernelFramebuffers, leakFree, type TapTest } from './leak.js';
 import { until } from '../util/wait.js';
 import { poolFile, type PoolKind } from '../util/own-shm.js';
@@ -45,14 +44,10 @@ import { readdirSync, readlinkSync } from 'node:fs';
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
 const XR24 = fourcc('XRGB8888');
-const vkms = findDriver('vkms');
-t.ok(vkms, 'vkms primary node present');
-if (!vkms) process.exit(1);
+const vkms = requireVkms(t);
 t.ok(haveDebugfs(), 'debugfs mounted (the kernel framebuffer list is checked)');
 
-const xdg = mkdtempSync(join(tmpdir(), 'primebuf-kiosk-'));
-process.env.XDG_RUNTIME_DIR = xdg;
-t.teardown(() => rmSync(xdg, { recursive: true, force: true }));
+const xdg = privateRuntimeDir(t, 'primebuf-kiosk-');
 
 type Pixel = (x: number, y: number) => number;
 const pattern: Pixel = (x, y) => (((x * 7) & 0xff) << 16) | (((y * 5) & 0xff) << 8) | ((x ^ y) & 0xff);

@@ -5,24 +5,18 @@ import { until } from '../util/wait.js';
 import { dmabufFeedbackClientOk } from '../util/weston-clients.js';
 import { plainMemfd } from '../util/memfd.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OwnedFd } from '../../src/fd.js';
 import { fourcc } from '../../src/formats/index.js';
-import { findDriver } from './devices-util.js';
+import { findDriver, requireVkms, privateRuntimeDir } from './devices-util.js';
 import { native, packageRoot } from '../../src/native.js';
 import { WaylandConnection } from '../../src/wayland/index.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
-const vkms = findDriver('vkms');
+const vkms = requireVkms(t);
 
-t.ok(vkms, 'vkms primary node present');
-if (!vkms) process.exit(1);
-
-const xdg = mkdtempSync(join(tmpdir(), 'primebuf-xdg-'));
-t.teardown(() => rmSync(xdg, { recursive: true, force: true }));
+const xdg = privateRuntimeDir(t, 'primebuf-xdg-', false);
 
 function startServe(socket: string, extra: string[] = ['--device', vkms!.path]): Promise<{ child: ChildProcess; lines: string[]; ready: Record<string, unknown> }> {
   const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve', '--socket', socket, '--json', '--log', ...extra], {

@@ -295,7 +295,6 @@ export class Presenter {
   #ring: CopyRing<PresenterRingBuffer> | undefined;
   #background: { dumb: DumbBuffer; fb: Framebuffer } | undefined;
   #modeBlob: PropertyBlob | undefined;
-  #modeset = false;
   /** Planes the last commit put something on. */
   #planesInUse = new Set<number>();
   /** The last frame committed. */
@@ -303,8 +302,13 @@ export class Presenter {
   /** frame keys by the caller's placement object (a compositor keeps one per buffer while nothing moves) */
   #keys = new WeakMap<SurfacePlacement, FrameKey>();
   #defaultKey: FrameKey | undefined;
-  /** What the last commit put on the planes: refresh() commits it again. */
+  /** What the last commit put on the planes: refresh() commits it again (set by every commit). */
   #lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> | undefined;
+  /** Whether a commit (the first one carries the modeset) went out already. */
+  get #modesetDone(): boolean {
+    return this.#lastPlanes !== undefined;
+  }
+
   /** The client buffer scanned out directly by the last completed flip. */
   #onScreen: ScanoutBuffer | undefined;
   /** The client buffer of a direct frame committed and not flipped yet. */
@@ -586,7 +590,7 @@ export class Presenter {
 
   /** The modeset of the first commit. */
   #modesetState(req: AtomicRequest): void {
-    if (this.#modeset) return;
+    if (this.#modesetDone) return;
     this.#modeBlob ??= PropertyBlob.fromMode(this.device, this.mode);
     req.set(this.crtcId, 'MODE_ID', this.#modeBlob).set(this.crtcId, 'ACTIVE', 1).set(this.connectorId, 'CRTC_ID', this.crtcId);
   }
@@ -599,9 +603,8 @@ export class Presenter {
     placePlane(req, black[0], this.crtcId, black[1], black[2]);
     for (const p of this.#planesInUse) if (p !== this.#primary.id) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
     this.#opts.extraState?.(req);
-    const { flip, fences } = req.commit({ allowModeset: !this.#modeset, crtcCount: 1 });
+    const { flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 });
     this.#stats.commits++;
-    this.#modeset = true;
     this.#planesInUse = new Set([this.#primary.id]);
     this.#shown = undefined;
     this.#lastPlanes = [black];
@@ -706,7 +709,7 @@ export class Presenter {
     try {
       for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
       this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
-      ({ flip, fences } = req.commit({ allowModeset: !this.#modeset, crtcCount: 1 }));
+      ({ flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 }));
     } catch (err) {
       if (copied) this.#ring!.release(copied.slot);
       throw err;
@@ -717,7 +720,6 @@ export class Presenter {
     this.#stats.frames++;
     if (decision.path === 'direct') this.#stats.directFrames++;
     else this.#stats.copiedFrames++;
-    this.#modeset = true;
     this.#planesInUse = used;
     this.#shown = { buffer, key, path: decision.path };
     this.#lastPlanes = lastPlanes;
@@ -770,7 +772,7 @@ export class Presenter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#modeset && !this.device.closed) {
+    if (this.#modesetDone && !this.device.closed) {
       const planesOff = (): AtomicRequest => {
         const req = this.device.atomic();
         for (const p of this.#planesInUse) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);

@@ -243,7 +243,6 @@ void PoolComplete(uv_work_t* req, int status) {
 }
 
 PoolContext* Pool(Napi::Env env) {
-  static_assert(sizeof(PoolContext*) <= sizeof(void*));
   AddonData* data = Data(env);
   if (data->pool) return data->pool;
   auto ctx = std::make_unique<PoolContext>();

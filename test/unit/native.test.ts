@@ -62,7 +62,7 @@ t.test('RunOnPool at teardown: an environment that ends with a job still on the 
 
 t.test('the test-only natives (src/native/test-only.ts) are not used by the shipped code in src/', async (t) => {
   const src = join(packageRoot, 'src');
-  const names = ['testNative', 'countOpenFds', 'poolSleep', 'vgemFenceAttach', 'vgemFenceSignal'];
+  const names = ['testNative', 'countOpenFds', 'poolSleep', 'poolMemcpy', 'vgemFenceAttach', 'vgemFenceSignal'];
   const users: string[] = [];
   let files = 0;
   for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {

@@ -3,10 +3,8 @@
  * read through the drm layer, and its record in the normalized drm_info schema that
  * import-drm-info.ts reads, so a description taken in the VM can become a fixture.
  */
-import { basename } from 'node:path';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet, formatName, modifierHex, modifierName } from '../formats/index.js';
-import { listDevices, type Device } from '../kms/index.js';
-import { readResources } from '../kms/resources.js';
+import { modelOf, type DeviceOrModel, type KmsDeviceModel } from '../kms/model.js';
 import type { DeviceJSON } from '../kms/describe.js';
 import type { KmsDeviceDescription, PlaneDescription, PlaneType } from './device.js';
 
@@ -17,18 +15,25 @@ export interface LiveOptions {
   readonly contiguous?: boolean;
 }
 
-/** Reads the description of an open KMS (primary) node, through the drm layer's snapshot. */
-export function describeKmsDevice(device: Device, opts: LiveOptions = {}): KmsDeviceDescription {
-  const res = readResources(device);
-  const info = listDevices().find((d) => d.path === device.path || d.devId === device.devId);
-  const coherent = opts.coherent ?? info?.coherent;
+/**
+ * The description of a KMS device: from its model (KmsDeviceModel: no ioctl), or from an open
+ * KMS (primary) node, read into a model of its own first.
+ */
+export function describeKmsDevice(device: DeviceOrModel, opts: LiveOptions = {}): KmsDeviceDescription {
+  return describeModel(modelOf(device), opts);
+}
+
+/** The constraint description derived from a device's model (no ioctl). */
+export function describeModel(model: KmsDeviceModel, opts: LiveOptions = {}): KmsDeviceDescription {
+  const res = model.resources;
+  const coherent = opts.coherent ?? model.coherent;
   return fromSnapshot({
-    name: basename(device.path),
-    driver: device.version.name,
-    source: `live ${device.path}`,
-    prime: device.prime,
-    dumbBuffer: device.tryGetCap('DUMB_BUFFER', 0n) !== 0n,
-    addfb2Modifiers: device.tryGetCap('ADDFB2_MODIFIERS', 0n) !== 0n,
+    name: model.name,
+    driver: model.driver,
+    source: `live ${model.path}`,
+    ...(model.prime ? { prime: model.prime } : {}),
+    ...(model.dumbBuffer !== undefined ? { dumbBuffer: model.dumbBuffer } : {}),
+    ...(model.addfb2Modifiers !== undefined ? { addfb2Modifiers: model.addfb2Modifiers } : {}),
     kms: {
       ...res,
       crtcs: res.crtcs.map((c) => ({ id: c.id, index: c.index })),

@@ -6,9 +6,10 @@
 import { DRM_CAPS, type DrmCap } from './caps.js';
 import { Device } from './device.js';
 import { listDevices, type DeviceInfo, type DiscoveryOptions } from './discovery.js';
-import type { Property } from './properties.js';
-import { readResources, type KmsResources } from './resources.js';
-import type { FormatSetJSON } from '../formats/index.js';
+import { KmsDeviceModel } from './model.js';
+import type { Property, PropertyType } from './properties.js';
+import { readResources, type KmsResources, type PlaneType } from './resources.js';
+import { FormatSet, fourccCode, type FormatSetJSON } from '../formats/index.js';
 import type { RawMode } from '../native/drm.js';
 
 export interface PropertyJSON {
@@ -152,6 +153,82 @@ export function resourcesToJSON(r: KmsResources): KmsJSON {
       properties: propertiesToJSON(p.properties),
     })),
   };
+}
+
+function propertiesFromJSON(props: Record<string, PropertyJSON>): Map<string, Property> {
+  const out = new Map<string, Property>();
+  for (const [name, j] of Object.entries(props)) {
+    const p: Property = { id: j.id, name, type: j.type as PropertyType, immutable: j.immutable, atomic: j.atomic, pending: false, value: BigInt(j.value) };
+    if (j.range) p.range = [BigInt(j.range[0]), BigInt(j.range[1])];
+    if (j.enums) p.enums = j.enums.map((e) => ({ name: e.name, value: BigInt(e.value) }));
+    out.set(name, p);
+  }
+  return out;
+}
+
+/** The KMS snapshot back from its JSON (resourcesToJSON's inverse, as far as the JSON holds it). */
+export function resourcesFromJSON(k: KmsJSON): KmsResources {
+  return {
+    minWidth: k.minWidth,
+    maxWidth: k.maxWidth,
+    minHeight: k.minHeight,
+    maxHeight: k.maxHeight,
+    cursorWidth: k.cursorWidth,
+    cursorHeight: k.cursorHeight,
+    crtcs: k.crtcs.map((c) => ({ id: c.id, index: c.index, fbId: c.fbId, x: 0, y: 0, mode: c.mode, active: c.active, gammaSize: c.gammaSize, properties: propertiesFromJSON(c.properties) })),
+    connectors: k.connectors.map((c) => {
+      const [typeName = c.type, typeId = '0'] = [c.name.slice(0, c.name.lastIndexOf('-')), c.name.slice(c.name.lastIndexOf('-') + 1)];
+      return {
+        id: c.id,
+        name: c.name,
+        type: c.writeback ? 18 : 0,
+        typeName,
+        typeId: Number(typeId),
+        writeback: c.writeback,
+        connection: c.connection as 'connected' | 'disconnected' | 'unknown',
+        mmWidth: c.mmWidth,
+        mmHeight: c.mmHeight,
+        modes: c.modes,
+        encoders: c.encoders,
+        encoderId: 0,
+        crtcId: c.crtcId,
+        ...(c.writebackFormats ? { writebackFormats: c.writebackFormats.map((f) => fourccCode(f)) } : {}),
+        properties: propertiesFromJSON(c.properties),
+      };
+    }),
+    encoders: k.encoders.map((e) => ({ ...e })),
+    planes: k.planes.map((p) => ({
+      id: p.id,
+      type: p.type as PlaneType,
+      possibleCrtcs: p.possibleCrtcs,
+      crtcId: p.crtcId,
+      fbId: p.fbId,
+      formats: FormatSet.fromJSON(p.formats),
+      hasInFormats: p.hasInFormats,
+      properties: propertiesFromJSON(p.properties),
+    })),
+  };
+}
+
+/**
+ * The model of a recorded device (one entry of `primebuf devices --json`, e.g.
+ * test/fixtures/vkms-devices.json): its facts without an open device.
+ */
+export function modelFromDeviceJSON(dev: DeviceJSON): KmsDeviceModel {
+  if (!dev.kms) throw new TypeError(`${dev.path}: no KMS objects in the record`);
+  const cap = (n: string): boolean | undefined => (typeof dev.caps?.[n] === 'number' ? dev.caps[n] !== 0 : undefined);
+  const dumbBuffer = cap('DUMB_BUFFER');
+  const addfb2Modifiers = cap('ADDFB2_MODIFIERS');
+  return new KmsDeviceModel({
+    path: dev.path,
+    driver: dev.version?.name ?? dev.driver ?? 'unknown',
+    devId: BigInt(dev.devId),
+    ...(dev.prime ? { prime: dev.prime } : {}),
+    ...(dumbBuffer !== undefined ? { dumbBuffer } : {}),
+    ...(addfb2Modifiers !== undefined ? { addfb2Modifiers } : {}),
+    coherent: dev.coherent,
+    resources: resourcesFromJSON(dev.kms),
+  });
 }
 
 /** Describes one node: discovery facts, then (when it opens) version, caps and KMS objects. */

@@ -45,3 +45,5 @@ export { readResources, preferredMode, type KmsResources, type Plane, type Plane
 export { describeDevice, describeDevices, resourcesToJSON, type DeviceJSON, type KmsJSON, type PlaneJSON, type PropertyJSON } from './describe.js';
 export { addWriteback } from './writeback.js';
 export { FramebufferCache, type FramebufferResult } from './fb-cache.js';
+export { KmsDeviceModel, type KmsDeviceFacts, type ModelReadOptions, type PlaneOffsetsFact, type DeviceOrModel } from './model.js';
+export { probePlaneOffsets, type PlaneOffsetsProbeOptions } from './plane-offsets.js';

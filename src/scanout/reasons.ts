@@ -9,7 +9,7 @@ import { modifierLabel } from '../constraints/types.js';
 
 /**
  * Why a buffer cannot go on a plane (or be textured). Re-allocation could fix: FORMAT, MODIFIER,
- * IMPLICIT_MODIFIER, LAYOUT, IMPORT, ADDFB2, TEST_ONLY. It could not: NOT_DMABUF, NO_PLANE, SIZE,
+ * IMPLICIT_MODIFIER, LAYOUT, PLANE_OFFSET, IMPORT, ADDFB2, TEST_ONLY. It could not: NOT_DMABUF, NO_PLANE, SIZE,
  * ROTATION, SCALING, PLACEMENT.
  */
 export const SCANOUT_REASON_CODES = {
@@ -27,6 +27,12 @@ export const SCANOUT_REASON_CODES = {
   SIZE: false,
   /** Pitch or offset alignment, pitch below the format's minimum, more planes than allowed. */
   LAYOUT: true,
+  /**
+   * A plane of the buffer starts at an offset in its dma-buf, and the display is known not to
+   * read plane offsets right (KmsDeviceModel.planeOffsets, probed through writeback: stock vkms
+   * applies them twice). A buffer at offset 0 would do.
+   */
+  PLANE_OFFSET: true,
   /** A rotation or reflection the plane's `rotation` property does not offer. */
   ROTATION: false,
   /** Source and destination sizes differ (after rotation) on a plane that cannot scale. */

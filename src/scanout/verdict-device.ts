@@ -5,12 +5,11 @@
  * from a live Device, from `primebuf devices --json` output (test/fixtures/vkms-devices.json),
  * or from a normalized drm_info dump (test/fixtures/devices/*.json). Nothing here opens a device.
  */
-import { describeKmsDevice, importDevicesJSON } from '../constraints/live.js';
+import { describeModel, importDevicesJSON } from '../constraints/live.js';
 import { importDrmInfo } from '../constraints/import-drm-info.js';
 import type { KmsDeviceDescription, PlaneDescription } from '../constraints/device.js';
 import { listDevices, type DeviceInfo } from '../kms/discovery.js';
-import type { Device } from '../kms/device.js';
-import { readResources } from '../kms/resources.js';
+import { modelOf, type DeviceOrModel, type KmsDeviceModel, type PlaneOffsetsFact } from '../kms/model.js';
 
 /** DRM_MODE_ROTATE_* and DRM_MODE_REFLECT_* bits (the `rotation` property's bit positions). */
 export const ROTATE_0 = 1 << 0;
@@ -65,6 +64,12 @@ export interface ScanoutDeviceInfo {
   /** Declared alignment the device's driver needs (KMS does not report it). */
   readonly pitchAlign?: number;
   readonly offsetAlign?: number;
+  /**
+   * Whether the display reads framebuffer plane offsets right (KmsDeviceModel.planeOffsets:
+   * probed through writeback, or assumed). Not honoured: every buffer with a plane offset is
+   * refused (PLANE_OFFSET). Absent: assumed honoured.
+   */
+  readonly planeOffsets?: Pick<PlaneOffsetsFact, 'honoured' | 'detail'>;
 }
 
 export interface ScanoutDeviceOptions {
@@ -75,6 +80,7 @@ export interface ScanoutDeviceOptions {
   readonly sameGpu?: readonly bigint[];
   readonly pitchAlign?: number;
   readonly offsetAlign?: number;
+  readonly planeOffsets?: Pick<PlaneOffsetsFact, 'honoured' | 'detail'>;
 }
 
 /**
@@ -107,6 +113,7 @@ export function scanoutDeviceFromDescription(d: KmsDeviceDescription, opts: Scan
   if (opts.devId !== undefined) info.devId = opts.devId;
   if (opts.pitchAlign !== undefined) info.pitchAlign = opts.pitchAlign;
   if (opts.offsetAlign !== undefined) info.offsetAlign = opts.offsetAlign;
+  if (opts.planeOffsets !== undefined) info.planeOffsets = opts.planeOffsets;
   return info;
 }
 
@@ -119,22 +126,37 @@ export function sameGpuDevIds(path: string, devices: readonly DeviceInfo[] = lis
     .map((d) => d.devId);
 }
 
-/** The scanout model of an open KMS device (planes, rotation offers, CRTCs, same-GPU nodes). */
-export function scanoutDeviceFromLive(device: Device, opts: Pick<ScanoutDeviceOptions, 'pitchAlign' | 'offsetAlign'> = {}): ScanoutDeviceInfo {
-  const desc = describeKmsDevice(device);
-  const res = readResources(device);
+/**
+ * The scanout model of a KMS device: derived from its KmsDeviceModel (no ioctl; cached per model
+ * while its facts hold), or from an open Device, read into a model of its own first.
+ */
+export function scanoutDeviceFromLive(device: DeviceOrModel, opts: Pick<ScanoutDeviceOptions, 'pitchAlign' | 'offsetAlign'> = {}): ScanoutDeviceInfo {
+  return scanoutDeviceFromModel(modelOf(device), opts);
+}
+
+const fromModel = new WeakMap<KmsDeviceModel, { revision: number; info: ScanoutDeviceInfo }>();
+
+/** The scanout model derived from a device's model: planes, rotation offers, CRTCs, same-GPU nodes, plane offsets. */
+export function scanoutDeviceFromModel(model: KmsDeviceModel, opts: Pick<ScanoutDeviceOptions, 'pitchAlign' | 'offsetAlign'> = {}): ScanoutDeviceInfo {
+  const plain = opts.pitchAlign === undefined && opts.offsetAlign === undefined;
+  const hit = plain ? fromModel.get(model) : undefined;
+  if (hit && hit.revision === model.revision) return hit.info;
+  const res = model.resources;
   const rotations = new Map<number, string[]>();
   for (const p of res.planes) {
     const r = p.properties.get('rotation');
     if (r?.enums) rotations.set(p.id, r.enums.map((e) => e.name));
   }
-  return scanoutDeviceFromDescription(desc, {
+  const info = scanoutDeviceFromDescription(describeModel(model), {
     ...opts,
     rotations,
     crtcs: res.crtcs.map((c) => ({ id: c.id, index: c.index })),
-    devId: device.devId,
-    sameGpu: sameGpuDevIds(device.path),
+    ...(model.devId !== undefined ? { devId: model.devId } : {}),
+    sameGpu: model.sameGpu,
+    planeOffsets: model.planeOffsets,
   });
+  if (plain) fromModel.set(model, { revision: model.revision, info });
+  return info;
 }
 
 interface DevicesJsonPlane {

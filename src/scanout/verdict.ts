@@ -124,6 +124,10 @@ export function staticScanoutChecks(dev: ScanoutDeviceInfo, buffer: ScanoutBuffe
     );
   }
   reasons.push(...layoutReasons(dev, buffer, plane.id));
+  const offset = buffer.planes.find((p) => p.offset !== 0);
+  if (offset && dev.planeOffsets && !dev.planeOffsets.honoured) {
+    reasons.push(reason('PLANE_OFFSET', `plane offset ${offset.offset}: ${dev.name} does not read plane offsets right (${dev.planeOffsets.detail})`, about));
+  }
   if (c.prime !== undefined && !c.prime.import) {
     reasons.push(reason('IMPORT', `${dev.name} (${dev.driver}) imports no dma-buf (DRM_CAP_PRIME without IMPORT): only its own buffers reach its planes`, about));
   }

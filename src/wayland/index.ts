@@ -6,7 +6,7 @@ export { ProtocolError, ConnectionError, protocolErrorName } from './errors.js';
 export type * from './types.js';
 export { interfaces as protocolInterfaces, enums as protocolEnums } from '../generated/protocols.js';
 export { LinuxDmabuf, LinuxDmabufBuffer, LINUX_DMABUF_VERSION } from './linux-dmabuf.js';
-export type { LinuxDmabufOptions, BufferVerdict } from './linux-dmabuf.js';
+export type { LinuxDmabufOptions, BufferVerdict, KmsScanoutSource } from './linux-dmabuf.js';
 export {
   FeedbackCache,
   FormatTable,
@@ -20,5 +20,5 @@ export {
   type CompiledFeedback,
 } from './dmabuf-feedback.js';
 export { installMinimalShell, type MinimalShellOptions } from './minimal-shell.js';
-export { kmsFormats, type KmsFormats } from './kms-formats.js';
+export { kmsFormats, shmDefaults, type KmsFormats, type ShmModelDefaults } from './kms-formats.js';
 export * from './shm.js';

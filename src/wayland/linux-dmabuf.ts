@@ -17,7 +17,7 @@ import type { OwnedFd } from '../fd.js';
 import { FormatSet } from '../formats/index.js';
 import { DmabufAttributes, PARAMS_ERROR, checkAdd, type ParamsProblem, type PlaneInput } from '../dmabuf/attributes.js';
 import { PrimeImporter, acceptAllImporter, type DmabufImporter, type ImportedDmabuf } from '../dmabuf/import.js';
-import type { Device } from '../kms/device.js';
+import { modelOf, type DeviceOrModel } from '../kms/model.js';
 import { kmsFormats } from './kms-formats.js';
 import { FeedbackCache, TRANCHE_FLAGS, chunkIndices, devArray, type CompiledFeedback, type FeedbackSpec, type Tranche } from './dmabuf-feedback.js';
 import { BufferLifetime } from './buffer-lifetime.js';
@@ -81,6 +81,16 @@ export interface LinuxDmabufOptions {
   readonly acceptedFlags?: number;
 }
 
+/** Where forKmsDevice takes the scanout tranche's plane and known-bad table from. */
+export interface KmsScanoutSource {
+  /** The output's presenter: its CRTC (the plane is that CRTC's primary) and checker.knownBad. */
+  readonly presenter?: { readonly crtcId: number; readonly checker: { readonly knownBad: KnownBadTable } };
+  /** The known-bad table (default: the presenter's). */
+  readonly knownBad?: KnownBadTable;
+  /** The CRTC whose primary plane the scanout tranche is for (default: the presenter's). */
+  readonly crtcId?: number;
+}
+
 interface FeedbackObject {
   readonly resource: ServerResource<'zwp_linux_dmabuf_feedback_v1'>;
   sent: CompiledFeedback | null;
@@ -114,19 +124,42 @@ export class LinuxDmabuf {
   }
 
   /**
-   * The global for one KMS device that is both the main device and the scanout device: formats
+   * The global for one KMS device that is both the main device and the scanout device, from the
+   * device's model (KmsDeviceModel: no ioctl; a Device is read into a model of its own): formats
    * from its planes (render tranche: every plane plus implicit modifiers; scanout tranche: the
-   * primary plane), imports through PRIME on it. `opts` overrides any of those choices (e.g.
-   * `formats` from the constraint solver's merge for the devices the buffers will visit).
+   * primary plane of the presenter's CRTC, pruned by the presenter's known-bad table so a pair
+   * AddFB2 or TEST_ONLY refused leaves the next tranche sent), imports through PRIME on it.
+   * `opts` overrides any of those choices (e.g. `formats` from the constraint solver's merge for
+   * the devices the buffers will visit); `presenter` (its crtcId and checker.knownBad) or
+   * `knownBad` and `crtcId` name the plane and the table.
    */
-  static forKmsDevice(server: WaylandServer, device: Device, opts: Partial<LinuxDmabufOptions> = {}): LinuxDmabuf {
-    const { all, primary } = kmsFormats(device);
+  static forKmsDevice(server: WaylandServer, device: DeviceOrModel, opts: Partial<LinuxDmabufOptions> & KmsScanoutSource = {}): LinuxDmabuf {
+    const model = modelOf(device);
+    const { all, primary } = kmsFormats(model);
+    const { presenter, knownBad: bad, crtcId: crtc, ...rest } = opts;
+    const crtcId = crtc ?? presenter?.crtcId;
+    const knownBad = bad ?? presenter?.checker.knownBad;
+    // Plane.possibleCrtcs holds CRTC ids (readResources)
+    const plane = [...model.resources.planes].sort((a, b) => a.id - b.id).find((p) => p.type === 'primary' && (crtcId === undefined || p.possibleCrtcs.includes(crtcId)));
+    const devId = model.devId ?? 0n;
+    const scanout = {
+      device: devId,
+      // the plane's own pairs where its CRTC is known; else every primary plane's
+      formats: plane && crtcId !== undefined ? plane.formats : primary,
+      ...(plane ? { plane: plane.id } : {}),
+      ...(knownBad ? { knownBad } : {}),
+    };
+    let importer = rest.importer;
+    if (!importer) {
+      if (!model.device) throw new TypeError(`LinuxDmabuf.forKmsDevice: ${model.name} is a recorded model without an open device: pass an importer`);
+      importer = new PrimeImporter(model.device);
+    }
     return new LinuxDmabuf(server, {
-      mainDevice: device.devId,
+      mainDevice: devId,
       formats: all,
-      scanout: { device: device.devId, formats: primary },
-      importer: new PrimeImporter(device),
-      ...opts,
+      scanout,
+      ...rest,
+      importer,
     });
   }
 

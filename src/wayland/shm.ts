@@ -62,6 +62,8 @@ import { copyRectsInto, type CopyOptions, type CopySource, type CopySurface } fr
 import type { Rect } from '../scanout/damage.js';
 import { shmBuffer, type ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import { BufferLifetime } from './buffer-lifetime.js';
+import type { KmsDeviceModel } from '../kms/model.js';
+import { shmDefaults } from './kms-formats.js';
 import { WL_SHM_ERROR, isShmTruncated, type ServerClient, type ServerGlobal, type ServerResource, type WaylandServer } from './server.js';
 
 /** The wl_shm version served (the vendored wayland.xml's). */
@@ -99,15 +101,16 @@ export interface ShmZeroCopyOptions {
   readonly udmabuf: UdmabufAllocator;
   /**
    * false when the display is not cache-coherent (the constraint model's writeCombine): then no
-   * udmabuf is made and buffers are copied (see the module comment). Default true.
+   * udmabuf is made and buffers are copied (see the module comment). Default: from `model`
+   * (ShmOptions), else true.
    */
   readonly coherent?: boolean;
   /** Largest udmabuf (default: the udmabuf module's size_limit_mb). */
   readonly sizeLimit?: bigint;
   /**
-   * false when the display mishandles framebuffer plane offsets (displayHonoursPlaneOffsets):
-   * then only buffers that start on a page boundary (plane offset 0) are zero-copy, the others
-   * are copied. Default true.
+   * false when the display mishandles framebuffer plane offsets (the model's planeOffsets,
+   * probed through writeback): then only buffers that start on a page boundary (plane offset 0)
+   * are zero-copy, the others are copied. Default: from `model` (ShmOptions), else true.
    */
   readonly planeOffsets?: boolean;
 }
@@ -125,8 +128,15 @@ export function displayHonoursPlaneOffsets(driver: string): boolean {
 
 export interface ShmOptions {
   /**
+   * The display's model (KmsDeviceModel.read): the defaults of `formats`, `zeroCopy.coherent`
+   * and `zeroCopy.planeOffsets` come from it (shmDefaults), as LinuxDmabuf.forKmsDevice takes
+   * its formats; what the caller passes overrides them.
+   */
+  readonly model?: KmsDeviceModel;
+  /**
    * DRM fourccs advertised beyond ARGB8888 and XRGB8888 (the output's direct formats, the copy's
-   * CONVERTIBLE_FORMATS). One-plane formats with whole bytes per pixel only.
+   * CONVERTIBLE_FORMATS). One-plane formats with whole bytes per pixel only. Default: from
+   * `model` (the primary plane's and CONVERTIBLE_FORMATS), else none.
    */
   readonly formats?: readonly number[];
   /** Scan out buffers of sealed memfd pools through udmabuf; absent: every buffer is copied. */
@@ -558,5 +568,17 @@ export class ShmGlobal {
 
 /** Installs primebuf's wl_shm on `server` (use instead of server.initShm()). */
 export function installShm(server: WaylandServer, opts: ShmOptions = {}): ShmGlobal {
-  return new ShmGlobal(server, opts);
+  return new ShmGlobal(server, withModelDefaults(opts));
+}
+
+/** `opts` with what it leaves out taken from its `model` (shmDefaults). */
+function withModelDefaults(opts: ShmOptions): ShmOptions {
+  if (!opts.model) return opts;
+  const d = shmDefaults(opts.model);
+  const zc = opts.zeroCopy;
+  return {
+    ...opts,
+    formats: opts.formats ?? d.formats,
+    ...(zc ? { zeroCopy: { ...zc, coherent: zc.coherent ?? d.coherent, planeOffsets: zc.planeOffsets ?? d.planeOffsets } } : {}),
+  };
 }

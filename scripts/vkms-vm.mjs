@@ -10,7 +10,8 @@
 //          --idle S              kill the VM when the command printed nothing for S seconds
 //                                (exit 124; `test` sets the per-file limit + 60 s)
 //          --without LIST        hide devices from the guest: vkms,vgem,udmabuf,heap
-//          --vkms clone|stock    the vkms build (default clone: Virtual-1 + Writeback-1 clonable)
+//          --vkms clone|stock|offsets   the vkms build (default clone: Virtual-1 + Writeback-1 clonable;
+//                                offsets: clone that reads plane offsets once)
 //          --console             stream the guest's kernel console to stderr
 //          --runner node|tap     `test`: each file with node (default) or tap's runner
 import { existsSync, readdirSync } from 'node:fs';
@@ -34,7 +35,9 @@ options:
                       off for run; test: the per-file limit + 60, 660 by default)
   --without LIST      hide devices from the guest, comma-separated: ${HIDEABLE.join(',')}
                       (or PRIMEBUF_VM_WITHOUT=LIST)
-  --vkms clone|stock  vkms build: clone (default; Virtual-1 and Writeback-1 clonable) or stock
+  --vkms clone|stock|offsets
+                      vkms build: clone (default; Virtual-1 and Writeback-1 clonable), stock,
+                      or offsets (clone that reads a framebuffer's plane offset once)
   --console           stream the guest kernel console to stderr
   --runner node|tap   test: each file with node (default) or node-tap's runner (PRIMEBUF_VM_RUNNER)
 cache: ${cacheRoot()} (PRIMEBUF_CACHE overrides ~/.cache/primebuf)`;

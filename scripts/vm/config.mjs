@@ -55,8 +55,17 @@ export const HIDEABLE = ['vkms', 'vgem', 'udmabuf', 'heap'];
 /** DRM node layouts (init.sh, layout.sh): vkms-first = card0 vkms, card1 vgem; vgem-first the other way. */
 export const LAYOUTS = ['vkms-first', 'vgem-first'];
 
-/** vkms builds: `clone` (default) has Virtual-1 and Writeback-1 clonable; `stock` is as shipped. */
-export const VKMS_VARIANTS = ['clone', 'stock'];
+/**
+ * vkms builds: `clone` (default) has Virtual-1 and Writeback-1 clonable; `stock` is as shipped;
+ * `offsets` is `clone` that also reads a framebuffer's plane offset once (vkms-offsets.patch:
+ * stock 6.12 applies it twice), so both behaviours of the plane-offset probe can be tested.
+ * Every build is in the initramfs; /run/primebuf/modules holds them all in the guest
+ * (scripts/vm/vkms-variant.sh swaps the loaded one).
+ */
+export const VKMS_VARIANTS = ['clone', 'stock', 'offsets'];
+
+/** The patches of each vkms build, applied in order (-p1 in drivers/gpu/drm/vkms). */
+export const VKMS_PATCHES = { clone: ['vkms-clone.patch'], stock: [], offsets: ['vkms-clone.patch', 'vkms-offsets.patch'] };
 
 export const QEMU = {
   // -avx2: QEMU 7.2's AVX2 gather emulation crashes llvmpipe in the guest (VKMS-VM.md)

@@ -6,7 +6,7 @@
 #   primebuf.ctl     "booted", "started", "exit <status>", or "fail <why>" (setup error: no retry)
 #   primebuf.stdout  the command's stdout      primebuf.stderr  the command's stderr
 # Kernel command line: primebuf.run=<dir with cmd.sh> primebuf.without=<vkms,vgem,udmabuf,heap>
-#   primebuf.vkms=<clone|stock> primebuf.nm=<node_modules path> primebuf.hosttmp=<0|1>
+#   primebuf.vkms=<clone|stock|offsets> primebuf.nm=<node_modules path> primebuf.hosttmp=<0|1>
 #   primebuf.layout=<vkms-first|vgem-first> (vgem-first: vgem is card0, vkms card1)
 # The loaded modules' files and options are copied to /run/primebuf/modules in the chroot, so a
 # test can change the layout itself (scripts/vm/layout.sh).
@@ -128,6 +128,9 @@ mkdir -p -m 0700 $r/run/user/0
 mkdir -p $r/run/primebuf/modules
 cp /lib/modules/vgem.ko $r/run/primebuf/modules/vgem.ko
 cp "/lib/modules/vkms-$vkms.ko" $r/run/primebuf/modules/vkms.ko
+# every vkms build, for scripts/vm/vkms-variant.sh
+cp /lib/modules/vkms-*.ko $r/run/primebuf/modules/
+echo "$vkms" >$r/run/primebuf/modules/vkms.variant
 grep -E '^(vkms|vgem) ' /etc/modules.list >$r/run/primebuf/modules/modules.list
 
 hidden udmabuf && rm -f $r/dev/udmabuf

@@ -4,7 +4,7 @@
 //   kernel-<abi>/              linux-image (vmlinuz + modules), dpkg -x
 //   headers-<abi>/             linux-headers (+ -common, linux-kbuild), dpkg -x, Makefile re-rooted
 //   vkms-src-<version>/        drivers/gpu/drm/vkms from linux-source-6.12 (streamed out of the .deb)
-//   vkms-<hash>/{clone,stock}.ko   vkms built out of tree (hash: abi, source, patch, build flags)
+//   vkms-<hash>/{clone,stock,offsets}.ko   vkms built out of tree (hash: abi, source, patches, build flags)
 //   initramfs-<hash>.cpio      busybox + init + modules (hash: all of those)
 // A flock on <cache>/lock serialises checkouts that prepare at the same time; the warm path
 // (everything present) takes no lock and runs no tool.
@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCpio } from './cpio.mjs';
 import {
-  GUEST_MODULES, HOST_PACKAGES, KERNEL_FLAVOUR, KERNEL_PIN, KERNEL_SERIES, TIMEOUTS, VKMS_VARIANTS, cacheRoot,
+  GUEST_MODULES, HOST_PACKAGES, KERNEL_FLAVOUR, KERNEL_PIN, KERNEL_SERIES, TIMEOUTS, VKMS_PATCHES, VKMS_VARIANTS, cacheRoot,
 } from './config.mjs';
 import { RigError, exec, fileHash, lock, progress, publish, q, sh, sha256, timed } from './util.mjs';
 
@@ -22,6 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const FORMAT = 'primebuf-vm-1';
 const BUILD_FLAGS = ['CONFIG_DRM_VKMS=m', 'CONFIG_DEBUG_INFO_BTF_MODULES=']; // no BTF: needs pahole, useless here
 const CLONE_PATCH = join(here, 'vkms-clone.patch');
+const OFFSETS_PATCH = join(here, 'vkms-offsets.patch');
 const INIT = join(here, 'init.sh');
 const BUSYBOX = '/bin/busybox';
 
@@ -186,7 +187,7 @@ async function extractVkmsSource(root, k, debs) {
 }
 
 function vkmsKey(k) {
-  return sha256(FORMAT, k.abi, k.sourceVersion, readFileSync(CLONE_PATCH), BUILD_FLAGS.join(' ')).slice(0, 16);
+  return sha256(FORMAT, k.abi, k.sourceVersion, readFileSync(CLONE_PATCH), readFileSync(OFFSETS_PATCH), JSON.stringify(VKMS_PATCHES), BUILD_FLAGS.join(' ')).slice(0, 16);
 }
 
 async function buildVkms(root, k, headers, src) {
@@ -197,7 +198,7 @@ async function buildVkms(root, k, headers, src) {
     await timed(`building vkms.ko (${variant}) for ${k.abi}`, async () => {
       const b = join(tmp, `build-${variant}`);
       await exec('cp', ['-r', src, b], { timeout: 60 });
-      if (variant === 'clone') await exec('patch', ['-p1', '--forward', '--quiet', '-i', CLONE_PATCH], { cwd: b, timeout: 60 });
+      for (const patch of VKMS_PATCHES[variant] ?? []) await exec('patch', ['-p1', '--forward', '--quiet', '-i', join(here, patch)], { cwd: b, timeout: 60 });
       await exec('make', ['-C', headers, `M=${b}`, ...BUILD_FLAGS, '-j2', 'modules'], { timeout: TIMEOUTS.build, capture: true });
       await exec('strip', ['--strip-debug', '-o', join(tmp, `${variant}.ko`), join(b, 'vkms.ko')], { timeout: 60 });
       rmSync(b, { recursive: true, force: true });

@@ -162,7 +162,7 @@ function consoleTail(text, lines = 40) {
 /**
  * Runs argv in the VM with cwd (an absolute host path, the same in the guest).
  * opts: { timeout (s), idle (s: kill the VM when the command printed nothing for that long; off
- *         when unset), without: [...], vkms: 'clone'|'stock', layout: 'vkms-first'|'vgem-first'
+ *         when unset), without: [...], vkms: 'clone'|'stock'|'offsets', layout: 'vkms-first'|'vgem-first'
  *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {} }
  */
 export async function runInVm(argv, opts = {}) {

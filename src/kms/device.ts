@@ -245,6 +245,16 @@ export class Device extends Resource {
     return this.#ids;
   }
 
+  /**
+   * Records the object ids a full read just got (readResources), so resourceIds() does not ask
+   * the kernel again.
+   * @internal
+   */
+  noteResourceIds(ids: { crtcs: number[]; connectors: number[]; encoders: number[]; planes: number[] }): void {
+    this.assertOpen();
+    this.#ids ??= ids;
+  }
+
   /** An atomic request builder on this device. */
   atomic(): AtomicRequest {
     this.assertOpen();

@@ -165,6 +165,7 @@ export function readResources(device: Device, opts: { probe?: boolean } = {}): K
       properties: p,
     };
   });
+  device.noteResourceIds({ crtcs: r.crtcs, connectors: r.connectors, encoders: r.encoders, planes: planes.map((p) => p.id) });
   const cw = device.tryGetCap('CURSOR_WIDTH', -1n);
   const ch = device.tryGetCap('CURSOR_HEIGHT', -1n);
   return {

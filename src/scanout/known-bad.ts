@@ -24,13 +24,25 @@ function key(format: number, modifier: bigint, plane: number): string {
 export class KnownBadTable {
   readonly #entries = new Map<string, KnownBadEntry>();
   readonly #perPlane = new Map<number, number>();
+  readonly #listeners = new Set<(entry: KnownBadEntry) => void>();
 
-  /** Records a triple (the first teacher is kept). */
+  /** Records a triple (the first teacher is kept); a new one is told to the onLearn listeners. */
   add(entry: KnownBadEntry): void {
     const k = key(entry.format, entry.modifier, entry.plane);
     if (this.#entries.has(k)) return;
-    this.#entries.set(k, Object.freeze({ ...entry }));
+    const e = Object.freeze({ ...entry });
+    this.#entries.set(k, e);
     this.#perPlane.set(entry.plane, (this.#perPlane.get(entry.plane) ?? 0) + 1);
+    for (const fn of [...this.#listeners]) fn(e);
+  }
+
+  /**
+   * Calls `fn` with every triple learned from now on (LinuxDmabuf.forKmsDevice re-sends the
+   * scanout tranches with it). Returns the function that stops it.
+   */
+  onLearn(fn: (entry: KnownBadEntry) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
   }
 
   get(format: number, modifier: bigint, plane: number): KnownBadEntry | undefined {

@@ -154,13 +154,25 @@ export class LinuxDmabuf {
       if (!model.device) throw new TypeError(`LinuxDmabuf.forKmsDevice: ${model.name} is a recorded model without an open device: pass an importer`);
       importer = new PrimeImporter(model.device);
     }
-    return new LinuxDmabuf(server, {
+    const global = new LinuxDmabuf(server, {
       mainDevice: devId,
       formats: all,
       scanout,
       ...rest,
       importer,
     });
+    // a pair the kernel refused leaves the scanout tranches at once (only the feedback objects
+    // whose tranche changed get anything); the table does not keep the global alive
+    const table = global.#opts.scanout?.knownBad;
+    if (table) {
+      const ref = new WeakRef(global);
+      const stop = table.onLearn(() => {
+        const g = ref.deref();
+        if (!g || server.closed) stop();
+        else g.refreshFeedback();
+      });
+    }
+    return global;
   }
 
   /** The default feedback's description (main device render tranche). */

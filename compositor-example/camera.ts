@@ -13,7 +13,7 @@ import {
   openSystemAllocators,
   placementFor,
   type CameraFrame,
-  type Device,
+  type DeviceOrModel,
   type PresentResult,
   type Presenter,
   type ScanoutBuffer,
@@ -80,7 +80,7 @@ export class KioskCamera {
   }
 
   /** Opens `path` capturing `format` at the largest size that fits `fit`, for `device`'s display. */
-  static open(path: string, format: number, device: Device, fit: { width: number; height: number }): KioskCamera {
+  static open(path: string, format: number, device: DeviceOrModel, fit: { width: number; height: number }): KioskCamera {
     const dev = V4l2Device.open(path);
     let sys: SystemAllocators | undefined;
     try {

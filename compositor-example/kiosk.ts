@@ -21,17 +21,11 @@ import {
   fourcc,
   formatName,
   modifierName,
-  CONVERTIBLE_FORMATS,
   ShmBuffer,
   UdmabufAllocator,
-  describeKmsDevice,
-  displayHonoursPlaneOffsets,
-  formatInfo,
   installShm,
-  kmsFormats,
-  merge,
-  scanoutConstraint,
   findPlane,
+  probePlaneOffsets,
   scanoutDeviceFromLive,
   placementFor,
   ROTATE_0,
@@ -172,8 +166,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   // use, a CRTC without a primary plane, a camera that cannot stream): nothing is left open.
   const undo: Array<() => void> = [() => out.device.close()];
   try {
-    const { device, mode, crtcId } = out;
+    const { device, model, mode, crtcId } = out;
     const modeSize = { width: mode.hdisplay, height: mode.vdisplay };
+    // The device's facts were read once (out.model); the plane-offset quirk is asked of the
+    // display through its writeback connector before the first commit (assumed honoured without one).
+    const offsets = await probePlaneOffsets(model, { crtcId, mode });
+    log(`plane offsets: ${offsets.honoured ? 'honoured' : 'not honoured: buffers with a plane offset are copied'} (${offsets.source}): ${offsets.detail}`);
 
     // Writeback: a capture buffer of the mode, the writeback connector in every commit when it may
     // share the CRTC (capture.ts).
@@ -194,6 +192,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       crtcId,
       connectorId: out.connectorId,
       mode,
+      model: scanoutDeviceFromLive(model),
       extraState: capture.extraState,
       ...(opts.forceCopy ? { forceCopy: true } : {}),
       onRelease: (b) => {
@@ -207,15 +206,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       },
     });
     undo.push(() => presenter.close());
-    const primaryPlane = findPlane(scanoutDeviceFromLive(device), 'primary', crtcId)?.id;
+    const primaryPlane = findPlane(scanoutDeviceFromLive(model), 'primary', crtcId)?.id;
 
     const server = new WaylandServer({ onHandlerError: (err, res) => log(`error in ${res.interface}@${res.id} of client ${res.client.pid}: ${err instanceof Error ? err.message : String(err)}`) });
-    // primebuf's wl_shm: the formats the primary plane shows directly and those the copy converts
-    // from; zero copy through udmabuf where /dev/udmabuf exists, unless turned off.
-    const shmFormats = [...kmsFormats(device).primary.formats(), ...CONVERTIBLE_FORMATS].filter((f) => {
-      const info = formatInfo(f);
-      return info !== undefined && info.planes === 1 && (info.cpp[0] ?? 0) > 0;
-    });
     undo.push(() => server.close());
     let udmabuf: UdmabufAllocator | undefined;
     if (opts.shmZeroCopy !== false && existsSync('/dev/udmabuf')) {
@@ -226,24 +219,16 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
     }
     undo.push(() => udmabuf?.close());
-    const display = describeKmsDevice(device);
-    const shm = installShm(server, {
-      formats: [...new Set(shmFormats)],
-      ...(udmabuf
-        ? {
-            zeroCopy: {
-              udmabuf,
-              // cached client memory on a display that is not cache-coherent: copied instead (shm.ts)
-              coherent: !merge(scanoutConstraint(display, { type: 'primary' })).set.writeCombine,
-              planeOffsets: displayHonoursPlaneOffsets(device.version.name),
-            },
-          }
-        : {}),
-    });
+    // primebuf's wl_shm: its formats (the primary plane's and those the copy converts from), the
+    // display's coherence and plane offsets come from the model; zero copy through udmabuf where
+    // /dev/udmabuf exists, unless turned off.
+    const shm = installShm(server, { model, ...(udmabuf ? { zeroCopy: { udmabuf } } : {}) });
     undo.push(() => shm.close());
     log(`wl_shm: ${udmabuf ? 'zero copy through udmabuf for sealed memfd pools' : opts.shmZeroCopy === false ? 'every buffer copied (zero copy off)' : 'every buffer copied (no /dev/udmabuf)'}`);
     let dmabufImports = 0;
-    const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
+    // formats from the model; the scanout tranche is the presenter's primary plane's, pruned by its known-bad table
+    const dmabuf = LinuxDmabuf.forKmsDevice(server, model, {
+      presenter,
       onVerdict: (v) => {
         if (v.outcome === 'created') dmabufImports++;
         else log(`client ${v.client.pid}: linux-dmabuf ${v.request} ${v.outcome}: ${v.detail}`);
@@ -482,7 +467,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     }
 
     if (opts.camera !== undefined) {
-      const c = (camera = KioskCamera.open(opts.camera, opts.cameraFormat ?? XRGB8888, device, logicalSize(mode, transform)));
+      const c = (camera = KioskCamera.open(opts.camera, opts.cameraFormat ?? XRGB8888, model, logicalSize(mode, transform)));
       undo.push(() => c.closeNow());
       log(c.describe());
       c.start({ closed: () => closed, covered: () => shell.top !== undefined, ready: schedule, log });

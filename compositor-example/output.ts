@@ -2,7 +2,7 @@
  * The output: the KMS device, connector, CRTC and preferred mode the kiosk drives, and the
  * wl_output (version 4) global that describes them to clients, with the output transform.
  */
-import { Device, listDevices, preferredMode, readResources, type KmsResources, type ServerResource, type WaylandServer } from 'primebuf';
+import { Device, KmsDeviceModel, listDevices, preferredMode, type KmsResources, type ServerResource, type WaylandServer } from 'primebuf';
 
 /** A Wayland output transform the kiosk offers (degrees counter-clockwise, as wl_output.transform 0-3). */
 export type OutputTransform = 0 | 90 | 180 | 270;
@@ -11,6 +11,9 @@ export type RawMode = NonNullable<ReturnType<typeof preferredMode>>;
 
 export interface KmsOutput {
   readonly device: Device;
+  /** The device's facts, read once (the KMS tree with the connectors probed): everything else derives from it. */
+  readonly model: KmsDeviceModel;
+  /** model.resources */
   readonly resources: KmsResources;
   readonly crtcId: number;
   readonly connectorId: number;
@@ -26,13 +29,15 @@ export class OutputError extends Error {
   override name = 'OutputError';
 }
 
-/** KMS planes of a device; 0 for a node without KMS (vgem: EOPNOTSUPP). */
-function planeCount(device: Device): number {
+/** The model of a device with KMS planes (the one read of its tree); undefined for a node without KMS (vgem: EOPNOTSUPP). */
+function kmsModel(device: Device): KmsDeviceModel | undefined {
+  let model: KmsDeviceModel;
   try {
-    return device.resourceIds().planes.length;
+    model = KmsDeviceModel.read(device, { probe: true });
   } catch {
-    return 0;
+    return undefined;
   }
+  return model.resources.planes.length > 0 ? model : undefined;
 }
 
 /**
@@ -41,9 +46,11 @@ function planeCount(device: Device): number {
  */
 export function openOutput(opts: { device?: string; connector?: string } = {}): KmsOutput {
   let device: Device | undefined;
+  let model: KmsDeviceModel | undefined;
   if (opts.device) {
     device = Device.open(opts.device);
-    if (planeCount(device) === 0) {
+    model = kmsModel(device);
+    if (!model) {
       device.close();
       throw new OutputError(`${opts.device} has no KMS planes: pass a display device`);
     }
@@ -56,16 +63,17 @@ export function openOutput(opts: { device?: string; connector?: string } = {}): 
       } catch {
         continue; // not openable: not a candidate
       }
-      if (planeCount(d) > 0) {
+      model = kmsModel(d);
+      if (model) {
         device = d;
         break;
       }
       d.close();
     }
-    if (!device) throw new OutputError('no primary DRM node with KMS planes found (use --device)');
+    if (!device || !model) throw new OutputError('no primary DRM node with KMS planes found (use --device)');
   }
   try {
-    const resources = readResources(device, { probe: true });
+    const resources = model.resources;
     const candidates = resources.connectors.filter((c) => !c.writeback && (opts.connector ? c.name === opts.connector : c.connection === 'connected'));
     const connector = candidates[0];
     if (!connector) {
@@ -80,6 +88,7 @@ export function openOutput(opts: { device?: string; connector?: string } = {}): 
     const wb = resources.connectors.find((c) => c.writeback);
     return {
       device,
+      model,
       resources,
       crtcId,
       connectorId: connector.id,

@@ -84,7 +84,7 @@ export async function probePlaneOffsets(model: KmsDeviceModel, opts: PlaneOffset
   if (wb.writebackFormats && !wb.writebackFormats.includes(XRGB8888)) return keep(`${wb.name} does not write XRGB8888`);
   const wbCrtcs = new Set(res.encoders.filter((e) => wb.encoders.includes(e.id)).flatMap((e) => e.possibleCrtcs));
   const crtc = res.crtcs.find((c) => (opts.crtcId !== undefined ? c.id === opts.crtcId : wbCrtcs.size === 0 || wbCrtcs.has(c.id)));
-  if (!crtc) return keep(`no CRTC ${opts.crtcId ?? ''} for ${wb.name}`.replace('  ', ' '));
+  if (!crtc) return keep(opts.crtcId !== undefined ? `no CRTC ${opts.crtcId} on ${model.name}` : `no CRTC for ${wb.name}`);
   const primary = res.planes.find((p) => p.type === 'primary' && p.possibleCrtcs.includes(crtc.id) && p.formats.has(XRGB8888, 0n));
   if (!primary) return keep(`CRTC ${crtc.id} has no primary plane that takes XRGB8888 LINEAR`);
   const mode = opts.mode ?? crtc.mode ?? [wb, ...res.connectors.filter((c) => !c.writeback)].map(preferredMode).find((m) => m !== undefined);

@@ -1051,7 +1051,7 @@ Napi::Promise CopyRectsFrom(Napi::Env env, Napi::Object job, ExternalSource es) 
   keep->external = std::move(es.keep);
   keep->dst = Napi::Persistent(dstData);
   if (es.guarded) InstallSigbusHandler();  // on the JS thread, before a pool thread needs it
-  return QueueJob(env, "primebuf.copyShmRects", std::move(j), std::move(keep), es.guarded, es.what);
+  return QueueJob(env, "primebuf.shmPoolCopyRects", std::move(j), std::move(keep), es.guarded, es.what);
 }
 
 void InitCopy(Napi::Env env, Napi::Object exports) {

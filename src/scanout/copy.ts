@@ -3,7 +3,8 @@
  * source inside a DMA_BUF_IOCTL_SYNC read bracket and the destination inside a write bracket,
  * the copy itself on libuv's thread pool (native/copy.cc: streaming stores, never reading the
  * destination, one store fence). The source may be a dma-buf mapping, plain mapped memory, or
- * a client's wl_shm buffer (copyShmRects: read from its pool under a SIGBUS guard, no bracket).
+ * a client's wl_shm buffer (copyRectsInto: its pool read by src/wayland/shm.ts, under a SIGBUS guard
+ * where the pool could shrink, no bracket).
  *
  * Both surfaces (their mappings and dma-bufs) are referenced until the returned promise settles;
  * the caller must not close them before (CopyRing defers its own closes for exactly this).
@@ -12,9 +13,8 @@ import { Dmabuf } from '../dmabuf/dmabuf.js';
 import { Mapping } from '../dmabuf/mapping.js';
 import { native } from '../native.js';
 import type { RawCopySurface } from '../native/copy.js';
-import type { RawShmCopyJob } from '../native/wayland.js';
+import type { RawShmCopyJob } from '../native/shm.js';
 import { fourcc } from '../formats/index.js';
-import type { ServerResource } from '../wayland/server.js';
 import type { Rect } from './damage.js';
 import { rectString } from './damage.js';
 
@@ -174,38 +174,6 @@ export async function copyTransformed(src: CopySurface, dst: CopySurface, t: Cop
   return runJob(src, dst, opts.stats, () => native.copyTransformed(job));
 }
 
-/** What a wl_shm buffer is as a copy source: its geometry, and its format as a DRM fourcc. */
-export interface ShmSourceInfo {
-  readonly width: number;
-  readonly height: number;
-  readonly stride: number;
-  /** DRM fourcc (wl_shm's ARGB8888 = 0 and XRGB8888 = 1 translated; the rest are fourccs already) */
-  readonly format: number;
-}
-
-/** Geometry and DRM fourcc of a wl_shm buffer, or null for any other wl_buffer (e.g. a dma-buf). */
-export function shmSourceInfo(buffer: ServerResource): ShmSourceInfo | null {
-  const info = buffer.server.shmBufferInfo(buffer);
-  if (!info) return null;
-  const format = info.format === 0 ? fourcc('ARGB8888') : info.format === 1 ? fourcc('XRGB8888') : info.format;
-  return { ...info, format };
-}
-
-/**
- * copyRects with a wl_shm buffer (a wl_buffer `ServerResource` of libwayland's wl_shm) as the
- * source: the damaged rectangles go from the client's pool straight into `dst` on libuv's pool,
- * with copyRects' conversions (canCopy(shmSourceInfo(buffer).format, dst.format)), without a
- * copy of the buffer on the JS thread. The pool is referenced until the copy settles (libwayland
- * defers a wl_shm_pool.resize meanwhile); its memory is read under a SIGBUS guard, so a client
- * that truncates its pool before or during the copy makes this reject with SystemError
- * code 'EFAULT', syscall 'SIGBUS' (isShmTruncated), gets the wl_shm invalid_fd protocol error
- * and is disconnected, and the compositor carries on. A destroyed buffer or server throws
- * ClosedError, a buffer that is not wl_shm TypeError, a request that does not fit RangeError.
- */
-export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
-  return copyRectsInto(dst, rects, opts, (job) => buffer.server.shmCopyRects(buffer, job));
-}
-
 /**
  * A copy whose source the caller reads itself (a wl_shm pool): `run` gets the raw job (`dst`,
  * `rects`, dx, dy) and does the copy; the destination's write bracket, its mapping kept until
@@ -221,21 +189,6 @@ export interface CopySource {
   copyRects(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions): Promise<number>;
   /** A mapped view of the pixels for crops/scaling/rotation (copyTransformed), when there is one. */
   surface?(): CopySurface;
-}
-
-/**
- * The copy source of a libwayland wl_shm buffer (a wl_buffer `ServerResource` of
- * `server.initShm()`): damage copies through copyShmRects (off the JS thread, guarded against a
- * truncated pool); `surface()` is a snapshot of the pixels read on the JS thread (shmBufferRead)
- * for the transformed copy. TypeError when `resource` is no wl_shm buffer.
- */
-export function shmCopySource(resource: ServerResource): CopySource {
-  const info = shmSourceInfo(resource);
-  if (!info) throw new TypeError(`${resource.interface}@${resource.id} is not a wl_shm buffer`);
-  return {
-    copyRects: (dst, rects, opts) => copyShmRects(resource, dst, rects, opts),
-    surface: () => ({ memory: resource.server.shmBufferRead(resource), format: info.format, stride: info.stride, width: info.width, height: info.height }),
-  };
 }
 
 /**

@@ -5,9 +5,6 @@
 export {
   copyRects,
   copyTransformed,
-  copyShmRects,
-  shmCopySource,
-  shmSourceInfo,
   copyFormats,
   canCopy,
   newCopyStats,
@@ -16,7 +13,6 @@ export {
   type CopySurface,
   type CopyStats,
   type CopyOptions,
-  type ShmSourceInfo,
   type CopyTransform,
   type CopySource,
 } from './copy.js';

@@ -1,5 +1,5 @@
 /**
- * primebuf's own wl_shm on the generic bridge (instead of libwayland's `initShm`), so that a
+ * primebuf's wl_shm (the only one: libwayland's own is not used), on the generic bridge, so that a
  * pool keeps its fd, knows its seals, and a buffer in a pool the kernel can hand to a device
  * goes to the display without a copy:
  *
@@ -633,7 +633,7 @@ export class ShmGlobal {
   }
 }
 
-/** Installs primebuf's wl_shm on `server` (use instead of server.initShm()). */
+/** Installs primebuf's wl_shm on `server`. */
 export function installShm(server: WaylandServer, opts: ShmOptions = {}): ShmGlobal {
   return new ShmGlobal(server, opts);
 }

@@ -33,6 +33,57 @@ export interface CopySurface {
   readonly height: number;
   /** NV12: the interleaved CbCr plane, in the same memory (offset from its start, stride) */
   readonly chroma?: { readonly offset: number; readonly stride: number };
+  /** YUYV and NV12 sources: how their values map to RGB (default DEFAULT_YUV_ENCODING) */
+  readonly yuv?: YuvEncoding;
+}
+
+/**
+ * How a YUV source's values map to RGB: the matrix (its luma weights) and the
+ * range (limited: Y in [16, 235], Cb/Cr in [16, 240]; full: all of [0, 255]).
+ */
+export interface YuvEncoding {
+  /** the luma weights: ITU-R BT.601, BT.709, BT.2020 (non-constant luminance), SMPTE 240M */
+  readonly matrix: 'bt601' | 'bt709' | 'bt2020' | 'smpte240m';
+  readonly range: 'limited' | 'full';
+}
+
+/** What a YUV source without a word on its encoding is taken to be (V4L2's and KMS's defaults for SDTV). */
+export const DEFAULT_YUV_ENCODING: YuvEncoding = { matrix: 'bt601', range: 'limited' };
+
+const LUMA_WEIGHTS: Readonly<Record<string, { kr: number; kb: number }>> = {
+  bt601: { kr: 0.299, kb: 0.114 },
+  bt709: { kr: 0.2126, kb: 0.0722 },
+  bt2020: { kr: 0.2627, kb: 0.0593 },
+  smpte240m: { kr: 0.212, kb: 0.087 },
+};
+const yuvMatrices = new Map<string, Int32Array>();
+
+/**
+ * The conversion's coefficients for `e` (the native copy's job.yuv: [yOffset, yScale, rCr, gCb,
+ * gCr, bCb], 16 fraction bits), from the matrix's luma weights Kr and Kb: R = Y' + 2(1 - Kr) Cr,
+ * G = Y' - 2(1 - Kb) Kb / Kg Cb - 2(1 - Kr) Kr / Kg Cr, B = Y' + 2(1 - Kb) Cb, with limited range
+ * stretching Y' = (Y - 16) 255/219 and the chroma by 255/224.
+ */
+export function yuvCoefficients(e: YuvEncoding = DEFAULT_YUV_ENCODING): Int32Array {
+  return coefficientsOf(e).slice();
+}
+
+function coefficientsOf(e: YuvEncoding = DEFAULT_YUV_ENCODING): Int32Array {
+  const key = `${e.matrix}/${e.range}`;
+  let m = yuvMatrices.get(key);
+  if (!m) {
+    const w = LUMA_WEIGHTS[e.matrix];
+    if (!w || (e.range !== 'limited' && e.range !== 'full')) throw new RangeError(`unknown YUV encoding ${key}`);
+    const { kr, kb } = w;
+    const kg = 1 - kr - kb;
+    const limited = e.range === 'limited';
+    const ys = limited ? 255 / 219 : 1;
+    const cs = limited ? 255 / 224 : 1;
+    const fx = (v: number): number => Math.round(v * 65536);
+    m = Int32Array.of(limited ? 16 : 0, fx(ys), fx(cs * 2 * (1 - kr)), fx((cs * 2 * (1 - kb) * kb) / kg), fx((cs * 2 * (1 - kr) * kr) / kg), fx(cs * 2 * (1 - kb)));
+    yuvMatrices.set(key, m);
+  }
+  return m;
 }
 
 /** Running totals a caller can keep across copies (a ring, an output). */
@@ -69,8 +120,9 @@ export function copyFormats(): ReadonlyMap<number, number> {
 }
 
 /**
- * YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (BT.601 limited range; even
- * columns). NV12's CbCr plane is the CopySurface's `chroma`.
+ * YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (with the source's
+ * YuvEncoding, BT.601 limited range by default; even columns). NV12's CbCr plane is the
+ * CopySurface's `chroma`.
  */
 export const YUV_SOURCE_FORMATS: readonly number[] = ['YUYV', 'NV12'].map(fourcc);
 
@@ -123,7 +175,9 @@ function checkRectField(i: number, r: Rect, k: string, v: number): void {
  * format or conversion) rejects with RangeError or TypeError and touches nothing.
  */
 export function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
-  return runJob(src, dst, opts.stats, () => native.copyRects({ src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 }));
+  return runJob(src, dst, opts.stats, () =>
+    native.copyRects({ src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0, ...(YUV_SOURCE_FORMATS.includes(src.format) ? { yuv: coefficientsOf(src.yuv) } : {}) }),
+  );
 }
 
 /** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
@@ -180,7 +234,8 @@ export async function copyTransformed(src: CopySurface, dst: CopySurface, t: Cop
  * the copy settles, the stats and the argument errors are copyRects'.
  */
 export function copyRectsInto(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions, run: (job: RawShmCopyJob) => Promise<number>): Promise<number> {
-  return runJob(undefined, dst, opts.stats, () => run({ dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 }));
+  // a wl_shm YUYV buffer says nothing of its encoding: the default
+  return runJob(undefined, dst, opts.stats, () => run({ dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0, yuv: coefficientsOf() }));
 }
 
 /** A buffer's pixels for the copy path when they are not a mappable dma-buf (wl_shm). */

@@ -550,7 +550,7 @@ export class Presenter {
     }
     const p = buffer.planes[0]!;
     const c = buffer.planes[1]; // a two-plane YUV source (NV12): its CbCr plane in the same dma-buf
-    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}) };
+    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}), ...(buffer.yuv ? { yuv: buffer.yuv } : {}) };
   }
 
   #release(buffer: ScanoutBuffer): void {

@@ -1,17 +1,17 @@
 /**
  * wl_shm copy cost on the host (`node dist/bench/shm-copy.js` after a build): a client's
  * 1920x1080 XRGB8888 wl_shm buffer (server and client in this process) copied into a destination
- *  - by copyShmRects (from the pool, on libuv's pool, under the SIGBUS guard),
+ *  - by the buffer's copySource (primebuf's wl_shm: from the pool, on libuv's pool, under the
+ *    SIGBUS guard: the pool is an unsealed memfd),
  *  - by copyRects from this process's own mapping of the same memfd (the same kind of memory,
  *    unguarded: the guard's cost is the difference), and from a Buffer holding the same bytes,
- *  - by shmBufferRead (a copy on the JS thread) then copyRects (the way without copyShmRects),
  * full frame and a centred 10 % damage rectangle, interleaved round by round. Prints JSON lines:
- * median wall seconds per copy, and the JS thread's blocked time for the shmBufferRead way.
+ * median wall seconds per copy.
  * PRIMEBUF_BENCH_QUICK=1 runs fewer rounds.
  */
 import { Mapping } from '../src/dmabuf/mapping.js';
 import { fourcc } from '../src/formats/index.js';
-import { copyRects, copyShmRects, type CopySurface } from '../src/scanout/copy.js';
+import { copyRects, type CopySurface } from '../src/scanout/copy.js';
 import type { Rect } from '../src/scanout/damage.js';
 import { compositor, shmClient } from '../test/util/shm-client.js';
 
@@ -33,7 +33,7 @@ async function secondsPerOp(op: () => Promise<unknown> | unknown): Promise<numbe
 
 const pixels = Buffer.alloc(STRIDE * H, 0x37);
 const { server, attached } = compositor();
-const { conn, memfd, res: src } = await shmClient(server, attached, { width: W, height: H, stride: STRIDE, format: XR24, offset: 0, pixels });
+const { conn, memfd, copy } = await shmClient(server, attached, { width: W, height: H, stride: STRIDE, format: XR24, offset: 0, pixels });
 
 const plainSrc: CopySurface = { memory: pixels, format: XR24, stride: STRIDE, width: W, height: H };
 const memfdMap = Mapping.map(memfd.fd, 0, pixels.length, false, 'bench memfd');
@@ -44,31 +44,19 @@ const damages: Array<[string, Rect[]]> = [
   ['10%', [{ x: Math.round(W * 0.342), y: Math.round(H * 0.342), width: Math.round(W * 0.316), height: Math.round(H * 0.316) }]],
 ];
 for (const [damage, rects] of damages) {
-  const shmTimes: number[] = [], mappedTimes: number[] = [], plainTimes: number[] = [], readTimes: number[] = [], readBlocked: number[] = [];
+  const shmTimes: number[] = [], mappedTimes: number[] = [], plainTimes: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    shmTimes.push(await secondsPerOp(() => copyShmRects(src, dst, rects)));
+    shmTimes.push(await secondsPerOp(() => copy(dst, rects)));
     mappedTimes.push(await secondsPerOp(() => copyRects(mappedSrc, dst, rects)));
     plainTimes.push(await secondsPerOp(() => copyRects(plainSrc, dst, rects)));
-    let blocked = 0n;
-    readTimes.push(
-      await secondsPerOp(() => {
-        const t0 = process.hrtime.bigint();
-        const bytes = server.shmBufferRead(src);
-        blocked += process.hrtime.bigint() - t0;
-        return copyRects({ ...plainSrc, memory: bytes }, dst, rects);
-      }),
-    );
-    readBlocked.push(Number(blocked) / 1e9 / OPS);
   }
   const line = {
     bench: 'shm-copy',
     size: `${W}x${H}`,
     damage,
-    copyShmRects_s: median(shmTimes),
+    shm_copySource_s: median(shmTimes),
     copyRects_same_memfd_unguarded_s: median(mappedTimes),
     copyRects_from_Buffer_s: median(plainTimes),
-    shmBufferRead_then_copyRects_s: median(readTimes),
-    shmBufferRead_js_thread_blocked_s: median(readBlocked),
     rounds: ROUNDS,
   };
   console.log(JSON.stringify(line));

@@ -262,19 +262,25 @@ __attribute__((target("avx2"))) void ConvertRowAvx2(uint8_t* d, const uint8_t* s
 }
 #endif
 
-// YUYV (Y0 Cb Y1 Cr) -> any of the five, through 0xAARRGGBB. BT.601, limited range: what V4L2
-// (and KMS's COLOR_ENCODING/COLOR_RANGE defaults) assume when nothing else is said. Integer
-// coefficients x256 (R = 1.164(Y-16) + 1.596(Cr-128), G = 1.164(Y-16) - 0.391(Cb-128) -
-// 0.813(Cr-128), B = 1.164(Y-16) + 2.018(Cb-128)), rounded, clamped.
+// YUV -> 0xAARRGGBB with the caller's matrix (TypeScript picks it: BT.601 or BT.709, limited or
+// full range, from what the source says of its colour encoding). Fixed point, 16 fraction bits:
+// R = yScale(Y - yOffset) + rCr(Cr - 128), G = yScale(Y - yOffset) - gCb(Cb - 128) - gCr(Cr - 128),
+// B = yScale(Y - yOffset) + bCb(Cb - 128); rounded, clamped. Mechanism only: no default here.
+struct YuvMatrix {
+  int32_t yOffset = 0, yScale = 0, rCr = 0, gCb = 0, gCr = 0, bCb = 0;
+};
 inline uint32_t Clamp8(int v) { return v < 0 ? 0u : v > 255 ? 255u : uint32_t(v); }
-inline uint32_t Yuv601(int y, int cb, int cr) {
-  int c = (y - 16) * 298, d = cb - 128, e = cr - 128;
-  return 0xff000000u | Clamp8((c + 409 * e + 128) >> 8) << 16 | Clamp8((c - 100 * d - 208 * e + 128) >> 8) << 8 |
-         Clamp8((c + 516 * d + 128) >> 8);
+inline uint32_t YuvToArgb(const YuvMatrix& m, int y, int cb, int cr) {
+  int c = (y - m.yOffset) * m.yScale + 32768, d = cb - 128, e = cr - 128;
+  return 0xff000000u | Clamp8((c + m.rCr * e) >> 16) << 16 | Clamp8((c - m.gCb * d - m.gCr * e) >> 16) << 8 |
+         Clamp8((c + m.bCb * d) >> 16);
 }
 
+// YUYV (Y0 Cb Y1 Cr) -> any of the five, through 0xAARRGGBB.
+using YuyvFn = void (*)(uint8_t* d, const uint8_t* s, uint32_t w, const YuvMatrix& m);
+
 template <Kind D>
-void YuyvRow(uint8_t* d, const uint8_t* s, uint32_t w) {
+void YuyvRow(uint8_t* d, const uint8_t* s, uint32_t w, const YuvMatrix& m) {
   using DT = typename Px<D>::T;
   alignas(64) DT stage[kStagePixels];  // kStagePixels is even: chunks start on a pixel pair
   while (w > 0) {
@@ -283,8 +289,8 @@ void YuyvRow(uint8_t* d, const uint8_t* s, uint32_t w) {
       const uint8_t* q = s + size_t(i) * 2;
       bool pair = i + 1 < n;  // a last odd pixel reads no byte past its own two
       int cb = q[1], cr = pair ? q[3] : 128;
-      stage[i] = Px<D>::Put(Yuv601(q[0], cb, cr));
-      if (pair) stage[i + 1] = Px<D>::Put(Yuv601(q[2], cb, cr));
+      stage[i] = Px<D>::Put(YuvToArgb(m, q[0], cb, cr));
+      if (pair) stage[i + 1] = Px<D>::Put(YuvToArgb(m, q[2], cb, cr));
     }
     StreamRow(d, reinterpret_cast<const uint8_t*>(stage), size_t(n) * sizeof(DT));
     d += size_t(n) * sizeof(DT);
@@ -294,19 +300,19 @@ void YuyvRow(uint8_t* d, const uint8_t* s, uint32_t w) {
 }
 
 // NV12 (a Y row, and the CbCr row of its row pair: Cb Cr per pixel pair) -> any of the five,
-// with YUYV's BT.601 limited-range arithmetic. `w` pixels from an even column.
-using Row2Fn = void (*)(uint8_t* d, const uint8_t* y, const uint8_t* uv, uint32_t w);
+// with YUYV's arithmetic. `w` pixels from an even column.
+using Row2Fn = void (*)(uint8_t* d, const uint8_t* y, const uint8_t* uv, uint32_t w, const YuvMatrix& m);
 
 template <Kind D>
-void Nv12Row(uint8_t* d, const uint8_t* y, const uint8_t* uv, uint32_t w) {
+void Nv12Row(uint8_t* d, const uint8_t* y, const uint8_t* uv, uint32_t w, const YuvMatrix& m) {
   using DT = typename Px<D>::T;
   alignas(64) DT stage[kStagePixels];  // even: chunks start on a pixel pair
   while (w > 0) {
     uint32_t n = w < kStagePixels ? w : static_cast<uint32_t>(kStagePixels);
     for (uint32_t i = 0; i < n; i += 2) {
       int cb = uv[i], cr = uv[i + 1];  // a last odd pixel still has its pair's two chroma bytes
-      stage[i] = Px<D>::Put(Yuv601(y[i], cb, cr));
-      if (i + 1 < n) stage[i + 1] = Px<D>::Put(Yuv601(y[i + 1], cb, cr));
+      stage[i] = Px<D>::Put(YuvToArgb(m, y[i], cb, cr));
+      if (i + 1 < n) stage[i + 1] = Px<D>::Put(YuvToArgb(m, y[i + 1], cb, cr));
     }
     StreamRow(d, reinterpret_cast<const uint8_t*>(stage), size_t(n) * sizeof(DT));
     d += size_t(n) * sizeof(DT);
@@ -533,19 +539,42 @@ RowFn PickConvert(Napi::Env env, const Surface& src, const Surface& dst, const c
   }
   Kind ks, kd;
   if (src.format == DRM_FORMAT_NV12) return nullptr;  // PickConvert2's
-  if (src.format == DRM_FORMAT_YUYV && KindOf(dst.format, &kd)) {
-    switch (kd) {
-      case Kind::XRGB8888: return YuyvRow<Kind::XRGB8888>;
-      case Kind::ARGB8888: return YuyvRow<Kind::ARGB8888>;
-      case Kind::XBGR8888: return YuyvRow<Kind::XBGR8888>;
-      case Kind::ABGR8888: return YuyvRow<Kind::ABGR8888>;
-      case Kind::RGB565: return YuyvRow<Kind::RGB565>;
-    }
-  }
+  if (src.format == DRM_FORMAT_YUYV && KindOf(dst.format, &kd)) return nullptr;  // PickYuyv's
   if (!KindOf(src.format, &ks) || !KindOf(dst.format, &kd))
     throw Napi::RangeError::New(env, std::string(name) + ": no conversion between these formats (converts among "
                                      "XRGB8888, ARGB8888, XBGR8888, ABGR8888 and RGB565, and from YUYV and NV12 to them)");
   return PickConversion(ks, kd);
+}
+
+// The YUYV conversion (YUYV -> one of the five), null for any other source.
+YuyvFn PickYuyv(const Surface& src, const Surface& dst) {
+  Kind kd;
+  if (src.format != DRM_FORMAT_YUYV || !KindOf(dst.format, &kd)) return nullptr;
+  switch (kd) {
+    case Kind::XRGB8888: return YuyvRow<Kind::XRGB8888>;
+    case Kind::ARGB8888: return YuyvRow<Kind::ARGB8888>;
+    case Kind::XBGR8888: return YuyvRow<Kind::XBGR8888>;
+    case Kind::ABGR8888: return YuyvRow<Kind::ABGR8888>;
+    case Kind::RGB565: return YuyvRow<Kind::RGB565>;
+  }
+  return nullptr;
+}
+
+// A YUV source's matrix: job.yuv, an Int32Array [yOffset, yScale, rCr, gCb, gCr, bCb] (16
+// fraction bits, see YuvToArgb). Required for YUYV and NV12 sources, ignored for the others.
+YuvMatrix ReadYuvMatrix(Napi::Env env, Napi::Object job, const char* name) {
+  Napi::Value v = job.Get("yuv");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || v.As<Napi::Int32Array>().ElementLength() != 6)
+    throw Napi::TypeError::New(env, std::string(name) + ": a YUYV or NV12 source needs job.yuv, an Int32Array of 6 coefficients "
+                                                        "[yOffset, yScale, rCr, gCb, gCr, bCb] (16 fraction bits)");
+  auto a = v.As<Napi::Int32Array>();
+  YuvMatrix m;
+  m.yOffset = a[0], m.yScale = a[1], m.rCr = a[2], m.gCb = a[3], m.gCr = a[4], m.bCb = a[5];
+  // bounds that keep every intermediate of YuvToArgb inside int32 (|Y - yOffset| and |C - 128| <= 255)
+  for (int32_t k : {m.yScale, m.rCr, m.gCb, m.gCr, m.bCb})
+    if (k < -(1 << 20) || k > (1 << 20)) throw Napi::RangeError::New(env, std::string(name) + ": job.yuv coefficients must lie in [-2^20, 2^20]");
+  if (m.yOffset < 0 || m.yOffset > 255) throw Napi::RangeError::New(env, std::string(name) + ": job.yuv's yOffset must lie in [0, 255]");
+  return m;
 }
 
 // The two-plane conversion (NV12 -> one of the five), null for any other source.
@@ -580,7 +609,9 @@ struct Job {
   Surface src, dst;
   std::vector<Rect> rects;
   RowFn convert = nullptr;
+  YuyvFn yuyv = nullptr;      // YUYV sources
   Row2Fn convert2 = nullptr;  // NV12 sources
+  YuvMatrix yuv;              // their matrix
   uint64_t bytes = 0;          // bytes the whole job writes to the destination
   volatile uint64_t done = 0;  // bytes written so far (a guarded job abandoned by SIGBUS reports it)
 };
@@ -607,6 +638,8 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
 
   out->convert = PickConvert(env, src, dst, "copyRects");
   out->convert2 = PickConvert2(env, src, dst, "copyRects");
+  out->yuyv = PickYuyv(src, dst);
+  if (out->yuyv || out->convert2) out->yuv = ReadYuvMatrix(env, job, "copyRects");
 
   Napi::Value rv = job.Get("rects");
   if (!rv.IsTypedArray() || rv.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
@@ -650,12 +683,12 @@ void RunJob(void* p) {
     uint64_t rowBytes = uint64_t(r.w) * dst.cpp;
     if (job->convert2) {
       for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
-        job->convert2(d, s, src.chroma + uint64_t((r.sy + y) / 2) * src.chromaStride + r.sx, r.w);
+        job->convert2(d, s, src.chroma + uint64_t((r.sy + y) / 2) * src.chromaStride + r.sx, r.w, job->yuv);
         job->done = job->done + rowBytes;
       }
       continue;
     }
-    if (!job->convert && rowBytes == src.stride && rowBytes == dst.stride) {
+    if (!job->convert && !job->yuyv && rowBytes == src.stride && rowBytes == dst.stride) {
       StreamRow(d, s, rowBytes * r.h);  // whole rows back to back: one run
       job->done = job->done + rowBytes * r.h;
       continue;
@@ -665,7 +698,9 @@ void RunJob(void* p) {
       // Rows of a damage rectangle are short runs far apart: the hardware prefetcher starts
       // over on each. Ask for the next source row while this one is written.
       if (y + 1 < r.h) PrefetchRow(s + src.stride, srcRow);
-      if (job->convert)
+      if (job->yuyv)
+        job->yuyv(d, s, r.w, job->yuv);
+      else if (job->convert)
         job->convert(d, s, r.w);
       else
         StreamRow(d, s, rowBytes);
@@ -1051,7 +1086,7 @@ Napi::Promise CopyRectsFrom(Napi::Env env, Napi::Object job, ExternalSource es) 
   keep->external = std::move(es.keep);
   keep->dst = Napi::Persistent(dstData);
   if (es.guarded) InstallSigbusHandler();  // on the JS thread, before a pool thread needs it
-  return QueueJob(env, "primebuf.copyShmRects", std::move(j), std::move(keep), es.guarded, es.what);
+  return QueueJob(env, "primebuf.shmPoolCopyRects", std::move(j), std::move(keep), es.guarded, es.what);
 }
 
 void InitCopy(Napi::Env env, Napi::Object exports) {

@@ -135,7 +135,9 @@ Napi::Value EnumFrameSizes(const Napi::CallbackInfo& info) {
 }
 
 // The one format shape for both APIs: { type, width, height, pixelformat, field, colorspace,
-// planes: [{ bytesperline, sizeimage }] } (one entry for the single-planar API).
+// ycbcrEnc, quantization, xferFunc, planes: [{ bytesperline, sizeimage }] } (one entry for the
+// single-planar API; the kernel sets its priv to V4L2_PIX_FMT_PRIV_MAGIC, so the extended fields
+// are valid there too).
 template <class P>
 void CommonToJs(Napi::Env env, Napi::Object o, const P& p) {
   o.Set("width", Napi::Number::New(env, p.width));
@@ -143,6 +145,9 @@ void CommonToJs(Napi::Env env, Napi::Object o, const P& p) {
   o.Set("pixelformat", Napi::Number::New(env, p.pixelformat));
   o.Set("field", Napi::Number::New(env, p.field));
   o.Set("colorspace", Napi::Number::New(env, p.colorspace));
+  o.Set("ycbcrEnc", Napi::Number::New(env, p.ycbcr_enc));
+  o.Set("quantization", Napi::Number::New(env, p.quantization));
+  o.Set("xferFunc", Napi::Number::New(env, p.xfer_func));
 }
 
 Napi::Object PlaneToJs(Napi::Env env, uint32_t bytesperline, uint32_t sizeimage) {

@@ -19,10 +19,8 @@
 #include <memory>
 #include <unordered_map>
 
-#include <drm_fourcc.h>
 
 #include "common.h"
-#include "copy.h"
 #include "wayland_common.h"
 
 namespace primebuf {
@@ -71,8 +69,6 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   Napi::Value AddSocket(const Napi::CallbackInfo& info);
   Napi::Value AddSocketAuto(const Napi::CallbackInfo& info);
   Napi::Value CreateClient(const Napi::CallbackInfo& info);
-  Napi::Value InitShm(const Napi::CallbackInfo& info);
-  Napi::Value AddShmFormat(const Napi::CallbackInfo& info);
   Napi::Value GlobalCreate(const Napi::CallbackInfo& info);
   Napi::Value GlobalDestroy(const Napi::CallbackInfo& info);
   Napi::Value ResourceCreate(const Napi::CallbackInfo& info);
@@ -82,9 +78,6 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   Napi::Value PostError(const Napi::CallbackInfo& info);
   Napi::Value ClientDestroy(const Napi::CallbackInfo& info);
   Napi::Value ClientImplementationError(const Napi::CallbackInfo& info);
-  Napi::Value ShmBufferInfo(const Napi::CallbackInfo& info);
-  Napi::Value ShmBufferRead(const Napi::CallbackInfo& info);
-  Napi::Value ShmCopyRects(const Napi::CallbackInfo& info);
   Napi::Value NextSerial(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
@@ -128,8 +121,6 @@ Napi::Function WlServer::Define(Napi::Env env) {
                          InstanceMethod<&WlServer::AddSocket>("addSocket"),
                          InstanceMethod<&WlServer::AddSocketAuto>("addSocketAuto"),
                          InstanceMethod<&WlServer::CreateClient>("createClient"),
-                         InstanceMethod<&WlServer::InitShm>("initShm"),
-                         InstanceMethod<&WlServer::AddShmFormat>("addShmFormat"),
                          InstanceMethod<&WlServer::GlobalCreate>("globalCreate"),
                          InstanceMethod<&WlServer::GlobalDestroy>("globalDestroy"),
                          InstanceMethod<&WlServer::ResourceCreate>("resourceCreate"),
@@ -139,9 +130,6 @@ Napi::Function WlServer::Define(Napi::Env env) {
                          InstanceMethod<&WlServer::PostError>("postError"),
                          InstanceMethod<&WlServer::ClientDestroy>("clientDestroy"),
                          InstanceMethod<&WlServer::ClientImplementationError>("clientImplementationError"),
-                         InstanceMethod<&WlServer::ShmBufferInfo>("shmBufferInfo"),
-                         InstanceMethod<&WlServer::ShmBufferRead>("shmBufferRead"),
-                         InstanceMethod<&WlServer::ShmCopyRects>("shmCopyRects"),
                          InstanceMethod<&WlServer::NextSerial>("nextSerial"),
                          InstanceMethod<&WlServer::Destroy>("destroy"),
                      });
@@ -289,8 +277,8 @@ ResourceRec* WlServer::Track(wl_resource* r, const wl_interface* iface) {
 ResourceRec* WlServer::RecFor(wl_resource* r) {
   auto it = resourcesByPtr_.find(r);
   if (it != resourcesByPtr_.end()) return it->second;
-  // Foreign (libwayland's own, e.g. a wl_shm buffer): events may still be posted through the
-  // bridge (wl_buffer.release), by the interface of its class.
+  // Foreign (made by libwayland itself, not through this bridge): events may still be posted through the
+  // bridge, by the interface of its class.
   auto* rec = new ResourceRec{this, nextKey_++, r, false, FindInterface(wl_resource_get_class(r)), {}};
   rec->destroy.notify = &WlServer::OnForeignDestroyed;
   wl_resource_add_destroy_listener(r, &rec->destroy);
@@ -419,19 +407,6 @@ Napi::Value WlServer::CreateClient(const Napi::CallbackInfo& info) {
   out.Set("client", Napi::Number::New(env, rec ? rec->key : 0));
   out.Set("fd", Napi::Number::New(env, sv[1]));
   return out;
-}
-
-Napi::Value WlServer::InitShm(const Napi::CallbackInfo& info) {
-  AssertOpen(info.Env());
-  if (wl_display_init_shm(display_) != 0) ThrowErrno(info.Env(), errno ? errno : ENOMEM, "wl_display_init_shm");
-  return info.Env().Undefined();
-}
-
-Napi::Value WlServer::AddShmFormat(const Napi::CallbackInfo& info) {
-  AssertOpen(info.Env());
-  if (!wl_display_add_shm_format(display_, ArgU32(info, 0, "format")))
-    ThrowErrno(info.Env(), ENOMEM, "wl_display_add_shm_format");
-  return info.Env().Undefined();
 }
 
 // globalCreate(interfaceName, version) -> key
@@ -567,93 +542,6 @@ Napi::Value WlServer::ClientImplementationError(const Napi::CallbackInfo& info) 
   if (it != clients_.end()) wl_client_post_implementation_error(it->second->client, "%s", message.c_str());
   MarkDirty();
   return info.Env().Undefined();
-}
-
-// shmBufferInfo(key) -> { width, height, stride, format } when the resource is a wl_shm buffer
-Napi::Value WlServer::ShmBufferInfo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  AssertOpen(env);
-  ResourceRec* rec = ResourceByKey(env, info[0], "shmBufferInfo");
-  wl_shm_buffer* b = wl_shm_buffer_get(rec->resource);
-  if (!b) return env.Null();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("width", Napi::Number::New(env, wl_shm_buffer_get_width(b)));
-  out.Set("height", Napi::Number::New(env, wl_shm_buffer_get_height(b)));
-  out.Set("stride", Napi::Number::New(env, wl_shm_buffer_get_stride(b)));
-  out.Set("format", Napi::Number::New(env, wl_shm_buffer_get_format(b)));
-  return out;
-}
-
-// A wl_shm buffer as the copy sees it. Everything here (wl_shm_buffer_get*, the pool
-// reference) is libwayland state: JS thread only.
-struct ShmView {
-  wl_shm_buffer* buffer;
-  const uint8_t* data;
-  uint32_t width, height, stride, format;  // format as a DRM fourcc
-  uint64_t size;                           // stride * height: the buffer's bytes in its pool
-  std::string what;
-};
-
-ShmView ShmOf(Napi::Env env, wl_resource* r, const char* fn) {
-  wl_shm_buffer* b = wl_shm_buffer_get(r);
-  if (!b) throw Napi::TypeError::New(env, std::string(fn) + ": not a wl_shm buffer");
-  ShmView v;
-  v.buffer = b;
-  v.data = static_cast<const uint8_t*>(wl_shm_buffer_get_data(b));
-  v.width = static_cast<uint32_t>(wl_shm_buffer_get_width(b));
-  v.height = static_cast<uint32_t>(wl_shm_buffer_get_height(b));
-  v.stride = static_cast<uint32_t>(wl_shm_buffer_get_stride(b));
-  uint32_t f = wl_shm_buffer_get_format(b);
-  // wl_shm's two core formats have their own codes; every other one is the DRM fourcc.
-  v.format = f == WL_SHM_FORMAT_ARGB8888 ? DRM_FORMAT_ARGB8888 : f == WL_SHM_FORMAT_XRGB8888 ? DRM_FORMAT_XRGB8888 : f;
-  v.size = uint64_t(v.stride) * v.height;
-  v.what = "wl_buffer@" + std::to_string(wl_resource_get_id(r)) + " (wl_shm " + std::to_string(v.width) + "x" +
-           std::to_string(v.height) + ")";
-  return v;
-}
-
-// shmBufferRead(key) -> Buffer: a copy of the pixels (stride * height bytes), read under the
-// SIGBUS guard of copy.cc. A client that truncated its pool makes it throw SystemError
-// code 'EFAULT', syscall 'SIGBUS'; the protocol error is the caller's to post (server.ts).
-Napi::Value WlServer::ShmBufferRead(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  AssertOpen(env);
-  ResourceRec* rec = ResourceByKey(env, info[0], "shmBufferRead");
-  ShmView v = ShmOf(env, rec->resource, "shmBufferRead");
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, v.size);
-  struct Read {
-    uint8_t* out;
-    const uint8_t* in;
-    size_t n;
-  } read{out.Data(), v.data, v.size};
-  auto copy = [](void* p) {
-    auto* r = static_cast<Read*>(p);
-    memcpy(r->out, r->in, r->n);
-  };
-  if (!GuardedRead(v.data, v.size, copy, &read))
-    ThrowErrno(env, EFAULT, "SIGBUS", v.what + ": reading it raised SIGBUS, the file behind it was truncated");
-  return out;
-}
-
-// shmCopyRects(key, { dst, rects, dx?, dy? }) -> Promise<number>: copyRects (copy.cc) with the
-// wl_shm buffer as the source, on the pool under the SIGBUS guard. The pool is referenced here
-// (wl_shm_buffer_ref_pool: its mapping stays, and a wl_shm_pool.resize waits) and unreferenced
-// on the JS thread when the job has settled; the pool thread only reads the pool's memory.
-// A truncated pool rejects with SystemError code 'EFAULT', syscall 'SIGBUS'.
-Napi::Value WlServer::ShmCopyRects(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  AssertOpen(env);
-  ResourceRec* rec = ResourceByKey(env, info[0], "shmCopyRects");
-  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "shmCopyRects: the job must be an object");
-  ShmView v = ShmOf(env, rec->resource, "shmCopyRects");
-  ExternalSource src;
-  src.base = v.data;
-  src.length = v.size;
-  src.format = v.format, src.stride = v.stride, src.width = v.width, src.height = v.height;
-  src.guarded = true;
-  src.what = v.what;
-  src.keep = std::shared_ptr<wl_shm_pool>(wl_shm_buffer_ref_pool(v.buffer), wl_shm_pool_unref);
-  return CopyRectsFrom(env, info[1].As<Napi::Object>(), std::move(src));
 }
 
 Napi::Value WlServer::NextSerial(const Napi::CallbackInfo& info) {

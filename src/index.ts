@@ -139,6 +139,7 @@ export {
   v4l2FormatInfo,
   v4l2FormatFor,
   v4l2FourccString,
+  v4l2YuvEncoding,
   CaptureStream,
   CameraSource,
   OutputStream,

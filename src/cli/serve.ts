@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Device, listDevices } from '../kms/index.js';
 import { formatName } from '../formats/index.js';
 import { WaylandServer } from '../wayland/server.js';
+import { ShmBuffer, installShm } from '../wayland/shm.js';
 import { LinuxDmabuf, type BufferVerdict } from '../wayland/linux-dmabuf.js';
 import { installMinimalShell } from '../wayland/minimal-shell.js';
 import { kmsFormats } from '../wayland/kms-formats.js';
@@ -90,8 +91,9 @@ export async function run(argv: string[]): Promise<number> {
   };
 
   const server = new WaylandServer();
-  server.initShm();
-  const seenShm = new WeakSet<object>();
+  // primebuf's own wl_shm (ARGB8888 and XRGB8888, every buffer a copy source: nothing is shown)
+  installShm(server);
+  const seenShm = new WeakSet<ShmBuffer>();
   const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
     onVerdict: (v: BufferVerdict) => {
       const who = `client ${v.client.pid}`;
@@ -113,16 +115,18 @@ export async function run(argv: string[]): Promise<number> {
     // for scanout as soon as it shows a buffer.
     onSurfaceBuffer: (surface, buffer) => {
       dmabuf.setScanoutEligible(surface, true);
-      // wl_shm buffers are libwayland's: logged the first time a surface shows one.
-      const shm = seenShm.has(buffer) ? null : server.shmBufferInfo(buffer);
-      if (shm) {
-        seenShm.add(buffer);
-        const fmt = shm.format === 0 ? 'ARGB8888' : shm.format === 1 ? 'XRGB8888' : formatName(shm.format);
-        emit('buffer', `client ${buffer.client.pid} wl_shm ${shm.width}x${shm.height} ${fmt} stride ${shm.stride} -> attached`, {
+      // wl_shm buffers: logged the first time a surface shows one
+      const shm = ShmBuffer.from(buffer);
+      if (shm && !seenShm.has(shm)) {
+        seenShm.add(shm);
+        const fmt = formatName(shm.format);
+        const { width, height, stride, offset } = shm;
+        const sealed = shm.pool.sealedShrink;
+        emit('buffer', `client ${buffer.client.pid} wl_shm ${width}x${height} ${fmt} stride ${stride} offset ${offset}${sealed ? ' (pool sealed against shrinking)' : ''} -> attached`, {
           client: { pid: buffer.client.pid, uid: buffer.client.uid },
           request: 'wl_shm',
           outcome: 'attached',
-          buffer: { width: shm.width, height: shm.height, format: fmt, stride: shm.stride },
+          buffer: { width, height, format: fmt, stride, offset, sealed },
         });
       }
     },

@@ -32,6 +32,12 @@ export interface RawCopyJob {
   /** destination position of source (0, 0) (default 0, 0) */
   dx?: number;
   dy?: number;
+  /**
+   * YUYV and NV12 sources (required for them, ignored otherwise): the YUV -> RGB matrix as
+   * [yOffset, yScale, rCr, gCb, gCr, bCb], 16 fraction bits: R = yScale(Y - yOffset) + rCr(Cr - 128),
+   * G = yScale(Y - yOffset) - gCb(Cb - 128) - gCr(Cr - 128), B = yScale(Y - yOffset) + bCb(Cb - 128).
+   */
+  yuv?: Int32Array;
 }
 
 /** A rectangle in pixels (non-negative integers, width and height positive). */

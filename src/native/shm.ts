@@ -1,5 +1,8 @@
 /** Raw native surface of native/shm.cc (primebuf's own wl_shm: src/wayland/shm.ts). */
-import type { RawShmCopyJob } from './wayland.js';
+import type { RawCopyJob } from './copy.js';
+
+/** A copy job whose source the callee reads itself (a wl_shm pool): copyRects' job without `src`. */
+export type RawShmCopyJob = Omit<RawCopyJob, 'src'>;
 
 /** A buffer inside a wl_shm pool's mapping, as shmPoolCopyRects reads it. */
 export interface RawShmPoolSource {

@@ -34,7 +34,14 @@ export interface RawV4l2Format {
   height: number;
   pixelformat: number;
   field: number;
+  /** enum v4l2_colorspace */
   colorspace: number;
+  /** enum v4l2_ycbcr_encoding (0: the colorspace's default) */
+  ycbcrEnc: number;
+  /** enum v4l2_quantization (0: the default for the colorspace and format) */
+  quantization: number;
+  /** enum v4l2_xfer_func */
+  xferFunc: number;
   planes: RawV4l2PlaneFormat[];
 }
 

@@ -1,8 +1,4 @@
 /** Raw native surface of native/wayland_server.cc and native/wayland_client.cc. */
-import type { RawCopyJob } from './copy.js';
-
-/** A copy job whose source is a wl_shm buffer (shmCopyRects): copyRects' job without `src`. */
-export type RawShmCopyJob = Omit<RawCopyJob, 'src'>;
 
 export interface WlServerCallbacks {
   onClient(client: number, pid: number, uid: number, gid: number): void;
@@ -25,8 +21,6 @@ export interface WlServerNative {
   addSocket(name: string): string;
   addSocketAuto(): string;
   createClient(): { client: number; fd: number };
-  initShm(): void;
-  addShmFormat(format: number): void;
   globalCreate(iface: string, version: number): number;
   globalDestroy(global: number): void;
   resourceCreate(client: number, iface: string, version: number, id: number): number;
@@ -36,19 +30,6 @@ export interface WlServerNative {
   postError(resource: number, code: number, message: string): void;
   clientDestroy(client: number): void;
   clientImplementationError(client: number, message: string): void;
-  shmBufferInfo(resource: number): { width: number; height: number; stride: number; format: number } | null;
-  /**
-   * The pixels (stride * height bytes), read under the SIGBUS guard: a truncated pool throws
-   * SystemError code 'EFAULT', syscall 'SIGBUS' (the protocol error is the caller's to post).
-   */
-  shmBufferRead(resource: number): Buffer;
-  /**
-   * copyRects from a wl_shm buffer (its wl_shm format as the DRM fourcc) on libuv's pool, the
-   * pool referenced until the promise settles, reads under the SIGBUS guard: a truncated pool
-   * rejects with SystemError code 'EFAULT', syscall 'SIGBUS'. Throws TypeError (not a wl_shm
-   * buffer) and RangeError (a request that does not fit) synchronously.
-   */
-  shmCopyRects(resource: number, job: RawShmCopyJob): Promise<number>;
   nextSerial(): number;
   destroy(): void;
 }

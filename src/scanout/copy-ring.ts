@@ -12,7 +12,13 @@
  * shows it was submitted) -> onscreen (markOnScreen: its flip completed; the buffer that was on
  * screen before becomes free) -> free. release() returns a ready or queued buffer (a commit that
  * failed, an output turned off) without losing its content.
+ *
+ * Pixels of a source that is gone never reach the screen: when the next frames will not paint the
+ * whole buffer (a smaller surface follows a fullscreen one), clearBeforeNextWrite() marks every
+ * buffer, the one on screen and the queued one included, and each is zeroed (black) right before it
+ * is next written, whatever state it was in when marked.
  */
+import { Mapping } from '../dmabuf/mapping.js';
 import { ClosedError, PrimebufError } from '../errors.js';
 import type { CopySource, CopySurface, CopyStats } from './copy.js';
 import { copyRects, newCopyStats } from './copy.js';
@@ -42,6 +48,8 @@ export interface RingSlot<B extends ScanoutBuffer> {
   readonly state: SlotState;
   /** the frame (DamageHistory numbering) the buffer holds; undefined when unknown */
   readonly frame: number | undefined;
+  /** zeroed before its next write (clearBeforeNextWrite) */
+  readonly stale: boolean;
 }
 
 export interface RingFrame<B extends ScanoutBuffer> {
@@ -82,6 +90,8 @@ interface Slot<B extends ScanoutBuffer> {
   frame: number | undefined;
   /** the ring was closed while this slot was being written: close the buffer once the copy settles */
   closeWhenDone: boolean;
+  /** holds pixels the coming frames do not paint over: zeroed before its next write */
+  stale: boolean;
 }
 
 export class CopyRing<B extends ScanoutBuffer> {
@@ -89,8 +99,8 @@ export class CopyRing<B extends ScanoutBuffer> {
   readonly height: number;
   readonly format: number;
   readonly history: DamageHistory;
-  /** totals over every copy into this ring */
-  readonly stats: CopyStats & { frames: number; fullFrames: number };
+  /** totals over every copy into this ring; `clears`: buffers zeroed before a write */
+  readonly stats: CopyStats & { frames: number; fullFrames: number; clears: number };
   readonly #slots: Slot<B>[] = [];
   #closed = false;
 
@@ -101,11 +111,11 @@ export class CopyRing<B extends ScanoutBuffer> {
     this.height = opts.height;
     this.format = opts.format;
     this.history = new DamageHistory(opts.width, opts.height, { maxAge: opts.maxAge, maxRects: opts.maxRects });
-    this.stats = { ...newCopyStats(), frames: 0, fullFrames: 0 };
+    this.stats = { ...newCopyStats(), frames: 0, fullFrames: 0, clears: 0 };
     try {
       for (let index = 0; index < n; index++) {
         const buffer = opts.allocate({ width: opts.width, height: opts.height, format: opts.format, index });
-        this.#slots.push({ index, buffer, state: 'free', frame: undefined, closeWhenDone: false });
+        this.#slots.push({ index, buffer, state: 'free', frame: undefined, closeWhenDone: false, stale: false });
         if (buffer.width !== opts.width || buffer.height !== opts.height || buffer.format !== opts.format) {
           throw new RangeError(
             `ring buffer ${index} is ${buffer.width}x${buffer.height} format 0x${buffer.format.toString(16)}, ` +
@@ -177,6 +187,8 @@ export class CopyRing<B extends ScanoutBuffer> {
     const dx = opts.dx ?? 0;
     const dy = opts.dy ?? 0;
     const frame = this.history.push([...damage].map((r) => ({ ...r, x: r.x + dx, y: r.y + dy })));
+    const clear = slot.stale;
+    if (clear) slot.frame = undefined; // zeroed below: it needs everything this frame paints
     const needed = this.history.since(slot.frame);
     // The copy reads the source where the destination needs pixels: back to source coordinates,
     // clipped to what the source covers (the rest of the buffer is not this source's to fill).
@@ -191,6 +203,11 @@ export class CopyRing<B extends ScanoutBuffer> {
     slot.state = 'writing';
     slot.frame = undefined; // half-written content is unknown content
     try {
+      if (clear) {
+        await zeroFill(slot.buffer);
+        slot.stale = false;
+        this.stats.clears++;
+      }
       if (opts.write) rects.push(...needed);
       const copy = { dx, dy, stats: this.stats };
       const bytes = await (opts.write ? opts.write(slot.buffer) : 'copySource' in source ? source.copySource.copyRects(slot.buffer, rects, copy) : copyRects(source, slot.buffer, rects, copy));
@@ -232,6 +249,19 @@ export class CopyRing<B extends ScanoutBuffer> {
     s.state = 'free';
   }
 
+  /**
+   * Every buffer (free, queued, on screen) is zeroed right before its next write: the frames from
+   * now on do not paint all of it (a smaller surface, another placement), and what they leave must
+   * be black, not the pixels of an earlier source. Also forgets what the buffers hold (invalidate).
+   */
+  clearBeforeNextWrite(): void {
+    this.#assertOpen();
+    for (const s of this.#slots) {
+      s.stale = true;
+      s.frame = undefined;
+    }
+  }
+
   /** Forgets what every buffer holds (something else wrote them): the next frames copy in full. */
   invalidate(): void {
     for (const s of this.#slots) s.frame = undefined;
@@ -250,4 +280,16 @@ export class CopyRing<B extends ScanoutBuffer> {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Zeroes a buffer's plane (black in the RGB formats), inside its dma-buf's write bracket when it has one. */
+async function zeroFill(b: CopySurface): Promise<void> {
+  const fill = (): void => {
+    const m = b.memory;
+    const all = m instanceof Mapping ? m.bytes() : m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
+    const start = b.offset ?? 0;
+    all.subarray(start, start + b.stride * b.height).fill(0);
+  };
+  if (b.dmabuf) await b.dmabuf.withCpuAccess('write', fill);
+  else fill();
 }

@@ -3,7 +3,8 @@
  * source inside a DMA_BUF_IOCTL_SYNC read bracket and the destination inside a write bracket,
  * the copy itself on libuv's thread pool (native/copy.cc: streaming stores, never reading the
  * destination, one store fence). The source may be a dma-buf mapping, plain mapped memory, or
- * a client's wl_shm buffer (copyShmRects: read from its pool under a SIGBUS guard, no bracket).
+ * a client's wl_shm buffer (copyRectsInto: its pool read by src/wayland/shm.ts, under a SIGBUS guard
+ * where the pool could shrink, no bracket).
  *
  * Both surfaces (their mappings and dma-bufs) are referenced until the returned promise settles;
  * the caller must not close them before (CopyRing defers its own closes for exactly this).
@@ -12,9 +13,8 @@ import { Dmabuf } from '../dmabuf/dmabuf.js';
 import { Mapping } from '../dmabuf/mapping.js';
 import { native } from '../native.js';
 import type { RawCopySurface } from '../native/copy.js';
-import type { RawShmCopyJob } from '../native/wayland.js';
+import type { RawShmCopyJob } from '../native/shm.js';
 import { fourcc } from '../formats/index.js';
-import type { ServerResource } from '../wayland/server.js';
 import type { Rect } from './damage.js';
 import { rectString } from './damage.js';
 
@@ -33,6 +33,57 @@ export interface CopySurface {
   readonly height: number;
   /** NV12: the interleaved CbCr plane, in the same memory (offset from its start, stride) */
   readonly chroma?: { readonly offset: number; readonly stride: number };
+  /** YUYV and NV12 sources: how their values map to RGB (default DEFAULT_YUV_ENCODING) */
+  readonly yuv?: YuvEncoding;
+}
+
+/**
+ * How a YUV source's values map to RGB: the matrix (its luma weights) and the
+ * range (limited: Y in [16, 235], Cb/Cr in [16, 240]; full: all of [0, 255]).
+ */
+export interface YuvEncoding {
+  /** the luma weights: ITU-R BT.601, BT.709, BT.2020 (non-constant luminance), SMPTE 240M */
+  readonly matrix: 'bt601' | 'bt709' | 'bt2020' | 'smpte240m';
+  readonly range: 'limited' | 'full';
+}
+
+/** What a YUV source without a word on its encoding is taken to be (V4L2's and KMS's defaults for SDTV). */
+export const DEFAULT_YUV_ENCODING: YuvEncoding = { matrix: 'bt601', range: 'limited' };
+
+const LUMA_WEIGHTS: Readonly<Record<string, { kr: number; kb: number }>> = {
+  bt601: { kr: 0.299, kb: 0.114 },
+  bt709: { kr: 0.2126, kb: 0.0722 },
+  bt2020: { kr: 0.2627, kb: 0.0593 },
+  smpte240m: { kr: 0.212, kb: 0.087 },
+};
+const yuvMatrices = new Map<string, Int32Array>();
+
+/**
+ * The conversion's coefficients for `e` (the native copy's job.yuv: [yOffset, yScale, rCr, gCb,
+ * gCr, bCb], 16 fraction bits), from the matrix's luma weights Kr and Kb: R = Y' + 2(1 - Kr) Cr,
+ * G = Y' - 2(1 - Kb) Kb / Kg Cb - 2(1 - Kr) Kr / Kg Cr, B = Y' + 2(1 - Kb) Cb, with limited range
+ * stretching Y' = (Y - 16) 255/219 and the chroma by 255/224.
+ */
+export function yuvCoefficients(e: YuvEncoding = DEFAULT_YUV_ENCODING): Int32Array {
+  return coefficientsOf(e).slice();
+}
+
+function coefficientsOf(e: YuvEncoding = DEFAULT_YUV_ENCODING): Int32Array {
+  const key = `${e.matrix}/${e.range}`;
+  let m = yuvMatrices.get(key);
+  if (!m) {
+    const w = LUMA_WEIGHTS[e.matrix];
+    if (!w || (e.range !== 'limited' && e.range !== 'full')) throw new RangeError(`unknown YUV encoding ${key}`);
+    const { kr, kb } = w;
+    const kg = 1 - kr - kb;
+    const limited = e.range === 'limited';
+    const ys = limited ? 255 / 219 : 1;
+    const cs = limited ? 255 / 224 : 1;
+    const fx = (v: number): number => Math.round(v * 65536);
+    m = Int32Array.of(limited ? 16 : 0, fx(ys), fx(cs * 2 * (1 - kr)), fx((cs * 2 * (1 - kb) * kb) / kg), fx((cs * 2 * (1 - kr) * kr) / kg), fx(cs * 2 * (1 - kb)));
+    yuvMatrices.set(key, m);
+  }
+  return m;
 }
 
 /** Running totals a caller can keep across copies (a ring, an output). */
@@ -69,8 +120,9 @@ export function copyFormats(): ReadonlyMap<number, number> {
 }
 
 /**
- * YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (BT.601 limited range; even
- * columns). NV12's CbCr plane is the CopySurface's `chroma`.
+ * YUV formats copyRects converts to every CONVERTIBLE_FORMATS member (with the source's
+ * YuvEncoding, BT.601 limited range by default; even columns). NV12's CbCr plane is the
+ * CopySurface's `chroma`.
  */
 export const YUV_SOURCE_FORMATS: readonly number[] = ['YUYV', 'NV12'].map(fourcc);
 
@@ -123,7 +175,9 @@ function checkRectField(i: number, r: Rect, k: string, v: number): void {
  * format or conversion) rejects with RangeError or TypeError and touches nothing.
  */
 export function copyRects(src: CopySurface, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
-  return runJob(src, dst, opts.stats, () => native.copyRects({ src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 }));
+  return runJob(src, dst, opts.stats, () =>
+    native.copyRects({ src: rawSurface(src), dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0, ...(YUV_SOURCE_FORMATS.includes(src.format) ? { yuv: coefficientsOf(src.yuv) } : {}) }),
+  );
 }
 
 /** What copyTransformed draws: a source rectangle into a destination rectangle of any size. */
@@ -174,45 +228,14 @@ export async function copyTransformed(src: CopySurface, dst: CopySurface, t: Cop
   return runJob(src, dst, opts.stats, () => native.copyTransformed(job));
 }
 
-/** What a wl_shm buffer is as a copy source: its geometry, and its format as a DRM fourcc. */
-export interface ShmSourceInfo {
-  readonly width: number;
-  readonly height: number;
-  readonly stride: number;
-  /** DRM fourcc (wl_shm's ARGB8888 = 0 and XRGB8888 = 1 translated; the rest are fourccs already) */
-  readonly format: number;
-}
-
-/** Geometry and DRM fourcc of a wl_shm buffer, or null for any other wl_buffer (e.g. a dma-buf). */
-export function shmSourceInfo(buffer: ServerResource): ShmSourceInfo | null {
-  const info = buffer.server.shmBufferInfo(buffer);
-  if (!info) return null;
-  const format = info.format === 0 ? fourcc('ARGB8888') : info.format === 1 ? fourcc('XRGB8888') : info.format;
-  return { ...info, format };
-}
-
-/**
- * copyRects with a wl_shm buffer (a wl_buffer `ServerResource` of libwayland's wl_shm) as the
- * source: the damaged rectangles go from the client's pool straight into `dst` on libuv's pool,
- * with copyRects' conversions (canCopy(shmSourceInfo(buffer).format, dst.format)), without a
- * copy of the buffer on the JS thread. The pool is referenced until the copy settles (libwayland
- * defers a wl_shm_pool.resize meanwhile); its memory is read under a SIGBUS guard, so a client
- * that truncates its pool before or during the copy makes this reject with SystemError
- * code 'EFAULT', syscall 'SIGBUS' (isShmTruncated), gets the wl_shm invalid_fd protocol error
- * and is disconnected, and the compositor carries on. A destroyed buffer or server throws
- * ClosedError, a buffer that is not wl_shm TypeError, a request that does not fit RangeError.
- */
-export async function copyShmRects(buffer: ServerResource, dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> {
-  return copyRectsInto(dst, rects, opts, (job) => buffer.server.shmCopyRects(buffer, job));
-}
-
 /**
  * A copy whose source the caller reads itself (a wl_shm pool): `run` gets the raw job (`dst`,
  * `rects`, dx, dy) and does the copy; the destination's write bracket, its mapping kept until
  * the copy settles, the stats and the argument errors are copyRects'.
  */
 export function copyRectsInto(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions, run: (job: RawShmCopyJob) => Promise<number>): Promise<number> {
-  return runJob(undefined, dst, opts.stats, () => run({ dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0 }));
+  // a wl_shm YUYV buffer says nothing of its encoding: the default
+  return runJob(undefined, dst, opts.stats, () => run({ dst: rawSurface(dst), rects: packRects(rects), dx: opts.dx ?? 0, dy: opts.dy ?? 0, yuv: coefficientsOf() }));
 }
 
 /** A buffer's pixels for the copy path when they are not a mappable dma-buf (wl_shm). */
@@ -221,21 +244,6 @@ export interface CopySource {
   copyRects(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions): Promise<number>;
   /** A mapped view of the pixels for crops/scaling/rotation (copyTransformed), when there is one. */
   surface?(): CopySurface;
-}
-
-/**
- * The copy source of a libwayland wl_shm buffer (a wl_buffer `ServerResource` of
- * `server.initShm()`): damage copies through copyShmRects (off the JS thread, guarded against a
- * truncated pool); `surface()` is a snapshot of the pixels read on the JS thread (shmBufferRead)
- * for the transformed copy. TypeError when `resource` is no wl_shm buffer.
- */
-export function shmCopySource(resource: ServerResource): CopySource {
-  const info = shmSourceInfo(resource);
-  if (!info) throw new TypeError(`${resource.interface}@${resource.id} is not a wl_shm buffer`);
-  return {
-    copyRects: (dst, rects, opts) => copyShmRects(resource, dst, rects, opts),
-    surface: () => ({ memory: resource.server.shmBufferRead(resource), format: info.format, stride: info.stride, width: info.width, height: info.height }),
-  };
 }
 
 /**

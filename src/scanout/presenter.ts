@@ -244,23 +244,6 @@ function frameKey(buffer: ScanoutBuffer, placement: Placement, mode: ModeSize, f
   return `${placementKey(placement, mode)}|${forceCopy ? 'copy' : 'any'}|${buffer.width}x${buffer.height}`;
 }
 
-function bytesOf(m: Mapping | ArrayBuffer | ArrayBufferView): Uint8Array {
-  if (m instanceof ArrayBuffer) return new Uint8Array(m);
-  if (ArrayBuffer.isView(m)) return new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
-  return m.bytes();
-}
-
-/** Zero-fills (black in the XRGB/ARGB formats) every free ring buffer, inside its write bracket. */
-async function clearFreeBuffers(ring: CopyRing<PresenterRingBuffer>): Promise<void> {
-  for (const slot of ring.slots) {
-    if (slot.state !== 'free') continue;
-    const b = slot.buffer;
-    const fill = (): void => void bytesOf(b.memory).fill(0);
-    if (b.dmabuf) await b.dmabuf.withCpuAccess('write', fill);
-    else fill();
-  }
-}
-
 const fullModes = new WeakMap<ModeSize, Map<number, ResolvedPlacement>>();
 
 /** The whole mode on `crtc` (one object per mode and CRTC: its property values are made once). */
@@ -567,7 +550,7 @@ export class Presenter {
     }
     const p = buffer.planes[0]!;
     const c = buffer.planes[1]; // a two-plane YUV source (NV12): its CbCr plane in the same dma-buf
-    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}) };
+    return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}), ...(buffer.yuv ? { yuv: buffer.yuv } : {}) };
   }
 
   #release(buffer: ScanoutBuffer): void {
@@ -676,7 +659,7 @@ export class Presenter {
         ring.invalidate();
         // what the surface does not cover must be black, not a previous frame's pixels
         const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
-        if (!covers) await clearFreeBuffers(ring);
+        if (!covers) ring.clearBeforeNextWrite(); // every ring buffer, the one on screen too, zeroed before its next write
       }
       // counted when exported, before the wait (a stats reader sees the pending fence)
       const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);

@@ -4,7 +4,7 @@
  */
 import type { DmabufAttributes } from '../dmabuf/attributes.js';
 import { formatName, modifierName } from '../formats/index.js';
-import type { CopySource } from './copy.js';
+import type { CopySource, YuvEncoding } from './copy.js';
 
 export interface ScanoutBufferPlane {
   /** A dma-buf fd, borrowed for the import. */
@@ -31,6 +31,8 @@ export interface ScanoutBuffer {
   readonly name?: string;
   /** How the copy path reads a 'shm' buffer's pixels (its planes have no dma-buf fd). */
   readonly copySource?: CopySource;
+  /** A YUV buffer's colour encoding, for the copy's conversion (e.g. a camera's, v4l2YuvEncoding); default BT.601 limited. */
+  readonly yuv?: YuvEncoding;
 }
 
 /** The verdicts' view of a linux-dmabuf buffer's validated attributes (fds stay with the attributes). */

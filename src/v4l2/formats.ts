@@ -14,6 +14,7 @@
  * are not mapped.
  */
 import { fourcc, fourccCode } from '../formats/index.js';
+import type { YuvEncoding } from '../scanout/copy.js';
 
 export interface V4l2FormatMapping {
   /** The V4L2 fourcc ('XR24'). */
@@ -131,4 +132,34 @@ export function v4l2FormatFor(drm: number, opts: { separatePlanes?: boolean } = 
   const want = opts.separatePlanes === true;
   for (const m of V4L2_FORMAT_TABLE) if (fourcc(m.drm) === drm && (m.separatePlanes === true) === want) return fourccCode(m.v4l2);
   return null;
+}
+
+/** enum v4l2_colorspace, enum v4l2_ycbcr_encoding and enum v4l2_quantization (videodev2.h). */
+export const V4L2_COLORSPACE = { DEFAULT: 0, SMPTE170M: 1, SMPTE240M: 2, REC709: 3, BT878: 4, '470_SYSTEM_M': 5, '470_SYSTEM_BG': 6, JPEG: 7, SRGB: 8, OPRGB: 9, BT2020: 10, RAW: 11, DCI_P3: 12 } as const;
+export const V4L2_YCBCR_ENC = { DEFAULT: 0, '601': 1, '709': 2, XV601: 3, XV709: 4, SYCC: 5, BT2020: 6, BT2020_CONST_LUM: 7, SMPTE240M: 8 } as const;
+export const V4L2_QUANTIZATION = { DEFAULT: 0, FULL_RANGE: 1, LIM_RANGE: 2 } as const;
+
+/**
+ * How a V4L2 YUV format's values map to RGB, from G_FMT's colorspace, ycbcr_enc and quantization,
+ * defaults resolved as videodev2.h's macros do for a YUV format: a DEFAULT colorspace by the
+ * height (V4L2_MAP_COLORSPACE_DEFAULT: SMPTE 170M below 720 lines, Rec. 709 from there), a
+ * DEFAULT ycbcr_enc by the colorspace (V4L2_MAP_YCBCR_ENC_DEFAULT: Rec. 709 and DCI-P3 -> 709,
+ * BT.2020 -> BT.2020, SMPTE 240M -> SMPTE 240M, everything else -> 601), a DEFAULT quantization
+ * by the colorspace (V4L2_MAP_QUANTIZATION_DEFAULT: full range for JPEG, limited for every other
+ * YUV). xvYCC (XV601, XV709) decodes with its matrix in limited range; BT.2020's constant-luminance
+ * form has no matrix and is taken as the non-constant one.
+ */
+export function v4l2YuvEncoding(f: { readonly colorspace: number; readonly ycbcrEnc: number; readonly quantization: number; readonly height: number }): YuvEncoding {
+  const C = V4L2_COLORSPACE;
+  const E = V4L2_YCBCR_ENC;
+  const colorspace = f.colorspace === C.DEFAULT ? (f.height < 720 ? C.SMPTE170M : C.REC709) : f.colorspace;
+  let enc = f.ycbcrEnc;
+  if (enc === E.DEFAULT) {
+    enc = colorspace === C.REC709 || colorspace === C.DCI_P3 ? E['709'] : colorspace === C.BT2020 ? E.BT2020 : colorspace === C.SMPTE240M ? E.SMPTE240M : E['601'];
+  }
+  const matrix: YuvEncoding['matrix'] =
+    enc === E['709'] || enc === E.XV709 ? 'bt709' : enc === E.BT2020 || enc === E.BT2020_CONST_LUM ? 'bt2020' : enc === E.SMPTE240M ? 'smpte240m' : 'bt601';
+  const Q = V4L2_QUANTIZATION;
+  const q = f.quantization === Q.DEFAULT ? (colorspace === C.JPEG ? Q.FULL_RANGE : Q.LIM_RANGE) : f.quantization;
+  return { matrix, range: q === Q.FULL_RANGE ? 'full' : 'limited' };
 }

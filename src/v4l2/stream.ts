@@ -17,7 +17,9 @@ import { native } from '../native.js';
 import type { RawFdWatch } from '../native/drm.js';
 import type { RawV4l2Buffer, RawV4l2Format } from '../native/v4l2.js';
 import type { ScanoutBuffer } from '../scanout/verdict-buffer.js';
+import { YUV_SOURCE_FORMATS } from '../scanout/copy.js';
 import type { V4l2Device } from './device.js';
+import { v4l2YuvEncoding } from './formats.js';
 
 const C = native.v4l2;
 
@@ -138,7 +140,7 @@ export class CaptureStream {
         // one at a time into `buffers`: a dup that fails leaves the earlier ones to the catch below
         for (const [index, t] of targets.entries()) {
           const dmabuf = Dmabuf.dupFrom(t.fd, `${device.name} capture buffer ${index}`);
-          buffers.push({ index, dmabuf, scanout: scanoutOf(device, index, opts, dmabuf.fd, t.planes) });
+          buffers.push({ index, dmabuf, scanout: scanoutOf(device, index, opts, dmabuf.fd, t.planes, format) });
         }
       } else {
         const want = opts.count ?? 4;
@@ -147,7 +149,7 @@ export class CaptureStream {
           const fd = native.v4l2ExpBuf(device.fd, device.bufferType, index, 0);
           const dmabuf = new Dmabuf(fd, `${device.name} EXPBUF buffer ${index}`);
           const planes = layoutPlanes(opts, p0.bytesperline, info.planes);
-          buffers.push({ index, dmabuf, scanout: scanoutOf(device, index, opts, fd, planes) });
+          buffers.push({ index, dmabuf, scanout: scanoutOf(device, index, opts, fd, planes, format) });
         }
       }
       const s = new CaptureStream(device, targets ? 'dmabuf' : 'mmap', format, buffers, targets);
@@ -340,7 +342,7 @@ function checkLayout(path: string, opts: CaptureOptions, format: RawV4l2Format, 
   }
 }
 
-function scanoutOf(device: V4l2Device, index: number, opts: CaptureOptions, fd: number, planes: CaptureTarget['planes']): ScanoutBuffer {
+function scanoutOf(device: V4l2Device, index: number, opts: CaptureOptions, fd: number, planes: CaptureTarget['planes'], format: RawV4l2Format): ScanoutBuffer {
   return {
     kind: 'dmabuf',
     width: opts.width,
@@ -349,6 +351,8 @@ function scanoutOf(device: V4l2Device, index: number, opts: CaptureOptions, fd: 
     modifier: DRM_FORMAT_MOD_LINEAR,
     planes: planes.map((p) => ({ fd, offset: Number(p.offset), stride: Number(p.pitch) })),
     name: `${device.name} buffer ${index}`,
+    // the camera's word on its YUV values (G_FMT), for the copy's conversion
+    ...(YUV_SOURCE_FORMATS.includes(opts.format) ? { yuv: v4l2YuvEncoding(format) } : {}),
   };
 }
 

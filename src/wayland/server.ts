@@ -12,7 +12,7 @@
 import { OwnedFd } from '../fd.js';
 import { interfaces, type InterfaceSpec, type MessageSpec } from '../generated/protocols.js';
 import { native } from '../native.js';
-import type { RawShmCopyJob, WlServerNative } from '../native/wayland.js';
+import type { WlServerNative } from '../native/wayland.js';
 import { ClosedError, InvalidArgumentError, SystemError } from '../errors.js';
 import { decodeArgs, takeFds } from './message.js';
 import type { EventArgs, EventName, InterfaceName, RequestHandlers, RequestName } from './types.js';
@@ -250,12 +250,6 @@ export class WaylandServer {
     return { client: this.clients.get(client)!, fd: new OwnedFd(fd, 'wayland client socket') };
   }
 
-  /** libwayland's own wl_shm global (ARGB8888, XRGB8888 and the extra wl_shm formats given). */
-  initShm(extraFormats: readonly number[] = []): void {
-    this.native.initShm();
-    for (const f of extraFormats) this.native.addShmFormat(f);
-  }
-
   /** Runs `fn` for every new client. */
   onClient(fn: (c: ServerClient) => void): void {
     this.#onClient.push(fn);
@@ -287,58 +281,6 @@ export class WaylandServer {
   createResource<I extends InterfaceName>(client: ServerClient, iface: I, version: number): ServerResource<I> {
     const key = this.native.resourceCreate(client.key, iface, version, 0);
     return this.#wrap(key, iface, version, client, false) as ServerResource<I>;
-  }
-
-  /** Width, height, stride and wl_shm format of a wl_shm buffer, or null for other buffers. */
-  shmBufferInfo(buffer: ServerResource): { width: number; height: number; stride: number; format: number } | null {
-    return this.native.shmBufferInfo(buffer.key);
-  }
-
-  /**
-   * A copy of a wl_shm buffer's pixels (stride * height bytes), read on the JS thread. A pool
-   * its client truncated throws SystemError 'EFAULT' (isShmTruncated) and the client gets the
-   * wl_shm invalid_fd protocol error; the compositor carries on.
-   */
-  shmBufferRead(buffer: ServerResource): Buffer {
-    this.#assertShmUsable(buffer);
-    try {
-      return this.native.shmBufferRead(buffer.key);
-    } catch (err) {
-      this.#shmFault(buffer, err);
-      throw err;
-    }
-  }
-
-  /**
-   * The raw copy from a wl_shm buffer (copyShmRects in src/scanout/copy.ts is the one to call):
-   * the buffer's damaged rectangles into `job.dst` on libuv's pool, reading the pool's memory
-   * under the SIGBUS guard. A pool truncated before or during the copy rejects with SystemError
-   * 'EFAULT' (isShmTruncated), and the client gets the wl_shm invalid_fd protocol error.
-   * `job.dst`'s memory must stay mapped until the promise settles.
-   */
-  async shmCopyRects(buffer: ServerResource, job: RawShmCopyJob): Promise<number> {
-    this.#assertShmUsable(buffer);
-    try {
-      return await this.native.shmCopyRects(buffer.key, job);
-    } catch (err) {
-      this.#shmFault(buffer, err);
-      throw err;
-    }
-  }
-
-  #assertShmUsable(buffer: ServerResource): void {
-    if (this.#closed) throw new ClosedError('wayland server');
-    if (buffer.destroyed) throw new ClosedError(`${buffer.interface}@${buffer.id}`);
-  }
-
-  // Policy for a truncated pool, as libwayland's own guard does it: wl_shm.error.invalid_fd
-  // posted on the wl_buffer. A buffer the client destroyed during the copy cannot carry it: the
-  // client then gets an implementation error on wl_display. Either is fatal to that client only.
-  #shmFault(buffer: ServerResource, err: unknown): void {
-    if (!isShmTruncated(err) || this.#closed || buffer.client.destroyed) return;
-    const message = `error accessing SHM buffer: ${err.detail}`;
-    if (!buffer.destroyed) buffer.postError(WL_SHM_ERROR.invalid_fd, message);
-    else this.native.clientImplementationError(buffer.client.key, message);
   }
 
   nextSerial(): number {

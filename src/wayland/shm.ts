@@ -1,5 +1,5 @@
 /**
- * primebuf's own wl_shm on the generic bridge (instead of libwayland's `initShm`), so that a
+ * primebuf's wl_shm (the only one: libwayland's own is not used), on the generic bridge, so that a
  * pool keeps its fd, knows its seals, and a buffer in a pool the kernel can hand to a device
  * goes to the display without a copy:
  *
@@ -30,7 +30,9 @@
  *
  * Zero copy: a buffer in a pool that is a memfd sealed against shrinking and without a write seal
  * (UDMABUF_CREATE refuses F_SEAL_WRITE and F_SEAL_FUTURE_WRITE) becomes a udmabuf, one per pool
- * and page range, cached and closed with the pool. udmabuf takes page-aligned offsets and sizes
+ * and page range, shared by the buffers at that range and held while one of them is not freed; a
+ * range no buffer holds any more stays cached for the next buffer there, up to
+ * IDLE_UDMABUFS_PER_POOL per pool (least recently used closed first), and the rest close with the pool. udmabuf takes page-aligned offsets and sizes
  * inside the file only (a file that ends mid-page is grown to the page boundary first: see
  * ShmPool.#coverPages), so a buffer that starts (or ends) mid-page gets a udmabuf over the enclosing whole pages,
  * and its plane offset inside that dma-buf is the buffer's offset within the first page: AddFB2
@@ -151,12 +153,27 @@ export interface ShmStats {
   buffers: number;
   /** udmabufs made (UDMABUF_CREATE calls that succeeded) */
   udmabufs: number;
+  /** idle udmabufs closed to keep a pool's cache bounded (IDLE_UDMABUFS_PER_POOL) */
+  udmabufsEvicted: number;
   /** guarded reads that hit a truncated pool */
   truncations: number;
 }
 
 /** Whether zero copy applies to a buffer, and why not. */
 export type ZeroCopyVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Idle udmabufs a pool keeps (ranges no live buffer uses, ready for the next buffer made at the
+ * same range: clients that re-create their wl_buffers each frame at the same offsets); past it
+ * the least recently used idle one is closed. Ranges in use by a buffer are never evicted.
+ */
+export const IDLE_UDMABUFS_PER_POOL = 8;
+
+interface UdmabufEntry {
+  readonly result: Dmabuf | string;
+  /** buffers holding it (made their ScanoutBuffer from it and not yet freed) */
+  users: number;
+}
 
 /** A wl_shm_pool: owns the client's fd and the mapping; lives while its resource or a buffer does. */
 export class ShmPool {
@@ -169,7 +186,13 @@ export class ShmPool {
   #refs = 1; // the wl_shm_pool resource
   #freed = false;
   #bad: SystemError | undefined;
-  readonly #udmabufs = new Map<string, Dmabuf | string>();
+  /**
+   * udmabufs by page range (`start+size`), least recently used first; a string is why the range
+   * cannot be made (remembered too, so no retry every frame). An entry with users is held by
+   * buffers not yet freed (their ScanoutBuffer carries its fd) and never evicted; idle entries
+   * beyond IDLE_UDMABUFS_PER_POOL are closed, oldest first.
+   */
+  readonly #udmabufs = new Map<string, UdmabufEntry>();
 
   /** @internal (create_pool) */
   constructor(
@@ -237,30 +260,75 @@ export class ShmPool {
   }
 
   /**
-   * @internal The udmabuf over `size` bytes at `start` (whole pages), made once per range and
-   * closed with the pool; a string says why it cannot be made (also remembered: no retry).
+   * @internal The udmabuf over `size` bytes at `start` (whole pages), held for a buffer until
+   * releaseUdmabuf: made on the first use of a range, kept (idle) for the next buffer at that
+   * range while the pool lives, evicted when too many idle ones pile up. A string says why the
+   * range cannot be made (remembered like an idle entry: no retry every frame).
    */
-  udmabuf(dev: UdmabufAllocator, start: number, size: number): Dmabuf | string {
+  acquireUdmabuf(dev: UdmabufAllocator, start: number, size: number): Dmabuf | string {
     const key = `${start}+${size}`;
-    let d: Dmabuf | string | undefined = this.#udmabufs.get(key);
-    if (d === undefined) {
-      const why = (what: string, err: unknown): string => `${what}: ${err instanceof Error ? err.message : String(err)}`;
-      try {
-        d = this.#coverPages(start + size);
-      } catch (err) {
-        d = why('growing the file to the page boundary failed', err);
+    let e = this.#udmabufs.get(key);
+    if (e) this.#udmabufs.delete(key); // re-inserted below: the most recently used
+    else e = { result: this.#makeUdmabuf(dev, start, size), users: 0 };
+    this.#udmabufs.set(key, e);
+    if (e.result instanceof Dmabuf) e.users++;
+    else this.#evictIdle();
+    return e.result;
+  }
+
+  /** @internal A buffer that held `d` (acquireUdmabuf) is freed: the entry becomes idle when it was the last. */
+  releaseUdmabuf(d: Dmabuf): void {
+    for (const [key, e] of this.#udmabufs) {
+      if (e.result !== d) continue;
+      if (e.users > 0) e.users--;
+      if (e.users === 0) {
+        // idle from now: the most recently used idle entry
+        this.#udmabufs.delete(key);
+        this.#udmabufs.set(key, e);
+        this.#evictIdle();
       }
-      if (d === undefined) {
-        try {
-          d = dev.fromMemfd(this.#fd.fd, start, size, `udmabuf of wl_shm_pool@${this.resource.id} [${start}, ${start + size})`);
-          this.shm.stats.udmabufs++;
-        } catch (err) {
-          d = why('UDMABUF_CREATE refused the range', err);
-        }
-      }
-      this.#udmabufs.set(key, d);
+      return;
     }
-    return d;
+  }
+
+  /** udmabufs of this pool that are open (held by buffers or idle). */
+  get openUdmabufs(): number {
+    let n = 0;
+    for (const e of this.#udmabufs.values()) if (e.result instanceof Dmabuf) n++;
+    return n;
+  }
+
+  #evictIdle(): void {
+    let idle = 0;
+    for (const e of this.#udmabufs.values()) if (e.users === 0) idle++;
+    for (const [key, e] of this.#udmabufs) {
+      if (idle <= IDLE_UDMABUFS_PER_POOL) break;
+      if (e.users > 0) continue;
+      this.#udmabufs.delete(key);
+      if (e.result instanceof Dmabuf) {
+        e.result.close();
+        this.shm.stats.udmabufsEvicted++;
+      }
+      idle--;
+    }
+  }
+
+  #makeUdmabuf(dev: UdmabufAllocator, start: number, size: number): Dmabuf | string {
+    const why = (what: string, err: unknown): string => `${what}: ${err instanceof Error ? err.message : String(err)}`;
+    let grown: string | undefined;
+    try {
+      grown = this.#coverPages(start + size);
+    } catch (err) {
+      return why('growing the file to the page boundary failed', err);
+    }
+    if (grown !== undefined) return grown;
+    try {
+      const d = dev.fromMemfd(this.#fd.fd, start, size, `udmabuf of wl_shm_pool@${this.resource.id} [${start}, ${start + size})`);
+      this.shm.stats.udmabufs++;
+      return d;
+    } catch (err) {
+      return why('UDMABUF_CREATE refused the range', err);
+    }
   }
 
   // UDMABUF_CREATE pins whole pages inside the file only (memfd_pin_folios refuses a range that
@@ -287,7 +355,7 @@ export class ShmPool {
   unref(): void {
     if (--this.#refs > 0 || this.#freed) return;
     this.#freed = true;
-    for (const d of this.#udmabufs.values()) if (d instanceof Dmabuf) d.close();
+    for (const e of this.#udmabufs.values()) if (e.result instanceof Dmabuf) e.result.close();
     this.#udmabufs.clear();
     this.#mapping.close();
     this.#fd.close();
@@ -311,6 +379,8 @@ export class ShmBuffer extends BufferLifetime {
   readonly #guarded: boolean;
   #scanout: ScanoutBuffer | undefined;
   #zeroCopy: ZeroCopyVerdict | undefined;
+  /** the pool's udmabuf this buffer's ScanoutBuffer reads, held until the buffer is freed */
+  readonly #held: { dmabuf?: Dmabuf } = {};
 
   /** @internal (create_buffer, after its checks) */
   constructor(
@@ -323,7 +393,12 @@ export class ShmBuffer extends BufferLifetime {
     shmFormat: number,
   ) {
     pool.ref();
-    super(resource, () => pool.unref());
+    let held: { dmabuf?: Dmabuf } | undefined;
+    super(resource, () => {
+      if (held?.dmabuf) pool.releaseUdmabuf(held.dmabuf); // the range may go idle (and be evicted)
+      pool.unref();
+    });
+    held = this.#held;
     this.format = drmFormatOfShm(shmFormat);
     this.#guarded = !pool.safeUpTo(offset + stride * height);
     resource.data['shmBuffer'] = this;
@@ -394,8 +469,10 @@ export class ShmBuffer extends BufferLifetime {
       return `the buffer starts ${r.planeOffset} bytes into a page and the display mishandles plane offsets`;
     const limit = pool.shm.udmabufLimit;
     if (BigInt(r.size) > limit) return `${r.size} bytes of pages exceed udmabuf's size limit (${limit})`;
-    const d = pool.udmabuf(zc.udmabuf, r.start, r.size);
-    return typeof d === 'string' ? d : { dmabuf: d, planeOffset: r.planeOffset };
+    const d = pool.acquireUdmabuf(zc.udmabuf, r.start, r.size);
+    if (typeof d === 'string') return d;
+    this.#held.dmabuf = d;
+    return { dmabuf: d, planeOffset: r.planeOffset };
   }
 
   #copySource(): CopySource {
@@ -443,7 +520,7 @@ export class ShmBuffer extends BufferLifetime {
 /** primebuf's wl_shm global on one WaylandServer. */
 export class ShmGlobal {
   readonly global: ServerGlobal;
-  readonly stats: ShmStats = { pools: 0, buffers: 0, udmabufs: 0, truncations: 0 };
+  readonly stats: ShmStats = { pools: 0, buffers: 0, udmabufs: 0, udmabufsEvicted: 0, truncations: 0 };
   /** DRM fourccs advertised (ARGB8888 and XRGB8888 first). */
   readonly formats: readonly number[];
   readonly #wlFormats: ReadonlySet<number>;
@@ -566,7 +643,7 @@ export class ShmGlobal {
   }
 }
 
-/** Installs primebuf's wl_shm on `server` (use instead of server.initShm()). */
+/** Installs primebuf's wl_shm on `server`. */
 export function installShm(server: WaylandServer, opts: ShmOptions = {}): ShmGlobal {
   return new ShmGlobal(server, withModelDefaults(opts));
 }

@@ -221,3 +221,55 @@ t.test('state rules, a failing allocator, a close during a copy', async (t) => {
   await t.rejects(p, ClosedError, 'the copy reports the ring closed');
   t.equal(bufs[writing.index]!.closes, 1, 'closed once the copy settled');
 });
+
+for (const n of [2, 3]) {
+  t.test(`fault 4 (${n} buffers): a smaller surface after a fullscreen one: every buffer the ring hands out is black outside it, frame after frame`, async (t) => {
+    const made: FakeScanout[] = [];
+    const ring = makeRing(n, made);
+    const full = new Source();
+    full.draw(1, fullDamage(W, H));
+    // the fullscreen client fills every buffer (frames queued ahead, then flipped: the last on screen)
+    const filled = [];
+    for (let i = 0; i < n; i++) {
+      const f = await ring.copyFrame(full, fullDamage(W, H));
+      ring.markQueued(f.slot);
+      filled.push(f.slot);
+    }
+    for (const s of filled) ring.markOnScreen(s);
+    t.ok(made.every((b) => b.pixel(W - 1, H - 1) === full.pixel(W - 1, H - 1)), 'every buffer holds the fullscreen frame');
+    // it is gone; a 16x12 surface at (10, 8) follows
+    const sw = 16, sh = 12, dx = 10, dy = 8;
+    const small: CopySurface & { memory: Uint8Array } = { memory: new Uint8Array(sw * 4 * sh), format: XR24, width: sw, height: sh, stride: sw * 4 };
+    const paint = (frame: number): void => {
+      const dv = new DataView(small.memory.buffer);
+      for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) dv.setUint32(y * sw * 4 + x * 4, 0x01000000 * frame + (y << 8) + x, true);
+    };
+    ring.clearBeforeNextWrite();
+    t.ok(ring.slots.every((s) => s.stale), 'every buffer marked, the one on screen too');
+    const queued: Array<(typeof ring.slots)[number]> = [];
+    for (let frame = 2; frame < 2 + 2 * n + 1; frame++) {
+      paint(frame);
+      const f = await ring.copyFrame(small, frame === 2 ? fullDamage(sw, sh) : [{ x: 0, y: 0, width: sw, height: sh }], { dx, dy });
+      const b = made[f.slot.index]!;
+      let old = 0;
+      let wrong = 0;
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          const inside = x >= dx && x < dx + sw && y >= dy && y < dy + sh;
+          const p = b.pixel(x, y);
+          if (!inside && p !== 0) old++;
+          if (inside && p !== new DataView(small.memory.buffer).getUint32((y - dy) * sw * 4 + (x - dx) * 4, true)) wrong++;
+        }
+      }
+      t.equal(old, 0, `frame ${frame} (buffer ${f.slot.index}): no pixel outside the surface but black`);
+      t.equal(wrong, 0, `frame ${frame}: the surface's pixels in place`);
+      // as deep a queue as the ring allows: every buffer takes its turn
+      ring.markQueued(f.slot);
+      queued.push(f.slot);
+      if (queued.length === n - 1) ring.markOnScreen(queued.shift()!);
+    }
+    t.equal(ring.stats.clears, n, 'each buffer zeroed once, right before its first write after the change');
+    t.ok(ring.slots.every((s) => !s.stale), 'none left marked');
+    ring.close();
+  });
+}

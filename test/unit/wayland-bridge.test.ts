@@ -198,45 +198,6 @@ t.test('named and automatic sockets, wl_display_connect, credentials', async (t)
   server.close();
 });
 
-t.test('wl_shm through libwayland: pixels readable by the compositor', async (t) => {
-  const server = new WaylandServer();
-  server.initShm();
-  let attached: ServerResource | null = null;
-  server.createGlobal('wl_compositor', 4, (res) =>
-    res.implement({ create_surface: ({ id }) => id.implement({ attach: ({ buffer }) => (attached = buffer) }) }),
-  );
-  const conn = pair(server);
-  const { registry, globals } = await conn.globals();
-  const shmGlobal = globals.find((g) => g.interface === 'wl_shm');
-  t.ok(shmGlobal, 'wl_shm advertised');
-  const formats: number[] = [];
-  const shm = conn.bind(registry, shmGlobal!, 'wl_shm', 1);
-  shm.on('format', ({ format }) => formats.push(format));
-  await conn.roundtrip();
-  t.ok(formats.includes(0) && formats.includes(1), 'ARGB8888 and XRGB8888');
-  const size = 4 * 4 * 2;
-  const memfd = plainMemfd('shm', size);
-  const pool = shm.request('create_pool', { fd: memfd, size });
-  const buffer = pool.request('create_buffer', { offset: 0, width: 4, height: 2, stride: 16, format: 1 });
-  const comp = conn.bind(registry, globals.find((g) => g.interface === 'wl_compositor')!, 'wl_compositor', 4);
-  const surf = comp.request('create_surface', {});
-  surf.request('attach', { buffer, x: 0, y: 0 });
-  await conn.roundtrip();
-  t.ok(attached, 'server saw the buffer');
-  const res = attached as unknown as ServerResource;
-  t.equal(res.interface, 'wl_buffer');
-  t.ok(res.foreign, 'implemented by libwayland');
-  t.same(server.shmBufferInfo(res), { width: 4, height: 2, stride: 16, format: 1 });
-  t.equal(server.shmBufferRead(res).length, 32);
-  buffer.request('destroy', {});
-  await conn.roundtrip();
-  t.ok(res.destroyed, 'destroy notification for a foreign resource');
-  pool.request('destroy', {});
-  memfd.close();
-  conn.close();
-  server.close();
-});
-
 t.test('objects of a disconnected client are all destroyed and reported', async (t) => {
   const server = new WaylandServer();
   const live = new Set<ServerResource>();

@@ -17,7 +17,7 @@ import { OwnedFd } from '../../src/fd.js';
 import { fourcc } from '../../src/formats/index.js';
 import { native, testNative } from '../../src/native.js';
 import type { CopySurface } from '../../src/scanout/copy.js';
-import { ProtocolError, WL_SHM_ERROR, WaylandServer, installShm, isShmTruncated, udmabufRange, type ShmOptions } from '../../src/wayland/index.js';
+import { IDLE_UDMABUFS_PER_POOL, ProtocolError, WL_SHM_ERROR, WaylandServer, installShm, isShmTruncated, udmabufRange, type ShmOptions } from '../../src/wayland/index.js';
 import {
   clientBuffer,
   ownShmClient,
@@ -428,6 +428,60 @@ t.test('1000 pools created and destroyed: fds back to baseline', async (t) => {
     t.equal(comp.shm.stats.pools, 1000, '1000 pools made');
     t.equal(comp.shm.livePools, 0, 'none left');
     t.equal(testNative.countOpenFds(), base, `fds back to ${base}`);
+    fd.close();
+  });
+});
+
+t.test('fault 7: a client re-creating its buffer at 1000 offsets of one pool: the udmabuf cache stays bounded, a locked buffer keeps its udmabuf', async (t) => {
+  // The fake /dev/udmabuf of the zero-copy test: a dup of the memfd as the "dma-buf", so every
+  // udmabuf the pool keeps is one more open fd of this process.
+  const fake = { fromMemfd: (memfd: number, _o: number | bigint, _s: number | bigint, what?: string): Dmabuf => Dmabuf.dupFrom(memfd, what) } as unknown as UdmabufAllocator;
+  const page = native.pageSize;
+  const N = 1000;
+  await withClient(t, { zeroCopy: { udmabuf: fake } }, async (comp, c) => {
+    const size = page * (N + 1);
+    const fd = poolFile('sealed', size);
+    // the buffer on screen: made, scanned out, locked by the presenter, then destroyed by its client
+    const first = await clientBuffer(c, comp, fd, size, { offset: 0, width: 16, height: 16, stride: 64, format: XR24 });
+    const onScreen = first.shm.scanoutBuffer();
+    t.equal(onScreen.kind, 'dmabuf', 'zero copy');
+    const onScreenFd = onScreen.planes[0]!.fd;
+    const identity = native.wlFdIdentity(onScreenFd);
+    first.shm.lock();
+    first.buffer.request('destroy', {});
+    await c.conn.roundtrip();
+    t.equal(first.shm.destroyed, true, 'its wl_buffer is destroyed (the lock keeps it)');
+    const base = testNative.countOpenFds();
+    const pool = comp.buffers[0]!.pool;
+    let maxFds = 0;
+    let maxOpen = 0;
+    for (let i = 1; i <= N; i++) {
+      const b = first.pool.request('create_buffer', { offset: i * page, width: 16, height: 16, stride: 64, format: 1 });
+      await c.conn.roundtrip();
+      const sb = comp.buffers.at(-1)!.scanoutBuffer(); // committed: the compositor makes its ScanoutBuffer
+      if (sb.kind !== 'dmabuf') t.fail(`buffer ${i} is not zero copy`);
+      b.request('destroy', {});
+      await c.conn.roundtrip();
+      maxFds = Math.max(maxFds, testNative.countOpenFds() - base);
+      maxOpen = Math.max(maxOpen, pool.openUdmabufs);
+    }
+    t.equal(comp.shm.stats.udmabufs, N + 1, `${N + 1} udmabufs made, one per page range`);
+    t.ok(maxFds <= IDLE_UDMABUFS_PER_POOL + 1, `open fds stayed within ${IDLE_UDMABUFS_PER_POOL + 1} of the baseline (at most ${maxFds} more)`);
+    t.ok(maxOpen <= IDLE_UDMABUFS_PER_POOL + 1, `the pool held at most ${IDLE_UDMABUFS_PER_POOL} idle udmabufs and the locked one (${maxOpen})`);
+    t.equal(comp.shm.stats.udmabufsEvicted, N - IDLE_UDMABUFS_PER_POOL, 'the rest were evicted, least recently used first');
+    t.equal(native.wlFdIdentity(onScreenFd), identity, "the locked buffer's udmabuf was never evicted: its fd is still the same file");
+    t.equal(first.shm.freed, false, 'and the buffer is not freed');
+
+    // a buffer made again at an idle range reuses its udmabuf (no UDMABUF_CREATE)
+    first.pool.request('create_buffer', { offset: N * page, width: 16, height: 16, stride: 64, format: 1 });
+    await c.conn.roundtrip();
+    comp.buffers.at(-1)!.scanoutBuffer();
+    t.equal(comp.shm.stats.udmabufs, N + 1, 'the most recent idle range is reused');
+
+    first.shm.unlock();
+    t.equal(first.shm.freed, true, 'unlocked: freed');
+    t.equal(pool.openUdmabufs, IDLE_UDMABUFS_PER_POOL + 1, `its udmabuf joined the idle ones: ${IDLE_UDMABUFS_PER_POOL} idle and the one the last buffer holds`);
+    t.equal(native.wlFdIdentity(onScreenFd), identity, 'the most recently used idle entry is kept');
     fd.close();
   });
 });

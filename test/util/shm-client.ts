@@ -1,25 +1,21 @@
 /**
- * A compositor with libwayland's wl_shm and a client of it, in one process (tests and bench):
- * the client puts pixels into a memfd pool, makes a wl_buffer there and attaches it; the
+ * A compositor with primebuf's wl_shm (installShm: a pool keeps its fd, reads of an unsealed pool
+ * are guarded against truncation) and a client of it, in one process (tests and bench): the client
+ * puts pixels into an unsealed memfd pool, makes a wl_buffer there and attaches it; the
  * compositor's wl_compositor hands every attached wl_buffer over.
  */
 import { writeSync } from 'node:fs';
 import type { OwnedFd } from '../../src/fd.js';
-import { fourcc } from '../../src/formats/index.js';
-import { WaylandConnection, WaylandServer, type ServerResource, type WaylandProxy } from '../../src/wayland/index.js';
+import type { CopyOptions, CopySurface } from '../../src/scanout/copy.js';
+import type { Rect } from '../../src/scanout/damage.js';
+import { ShmBuffer, WaylandConnection, WaylandServer, installShm, wlShmFormat, type ServerResource, type WaylandProxy } from '../../src/wayland/index.js';
 import { plainMemfd } from './memfd.js';
 
-const XR24 = fourcc('XRGB8888');
-const AR24 = fourcc('ARGB8888');
-
-/** wl_shm's own codes for its two core formats; every other wl_shm format is the fourcc */
-const wlShmCode = (f: number): number => (f === AR24 ? 0 : f === XR24 ? 1 : f);
-
-/** A compositor with libwayland's wl_shm (plus the extra formats) and a wl_compositor whose
+/** A compositor with primebuf's wl_shm (plus the extra formats) and a wl_compositor whose
  * surfaces hand every attached wl_buffer over (`attached`). */
 export function compositor(extraFormats: number[] = []): { server: WaylandServer; attached: ServerResource[] } {
   const server = new WaylandServer();
-  server.initShm(extraFormats);
+  installShm(server, { formats: extraFormats });
   const attached: ServerResource[] = [];
   server.createGlobal('wl_compositor', 4, (res) =>
     res.implement({ create_surface: ({ id }) => id.implement({ attach: ({ buffer }) => buffer && attached.push(buffer) }) }),
@@ -33,6 +29,10 @@ export interface ShmClient {
   buffer: WaylandProxy<'wl_buffer'>;
   /** the server's side of `buffer` */
   res: ServerResource;
+  /** the compositor's ShmBuffer of it */
+  shm: ShmBuffer;
+  /** Copies `rects` of the buffer into `dst` through its copySource (what the presenter's copy path calls). */
+  copy(dst: CopySurface, rects: readonly Rect[], opts?: CopyOptions): Promise<number>;
 }
 
 /**
@@ -58,12 +58,16 @@ export async function shmClient(
     width: g.width,
     height: g.height,
     stride: g.stride,
-    format: wlShmCode(g.format),
+    format: wlShmFormat(g.format),
   });
   pool.request('destroy', {}); // the buffer keeps the pool alive, as clients usually do it
   const before = attached.length;
   comp.request('create_surface', {}).request('attach', { buffer, x: 0, y: 0 });
   await conn.roundtrip();
   if (attached.length !== before + 1) throw new Error('the server did not see the attach');
-  return { conn, memfd, buffer, res: attached[attached.length - 1]! };
+  const res = attached[attached.length - 1]!;
+  const ours = ShmBuffer.from(res);
+  if (!ours) throw new Error('the attached buffer is not a wl_shm buffer of ours');
+  const copy = async (dst: CopySurface, rects: readonly Rect[], opts: CopyOptions = {}): Promise<number> => ours.scanoutBuffer().copySource!.copyRects(dst, rects, opts);
+  return { conn, memfd, buffer, res, shm: ours, copy };
 }

@@ -8,7 +8,8 @@
 // non-coherent override copies a buffer the verdict would scan out, inside counted sync
 // brackets; with a pending vgem fence the frame is neither shown nor copied before the fence
 // signals, shows what was written before the signal, and the JS thread keeps running; 300
-// steady-state frames make one commit each and no import, AddFB2, allocation or verdict.
+// steady-state frames make one commit each and no import, AddFB2, allocation or verdict. Fault 4:
+// a smaller copied surface after a fullscreen copied one shows black around it in every frame.
 // Every subtest returns fds, GEM handles and framebuffers to baseline (leakFree).
 import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
@@ -405,6 +406,27 @@ rigTest('copy path: a smaller buffer after a mode-size one at the default placem
   const f = await p.present({ buffer: small.buffer });
   t.equal(f.path, 'copy');
   await r.check(t, f, (x, y) => (x < 256 && y < 256 ? bgrToRgb(simg(x, y)) : 0), 'the small buffer at (0, 0), black elsewhere');
+});
+
+rigTest('fault 4: a smaller copied surface after a fullscreen copied one of one colour: over six frames every captured pixel outside it is black', async (t, r) => {
+  const p = r.presenter();
+  const big = r.udmabuf(r.W, r.H, XB24, 'mode-size XBGR8888 (copied: no plane takes it)');
+  const small = r.udmabuf(200, 150, XB24, '200x150 XBGR8888');
+  big.draw(() => 0xff0000ff); // one colour: red as XBGR8888
+  for (let i = 0; i < 3; i++) t.equal((await p.present({ buffer: big.buffer, damage: i === 0 ? undefined : [{ x: 0, y: 0, width: r.W, height: r.H }] })).path, 'copy', `fullscreen frame ${i + 1} copied`);
+  // that client is gone; another one's smaller surface, in the middle of the screen, frame after frame
+  const at = { x: 300, y: 200 };
+  const placement = { dst: { x: at.x, y: at.y, width: 200, height: 150 } };
+  for (let i = 0; i < 6; i++) {
+    const img = pattern(0xd0 + i);
+    small.draw(img);
+    r.capture();
+    const f = await p.present({ buffer: small.buffer, placement, damage: i === 0 ? undefined : [{ x: 0, y: 0, width: 200, height: 150 }] });
+    t.equal(f.path, 'copy', `frame ${i + 1}: copied`);
+    const inside = (x: number, y: number): boolean => x >= at.x && x < at.x + 200 && y >= at.y && y < at.y + 150;
+    await r.check(t, f, (x, y) => (inside(x, y) ? bgrToRgb(img(x - at.x, y - at.y)) : 0), `frame ${i + 1}: the surface in place, black everywhere else (no red)`);
+  }
+  p.close();
 });
 
 rigTest('damage: one 64x64 rectangle copies only its bytes; a buffer reused after two frames gets the union of both', async (t, r) => {

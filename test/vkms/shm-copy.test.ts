@@ -1,5 +1,5 @@
 // Conformance: a wl_shm buffer through the copy path on the real kernel. A client's XBGR8888
-// wl_shm buffer (a format no vkms plane takes) is copied by copyShmRects from its pool straight
+// wl_shm buffer (a format no vkms plane takes) is copied by its copySource (primebuf's wl_shm) from its pool straight
 // into a vkms dumb buffer (XRGB8888) inside a DMA_BUF_IOCTL_SYNC write bracket, shown on the
 // primary plane, and the writeback capture matches pixel for pixel. Then the client truncates
 // its pool: the next copy rejects with the typed error, the bracket still ends, the client gets
@@ -11,7 +11,7 @@ import { PropertyBlob } from '../../src/kms/blob.js';
 import { Framebuffer } from '../../src/kms/framebuffer.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import { native } from '../../src/native.js';
-import { copyShmRects, newCopyStats, shmSourceInfo, type CopySurface } from '../../src/scanout/copy.js';
+import { newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
 import { fullDamage } from '../../src/scanout/damage.js';
 import { ProtocolError, WL_SHM_ERROR, isShmTruncated } from '../../src/wayland/index.js';
 import { compositor, shmClient } from '../util/shm-client.js';
@@ -27,7 +27,7 @@ function pixelOf(x: number, y: number): number {
   return (0x3c000000 | ((x * 5 + y) & 0xff) << 16 | ((x ^ (y * 3)) & 0xff) << 8 | ((x + y * 7) & 0xff)) >>> 0;
 }
 
-leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by copyShmRects: writeback exact; a truncated pool: typed error, invalid_fd', async (t) => {
+leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by its copySource: writeback exact; a truncated pool: typed error, invalid_fd', async (t) => {
   const vkms = openDriver('vkms');
   const { res, crtc, virt, mode, W, H, primary } = primaryOutput(vkms);
   const wb = res.connectors.find((c) => c.writeback)!;
@@ -39,8 +39,8 @@ leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by copyShmRects: writeback exac
   const pv = new DataView(pixels.buffer);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) pv.setUint32((y * W + x) * 4, pixelOf(x, y), true);
   const { server, attached } = compositor([XB24]);
-  const { conn, memfd, res: src } = await shmClient(server, attached, { width: W, height: H, stride: W * 4, format: XB24, offset: 0, pixels });
-  t.same(shmSourceInfo(src), { width: W, height: H, stride: W * 4, format: XB24 }, 'its geometry and DRM fourcc');
+  const { conn, memfd, shm, copy } = await shmClient(server, attached, { width: W, height: H, stride: W * 4, format: XB24, offset: 0, pixels });
+  t.same({ width: shm.width, height: shm.height, stride: shm.stride, format: shm.format }, { width: W, height: H, stride: W * 4, format: XB24 }, 'its geometry and DRM fourcc');
 
   // the scanout buffer and the capture target
   const dumb = DumbBuffer.create(vkms, { width: W, height: H, bpp: 32 });
@@ -54,7 +54,7 @@ leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by copyShmRects: writeback exac
   const modeBlob = PropertyBlob.fromMode(vkms, mode);
 
   const stats = newCopyStats();
-  const bytes = await copyShmRects(src, dst, fullDamage(W, H), { stats });
+  const bytes = await copy(dst, fullDamage(W, H), { stats });
   t.equal(bytes, W * H * 4, 'the whole buffer copied');
   t.equal(stats.syncCalls, 2, 'START and END on the scanout buffer only: a wl_shm pool is no dma-buf');
 
@@ -88,7 +88,7 @@ leakFree(t, 'wl_shm XBGR8888 -> vkms dumb buffer by copyShmRects: writeback exac
 
   // the client truncates its pool (it did not seal it)
   native.ftruncateFd(memfd.fd, 0);
-  const err = await copyShmRects(src, dst, [{ x: 0, y: H / 2, width: W, height: H / 2 }], { stats }).then(
+  const err = await copy(dst, [{ x: 0, y: H / 2, width: W, height: H / 2 }], { stats }).then(
     () => null,
     (e: unknown) => e,
   );

@@ -12,10 +12,11 @@
 // buffer through their copySource. A client that truncates its unsealed pool gets invalid_fd,
 // and the compositor carries on. weston-simple-shm on a server of ours: its pools are sealed
 // memfds, every buffer zero-copy, its last frame scanned out directly. Every subtest returns fds, GEM handles and framebuffers to
-// baseline (leakFree).
+// baseline (leakFree). Fault 7: a client that re-creates its buffer at 1000 page offsets of one
+// pool keeps the udmabufs (fds, pinned pages) bounded, and the buffer on screen keeps its own.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
@@ -25,8 +26,9 @@ import type { Device } from '../../src/kms/device.js';
 import { readResources, type KmsResources } from '../../src/kms/resources.js';
 import { PRESENTATION_ZERO_COPY, Presenter, type PresentResult } from '../../src/scanout/index.js';
 import { newCopyStats, type CopySurface } from '../../src/scanout/copy.js';
-import { native } from '../../src/native.js';
+import { native, testNative } from '../../src/native.js';
 import {
+  IDLE_UDMABUFS_PER_POOL,
   ProtocolError,
   ShmBuffer,
   WL_SHM_ERROR,
@@ -60,6 +62,19 @@ function pixels(fn: Pixel, w: number, h: number, stride: number): Uint8Array {
   const dv = new DataView(out.buffer);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) dv.setUint32(y * stride + x * 4, fn(x, y), true);
   return out;
+}
+
+/** This process's open dma-bufs that udmabuf exported, as the kernel lists them (/proc/self/fdinfo's exp_name). */
+function openUdmabufFds(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    try {
+      if (/^exp_name:\s*udmabuf$/m.test(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))) n++;
+    } catch {
+      // the directory's own fd, closed by now
+    }
+  }
+  return n;
 }
 
 /** vkms, a presenter on its CRTC, the writeback capture, and a wl_shm compositor with a client. */
@@ -301,6 +316,55 @@ rigTest('a hostile client truncates its unsealed pool: typed rejection, invalid_
   await r.check(t, f, pattern(0x77), 'and shown');
   other.conn.close();
   sfd.close();
+});
+
+rigTest('fault 7: a client re-creating its buffer at 1000 offsets of one sealed pool: udmabufs and fds stay bounded, the buffer on screen keeps its udmabuf', zeroCopy, async (t, r) => {
+  const { W, H } = r;
+  const stride = W * 4;
+  const page = native.pageSize;
+  const N = 1000;
+  const screen = Math.ceil((stride * H) / page) * page;
+  const size = screen + N * page;
+  const fd = poolFile('sealed', size, pixels(pattern(0x71), W, H, stride));
+  const first = await clientBuffer(r.client, r.comp, fd, size, { offset: 0, width: W, height: H, stride, format: XR24 });
+  const sb = first.shm.scanoutBuffer();
+  t.equal(sb.kind, 'dmabuf', 'the fullscreen buffer is a udmabuf');
+  r.capture();
+  const f1 = await r.presenter.present({ buffer: sb });
+  t.equal(f1.path, 'direct', `direct (${r.presenter.explain(sb).join('; ')})`);
+  await r.check(t, f1, pattern(0x71), 'on screen');
+  // on screen, so locked; its client destroys the wl_buffer (the lock keeps it)
+  first.shm.lock();
+  first.buffer.request('destroy', {});
+  await r.client.conn.roundtrip();
+  const fds0 = testNative.countOpenFds();
+  const ub0 = openUdmabufFds();
+  t.equal(ub0, 1, 'one udmabuf open (the one on screen)');
+  let maxFds = 0;
+  let maxUdmabufs = 0;
+  for (let i = 0; i < N; i++) {
+    // a client that makes a new wl_buffer for each frame, each at another place in its pool
+    const b = first.pool.request('create_buffer', { offset: screen + i * page, width: 16, height: 16, stride: 64, format: 1 });
+    await r.client.conn.roundtrip();
+    if (r.comp.buffers.at(-1)!.scanoutBuffer().kind !== 'dmabuf') t.fail(`buffer ${i}: not zero copy`);
+    b.request('destroy', {});
+    await r.client.conn.roundtrip();
+    if (i % 50 === 49) {
+      // every 50 frames (reading /proc for each fd is slow under TCG)
+      maxFds = Math.max(maxFds, testNative.countOpenFds() - fds0);
+      maxUdmabufs = Math.max(maxUdmabufs, openUdmabufFds());
+    }
+  }
+  t.equal(r.comp.shm.stats.udmabufs, N + 1, `${N + 1} UDMABUF_CREATE, one per page range`);
+  t.ok(maxFds <= IDLE_UDMABUFS_PER_POOL, `open fds stayed within ${IDLE_UDMABUFS_PER_POOL} of where they were (at most ${maxFds} more)`);
+  t.ok(maxUdmabufs <= IDLE_UDMABUFS_PER_POOL + 1, `the kernel lists at most ${IDLE_UDMABUFS_PER_POOL + 1} udmabufs of ours at any time (${maxUdmabufs})`);
+  // the buffer on screen kept its udmabuf: the display still reads it and it goes out again
+  r.capture();
+  const f2 = await r.presenter.present({ buffer: sb, damage: [{ x: 0, y: 0, width: W, height: H }] });
+  t.equal(f2.path, 'direct', 'the locked buffer is still scanned out directly');
+  await r.check(t, f2, pattern(0x71), 'its pixels, read through the same udmabuf');
+  first.shm.unlock();
+  fd.close();
 });
 
 rigTest("weston-simple-shm: its pools are memfds sealed against shrinking (their size no page multiple), its buffers zero-copy, one scanned out DIRECT with writeback showing its pixels", zeroCopy, async (t, r) => {

@@ -530,6 +530,8 @@ async function yuvToScreen(t: TapTest, name: 'YUYV' | 'NV12', yuvAt: (b: Uint8Ar
     fence!.close();
     const buf = last!.buffer;
     t.equal(buf.planes.length, name === 'NV12' ? 2 : 1, `${name} has ${buf.planes.length} plane(s) in the camera's buffer`);
+    // vivid says colorspace sRGB, ycbcr_enc and quantization DEFAULT: BT.601 limited by the V4L2 rules
+    t.same(buf.yuv, { matrix: 'bt601', range: 'limited' }, "the frame carries the camera's YUV encoding from G_FMT (vivid: sRGB, defaults: BT.601 limited)");
     const planes = buf.planes.map((p) => ({ offset: p.offset, stride: p.stride }));
     const end = Math.max(...planes.map((p, i) => p.offset + p.stride * (i === 0 ? H : H / 2)));
     const map = Mapping.map(buf.planes[0]!.fd, 0, end, false);

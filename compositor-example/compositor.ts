@@ -64,7 +64,13 @@ export class Surface {
   frames: ServerResource<'wl_callback'>[] = [];
   /** Presentation feedback of the latest commit not presented yet. */
   feedbacks: FeedbackSink[] = [];
+  /** What sees the surface's commits (its xdg_surface while it has one). */
   role: SurfaceRole | null = null;
+  /**
+   * The role the surface was given ('xdg_toplevel', 'xdg_popup'): a wl_surface keeps its role
+   * for life, even after the role object is gone; only the same role may be given again.
+   */
+  roleName: string | null = null;
   #pending: Pending = emptyPending();
   #listeners: Array<(s: Surface) => void> = [];
 
@@ -82,6 +88,11 @@ export class Surface {
   /** Adds a presentation feedback to the pending state (wp_presentation.feedback). */
   addFeedback(fb: FeedbackSink): void {
     this.#pending.feedbacks.push(fb);
+  }
+
+  /** A buffer attached and not committed yet. */
+  get bufferPending(): boolean {
+    return this.#pending.buffer != null;
   }
 
   /** The kiosk presented the surface: the damage starts again from nothing. */

@@ -10,6 +10,7 @@
  * only update the surface's state and the newest is presented after the flip (no queue). After
  * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
  * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
+ * A commit that puts nothing new on screen waits for the next vblank instead (pacer.ts).
  */
 import { existsSync } from 'node:fs';
 import {
@@ -47,6 +48,7 @@ import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
+import { VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
 import { Shell } from './shell.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
@@ -331,6 +333,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     let dirty = false;
     let running: Promise<void> | null = null;
     const take = (r: PresentResult): void => capture.take(r);
+    // Frame callbacks and feedback of commits that put nothing new on screen: answered at the
+    // next vblank, a flip's or one predicted from the last flip (pacer.ts)
+    const pacer = new VblankPacer<Surface>({ refreshNs: presenter.refreshNs, shown: (s) => showing === s });
     const emit = (info: KioskFrameInfo): void => {
       for (const fn of frameListeners) {
         try {
@@ -376,6 +381,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         showing = null;
         rotatedPlane = false;
         take(r);
+        if (r.presentation) pacer.flipped(r.presentation);
         emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
         return;
       }
@@ -411,12 +417,20 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       showing = s;
       take(r);
       const p = r.presentation;
-      if (r.path === 'unchanged' || !p) {
+      if (r.path === 'unchanged') {
+        // nothing new on screen: no commit to KMS, the callbacks and feedback wait for the next vblank
+        notTaken();
+        pacer.defer({ surface: s, frames, feedbacks });
+        return;
+      }
+      if (!p) {
         notTaken();
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
         return;
       }
+      pacer.supersede(s); // its empty commits waiting for a vblank were replaced by this content
+      pacer.flipped(p);
       rotatedPlane = r.path === 'direct' && (placement.rotation !== 0 || placement.reflectX === true);
       counts.frames++;
       if (r.path === 'direct') counts.direct++;
@@ -466,19 +480,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       take(r);
       const p = r.presentation;
       if (r.path === 'unchanged' || !p) return;
+      pacer.flipped(p);
       const path = r.path === 'direct' ? 'direct' : 'copy';
       counts.frames++;
       counts[path === 'direct' ? 'direct' : 'copied']++;
       counts.bytesCopied += r.bytesCopied;
       if (frameListeners.length > 0) emit({ path, source: 'camera', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
-    }
-
-    function sendDone(frames: ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
-      for (const cb of frames) {
-        if (cb.destroyed) continue;
-        cb.send('done', { callback_data: ms >>> 0 });
-        cb.destroy();
-      }
     }
 
     if (opts.camera !== undefined) {
@@ -504,7 +511,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         captureGate = false;
         if (dirty && !closed) schedule();
       },
-      refresh: () => presenter.refresh(),
+      refresh: async (): Promise<PresentResult> => {
+        const r = await presenter.refresh();
+        if (r.presentation) pacer.flipped(r.presentation);
+        return r;
+      },
     };
 
     const kiosk: Kiosk = {
@@ -536,6 +547,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       async close(): Promise<void> {
         if (closed) return;
         closed = true;
+        pacer.close();
         await capture.idle();
         // the frame in flight ends with its flip; a flip that never comes (a hung device) must
         // not hang the exit: closing the device below rejects it

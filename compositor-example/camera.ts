@@ -170,7 +170,7 @@ export class KioskCamera {
     st[path === 'direct' ? 'direct' : 'copied']++;
     st.bytesCopied += r.bytesCopied;
     if (st.frames === 1 || (path === 'copy') !== st.reasons.length > 0) {
-      st.reasons = path === 'copy' ? [...this.src.directReasons, ...presenter.explain(b, placement, !this.src.constraints.writeCombine)] : [];
+      st.reasons = path === 'copy' ? [...new Set([...this.src.directReasons, ...presenter.explain(b, placement, !this.src.constraints.writeCombine)])] : [];
       this.#host?.log(`camera ${this.dev.path}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${st.reasons.length ? ` (${st.reasons.join('; ')})` : ''}`);
     }
     return { result: r, placement, buffer: b };

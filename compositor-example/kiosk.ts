@@ -48,7 +48,7 @@ import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
-import { VblankPacer, sendDone } from './pacer.js';
+import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
 import { Shell } from './shell.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
@@ -111,6 +111,11 @@ export interface KioskStats {
   addfb2: number;
   allocations: number;
   cpu: { userUs: number; systemUs: number };
+  /**
+   * One entry per client buffer the kiosk has shown: every live wl_buffer's, then those of the
+   * newest BUFFER_STATS_HISTORY (32) buffers that are gone or changed path since (oldest first);
+   * bounded however many buffers clients create.
+   */
   buffers: KioskBufferStats[];
   camera?: KioskCameraStats;
 }
@@ -163,6 +168,12 @@ interface Entry {
 }
 
 const XRGB8888 = fourcc('XRGB8888');
+
+/** How often frame callbacks of surfaces that are not shown are answered (1 Hz). */
+export const HIDDEN_FRAME_INTERVAL_MS = 1000;
+
+/** Stats of buffers that are gone kept for KioskStats.buffers (the newest ones). */
+export const BUFFER_STATS_HISTORY = 32;
 
 export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const log = opts.log ?? (() => undefined);
@@ -280,8 +291,14 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     };
 
     let closed = false;
-    const shell = new Shell(() => schedule());
+    const shell = new Shell(() => {
+      hidden.poke(); // a surface no longer shown may wait for frame callbacks
+      schedule();
+    });
+    // Frame callbacks of surfaces not shown: answered every HIDDEN_FRAME_INTERVAL_MS (pacer.ts)
+    const hidden = new HiddenFrames({ intervalMs: HIDDEN_FRAME_INTERVAL_MS, shown: (s) => shell.top?.surface === s });
     const surfaces = installCompositor(server, (s) => {
+      hidden.watch(s);
       currentOf.set(s, null);
       s.onCommit(() => {
         const prev = currentOf.get(s) ?? null;
@@ -327,7 +344,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // ---- frames ----
     const frameListeners: Array<(info: KioskFrameInfo) => void> = [];
     const counts = { frames: 0, direct: 0, copied: 0, bytesCopied: 0 };
-    const bufferStats: KioskBufferStats[] = [];
+    /** stats of live buffers, and a bounded history of those gone (or replaced by a path change) */
+    const liveStats = new Map<ServerResource, KioskBufferStats>();
+    const goneStats: KioskBufferStats[] = [];
+    const retireStat = (st: KioskBufferStats): void => {
+      goneStats.push(st);
+      if (goneStats.length > BUFFER_STATS_HISTORY) goneStats.splice(0, goneStats.length - BUFFER_STATS_HISTORY);
+    };
     let showing: Surface | 'camera' | null | undefined; // undefined: nothing committed yet; null: black
     let rotatedPlane = false;
     let dirty = false;
@@ -447,7 +470,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
       const path = r.path === 'direct' ? 'direct' : 'copy';
       if (!e.stat || e.stat.path !== path) {
-        const reasons = [...presenter.explain(b, placement)];
+        // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
+        const reasons = [...new Set(presenter.explain(b, placement))];
         const zc = e.shm?.zeroCopy;
         if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
         const first = !e.stat;
@@ -463,7 +487,17 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           path,
           reasons,
         };
-        bufferStats.push(e.stat);
+        const res = e.resource;
+        const old = liveStats.get(res);
+        liveStats.set(res, e.stat);
+        if (old) retireStat(old); // the path changed: the earlier entry goes to the history
+        else {
+          res.onDestroy(() => {
+            const st = liveStats.get(res);
+            liveStats.delete(res);
+            if (st) retireStat(st);
+          });
+        }
         log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
       }
       const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
@@ -534,7 +568,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           addfb2: ps.addfb2,
           allocations: ps.allocations,
           cpu: { userUs: cpu.user, systemUs: cpu.system },
-          buffers: bufferStats.map((s) => ({ ...s, reasons: [...s.reasons] })),
+          buffers: [...goneStats, ...liveStats.values()].map((s) => ({ ...s, reasons: [...s.reasons] })),
           ...(camera ? { camera: { ...camera.stats, reasons: [...camera.stats.reasons] } } : {}),
         };
       },
@@ -548,6 +582,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (closed) return;
         closed = true;
         pacer.close();
+        hidden.close();
         await capture.idle();
         // the frame in flight ends with its flip; a flip that never comes (a hung device) must
         // not hang the exit: closing the device below rejects it

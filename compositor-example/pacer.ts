@@ -10,7 +10,7 @@
  * `discarded` when the surface is no longer shown then, or a newer commit of it replaced it.
  */
 import { PRESENTATION_VSYNC, PRESENTATION_ZERO_COPY, type Presentation, type ServerResource } from 'primebuf';
-import type { FeedbackSink, PresentedInfo } from './compositor.js';
+import type { FeedbackSink, PresentedInfo, Surface } from './compositor.js';
 
 /** Sends `done` (with `ms`, the time in milliseconds) to each callback and destroys it. */
 export function sendDone(frames: readonly ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
@@ -142,5 +142,59 @@ export class VblankPacer<S> {
       const flags = PRESENTATION_VSYNC | ((last?.flags ?? 0) & PRESENTATION_ZERO_COPY);
       this.#answer({ tvSec: Number(sec), tvNsec: Number(at - sec * 1_000_000_000n), refreshNs: Number(this.#period), sequence, flags }, at);
     }, delayMs);
+  }
+}
+
+/**
+ * Frame callbacks of surfaces that are not shown (covered by a newer toplevel, not mapped, no
+ * role): answered at a throttled rate, every `intervalMs`, as compositors do for surfaces on no
+ * enabled output, so a client drawing on frame callbacks keeps running slowly instead of piling
+ * up callbacks (and waiting forever). Their feedback is discarded (nothing of them was shown).
+ */
+export class HiddenFrames {
+  readonly #intervalMs: number;
+  readonly #shown: (s: Surface) => boolean;
+  readonly #surfaces = new Set<Surface>();
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+  /** frame callbacks answered this way */
+  answered = 0;
+
+  constructor(opts: { readonly intervalMs: number; readonly shown: (s: Surface) => boolean }) {
+    if (!(opts.intervalMs > 0)) throw new RangeError(`intervalMs must be positive (got ${opts.intervalMs})`);
+    this.#intervalMs = opts.intervalMs;
+    this.#shown = opts.shown;
+  }
+
+  /** Follows `s`'s commits from now on. */
+  watch(s: Surface): void {
+    this.#surfaces.add(s);
+    s.onCommit(() => {
+      if (s.frames.length > 0 && !this.#shown(s)) this.poke();
+    });
+    s.resource.onDestroy(() => this.#surfaces.delete(s));
+  }
+
+  /** What is shown changed (or a hidden surface asked for a frame): a sweep within `intervalMs`. */
+  poke(): void {
+    if (this.#timer || this.#closed) return;
+    this.#timer = setTimeout(() => this.#sweep(), this.#intervalMs);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #sweep(): void {
+    this.#timer = null;
+    const now = Number(process.hrtime.bigint() / 1_000_000n);
+    for (const s of this.#surfaces) {
+      if (s.frames.length === 0 || this.#shown(s)) continue; // shown: its frames go with the next flip
+      const frames = s.takeCallbacks();
+      this.answered += frames.length;
+      sendDone(frames, now);
+    }
   }
 }

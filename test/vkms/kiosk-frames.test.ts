@@ -178,3 +178,68 @@ t.test('fault 5: the feedback of a commit that carries nothing new is presented 
     }
   });
 });
+
+/** Waits for `p` at most `ms`: undefined when it did not come. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(0, ms)))]);
+}
+
+t.test('fault 8: a toplevel covered by a newer one gets its frame callbacks at a throttled rate', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-frames-hidden' }, async (k) => {
+    const a = await Client.open(k.socket);
+    t.teardown(() => a.close());
+    t.not(await a.show(0x101010), 'discarded', 'a is shown');
+    const b = await Client.open(k.socket);
+    t.teardown(() => b.close());
+    t.not(await b.show(0x202020), 'discarded', 'b is shown, a covered');
+    // a draws on frame callbacks: it neither spins nor waits forever
+    const windowMs = 3000;
+    const end = Date.now() + windowMs;
+    let dones = 0;
+    let commits = 0;
+    while (Date.now() < end) {
+      const done = a.frame();
+      a.surface.request('damage_buffer', { x: commits % 100, y: 0, width: 1, height: 1 });
+      a.surface.request('commit', {});
+      a.conn.flush();
+      commits++;
+      if ((await within(done, end - Date.now())) === undefined) break;
+      dones++;
+    }
+    t.comment(`covered toplevel: ${dones} done in ${windowMs} ms (${commits} commits)`);
+    t.ok(dones >= 1, `its frame callbacks are answered (${dones})`);
+    t.ok(dones <= windowMs / 1000 + 1, `at about one per second, not per refresh (${dones})`);
+  });
+});
+
+t.test('fault 8: 80 buffers shown one after another: the stats keep a bounded history, each reason once', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-frames-stats' }, async (k) => {
+    const c = await Client.open(k.socket);
+    t.teardown(() => c.close());
+    let prev: WaylandProxy<'wl_buffer'> | undefined;
+    for (let i = 0; i < 80; i++) {
+      const buf = c.buffer(64, 64, 0x010101 * (i + 1));
+      c.surface.request('attach', { buffer: buf, x: 0, y: 0 });
+      c.surface.request('damage_buffer', { x: 0, y: 0, width: 64, height: 64 });
+      const fb = c.feedback();
+      c.surface.request('commit', {});
+      c.conn.flush();
+      if ((await fb) === 'discarded') {
+        t.fail(`buffer ${i} presented`);
+        return;
+      }
+      prev?.request('destroy', {});
+      prev = buf;
+    }
+    await c.conn.roundtrip();
+    const s = k.stats();
+    t.ok(s.buffers.length <= 33, `${s.buffers.length} buffer entries after 80 buffers (history of 32 plus the live one)`);
+    t.ok(s.buffers.length >= 2, 'the newest buffers are kept');
+    const live = s.buffers.at(-1)!;
+    t.same([live.width, live.height, live.client], [64, 64, process.pid], 'the live buffer is listed last');
+    t.equal(live.path, 'copy', 'an unsealed wl_shm pool is copied');
+    t.ok(live.reasons.some((r) => r.startsWith('NOT_DMABUF')), `its reasons say NOT_DMABUF (${live.reasons.join(' | ')})`);
+    const repeated = s.buffers.filter((b) => new Set(b.reasons).size !== b.reasons.length).map((b) => `${b.name}: ${b.reasons.join(' | ')}`);
+    t.same(repeated, [], 'no buffer lists a reason twice');
+  });
+});

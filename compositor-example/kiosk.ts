@@ -195,6 +195,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     const entries = new Map<ServerResource, Entry>();
     let camera: KioskCamera | undefined;
+    /** the failed camera was shut down */
+    let cameraRetired = false;
     const byScanout = new Map<ScanoutBuffer, Entry>();
     const maybeRelease = (e: Entry): void => {
       if (!e.owed || e.presenterHas || e.current > 0) return;
@@ -394,17 +396,28 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
     }
 
+    /** A camera that failed, once none of its buffers is on screen: forgotten by the presenter, shut down. */
+    function retireCamera(): void {
+      const c = camera;
+      if (!c?.failure || cameraRetired || showing === 'camera') return;
+      cameraRetired = true;
+      for (const b of c.buffers) presenter.forget(b);
+      c.shutDown();
+    }
+
     async function frame(): Promise<void> {
+      retireCamera();
       const s = shell.top?.surface;
       const e = s?.buffer ? entryOf(s.buffer) : null;
       if (!s || !e) {
         if (camera?.latest) return showCamera(camera);
-        if (showing === null || showing === 'camera') return;
-        const r = await presenter.clear();
+        if (showing === null || (showing === 'camera' && !camera?.failure)) return;
+        const r = await presenter.clear(); // black (also when the camera on screen failed)
         showing = null;
         rotatedPlane = false;
         take(r);
         if (r.presentation) pacer.flipped(r.presentation);
+        retireCamera();
         emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
         return;
       }
@@ -526,7 +539,16 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const c = (camera = KioskCamera.open(opts.camera, opts.cameraFormat ?? XRGB8888, device, logicalSize(mode, transform)));
       undo.push(() => c.closeNow());
       log(c.describe());
-      c.start({ closed: () => closed, covered: () => shell.top !== undefined, ready: schedule, log });
+      c.start({
+        closed: () => closed,
+        covered: () => shell.top !== undefined,
+        ready: schedule,
+        log,
+        failed: (err) => {
+          log(`camera ${c.dev.path}: stopped (${err.message}); showing ${shell.top ? 'the client' : 'black'}`);
+          schedule(); // the frame loop takes it off the screen and shuts it down
+        },
+      });
     }
 
     const socket = server.addSocket(opts.socket);

@@ -3,7 +3,9 @@
  * fits the (logical) mode, its frames taken through CameraSource as they come, the newest kept
  * for the next frame of the kiosk and older ones given straight back. While a toplevel covers the
  * camera its frames go back unshown. A frame handed to the presenter stays out of the camera
- * until the presenter lets go of it (`released`).
+ * until the presenter lets go of it (`released`). A camera that fails mid-stream (unplugged: its
+ * QBUF or DQBUF refused) is reported to the kiosk (`failed`), which takes it off the screen and
+ * then shuts it down (`shutDown`).
  */
 import {
   CameraSource,
@@ -37,6 +39,8 @@ export interface KioskCameraStats {
   dropped: number;
   /** why the frames are copied (the presenter's reasons, CameraSource.directReasons); empty when direct */
   reasons: string[];
+  /** why the camera stopped mid-stream (unplugged: a refused QBUF or DQBUF); absent while it runs */
+  stopped?: string;
 }
 
 /** What the camera asks of the kiosk while it runs. */
@@ -47,6 +51,11 @@ export interface CameraHost {
   readonly covered: () => boolean;
   /** a new frame waits: present it with the next frame of the kiosk */
   readonly ready: () => void;
+  /**
+   * The camera failed (unplugged mid-stream: a refused QBUF or DQBUF): no frame comes any more.
+   * The kiosk shows black or a client, then shuts the camera down (`shutDown`).
+   */
+  readonly failed: (err: Error) => void;
   readonly log: (line: string) => void;
 }
 
@@ -71,6 +80,9 @@ export class KioskCamera {
   /** frames the presenter has (given back on `released`) */
   readonly #held = new Map<ScanoutBuffer, CameraFrame>();
   #host: CameraHost | undefined;
+  /** why the camera failed (no frames any more) */
+  #failure: Error | undefined;
+  #shut = false;
 
   private constructor(dev: V4l2Device, sys: SystemAllocators, src: CameraSource, stats: KioskCameraStats) {
     this.dev = dev;
@@ -117,7 +129,14 @@ export class KioskCamera {
       try {
         f = await this.src.next();
       } catch (err) {
-        if (!host.closed()) host.log(`camera ${this.dev.path}: ${err instanceof Error ? err.message : String(err)}`);
+        if (host.closed() || this.#shut) return;
+        this.#failure = err instanceof Error ? err : new Error(String(err));
+        this.stats.stopped = this.#failure.message;
+        if (this.latest) {
+          this.latest.release(); // never shown; the failed stream takes it back as nothing
+          this.latest = null;
+        }
+        host.failed(this.#failure);
         return;
       }
       if (host.closed()) return;
@@ -133,6 +152,38 @@ export class KioskCamera {
       }
       this.latest = f;
       host.ready();
+    }
+  }
+
+  /** Why the camera stopped delivering frames (undefined while it runs). */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** The camera's buffers, as the presenter knows them (to forget them before shutDown). */
+  get buffers(): ScanoutBuffer[] {
+    return this.src.stream.buffers.map((b) => b.scanout);
+  }
+
+  /**
+   * After a failure, once the presenter no longer shows its buffers (and forgot them): stops the
+   * source, closes the node and the allocators. What fails here is logged, not thrown.
+   */
+  shutDown(): void {
+    if (this.#shut) return;
+    this.#shut = true;
+    this.#held.clear();
+    this.latest = null;
+    for (const [what, fn] of [
+      ['stopping the stream', () => this.src.stop()],
+      ['closing the node', () => this.dev.close()],
+      ['closing the allocators', () => this.sys.close()],
+    ] as const) {
+      try {
+        fn();
+      } catch (err) {
+        this.#host?.log(`camera ${this.dev.path}: ${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
   }
 
@@ -170,7 +221,7 @@ export class KioskCamera {
     st[path === 'direct' ? 'direct' : 'copied']++;
     st.bytesCopied += r.bytesCopied;
     if (st.frames === 1 || (path === 'copy') !== st.reasons.length > 0) {
-      st.reasons = path === 'copy' ? [...this.src.directReasons, ...presenter.explain(b, placement, !this.src.constraints.writeCombine)] : [];
+      st.reasons = path === 'copy' ? [...new Set([...this.src.directReasons, ...presenter.explain(b, placement, !this.src.constraints.writeCombine)])] : [];
       this.#host?.log(`camera ${this.dev.path}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${st.reasons.length ? ` (${st.reasons.join('; ')})` : ''}`);
     }
     return { result: r, placement, buffer: b };
@@ -178,12 +229,12 @@ export class KioskCamera {
 
   /** After the presenter closed (it let go of the camera's buffers): STREAMOFF, the buffers freed. */
   async close(): Promise<void> {
+    if (this.#shut) return;
     this.#held.clear();
     this.latest = null;
     this.src.stop();
     await this.pump;
-    this.dev.close();
-    this.sys.close();
+    this.shutDown();
   }
 
   /** Start-up failed after open: everything closed at once. */

@@ -6,10 +6,17 @@
  * (in buffer pixels) until the kiosk presents the surface; so do frame callbacks and
  * presentation feedback of the commits in between.
  */
-import type { ServerResource, WaylandServer, Rect } from 'primebuf';
+import { mergeDamage, type ServerResource, type WaylandServer, type Rect } from 'primebuf';
 
 /** wl_surface.error codes. */
 const SURFACE_ERROR = { invalid_scale: 0, invalid_transform: 1, invalid_size: 2, invalid_offset: 3 } as const;
+
+/**
+ * Damage rectangles a surface keeps between two presentations before they are merged (into at
+ * most MAX_DAMAGE_RECTS covering their union): a surface that is not shown is not presented,
+ * and its damage must not grow with every commit.
+ */
+export const MAX_PENDING_DAMAGE = 64;
 
 /** Whole-buffer damage: the clients' favourite (0, 0, INT32_MAX, INT32_MAX) is clipped to it. */
 const EVERYTHING: Rect = { x: 0, y: 0, width: 0x7fffffff, height: 0x7fffffff };
@@ -64,7 +71,13 @@ export class Surface {
   frames: ServerResource<'wl_callback'>[] = [];
   /** Presentation feedback of the latest commit not presented yet. */
   feedbacks: FeedbackSink[] = [];
+  /** What sees the surface's commits (its xdg_surface while it has one). */
   role: SurfaceRole | null = null;
+  /**
+   * The role the surface was given ('xdg_toplevel', 'xdg_popup'): a wl_surface keeps its role
+   * for life, even after the role object is gone; only the same role may be given again.
+   */
+  roleName: string | null = null;
   #pending: Pending = emptyPending();
   #listeners: Array<(s: Surface) => void> = [];
 
@@ -84,6 +97,11 @@ export class Surface {
     this.#pending.feedbacks.push(fb);
   }
 
+  /** A buffer attached and not committed yet. */
+  get bufferPending(): boolean {
+    return this.#pending.buffer != null;
+  }
+
   /** The kiosk presented the surface: the damage starts again from nothing. */
   takeFrame(): { damage: Rect[] | undefined; frames: ServerResource<'wl_callback'>[]; feedbacks: FeedbackSink[] } {
     const out = { damage: this.damage, frames: this.frames, feedbacks: this.feedbacks };
@@ -91,6 +109,17 @@ export class Surface {
     this.frames = [];
     this.feedbacks = [];
     return out;
+  }
+
+  /**
+   * The surface is not shown: its frame callbacks are taken (to be answered at a throttled rate)
+   * and its feedback discarded; its damage stays (bounded).
+   */
+  takeCallbacks(): ServerResource<'wl_callback'>[] {
+    const frames = this.frames;
+    this.frames = [];
+    for (const fb of this.feedbacks.splice(0)) fb.discarded();
+    return frames;
   }
 
   /** The surface was destroyed or is no longer shown: its feedback is discarded. */
@@ -147,6 +176,7 @@ export class Surface {
       const identity = this.transform === 0 && this.scale === 1;
       const surf = pend.surfaceDamage.map((r) => (identity ? r : EVERYTHING));
       this.damage.push(...surf, ...pend.bufferDamage);
+      if (this.damage.length > MAX_PENDING_DAMAGE) this.damage = mergeDamage(this.damage, EVERYTHING.width, EVERYTHING.height);
       if (geometryChanged) this.damage = undefined;
     }
     this.frames.push(...pend.frames);

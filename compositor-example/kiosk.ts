@@ -10,6 +10,7 @@
  * only update the surface's state and the newest is presented after the flip (no queue). After
  * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
  * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
+ * A commit that puts nothing new on screen waits for the next vblank instead (pacer.ts).
  */
 import { existsSync } from 'node:fs';
 import {
@@ -41,6 +42,7 @@ import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
+import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
 import { Shell } from './shell.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
@@ -103,6 +105,11 @@ export interface KioskStats {
   addfb2: number;
   allocations: number;
   cpu: { userUs: number; systemUs: number };
+  /**
+   * One entry per client buffer the kiosk has shown: every live wl_buffer's, then those of the
+   * newest BUFFER_STATS_HISTORY (32) buffers that are gone or changed path since (oldest first);
+   * bounded however many buffers clients create.
+   */
   buffers: KioskBufferStats[];
   camera?: KioskCameraStats;
 }
@@ -156,6 +163,12 @@ interface Entry {
 
 const XRGB8888 = fourcc('XRGB8888');
 
+/** How often frame callbacks of surfaces that are not shown are answered (1 Hz). */
+export const HIDDEN_FRAME_INTERVAL_MS = 1000;
+
+/** Stats of buffers that are gone kept for KioskStats.buffers (the newest ones). */
+export const BUFFER_STATS_HISTORY = 32;
+
 export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const log = opts.log ?? (() => undefined);
   const transform: OutputTransform = opts.transform ?? 0;
@@ -180,6 +193,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     const entries = new Map<ServerResource, Entry>();
     let camera: KioskCamera | undefined;
+    /** the failed camera was shut down */
+    let cameraRetired = false;
     const byScanout = new Map<ScanoutBuffer, Entry>();
     const maybeRelease = (e: Entry): void => {
       if (!e.owed || e.presenterHas || e.current > 0) return;
@@ -263,8 +278,14 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     };
 
     let closed = false;
-    const shell = new Shell(() => schedule());
+    const shell = new Shell(() => {
+      hidden.poke(); // a surface no longer shown may wait for frame callbacks
+      schedule();
+    });
+    // Frame callbacks of surfaces not shown: answered every HIDDEN_FRAME_INTERVAL_MS (pacer.ts)
+    const hidden = new HiddenFrames({ intervalMs: HIDDEN_FRAME_INTERVAL_MS, shown: (s) => shell.top?.surface === s });
     const surfaces = installCompositor(server, (s) => {
+      hidden.watch(s);
       currentOf.set(s, null);
       s.onCommit(() => {
         const prev = currentOf.get(s) ?? null;
@@ -310,12 +331,21 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // ---- frames ----
     const frameListeners: Array<(info: KioskFrameInfo) => void> = [];
     const counts = { frames: 0, direct: 0, copied: 0, bytesCopied: 0 };
-    const bufferStats: KioskBufferStats[] = [];
+    /** stats of live buffers, and a bounded history of those gone (or replaced by a path change) */
+    const liveStats = new Map<ServerResource, KioskBufferStats>();
+    const goneStats: KioskBufferStats[] = [];
+    const retireStat = (st: KioskBufferStats): void => {
+      goneStats.push(st);
+      if (goneStats.length > BUFFER_STATS_HISTORY) goneStats.splice(0, goneStats.length - BUFFER_STATS_HISTORY);
+    };
     let showing: Surface | 'camera' | null | undefined; // undefined: nothing committed yet; null: black
     let rotatedPlane = false;
     let dirty = false;
     let running: Promise<void> | null = null;
     const take = (r: PresentResult): void => capture.take(r);
+    // Frame callbacks and feedback of commits that put nothing new on screen: answered at the
+    // next vblank, a flip's or one predicted from the last flip (pacer.ts)
+    const pacer = new VblankPacer<Surface>({ refreshNs: presenter.refreshNs, shown: (s) => showing === s });
     const emit = (info: KioskFrameInfo): void => {
       for (const fn of frameListeners) {
         try {
@@ -351,16 +381,28 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
     }
 
+    /** A camera that failed, once none of its buffers is on screen: forgotten by the presenter, shut down. */
+    function retireCamera(): void {
+      const c = camera;
+      if (!c?.failure || cameraRetired || showing === 'camera') return;
+      cameraRetired = true;
+      for (const b of c.buffers) presenter.forget(b);
+      c.shutDown();
+    }
+
     async function frame(): Promise<void> {
+      retireCamera();
       const s = shell.top?.surface;
       const e = s?.buffer ? entryOf(s.buffer) : null;
       if (!s || !e) {
         if (camera?.latest) return showCamera(camera);
-        if (showing === null || showing === 'camera') return;
-        const r = await presenter.clear();
+        if (showing === null || (showing === 'camera' && !camera?.failure)) return;
+        const r = await presenter.clear(); // black (also when the camera on screen failed)
         showing = null;
         rotatedPlane = false;
         take(r);
+        if (r.presentation) pacer.flipped(r.presentation);
+        retireCamera();
         emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
         return;
       }
@@ -396,12 +438,20 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       showing = s;
       take(r);
       const p = r.presentation;
-      if (r.path === 'unchanged' || !p) {
+      if (r.path === 'unchanged') {
+        // nothing new on screen: no commit to KMS, the callbacks and feedback wait for the next vblank
+        notTaken();
+        pacer.defer({ surface: s, frames, feedbacks });
+        return;
+      }
+      if (!p) {
         notTaken();
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
         return;
       }
+      pacer.supersede(s); // its empty commits waiting for a vblank were replaced by this content
+      pacer.flipped(p);
       rotatedPlane = r.path === 'direct' && (placement.rotation !== 0 || placement.reflectX === true);
       counts.frames++;
       if (r.path === 'direct') counts.direct++;
@@ -418,7 +468,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
       const path = r.path === 'direct' ? 'direct' : 'copy';
       if (!e.stat || e.stat.path !== path) {
-        const reasons = [...presenter.explain(b, placement)];
+        // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
+        const reasons = [...new Set(presenter.explain(b, placement))];
         const zc = e.shm?.zeroCopy;
         if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
         const first = !e.stat;
@@ -434,7 +485,17 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           path,
           reasons,
         };
-        bufferStats.push(e.stat);
+        const res = e.resource;
+        const old = liveStats.get(res);
+        liveStats.set(res, e.stat);
+        if (old) retireStat(old); // the path changed: the earlier entry goes to the history
+        else {
+          res.onDestroy(() => {
+            const st = liveStats.get(res);
+            liveStats.delete(res);
+            if (st) retireStat(st);
+          });
+        }
         log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
       }
       const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
@@ -451,6 +512,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       take(r);
       const p = r.presentation;
       if (r.path === 'unchanged' || !p) return;
+      pacer.flipped(p);
       const path = r.path === 'direct' ? 'direct' : 'copy';
       counts.frames++;
       counts[path === 'direct' ? 'direct' : 'copied']++;
@@ -458,19 +520,20 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (frameListeners.length > 0) emit({ path, source: 'camera', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
     }
 
-    function sendDone(frames: ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
-      for (const cb of frames) {
-        if (cb.destroyed) continue;
-        cb.send('done', { callback_data: ms >>> 0 });
-        cb.destroy();
-      }
-    }
-
     if (opts.camera !== undefined) {
       const c = (camera = KioskCamera.open(opts.camera, opts.cameraFormat ?? XRGB8888, model, logicalSize(mode, transform)));
       undo.push(() => c.closeNow());
       log(c.describe());
-      c.start({ closed: () => closed, covered: () => shell.top !== undefined, ready: schedule, log });
+      c.start({
+        closed: () => closed,
+        covered: () => shell.top !== undefined,
+        ready: schedule,
+        log,
+        failed: (err) => {
+          log(`camera ${c.dev.path}: stopped (${err.message}); showing ${shell.top ? 'the client' : 'black'}`);
+          schedule(); // the frame loop takes it off the screen and shuts it down
+        },
+      });
     }
 
     const socket = server.addSocket(opts.socket);
@@ -489,7 +552,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         captureGate = false;
         if (dirty && !closed) schedule();
       },
-      refresh: () => presenter.refresh(),
+      refresh: async (): Promise<PresentResult> => {
+        const r = await presenter.refresh();
+        if (r.presentation) pacer.flipped(r.presentation);
+        return r;
+      },
     };
 
     const kiosk: Kiosk = {
@@ -508,7 +575,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           addfb2: ps.addfb2,
           allocations: ps.allocations,
           cpu: { userUs: cpu.user, systemUs: cpu.system },
-          buffers: bufferStats.map((s) => ({ ...s, reasons: [...s.reasons] })),
+          buffers: [...goneStats, ...liveStats.values()].map((s) => ({ ...s, reasons: [...s.reasons] })),
           ...(camera ? { camera: { ...camera.stats, reasons: [...camera.stats.reasons] } } : {}),
         };
       },
@@ -521,6 +588,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       async close(): Promise<void> {
         if (closed) return;
         closed = true;
+        pacer.close();
+        hidden.close();
         await capture.idle();
         // the frame in flight ends with its flip; a flip that never comes (a hung device) must
         // not hang the exit: closing the device below rejects it

@@ -88,7 +88,11 @@ export interface CameraFrame {
   readonly timestampUs: number;
   /** when the frame was dequeued (CLOCK_MONOTONIC, ns) */
   readonly dequeuedNs: bigint;
-  /** call once the frame is off the screen (a later frame was flipped in) */
+  /**
+   * Call once the frame is off the screen (a later frame was flipped in). Never throws (it runs in
+   * the presenter's onRelease): a camera that refuses the buffer (unplugged: ENODEV, EIO) fails
+   * the stream, and next() rejects with a V4l2StreamError saying why.
+   */
   release(): void;
 }
 
@@ -257,7 +261,7 @@ export class CameraSource {
     return this.#requests.reduce((n, r) => n + r.reallocations, 0);
   }
 
-  /** The next frame from the camera. */
+  /** The next frame from the camera; rejects (V4l2StreamError) once the camera failed, ClosedError after stop(). */
   async next(): Promise<CameraFrame> {
     const stream = this.#stream;
     let f: CaptureFrame;

@@ -19,6 +19,6 @@ export {
   type V4l2QueueCaps,
   type V4l2Size,
 } from './device.js';
-export { CaptureStream, type CaptureBuffer, type CaptureFrame, type CaptureOptions, type CaptureStats, type CaptureTarget } from './stream.js';
+export { CaptureStream, V4l2StreamError, type CaptureBuffer, type CaptureFrame, type CaptureOptions, type CaptureStats, type CaptureTarget } from './stream.js';
 export { CameraSource, type CameraAttach, type CameraFrame, type CameraSourceOptions, type MoveTiming } from './camera.js';
 export { OutputStream, type OutputOptions } from './output.js';

@@ -11,7 +11,7 @@
  * `frame.requeue()` gives it back to the camera.
  */
 import { Dmabuf } from '../dmabuf/dmabuf.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, PrimebufError } from '../errors.js';
 import { formatInfo, formatName, DRM_FORMAT_MOD_LINEAR } from '../formats/index.js';
 import { native } from '../native.js';
 import type { RawFdWatch } from '../native/drm.js';
@@ -63,7 +63,11 @@ export interface CaptureFrame {
   /** V4L2_BUF_FLAG_ERROR: the content may be corrupt */
   readonly error: boolean;
   readonly bytesused: number;
-  /** gives the buffer back to the camera (once; later calls do nothing) */
+  /**
+   * Gives the buffer back to the camera (once; later calls do nothing). Never throws: a QBUF the
+   * camera refuses (unplugged mid-stream: ENODEV, EIO) fails the stream instead, and next()
+   * rejects with that error (as does the pending one).
+   */
   requeue(): void;
 }
 
@@ -74,6 +78,19 @@ export interface CaptureStats {
   missed: number;
   /** frames the camera filled that stop() threw away: dequeued and never taken, or done in the queue */
   undelivered: number;
+}
+
+/** A capture stream failed (the camera refused a QBUF or DQBUF, or its poll failed); `cause` is the ioctl's error. */
+export class V4l2StreamError extends PrimebufError {
+  override name = 'V4l2StreamError';
+  /** the errno name of the cause, when it has one (ENODEV, EIO, ...) */
+  readonly errno: string | undefined;
+  constructor(message: string, cause?: unknown) {
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    const errno = typeof code === 'string' ? code : undefined;
+    super(`${message}${cause instanceof Error ? `: ${cause.message}` : ''}`, cause === undefined ? undefined : { cause });
+    this.errno = errno;
+  }
 }
 
 /** A streaming V4L2 capture queue (see the top of this file). stop() is idempotent. */
@@ -184,13 +201,13 @@ export class CaptureStream {
 
   #onReadable(status: number): void {
     if (this.#stopped) return;
-    if (status !== 0) return this.#fail(new Error(`${this.device.path}: poll failed (errno ${status})`));
+    if (status !== 0) return this.#fail(new V4l2StreamError(`${this.device.path}: the camera's fd polls ${status === 9 ? 'POLLERR (the device is gone or failed)' : `an error (errno ${status})`}`));
     for (;;) {
       let raw: RawV4l2Buffer | null;
       try {
         raw = native.v4l2DQBuf(this.device.fd, this.#type, this.#mem);
       } catch (err) {
-        return this.#fail(err as Error);
+        return this.#fail(new V4l2StreamError(`${this.device.path}: taking a frame from the camera failed (VIDIOC_DQBUF)`, err));
       }
       if (!raw) return;
       this.#deliver(raw);
@@ -223,7 +240,15 @@ export class CaptureStream {
       requeue: () => {
         if (given) return;
         given = true;
-        if (!this.#stopped) return this.#queue(raw.index);
+        if (!this.#stopped) {
+          if (this.#failure) return; // a failed stream takes nothing back
+          try {
+            this.#queue(raw.index);
+          } catch (err) {
+            this.#fail(new V4l2StreamError(`${this.device.path}: giving buffer ${raw.index} back to the camera failed (VIDIOC_QBUF)`, err));
+          }
+          return;
+        }
         // a frame handed over at stop: its dma-buf was kept open for it until now
         const kept = this.#kept.get(raw.index);
         this.#kept.delete(raw.index);
@@ -233,13 +258,19 @@ export class CaptureStream {
   }
 
   #fail(err: Error): void {
+    if (this.#failure) return;
     this.#failure = err;
     this.#watch?.stop();
     this.#watch = undefined;
     for (const w of this.#waiters.splice(0)) w.reject(err);
   }
 
-  /** The next dequeued frame (frames not yet taken wait in order). */
+  /** Why the stream failed (a refused QBUF or DQBUF, a poll error), or undefined. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** The next dequeued frame (frames not yet taken wait in order); rejects once the stream failed. */
   next(): Promise<CaptureFrame> {
     if (this.#stopped) return Promise.reject(new ClosedError('CaptureStream'));
     if (this.#failure) return Promise.reject(this.#failure);
@@ -303,7 +334,13 @@ export class CaptureStream {
     this.#watch = undefined;
     for (const w of this.#waiters.splice(0)) w.reject(new ClosedError('CaptureStream'));
     for (const f of kept) this.#kept.set(f.buffer.index, f.buffer.dmabuf);
-    this.device.releaseQueue(this.#mem, true, this.buffers.filter((b) => !this.#kept.has(b.index)).map((b) => b.dmabuf));
+    try {
+      this.device.releaseQueue(this.#mem, true, this.buffers.filter((b) => !this.#kept.has(b.index)).map((b) => b.dmabuf));
+    } catch (err) {
+      // a camera that failed (gone: ENODEV) refuses STREAMOFF and REQBUFS too; its dma-bufs
+      // were closed all the same (releaseQueue closes them in any case)
+      if (!this.#failure) throw err;
+    }
   }
 
   [Symbol.dispose](): void {

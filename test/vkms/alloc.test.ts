@@ -25,7 +25,7 @@ import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/
 import { SystemError } from '../../src/errors.js';
 import { allocTestHooks } from '../../src/alloc/backends/test-hooks.js';
 import type { PoolAllocator } from '../../src/alloc/backends/allocators.js';
-import { assertBack, kernelGemHandles, snapshot } from './leak.js';
+import { assertBack, snapshot } from './leak.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck (tap's default is 30 s per file)
 

@@ -10,11 +10,10 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { SystemError } from '../../src/errors.js';
 import { liveFramebufferCount } from '../../src/kms/framebuffer.js';
 import { liveGemHandleCount } from '../../src/kms/gem.js';
 import { liveGbmBoCount } from '../../src/alloc/backends/gbm.js';
-import { native, testNative } from '../../src/native.js';
+import { testNative } from '../../src/native.js';
 import type { BuiltPlugins, Test, TestOpts } from '@tapjs/test';
 
 export interface LeakSnapshot {
@@ -53,31 +52,6 @@ export function kernelFramebuffers(): Record<string, number[]> {
  */
 export const GEM_PROBE_LIMIT = 1024;
 
-/**
- * Whether GEM handle `handle` exists on DRM fd `fd`, asked of the kernel. What vkms and vgem on
- * 6.12 expose: debugfs has name, clients (pid, uid, magic per drm_file: no handle counts),
- * gem_names (flink names only) and framebuffer; /proc/PID/fdinfo shows GEM memory only for
- * drivers whose show_fdinfo calls drm_show_memory_stats (neither does). So each handle number is
- * probed with an ioctl that looks the handle up and changes nothing the tests can see:
- * - a primary node: DRM_IOCTL_MODE_MAP_DUMB (ENOENT: no such handle; an offset for the driver's
- *   own object, EINVAL for an imported one: drm_gem_dumb_map_offset refuses to map imports).
- *   Its only effect is the object's mmap offset, freed with the object.
- * - a render node, where the dumb ioctls are refused: DRM_IOCTL_PRIME_HANDLE_TO_FD (ENOENT: no
- *   such handle; otherwise a dma-buf fd, closed at once). A render node's handles are all
- *   imports here (vgem makes buffers only through the dumb ioctls), whose dma-buf already exists.
- */
-export function gemHandleExists(fd: number, render: boolean, handle: number): boolean {
-  try {
-    if (render) native.closeFd(native.drmPrimeHandleToFd(fd, handle, false));
-    else native.dumbMapOffset(fd, handle);
-    return true;
-  } catch (err) {
-    if (err instanceof SystemError && err.code === 'ENOENT') return false;
-    if (err instanceof SystemError && err.code === 'EINVAL' && !render) return true;
-    throw err;
-  }
-}
-
 /** The GEM handles the kernel has on each open DRM fd of this process (from /proc/self/fd). */
 export function kernelGemHandles(): Record<string, number[]> {
   const out: Record<string, number[]> = {};
@@ -95,10 +69,22 @@ export function kernelGemHandles(): Record<string, number[]> {
   return out;
 }
 
-/** The GEM handles the kernel has on DRM fd `fd` (a render node's when `render`), ascending. */
+/**
+ * The GEM handles the kernel has on DRM fd `fd` (a render node's when `render`), ascending, asked
+ * of the kernel handle by handle (testNative.gemHandlesProbe, a native loop: a JS exception per
+ * absent handle cost seconds per snapshot in the emulated guest). What vkms and vgem on
+ * 6.12 expose: debugfs has name, clients (pid, uid, magic per drm_file: no handle counts),
+ * gem_names (flink names only) and framebuffer; /proc/PID/fdinfo shows GEM memory only for
+ * drivers whose show_fdinfo calls drm_show_memory_stats (neither does). So each handle number is
+ * probed with an ioctl that looks the handle up and changes nothing the tests can see:
+ * - a primary node: DRM_IOCTL_MODE_MAP_DUMB (ENOENT: no such handle; an offset for the driver's
+ *   own object, EINVAL for an imported one: drm_gem_dumb_map_offset refuses to map imports).
+ *   Its only effect is the object's mmap offset, freed with the object.
+ * - a render node, where the dumb ioctls are refused: DRM_IOCTL_PRIME_HANDLE_TO_FD (ENOENT: no
+ *   such handle; otherwise a dma-buf fd, closed at once). A render node's handles are all
+ *   imports here (vgem makes buffers only through the dumb ioctls), whose dma-buf already exists.
+ */
 export function gemHandlesOn(fd: number, render = false): number[] {
-  // the same probe as gemHandleExists, looped in native code (a JS exception per absent handle
-  // costs seconds per snapshot in the emulated guest)
   const handles = testNative.gemHandlesProbe(fd, render, GEM_PROBE_LIMIT);
   if (handles.length > 0 && handles.at(-1)! > GEM_PROBE_LIMIT - 64) {
     throw new Error(`fd ${fd} has GEM handle ${handles.at(-1)}: raise GEM_PROBE_LIMIT (${GEM_PROBE_LIMIT})`);

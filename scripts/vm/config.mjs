@@ -30,6 +30,9 @@ export const HOST_PACKAGES = {
   'libgl1-mesa-dri': '/usr/lib/x86_64-linux-gnu/dri/kms_swrast_dri.so',
   // v4l2-ctl: the V4L2 conformance tests compare primebuf's view of vivid with it
   'v4l-utils': '/usr/bin/v4l2-ctl',
+  // gdb: the backtrace of a Weston demo client's core tells its own known crash from one the
+  // compositor caused (test/util/weston-clients.ts)
+  gdb: '/usr/bin/gdb',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */

@@ -16,6 +16,12 @@ export interface TestOnlyNative {
    * after about 10 s.
    */
   vgemFenceAttach(fd: number, handle: number, write: boolean): number;
+  /**
+   * The GEM handles in [1, limit] that exist on DRM fd `fd`, probed handle by handle with
+   * DRM_IOCTL_MODE_MAP_DUMB (a primary node) or DRM_IOCTL_PRIME_HANDLE_TO_FD (a render node,
+   * `render`): the kernel's answer for leak checks (test/vkms/leak.ts).
+   */
+  gemHandlesProbe(fd: number, render: boolean, limit: number): number[];
   /** DRM_IOCTL_VGEM_FENCE_SIGNAL: signals fence `fence` of this vgem fd (ETIMEDOUT when vgem already did). */
   vgemFenceSignal(fd: number, fence: number): void;
 }

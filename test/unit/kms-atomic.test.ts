@@ -3,7 +3,7 @@
 // properties), later sets replace earlier ones, fence slots are left out of TEST_ONLY, a kernel
 // refusal is a typed SystemError naming the ioctl, and a failed commit leaves no pending flip.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -11,6 +11,7 @@ import { InvalidArgumentError, SystemError } from '../../src/errors.js';
 import { AtomicRequest } from '../../src/kms/atomic.js';
 import type { Device } from '../../src/kms/device.js';
 import { DrmEventDispatcher } from '../../src/kms/events.js';
+import { listDevices } from '../../src/kms/discovery.js';
 import { packageRoot, testNative } from '../../src/native.js';
 
 /** A stand-in Device on a FIFO (pollable, ioctls fail ENOTTY): knows one plane (31) and one CRTC (41). */
@@ -84,8 +85,10 @@ t.test('a dispatcher that cannot poll its fd leaves nothing pending', async (t) 
 t.test('primebuf devices: --help, and an empty --json list on a host without /dev/dri', async (t) => {
   const cli = join(packageRoot, 'dist', 'src', 'cli.js');
   t.match(execFileSync(process.execPath, [cli, 'devices', '--help'], { encoding: 'utf8' }), /usage: primebuf devices/);
-  const out = JSON.parse(execFileSync(process.execPath, [cli, 'devices', '--json'], { encoding: 'utf8' })) as { devices: unknown[] };
-  t.ok(Array.isArray(out.devices));
+  const out = JSON.parse(execFileSync(process.execPath, [cli, 'devices', '--json'], { encoding: 'utf8' })) as { devices: Array<{ path: string }> };
+  // One entry per DRM node of this machine: none on the project's hosts (no /dev/dri).
+  t.same(out.devices.map((d) => d.path), listDevices().map((d) => d.path), `exactly the DRM nodes present (${listDevices().length})`);
+  if (!existsSync('/dev/dri')) t.same(out.devices, [], 'no /dev/dri: an empty list');
   let status = 0;
   try {
     execFileSync(process.execPath, [cli, 'devices', '--bogus'], { encoding: 'utf8', stdio: 'pipe' });

@@ -62,7 +62,7 @@ t.test('RunOnPool at teardown: an environment that ends with a job still on the 
 
 t.test('the test-only natives (src/native/test-only.ts) are not used by the shipped code in src/', async (t) => {
   const src = join(packageRoot, 'src');
-  const names = ['testNative', 'countOpenFds', 'poolSleep', 'poolMemcpy', 'vgemFenceAttach', 'vgemFenceSignal'];
+  const names = ['testNative', 'countOpenFds', 'poolSleep', 'poolMemcpy', 'gemHandlesProbe', 'vgemFenceAttach', 'vgemFenceSignal'];
   const users: string[] = [];
   let files = 0;
   for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
@@ -73,4 +73,17 @@ t.test('the test-only natives (src/native/test-only.ts) are not used by the ship
   }
   t.ok(files > 20, `read the sources (${files} files)`);
   t.same(users, [], 'no file outside native.ts and native/test-only.ts names them');
+});
+
+t.test('the allocation test hook (src/alloc/backends/test-hooks.ts) is only read by src/, never set or exported', async (t) => {
+  const src = join(packageRoot, 'src');
+  const users: string[] = [];
+  for (const rel of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!rel.endsWith('.ts') || rel === join('alloc', 'backends', 'test-hooks.ts')) continue;
+    const text = readFileSync(join(src, rel), 'utf8');
+    if (text.includes('test-hooks') || text.includes('allocTestHooks')) users.push(`${rel}: ${text.match(/allocTestHooks[^\n;]*|[^\n]*test-hooks[^\n]*/g)!.join(' | ')}`);
+  }
+  t.same(users, [
+    "alloc/backends/allocators.ts: import { allocTestHooks } from './test-hooks.js'; | allocTestHooks.afterDmabuf?.(caps.name)",
+  ], 'allocators.ts imports it and calls the hook if a test set one; no index re-exports it, nothing else sets it');
 });

@@ -2,6 +2,7 @@
 // udmabuf and the system dma-heap. Late attach (import / EBUSY / re-allocation with the content
 // carried over), sync counts, pre-flushed reuse and leak checks.
 import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
@@ -21,8 +22,10 @@ import {
 } from '../../src/constraints/index.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
 import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
-import { Dmabuf } from '../../src/dmabuf/index.js';
 import { SystemError } from '../../src/errors.js';
+import { allocTestHooks } from '../../src/alloc/backends/test-hooks.js';
+import type { PoolAllocator } from '../../src/alloc/backends/allocators.js';
+import { assertBack, snapshot } from './leak.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck (tap's default is 30 s per file)
 
@@ -293,32 +296,117 @@ t.test('GBM where present: gbm@card0 joins the pool (opt-in) and makes a LINEAR 
   }
 });
 
-t.test('a failure while a new buffer is being set up leaks nothing (the dma-buf name is refused)', async (t) => {
-  const real = Dmabuf.prototype.setName;
-  Dmabuf.prototype.setName = () => {
-    throw new SystemError('DMA_BUF_SET_NAME refused (injected)', { code: 'ENOMEM', errno: 12, syscall: 'DMA_BUF_SET_NAME' });
-  };
+/** Every allocator of the pool plus GBM on card0 (opt-in), each with the pool it belongs to closed by the caller. */
+function allAllocators(): { allocators: PoolAllocator[]; close(): void } {
+  const withGbm = openSystemAllocators({ cards: ['card0'], gbm: true });
+  const gbm = withGbm.pool.get('gbm@card0') as PoolAllocator | undefined;
+  if (!gbm) throw new Error(`gbm@card0 missing: ${withGbm.pool.missing.find((m) => m.name === 'gbm@card0')?.reason}`);
+  return { allocators: [...(sys.pool.allocators as PoolAllocator[]), gbm], close: () => withGbm.close() };
+}
+
+/** What a fault may leave behind: fds, GEM handles (primebuf's count and the kernel's), GBM bos, backings. */
+function state() {
+  return { ...snapshot(), backings: liveBackings() };
+}
+
+// The step after the allocation fails (a test hook in allocators.ts `settle`, where a real
+// failure after the backend made its buffer goes): the dma-buf, the dumb buffer or GBM bo that
+// keeps its memory, and the GEM handles on the device must all be closed. The hook also looks
+// at what existed at the fault, so the test proves there was something to release.
+t.test('a failure after the dma-buf was made closes it and what keeps it alive (dumb, heap, udmabuf, GBM)', async (t) => {
+  const all = allAllocators();
+  t.teardown(() => {
+    delete allocTestHooks.afterDmabuf;
+    all.close();
+  });
+  for (const a of all.allocators) {
+    const before = state();
+    let atFault: ReturnType<typeof state> | undefined;
+    const calls: string[] = [];
+    allocTestHooks.afterDmabuf = (name) => {
+      calls.push(name);
+      atFault = state();
+      throw new SystemError('the step after the allocation failed (injected)', { code: 'ENOMEM', errno: 12, syscall: 'test hook' });
+    };
+    t.throws(() => new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }), { code: 'ENOMEM', syscall: 'test hook' }, `${a.caps.name}: the injected error reaches the caller`);
+    delete allocTestHooks.afterDmabuf;
+    t.same(calls, [a.caps.name], `${a.caps.name}: the fault came after the backend made the buffer`);
+    t.ok(atFault !== undefined && atFault.fds > before.fds, `${a.caps.name}: at the fault its dma-buf fd was open (${atFault?.fds} fds, ${before.fds} before)`);
+    if (a.caps.kind === 'dumb' || a.caps.kind === 'gbm') {
+      const dev = a.caps.kind === 'gbm' ? 'card0' : a.caps.device!;
+      const grew = Object.entries(atFault?.kernelGemHandles ?? {}).some(([k, hs]) => k.endsWith(`/dev/dri/${dev}`) && hs.length > (before.kernelGemHandles[k]?.length ?? 0));
+      t.ok(grew, `${a.caps.name}: at the fault the kernel had a new GEM handle on ${dev}`);
+    }
+    assertBack(t, before, a.caps.name);
+    t.equal(liveBackings(), before.backings, `${a.caps.name}: no backing counted`);
+  }
+});
+
+/** The most fds this process may have open (RLIMIT_NOFILE soft limit, /proc/self/limits). */
+function fdLimit(): number {
+  const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return Number(m![1]);
+}
+
+/**
+ * Runs `fn` with only `free` fd numbers left (the rest taken by dups of /dev/null), so the
+ * kernel refuses the (free+1)-th fd that `fn` makes with EMFILE. Returns what fn returned or threw.
+ */
+function withFreeFds<T>(free: number, fn: () => T): { value?: T; error?: unknown } {
+  const nul = openSync('/dev/null', 'r');
+  const fillers: number[] = [];
   try {
-    for (const a of sys.pool.allocators) {
-      const fds = testNative.countOpenFds();
-      const gem = liveGemHandleCount();
-      const live = liveBackings();
-      let backing: Backing | undefined;
-      let failure: unknown;
+    for (;;) {
       try {
-        backing = new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }).backing;
+        fillers.push(native.dupFd(nul));
       } catch (err) {
-        failure = err;
+        if ((err as SystemError).code !== 'EMFILE') throw err;
+        break;
       }
-      t.ok(failure === undefined || failure instanceof SystemError, `${a.caps.name}: ${failure === undefined ? 'allocated' : `typed error: ${(failure as Error).message}`}`);
-      backing?.close();
-      t.equal(testNative.countOpenFds(), fds, `${a.caps.name}: every fd closed`);
-      t.equal(liveGemHandleCount(), gem, `${a.caps.name}: every GEM handle closed`);
-      t.equal(liveBackings(), live, `${a.caps.name}: the live-buffer count is back`);
+    }
+    for (let i = 0; i < free; i++) native.closeFd(fillers.pop()!);
+    try {
+      return { value: fn() };
+    } catch (error) {
+      return { error };
     }
   } finally {
-    Dmabuf.prototype.setName = real;
+    for (const f of fillers) native.closeFd(f);
+    closeSync(nul);
   }
+}
+
+// Real kernel failures at every step that makes an fd: with 0, 1, 2, ... fd numbers left, the
+// allocation fails with EMFILE at its first, second, ... fd, until it has all it needs. Each
+// failure must leave nothing behind. Steps: dumb = CREATE_DUMB (no fd), PRIME export; heap =
+// DMA_HEAP_IOCTL_ALLOC; udmabuf = memfd, UDMABUF_CREATE (the memfd is closed on failure);
+// GBM = gbm_bo_create and its plane fd (native), the bo's import, the backing's dup.
+t.test('EMFILE at each fd an allocation makes leaves nothing behind', async (t) => {
+  t.ok(fdLimit() <= 65536, `RLIMIT_NOFILE ${fdLimit()}: small enough to fill`);
+  const all = allAllocators();
+  t.teardown(() => all.close());
+  const needs: Record<string, number> = {};
+  for (const a of all.allocators) {
+    const outcomes: string[] = [];
+    for (let free = 0; free <= 6; free++) {
+      const before = state();
+      const r = withFreeFds(free, () => new AllocatorPool([a]).allocate(merge(scanout), { width: 64, height: 64, formats: [XR24] }).backing);
+      if (r.error !== undefined) {
+        t.match(r.error, { code: 'EMFILE' }, `${a.caps.name}, ${free} fds free: EMFILE (${(r.error as Error).message})`);
+        outcomes.push(`${free}: ${(r.error as SystemError).syscall ?? (r.error as Error).message}`);
+        assertBack(t, before, `${a.caps.name} after EMFILE with ${free} fds free`);
+        t.equal(liveBackings(), before.backings, `${a.caps.name}: no backing counted`);
+        continue;
+      }
+      outcomes.push(`${free}: allocated`);
+      r.value!.close();
+      assertBack(t, before, `${a.caps.name} allocated and closed`);
+      needs[a.caps.name] = free;
+      break;
+    }
+    t.comment(`${a.caps.name}: ${outcomes.join('; ')}`);
+  }
+  t.same(needs, { 'dumb@card0': 1, 'dumb@card1': 1, 'dma-heap:system': 1, udmabuf: 2, 'gbm@card0': 2 }, 'fds an allocation needs: every one of them was refused once');
 });
 
 t.test('a dumb buffer whose PRIME export fails is destroyed with its GEM handle', async (t) => {

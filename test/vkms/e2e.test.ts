@@ -7,9 +7,8 @@
 // feedback carries ZERO_COPY; with --transform 90 it is still direct (the plane rotates).
 // Fails (never skips) when vkms or a client binary is missing. Leak-checked: after the kiosk
 // closes, fds, GEM handles, framebuffers and the kernel's framebuffer list are back.
-import { dmabufFeedbackClientOk } from '../util/weston-clients.js';
+import { coreBacktrace, coreDumpsTo, dmabufFeedbackClientOk, spawnWithCore } from '../util/weston-clients.js';
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native.js';
@@ -24,6 +23,9 @@ t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
 const vkms = requireVkms(t);
 const xdg = privateRuntimeDir(t, 'primebuf-e2e-');
+// Clients run with core dumps on: a crash's backtrace tells a client's own known crash from another.
+const cores = privateRuntimeDir(t, 'primebuf-e2e-cores-', false);
+t.teardown(coreDumpsTo(cores));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -40,7 +42,7 @@ interface Run {
 
 /** Starts a client of `kiosk` (its stdout and stderr collected). */
 function launch(kiosk: Kiosk, cmd: string, args: string[]): Run {
-  const child = spawn(cmd, args, { env: { ...process.env, WAYLAND_DISPLAY: kiosk.socket }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnWithCore(cmd, args, { env: { ...process.env, WAYLAND_DISPLAY: kiosk.socket }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -212,7 +214,8 @@ leakFree(t as TapTest, 'the kiosk with each client in turn', async (t) => {
       if (!installed('weston-simple-dmabuf-feedback')) return;
       const run = launch(kiosk, 'weston-simple-dmabuf-feedback', []);
       const exit = await run.exited; // it runs a few seconds and exits by itself
-      const ran = dmabufFeedbackClientOk(exit.code, exit.signal ?? null, run.output());
+      const backtrace = exit.signal === 'SIGSEGV' ? coreBacktrace('/usr/bin/weston-simple-dmabuf-feedback', cores, run.pid) : undefined;
+      const ran = dmabufFeedbackClientOk(exit.code, exit.signal ?? null, run.output(), backtrace);
       t.ok(ran.ok, `ran its course: ${ran.why}`);
       t.notMatch(run.output(), PROTOCOL_TROUBLE, 'no protocol error');
       // Its lifetime is its own 3-second timer: whether the (debounced) scanout tranche comes

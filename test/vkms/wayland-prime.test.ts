@@ -1,6 +1,9 @@
 // linux-dmabuf against the real kernel (vkms + vgem + udmabuf in the guest): real dma-bufs
 // imported through PRIME into vkms by the linux-dmabuf global, GEM handles counted and dropped,
-// fds and memory flat. Fails (never skips) when the devices are missing.
+// fds and memory flat. Fails (never skips) when the devices are missing. Leak-checked: every
+// case leaves fds, primebuf's GEM handle and framebuffer counts and the kernel's framebuffer list
+// as it found them (leakFree), and before its vkms fd closes (which would free any handle), the
+// kernel's own GEM handles on that fd are the ones it had when the case opened it.
 import t from 'tap';
 import { plainMemfd } from '../util/memfd.js';
 import { openSync, closeSync } from 'node:fs';
@@ -8,6 +11,7 @@ import { OwnedFd } from '../../src/fd.js';
 import { DRM_FORMAT_MOD_LINEAR, fourcc } from '../../src/formats/index.js';
 import { Device, Framebuffer, liveGemHandleCount } from '../../src/kms/index.js';
 import { findDriver } from './devices-util.js';
+import { gemHandlesOn, leakFree, type TapTest } from './leak.js';
 import { native, testNative } from '../../src/native.js';
 import { PrimeImporter } from '../../src/dmabuf/import.js';
 import { LinuxDmabuf, type BufferVerdict, type LinuxDmabufBuffer } from '../../src/wayland/linux-dmabuf.js';
@@ -33,6 +37,8 @@ interface Rig {
   buffers: LinuxDmabufBuffer[];
   conn: WaylandConnection;
   d: WaylandProxy<'zwp_linux_dmabuf_v1'>;
+  /** the kernel's GEM handles on the vkms fd once the rig was up */
+  kernelHandles0: number[];
 }
 
 async function rig(): Promise<Rig> {
@@ -53,10 +59,12 @@ async function rig(): Promise<Rig> {
   const conn = WaylandConnection.fromFd(fd);
   const { registry, globals } = await conn.globals();
   const d = conn.bind(registry, globals.find((g) => g.interface === 'zwp_linux_dmabuf_v1')!, 'zwp_linux_dmabuf_v1', 5);
-  return { server, dmabuf, device, verdicts, buffers, conn, d };
+  return { server, dmabuf, device, verdicts, buffers, conn, d, kernelHandles0: gemHandlesOn(device.fd) };
 }
 
-function closeRig(r: Rig): void {
+/** Closes the rig, first asserting that the kernel has no GEM handle on vkms that it did not have at the start. */
+function closeRig(r: Rig, t: TapTest): void {
+  t.same(gemHandlesOn(r.device.fd), r.kernelHandles0, 'the kernel holds no GEM handle on the vkms fd beyond those at the start');
   r.conn.close();
   r.dmabuf.close();
   r.server.close();
@@ -87,7 +95,7 @@ function outcome(p: WaylandProxy<'zwp_linux_buffer_params_v1'>): Promise<string>
   });
 }
 
-t.test('real dma-bufs: vgem buffers import into vkms through PRIME; GEM handles counted and dropped', async (t) => {
+leakFree(t, 'real dma-bufs: vgem buffers import into vkms through PRIME; GEM handles counted and dropped', async (t) => {
   const r = await rig();
   const handles0 = r.device.gemHandleCount;
   const b = vgemBuffer(256, 128);
@@ -105,10 +113,10 @@ t.test('real dma-bufs: vgem buffers import into vkms through PRIME; GEM handles 
   t.equal(r.device.gemHandleCount, handles0, 'destroying the wl_buffer drops the handle');
   p.request('destroy', {});
   b.fd.close();
-  closeRig(r);
+  closeRig(r, t);
 });
 
-t.test('Framebuffer.forBuffer: a framebuffer from the imported client buffer, no second import; GEM handle counts at each step', async (t) => {
+leakFree(t, 'Framebuffer.forBuffer: a framebuffer from the imported client buffer, no second import; GEM handle counts at each step', async (t) => {
   const r = await rig();
   const handles0 = r.device.gemHandleCount;
   const live0 = liveGemHandleCount();
@@ -143,10 +151,10 @@ t.test('Framebuffer.forBuffer: a framebuffer from the imported client buffer, no
   t.equal(liveGemHandleCount(), live0, 'and across all devices');
   p.request('destroy', {});
   b.fd.close();
-  closeRig(r);
+  closeRig(r, t);
 });
 
-t.test('real dma-bufs: size checks against the dma-buf, non-dma-buf fds fail the PRIME import', async (t) => {
+leakFree(t, 'real dma-bufs: size checks against the dma-buf, non-dma-buf fds fail the PRIME import', async (t) => {
   const r = await rig();
   const b = vgemBuffer(64, 64);
   const p1 = r.d.request('create_params', {});
@@ -174,10 +182,10 @@ t.test('real dma-bufs: size checks against the dma-buf, non-dma-buf fds fail the
   t.match(err, { interface: 'zwp_linux_buffer_params_v1', code: 6 }, 'out_of_bounds');
   b.fd.close();
   m.close();
-  closeRig(r);
+  closeRig(r, t);
 });
 
-t.test('udmabuf dma-bufs import too', async (t) => {
+leakFree(t, 'udmabuf dma-bufs import too', async (t) => {
   const r = await rig();
   const size = 128 * 64 * 4;
   const memfd = native.memfdCreate('udmabuf backing', true);
@@ -192,11 +200,15 @@ t.test('udmabuf dma-bufs import too', async (t) => {
   const o = outcome(p);
   p.request('create', { width: 128, height: 64, format: XR24, flags: 0 });
   t.equal(await o, 'created');
+  t.equal(r.device.gemHandleCount, 1, 'imported into vkms: one GEM handle');
+  r.buffers[0]!.resource.destroy();
+  p.request('destroy', {});
+  t.equal(r.device.gemHandleCount, 0, 'the wl_buffer destroyed: its handle closed');
   dmabufFd.close();
-  closeRig(r);
+  closeRig(r, t);
 });
 
-t.test('1,000 real dma-buf imports created and destroyed: GEM handles, fds and memory flat', async (t) => {
+leakFree(t, '1,000 real dma-buf imports created and destroyed: GEM handles, fds and memory flat', async (t) => {
   const r = await rig();
   const b = vgemBuffer(64, 64);
   const round = async (n: number) => {
@@ -224,5 +236,5 @@ t.test('1,000 real dma-buf imports created and destroyed: GEM handles, fds and m
   const growth = process.memoryUsage().rss - rss0;
   t.ok(growth < 32 * 1024 * 1024, `RSS flat (${(growth / 1048576).toFixed(2)} MiB)`);
   b.fd.close();
-  closeRig(r);
+  closeRig(r, t);
 });

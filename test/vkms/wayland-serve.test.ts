@@ -1,11 +1,17 @@
 // `primebuf serve` against the real kernel (vkms in the guest), seen by third-party clients:
 // wayland-info and weston-simple-dmabuf-feedback. Fails (never skips) when vkms is missing.
+// Leak-checked from outside the server, by the kernel: after each client's session the serve
+// process has the fds it had before (/proc/PID/fd), and the kernel's lists of dma-bufs
+// (debugfs dma_buf/bufinfo: a PRIME import left open keeps its client's dma-buf alive) and of
+// framebuffers are what they were.
 import t from 'tap';
 import { until } from '../util/wait.js';
-import { dmabufFeedbackClientOk } from '../util/weston-clients.js';
+import { coreBacktrace, coreDumpsTo, dmabufFeedbackClientOk, isExitPathDoubleDestroy, spawnWithCore } from '../util/weston-clients.js';
 import { plainMemfd } from '../util/memfd.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { kernelDmabufs, kernelFramebuffers, type TapTest } from './leak.js';
 import { OwnedFd } from '../../src/fd.js';
 import { fourcc } from '../../src/formats/index.js';
 import { findDriver, requireVkms, privateRuntimeDir } from './devices-util.js';
@@ -17,6 +23,9 @@ t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 const vkms = requireVkms(t);
 
 const xdg = privateRuntimeDir(t, 'primebuf-xdg-', false);
+// Cores of crashed clients (their backtrace tells a client's own known crash from another).
+const cores = privateRuntimeDir(t, 'primebuf-cores-', false);
+t.teardown(coreDumpsTo(cores));
 
 function startServe(socket: string, extra: string[] = ['--device', vkms!.path]): Promise<{ child: ChildProcess; lines: string[]; ready: Record<string, unknown> }> {
   const child = spawn(process.execPath, [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve', '--socket', socket, '--json', '--log', ...extra], {
@@ -61,6 +70,60 @@ function stop(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** What the kernel says the serve process holds: its fds, every dma-buf alive, every framebuffer. */
+function serveHolds(pid: number) {
+  return {
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    dmabufs: kernelDmabufs().map((d) => `${d.ino} ${d.exporter} ${d.size} [${d.attached.join(',')}]`),
+    framebuffers: kernelFramebuffers(),
+  };
+}
+
+/** A subtest after which the serve process holds what it held before (waits for it to see its clients go). */
+function serveLeakFree(name: string, fn: (t: TapTest, pid: number) => Promise<void>): void {
+  t.test(name, async (t) => {
+    const s = await serving;
+    const pid = s.child.pid!;
+    const before = serveHolds(pid);
+    await fn(t, pid);
+    const same = () => JSON.stringify(serveHolds(pid)) === JSON.stringify(before);
+    await until(same, 60_000, 50);
+    t.same(serveHolds(pid), before, `serve holds no fd, dma-buf or framebuffer more than before (${before.fds} fds, ${before.dmabufs.length} dma-bufs)`);
+  });
+}
+
+/**
+ * weston-simple-dmabuf-feedback against pb-serve, with a core if it crashes. `during` runs once it
+ * read its second feedback (the scanout tranche, sent after its first frame): it is then in its
+ * main loop, inside wl_display_dispatch, seconds before its exit path.
+ */
+async function dmabufFeedbackClient(during?: (child: ChildProcess) => void) {
+  const child = spawnWithCore('weston-simple-dmabuf-feedback', [], {
+    env: { ...process.env, XDG_RUNTIME_DIR: xdg, WAYLAND_DISPLAY: 'pb-serve' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let called = false;
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    if (during && !called && (out.match(/end of dma-buf feedback/g)?.length ?? 0) >= 2) {
+      called = true;
+      during(child);
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
+    child.on('exit', (c, sig) => {
+      clearTimeout(timer);
+      resolve({ code: c, signal: sig });
+    });
+  });
+  const backtrace = signal === 'SIGSEGV' ? coreBacktrace('/usr/bin/weston-simple-dmabuf-feedback', cores, child.pid!) : undefined;
+  return { code, signal, out, backtrace };
+}
+
 // One server for both clients. A small output: weston-simple-dmabuf-feedback renders
 // output-sized buffers with llvmpipe under TCG, and its run is bounded by a 3-second timer.
 const serving = startServe('pb-serve', ['--device', vkms!.path, '--output', '96x64']);
@@ -70,7 +133,7 @@ t.teardown(async () => {
   if (s && s.child.exitCode === null) s.child.kill('SIGKILL');
 });
 
-t.test('wayland-info sees zwp_linux_dmabuf_v1 v5 with main device and tranches from primebuf serve', async (t) => {
+serveLeakFree('wayland-info sees zwp_linux_dmabuf_v1 v5 with main device and tranches from primebuf serve', async (t) => {
   const s = await serving;
   t.equal(s.ready.device, vkms!.path);
   const r = spawnSync('wayland-info', [], { env: { ...process.env, XDG_RUNTIME_DIR: xdg, WAYLAND_DISPLAY: 'pb-serve' }, encoding: 'utf8', timeout: 120000 });
@@ -90,24 +153,11 @@ t.test('wayland-info sees zwp_linux_dmabuf_v1 v5 with main device and tranches f
   t.same([...new Set(advertised)].sort(), globals, 'serve --help names exactly the globals serve offers');
 });
 
-t.test('weston-simple-dmabuf-feedback reads the default and the scanout feedback without error', async (t) => {
+serveLeakFree('weston-simple-dmabuf-feedback reads the default and the scanout feedback without error', async (t) => {
   const s = await serving;
-  const child = spawn('weston-simple-dmabuf-feedback', [], {
-    env: { ...process.env, XDG_RUNTIME_DIR: xdg, WAYLAND_DISPLAY: 'pb-serve' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
-    child.on('exit', (c, sig) => {
-      clearTimeout(timer);
-      resolve({ code: c, signal: sig });
-    });
-  });
+  const { code, signal, out, backtrace } = await dmabufFeedbackClient();
   t.comment(out.split('\n').filter((l) => !/tranche format\/modifier pair/.test(l)).join('\n'));
-  const exit = dmabufFeedbackClientOk(code, signal, out);
+  const exit = dmabufFeedbackClientOk(code, signal, out, backtrace);
   t.ok(exit.ok, `the client ran its course: ${exit.why}`);
   t.equal(out.match(/end of dma-buf feedback/g)?.length, 2, 'two complete feedbacks: default render tranche, then with scanout');
   t.match(out, /scanout tranche\? yes/, 'the scanout tranche arrived once the surface showed a buffer');
@@ -117,7 +167,20 @@ t.test('weston-simple-dmabuf-feedback reads the default and the scanout feedback
   t.ok(created.length >= 1, `serve imported the client's buffers through PRIME (${created.length})`);
 });
 
-t.test('serve logs wl_shm buffers and every dma-buf verdict, including protocol errors', async (t) => {
+// The known exit-path crash is told apart by its backtrace: a SIGSEGV delivered while the client
+// waits in its event loop (where a crash the compositor caused would happen) must not pass.
+serveLeakFree('a SIGSEGV of weston-simple-dmabuf-feedback inside event dispatch is not taken for its known exit-path crash', async (t) => {
+  const { code, signal, out, backtrace } = await dmabufFeedbackClient((child) => child.kill('SIGSEGV'));
+  t.equal(signal, 'SIGSEGV', `killed by SIGSEGV (exit ${code ?? signal})`);
+  t.ok(backtrace !== undefined, 'it left a core, and gdb read its backtrace');
+  t.comment(backtrace ?? '(no backtrace)');
+  t.notOk(isExitPathDoubleDestroy(backtrace ?? ''), 'the backtrace is not the exit-path double destroy');
+  t.match(out, /scanout tranche\? yes/, 'it had re-allocated for the scanout tranche, as in the known crash');
+  const judged = dmabufFeedbackClientOk(code, signal, out, backtrace);
+  t.notOk(judged.ok, `judged a failure: ${judged.why.split('\n')[0]}`);
+});
+
+serveLeakFree('serve logs wl_shm buffers and every dma-buf verdict, including protocol errors', async (t) => {
   const s = await serving;
   process.env.XDG_RUNTIME_DIR = xdg;
   const conn = WaylandConnection.connect('pb-serve');

@@ -19,6 +19,7 @@ import { DumbBuffer } from './dumb.js';
 import { GbmDevice, GBM_BO_USE_LINEAR, GBM_BO_USE_RENDERING, GBM_BO_USE_SCANOUT, type GbmBo } from './gbm.js';
 import { DmaHeap } from './heap.js';
 import { UdmabufAllocator, udmabufSizeLimit } from './udmabuf.js';
+import { allocTestHooks } from './test-hooks.js';
 
 /** An allocator for AllocatorPool that owns what it opened (a heap fd, /dev/udmabuf, GBM). */
 export interface PoolAllocator extends Allocator {
@@ -40,6 +41,7 @@ function settle(caps: AllocatorCaps, layout: () => Layout, dmabuf: () => Dmabuf,
     const description = describe(caps, layout());
     d = dmabuf();
     nameDmabuf(d, description);
+    allocTestHooks.afterDmabuf?.(caps.name);
     return new DmabufBacking(description, d, keep, mapper);
   } catch (err) {
     d?.close();

@@ -20,6 +20,11 @@
  *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.
  * A frame with the same buffer, the same placement and empty damage commits nothing.
  *
+ * Buffer life: present() locks a buffer that has a `life` (every linux-dmabuf and wl_shm buffer);
+ * the lock is dropped when its copy is done, or, scanned out, when the flip that replaced it
+ * completed (and at close). The last unlock of a destroyed wl_buffer ends it, and its decisions,
+ * copy source (dup fd, mapping), verdicts and framebuffer leave with it: no forget() to call.
+ *
  * The copy path draws what no plane takes: an unscaled, unrotated, uncropped buffer as a damage
  * copy; a crop, scaling (nearest neighbour), rotation or reflection as a transformed copy
  * (copyTransformed) that repaints the whole destination rectangle each frame. What it still
@@ -313,8 +318,10 @@ export class Presenter {
   #onScreen: ScanoutBuffer | undefined;
   /** The client buffer of a direct frame committed and not flipped yet. */
   #pendingDirect: ScanoutBuffer | undefined;
-  /** Buffers forgotten while on screen: dropped when they leave it. */
+  /** Plain buffers (no `life`) forgotten while on screen: dropped when they leave it. */
   readonly #forgetLater = new Set<ScanoutBuffer>();
+  /** Buffers with a life whose end this presenter listens for (once each). */
+  readonly #watched = new WeakSet<ScanoutBuffer>();
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -377,7 +384,27 @@ export class Presenter {
    * starts after its flip.
    */
   present(frame: PresentFrame): Promise<PresentResult> {
+    if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
+    const { buffer } = frame;
+    // the frame's lock, taken now: a wl_buffer destroyed before the frame runs stays valid for it
+    try {
+      buffer.life?.lock();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#watch(buffer);
     return this.#queue(() => this.#present(frame));
+  }
+
+  /** A buffer with a life leaves every cache of the presenter (and of its checker) at its end. */
+  #watch(buffer: ScanoutBuffer): void {
+    const life = buffer.life;
+    if (!life || this.#watched.has(buffer)) return;
+    this.#watched.add(buffer);
+    life.onEnd(() => {
+      if (this.#shown?.buffer === buffer) this.#shown = undefined;
+      this.#drop(buffer);
+    });
   }
 
   /**
@@ -419,10 +446,13 @@ export class Presenter {
   }
 
   /**
-   * The client destroyed `buffer`: drop its verdicts, framebuffer and mapping (after it left
-   * the screen, when it is on it).
+   * @deprecated A buffer with a `life` (every linux-dmabuf and wl_shm buffer) leaves the caches
+   * at its end by itself: this call does nothing for it. For a plain description the caller owns
+   * (no `life`): drop its verdicts, framebuffer and mapping (after it left the screen, when it is
+   * on it).
    */
   forget(buffer: ScanoutBuffer): void {
+    if (buffer.life) return;
     if (this.#shown?.buffer === buffer) this.#shown = undefined; // never "unchanged" against a forgotten buffer
     if (this.#onScreen === buffer || this.#pendingDirect === buffer) {
       this.#forgetLater.add(buffer);
@@ -570,6 +600,18 @@ export class Presenter {
     return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}) };
   }
 
+  /** Drops one lock of `buffer` (its last one may end it: its caches leave then). */
+  #unlock(buffer: ScanoutBuffer): void {
+    try {
+      buffer.life?.unlock();
+    } catch (err) {
+      // an end listener's error is the listener's: report it without breaking the frame path
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
   #release(buffer: ScanoutBuffer): void {
     this.#stats.releases++;
     const cb = this.#opts.onRelease;
@@ -612,7 +654,10 @@ export class Presenter {
     const events = await flip;
     const left = this.#onScreen;
     this.#onScreen = undefined;
-    if (left) this.#release(left);
+    if (left) {
+      this.#release(left);
+      this.#unlock(left);
+    }
     for (const b of [...this.#forgetLater]) this.#drop(b);
     return { path: 'black', committed: true, bytesCopied: 0, presentation: this.#presentation(events[0]!, false), fences };
   }
@@ -629,7 +674,17 @@ export class Presenter {
     return { timestampNs, tvSec, tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags };
   }
 
+  /** Runs one frame; the frame's lock (taken by present()) is dropped here unless it stays on screen. */
   async #present(frame: PresentFrame): Promise<PresentResult> {
+    const lock = { held: true };
+    try {
+      return await this.#presentLocked(frame, lock);
+    } finally {
+      if (lock.held) this.#unlock(frame.buffer);
+    }
+  }
+
+  async #presentLocked(frame: PresentFrame, lock: { held: boolean }): Promise<PresentResult> {
     this.#assertOpen();
     const { buffer } = frame;
     const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
@@ -703,6 +758,8 @@ export class Presenter {
       put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
       // the compositor has its own copy now: the client may reuse the buffer
       if (buffer !== this.#onScreen) this.#release(buffer);
+      lock.held = false;
+      this.#unlock(buffer);
     }
     let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
     let fences: ReadonlyArray<SyncFile | null>;
@@ -731,7 +788,11 @@ export class Presenter {
     if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
     const left = this.#onScreen;
     this.#onScreen = nowOn;
-    if (left && left !== nowOn) this.#release(left);
+    if (nowOn) lock.held = false; // the frame's lock stays while the buffer is on screen
+    if (left) {
+      if (left !== nowOn) this.#release(left);
+      this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)
+    }
     if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
     return {
       path: decision.path,
@@ -799,6 +860,10 @@ export class Presenter {
     this.checker.close();
     for (const b of [...this.#sources.keys()]) this.#drop(b);
     this.#decisions = new WeakMap();
+    // what was on screen is no longer read: its lock goes (a destroyed wl_buffer ends now)
+    const on = this.#onScreen;
+    this.#onScreen = undefined;
+    if (on) this.#unlock(on);
     this.#modeBlob?.close();
     this.#modeBlob = undefined;
   }

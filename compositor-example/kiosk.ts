@@ -19,7 +19,6 @@ import {
   DumbBuffer,
   Framebuffer,
   addWriteback,
-  bufferFromAttributes,
   describeBuffer,
   fourcc,
   formatName,
@@ -44,7 +43,8 @@ import {
   PropertyBlob,
   ROTATE_0,
   type Device,
-  type LinuxDmabufBuffer,
+  LinuxDmabufBuffer,
+  BufferLifetime,
   type PresentResult,
   type ScanoutBuffer,
   type ServerResource,
@@ -202,19 +202,12 @@ export function placementFor(b: { width: number; height: number }, bufferTransfo
   return { dst, rotation: o.rot as 0 | 90 | 180 | 270, ...(o.flip ? { reflectX: true } : {}) };
 }
 
-interface Entry {
-  readonly resource: ServerResource;
-  readonly scanout: ScanoutBuffer;
-  readonly dmabuf: LinuxDmabufBuffer | null;
-  readonly shm: ShmBuffer | null;
-  /** what keeps the buffer's memory while the presenter has it (LinuxDmabufBuffer or ShmBuffer) */
-  readonly life: LinuxDmabufBuffer | ShmBuffer;
-  /** surfaces whose current buffer this is */
-  current: number;
-  /** committed by the client and not released since */
-  owed: boolean;
-  /** handed to the presenter, not given back by onRelease yet */
-  presenterHas: boolean;
+/**
+ * What the kiosk remembers of a buffer it showed, kept beside the library's buffer object (a
+ * WeakMap keyed by it: gone with the buffer); the buffer itself is always found through the
+ * library (BufferLifetime.of(wl_buffer)), never through a map of the kiosk's.
+ */
+interface BufferNotes {
   stat: KioskBufferStats | undefined;
   /** its placement for the surface transform and scale it was last shown with (one object while they hold) */
   placed?: { readonly bufferTransform: number; readonly scale: number; readonly placement: SurfacePlacement };
@@ -276,16 +269,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       addWriteback(req, out.writebackId, crtcId, capture.fb);
     };
 
-    const entries = new Map<ServerResource, Entry>();
     /** camera frames the presenter has (given back on onRelease) */
     const cameraHeld = new Map<ScanoutBuffer, CameraFrame>();
-    const byScanout = new Map<ScanoutBuffer, Entry>();
-    const maybeRelease = (e: Entry): void => {
-      if (!e.owed || e.presenterHas || e.current > 0) return;
-      e.owed = false;
-      if (!e.resource.destroyed) e.life.release();
-      if (e.resource.destroyed) byScanout.delete(e.scanout);
-    };
     const presenter = new Presenter({
       device,
       crtcId,
@@ -293,19 +278,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       mode,
       extraState,
       ...(opts.forceCopy ? { forceCopy: true } : {}),
+      // client buffers are locked by the presenter and released by the library: only the
+      // camera's frames are given back here
       onRelease: (b) => {
         const cf = cameraHeld.get(b);
-        if (cf) {
-          cameraHeld.delete(b); // off the screen (or copied): back to the camera
-          if (!closed) cf.release();
-          return;
-        }
-        const e = byScanout.get(b);
-        if (!e || !e.presenterHas) return;
-        e.presenterHas = false;
-        e.life.unlock();
-        maybeRelease(e);
-        if (e.resource.destroyed && !e.presenterHas) byScanout.delete(b);
+        if (!cf) return;
+        cameraHeld.delete(b); // off the screen (or copied): back to the camera
+        if (!closed) cf.release();
       },
     });
     undo.push(() => presenter.close());
@@ -344,66 +323,47 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     });
     undo.push(() => shm.close());
     log(`wl_shm: ${udmabuf ? 'zero copy through udmabuf for sealed memfd pools' : opts.shmZeroCopy === false ? 'every buffer copied (zero copy off)' : 'every buffer copied (no /dev/udmabuf)'}`);
-    let dmabufImports = 0;
     const dmabuf = LinuxDmabuf.forKmsDevice(server, device, {
       onVerdict: (v) => {
-        if (v.outcome === 'created') dmabufImports++;
-        else log(`client ${v.client.pid}: linux-dmabuf ${v.request} ${v.outcome}: ${v.detail}`);
+        if (v.outcome !== 'created') log(`client ${v.client.pid}: linux-dmabuf ${v.request} ${v.outcome}: ${v.detail}`);
       },
     });
     undo.push(() => dmabuf.close());
     const outputs = new OutputGlobal(server, out, transform);
     const surfaceOf = (r: ServerResource<'wl_surface'>): Surface | undefined => surfaces.get(r);
-    const currentOf = new Map<Surface, Entry | null>();
-
-    const entryOf = (resource: ServerResource): Entry | null => {
-      const known = entries.get(resource);
-      if (known) return known;
-      if (resource.destroyed) return null;
-      const name = `wl_buffer@${resource.id} of client ${resource.client.pid}`;
-      const d = LinuxDmabuf.bufferOf(resource);
-      const sb = d ? null : ShmBuffer.from(resource);
-      let scanout: ScanoutBuffer;
-      if (d) scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
-      else if (sb && !sb.freed) scanout = sb.scanoutBuffer(); // a udmabuf of its pool, or its copy source
-      else return null;
-      const life = (d ?? sb)!;
-      const e: Entry = { resource, scanout, dmabuf: d, shm: sb, life, current: 0, owed: false, presenterHas: false, stat: undefined };
-      entries.set(resource, e);
-      byScanout.set(scanout, e);
-      resource.onDestroy(() => {
-        entries.delete(resource);
-        if (!presenter.closed) presenter.forget(scanout);
-        if (!e.presenterHas) byScanout.delete(scanout);
-      });
-      return e;
+    /**
+     * Each surface's current buffer, surface-locked from the commit that made it current to the
+     * commit that replaced it (or the surface's end): a wl_buffer the client destroyed meanwhile
+     * stays valid and on screen, and the library sends wl_buffer.release when its last lock goes.
+     */
+    const currentOf = new WeakMap<Surface, BufferLifetime>();
+    const notes = new WeakMap<ScanoutBuffer, BufferNotes>();
+    const notesOf = (b: ScanoutBuffer): BufferNotes => {
+      let n = notes.get(b);
+      if (!n) notes.set(b, (n = { stat: undefined }));
+      return n;
     };
 
     let closed = false;
     const shell = new Shell(() => schedule());
     const surfaces = installCompositor(server, (s) => {
-      currentOf.set(s, null);
       s.onCommit(() => {
-        const prev = currentOf.get(s) ?? null;
-        const next = s.buffer ? entryOf(s.buffer) : null;
-        if (next) next.owed = true;
+        const prev = currentOf.get(s);
+        const found = s.buffer ? BufferLifetime.of(s.buffer) : null;
+        const next = found && !found.freed ? found : undefined;
         if (next !== prev) {
-          currentOf.set(s, next);
-          if (next) next.current++;
-          if (prev) {
-            prev.current--;
-            maybeRelease(prev);
-          }
+          if (next) {
+            next.surfaceLock();
+            currentOf.set(s, next);
+          } else currentOf.delete(s);
+          prev?.unlock(); // the last lock of a replaced buffer sends its wl_buffer.release
         }
         if (shell.top?.surface === s) schedule();
       });
       s.resource.onDestroy(() => {
         const prev = currentOf.get(s);
         currentOf.delete(s);
-        if (prev) {
-          prev.current--;
-          maybeRelease(prev);
-        }
+        prev?.unlock();
       });
     });
     installXdgShell(server, surfaceOf, () => logicalSize(mode, transform), {
@@ -477,8 +437,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     async function frame(): Promise<void> {
       const s = shell.top?.surface;
-      const e = s?.buffer ? entryOf(s.buffer) : null;
-      if (!s || !e) {
+      const cur = s ? currentOf.get(s) : undefined;
+      if (!s || !cur) {
         if (camera?.latest) return showCamera(camera);
         if (showing === null || showing === 'camera') return;
         const r = await presenter.clear();
@@ -490,29 +450,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
       if (showing !== s) s.damageAll();
       const { damage, frames, feedbacks } = s.takeFrame();
-      const b = e.scanout;
+      const b = cur.scanoutBuffer(); // a udmabuf of a wl_shm pool, its copy source, or a linux-dmabuf import
+      const e = notesOf(b);
       let placed = e.placed;
       if (!placed || placed.bufferTransform !== s.transform || placed.scale !== s.scale) {
         placed = e.placed = { bufferTransform: s.transform, scale: s.scale, placement: placementFor(b, s.transform, s.scale, transform, modeSize) };
       }
       const { placement } = placed;
-      const had = e.presenterHas;
-      if (!had) {
-        e.presenterHas = true;
-        e.life.lock();
-      }
-      // the presenter did not take a buffer it was given (an error, or nothing to show)
-      const notTaken = (): void => {
-        if (had || !e.presenterHas) return;
-        e.presenterHas = false;
-        e.life.unlock();
-        maybeRelease(e);
-      };
+      // the presenter locks the buffer while it reads it: no bookkeeping of the kiosk's
       let r: PresentResult;
       try {
         r = await presenter.present({ buffer: b, damage: clipDamage(damage, b.width, b.height), placement });
       } catch (err) {
-        notTaken();
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
         throw err;
@@ -521,7 +470,6 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       take(r);
       const p = r.presentation;
       if (r.path === 'unchanged' || !p) {
-        notTaken();
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
         return;
@@ -532,7 +480,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       else counts.copied++;
       counts.bytesCopied += r.bytesCopied;
       const nowMs = Number(p.timestampNs / 1_000_000n);
-      if (primaryPlane !== undefined && e.dmabuf && !s.destroyed) {
+      // (a buffer that ended meanwhile, replaced and destroyed during the flip, is never checked again)
+      if (primaryPlane !== undefined && cur instanceof LinuxDmabufBuffer && !cur.freed && !s.destroyed) {
         const plane = r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane;
         let c = e.checked;
         if (!c || c.plane !== plane || c.placement !== placement) {
@@ -543,18 +492,19 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const path = r.path === 'direct' ? 'direct' : 'copy';
       if (!e.stat || e.stat.path !== path) {
         const reasons = [...presenter.explain(b, placement)];
-        const zc = e.shm?.zeroCopy;
+        const shmBuf = cur instanceof ShmBuffer ? cur : undefined;
+        const zc = shmBuf?.zeroCopy;
         if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
         const first = !e.stat;
         e.stat = {
           name: b.name ?? '',
-          client: e.resource.client.pid,
-          kind: e.shm ? 'shm' : 'dmabuf',
-          ...(e.shm ? { udmabuf: e.shm.zeroCopy.ok } : {}),
+          client: cur.resource.client.pid,
+          kind: shmBuf ? 'shm' : 'dmabuf',
+          ...(shmBuf ? { udmabuf: shmBuf.zeroCopy.ok } : {}),
           width: b.width,
           height: b.height,
           format: formatName(b.format),
-          modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (e.shm ? ' (udmabuf of the wl_shm pool)' : ''),
+          modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (shmBuf ? ' (udmabuf of the wl_shm pool)' : ''),
           path,
           reasons,
         };
@@ -722,7 +672,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         return {
           ...counts,
           commits: ps.commits,
-          imports: dmabufImports + ps.imports,
+          imports: device.primeImports, // every PRIME import on the device: linux-dmabuf's one per buffer, the verdicts' of other buffers
           addfb2: ps.addfb2,
           allocations: ps.allocations,
           cpu: { userUs: cpu.user, systemUs: cpu.system },
@@ -747,7 +697,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
         dmabuf.close();
         shm.close();
-        server.close(); // every client's resources are destroyed: buffers forgotten, surfaces gone
+        server.close(); // every client's resources are destroyed: surfaces gone, their buffers unlocked
         // Everything off in one blocking commit (the writeback connector too), then the
         // presenter removes its framebuffers.
         try {
@@ -773,13 +723,6 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           camera.dev.close();
           camera.sys.close();
         }
-        // what was still on screen: the presenter let go of it without onRelease
-        for (const e of byScanout.values()) {
-          if (!e.presenterHas) continue;
-          e.presenterHas = false;
-          e.life.unlock();
-        }
-        byScanout.clear();
         if (capture) {
           capture.fb.close();
           capture.map.close();

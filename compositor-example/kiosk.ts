@@ -3,22 +3,21 @@
  * wl_shm from libwayland, wl_output, xdg_wm_base, wp_presentation), linux-dmabuf (PRIME imports
  * into the KMS device; the scanout tranche of the fullscreen surface driven by the verdicts),
  * the presenter (direct or copy, one atomic commit per frame, page flips), the shell (the most
- * recently mapped toplevel is shown; none: black).
+ * recently mapped toplevel is shown; none: black). The camera (--camera) is in camera.ts, the
+ * writeback screenshots in capture.ts, the placement math in the library (placementFor).
  *
  * Frames: a commit of the shown surface schedules a frame; while one is in flight, later commits
  * only update the surface's state and the newest is presented after the flip (no queue). After
- * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
- * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
+ * the flip: frame callbacks, presentation feedback. Buffers: the library's buffer object of each
+ * committed wl_buffer (BufferLifetime.of), surface-locked while it is the surface's current
+ * content and locked by the presenter while it reads it; the library sends wl_buffer.release with
+ * the last unlock, and a destroyed buffer's caches leave with it. The kiosk keeps no map of them.
  */
 import { existsSync } from 'node:fs';
 import {
   LinuxDmabuf,
   Presenter,
-  PrimebufError,
   WaylandServer,
-  DumbBuffer,
-  Framebuffer,
-  addWriteback,
   describeBuffer,
   fourcc,
   formatName,
@@ -33,15 +32,11 @@ import {
   kmsFormats,
   merge,
   scanoutConstraint,
-  CameraSource,
-  V4l2Device,
-  openSystemAllocators,
-  type CameraFrame,
-  type SystemAllocators,
   findPlane,
   scanoutDeviceFromLive,
-  PropertyBlob,
+  placementFor,
   ROTATE_0,
+  type CameraSource,
   type Device,
   LinuxDmabufBuffer,
   BufferLifetime,
@@ -49,14 +44,17 @@ import {
   type ScanoutBuffer,
   type ServerResource,
   type SurfacePlacement,
-  type Mapping,
-  type AtomicRequest,
 } from 'primebuf';
+import { KioskCamera, type KioskCameraStats } from './camera.js';
+import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { installPresentation } from './presentation.js';
 import { Shell } from './shell.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
+
+export type { KioskCameraStats } from './camera.js';
+export { CaptureUnavailableError, type KioskCapture } from './capture.js';
 
 export interface KioskOptions {
   /** DRM device (default: the first primary node with KMS planes). */
@@ -86,23 +84,6 @@ export interface KioskOptions {
   readonly camera?: string;
   /** DRM format the camera captures in (default XRGB8888). */
   readonly cameraFormat?: number;
-}
-
-export interface KioskCameraStats {
-  device: string;
-  width: number;
-  height: number;
-  format: string;
-  memory: 'dmabuf' | 'mmap';
-  /** camera frames presented */
-  frames: number;
-  direct: number;
-  copied: number;
-  bytesCopied: number;
-  /** frames given back unshown (a newer one came first, or a toplevel covered the camera) */
-  dropped: number;
-  /** why the frames are copied (the presenter's reasons, CameraSource.directReasons); empty when direct */
-  reasons: string[];
 }
 
 export interface KioskBufferStats {
@@ -147,15 +128,6 @@ export interface KioskFrameInfo {
   readonly timestampNs: bigint;
 }
 
-export interface KioskCapture {
-  readonly width: number;
-  readonly height: number;
-  /** DRM fourcc (XRGB8888). */
-  readonly format: number;
-  readonly stride: number;
-  readonly pixels: Uint8Array;
-}
-
 export interface Kiosk {
   readonly socket: string;
   readonly device: Device;
@@ -168,38 +140,6 @@ export interface Kiosk {
   capture(): Promise<KioskCapture>;
   onFrame(fn: (info: KioskFrameInfo) => void): void;
   close(): Promise<void>;
-}
-
-/** capture() cannot capture on this device or in this state (no writeback, rotated plane). */
-export class CaptureUnavailableError extends PrimebufError {
-  override name = 'CaptureUnavailableError';
-  readonly code: 'NO_WRITEBACK' | 'NOT_CLONABLE' | 'ROTATED_PLANE';
-  constructor(code: CaptureUnavailableError['code'], message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
-/** A wl_output transform as (flip, counter-clockwise rotation): flip first, then rotate. */
-interface Orientation {
-  readonly flip: boolean;
-  readonly rot: number;
-}
-
-const fromWl = (t: number): Orientation => ({ flip: t >= 4, rot: (t % 4) * 90 });
-const inverse = (o: Orientation): Orientation => (o.flip ? o : { flip: false, rot: (360 - o.rot) % 360 });
-// a after b: R_a F_a R_b F_b; F R = R^-1 F
-const compose = (a: Orientation, b: Orientation): Orientation =>
-  a.flip ? { flip: !b.flip, rot: (a.rot - b.rot + 360) % 360 } : { flip: b.flip, rot: (a.rot + b.rot) % 360 };
-
-/** Where a surface's buffer goes on the mode: centered, turned by the output and buffer transforms. */
-export function placementFor(b: { width: number; height: number }, bufferTransform: number, scale: number, output: OutputTransform, mode: { width: number; height: number }): SurfacePlacement {
-  const o = compose({ flip: false, rot: output }, inverse(fromWl(bufferTransform)));
-  const swap = o.rot === 90 || o.rot === 270;
-  const width = Math.max(1, Math.round((swap ? b.height : b.width) / scale));
-  const height = Math.max(1, Math.round((swap ? b.width : b.height) / scale));
-  const dst = { x: Math.floor((mode.width - width) / 2), y: Math.floor((mode.height - height) / 2), width, height };
-  return { dst, rotation: o.rot as 0 | 90 | 180 | 270, ...(o.flip ? { reflectX: true } : {}) };
 }
 
 /**
@@ -230,61 +170,23 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const { device, mode, crtcId } = out;
     const modeSize = { width: mode.hdisplay, height: mode.vdisplay };
 
-    // Writeback: a capture buffer of the mode, and whether the writeback connector may share the
-    // CRTC with the output's connector (stock vkms refuses the clone): then it rides along in
-    // every commit from the modeset on, and a capture only adds its framebuffer.
-    let capture: { dumb: DumbBuffer; map: Mapping; fb: Framebuffer; clonable: boolean } | undefined;
-    if (out.writebackId !== undefined) {
-      const dumb = DumbBuffer.create(device, { width: modeSize.width, height: modeSize.height, bpp: 32 });
-      const map = dumb.map();
-      const fb = Framebuffer.create(device, { width: modeSize.width, height: modeSize.height, format: XRGB8888, modifier: 0n, planes: [{ handle: dumb.handle, pitch: dumb.pitch }] });
-      const primary = out.resources.planes.find((p) => p.type === 'primary' && p.possibleCrtcs.includes(crtcId));
-      const blob = PropertyBlob.fromMode(device, mode);
-      const probe = device.atomic().set(crtcId, 'MODE_ID', blob).set(crtcId, 'ACTIVE', 1).set(out.connectorId, 'CRTC_ID', crtcId);
-      if (primary) {
-        const full = (v: number): bigint => BigInt(v) << 16n;
-        probe.setAll(primary.id, { FB_ID: fb, CRTC_ID: crtcId, SRC_X: 0n, SRC_Y: 0n, SRC_W: full(modeSize.width), SRC_H: full(modeSize.height), CRTC_X: 0n, CRTC_Y: 0n, CRTC_W: modeSize.width, CRTC_H: modeSize.height });
-        // a rotation left on the plane by an earlier KMS client would fail the probe for nothing
-        if (primary.properties.has('rotation')) probe.set(primary.id, 'rotation', ROTATE_0);
-      }
-      let clonable = false;
-      try {
-        clonable = addWriteback(probe, out.writebackId, crtcId, fb).check({ allowModeset: true }).ok;
-      } finally {
-        blob.close();
-      }
-      capture = { dumb, map, fb, clonable };
-      undo.push(() => {
-        fb.close();
-        map.close();
-        dumb.close();
-      });
-    }
-    let armed = false;
-    const extraState = (req: AtomicRequest): void => {
-      if (!capture?.clonable || out.writebackId === undefined) return;
-      req.set(out.writebackId, 'CRTC_ID', crtcId);
-      if (!armed) return;
-      armed = false;
-      addWriteback(req, out.writebackId, crtcId, capture.fb);
-    };
+    // Writeback: a capture buffer of the mode, the writeback connector in every commit when it may
+    // share the CRTC (capture.ts).
+    const capture = WritebackCapture.open(out);
+    undo.push(() => capture.close());
 
-    /** camera frames the presenter has (given back on onRelease) */
-    const cameraHeld = new Map<ScanoutBuffer, CameraFrame>();
+    let camera: KioskCamera | undefined;
     const presenter = new Presenter({
       device,
       crtcId,
       connectorId: out.connectorId,
       mode,
-      extraState,
+      extraState: capture.extraState,
       ...(opts.forceCopy ? { forceCopy: true } : {}),
       // client buffers are locked by the presenter and released by the library: only the
       // camera's frames are given back here
       onRelease: (b) => {
-        const cf = cameraHeld.get(b);
-        if (!cf) return;
-        cameraHeld.delete(b); // off the screen (or copied): back to the camera
-        if (!closed) cf.release();
+        camera?.released(b); // off the screen (or copied): back to the camera
       },
     });
     undo.push(() => presenter.close());
@@ -392,14 +294,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     let rotatedPlane = false;
     let dirty = false;
     let running: Promise<void> | null = null;
-    let captureFence: ((r: PresentResult) => void) | null = null;
-
-    const take = (r: PresentResult): void => {
-      const fence = r.fences[0];
-      if (!fence) return;
-      if (captureFence) captureFence(r);
-      else fence.close();
-    };
+    const take = (r: PresentResult): void => capture.take(r);
     const emit = (info: KioskFrameInfo): void => {
       for (const fn of frameListeners) {
         try {
@@ -517,59 +412,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (frameListeners.length > 0) emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
     }
 
-    // ---- the camera (--camera) ----
-    interface Camera {
-      readonly dev: V4l2Device;
-      readonly sys: SystemAllocators;
-      readonly src: CameraSource;
-      readonly stats: KioskCameraStats;
-      /** the newest frame not shown yet */
-      latest: CameraFrame | null;
-      pump: Promise<void>;
-      /** where its frames go (one object: every frame has the capture size, so the presenter's key is made once) */
-      placement?: SurfacePlacement;
-    }
-    let camera: Camera | undefined;
-
-    /** The camera's frames as they come: the newest waits for the next frame of the kiosk. */
-    async function pumpCamera(c: Camera): Promise<void> {
-      for (;;) {
-        let f: CameraFrame;
-        try {
-          f = await c.src.next();
-        } catch (err) {
-          if (!closed) log(`camera ${c.dev.path}: ${err instanceof Error ? err.message : String(err)}`);
-          return;
-        }
-        if (closed) return;
-        if (c.latest) {
-          c.latest.release(); // replaced before it was shown
-          c.stats.dropped++;
-        }
-        if (shell.top) {
-          f.release(); // a toplevel covers the camera
-          c.stats.dropped++;
-          c.latest = null;
-          continue;
-        }
-        c.latest = f;
-        schedule();
-      }
-    }
-
-    async function showCamera(c: Camera): Promise<void> {
-      const f = c.latest!;
-      c.latest = null;
-      const b = f.buffer;
-      const placement = (c.placement ??= placementFor(b, 0, 1, transform, modeSize));
-      cameraHeld.set(b, f);
-      let r: PresentResult;
-      try {
-        r = await presenter.present({ buffer: b, placement, constraints: c.src.constraints });
-      } catch (err) {
-        if (cameraHeld.delete(b)) f.release();
-        throw err;
-      }
+    // ---- the camera (--camera, camera.ts) ----
+    async function showCamera(c: KioskCamera): Promise<void> {
+      const { result: r, placement, buffer: b } = await c.show(presenter, transform, modeSize);
       showing = 'camera';
       rotatedPlane = r.path === 'direct' && placement.rotation !== 0;
       take(r);
@@ -579,14 +424,6 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       counts.frames++;
       counts[path === 'direct' ? 'direct' : 'copied']++;
       counts.bytesCopied += r.bytesCopied;
-      const st = c.stats;
-      st.frames++;
-      st[path === 'direct' ? 'direct' : 'copied']++;
-      st.bytesCopied += r.bytesCopied;
-      if (st.frames === 1 || (path === 'copy') !== st.reasons.length > 0) {
-        st.reasons = path === 'copy' ? [...c.src.directReasons, ...presenter.explain(b, placement, !c.src.constraints.writeCombine)] : [];
-        log(`camera ${c.dev.path}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${st.reasons.length ? ` (${st.reasons.join('; ')})` : ''}`);
-      }
       if (frameListeners.length > 0) emit({ path, source: 'camera', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
     }
 
@@ -599,15 +436,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     }
 
     if (opts.camera !== undefined) {
-      camera = openCamera(opts.camera, opts.cameraFormat ?? XRGB8888, device, logicalSize(mode, transform));
-      const c = camera;
-      undo.push(() => {
-        c.src.stop();
-        c.dev.close();
-        c.sys.close();
-      });
-      log(`camera ${c.dev.path}: ${c.stats.width}x${c.stats.height} ${c.stats.format}, ${c.stats.memory} buffers${c.src.directReasons.length ? `, for the copy path (${c.src.directReasons.join('; ')})` : ', allocated for camera and display'}`);
-      c.pump = pumpCamera(c);
+      const c = (camera = KioskCamera.open(opts.camera, opts.cameraFormat ?? XRGB8888, device, logicalSize(mode, transform)));
+      undo.push(() => c.closeNow());
+      log(c.describe());
+      c.start({ closed: () => closed, covered: () => shell.top !== undefined, ready: schedule, log });
     }
 
     const socket = server.addSocket(opts.socket);
@@ -615,49 +447,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // The screen starts black (and the modeset is done) before any client shows something.
     schedule();
 
-    let captures: Promise<unknown> = Promise.resolve();
-    const captureOnce = async (): Promise<KioskCapture> => {
-      if (!capture || out.writebackId === undefined) throw new CaptureUnavailableError('NO_WRITEBACK', `${device.path} has no writeback connector`);
-      if (!capture.clonable) throw new CaptureUnavailableError('NOT_CLONABLE', `${device.path}: the writeback connector cannot share the CRTC with ${out.connectorName}`);
-      if (closed) throw new PrimebufError('the kiosk is closed');
-      captureGate = true;
-      try {
-        if (running) await running; // the frame in flight first: then the capture shows the newest state
-        return await captureGated();
-      } finally {
+    const captureHost = {
+      closed: () => closed,
+      rotatedPlane: () => rotatedPlane,
+      hold: async (): Promise<void> => {
+        captureGate = true;
+        if (running) await running;
+      },
+      resume: (): void => {
         captureGate = false;
         if (dirty && !closed) schedule();
-      }
-    };
-    const captureGated = async (): Promise<KioskCapture> => {
-      if (!capture) throw new CaptureUnavailableError('NO_WRITEBACK', `${device.path} has no writeback connector`);
-      if (rotatedPlane) {
-        // vkms 6.12 panics the kernel when writeback reads a rotated plane (README, the vkms rig)
-        throw new CaptureUnavailableError('ROTATED_PLANE', 'a client buffer is on a rotated plane: writeback is not asked to read it (vkms panics)');
-      }
-      const { map, dumb } = capture;
-      map.bytes().fill(0xff);
-      const got = new Promise<PresentResult>((resolve) => (captureFence = resolve));
-      armed = true;
-      try {
-        const r = await presenter.refresh();
-        take(r);
-        const withFence = await got;
-        const fence = withFence.fences[0]!;
-        try {
-          await fence.wait(10_000);
-        } finally {
-          fence.close();
-        }
-      } finally {
-        captureFence = null;
-        armed = false;
-      }
-      const stride = modeSize.width * 4;
-      const pixels = new Uint8Array(stride * modeSize.height);
-      const src = map.bytes();
-      for (let y = 0; y < modeSize.height; y++) pixels.set(src.subarray(y * dumb.pitch, y * dumb.pitch + stride), y * stride);
-      return { width: modeSize.width, height: modeSize.height, format: XRGB8888, stride, pixels };
+      },
+      refresh: () => presenter.refresh(),
     };
 
     const kiosk: Kiosk = {
@@ -681,9 +482,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         };
       },
       capture(): Promise<KioskCapture> {
-        const run = captures.then(captureOnce);
-        captures = run.catch(() => undefined);
-        return run;
+        return capture.capture(captureHost);
       },
       onFrame(fn) {
         frameListeners.push(fn);
@@ -691,7 +490,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       async close(): Promise<void> {
         if (closed) return;
         closed = true;
-        await captures;
+        await capture.idle();
         // the frame in flight ends with its flip; a flip that never comes (a hung device) must
         // not hang the exit: closing the device below rejects it
         if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -708,26 +507,15 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
             if (p.properties.has('rotation')) req.set(p.id, 'rotation', ROTATE_0); // leave no rotated plane behind
           }
           req.set(out.connectorId, 'CRTC_ID', 0);
-          if (capture?.clonable && out.writebackId !== undefined) req.set(out.writebackId, 'CRTC_ID', 0);
+          capture.turnOff(req);
           req.set(crtcId, 'ACTIVE', 0).set(crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });
         } catch (err) {
           log(`turning the output off failed: ${err instanceof Error ? err.message : String(err)}`);
         }
         presenter.close();
-        if (camera) {
-          // the presenter let go of the camera's buffers: STREAMOFF, the buffers freed
-          cameraHeld.clear();
-          camera.latest = null;
-          camera.src.stop();
-          await camera.pump;
-          camera.dev.close();
-          camera.sys.close();
-        }
-        if (capture) {
-          capture.fb.close();
-          capture.map.close();
-          capture.dumb.close();
-        }
+        // the presenter let go of the camera's buffers: STREAMOFF, the buffers freed
+        if (camera) await camera.close();
+        capture.close();
         udmabuf?.close();
         device.close();
         log('closed: presenter, framebuffers and device released');
@@ -742,38 +530,6 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         // the next one still runs
       }
     }
-    throw err;
-  }
-}
-
-/** The largest size the camera offers for `pixelformat` that fits `fit` (discrete sizes, or a stepwise range). */
-function cameraSize(dev: V4l2Device, pixelformat: number, fit: { width: number; height: number }): { width: number; height: number } {
-  const fs = dev.frameSizes(pixelformat);
-  if (!fs) throw new RangeError(`camera ${dev.path}: no frame sizes for its format`);
-  if (fs.kind === 'discrete') {
-    const ok = fs.sizes.filter((z) => z.width <= fit.width && z.height <= fit.height);
-    if (ok.length === 0) throw new RangeError(`camera ${dev.path}: none of its sizes (${fs.sizes.map((z) => `${z.width}x${z.height}`).join(', ')}) fits ${fit.width}x${fit.height}`);
-    return ok.reduce((a, z) => (z.width * z.height > a.width * a.height ? z : a));
-  }
-  const step = (v: number, min: number, max: number, st: number): number => Math.min(max, min + Math.floor((v - min) / Math.max(1, st)) * Math.max(1, st));
-  if (fs.minWidth > fit.width || fs.minHeight > fit.height) throw new RangeError(`camera ${dev.path}: its smallest size ${fs.minWidth}x${fs.minHeight} does not fit ${fit.width}x${fit.height}`);
-  return { width: step(fit.width, fs.minWidth, fs.maxWidth, fs.stepWidth), height: step(fit.height, fs.minHeight, fs.maxHeight, fs.stepHeight) };
-}
-
-function openCamera(path: string, format: number, device: Device, fit: { width: number; height: number }) {
-  const dev = V4l2Device.open(path);
-  let sys: SystemAllocators | undefined;
-  try {
-    const pf = dev.pixelformatFor(format);
-    if (pf === null) throw new RangeError(`camera ${path} does not capture ${formatName(format)}`);
-    const size = cameraSize(dev, pf, fit);
-    sys = openSystemAllocators(); // after the kiosk's device: its fd is the DRM master
-    const src = CameraSource.open({ camera: dev, display: describeKmsDevice(device), pool: sys.pool, ...size, format });
-    const stats: KioskCameraStats = { device: path, ...size, format: formatName(format), memory: src.memory, frames: 0, direct: 0, copied: 0, bytesCopied: 0, dropped: 0, reasons: [] };
-    return { dev, sys, src, stats, latest: null as CameraFrame | null, pump: Promise.resolve() };
-  } catch (err) {
-    sys?.close();
-    dev.close();
     throw err;
   }
 }

@@ -41,7 +41,12 @@ export {
   type ScanoutReason,
   type Verdict,
 } from './reasons.js';
-export { resolvePlacement, rotationBits, placementKey, type Placement, type ResolvedPlacement, type Rect, type ModeSize, type PlacementResult } from './placement.js';
+export {
+  resolvePlacement,
+  rotationBits,
+  placementKey,
+  placementFor,
+  type Placement, type ResolvedPlacement, type Rect, type ModeSize, type PlacementResult } from './placement.js';
 export {
   ROTATE_0,
   ROTATE_90,

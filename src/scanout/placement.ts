@@ -142,3 +142,56 @@ export function resolvePlacement(p: Placement, buffer: { width: number; height: 
   }
   return { reasons, notes, resolved: { crtc: p.crtc, src, dst, rotation, clipped } };
 }
+
+/**
+ * An orientation as (flip, counter-clockwise rotation in degrees): mirror about the vertical axis
+ * first (when `flip`), then rotate. The wl_output.transform values 0-7 are the eight of them.
+ */
+export interface Orientation {
+  readonly flip: boolean;
+  readonly rot: 0 | 90 | 180 | 270;
+}
+
+/** The orientation of a wl_output.transform value (0-3 rotations, 4-7 flipped then rotated). */
+export function orientationFromWl(transform: number): Orientation {
+  if (!Number.isInteger(transform) || transform < 0 || transform > 7) throw new RangeError(`wl_output.transform is 0-7 (got ${String(transform)})`);
+  return { flip: transform >= 4, rot: ((transform % 4) * 90) as Orientation['rot'] };
+}
+
+/** The orientation that undoes `o` (a flipped orientation is its own inverse). */
+export function inverseOrientation(o: Orientation): Orientation {
+  return o.flip ? o : { flip: false, rot: ((360 - o.rot) % 360) as Orientation['rot'] };
+}
+
+/** `a` after `b`. With R a rotation and F the flip: R_a F_a R_b F_b, and F R = R^-1 F. */
+export function composeOrientations(a: Orientation, b: Orientation): Orientation {
+  return a.flip
+    ? { flip: !b.flip, rot: ((a.rot - b.rot + 360) % 360) as Orientation['rot'] }
+    : { flip: b.flip, rot: ((a.rot + b.rot) % 360) as Orientation['rot'] };
+}
+
+/**
+ * Where a fullscreen surface's buffer goes on an output: centred on the mode, turned by the
+ * output's rotation (degrees counter-clockwise, as the KMS rotation property) composed with the
+ * inverse of the client's buffer transform (wl_surface.set_buffer_transform, wl_output.transform
+ * 0-7; flipped ones mirror as DRM_MODE_REFLECT_X), and divided by the buffer scale
+ * (wl_surface.set_buffer_scale). A client that rendered for the output's transform (buffer
+ * transform = output transform) is placed unrotated. The result is a placement without a CRTC
+ * (the presenter's SurfacePlacement); a buffer larger than the mode gets a destination partly
+ * off it, which resolvePlacement refuses unless clipping is asked for.
+ */
+export function placementFor(
+  buffer: { readonly width: number; readonly height: number },
+  bufferTransform: number,
+  bufferScale: number,
+  outputRotation: 0 | 90 | 180 | 270,
+  mode: ModeSize,
+): Omit<Placement, 'crtc'> {
+  if (!(bufferScale >= 1) || !Number.isInteger(bufferScale)) throw new RangeError(`buffer scale is a positive integer (got ${String(bufferScale)})`);
+  const o = composeOrientations({ flip: false, rot: outputRotation }, inverseOrientation(orientationFromWl(bufferTransform)));
+  const swap = o.rot === 90 || o.rot === 270;
+  const width = Math.max(1, Math.round((swap ? buffer.height : buffer.width) / bufferScale));
+  const height = Math.max(1, Math.round((swap ? buffer.width : buffer.height) / bufferScale));
+  const dst = { x: Math.floor((mode.width - width) / 2), y: Math.floor((mode.height - height) / 2), width, height };
+  return { dst, rotation: o.rot, ...(o.flip ? { reflectX: true } : {}) };
+}

@@ -676,132 +676,128 @@ export class Presenter {
 
   /** Runs one frame; the frame's lock (taken by present()) is dropped here unless it stays on screen. */
   async #present(frame: PresentFrame): Promise<PresentResult> {
-    const lock = { held: true };
+    let held = true; // the frame's lock: dropped at the end unless it stays on screen
     try {
-      return await this.#presentLocked(frame, lock);
-    } finally {
-      if (lock.held) this.#unlock(frame.buffer);
-    }
-  }
-
-  async #presentLocked(frame: PresentFrame, lock: { held: boolean }): Promise<PresentResult> {
-    this.#assertOpen();
-    const { buffer } = frame;
-    const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
-    const { placement, key } = this.#frameKey(buffer, frame.placement, forceCopy);
-    const prev = this.#shown;
-    if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
-      this.#stats.unchanged++;
-      return { path: 'unchanged', committed: false, bytesCopied: 0, fences: [] };
-    }
-    const decision = this.#decide(buffer, placement, key, forceCopy);
-    const fds = buffer.planes.map((p) => p.fd);
-    const req = this.device.atomic();
-    this.#modesetState(req);
-    const used = new Set<number>();
-    const lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> = [];
-    const put = (plane: ScanoutPlaneInfo, fb: Framebuffer, p: ResolvedPlacement): void => {
-      placePlane(req, plane, this.crtcId, fb, p);
-      lastPlanes.push([plane, fb, p]);
-      used.add(plane.id);
-    };
-    let fence: SyncFile | undefined;
-    let copied: RingFrame<PresenterRingBuffer> | undefined;
-    if (decision.path === 'direct') {
-      const fb = this.#kernel.framebufferOf(buffer);
-      if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
-      if (decision.background) {
-        put(this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
+      this.#assertOpen();
+      const { buffer } = frame;
+      const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
+      const { placement, key } = this.#frameKey(buffer, frame.placement, forceCopy);
+      const prev = this.#shown;
+      if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
+        this.#stats.unchanged++;
+        return { path: 'unchanged', committed: false, bytesCopied: 0, fences: [] };
       }
-      const plane = this.#planes.find((p) => p.id === decision.plane)!;
-      put(plane, fb, decision.placement);
-      fence = exportWriteFence(fds, buffer.name);
-      if (fence) {
-        this.#stats.fenceExports++;
-        req.set(plane.id, 'IN_FENCE_FD', fence.fd);
-      }
-    } else {
-      const ring = this.#ensureRing();
-      const { transform } = decision;
-      const source = this.#copyInput(buffer, transform !== undefined);
-      // a new source, a new placement or frames shown directly since: the ring's buffers do
-      // not hold this surface's previous frames, so its damage history cannot be trusted
-      const continues = prev?.path === 'copy' && prev.key === key;
-      if (!continues) {
-        ring.invalidate();
-        // what the surface does not cover must be black, not a previous frame's pixels
-        const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
-        if (!covers) await clearFreeBuffers(ring);
-      }
-      // counted when exported, before the wait (a stats reader sees the pending fence)
-      const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
-      if (writes) {
-        this.#stats.fenceExports++;
-        try {
-          await writes.wait();
-        } finally {
-          writes.close();
+      const decision = this.#decide(buffer, placement, key, forceCopy);
+      const fds = buffer.planes.map((p) => p.fd);
+      const req = this.device.atomic();
+      this.#modesetState(req);
+      const used = new Set<number>();
+      const lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> = [];
+      const put = (plane: ScanoutPlaneInfo, fb: Framebuffer, p: ResolvedPlacement): void => {
+        placePlane(req, plane, this.crtcId, fb, p);
+        lastPlanes.push([plane, fb, p]);
+        used.add(plane.id);
+      };
+      let fence: SyncFile | undefined;
+      let copied: RingFrame<PresenterRingBuffer> | undefined;
+      if (decision.path === 'direct') {
+        const fb = this.#kernel.framebufferOf(buffer);
+        if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
+        if (decision.background) {
+          put(this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
         }
-      }
-      this.#assertOpen();
-      if (transform) {
-        // a transformed frame repaints its whole destination rectangle: that is its damage
-        const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
-        const surface = source as CopySurface;
-        const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
-        copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
+        const plane = this.#planes.find((p) => p.id === decision.plane)!;
+        put(plane, fb, decision.placement);
+        fence = exportWriteFence(fds, buffer.name);
+        if (fence) {
+          this.#stats.fenceExports++;
+          req.set(plane.id, 'IN_FENCE_FD', fence.fd);
+        }
       } else {
-        const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
-        copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+        const ring = this.#ensureRing();
+        const { transform } = decision;
+        const source = this.#copyInput(buffer, transform !== undefined);
+        // a new source, a new placement or frames shown directly since: the ring's buffers do
+        // not hold this surface's previous frames, so its damage history cannot be trusted
+        const continues = prev?.path === 'copy' && prev.key === key;
+        if (!continues) {
+          ring.invalidate();
+          // what the surface does not cover must be black, not a previous frame's pixels
+          const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
+          if (!covers) await clearFreeBuffers(ring);
+        }
+        // counted when exported, before the wait (a stats reader sees the pending fence)
+        const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
+        if (writes) {
+          this.#stats.fenceExports++;
+          try {
+            await writes.wait();
+          } finally {
+            writes.close();
+          }
+        }
+        this.#assertOpen();
+        if (transform) {
+          // a transformed frame repaints its whole destination rectangle: that is its damage
+          const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
+          const surface = source as CopySurface;
+          const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
+          copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
+        } else {
+          const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
+          copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+        }
+        this.#assertOpen();
+        put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
+        // the compositor has its own copy now: the client may reuse the buffer
+        if (buffer !== this.#onScreen) this.#release(buffer);
+        held = false;
+        this.#unlock(buffer);
       }
-      this.#assertOpen();
-      put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
-      // the compositor has its own copy now: the client may reuse the buffer
-      if (buffer !== this.#onScreen) this.#release(buffer);
-      lock.held = false;
-      this.#unlock(buffer);
-    }
-    let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
-    let fences: ReadonlyArray<SyncFile | null>;
-    try {
-      for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-      this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
-      ({ flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 }));
-    } catch (err) {
-      if (copied) this.#ring!.release(copied.slot);
-      throw err;
+      let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
+      let fences: ReadonlyArray<SyncFile | null>;
+      try {
+        for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
+        this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
+        ({ flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 }));
+      } catch (err) {
+        if (copied) this.#ring!.release(copied.slot);
+        throw err;
+      } finally {
+        fence?.close(); // the kernel holds its own reference to the fence
+      }
+      this.#stats.commits++;
+      this.#stats.frames++;
+      if (decision.path === 'direct') this.#stats.directFrames++;
+      else this.#stats.copiedFrames++;
+      this.#planesInUse = used;
+      this.#shown = { buffer, key, path: decision.path };
+      this.#lastPlanes = lastPlanes;
+      const nowOn = decision.path === 'direct' ? buffer : undefined;
+      this.#pendingDirect = nowOn;
+      if (copied) this.#ring!.markQueued(copied.slot);
+      const events = await flip;
+      this.#pendingDirect = undefined;
+      if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
+      const left = this.#onScreen;
+      this.#onScreen = nowOn;
+      if (nowOn) held = false; // the frame's lock stays while the buffer is on screen
+      if (left) {
+        if (left !== nowOn) this.#release(left);
+        this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)
+      }
+      if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
+      return {
+        path: decision.path,
+        committed: true,
+        plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
+        bytesCopied: copied?.bytes ?? 0,
+        presentation: this.#presentation(events[0]!, decision.path === 'direct'),
+        fences,
+      };
     } finally {
-      fence?.close(); // the kernel holds its own reference to the fence
+      if (held) this.#unlock(frame.buffer);
     }
-    this.#stats.commits++;
-    this.#stats.frames++;
-    if (decision.path === 'direct') this.#stats.directFrames++;
-    else this.#stats.copiedFrames++;
-    this.#planesInUse = used;
-    this.#shown = { buffer, key, path: decision.path };
-    this.#lastPlanes = lastPlanes;
-    const nowOn = decision.path === 'direct' ? buffer : undefined;
-    this.#pendingDirect = nowOn;
-    if (copied) this.#ring!.markQueued(copied.slot);
-    const events = await flip;
-    this.#pendingDirect = undefined;
-    if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
-    const left = this.#onScreen;
-    this.#onScreen = nowOn;
-    if (nowOn) lock.held = false; // the frame's lock stays while the buffer is on screen
-    if (left) {
-      if (left !== nowOn) this.#release(left);
-      this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)
-    }
-    if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
-    return {
-      path: decision.path,
-      committed: true,
-      plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
-      bytesCopied: copied?.bytes ?? 0,
-      presentation: this.#presentation(events[0]!, decision.path === 'direct'),
-      fences,
-    };
   }
 
   /**

@@ -25,6 +25,7 @@ import { DRM_FORMAT_MOD_LINEAR } from '../../src/formats/index.js';
 import { BufferLocks, type ScanoutBuffer } from '../../src/scanout/index.js';
 import { startKiosk, type Kiosk, type KioskFrameInfo } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
+import { poolFile, type PoolKind } from '../util/own-shm.js';
 import { haveDebugfs, kernelFramebuffers, snapshot, type TapTest } from './leak.js';
 
 t.setTimeout(900000); // TCG guest on a shared 2-core host: slow, not stuck
@@ -62,6 +63,7 @@ class RawClient {
   readonly conn: WaylandConnection;
   surface!: WaylandProxy<'wl_surface'>;
   dmabuf!: ClientDmabuf;
+  shm!: WaylandProxy<'wl_shm'>;
   size = { width: 0, height: 0 };
   released = 0;
 
@@ -77,6 +79,7 @@ class RawClient {
     const wm = c.conn.bind(registry, g('xdg_wm_base'), 'xdg_wm_base', 5);
     wm.on('ping', ({ serial }) => wm.request('pong', { serial }));
     c.dmabuf = await ClientDmabuf.bind(c.conn, { registry, globals });
+    c.shm = c.conn.bind(registry, g('wl_shm'), 'wl_shm', 1);
     c.surface = comp.request('create_surface', {});
     const xs = wm.request('get_xdg_surface', { surface: c.surface });
     const tl = xs.request('get_toplevel', {});
@@ -88,6 +91,19 @@ class RawClient {
     if (serial < 0) throw new Error('no configure after the initial commit');
     xs.request('ack_configure', { serial });
     return c;
+  }
+
+  /** A w x h XRGB8888 wl_shm buffer of one colour in a pool of its own (sealed: zero copy through udmabuf). */
+  shmBuffer(w: number, h: number, color: number, kind: PoolKind): WaylandProxy<'wl_buffer'> {
+    const px = new Uint8Array(w * h * 4);
+    new Uint32Array(px.buffer).fill(color);
+    const mem = poolFile(kind, px.length, px);
+    const pool = this.shm.request('create_pool', { fd: mem, size: px.length });
+    const wl = pool.request('create_buffer', { offset: 0, width: w, height: h, stride: w * 4, format: 1 /* XRGB8888 */ });
+    pool.request('destroy', {});
+    mem.close();
+    wl.on('release', () => this.released++);
+    return wl;
   }
 
   buffer(backing: Backing): WaylandProxy<'wl_buffer'> {
@@ -236,6 +252,10 @@ t.test('fault 2: --force-copy, buffers destroyed in the flush of their commit ar
     }) as typeof dev.importDmabuf;
     const backing = allocate(c.size.width, c.size.height, 0x00123456);
     try {
+      // warm-up: the copy ring is allocated by the first copies
+      for (let i = 0; i < 3; i++) t.equal(await c.commit(c.buffer(backing), true), 'done', `warm-up frame ${i}`);
+      seen.length = 0;
+      const before = snapshot();
       let done = 0;
       for (let i = 0; i < 10; i++) {
         const shown = nextFrame(k);
@@ -249,6 +269,10 @@ t.test('fault 2: --force-copy, buffers destroyed in the flush of their commit ar
       t.ok(s.copied >= 1 && s.direct === 0, `copied frames only (${s.copied} copied)`);
       t.equal(seen.length, 10, `one PRIME import per wl_buffer, at create (${seen.length}: ${seen.join(', ')})`);
       t.ok(seen.every((x) => /dmabuf/.test(x)), `every import named an open dma-buf (${[...new Set(seen)].join(', ')})`);
+      const now = snapshot();
+      t.equal(now.fds, before.fds, `open fds back to ${before.fds}: no copy source (dup fd) of a destroyed buffer kept`);
+      t.equal(now.framebuffers, before.framebuffers, `primebuf framebuffers back to ${before.framebuffers}`);
+      t.equal(now.gemHandles, before.gemHandles, `primebuf GEM handles back to ${before.gemHandles}`);
     } finally {
       backing.close();
       delete (dev as { importDmabuf?: unknown }).importDmabuf;
@@ -316,4 +340,25 @@ t.test('a dma-buf imported once by its owner: direct, copied, direct again, and 
     sys?.close();
     sys = undefined;
   }
+});
+
+t.test('fault 3 with wl_shm: attach, commit and destroy in one flush, zero copy (sealed pools) and copied (unsealed): nothing left behind', async (t) => {
+  await withKiosk(t, { socket: 'buffer-life-3-shm' }, async (k, c) => {
+    const { width: W, height: H } = c.size;
+    for (const kind of ['sealed', 'unsealed'] as const) {
+      for (let i = 0; i < 2; i++) t.equal(await c.commit(c.shmBuffer(W, H, 0x00202020, kind), true), 'done', `${kind} warm-up frame ${i}`);
+      const before = snapshot();
+      const fbsBefore = kernelFbCount();
+      let done = 0;
+      for (let i = 0; i < 20; i++) if ((await c.commit(c.shmBuffer(W, H, 0x00100000 * (i % 8), kind), true)) === 'done') done++;
+      t.equal(done, 20, `${kind}: every frame callback came`);
+      const now = snapshot();
+      t.equal(now.fds, before.fds, `${kind}: open fds back to ${before.fds} (pools, udmabufs, imports)`);
+      t.equal(now.framebuffers, before.framebuffers, `${kind}: primebuf framebuffers back to ${before.framebuffers}`);
+      t.equal(now.gemHandles, before.gemHandles, `${kind}: primebuf GEM handles back to ${before.gemHandles}`);
+      t.equal(kernelFbCount(), fbsBefore, `${kind}: the kernel lists as many framebuffers as before (${fbsBefore})`);
+    }
+    const s = k.stats();
+    t.ok(s.direct > 0 && s.copied > 0, `sealed pools went direct (udmabuf), unsealed ones were copied (${s.direct} direct, ${s.copied} copied)`);
+  });
 });

@@ -8,8 +8,10 @@
  *
  * Frames: a commit of the shown surface schedules a frame; while one is in flight, later commits
  * only update the surface's state and the newest is presented after the flip (no queue). After
- * the flip: wl_buffer.release of buffers that are no longer any surface's current buffer and that
- * the presenter let go of (left the screen, or copied), frame callbacks, presentation feedback.
+ * the flip: frame callbacks, presentation feedback. Buffers: the library's buffer object of each
+ * committed wl_buffer (BufferLifetime.of), surface-locked while it is the surface's current
+ * content and locked by the presenter while it reads it; the library sends wl_buffer.release with
+ * the last unlock, and a destroyed buffer's caches leave with it. The kiosk keeps no map of them.
  * A commit that puts nothing new on screen waits for the next vblank instead (pacer.ts).
  */
 import { existsSync } from 'node:fs';
@@ -17,7 +19,6 @@ import {
   LinuxDmabuf,
   Presenter,
   WaylandServer,
-  bufferFromAttributes,
   describeBuffer,
   fourcc,
   formatName,
@@ -32,7 +33,8 @@ import {
   ROTATE_0,
   type CameraSource,
   type Device,
-  type LinuxDmabufBuffer,
+  LinuxDmabufBuffer,
+  BufferLifetime,
   type PresentResult,
   type ScanoutBuffer,
   type ServerResource,
@@ -141,19 +143,12 @@ export interface Kiosk {
   close(): Promise<void>;
 }
 
-interface Entry {
-  readonly resource: ServerResource;
-  readonly scanout: ScanoutBuffer;
-  readonly dmabuf: LinuxDmabufBuffer | null;
-  readonly shm: ShmBuffer | null;
-  /** what keeps the buffer's memory while the presenter has it (LinuxDmabufBuffer or ShmBuffer) */
-  readonly life: LinuxDmabufBuffer | ShmBuffer;
-  /** surfaces whose current buffer this is */
-  current: number;
-  /** committed by the client and not released since */
-  owed: boolean;
-  /** handed to the presenter, not given back by onRelease yet */
-  presenterHas: boolean;
+/**
+ * What the kiosk remembers of a buffer it showed, kept beside the library's buffer object (a
+ * WeakMap keyed by it: gone with the buffer); the buffer itself is always found through the
+ * library (BufferLifetime.of(wl_buffer)), never through a map of the kiosk's.
+ */
+interface BufferNotes {
   stat: KioskBufferStats | undefined;
   /** its placement for the surface transform and scale it was last shown with (one object while they hold) */
   placed?: { readonly bufferTransform: number; readonly scale: number; readonly placement: SurfacePlacement };
@@ -191,17 +186,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const capture = WritebackCapture.open(out);
     undo.push(() => capture.close());
 
-    const entries = new Map<ServerResource, Entry>();
     let camera: KioskCamera | undefined;
     /** the failed camera was shut down */
     let cameraRetired = false;
-    const byScanout = new Map<ScanoutBuffer, Entry>();
-    const maybeRelease = (e: Entry): void => {
-      if (!e.owed || e.presenterHas || e.current > 0) return;
-      e.owed = false;
-      if (!e.resource.destroyed) e.life.release();
-      if (e.resource.destroyed) byScanout.delete(e.scanout);
-    };
     const presenter = new Presenter({
       device,
       crtcId,
@@ -210,14 +197,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       model: scanoutDeviceFromLive(model),
       extraState: capture.extraState,
       ...(opts.forceCopy ? { forceCopy: true } : {}),
+      // client buffers are locked by the presenter and released by the library: only the
+      // camera's frames are given back here
       onRelease: (b) => {
-        if (camera?.released(b)) return; // off the screen (or copied): back to the camera
-        const e = byScanout.get(b);
-        if (!e || !e.presenterHas) return;
-        e.presenterHas = false;
-        e.life.unlock();
-        maybeRelease(e);
-        if (e.resource.destroyed && !e.presenterHas) byScanout.delete(b);
+        camera?.released(b); // off the screen (or copied): back to the camera
       },
     });
     undo.push(() => presenter.close());
@@ -240,41 +223,27 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const shm = installShm(server, { model, ...(udmabuf ? { zeroCopy: { udmabuf } } : {}) });
     undo.push(() => shm.close());
     log(`wl_shm: ${udmabuf ? 'zero copy through udmabuf for sealed memfd pools' : opts.shmZeroCopy === false ? 'every buffer copied (zero copy off)' : 'every buffer copied (no /dev/udmabuf)'}`);
-    let dmabufImports = 0;
     // formats from the model; the scanout tranche is the presenter's primary plane's, pruned by its known-bad table
     const dmabuf = LinuxDmabuf.forKmsDevice(server, model, {
       presenter,
       onVerdict: (v) => {
-        if (v.outcome === 'created') dmabufImports++;
-        else log(`client ${v.client.pid}: linux-dmabuf ${v.request} ${v.outcome}: ${v.detail}`);
+        if (v.outcome !== 'created') log(`client ${v.client.pid}: linux-dmabuf ${v.request} ${v.outcome}: ${v.detail}`);
       },
     });
     undo.push(() => dmabuf.close());
     const outputs = new OutputGlobal(server, out, transform);
     const surfaceOf = (r: ServerResource<'wl_surface'>): Surface | undefined => surfaces.get(r);
-    const currentOf = new Map<Surface, Entry | null>();
-
-    const entryOf = (resource: ServerResource): Entry | null => {
-      const known = entries.get(resource);
-      if (known) return known;
-      if (resource.destroyed) return null;
-      const name = `wl_buffer@${resource.id} of client ${resource.client.pid}`;
-      const d = LinuxDmabuf.bufferOf(resource);
-      const sb = d ? null : ShmBuffer.from(resource);
-      let scanout: ScanoutBuffer;
-      if (d) scanout = bufferFromAttributes(d.attributes, { allocatedOn: device.devId, name });
-      else if (sb && !sb.freed) scanout = sb.scanoutBuffer(); // a udmabuf of its pool, or its copy source
-      else return null;
-      const life = (d ?? sb)!;
-      const e: Entry = { resource, scanout, dmabuf: d, shm: sb, life, current: 0, owed: false, presenterHas: false, stat: undefined };
-      entries.set(resource, e);
-      byScanout.set(scanout, e);
-      resource.onDestroy(() => {
-        entries.delete(resource);
-        if (!presenter.closed) presenter.forget(scanout);
-        if (!e.presenterHas) byScanout.delete(scanout);
-      });
-      return e;
+    /**
+     * Each surface's current buffer, surface-locked from the commit that made it current to the
+     * commit that replaced it (or the surface's end): a wl_buffer the client destroyed meanwhile
+     * stays valid and on screen, and the library sends wl_buffer.release when its last lock goes.
+     */
+    const currentOf = new WeakMap<Surface, BufferLifetime>();
+    const notes = new WeakMap<ScanoutBuffer, BufferNotes>();
+    const notesOf = (b: ScanoutBuffer): BufferNotes => {
+      let n = notes.get(b);
+      if (!n) notes.set(b, (n = { stat: undefined }));
+      return n;
     };
 
     let closed = false;
@@ -286,28 +255,23 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const hidden = new HiddenFrames({ intervalMs: HIDDEN_FRAME_INTERVAL_MS, shown: (s) => shell.top?.surface === s });
     const surfaces = installCompositor(server, (s) => {
       hidden.watch(s);
-      currentOf.set(s, null);
       s.onCommit(() => {
-        const prev = currentOf.get(s) ?? null;
-        const next = s.buffer ? entryOf(s.buffer) : null;
-        if (next) next.owed = true;
+        const prev = currentOf.get(s);
+        const found = s.buffer ? BufferLifetime.of(s.buffer) : null;
+        const next = found && !found.freed ? found : undefined;
         if (next !== prev) {
-          currentOf.set(s, next);
-          if (next) next.current++;
-          if (prev) {
-            prev.current--;
-            maybeRelease(prev);
-          }
+          if (next) {
+            next.surfaceLock();
+            currentOf.set(s, next);
+          } else currentOf.delete(s);
+          prev?.unlock(); // the last lock of a replaced buffer sends its wl_buffer.release
         }
         if (shell.top?.surface === s) schedule();
       });
       s.resource.onDestroy(() => {
         const prev = currentOf.get(s);
         currentOf.delete(s);
-        if (prev) {
-          prev.current--;
-          maybeRelease(prev);
-        }
+        prev?.unlock();
       });
     });
     installXdgShell(server, surfaceOf, () => logicalSize(mode, transform), {
@@ -393,8 +357,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     async function frame(): Promise<void> {
       retireCamera();
       const s = shell.top?.surface;
-      const e = s?.buffer ? entryOf(s.buffer) : null;
-      if (!s || !e) {
+      const cur = s ? currentOf.get(s) : undefined;
+      if (!s || !cur) {
         if (camera?.latest) return showCamera(camera);
         if (showing === null || (showing === 'camera' && !camera?.failure)) return;
         const r = await presenter.clear(); // black (also when the camera on screen failed)
@@ -408,29 +372,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
       if (showing !== s) s.damageAll();
       const { damage, frames, feedbacks } = s.takeFrame();
-      const b = e.scanout;
+      const b = cur.scanoutBuffer(); // a udmabuf of a wl_shm pool, its copy source, or a linux-dmabuf import
+      const e = notesOf(b);
       let placed = e.placed;
       if (!placed || placed.bufferTransform !== s.transform || placed.scale !== s.scale) {
         placed = e.placed = { bufferTransform: s.transform, scale: s.scale, placement: placementFor(b, s.transform, s.scale, transform, modeSize) };
       }
       const { placement } = placed;
-      const had = e.presenterHas;
-      if (!had) {
-        e.presenterHas = true;
-        e.life.lock();
-      }
-      // the presenter did not take a buffer it was given (an error, or nothing to show)
-      const notTaken = (): void => {
-        if (had || !e.presenterHas) return;
-        e.presenterHas = false;
-        e.life.unlock();
-        maybeRelease(e);
-      };
+      // the presenter locks the buffer while it reads it: no bookkeeping of the kiosk's
       let r: PresentResult;
       try {
         r = await presenter.present({ buffer: b, damage: clipDamage(damage, b.width, b.height), placement });
       } catch (err) {
-        notTaken();
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
         throw err;
@@ -440,12 +393,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const p = r.presentation;
       if (r.path === 'unchanged') {
         // nothing new on screen: no commit to KMS, the callbacks and feedback wait for the next vblank
-        notTaken();
         pacer.defer({ surface: s, frames, feedbacks });
         return;
       }
       if (!p) {
-        notTaken();
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
         return;
@@ -458,7 +409,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       else counts.copied++;
       counts.bytesCopied += r.bytesCopied;
       const nowMs = Number(p.timestampNs / 1_000_000n);
-      if (primaryPlane !== undefined && e.dmabuf && !s.destroyed) {
+      // (a buffer that ended meanwhile, replaced and destroyed during the flip, is never checked again)
+      if (primaryPlane !== undefined && cur instanceof LinuxDmabufBuffer && !cur.freed && !s.destroyed) {
         const plane = r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane;
         let c = e.checked;
         if (!c || c.plane !== plane || c.placement !== placement) {
@@ -470,22 +422,23 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (!e.stat || e.stat.path !== path) {
         // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
         const reasons = [...new Set(presenter.explain(b, placement))];
-        const zc = e.shm?.zeroCopy;
+        const shmBuf = cur instanceof ShmBuffer ? cur : undefined;
+        const zc = shmBuf?.zeroCopy;
         if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
         const first = !e.stat;
         e.stat = {
           name: b.name ?? '',
-          client: e.resource.client.pid,
-          kind: e.shm ? 'shm' : 'dmabuf',
-          ...(e.shm ? { udmabuf: e.shm.zeroCopy.ok } : {}),
+          client: cur.resource.client.pid,
+          kind: shmBuf ? 'shm' : 'dmabuf',
+          ...(shmBuf ? { udmabuf: shmBuf.zeroCopy.ok } : {}),
           width: b.width,
           height: b.height,
           format: formatName(b.format),
-          modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (e.shm ? ' (udmabuf of the wl_shm pool)' : ''),
+          modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (shmBuf ? ' (udmabuf of the wl_shm pool)' : ''),
           path,
           reasons,
         };
-        const res = e.resource;
+        const res = cur.resource;
         const old = liveStats.get(res);
         liveStats.set(res, e.stat);
         if (old) retireStat(old); // the path changed: the earlier entry goes to the history
@@ -571,7 +524,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         return {
           ...counts,
           commits: ps.commits,
-          imports: dmabufImports + ps.imports,
+          imports: device.primeImports, // every PRIME import on the device: linux-dmabuf's one per buffer, the verdicts' of other buffers
           addfb2: ps.addfb2,
           allocations: ps.allocations,
           cpu: { userUs: cpu.user, systemUs: cpu.system },
@@ -596,7 +549,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
         dmabuf.close();
         shm.close();
-        server.close(); // every client's resources are destroyed: buffers forgotten, surfaces gone
+        server.close(); // every client's resources are destroyed: surfaces gone, their buffers unlocked
         // Everything off in one blocking commit (the writeback connector too), then the
         // presenter removes its framebuffers.
         try {
@@ -615,13 +568,6 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         presenter.close();
         // the presenter let go of the camera's buffers: STREAMOFF, the buffers freed
         if (camera) await camera.close();
-        // what was still on screen: the presenter let go of it without onRelease
-        for (const e of byScanout.values()) {
-          if (!e.presenterHas) continue;
-          e.presenterHas = false;
-          e.life.unlock();
-        }
-        byScanout.clear();
         capture.close();
         udmabuf?.close();
         device.close();

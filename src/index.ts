@@ -103,6 +103,7 @@ export {
   protocolEnums,
   LinuxDmabuf,
   LinuxDmabufBuffer,
+  BufferLifetime,
   LINUX_DMABUF_VERSION,
   FeedbackCache,
   FormatTable,

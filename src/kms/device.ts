@@ -87,6 +87,7 @@ export class Device extends Resource {
   readonly #state: DeviceState;
   readonly #clientCaps = new Set<DrmClientCap>();
   readonly #gem: GemHandleTable;
+  #primeImports = 0;
   #props: PropertyCache | undefined;
   #ids: { crtcs: number[]; connectors: number[]; encoders: number[]; planes: number[] } | undefined;
   readonly #objectProps = new Map<number, Map<string, number>>();
@@ -191,8 +192,14 @@ export class Device extends Resource {
   importDmabuf(dmabuf: number | Dmabuf): GemHandle {
     this.assertOpen();
     const fd = typeof dmabuf === 'number' ? dmabuf : dmabuf.fd;
+    this.#primeImports++;
     const handle = this.#gem.importFd(fd);
     return new GemHandle(this.#gem, handle);
+  }
+
+  /** PRIME imports asked of this device so far (DRM_IOCTL_PRIME_FD_TO_HANDLE calls, failed ones too). */
+  get primeImports(): number {
+    return this.#primeImports;
   }
 
   /** PRIME export of a GEM handle of this device: a new dma-buf fd (O_CLOEXEC, read-write by default). */

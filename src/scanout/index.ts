@@ -66,7 +66,7 @@ export {
   type ScanoutPlaneInfo,
   type ScanoutDeviceOptions,
 } from './verdict-device.js';
-export { bufferFromAttributes, shmBuffer, describeBuffer, type ScanoutBuffer, type ScanoutBufferPlane } from './verdict-buffer.js';
+export { bufferFromAttributes, shmBuffer, describeBuffer, BufferLocks, type BufferLife, type ScanoutBuffer, type ScanoutBufferPlane } from './verdict-buffer.js';
 export { KmsScanoutKernel, type ScanoutKernel, type KernelStep, type KernelCounts, type OutputState } from './verdict-kms.js';
 export {
   ScanoutChecker,

@@ -20,6 +20,11 @@
  *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.
  * A frame with the same buffer, the same placement and empty damage commits nothing.
  *
+ * Buffer life: present() locks a buffer that has a `life` (every linux-dmabuf and wl_shm buffer);
+ * the lock is dropped when its copy is done, or, scanned out, when the flip that replaced it
+ * completed (and at close). The last unlock of a destroyed wl_buffer ends it, and its decisions,
+ * copy source (dup fd, mapping), verdicts and framebuffer leave with it: no forget() to call.
+ *
  * The copy path draws what no plane takes: an unscaled, unrotated, uncropped buffer as a damage
  * copy; a crop, scaling (nearest neighbour), rotation or reflection as a transformed copy
  * (copyTransformed) that repaints the whole destination rectangle each frame. What it still
@@ -296,8 +301,10 @@ export class Presenter {
   #onScreen: ScanoutBuffer | undefined;
   /** The client buffer of a direct frame committed and not flipped yet. */
   #pendingDirect: ScanoutBuffer | undefined;
-  /** Buffers forgotten while on screen: dropped when they leave it. */
+  /** Plain buffers (no `life`) forgotten while on screen: dropped when they leave it. */
   readonly #forgetLater = new Set<ScanoutBuffer>();
+  /** Buffers with a life whose end this presenter listens for (once each). */
+  readonly #watched = new WeakSet<ScanoutBuffer>();
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -360,7 +367,27 @@ export class Presenter {
    * starts after its flip.
    */
   present(frame: PresentFrame): Promise<PresentResult> {
+    if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
+    const { buffer } = frame;
+    // the frame's lock, taken now: a wl_buffer destroyed before the frame runs stays valid for it
+    try {
+      buffer.life?.lock();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#watch(buffer);
     return this.#queue(() => this.#present(frame));
+  }
+
+  /** A buffer with a life leaves every cache of the presenter (and of its checker) at its end. */
+  #watch(buffer: ScanoutBuffer): void {
+    const life = buffer.life;
+    if (!life || this.#watched.has(buffer)) return;
+    this.#watched.add(buffer);
+    life.onEnd(() => {
+      if (this.#shown?.buffer === buffer) this.#shown = undefined;
+      this.#drop(buffer);
+    });
   }
 
   /**
@@ -402,10 +429,13 @@ export class Presenter {
   }
 
   /**
-   * The client destroyed `buffer`: drop its verdicts, framebuffer and mapping (after it left
-   * the screen, when it is on it).
+   * @deprecated A buffer with a `life` (every linux-dmabuf and wl_shm buffer) leaves the caches
+   * at its end by itself: this call does nothing for it. For a plain description the caller owns
+   * (no `life`): drop its verdicts, framebuffer and mapping (after it left the screen, when it is
+   * on it).
    */
   forget(buffer: ScanoutBuffer): void {
+    if (buffer.life) return;
     if (this.#shown?.buffer === buffer) this.#shown = undefined; // never "unchanged" against a forgotten buffer
     if (this.#onScreen === buffer || this.#pendingDirect === buffer) {
       this.#forgetLater.add(buffer);
@@ -553,6 +583,18 @@ export class Presenter {
     return { memory: s.memory, dmabuf: s.dmabuf, offset: p.offset, format: buffer.format, stride: p.stride, width: buffer.width, height: buffer.height, ...(c ? { chroma: { offset: c.offset, stride: c.stride } } : {}), ...(buffer.yuv ? { yuv: buffer.yuv } : {}) };
   }
 
+  /** Drops one lock of `buffer` (its last one may end it: its caches leave then). */
+  #unlock(buffer: ScanoutBuffer): void {
+    try {
+      buffer.life?.unlock();
+    } catch (err) {
+      // an end listener's error is the listener's: report it without breaking the frame path
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
   #release(buffer: ScanoutBuffer): void {
     this.#stats.releases++;
     const cb = this.#opts.onRelease;
@@ -595,7 +637,10 @@ export class Presenter {
     const events = await flip;
     const left = this.#onScreen;
     this.#onScreen = undefined;
-    if (left) this.#release(left);
+    if (left) {
+      this.#release(left);
+      this.#unlock(left);
+    }
     for (const b of [...this.#forgetLater]) this.#drop(b);
     return { path: 'black', committed: true, bytesCopied: 0, presentation: this.#presentation(events[0]!, false), fences };
   }
@@ -612,118 +657,130 @@ export class Presenter {
     return { timestampNs, tvSec, tvUsec, sequence: e.sequence, refreshNs: this.refreshNs, flags };
   }
 
+  /** Runs one frame; the frame's lock (taken by present()) is dropped here unless it stays on screen. */
   async #present(frame: PresentFrame): Promise<PresentResult> {
-    this.#assertOpen();
-    const { buffer } = frame;
-    const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
-    const { placement, key } = this.#frameKey(buffer, frame.placement, forceCopy);
-    const prev = this.#shown;
-    if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
-      this.#stats.unchanged++;
-      return { path: 'unchanged', committed: false, bytesCopied: 0, fences: [] };
-    }
-    const decision = this.#decide(buffer, placement, key, forceCopy);
-    const fds = buffer.planes.map((p) => p.fd);
-    const req = this.device.atomic();
-    this.#modesetState(req);
-    const used = new Set<number>();
-    const lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> = [];
-    const put = (plane: ScanoutPlaneInfo, fb: Framebuffer, p: ResolvedPlacement): void => {
-      placePlane(req, plane, this.crtcId, fb, p);
-      lastPlanes.push([plane, fb, p]);
-      used.add(plane.id);
-    };
-    let fence: SyncFile | undefined;
-    let copied: RingFrame<PresenterRingBuffer> | undefined;
-    if (decision.path === 'direct') {
-      const fb = this.#kernel.framebufferOf(buffer);
-      if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
-      if (decision.background) {
-        put(this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
-      }
-      const plane = this.#planes.find((p) => p.id === decision.plane)!;
-      put(plane, fb, decision.placement);
-      fence = exportWriteFence(fds, buffer.name);
-      if (fence) {
-        this.#stats.fenceExports++;
-        req.set(plane.id, 'IN_FENCE_FD', fence.fd);
-      }
-    } else {
-      const ring = this.#ensureRing();
-      const { transform } = decision;
-      const source = this.#copyInput(buffer, transform !== undefined);
-      // a new source, a new placement or frames shown directly since: the ring's buffers do
-      // not hold this surface's previous frames, so its damage history cannot be trusted
-      const continues = prev?.path === 'copy' && prev.key === key;
-      if (!continues) {
-        ring.invalidate();
-        // what the surface does not cover must be black, not a previous frame's pixels
-        const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
-        if (!covers) ring.clearBeforeNextWrite(); // every ring buffer, the one on screen too, zeroed before its next write
-      }
-      // counted when exported, before the wait (a stats reader sees the pending fence)
-      const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
-      if (writes) {
-        this.#stats.fenceExports++;
-        try {
-          await writes.wait();
-        } finally {
-          writes.close();
-        }
-      }
-      this.#assertOpen();
-      if (transform) {
-        // a transformed frame repaints its whole destination rectangle: that is its damage
-        const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
-        const surface = source as CopySurface;
-        const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
-        copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
-      } else {
-        const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
-        copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
-      }
-      this.#assertOpen();
-      put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
-      // the compositor has its own copy now: the client may reuse the buffer
-      if (buffer !== this.#onScreen) this.#release(buffer);
-    }
-    let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
-    let fences: ReadonlyArray<SyncFile | null>;
+    let held = true; // the frame's lock: dropped at the end unless it stays on screen
     try {
-      for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-      this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
-      ({ flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 }));
-    } catch (err) {
-      if (copied) this.#ring!.release(copied.slot);
-      throw err;
+      this.#assertOpen();
+      const { buffer } = frame;
+      const forceCopy = this.#opts.forceCopy === true || frame.coherent === false || frame.constraints?.writeCombine === true;
+      const { placement, key } = this.#frameKey(buffer, frame.placement, forceCopy);
+      const prev = this.#shown;
+      if (prev && prev.buffer === buffer && prev.key === key && frame.damage !== undefined && frame.damage.length === 0) {
+        this.#stats.unchanged++;
+        return { path: 'unchanged', committed: false, bytesCopied: 0, fences: [] };
+      }
+      const decision = this.#decide(buffer, placement, key, forceCopy);
+      const fds = buffer.planes.map((p) => p.fd);
+      const req = this.device.atomic();
+      this.#modesetState(req);
+      const used = new Set<number>();
+      const lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> = [];
+      const put = (plane: ScanoutPlaneInfo, fb: Framebuffer, p: ResolvedPlacement): void => {
+        placePlane(req, plane, this.crtcId, fb, p);
+        lastPlanes.push([plane, fb, p]);
+        used.add(plane.id);
+      };
+      let fence: SyncFile | undefined;
+      let copied: RingFrame<PresenterRingBuffer> | undefined;
+      if (decision.path === 'direct') {
+        const fb = this.#kernel.framebufferOf(buffer);
+        if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
+        if (decision.background) {
+          put(this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
+        }
+        const plane = this.#planes.find((p) => p.id === decision.plane)!;
+        put(plane, fb, decision.placement);
+        fence = exportWriteFence(fds, buffer.name);
+        if (fence) {
+          this.#stats.fenceExports++;
+          req.set(plane.id, 'IN_FENCE_FD', fence.fd);
+        }
+      } else {
+        const ring = this.#ensureRing();
+        const { transform } = decision;
+        const source = this.#copyInput(buffer, transform !== undefined);
+        // a new source, a new placement or frames shown directly since: the ring's buffers do
+        // not hold this surface's previous frames, so its damage history cannot be trusted
+        const continues = prev?.path === 'copy' && prev.key === key;
+        if (!continues) {
+          ring.invalidate();
+          // what the surface does not cover must be black, not a previous frame's pixels
+          const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
+          if (!covers) ring.clearBeforeNextWrite(); // every ring buffer, the one on screen too, zeroed before its next write
+        }
+        // counted when exported, before the wait (a stats reader sees the pending fence)
+        const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
+        if (writes) {
+          this.#stats.fenceExports++;
+          try {
+            await writes.wait();
+          } finally {
+            writes.close();
+          }
+        }
+        this.#assertOpen();
+        if (transform) {
+          // a transformed frame repaints its whole destination rectangle: that is its damage
+          const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
+          const surface = source as CopySurface;
+          const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
+          copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
+        } else {
+          const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
+          copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+        }
+        this.#assertOpen();
+        put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
+        // the compositor has its own copy now: the client may reuse the buffer
+        if (buffer !== this.#onScreen) this.#release(buffer);
+        held = false;
+        this.#unlock(buffer);
+      }
+      let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
+      let fences: ReadonlyArray<SyncFile | null>;
+      try {
+        for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
+        this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
+        ({ flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 }));
+      } catch (err) {
+        if (copied) this.#ring!.release(copied.slot);
+        throw err;
+      } finally {
+        fence?.close(); // the kernel holds its own reference to the fence
+      }
+      this.#stats.commits++;
+      this.#stats.frames++;
+      if (decision.path === 'direct') this.#stats.directFrames++;
+      else this.#stats.copiedFrames++;
+      this.#planesInUse = used;
+      this.#shown = { buffer, key, path: decision.path };
+      this.#lastPlanes = lastPlanes;
+      const nowOn = decision.path === 'direct' ? buffer : undefined;
+      this.#pendingDirect = nowOn;
+      if (copied) this.#ring!.markQueued(copied.slot);
+      const events = await flip;
+      this.#pendingDirect = undefined;
+      if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
+      const left = this.#onScreen;
+      this.#onScreen = nowOn;
+      if (nowOn) held = false; // the frame's lock stays while the buffer is on screen
+      if (left) {
+        if (left !== nowOn) this.#release(left);
+        this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)
+      }
+      if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
+      return {
+        path: decision.path,
+        committed: true,
+        plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
+        bytesCopied: copied?.bytes ?? 0,
+        presentation: this.#presentation(events[0]!, decision.path === 'direct'),
+        fences,
+      };
     } finally {
-      fence?.close(); // the kernel holds its own reference to the fence
+      if (held) this.#unlock(frame.buffer);
     }
-    this.#stats.commits++;
-    this.#stats.frames++;
-    if (decision.path === 'direct') this.#stats.directFrames++;
-    else this.#stats.copiedFrames++;
-    this.#planesInUse = used;
-    this.#shown = { buffer, key, path: decision.path };
-    this.#lastPlanes = lastPlanes;
-    const nowOn = decision.path === 'direct' ? buffer : undefined;
-    this.#pendingDirect = nowOn;
-    if (copied) this.#ring!.markQueued(copied.slot);
-    const events = await flip;
-    this.#pendingDirect = undefined;
-    if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
-    const left = this.#onScreen;
-    this.#onScreen = nowOn;
-    if (left && left !== nowOn) this.#release(left);
-    if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
-    return {
-      path: decision.path,
-      committed: true,
-      plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
-      bytesCopied: copied?.bytes ?? 0,
-      presentation: this.#presentation(events[0]!, decision.path === 'direct'),
-      fences,
-    };
   }
 
   /**
@@ -782,6 +839,10 @@ export class Presenter {
     this.checker.close();
     for (const b of [...this.#sources.keys()]) this.#drop(b);
     this.#decisions = new WeakMap();
+    // what was on screen is no longer read: its lock goes (a destroyed wl_buffer ends now)
+    const on = this.#onScreen;
+    this.#onScreen = undefined;
+    if (on) this.#unlock(on);
     this.#modeBlob?.close();
     this.#modeBlob = undefined;
   }

@@ -2,20 +2,20 @@
  * The verdicts' one adapter to src/kms: PRIME import into the KMS device, AddFB2 through the
  * FramebufferCache (which remembers a refusal with its reason), and the atomic TEST_ONLY commit
  * of the output's next state. Everything the verdicts ask the kernel goes through here, and is
- * counted, so a test can prove that a cached verdict asks nothing. (Helper C is reworking
- * framebuffers made from imported buffers: this is the module to re-point.)
+ * counted, so a test can prove that a cached verdict asks nothing. A buffer its owner already
+ * imported into this device (linux-dmabuf) gets its framebuffer from that import's GEM handles.
  */
-import { SystemError } from '../errors.js';
+import { ClosedError, SystemError } from '../errors.js';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR } from '../formats/index.js';
 import type { RawMode } from '../native/drm.js';
 import { PropertyBlob } from '../kms/blob.js';
 import type { AtomicRequest } from '../kms/atomic.js';
 import type { Device } from '../kms/device.js';
 import { FramebufferCache } from '../kms/fb-cache.js';
-import type { Framebuffer } from '../kms/framebuffer.js';
+import { Framebuffer } from '../kms/framebuffer.js';
 import type { GemHandle } from '../kms/gem.js';
 import type { ResolvedPlacement } from './placement.js';
-import type { ScanoutBuffer } from './verdict-buffer.js';
+import { describeBuffer, type ScanoutBuffer } from './verdict-buffer.js';
 import type { ScanoutPlaneInfo } from './verdict-device.js';
 
 export type KernelStep = { ok: true } | { ok: false; stage: 'IMPORT' | 'ADDFB2' | 'TEST_ONLY'; error: SystemError };
@@ -66,7 +66,7 @@ export class KmsScanoutKernel implements ScanoutKernel {
   readonly device: Device;
   readonly output: OutputState;
   readonly #fbs: FramebufferCache;
-  readonly #results = new Map<object, { ok: true; fb: Framebuffer } | { ok: false; stage: 'IMPORT' | 'ADDFB2'; error: SystemError }>();
+  readonly #results = new Map<object, { ok: true; fb: Framebuffer; own?: true } | { ok: false; stage: 'IMPORT' | 'ADDFB2'; error: SystemError }>();
   readonly #counts: KernelCounts = { imports: 0, addfb2: 0, testOnly: 0 };
   #modeBlob: PropertyBlob | undefined;
 
@@ -80,9 +80,34 @@ export class KmsScanoutKernel implements ScanoutKernel {
     return { ...this.#counts };
   }
 
+  /**
+   * The framebuffer of `buffer` under `key`, made once and remembered (a refusal too): from the
+   * GEM handles of its import when its owner imported it into this device (Framebuffer.forBuffer:
+   * no second PRIME import), else from one PRIME import of its fds made here (a camera buffer, a
+   * wl_shm udmabuf), kept by the framebuffer for the buffer's life. ClosedError for a buffer that
+   * ended: its fd numbers may name other files by now.
+   */
   framebuffer(key: object, buffer: ScanoutBuffer): KernelStep {
     const cur = this.#results.get(key);
     if (cur && (!cur.ok ? true : !cur.fb.closed)) return cur.ok ? { ok: true } : cur;
+    if (buffer.life?.ended) throw new ClosedError(`${describeBuffer(buffer)} ended: no framebuffer is made from it`);
+    // A driver without ADDFB2_MODIFIERS takes LINEAR only as "no modifier".
+    const explicitOk = this.device.tryGetCap('ADDFB2_MODIFIERS', 0n) !== 0n;
+    const modifier = !explicitOk && buffer.modifier === DRM_FORMAT_MOD_LINEAR ? DRM_FORMAT_MOD_INVALID : buffer.modifier;
+    const imp = buffer.imported;
+    if (imp?.gemHandles && imp.gemHandles.length > 0 && imp.device === this.device) {
+      this.#counts.addfb2++;
+      let r: { ok: true; fb: Framebuffer; own: true } | { ok: false; stage: 'ADDFB2'; error: SystemError };
+      try {
+        r = { ok: true, fb: Framebuffer.forBuffer(this.device, { attributes: { ...buffer, modifier }, imported: imp }), own: true };
+      } catch (err) {
+        if (!(err instanceof SystemError)) throw err;
+        r = { ok: false, stage: 'ADDFB2', error: err };
+      }
+      if (cur?.ok && cur.own) cur.fb.close();
+      this.#results.set(key, r);
+      return r.ok ? { ok: true } : r;
+    }
     const handles: GemHandle[] = [];
     try {
       for (const p of buffer.planes) {
@@ -97,9 +122,6 @@ export class KmsScanoutKernel implements ScanoutKernel {
       return r;
     }
     try {
-      // A driver without ADDFB2_MODIFIERS takes LINEAR only as "no modifier".
-      const explicitOk = this.device.tryGetCap('ADDFB2_MODIFIERS', 0n) !== 0n;
-      const modifier = !explicitOk && buffer.modifier === DRM_FORMAT_MOD_LINEAR ? DRM_FORMAT_MOD_INVALID : buffer.modifier;
       this.#counts.addfb2++;
       const res = this.#fbs.get(key, {
         width: buffer.width,
@@ -169,12 +191,15 @@ export class KmsScanoutKernel implements ScanoutKernel {
   }
 
   forget(key: object): void {
+    const r = this.#results.get(key);
     this.#results.delete(key);
+    if (r?.ok && r.own) r.fb.close();
     this.#fbs.forget(key);
   }
 
   /** Removes every framebuffer made for a verdict and the mode blob. */
   close(): void {
+    for (const r of this.#results.values()) if (r.ok && r.own) r.fb.close();
     this.#results.clear();
     this.#fbs.close();
     this.#modeBlob?.close();

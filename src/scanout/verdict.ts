@@ -17,6 +17,7 @@
  */
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, minPitch } from '../formats/index.js';
 import { modifierLabel } from '../constraints/types.js';
+import { ClosedError } from '../errors.js';
 import { KnownBadTable } from './known-bad.js';
 import { placementKey, resolvePlacement, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import { reason, verdict, type ScanoutReason, type Verdict } from './reasons.js';
@@ -154,9 +155,10 @@ export interface CheckerStats {
 }
 
 /**
- * The verdicts of one output of one KMS device, cached per (buffer, plane, placement). `forget`
- * a buffer when it is destroyed; `invalidate` when the output's state (mode, background)
- * changes; `close` removes the framebuffers the kernel checks made.
+ * The verdicts of one output of one KMS device, cached per (buffer, plane, placement). A buffer
+ * with a `life` leaves the cache (and its framebuffer the kernel) at its end; a plain one is
+ * `forget`-ten by its owner; `invalidate` when the output's state (mode, background) changes;
+ * `close` removes the framebuffers the kernel checks made.
  */
 export class ScanoutChecker {
   readonly device: ScanoutDeviceInfo;
@@ -164,6 +166,8 @@ export class ScanoutChecker {
   readonly #kernel: ScanoutKernel | undefined;
   #mode: ModeSize;
   #cache = new WeakMap<object, Map<string, ScanoutVerdict>>();
+  /** Buffers with a life whose end this checker listens for (once each). */
+  readonly #watched = new WeakSet<ScanoutBuffer>();
   readonly #stats: CheckerStats = { hits: 0, computed: 0 };
 
   constructor(device: ScanoutDeviceInfo, opts: ScanoutCheckerOptions) {
@@ -198,6 +202,12 @@ export class ScanoutChecker {
       this.#stats.hits++;
       return hit;
     }
+    if (buffer.life?.ended) throw new ClosedError(`${describeBuffer(buffer)} ended: it is not checked again (its fd numbers may name other files now)`);
+    if (buffer.life && !this.#watched.has(buffer)) {
+      this.#watched.add(buffer);
+      // the verdicts and the framebuffer leave with the buffer's end (no forget() to remember)
+      buffer.life.onEnd(() => this.forget(buffer));
+    }
     this.#stats.computed++;
     const v = this.#compute(buffer, planeId, placement);
     if (!perBuffer) this.#cache.set(buffer, (perBuffer = new Map()));
@@ -229,7 +239,10 @@ export class ScanoutChecker {
     return { ...verdict([r], st.notes), ...base, stage: 'kernel' };
   }
 
-  /** Drops the verdicts and the framebuffer of a buffer (call when it is destroyed). */
+  /**
+   * Drops the verdicts and the framebuffer of a buffer. A buffer with a `life` is forgotten at its
+   * end without this call; a plain description is forgotten by its owner when it goes.
+   */
   forget(buffer: ScanoutBuffer): void {
     this.#cache.delete(buffer);
     this.#kernel?.forget(buffer);

@@ -6,6 +6,7 @@ export { ProtocolError, ConnectionError, protocolErrorName } from './errors.js';
 export type * from './types.js';
 export { interfaces as protocolInterfaces, enums as protocolEnums } from '../generated/protocols.js';
 export { LinuxDmabuf, LinuxDmabufBuffer, LINUX_DMABUF_VERSION } from './linux-dmabuf.js';
+export { BufferLifetime } from './buffer-lifetime.js';
 export type { LinuxDmabufOptions, BufferVerdict, KmsScanoutSource } from './linux-dmabuf.js';
 export {
   FeedbackCache,

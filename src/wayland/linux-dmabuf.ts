@@ -21,23 +21,50 @@ import { modelOf, type DeviceOrModel } from '../kms/model.js';
 import { kmsFormats } from './kms-formats.js';
 import { FeedbackCache, TRANCHE_FLAGS, chunkIndices, devArray, type CompiledFeedback, type FeedbackSpec, type Tranche } from './dmabuf-feedback.js';
 import { BufferLifetime } from './buffer-lifetime.js';
+import { ClosedError } from '../errors.js';
+import { bufferFromAttributes, type ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import type { ServerClient, ServerGlobal, ServerResource, WaylandServer } from './server.js';
 
 export const LINUX_DMABUF_VERSION = 5;
 
-/** A dma-buf wl_buffer the compositor can use. Owns the fds and the import. */
+/**
+ * A dma-buf wl_buffer the compositor can use. Owns the fds and the import (made once, at
+ * create: the only PRIME import in the buffer's life), both kept until the client destroyed the
+ * wl_buffer and the last lock is gone.
+ */
 export class LinuxDmabufBuffer extends BufferLifetime {
+  #scanout: ScanoutBuffer | undefined;
+
+  /**
+   * `allocatedOn`: dev_t of the device the feedback told the client to allocate on (the main
+   * device, or the target device of the tranche the pair came from).
+   */
   constructor(
     resource: ServerResource<'wl_buffer'>,
     readonly attributes: DmabufAttributes,
     readonly imported: ImportedDmabuf,
     readonly client: ServerClient,
+    readonly allocatedOn?: bigint,
   ) {
     super(resource, () => {
       imported.close();
       attributes.close();
     });
     resource.data['linuxDmabufBuffer'] = this;
+  }
+
+  /** The buffer as the presenter takes it (the same object every call): its import and its life with it. */
+  scanoutBuffer(): ScanoutBuffer {
+    if (this.#scanout) return this.#scanout;
+    if (this.freed) throw new ClosedError(`wl_buffer@${this.resource.id} (linux-dmabuf, freed)`);
+    const name = `wl_buffer@${this.resource.id} of client ${this.client.pid}`;
+    this.#scanout = bufferFromAttributes(this.attributes, {
+      name,
+      life: this,
+      ...(this.allocatedOn !== undefined ? { allocatedOn: this.allocatedOn } : {}),
+      ...(this.imported.gemHandles ? { imported: this.imported } : {}),
+    });
+    return this.#scanout;
   }
 }
 
@@ -421,10 +448,20 @@ export class LinuxDmabuf {
     } else {
       resource = this.server.createResource(client, 'wl_buffer', params.version);
     }
-    const buffer = new LinuxDmabufBuffer(resource, attributes, imported, client);
+    const buffer = new LinuxDmabufBuffer(resource, attributes, imported, client, this.#allocatedOn(attributes));
     if (!immed) params.send('created', { buffer: resource });
     verdict({ ok: true, outcome: 'created', attributes: attributes.toJSON(), detail: 'imported' });
     this.#opts.onBuffer?.(buffer);
+  }
+
+  /**
+   * The device the client was told to allocate this pair on: the main device when the render
+   * tranche has it, else the scanout tranche's target device (a pair offered only there).
+   */
+  #allocatedOn(a: DmabufAttributes): bigint {
+    const s = this.#opts.scanout;
+    if (s && !this.#opts.formats.has(a.format, a.modifier) && s.formats.has(a.format, a.modifier)) return s.device;
+    return this.#opts.mainDevice;
   }
 
   #failed(params: ServerResource<'zwp_linux_buffer_params_v1'>, immed: ServerResource<'wl_buffer'> | null, reason: string): void {

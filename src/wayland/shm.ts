@@ -438,7 +438,7 @@ export class ShmBuffer extends BufferLifetime {
     const plan = this.#udmabuf();
     if (typeof plan === 'string') {
       this.#zeroCopy = { ok: false, reason: plan };
-      this.#scanout = { ...shmBuffer(this.width, this.height, this.format, this.stride, name), copySource: this.#copySource() };
+      this.#scanout = { ...shmBuffer(this.width, this.height, this.format, this.stride, name), copySource: this.#copySource(), life: this };
     } else {
       this.#zeroCopy = { ok: true };
       this.#scanout = {
@@ -449,6 +449,7 @@ export class ShmBuffer extends BufferLifetime {
         modifier: 0n, // LINEAR: the client's rows as they are
         planes: [{ fd: plan.dmabuf.fd, offset: plan.planeOffset, stride: this.stride }],
         name: `${name.slice(0, -1)}, udmabuf)`,
+        life: this,
       };
     }
     return this.#scanout;

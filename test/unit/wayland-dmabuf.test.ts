@@ -377,10 +377,20 @@ t.test('good buffers: created, create_immed, multi-planar, release, ownership of
   t.equal(b.attributes.planes[1]!.offset, W * H);
   t.equal(native.wlFdIdentity(b.attributes.planes[0]!.fd.fd), native.wlFdIdentity(f.fd), 'the buffer owns fds of the client file');
   t.equal(testNative.countOpenFds(), baseline + 1 + 2, 'our memfd plus two plane fds held by the buffer');
-  const released = new Promise<void>((resolve) => wlBuffer.on('release', () => resolve()));
-  b.release();
+  let releases = 0;
+  const released = new Promise<void>((resolve) => wlBuffer.on('release', () => (releases++, resolve())));
+  b.lock(); // a reader (the presenter) before the commit's surface lock
+  b.surfaceLock(); // committed: the surface holds it as current
+  b.unlock(); // the reader lets go: the surface still holds it
+  await c.conn.roundtrip();
+  t.equal(releases, 0, 'no release while a surface holds it as current');
+  b.unlock(); // replaced by the surface's next commit: the last lock
   await released;
-  t.pass('wl_buffer.release reached the client');
+  t.pass('wl_buffer.release reached the client, sent by the library with the last unlock');
+  b.lock();
+  b.unlock();
+  await c.conn.roundtrip();
+  t.equal(releases, 1, 'a reader\'s lock and unlock without a commit owes no second release');
   b.lock();
   wlBuffer.request('destroy', {});
   await c.conn.roundtrip();

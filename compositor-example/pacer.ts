@@ -41,7 +41,7 @@ export class VblankPacer<S> {
   readonly #period: bigint;
   readonly #shown: (surface: S) => boolean;
   readonly #now: () => bigint;
-  #waiting: Waiting<S>[] = [];
+  #waiting: Array<{ readonly surface: S; readonly frames: readonly ServerResource<'wl_callback'>[]; feedbacks: readonly FeedbackSink[] }> = [];
   /** the last real flip */
   #last: { timestampNs: bigint; sequence: number; flags: number } | undefined;
   /** the last vblank the waiting were answered at (a flip's or a predicted one) */
@@ -67,7 +67,7 @@ export class VblankPacer<S> {
   defer(w: Waiting<S>): void {
     if (this.#closed) return;
     if (w.frames.length === 0 && w.feedbacks.length === 0) return;
-    this.#waiting.push(w);
+    this.#waiting.push({ surface: w.surface, frames: w.frames, feedbacks: w.feedbacks });
     this.#arm();
   }
 
@@ -76,7 +76,7 @@ export class VblankPacer<S> {
     for (const w of this.#waiting) {
       if (w.surface !== surface || w.feedbacks.length === 0) continue;
       for (const fb of w.feedbacks) fb.discarded();
-      (w as { feedbacks: readonly FeedbackSink[] }).feedbacks = [];
+      w.feedbacks = [];
     }
   }
 
@@ -112,22 +112,18 @@ export class VblankPacer<S> {
   }
 
   /** The first vblank after now (and after the last one answered), on the grid of the last flip. */
-  #next(): { atNs: bigint; periods: bigint } {
+  #next(): bigint {
     const now = this.#now();
     const base = this.#last?.timestampNs ?? now;
     const after = now > this.#lastAnsweredNs ? now : this.#lastAnsweredNs;
-    let periods = after >= base ? (after - base) / this.#period + 1n : 1n;
-    let atNs = base + periods * this.#period;
-    if (atNs <= this.#lastAnsweredNs) {
-      periods++;
-      atNs += this.#period;
-    }
-    return { atNs, periods };
+    const periods = after >= base ? (after - base) / this.#period + 1n : 1n;
+    const atNs = base + periods * this.#period;
+    return atNs <= this.#lastAnsweredNs ? atNs + this.#period : atNs;
   }
 
   #arm(): void {
     if (this.#timer || this.#closed) return;
-    const { atNs } = this.#next();
+    const atNs = this.#next();
     const delayMs = Math.max(0, Math.ceil(Number(atNs - this.#now()) / 1e6));
     this.#timer = setTimeout(() => {
       this.#timer = null;

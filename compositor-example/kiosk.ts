@@ -16,42 +16,28 @@ import {
   Presenter,
   PrimebufError,
   WaylandServer,
-  DumbBuffer,
-  Framebuffer,
-  addWriteback,
-  bufferFromAttributes,
-  describeBuffer,
   fourcc,
   formatName,
   modifierName,
-  CONVERTIBLE_FORMATS,
   ShmBuffer,
-  UdmabufAllocator,
-  describeKmsDevice,
-  displayHonoursPlaneOffsets,
   formatInfo,
   installShm,
-  kmsFormats,
-  merge,
-  scanoutConstraint,
   CameraSource,
   V4l2Device,
-  openSystemAllocators,
   type CameraFrame,
-  type SystemAllocators,
-  findPlane,
-  scanoutDeviceFromLive,
-  PropertyBlob,
-  ROTATE_0,
   type Device,
   type LinuxDmabufBuffer,
   type PresentResult,
   type ScanoutBuffer,
   type ServerResource,
   type SurfacePlacement,
-  type Mapping,
-  type AtomicRequest,
 } from 'primebuf';
+import { DumbBuffer, UdmabufAllocator, openSystemAllocators, type SystemAllocators } from 'primebuf/alloc';
+import { describeKmsDevice, merge, scanoutConstraint } from 'primebuf/constraints';
+import type { Mapping } from 'primebuf/dmabuf';
+import { Framebuffer, PropertyBlob, addWriteback, type AtomicRequest } from 'primebuf/kms';
+import { CONVERTIBLE_FORMATS, ROTATE_0, bufferFromAttributes, describeBuffer, findPlane, scanoutDeviceFromLive } from 'primebuf/scanout';
+import { displayHonoursPlaneOffsets, kmsFormats } from 'primebuf/wayland';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { installPresentation } from './presentation.js';

@@ -1,4 +1,9 @@
-export { WaylandServer, ServerResource, ServerClient, WL_DISPLAY_ERROR, WL_SHM_ERROR, isShmTruncated, requestNames } from './server.js';
+/**
+ * The Wayland protocol layer: the libwayland-server bridge (WaylandServer, its resources and
+ * clients), the client connection, generated protocol typings and enums, the linux-dmabuf global
+ * with its feedback, the kms format helper, the minimal shell and primebuf's own wl_shm.
+ */
+export { WaylandServer, ServerResource, ServerClient, WL_DISPLAY_ERROR, WL_SHM_ERROR, isShmTruncated } from './server.js';
 export type { ServerGlobal, WaylandServerOptions } from './server.js';
 export { WaylandConnection, WaylandProxy } from './client.js';
 export type { GlobalInfo } from './client.js';
@@ -11,10 +16,6 @@ export {
   FeedbackCache,
   FormatTable,
   TRANCHE_FLAGS,
-  normalizeTranches,
-  devArray,
-  readDevArray,
-  parseFormatTable,
   type Tranche,
   type FeedbackSpec,
   type CompiledFeedback,

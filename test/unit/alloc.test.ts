@@ -10,14 +10,11 @@ import {
   CacheDomainTracker,
   CacheDomainError,
   PreflushedPool,
-  allocationKey,
-  dumbCaps,
-  gbmCaps,
-  heapCaps,
-  udmabufCaps,
   type ReallocationEvent,
   type SyncFlags,
 } from '../../src/alloc/index.js';
+import { allocationKey } from '../../src/alloc/preflushed.js';
+import { dumbCaps, gbmCaps, heapCaps, udmabufCaps } from '../../src/alloc/catalog.js';
 import { FakeAllocator, type FakeBacking } from './fake-alloc.js';
 
 const XR24 = fourcc('XRGB8888');

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   DRM_FORMAT_BIG_ENDIAN,
-  InvalidArgumentError,
   fourcc,
   fourccCode,
   fourccString,
@@ -18,7 +17,8 @@ import {
   planeHeight,
   planeSize,
   planeWidth,
-} from '../../src/index.js';
+} from '../../src/formats/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { native, packageRoot } from '../../src/native.js';
 
 const header = readFileSync(join(packageRoot, 'native', 'vendor', 'drm_fourcc.h'), 'utf8');

@@ -8,7 +8,6 @@ import t, { type Test } from 'tap';
 import {
   DRM_FORMAT_MOD_INVALID,
   DRM_FORMAT_MOD_LINEAR,
-  InvalidArgumentError,
   MODIFIER_VENDORS,
   decodeModifier,
   modifierHex,
@@ -16,7 +15,8 @@ import {
   modifierVendor,
   namedModifiers,
   parseModifier,
-} from '../../src/index.js';
+} from '../../src/formats/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { native, packageRoot } from '../../src/native.js';
 
 interface CorpusEntry {

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { AllocatorPool, describedAllocator, dumbCaps, heapCaps } from '../../src/alloc/index.js';
+import { AllocatorPool } from '../../src/alloc/index.js';
+import { describedAllocator, dumbCaps, heapCaps } from '../../src/alloc/catalog.js';
 import { importDevicesJSON, merge, scanoutConstraint, solve } from '../../src/constraints/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, fourcc, fourccCode } from '../../src/formats/index.js';

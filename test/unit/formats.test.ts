@@ -11,13 +11,12 @@ import {
   formatInfo,
   formatName,
   headerFormats,
-  kernelFormats,
   minPitch,
-  packedSize,
   planeHeight,
   planeSize,
   planeWidth,
 } from '../../src/formats/index.js';
+import { kernelFormats, packedSize } from '../../src/formats/info.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { native, packageRoot } from '../../src/native.js';
 

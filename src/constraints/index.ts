@@ -18,13 +18,12 @@ export {
   anyPlaneConstraint,
   cpuConstraint,
   renderNodeConstraint,
-  declared,
   type KmsDeviceDescription,
   type PlaneDescription,
   type PlaneSelector,
   type PlaneType,
 } from './device.js';
-export { importDrmInfo, importDrmInfoFile, type ImportedDevice, type ImportOptions } from './import-drm-info.js';
+export { importDrmInfo, type ImportedDevice, type ImportOptions } from './import-drm-info.js';
 export { constraintFromJSON } from './json.js';
 export { ConstraintConflictError, BufferBusyError, reasonToJSON } from './errors.js';
 export { EglError } from '../errors.js';

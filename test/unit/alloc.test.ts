@@ -3,7 +3,8 @@
 // carried over), cache-domain sync counts and the pre-flushed pool.
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import { BufferBusyError, ConstraintConflictError, cpuConstraint, declared, merge, renderNodeConstraint, type DeviceConstraint } from '../../src/constraints/index.js';
+import { BufferBusyError, ConstraintConflictError, cpuConstraint, merge, renderNodeConstraint, type DeviceConstraint } from '../../src/constraints/index.js';
+import { declared } from '../../src/constraints/device.js';
 import {
   AllocatorPool,
   BufferRequest,

@@ -12,13 +12,13 @@ import { liveGemHandleCount } from '../../src/kms/gem.js';
 import {
   BufferBusyError,
   cpuConstraint,
-  declared,
   describeKmsDevice,
   merge,
   renderNodeConstraint,
   scanoutConstraint,
   type DeviceConstraint,
 } from '../../src/constraints/index.js';
+import { declared } from '../../src/constraints/device.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
 import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
 import { Dmabuf } from '../../src/dmabuf/index.js';

@@ -20,7 +20,8 @@ import {
 } from '../../src/constraints/index.js';
 import { declared } from '../../src/constraints/device.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
-import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
+import { DumbBuffer, openSystemAllocators } from '../../src/alloc/index.js';
+import { liveBackings } from '../../src/alloc/backends/index.js';
 import { Dmabuf } from '../../src/dmabuf/index.js';
 import { SystemError } from '../../src/errors.js';
 

@@ -13,13 +13,9 @@
 // timestamp is taken when the frame is done), the CPU per frame includes vivid's drawing only as
 // far as it runs in this process's system time (it does not: it runs in a kernel thread).
 import { loadavg } from 'node:os';
-import { openSystemAllocators } from '../src/alloc/system.js';
-import { describeKmsDevice } from '../src/constraints/live.js';
-import { listDevices } from '../src/kms/discovery.js';
-import { Device } from '../src/kms/device.js';
-import { preferredMode, readResources } from '../src/kms/resources.js';
-import { Presenter } from '../src/scanout/presenter.js';
-import { CameraSource, V4l2Device } from '../src/v4l2/index.js';
+import { CameraSource, Device, Presenter, V4l2Device, listDevices, preferredMode, readResources } from 'primebuf';
+import { openSystemAllocators } from 'primebuf/alloc';
+import { describeKmsDevice } from 'primebuf/constraints';
 
 const FRAMES = Number(process.argv[2] ?? 30);
 const W = 640;

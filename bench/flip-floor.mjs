@@ -18,7 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const pb = await import(join(root, 'dist/src/index.js'));
+// the package root and its subpath exports, by name (package.json "exports": dist/src/...)
+const { Device, readResources, preferredMode, Presenter, fourcc, DRM_FORMAT_MOD_LINEAR } = await import('primebuf');
+const { PropertyBlob, Framebuffer } = await import('primebuf/kms');
+const { DumbBuffer } = await import('primebuf/alloc');
 // the atomic commit ioctl's own time (wall time around the addon call; it does not block)
 const { native } = await import(join(root, 'dist/src/native.js'));
 let commitMs = 0;
@@ -31,7 +34,6 @@ native.drmAtomicCommit = (...args) => {
     commitMs += performance.now() - t0;
   }
 };
-const { Device, readResources, preferredMode, PropertyBlob, DumbBuffer, Framebuffer, Presenter, fourcc, DRM_FORMAT_MOD_LINEAR } = pb;
 
 const { values } = parseArgs({ options: { card: { type: 'string' }, flips: { type: 'string' }, only: { type: 'string' } } });
 const CARD = values.card ?? '/dev/dri/card0';

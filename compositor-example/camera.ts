@@ -10,18 +10,17 @@
 import {
   CameraSource,
   V4l2Device,
-  describeKmsDevice,
   formatName,
-  openSystemAllocators,
-  placementFor,
-  type CameraFrame,
-  type DeviceOrModel,
   type PresentResult,
   type Presenter,
   type ScanoutBuffer,
   type SurfacePlacement,
-  type SystemAllocators,
 } from 'primebuf';
+import { openSystemAllocators, type SystemAllocators } from 'primebuf/alloc';
+import { describeKmsDevice } from 'primebuf/constraints';
+import type { DeviceOrModel } from 'primebuf/kms';
+import { placementFor } from 'primebuf/scanout';
+import type { CameraFrame } from 'primebuf/v4l2';
 import type { OutputTransform } from './output.js';
 
 export interface KioskCameraStats {

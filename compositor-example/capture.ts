@@ -5,7 +5,11 @@
  * every commit from the modeset on (`extraState`), and a capture only adds its framebuffer to the
  * next commit and waits for the writeback fence.
  */
-import { DumbBuffer, Framebuffer, PrimebufError, PropertyBlob, ROTATE_0, addWriteback, fourcc, type AtomicRequest, type Mapping, type PresentResult } from 'primebuf';
+import { PrimebufError, fourcc, type PresentResult } from 'primebuf';
+import { DumbBuffer } from 'primebuf/alloc';
+import type { Mapping } from 'primebuf/dmabuf';
+import { Framebuffer, PropertyBlob, addWriteback, type AtomicRequest } from 'primebuf/kms';
+import { ROTATE_0 } from 'primebuf/scanout';
 import type { KmsOutput } from './output.js';
 
 export interface KioskCapture {

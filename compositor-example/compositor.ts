@@ -6,7 +6,8 @@
  * (in buffer pixels) until the kiosk presents the surface; so do frame callbacks and
  * presentation feedback of the commits in between.
  */
-import { mergeDamage, type ServerResource, type WaylandServer, type Rect } from 'primebuf';
+import type { Rect, ServerResource, WaylandServer } from 'primebuf';
+import { mergeDamage } from 'primebuf/scanout';
 
 /** wl_surface.error codes. */
 const SURFACE_ERROR = { invalid_scale: 0, invalid_transform: 1, invalid_size: 2, invalid_offset: 3 } as const;

@@ -17,22 +17,10 @@
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  BufferRing,
-  ClientDmabuf,
-  PRESENTATION_ZERO_COPY,
-  WaylandConnection,
-  clientAllocators,
-  formatName,
-  fourcc,
-  modifierName,
-  openSystemAllocators,
-  type FeedbackWatch,
-  type GlobalInfo,
-  type Rect,
-  type RingBuffer,
-  type WaylandProxy,
-} from 'primebuf';
+import { PRESENTATION_ZERO_COPY, formatName, fourcc, modifierName, type Rect } from 'primebuf';
+import { openSystemAllocators } from 'primebuf/alloc';
+import { BufferRing, ClientDmabuf, clientAllocators, type FeedbackWatch, type RingBuffer } from 'primebuf/client';
+import { WaylandConnection, type GlobalInfo, type WaylandProxy } from 'primebuf/wayland';
 import { paintScene, sceneDamage } from './demo-client-scene.js';
 
 export interface DemoClientOptions {

@@ -19,27 +19,22 @@ import {
   LinuxDmabuf,
   Presenter,
   WaylandServer,
-  describeBuffer,
   fourcc,
   formatName,
   modifierName,
   ShmBuffer,
-  UdmabufAllocator,
   installShm,
-  findPlane,
-  probePlaneOffsets,
-  scanoutDeviceFromLive,
-  placementFor,
-  ROTATE_0,
   type CameraSource,
   type Device,
-  LinuxDmabufBuffer,
-  BufferLifetime,
   type PresentResult,
   type ScanoutBuffer,
   type ServerResource,
   type SurfacePlacement,
 } from 'primebuf';
+import { UdmabufAllocator } from 'primebuf/alloc';
+import { probePlaneOffsets } from 'primebuf/kms';
+import { ROTATE_0, describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from 'primebuf/scanout';
+import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
 import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';

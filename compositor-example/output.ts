@@ -2,7 +2,8 @@
  * The output: the KMS device, connector, CRTC and preferred mode the kiosk drives, and the
  * wl_output (version 4) global that describes them to clients, with the output transform.
  */
-import { Device, KmsDeviceModel, listDevices, preferredMode, type KmsResources, type ServerResource, type WaylandServer } from 'primebuf';
+import { Device, listDevices, preferredMode, type KmsResources, type ServerResource, type WaylandServer } from 'primebuf';
+import { KmsDeviceModel } from 'primebuf/kms';
 
 /** A Wayland output transform the kiosk offers (degrees counter-clockwise, as wl_output.transform 0-3). */
 export type OutputTransform = 0 | 90 | 180 | 270;

@@ -27,20 +27,21 @@ import {
   importDrmInfo,
   importDevicesJSON,
   merge,
-  modifierLabel,
   reasonToJSON,
   liveRenderNodeConstraint,
   renderNodeConstraint,
   scanoutConstraint,
-  subject,
   type DeviceConstraint,
   type KmsDeviceDescription,
   type Reason,
 } from '../constraints/index.js';
+import { modifierLabel, subject } from '../constraints/types.js';
 import { Device, listDevices } from '../kms/index.js';
 import { describeKmsDevice } from '../constraints/live.js';
 import { V4l2Device } from '../v4l2/device.js';
-import { AllocatorPool, describedAllocator, dumbCaps, findSystemAllocators, heapCaps, planToJSON, udmabufCaps, udmabufSizeLimit, type Allocator, type MissingAllocator } from '../alloc/index.js';
+import { AllocatorPool, findSystemAllocators, udmabufSizeLimit, type Allocator, type MissingAllocator } from '../alloc/index.js';
+import { planToJSON } from '../alloc/pool.js';
+import { describedAllocator, dumbCaps, heapCaps, udmabufCaps } from '../alloc/catalog.js';
 
 const HELP = `usage: primebuf solve --use DEV:USAGE[:SEL] [--use ...] --size WxH --format F1[,F2...]
                      [--device-file [NAME=]PATH]... [--declare JSON|@FILE]... [--allocators auto|LIST] [--json]

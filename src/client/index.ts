@@ -4,15 +4,12 @@
  * primebuf's allocators on a device the tranche targets, wrap the buffers in wl_buffers and keep
  * a ring of them that honours wl_buffer.release and follows feedback changes.
  */
-export { ClientDmabuf, FeedbackWatch, feedbackKey, type DmabufFeedback, type FeedbackTranche } from './feedback.js';
-export { pickFormat, trancheOrder, type Pick, type PickRequest, type PickReason, type PickReasonCode } from './pick.js';
+export { ClientDmabuf, FeedbackWatch, type DmabufFeedback, type FeedbackTranche } from './feedback.js';
+export { pickFormat, type Pick, type PickRequest, type PickReason, type PickReasonCode } from './pick.js';
 export {
   BufferRing,
   RingBuffer,
   clientAllocators,
-  rankAllocators,
-  createWlBuffer,
-  CLIENT_LAYOUT_RULES,
   type ClientAllocator,
   type BufferRingOptions,
   type ClientReallocationEvent,

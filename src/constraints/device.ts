@@ -119,11 +119,6 @@ export function anyPlaneConstraint(dev: KmsDeviceDescription): DeviceConstraint 
   return { ...rest, formats, source: `union of the non-cursor planes of ${dev.name} (${dev.driver})` };
 }
 
-/** Every plane's constraint, for tables and tests. */
-export function planeConstraints(dev: KmsDeviceDescription): DeviceConstraint[] {
-  return dev.planes.map((p) => scanoutConstraint(dev, { plane: p.id }));
-}
-
 /**
  * CPU access through a mapping: only LINEAR is addressable by the CPU; any format.
  */

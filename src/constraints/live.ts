@@ -141,33 +141,3 @@ export function importDevicesJSON(doc: unknown, source = 'primebuf devices --jso
   return out;
 }
 
-/**
- * The description in the normalized drm_info schema (what import-drm-info.ts reads), with
- * `source` saying where and when it was recorded.
- */
-export function recordDescription(d: KmsDeviceDescription, source: string): Record<string, unknown> {
-  const caps: Record<string, number> = {};
-  if (d.prime) caps.DRM_CAP_PRIME = (d.prime.import ? 1 : 0) | (d.prime.export ? 2 : 0);
-  if (d.dumbBuffer !== undefined) caps.DRM_CAP_DUMB_BUFFER = d.dumbBuffer ? 1 : 0;
-  if (d.addfb2Modifiers !== undefined) caps.DRM_CAP_ADDFB2_MODIFIERS = d.addfb2Modifiers ? 1 : 0;
-  if (d.cursorWidth !== undefined) caps.DRM_CAP_CURSOR_WIDTH = d.cursorWidth;
-  if (d.cursorHeight !== undefined) caps.DRM_CAP_CURSOR_HEIGHT = d.cursorHeight;
-  return {
-    source,
-    driver: d.driver,
-    node: `/dev/dri/${d.name}`,
-    caps,
-    ...(d.fbSize ? { framebuffer_size: { width: `[${d.fbSize.minWidth}, ${d.fbSize.maxWidth}]`, height: `[${d.fbSize.minHeight}, ${d.fbSize.maxHeight}]` } } : {}),
-    planes: d.planes.map((p, index) => {
-      const base = { id: p.id, index, type: p.type, possible_crtcs: p.possibleCrtcs };
-      if (!p.inFormats) return { ...base, formats_without_modifiers: p.formats.formats().map(formatName) };
-      const byMod = new Map<bigint, number[]>();
-      for (const { format, modifier } of p.formats) byMod.set(modifier, [...(byMod.get(modifier) ?? []), format]);
-      return {
-        ...base,
-        in_formats: [...byMod.entries()].map(([m, fs]) => ({ modifier: modifierHex(m), modifier_name: modifierName(m), formats: fs.map(formatName) })),
-      };
-    }),
-    ...(d.coherent !== undefined ? { notes: [`coherent: ${d.coherent} (from primebuf discovery)`] } : {}),
-  };
-}

@@ -1,12 +1,12 @@
-/** dma-buf fds, CPU mappings, sync_files and PRIME import. */
-export { Dmabuf, accessFlags, type CpuAccess, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_WRITE, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START, DMA_BUF_SYNC_END } from './dmabuf.js';
+/** dma-buf fds (and the owned fd they are made of), CPU mappings, sync_files, zwp_linux_buffer_params_v1 validation and PRIME import. */
+export { Dmabuf, type CpuAccess, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_WRITE, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START, DMA_BUF_SYNC_END } from './dmabuf.js';
 export { Mapping } from './mapping.js';
+export { OwnedFd } from '../fd.js';
 export { SyncFile, TimeoutError, type SyncFileStatus } from './sync-file.js';
 export {
   DmabufAttributes,
   PARAMS_ERROR,
   PARAMS_FLAGS,
-  MAX_PLANES,
   checkAdd,
   type ParamsProblem,
   type ParamsErrorName,

@@ -5,21 +5,17 @@
  */
 export {
   DRM_FORMAT_BIG_ENDIAN,
-  DRM_FORMAT_INVALID,
   checkFormatCode,
   fourcc,
   fourccCode,
   fourccString,
   formatName,
   headerFormats,
-  isHeaderFormat,
   type HeaderFormat,
 } from './fourcc.js';
 export {
   formatInfo,
-  kernelFormats,
   minPitch,
-  packedSize,
   planeHeight,
   planeSize,
   planeWidth,
@@ -28,14 +24,11 @@ export {
 export {
   DRM_FORMAT_MOD_INVALID,
   DRM_FORMAT_MOD_LINEAR,
-  MODIFIER_VENDORS,
   checkModifier,
   decodeModifier,
   modifierHex,
   modifierName,
   modifierVendor,
-  modifierVendorId,
-  namedModifiers,
   parseModifier,
   type ModifierFields,
   type ModifierInfo,

@@ -55,17 +55,3 @@ export function exportWriteFence(fds: readonly number[], what = 'client buffer')
   }
   return merged;
 }
-
-/**
- * Resolves when the pending writes to `fds` have completed (at once when there are none or the
- * kernel cannot tell); the JS thread keeps running meanwhile.
- */
-export async function waitForWrites(fds: readonly number[], what?: string): Promise<void> {
-  const fence = exportWriteFence(fds, what);
-  if (!fence) return;
-  try {
-    await fence.wait();
-  } finally {
-    fence.close();
-  }
-}

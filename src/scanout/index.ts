@@ -30,9 +30,8 @@ export {
   type RingFrame,
   type CopyRingOptions,
 } from './copy-ring.js';
-export { DamageHistory, mergeDamage, clipRect, boundingBox, fullDamage, damageArea, rectArea, rectString, MAX_DAMAGE_RECTS } from './damage.js';
+export { DamageHistory, damageArea, mergeDamage, rectString } from './damage.js';
 export {
-  SCANOUT_REASON_CODES,
   reallocationCouldHelp,
   verdictToJSON,
   describeVerdict,
@@ -78,7 +77,7 @@ export {
   type StaticResult,
 } from './verdict.js';
 export { KnownBadTable, type KnownBadEntry } from './known-bad.js';
-export { ScanoutTrancheDebounce, scanoutTrancheWanted, type DebounceOptions } from './debounce.js';
+export { ScanoutTrancheDebounce, type DebounceOptions } from './debounce.js';
 export { checkTexture } from './texture.js';
 export { assignPlanes, type AssignInput, type AssignSurface, type Assignment, type PrimaryContent, type SurfaceId } from './assign.js';
 export {
@@ -96,4 +95,4 @@ export {
   type SurfacePlacement,
 } from './presenter.js';
 export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
-export { exportWriteFence, waitForWrites } from './implicit-sync.js';
+export { exportWriteFence } from './implicit-sync.js';

@@ -1,13 +1,5 @@
 /** V4L2 video nodes (cameras, and output nodes as stand-in encoders) as constraint sources and buffer users. */
-export {
-  V4L2_FORMAT_TABLE,
-  v4l2FormatInfo,
-  v4l2FormatFor,
-  v4l2FourccString,
-  v4l2YuvEncoding,
-  type V4l2FormatMapping,
-  type V4l2FormatInfo,
-} from './formats.js';
+export { V4L2_FORMAT_TABLE, v4l2FormatInfo, v4l2FormatFor, v4l2YuvEncoding, type V4l2FormatMapping, type V4l2FormatInfo } from './formats.js';
 export {
   V4l2Device,
   v4l2Constraint,

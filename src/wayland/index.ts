@@ -1,21 +1,22 @@
-export { WaylandServer, ServerResource, ServerClient, WL_DISPLAY_ERROR, WL_SHM_ERROR, isShmTruncated, requestNames } from './server.js';
+/**
+ * The Wayland protocol layer: the libwayland-server bridge (WaylandServer, its resources and
+ * clients), the client connection, generated protocol typings and enums, the linux-dmabuf global
+ * with its feedback, the kms format helper, the minimal shell and primebuf's own wl_shm.
+ */
+export { WaylandServer, ServerResource, ServerClient, WL_SHM_ERROR, isShmTruncated } from './server.js';
 export type { ServerGlobal, WaylandServerOptions } from './server.js';
 export { WaylandConnection, WaylandProxy } from './client.js';
 export type { GlobalInfo } from './client.js';
-export { ProtocolError, ConnectionError, protocolErrorName } from './errors.js';
+export { ProtocolError, ConnectionError } from './errors.js';
 export type * from './types.js';
-export { interfaces as protocolInterfaces, enums as protocolEnums } from '../generated/protocols.js';
+export { interfaces as protocolInterfaces } from '../generated/protocols.js';
 export { LinuxDmabuf, LinuxDmabufBuffer, LINUX_DMABUF_VERSION } from './linux-dmabuf.js';
 export { BufferLifetime } from './buffer-lifetime.js';
 export type { LinuxDmabufOptions, BufferVerdict, KmsScanoutSource } from './linux-dmabuf.js';
 export {
   FeedbackCache,
-  FormatTable,
+  type FormatTable,
   TRANCHE_FLAGS,
-  normalizeTranches,
-  devArray,
-  readDevArray,
-  parseFormatTable,
   type Tranche,
   type FeedbackSpec,
   type CompiledFeedback,

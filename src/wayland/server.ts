@@ -15,10 +15,7 @@ import { native } from '../native.js';
 import type { WlServerNative } from '../native/wayland.js';
 import { ClosedError, InvalidArgumentError, SystemError } from '../errors.js';
 import { decodeArgs, takeFds } from './message.js';
-import type { EventArgs, EventName, InterfaceName, RequestHandlers, RequestName } from './types.js';
-
-/** wl_display.error codes (generic errors any object may raise). */
-export const WL_DISPLAY_ERROR = { invalid_object: 0, invalid_method: 1, no_memory: 2, implementation: 3 } as const;
+import type { EventArgs, EventName, InterfaceName, RequestHandlers } from './types.js';
 
 /** wl_shm.error codes. */
 export const WL_SHM_ERROR = { invalid_format: 0, invalid_stride: 1, invalid_fd: 2 } as const;
@@ -366,9 +363,4 @@ export class WaylandServer {
       }
     }
   }
-}
-
-/** The request names of an interface, for implementations that list what they handle. */
-export function requestNames<I extends InterfaceName>(iface: I): RequestName<I>[] {
-  return spec(iface).requests.map((m) => m.name) as RequestName<I>[];
 }

@@ -2,8 +2,10 @@
 // kernel extent (planeHeight rows of minPitch bytes) across buffers whose pitches differ, for
 // packed, multi-planar and block formats alike.
 import t from 'tap';
-import { CacheDomainTracker, copyContent } from '../../src/alloc/index.js';
-import { linearLayout, type BufferDescription } from '../../src/constraints/index.js';
+import { CacheDomainTracker } from '../../src/alloc/index.js';
+import { copyContent } from '../../src/alloc/request.js';
+import { type BufferDescription } from '../../src/constraints/index.js';
+import { linearLayout } from '../../src/constraints/solve.js';
 import { fourcc, minPitch, planeHeight } from '../../src/formats/index.js';
 import { FakeAllocator, FakeBacking } from './fake-alloc.js';
 

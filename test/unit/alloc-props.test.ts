@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
 import { ConstraintConflictError, merge, satisfies, type DeviceConstraint } from '../../src/constraints/index.js';
-import { AllocatorPool, BufferRequest, dumbCaps, heapCaps, udmabufCaps } from '../../src/alloc/index.js';
+import { AllocatorPool, BufferRequest } from '../../src/alloc/index.js';
+import { dumbCaps, heapCaps, udmabufCaps } from '../../src/alloc/catalog.js';
 import { FakeAllocator } from './fake-alloc.js';
 
 const formats = ['XRGB8888', 'ARGB8888', 'NV12', 'RGB565'].map((n) => fourcc(n));

@@ -3,21 +3,19 @@
 // carried over), cache-domain sync counts and the pre-flushed pool.
 import t from 'tap';
 import { DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import { BufferBusyError, ConstraintConflictError, cpuConstraint, declared, merge, renderNodeConstraint, type DeviceConstraint } from '../../src/constraints/index.js';
+import { BufferBusyError, ConstraintConflictError, cpuConstraint, merge, renderNodeConstraint, type DeviceConstraint } from '../../src/constraints/index.js';
+import { declared } from '../../src/constraints/device.js';
 import {
   AllocatorPool,
   BufferRequest,
   CacheDomainTracker,
   CacheDomainError,
   PreflushedPool,
-  allocationKey,
-  dumbCaps,
-  gbmCaps,
-  heapCaps,
-  udmabufCaps,
   type ReallocationEvent,
   type SyncFlags,
 } from '../../src/alloc/index.js';
+import { allocationKey } from '../../src/alloc/preflushed.js';
+import { dumbCaps, gbmCaps, heapCaps, udmabufCaps } from '../../src/alloc/catalog.js';
 import { FakeAllocator, type FakeBacking } from './fake-alloc.js';
 
 const XR24 = fourcc('XRGB8888');

@@ -3,15 +3,8 @@
 // declared fallback when the query cannot answer.
 import t from 'tap';
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, FormatSet, fourcc } from '../../src/formats/index.js';
-import {
-  cpuConstraint,
-  eglFormatSets,
-  eglRenderNodeConstraint,
-  liveRenderNodeConstraint,
-  merge,
-  queryEglDmabufFormats,
-  type EglDmabufFormatsRaw,
-} from '../../src/constraints/index.js';
+import { cpuConstraint, liveRenderNodeConstraint, merge, type EglDmabufFormatsRaw } from '../../src/constraints/index.js';
+import { eglFormatSets, eglRenderNodeConstraint, queryEglDmabufFormats } from '../../src/constraints/egl.js';
 import { EglError, NativeUnavailableError, SystemError } from '../../src/errors.js';
 
 const XR24 = fourcc('XRGB8888');

@@ -8,8 +8,6 @@ import {
   ConstraintSet,
   constraintFromJSON,
   cpuConstraint,
-  declared,
-  importDrmInfoFile,
   merge,
   renderNodeConstraint,
   satisfies,
@@ -21,6 +19,8 @@ import {
   type DeviceConstraint,
   type KmsDeviceDescription,
 } from '../../src/constraints/index.js';
+import { importDrmInfoFile } from '../../src/constraints/import-drm-info.js';
+import { declared } from '../../src/constraints/device.js';
 import { packageRoot } from '../../src/native.js';
 import type { DeviceJSON } from '../../src/kms/describe.js';
 

@@ -1,7 +1,10 @@
 // Fake allocators for host tests of allocation policy: memory is a Uint8Array, syncs and
 // exports are recorded, every buffer knows whether it was closed (leak checks).
-import { lcm, linearLayout, type BufferDescription } from '../../src/constraints/index.js';
-import { linearOnly, type AllocationPlan, type Allocator, type AllocatorCaps, type Backing, type FdOwner, type SyncFlags } from '../../src/alloc/index.js';
+import { type BufferDescription } from '../../src/constraints/index.js';
+import { lcm } from '../../src/constraints/set.js';
+import { linearLayout } from '../../src/constraints/solve.js';
+import { linearOnly } from '../../src/alloc/catalog.js';
+import { type AllocationPlan, type Allocator, type AllocatorCaps, type Backing, type FdOwner, type SyncFlags } from '../../src/alloc/index.js';
 
 export class FakeBacking implements Backing {
   readonly description: BufferDescription;

@@ -5,10 +5,10 @@ import {
   DRM_FORMAT_MOD_INVALID,
   DRM_FORMAT_MOD_LINEAR,
   FormatSet,
-  InvalidArgumentError,
   fourcc,
   type FormatModifier,
-} from '../../src/index.js';
+} from '../../src/formats/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 
 const XR24 = fourcc('XRGB8888');
 const AR24 = fourcc('ARGB8888');

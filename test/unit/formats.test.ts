@@ -5,20 +5,19 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   DRM_FORMAT_BIG_ENDIAN,
-  InvalidArgumentError,
   fourcc,
   fourccCode,
   fourccString,
   formatInfo,
   formatName,
   headerFormats,
-  kernelFormats,
   minPitch,
-  packedSize,
   planeHeight,
   planeSize,
   planeWidth,
-} from '../../src/index.js';
+} from '../../src/formats/index.js';
+import { kernelFormats, packedSize } from '../../src/formats/info.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { native, packageRoot } from '../../src/native.js';
 
 const header = readFileSync(join(packageRoot, 'native', 'vendor', 'drm_fourcc.h'), 'utf8');

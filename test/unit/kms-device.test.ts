@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
 import { SystemError } from '../../src/errors.js';
-import { Device, describeNode, devMajor, devMinor, listDevices, makeDev } from '../../src/kms/index.js';
+import { Device, describeNode, listDevices } from '../../src/kms/index.js';
+import { devMajor, devMinor, makeDev } from '../../src/kms/discovery.js';
 import { testNative } from '../../src/native.js';
 
 t.test('dev_t encoding matches the kernel/glibc layout', async (t) => {

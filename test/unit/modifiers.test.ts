@@ -8,15 +8,14 @@ import t, { type Test } from 'tap';
 import {
   DRM_FORMAT_MOD_INVALID,
   DRM_FORMAT_MOD_LINEAR,
-  InvalidArgumentError,
-  MODIFIER_VENDORS,
   decodeModifier,
   modifierHex,
   modifierName,
   modifierVendor,
-  namedModifiers,
   parseModifier,
-} from '../../src/index.js';
+} from '../../src/formats/index.js';
+import { MODIFIER_VENDORS, namedModifiers } from '../../src/formats/modifiers.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { native, packageRoot } from '../../src/native.js';
 
 interface CorpusEntry {

@@ -3,7 +3,7 @@
 // the inverse of the client's buffer transform (wl_output.transform values 0-7: flipped ones
 // mirror before rotating, as DRM_MODE_REFLECT_X), the buffer scale, and centering.
 import t from 'tap';
-import { placementFor } from '../../src/index.js';
+import { placementFor } from '../../src/scanout/index.js';
 import { composeOrientations, inverseOrientation, orientationFromWl, type Orientation } from '../../src/scanout/placement.js';
 
 const mode = { width: 1024, height: 768 };

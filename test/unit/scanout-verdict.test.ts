@@ -12,7 +12,6 @@ import { renderNodeConstraint } from '../../src/constraints/device.js';
 import { packageRoot } from '../../src/native.js';
 import {
   KnownBadTable,
-  SCANOUT_REASON_CODES,
   ScanoutChecker,
   ScanoutTrancheDebounce,
   assignPlanes,
@@ -36,6 +35,7 @@ import {
   type ScanoutDeviceInfo,
   type ScanoutKernel,
 } from '../../src/scanout/index.js';
+import { SCANOUT_REASON_CODES } from '../../src/scanout/reasons.js';
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(join(packageRoot, 'test', 'fixtures', name), 'utf8'));
 const vkms = scanoutDevicesFromDevicesJSON(fixture('vkms-devices.json')).find((d) => d.driver === 'vkms')!;

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { AllocatorPool, describedAllocator, dumbCaps, heapCaps } from '../../src/alloc/index.js';
+import { AllocatorPool } from '../../src/alloc/index.js';
+import { describedAllocator, dumbCaps, heapCaps } from '../../src/alloc/catalog.js';
 import { importDevicesJSON, merge, scanoutConstraint, solve } from '../../src/constraints/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, fourcc, fourccCode } from '../../src/formats/index.js';
@@ -15,10 +16,10 @@ import {
   v4l2Constraint,
   v4l2FormatFor,
   v4l2FormatInfo,
-  v4l2FourccString,
   type V4l2FormatAtSize,
   type V4l2Probe,
 } from '../../src/v4l2/index.js';
+import { v4l2FourccString } from '../../src/v4l2/formats.js';
 
 /** bytes per pixel of each V4L2 format in the table, from videodev2.h's depth column (per plane for planar). */
 const V4L2_DEPTH: Record<string, number> = {

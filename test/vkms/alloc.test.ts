@@ -13,15 +13,16 @@ import { liveGemHandleCount } from '../../src/kms/gem.js';
 import {
   BufferBusyError,
   cpuConstraint,
-  declared,
   describeKmsDevice,
   merge,
   renderNodeConstraint,
   scanoutConstraint,
   type DeviceConstraint,
 } from '../../src/constraints/index.js';
+import { declared } from '../../src/constraints/device.js';
 import { AllocatorPool, BufferRequest, PreflushedPool, type Backing, type Imported } from '../../src/alloc/index.js';
-import { DumbBuffer, liveBackings, openSystemAllocators } from '../../src/alloc/index.js';
+import { DumbBuffer, openSystemAllocators } from '../../src/alloc/index.js';
+import { liveBackings } from '../../src/alloc/backends/index.js';
 import { SystemError } from '../../src/errors.js';
 import { allocTestHooks } from '../../src/alloc/backends/test-hooks.js';
 import type { PoolAllocator } from '../../src/alloc/backends/allocators.js';

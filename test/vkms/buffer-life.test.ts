@@ -17,7 +17,10 @@
 import t from 'tap';
 import { readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ClientDmabuf, fourcc, openSystemAllocators, WaylandConnection, type SystemAllocators, type WaylandProxy } from '../../src/index.js';
+import { fourcc } from '../../src/index.js';
+import { ClientDmabuf } from '../../src/client/index.js';
+import { openSystemAllocators, type SystemAllocators } from '../../src/alloc/index.js';
+import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
 import { createWlBuffer } from '../../src/client/buffers.js';
 import { linearLayout } from '../../src/constraints/solve.js';
 import type { Backing } from '../../src/alloc/types.js';

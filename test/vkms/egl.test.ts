@@ -11,11 +11,11 @@ import {
   describeKmsDevice,
   liveRenderNodeConstraint,
   merge,
-  queryEglDmabufFormats,
   scanoutConstraint,
   solve,
   type EglDmabufFormatsRaw,
 } from '../../src/constraints/index.js';
+import { queryEglDmabufFormats } from '../../src/constraints/egl.js';
 import { native } from '../../src/native.js';
 import { openDriver } from './devices-util.js';
 import type { NodeType } from '../../src/kms/discovery.js';

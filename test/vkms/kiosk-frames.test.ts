@@ -5,7 +5,7 @@
 // a surface that is not shown does not pile up frame callbacks and damage without bound, and the
 // kiosk's per-buffer stats stay bounded while a client cycles through many buffers.
 import t from 'tap';
-import { WaylandConnection, type WaylandProxy } from '../../src/index.js';
+import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
 import { startKiosk, type Kiosk, type KioskOptions } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
 import { poolFile } from '../util/own-shm.js';

@@ -18,18 +18,10 @@ import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import {
-  BufferRing,
-  ClientDmabuf,
-  clientAllocators,
-  fourcc,
-  openSystemAllocators,
-  PRESENTATION_ZERO_COPY,
-  WaylandConnection,
-  type FeedbackWatch,
-  type SystemAllocators,
-  type WaylandProxy,
-} from '../../src/index.js';
+import { fourcc, PRESENTATION_ZERO_COPY } from '../../src/index.js';
+import { openSystemAllocators, type SystemAllocators } from '../../src/alloc/index.js';
+import { BufferRing, ClientDmabuf, clientAllocators, type FeedbackWatch } from '../../src/client/index.js';
+import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
 import { native, packageRoot } from '../../src/native.js';
 import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START } from '../../src/dmabuf/dmabuf.js';
 import { Mapping } from '../../src/dmabuf/mapping.js';

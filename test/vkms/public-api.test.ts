@@ -1,31 +1,25 @@
 // Conformance: an embedder makes scanout buffers from the public API alone (everything below
-// comes from the package root). Each allocator (dumb, dma-heap, udmabuf, GBM; then the same
-// through the allocator pool) gives a buffer with a pitch, a counted GEM handle on the KMS
-// device, a dma-buf and a CPU mapping; the CPU's pixels are seen through the other path, and
-// vkms takes the buffer as a framebuffer. Nothing leaks.
+// comes from the package root and its subpath exports, imported by name as an embedder does).
+// Each allocator (dumb, dma-heap, udmabuf, GBM; then the same through the allocator pool) gives
+// a buffer with a pitch, a counted GEM handle on the KMS device, a dma-buf and a CPU mapping;
+// the CPU's pixels are seen through the other path, and vkms takes the buffer as a framebuffer.
+// Nothing leaks.
 import t from 'tap';
+import { Device, fourcc, listDevices, DRM_FORMAT_MOD_LINEAR } from 'primebuf';
 import {
   AllocatorPool,
   BufferRequest,
-  Device,
   DmaHeap,
   DumbBuffer,
-  Framebuffer,
   GbmDevice,
   GBM_BO_USE_LINEAR,
   GBM_BO_USE_SCANOUT,
-  OwnedFd,
   UdmabufAllocator,
-  cpuConstraint,
-  describeKmsDevice,
-  fourcc,
-  listDevices,
   openSystemAllocators,
-  scanoutConstraint,
-  DRM_FORMAT_MOD_LINEAR,
-  type Dmabuf,
-  type GemHandle,
-} from '../../src/index.js';
+} from 'primebuf/alloc';
+import { cpuConstraint, describeKmsDevice, scanoutConstraint } from 'primebuf/constraints';
+import { OwnedFd, type Dmabuf } from 'primebuf/dmabuf';
+import { Framebuffer, type GemHandle } from 'primebuf/kms';
 import { leakFree } from './leak.js';
 
 const XR24 = fourcc('XRGB8888');

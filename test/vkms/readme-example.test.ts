@@ -1,20 +1,33 @@
 // The README's example ("A buffer on the screen, with the public API only") is run as written, in
 // a child process, against vkms: it must exit 0, and the screen it leaves (its framebuffer closed
 // with CLOSEFB stays on the primary plane) must show its colour in a writeback capture. The only
-// change made to the text is where 'primebuf' resolves: this checkout's dist/src/index.js.
+// change made to the text is where 'primebuf' and its subpaths resolve: the files this checkout's
+// package.json "exports" names for them.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DumbBuffer, Framebuffer, PropertyBlob, DRM_FORMAT_MOD_LINEAR, fourcc, preferredMode, readResources, addWriteback } from '../../src/index.js';
+import { DRM_FORMAT_MOD_LINEAR, fourcc, preferredMode, readResources } from '../../src/index.js';
+import { DumbBuffer } from '../../src/alloc/index.js';
+import { Framebuffer, PropertyBlob, addWriteback } from '../../src/kms/index.js';
 import { packageRoot } from '../../src/native.js';
 import { findDriver, openDriver } from './devices-util.js';
 import { disableAll } from './kms-util.js';
 import { kernelFramebuffers, leakFree } from './leak.js';
 
 const EXAMPLE_COLOUR = 0x2060c0; // what the README's example fills the screen with (RGB)
+
+/** `from 'primebuf'` and `from 'primebuf/<area>'` pointed at the files package.json exports for them. */
+function resolvePackageImports(source: string): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { exports: Record<string, { default?: string }> };
+  return source.replace(/from 'primebuf(\/[\w-]+)?';/g, (whole, sub: string | undefined) => {
+    const target = pkg.exports[`.${sub ?? ''}`]?.default;
+    if (!target) throw new Error(`${whole}: package.json exports no such path`);
+    return `from '${pathToFileURL(join(packageRoot, target)).href}';`;
+  });
+}
 
 function readmeExample(): string {
   const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
@@ -27,13 +40,14 @@ function readmeExample(): string {
 
 leakFree(t, 'the README example puts a dumb buffer on the primary plane with one atomic commit', async (t) => {
   const source = readmeExample();
-  t.match(source, /from 'primebuf';/, 'the example imports the package root only');
+  t.match(source, /from 'primebuf';/, 'the example imports the package root');
+  t.notMatch(source.replace(/from 'primebuf(\/[\w-]+)?';/g, ''), /from '/, 'and its subpath exports, nothing else');
   t.notMatch(source, /from '\.|src\//, 'and nothing private');
   const info = findDriver('vkms');
   t.ok(info, 'vkms is present');
   const dir = mkdtempSync(join(tmpdir(), 'primebuf-readme-'));
   const file = join(dir, 'example.mjs');
-  writeFileSync(file, source.replace("from 'primebuf';", `from '${pathToFileURL(join(packageRoot, 'dist', 'src', 'index.js')).href}';`));
+  writeFileSync(file, resolvePackageImports(source));
   const before = kernelFramebuffers();
   const run = spawnSync(process.execPath, [file], { env: { ...process.env, CARD: info!.path }, encoding: 'utf8', timeout: 120_000 });
   rmSync(dir, { recursive: true, force: true });

@@ -763,8 +763,9 @@ export class Presenter {
       this.#pendingDirect = undefined;
       if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
       const left = this.#onScreen;
-      this.#onScreen = nowOn;
-      if (nowOn) held = false; // the frame's lock stays while the buffer is on screen
+      // closed during the flip: close() let go of what was on screen, and this frame's lock goes below
+      this.#onScreen = this.#closed ? undefined : nowOn;
+      if (nowOn && !this.#closed) held = false; // the frame's lock stays while the buffer is on screen
       if (left) {
         if (left !== nowOn) this.#release(left);
         this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)

@@ -3,13 +3,15 @@
 // wl_buffer.destroy in one flush. Proves:
 // - fault 3: 100 frames of `attach(B); commit; destroy(B)` in one flush leave the kiosk's open
 //   fds, primebuf's framebuffers and GEM handles and the kernel's framebuffer list (debugfs) where
-//   they were, and every buffer was imported through PRIME once (at create, by linux-dmabuf);
+//   they were, and every buffer was imported through PRIME once (at create, by linux-dmabuf); the
+//   same for wl_shm buffers, zero copy (sealed pools: udmabuf on the plane) and copied (unsealed);
 // - fault 6: a destroyed wl_buffer that is the surface's current content stays on screen (the
 //   writeback capture shows its pixels, not black) and frame callbacks keep coming, until a new
 //   buffer is attached; wl_buffer.release of a replaced buffer comes from the library;
 // - fault 2: with --force-copy, buffers destroyed in the flush of their commit (so during the
 //   copy and the flip) are never imported again from fd numbers that were closed: every PRIME
-//   import the kiosk makes names an open dma-buf, one per buffer;
+//   import the kiosk makes names an open dma-buf, one per buffer, and no copy source (dup fd,
+//   mapping), framebuffer or GEM handle of theirs is left behind;
 // - a linux-dmabuf buffer is imported once in its life: shown direct, then copied, then direct
 //   again through the presenter, the device's PRIME imports stay 1 and its framebuffer is made
 //   from that import; its end (destroyed, last lock gone) removes its framebuffer and copy

@@ -62,10 +62,11 @@ function startServe(socket: string, extra: string[] = ['--device', vkms!.path]):
   });
 }
 
-function stop(child: ChildProcess): Promise<number | null> {
+/** SIGTERM, then its exit code, or the signal's name when a signal ended it (a crash says which). */
+function stop(child: ChildProcess): Promise<number | string | null> {
   return new Promise((resolve) => {
     child.removeAllListeners('exit');
-    child.on('exit', (code) => resolve(code));
+    child.on('exit', (code, signal) => resolve(code ?? signal));
     child.kill('SIGTERM');
   });
 }

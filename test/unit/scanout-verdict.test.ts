@@ -107,7 +107,7 @@ t.test('static refusals with their codes, each marked fixable or not', async (t)
   t.same(codes(msm, buf(1024, 768), primaryOf(msm), { reflectX: true }), [], 'msm offers reflect-x');
 
   const fixable = Object.entries(SCANOUT_REASON_CODES).filter(([, f]) => f).map(([c]) => c).sort();
-  t.same(fixable, ['ADDFB2', 'FORMAT', 'IMPLICIT_MODIFIER', 'IMPORT', 'LAYOUT', 'MODIFIER', 'PLANE_OFFSET', 'TEST_ONLY'], 'codes re-allocation could fix');
+  t.same(fixable, ['ADDFB2', 'COMMIT', 'FORMAT', 'IMPLICIT_MODIFIER', 'IMPORT', 'LAYOUT', 'MODIFIER', 'PLANE_OFFSET', 'TEST_ONLY'], 'codes re-allocation could fix');
   const st = staticScanoutChecks(vkms, buf(1024, 768, { format: XB24 }), P, { crtc: 62 }, MODE);
   t.equal(st.reasons[0]!.fixable, true, 'FORMAT is fixable');
   t.equal(st.reasons[0]!.plane, P, 'the reason names the plane');

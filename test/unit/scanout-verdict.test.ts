@@ -248,6 +248,34 @@ t.test('kernel refusals: reasons with errno, the known-bad table learns and prun
   t.equal(table.describe().length, 1);
 });
 
+t.test('a commit refused after its TEST_ONLY passed: the verdict becomes COMMIT, cached; known-bad learns a full-screen pair, not a window', async (t) => {
+  const table = new KnownBadTable();
+  const learned: string[] = [];
+  table.onLearn((e) => learned.push(`${e.plane}/${e.reason.code}/${e.reason.errno}`));
+  const kernel = new FakeKernel();
+  const c = new ScanoutChecker(vkms, { kernel, mode: MODE, knownBad: table });
+  const P = primaryOf(vkms);
+  const b = buf(1024, 768);
+  const at = { crtc: 62 };
+  t.ok(c.checkScanout(b, P, at).ok, 'the TEST_ONLY passed');
+  const err = new SystemError('commit refused', { code: 'ENOSPC', errno: 28, syscall: 'DRM_IOCTL_MODE_ATOMIC' });
+  const v = c.commitRefused(b, P, at, err);
+  t.same([v.ok, v.stage, v.reasons.map((r) => [r.code, r.errno, r.fixable])], [false, 'kernel', [['COMMIT', 'ENOSPC', true]]], 'a COMMIT refusal with the errno');
+  t.ok(v.placement, 'the placement of the passed verdict is kept');
+  const before = { ...kernel.counts };
+  t.equal(c.checkScanout(b, P, at), v, 'the refusal is the cached verdict now');
+  t.same(kernel.counts, before, 'nothing asked of the kernel again');
+  t.same(learned, [`${P}/COMMIT/ENOSPC`], 'the full-screen pair is learned (its onLearn listeners follow: the scanout tranche)');
+  t.ok(table.has(XR24, DRM_FORMAT_MOD_LINEAR, P));
+
+  const win = buf(256, 256);
+  const wat = { crtc: 62, dst: { x: 10, y: 10, width: 256, height: 256 } };
+  const O = overlayOf(vkms);
+  t.ok(c.checkScanout(win, O, wat).ok);
+  t.equal(c.commitRefused(win, O, wat, err).reasons[0]!.code, 'COMMIT');
+  t.equal(table.size, 1, 'a refused window teaches nothing about the pair');
+});
+
 t.test('static checks only, without a kernel', async (t) => {
   const c = new ScanoutChecker(vkms, { mode: MODE });
   const v = c.checkScanout(buf(1024, 768), primaryOf(vkms), { crtc: 62 });

@@ -13,8 +13,12 @@
  *    rectangles into a free buffer of the copy ring (compositor-owned dumb buffers of the mode;
  *    a reused buffer gets the union of the damage since it was last written), off the JS thread
  *    inside DMA_BUF_IOCTL_SYNC brackets, and puts that buffer on the primary plane;
- * 3. builds ONE atomic commit (the modeset on the first frame; planes that are no longer used
- *    are turned off) and commits it non-blocking with a page-flip event;
+ * 3. builds ONE atomic commit through its OutputState (`presenter.output`: the modeset on the
+ *    first frame; planes that are no longer used are turned off; the extras, such as a writeback
+ *    connector), the same builder the verdicts' TEST_ONLY used, and commits it non-blocking with
+ *    a page-flip event; a direct frame whose commit the kernel refuses all the same (EINVAL,
+ *    ERANGE, ENOSPC) is decided again as a copy and committed (its verdict becomes COMMIT, the
+ *    known-bad table learns the pair);
  * 4. on the flip: releases the client buffers that left the screen (`onRelease`, one call per
  *    buffer; a copied buffer is released as soon as its copy is done) and resolves the
  *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.

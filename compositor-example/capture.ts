@@ -2,14 +2,15 @@
  * The kiosk's screenshots through the writeback connector: a capture buffer of the mode, and
  * whether the writeback connector may share the CRTC with the output's connector (stock vkms
  * refuses the clone, probed with a TEST_ONLY at start). When it may, the connector rides along in
- * every commit from the modeset on (`extraState`), and a capture only adds its framebuffer to the
+ * every request of the output from the modeset on, the verdicts' TEST_ONLY included (it is an
+ * OutputExtra of the presenter's OutputState), and a capture only adds its framebuffer to the
  * next commit and waits for the writeback fence.
  */
 import { PrimebufError, fourcc, type PresentResult } from 'primebuf';
 import { DumbBuffer } from 'primebuf/alloc';
 import type { Mapping } from 'primebuf/dmabuf';
 import { Framebuffer, PropertyBlob, addWriteback, type AtomicRequest } from 'primebuf/kms';
-import { ROTATE_0 } from 'primebuf/scanout';
+import { ROTATE_0, type OutputExtra } from 'primebuf/scanout';
 import type { KmsOutput } from './output.js';
 
 export interface KioskCapture {
@@ -46,7 +47,7 @@ export interface CaptureHost {
 
 const XRGB8888 = fourcc('XRGB8888');
 
-export class WritebackCapture {
+export class WritebackCapture implements OutputExtra {
   readonly #out: KmsOutput;
   readonly #width: number;
   readonly #height: number;
@@ -104,15 +105,22 @@ export class WritebackCapture {
     return new WritebackCapture(out);
   }
 
-  /** The presenter's extraState: the writeback connector in every commit, its framebuffer when armed. */
-  readonly extraState = (req: AtomicRequest): void => {
+  /**
+   * Its part of the output's next state (the presenter's `extras`): the writeback connector in
+   * every request, TEST_ONLY included; its framebuffer in the commits after a capture was armed,
+   * until one went out.
+   */
+  apply(req: AtomicRequest, testOnly: boolean): void {
     const wb = this.#out.writebackId;
     if (!this.#buf || !this.clonable || wb === undefined) return;
     req.set(wb, 'CRTC_ID', this.#out.crtcId);
-    if (!this.#armed) return;
+    if (this.#armed && !testOnly) addWriteback(req, wb, this.#out.crtcId, this.#buf.fb);
+  }
+
+  /** A commit carried the armed capture. */
+  committed(): void {
     this.#armed = false;
-    addWriteback(req, wb, this.#out.crtcId, this.#buf.fb);
-  };
+  }
 
   /** A present result: its writeback fence goes to the capture waiting for it, else it is closed. */
   take(r: PresentResult): void {
@@ -122,7 +130,7 @@ export class WritebackCapture {
     else fence.close();
   }
 
-  /** Shutdown: the writeback connector off in the commit that turns the output off. */
+  /** Shutdown: the writeback connector off in the commit that turns the output off (OutputState.turnOff). */
   turnOff(req: AtomicRequest): void {
     if (this.#buf && this.clonable && this.#out.writebackId !== undefined) req.set(this.#out.writebackId, 'CRTC_ID', 0);
   }

@@ -33,7 +33,7 @@ import {
 } from 'primebuf';
 import { UdmabufAllocator } from 'primebuf/alloc';
 import { probePlaneOffsets } from 'primebuf/kms';
-import { ROTATE_0, describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from 'primebuf/scanout';
+import { describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from 'primebuf/scanout';
 import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
 import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
@@ -190,7 +190,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       connectorId: out.connectorId,
       mode,
       model: scanoutDeviceFromLive(model),
-      extraState: capture.extraState,
+      // the writeback connector rides along in every request of the output, TEST_ONLY included
+      extras: [capture],
       ...(opts.forceCopy ? { forceCopy: true } : {}),
       // client buffers are locked by the presenter and released by the library: only the
       // camera's frames are given back here
@@ -545,21 +546,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         dmabuf.close();
         shm.close();
         server.close(); // every client's resources are destroyed: surfaces gone, their buffers unlocked
-        // Everything off in one blocking commit (the writeback connector too), then the
-        // presenter removes its framebuffers.
-        try {
-          const req = device.atomic();
-          for (const p of out.resources.planes) {
-            if (!p.possibleCrtcs.includes(crtcId)) continue;
-            req.set(p.id, 'FB_ID', 0).set(p.id, 'CRTC_ID', 0);
-            if (p.properties.has('rotation')) req.set(p.id, 'rotation', ROTATE_0); // leave no rotated plane behind
-          }
-          req.set(out.connectorId, 'CRTC_ID', 0);
-          capture.turnOff(req);
-          req.set(crtcId, 'ACTIVE', 0).set(crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });
-        } catch (err) {
-          log(`turning the output off failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
+        // The presenter turns everything off in one blocking commit (its output state: planes
+        // with their rotation, the writeback connector, connector and CRTC), then removes its
+        // framebuffers.
         presenter.close();
         // the presenter let go of the camera's buffers: STREAMOFF, the buffers freed
         if (camera) await camera.close();

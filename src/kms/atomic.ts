@@ -104,6 +104,14 @@ export class AtomicRequest {
     return this.#entries.length;
   }
 
+  /**
+   * The request's properties in the order they were first set (a later set replaces the value in
+   * place): object id, property id, value, and whether it is an out-fence slot. For logs and tests.
+   */
+  entries(): Array<{ readonly obj: number; readonly prop: number; readonly value: bigint; readonly fence: boolean }> {
+    return this.#entries.map((e) => ({ ...e }));
+  }
+
   #run(flags: number, userData?: bigint): number[] {
     const n = this.#entries.length;
     const objs = new Uint32Array(n);

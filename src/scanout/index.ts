@@ -66,7 +66,8 @@ export {
   type ScanoutDeviceOptions,
 } from './verdict-device.js';
 export { bufferFromAttributes, shmBuffer, describeBuffer, BufferLocks, type BufferLife, type ScanoutBuffer, type ScanoutBufferPlane } from './verdict-buffer.js';
-export { KmsScanoutKernel, type ScanoutKernel, type KernelStep, type KernelCounts, type OutputState } from './verdict-kms.js';
+export { KmsScanoutKernel, type ScanoutKernel, type KernelStep, type KernelCounts, type OutputDescription } from './verdict-kms.js';
+export { OutputState, type OutputStateOptions, type OutputPlane, type PlaneContent, type OutputExtra, type AtomicObserver } from './output-state.js';
 export {
   ScanoutChecker,
   staticScanoutChecks,

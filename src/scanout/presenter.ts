@@ -13,8 +13,12 @@
  *    rectangles into a free buffer of the copy ring (compositor-owned dumb buffers of the mode;
  *    a reused buffer gets the union of the damage since it was last written), off the JS thread
  *    inside DMA_BUF_IOCTL_SYNC brackets, and puts that buffer on the primary plane;
- * 3. builds ONE atomic commit (the modeset on the first frame; planes that are no longer used
- *    are turned off) and commits it non-blocking with a page-flip event;
+ * 3. builds ONE atomic commit through its OutputState (`presenter.output`: the modeset on the
+ *    first frame; planes that are no longer used are turned off; the extras, such as a writeback
+ *    connector), the same builder the verdicts' TEST_ONLY used, and commits it non-blocking with
+ *    a page-flip event; a direct frame whose commit the kernel refuses all the same (EINVAL,
+ *    ERANGE, ENOSPC) is decided again as a copy and committed (its verdict becomes COMMIT, the
+ *    known-bad table learns the pair);
  * 4. on the flip: releases the client buffers that left the screen (`onRelease`, one call per
  *    buffer; a copied buffer is released as soon as its copy is done) and resolves the
  *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.
@@ -31,13 +35,12 @@
  * cannot do is refused with CopyUnsupportedError (see there).
  * Frames are serialized: present() waits for the previous frame's flip.
  */
-import { ClosedError, PrimebufError } from '../errors.js';
+import { ClosedError, PrimebufError, SystemError } from '../errors.js';
 import { Dmabuf } from '../dmabuf/dmabuf.js';
 import type { Mapping } from '../dmabuf/mapping.js';
 import type { SyncFile } from '../dmabuf/sync-file.js';
 import { fourcc, formatName } from '../formats/index.js';
 import type { AtomicRequest } from '../kms/atomic.js';
-import { PropertyBlob } from '../kms/blob.js';
 import type { Device } from '../kms/device.js';
 import { DumbBuffer } from '../alloc/backends/dumb.js';
 import { Framebuffer } from '../kms/framebuffer.js';
@@ -48,12 +51,13 @@ import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
 import { exportWriteFence } from './implicit-sync.js';
 import type { KnownBadTable } from './known-bad.js';
+import { OutputState, type OutputExtra, type PlaneContent } from './output-state.js';
 import { placementKey, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
 import { ScanoutChecker, type ScanoutVerdict } from './verdict.js';
 import type { ScanoutBuffer } from './verdict-buffer.js';
 import { findPlane, scanoutDeviceFromLive, type ScanoutDeviceInfo, type ScanoutPlaneInfo } from './verdict-device.js';
-import { KmsScanoutKernel, type OutputState } from './verdict-kms.js';
+import { KmsScanoutKernel } from './verdict-kms.js';
 
 /** wp_presentation_feedback.kind bits. */
 export const PRESENTATION_VSYNC = 0x1;
@@ -141,6 +145,11 @@ export interface PresenterStats {
   fenceExports: number;
   /** onRelease calls. */
   releases: number;
+  /**
+   * Commits of a direct frame the kernel refused after the verdict's TEST_ONLY passed: the
+   * buffer at that placement is copied from then on (the frame itself went on as a copy).
+   */
+  commitFailures: number;
 }
 
 export interface PresenterOptions {
@@ -162,8 +171,14 @@ export interface PresenterOptions {
   readonly forceCopy?: boolean;
   /** A client buffer left the screen (or its copy is done): send wl_buffer.release. */
   readonly onRelease?: (buffer: ScanoutBuffer) => void;
-  /** Adds to every commit (tests: a writeback capture); its out-fences come back in the result. */
+  /**
+   * Adds to every commit, not to the verdicts' TEST_ONLY (it may use up one-shot state); its
+   * out-fences come back in the result. State that the TEST_ONLY must carry too (a writeback
+   * connector on the CRTC) goes in `extras` (or `presenter.output.addExtra`).
+   */
   readonly extraState?: (req: AtomicRequest) => void;
+  /** State that rides along in every request of the output, TEST_ONLY included (OutputState.addExtra). */
+  readonly extras?: readonly OutputExtra[];
 }
 
 /**
@@ -210,57 +225,12 @@ interface Shown {
   readonly path: 'direct' | 'copy';
 }
 
-function fixed16(v: number): bigint {
-  return BigInt(Math.round(v * 65536));
-}
-
-/** A placement's plane rectangles as property values, made once per placement (decisions keep theirs). */
-const rectValues = new WeakMap<ResolvedPlacement, Record<string, bigint>>();
-
-function rectsOf(p: ResolvedPlacement): Record<string, bigint> {
-  let v = rectValues.get(p);
-  if (!v) {
-    v = {
-      SRC_X: fixed16(p.src.x),
-      SRC_Y: fixed16(p.src.y),
-      SRC_W: fixed16(p.src.width),
-      SRC_H: fixed16(p.src.height),
-      CRTC_X: BigInt.asUintN(64, BigInt(p.dst.x)),
-      CRTC_Y: BigInt.asUintN(64, BigInt(p.dst.y)),
-      CRTC_W: BigInt(p.dst.width),
-      CRTC_H: BigInt(p.dst.height),
-    };
-    rectValues.set(p, v);
-  }
-  return v;
-}
-
-/** Sets a plane's framebuffer and rectangles (and rotation when it has the property). */
-function placePlane(req: AtomicRequest, plane: ScanoutPlaneInfo, crtc: number, fb: Framebuffer, p: ResolvedPlacement): void {
-  req.set(plane.id, 'FB_ID', fb).set(plane.id, 'CRTC_ID', crtc).setAll(plane.id, rectsOf(p));
-  if (plane.hasRotationProperty) req.set(plane.id, 'rotation', p.rotation);
-}
-
 /**
  * A frame's decision key: placement, mode, the copy override and the buffer's size (a copy
  * continues the ring's damage history only for a surface of the same size at the same place).
  */
 function frameKey(buffer: ScanoutBuffer, placement: Placement, mode: ModeSize, forceCopy: boolean): string {
   return `${placementKey(placement, mode)}|${forceCopy ? 'copy' : 'any'}|${buffer.width}x${buffer.height}`;
-}
-
-const fullModes = new WeakMap<ModeSize, Map<number, ResolvedPlacement>>();
-
-/** The whole mode on `crtc` (one object per mode and CRTC: its property values are made once). */
-function fullMode(crtc: number, m: ModeSize): ResolvedPlacement {
-  let perCrtc = fullModes.get(m);
-  if (!perCrtc) fullModes.set(m, (perCrtc = new Map()));
-  let p = perCrtc.get(crtc);
-  if (!p) {
-    const r = { x: 0, y: 0, width: m.width, height: m.height };
-    perCrtc.set(crtc, (p = { crtc, src: r, dst: r, rotation: 1, clipped: false }));
-  }
-  return p;
 }
 
 export class Presenter {
@@ -282,20 +252,18 @@ export class Presenter {
   readonly #sources = new Map<ScanoutBuffer, Source>();
   #ring: CopyRing<PresenterRingBuffer> | undefined;
   #background: { dumb: DumbBuffer; fb: Framebuffer } | undefined;
-  #modeBlob: PropertyBlob | undefined;
-  /** Planes the last commit put something on. */
-  #planesInUse = new Set<number>();
+  /**
+   * The output's KMS state: every commit, the verdicts' TEST_ONLY and the turn-off are written
+   * by it (a writeback capture registers its connector with `output.addExtra`).
+   */
+  readonly output: OutputState;
   /** The last frame committed. */
   #shown: Shown | undefined;
   /** frame keys by the caller's placement object (a compositor keeps one per buffer while nothing moves) */
   #keys = new WeakMap<SurfacePlacement, FrameKey>();
   #defaultKey: FrameKey | undefined;
-  /** What the last commit put on the planes: refresh() commits it again (set by every commit). */
-  #lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> | undefined;
-  /** Whether a commit (the first one carries the modeset) went out already. */
-  get #modesetDone(): boolean {
-    return this.#lastPlanes !== undefined;
-  }
+  /** Commits that failed after their TEST_ONLY passed (the frame went on as a copy). */
+  #commitFailures = 0;
 
   /** The client buffer scanned out directly by the last completed flip. */
   #onScreen: ScanoutBuffer | undefined;
@@ -323,18 +291,19 @@ export class Presenter {
     const index = model.crtcs.find((c) => c.id === opts.crtcId)?.index;
     this.#planes = model.planes.filter((p) => (p.type === 'primary' ? p.id === primary.id : p.type === 'overlay') && index !== undefined && p.possibleCrtcs.includes(index));
     this.#hwClock = opts.device.tryGetCap('TIMESTAMP_MONOTONIC', 0n) !== 0n;
-    const self = this;
-    const output: OutputState = {
+    this.output = new OutputState(opts.device, {
       crtcId: opts.crtcId,
       connectorId: opts.connectorId,
       mode: opts.mode,
-      // an overlay's verdict is tested above the black background on the primary (made when
+      // a surface on an overlay lies above the black background on the primary (made when
       // first needed: an output whose surfaces all go on the primary never allocates it)
-      nextState: (req, planeUnderTest) => {
-        if (planeUnderTest !== primary.id) placePlane(req, primary, opts.crtcId, self.#backgroundFb(), fullMode(opts.crtcId, self.modeSize));
-      },
-    };
-    this.#kernel = new KmsScanoutKernel(opts.device, output);
+      background: { plane: primary, fb: () => this.#backgroundFb() },
+    });
+    const hook = opts.extraState;
+    if (hook) this.output.addExtra({ apply: (req, testOnly) => (testOnly ? undefined : hook(req)), turnOff: () => undefined });
+    for (const x of opts.extras ?? []) this.output.addExtra(x);
+    // the verdicts' TEST_ONLY is the request the frame's commit will make (OutputState)
+    this.#kernel = new KmsScanoutKernel(opts.device, this.output);
     this.checker = new ScanoutChecker(model, { kernel: this.#kernel, mode: this.modeSize, ...(opts.knownBad ? { knownBad: opts.knownBad } : {}) });
   }
 
@@ -350,6 +319,7 @@ export class Presenter {
       imports: k.imports,
       addfb2: k.addfb2,
       testOnly: k.testOnly,
+      commitFailures: this.#commitFailures,
       verdictsComputed: this.checker.stats.computed,
       bytesCopied: ring?.bytes ?? 0,
       syncCalls: ring?.syncCalls ?? 0,
@@ -401,12 +371,9 @@ export class Presenter {
 
   async #recommit(): Promise<PresentResult> {
     this.#assertOpen();
-    const planes = this.#lastPlanes;
+    const planes = this.output.current;
     if (!planes) return this.#black();
-    const req = this.device.atomic();
-    for (const [plane, fb, p] of planes) placePlane(req, plane, this.crtcId, fb, p);
-    this.#opts.extraState?.(req);
-    const { flip, fences } = req.commit({ allowModeset: false, crtcCount: 1 });
+    const { flip, fences } = this.output.commit(planes);
     this.#stats.commits++;
     const events = await flip;
     const path = this.#shown?.path ?? 'black';
@@ -613,26 +580,12 @@ export class Presenter {
     if (this.#closed) throw new ClosedError('Presenter');
   }
 
-  /** The modeset of the first commit. */
-  #modesetState(req: AtomicRequest): void {
-    if (this.#modesetDone) return;
-    this.#modeBlob ??= PropertyBlob.fromMode(this.device, this.mode);
-    req.set(this.crtcId, 'MODE_ID', this.#modeBlob).set(this.crtcId, 'ACTIVE', 1).set(this.connectorId, 'CRTC_ID', this.crtcId);
-  }
-
   async #black(): Promise<PresentResult> {
     this.#assertOpen();
-    const req = this.device.atomic();
-    this.#modesetState(req);
-    const black = [this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize)] as const;
-    placePlane(req, black[0], this.crtcId, black[1], black[2]);
-    for (const p of this.#planesInUse) if (p !== this.#primary.id) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-    this.#opts.extraState?.(req);
-    const { flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 });
+    const black: PlaneContent[] = [{ plane: this.#primary, fb: this.#backgroundFb(), placement: this.output.fullMode }];
+    const { flip, fences } = this.output.commit(black);
     this.#stats.commits++;
-    this.#planesInUse = new Set([this.#primary.id]);
     this.#shown = undefined;
-    this.#lastPlanes = [black];
     this.#pendingDirect = undefined;
     const events = await flip;
     const left = this.#onScreen;
@@ -670,118 +623,121 @@ export class Presenter {
         this.#stats.unchanged++;
         return { path: 'unchanged', committed: false, bytesCopied: 0, fences: [] };
       }
-      const decision = this.#decide(buffer, placement, key, forceCopy);
-      const fds = buffer.planes.map((p) => p.fd);
-      const req = this.device.atomic();
-      this.#modesetState(req);
-      const used = new Set<number>();
-      const lastPlanes: Array<readonly [ScanoutPlaneInfo, Framebuffer, ResolvedPlacement]> = [];
-      const put = (plane: ScanoutPlaneInfo, fb: Framebuffer, p: ResolvedPlacement): void => {
-        placePlane(req, plane, this.crtcId, fb, p);
-        lastPlanes.push([plane, fb, p]);
-        used.add(plane.id);
-      };
-      let fence: SyncFile | undefined;
-      let copied: RingFrame<PresenterRingBuffer> | undefined;
-      if (decision.path === 'direct') {
-        const fb = this.#kernel.framebufferOf(buffer);
-        if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
-        if (decision.background) {
-          put(this.#primary, this.#backgroundFb(), fullMode(this.crtcId, this.modeSize));
-        }
-        const plane = this.#planes.find((p) => p.id === decision.plane)!;
-        put(plane, fb, decision.placement);
-        fence = exportWriteFence(fds, buffer.name);
-        if (fence) {
-          this.#stats.fenceExports++;
-          req.set(plane.id, 'IN_FENCE_FD', fence.fd);
-        }
-      } else {
-        const ring = this.#ensureRing();
-        const { transform } = decision;
-        const source = this.#copyInput(buffer, transform !== undefined);
-        // a new source, a new placement or frames shown directly since: the ring's buffers do
-        // not hold this surface's previous frames, so its damage history cannot be trusted
-        const continues = prev?.path === 'copy' && prev.key === key;
-        if (!continues) {
-          ring.invalidate();
-          // what the surface does not cover must be black, not a previous frame's pixels
-          const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
-          if (!covers) ring.clearBeforeNextWrite(); // every ring buffer, the one on screen too, zeroed before its next write
-        }
-        // counted when exported, before the wait (a stats reader sees the pending fence)
-        const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
-        if (writes) {
-          this.#stats.fenceExports++;
-          try {
-            await writes.wait();
-          } finally {
-            writes.close();
-          }
-        }
-        this.#assertOpen();
-        if (transform) {
-          // a transformed frame repaints its whole destination rectangle: that is its damage
-          const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
-          const surface = source as CopySurface;
-          const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
-          copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
+      // a direct frame whose commit the kernel refuses is decided again (a copy) and committed
+      for (;;) {
+        const decision = this.#decide(buffer, placement, key, forceCopy);
+        const fds = buffer.planes.map((p) => p.fd);
+        let next: PlaneContent[];
+        let fence: SyncFile | undefined;
+        let copied: RingFrame<PresenterRingBuffer> | undefined;
+        if (decision.path === 'direct') {
+          const fb = this.#kernel.framebufferOf(buffer);
+          if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
+          const plane = this.#planes.find((p) => p.id === decision.plane)!;
+          // the same state the verdict's TEST_ONLY carried (the background under an overlay)
+          next = this.output.direct(plane, fb, decision.placement);
+          fence = exportWriteFence(fds, buffer.name);
+          if (fence) this.#stats.fenceExports++;
         } else {
-          const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
-          copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+          const ring = this.#ensureRing();
+          const { transform } = decision;
+          const source = this.#copyInput(buffer, transform !== undefined);
+          // a new source, a new placement or frames shown directly since: the ring's buffers do
+          // not hold this surface's previous frames, so its damage history cannot be trusted
+          const continues = prev?.path === 'copy' && prev.key === key;
+          if (!continues) {
+            ring.invalidate();
+            // what the surface does not cover must be black, not a previous frame's pixels
+            const covers = decision.dx <= 0 && decision.dy <= 0 && decision.dx + decision.width >= this.modeSize.width && decision.dy + decision.height >= this.modeSize.height;
+            if (!covers) ring.clearBeforeNextWrite(); // every ring buffer, the one on screen too, zeroed before its next write
+          }
+          // counted when exported, before the wait (a stats reader sees the pending fence)
+          const writes = buffer.kind === 'shm' ? null : exportWriteFence(fds, buffer.name);
+          if (writes) {
+            this.#stats.fenceExports++;
+            try {
+              await writes.wait();
+            } finally {
+              writes.close();
+            }
+          }
+          this.#assertOpen();
+          if (transform) {
+            // a transformed frame repaints its whole destination rectangle: that is its damage
+            const whole = [{ x: 0, y: 0, width: decision.width, height: decision.height }];
+            const surface = source as CopySurface;
+            const write = (b: PresenterRingBuffer): Promise<number> => copyTransformed(surface, b, transform, { stats: ring.stats });
+            copied = await ring.copyFrame(source, whole, { dx: decision.dx, dy: decision.dy, write });
+          } else {
+            const damage = continues && frame.damage !== undefined ? frame.damage : [{ x: 0, y: 0, width: buffer.width, height: buffer.height }];
+            copied = await ring.copyFrame(source, damage, { dx: decision.dx, dy: decision.dy });
+          }
+          this.#assertOpen();
+          next = [{ plane: this.#primary, fb: copied.slot.buffer.fb, placement: this.output.fullMode }];
+          // the compositor has its own copy now: the client may reuse the buffer
+          if (buffer !== this.#onScreen) this.#release(buffer);
+          held = false;
+          this.#unlock(buffer);
         }
-        this.#assertOpen();
-        put(this.#primary, copied.slot.buffer.fb, fullMode(this.crtcId, this.modeSize));
-        // the compositor has its own copy now: the client may reuse the buffer
-        if (buffer !== this.#onScreen) this.#release(buffer);
-        held = false;
-        this.#unlock(buffer);
+        let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
+        let fences: ReadonlyArray<SyncFile | null>;
+        try {
+          // a throwing extra must not strand the fence or the ring slot
+          ({ flip, fences } = this.output.commit(next, fence && decision.path === 'direct' ? { planeId: decision.plane, fd: fence.fd } : undefined));
+        } catch (err) {
+          if (copied) this.#ring!.release(copied.slot);
+          if (decision.path === 'direct' && this.#commitRefused(buffer, placement, key, decision, err)) continue;
+          throw err;
+        } finally {
+          fence?.close(); // the kernel holds its own reference to the fence
+        }
+        this.#stats.commits++;
+        this.#stats.frames++;
+        if (decision.path === 'direct') this.#stats.directFrames++;
+        else this.#stats.copiedFrames++;
+        this.#shown = { buffer, key, path: decision.path };
+        const nowOn = decision.path === 'direct' ? buffer : undefined;
+        this.#pendingDirect = nowOn;
+        if (copied) this.#ring!.markQueued(copied.slot);
+        const events = await flip;
+        this.#pendingDirect = undefined;
+        if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
+        const left = this.#onScreen;
+        // closed during the flip: close() let go of what was on screen, and this frame's lock goes below
+        this.#onScreen = this.#closed ? undefined : nowOn;
+        if (nowOn && !this.#closed) held = false; // the frame's lock stays while the buffer is on screen
+        if (left) {
+          if (left !== nowOn) this.#release(left);
+          this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)
+        }
+        if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
+        return {
+          path: decision.path,
+          committed: true,
+          plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
+          bytesCopied: copied?.bytes ?? 0,
+          presentation: this.#presentation(events[0]!, decision.path === 'direct'),
+          fences,
+        };
       }
-      let flip: Promise<import('../kms/events.js').PageFlipEvent[]>;
-      let fences: ReadonlyArray<SyncFile | null>;
-      try {
-        for (const p of this.#planesInUse) if (!used.has(p)) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-        this.#opts.extraState?.(req); // a throwing hook must not strand the fence or the ring slot
-        ({ flip, fences } = req.commit({ allowModeset: !this.#modesetDone, crtcCount: 1 }));
-      } catch (err) {
-        if (copied) this.#ring!.release(copied.slot);
-        throw err;
-      } finally {
-        fence?.close(); // the kernel holds its own reference to the fence
-      }
-      this.#stats.commits++;
-      this.#stats.frames++;
-      if (decision.path === 'direct') this.#stats.directFrames++;
-      else this.#stats.copiedFrames++;
-      this.#planesInUse = used;
-      this.#shown = { buffer, key, path: decision.path };
-      this.#lastPlanes = lastPlanes;
-      const nowOn = decision.path === 'direct' ? buffer : undefined;
-      this.#pendingDirect = nowOn;
-      if (copied) this.#ring!.markQueued(copied.slot);
-      const events = await flip;
-      this.#pendingDirect = undefined;
-      if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
-      const left = this.#onScreen;
-      // closed during the flip: close() let go of what was on screen, and this frame's lock goes below
-      this.#onScreen = this.#closed ? undefined : nowOn;
-      if (nowOn && !this.#closed) held = false; // the frame's lock stays while the buffer is on screen
-      if (left) {
-        if (left !== nowOn) this.#release(left);
-        this.#unlock(left); // the flip that replaced it completed (the same buffer again: its new frame's lock holds it)
-      }
-      if (this.#forgetLater.size > 0) for (const b of [...this.#forgetLater]) if (b !== nowOn) this.#drop(b);
-      return {
-        path: decision.path,
-        committed: true,
-        plane: decision.path === 'direct' ? decision.plane : this.#primary.id,
-        bytesCopied: copied?.bytes ?? 0,
-        presentation: this.#presentation(events[0]!, decision.path === 'direct'),
-        fences,
-      };
     } finally {
       if (held) this.#unlock(frame.buffer);
     }
+  }
+
+  /**
+   * The kernel refused the commit of a direct frame whose verdict's TEST_ONLY passed. A refusal
+   * of the state itself (EINVAL, ERANGE, ENOSPC: not EBUSY or a signal) becomes the verdict
+   * (known-bad learns the pair, and linux-dmabuf's scanout tranche with it), and the buffer at
+   * this placement is copied from now on. Returns whether the frame is to be tried again.
+   */
+  #commitRefused(buffer: ScanoutBuffer, placement: Placement, key: string, decision: Decision & { path: 'direct' }, err: unknown): boolean {
+    if (!(err instanceof SystemError) || !['EINVAL', 'ERANGE', 'ENOSPC'].includes(err.code)) return false;
+    this.#commitFailures++;
+    const v = this.checker.commitRefused(buffer, decision.plane, placement, err);
+    const why = [...decision.why, ...v.reasons.map((r) => `${r.code}: ${r.detail}`)];
+    this.#decisions.get(buffer)?.set(key, this.#copyDecision(buffer, placement, why));
+    return true;
   }
 
   /**
@@ -813,24 +769,7 @@ export class Presenter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#modesetDone && !this.device.closed) {
-      const planesOff = (): AtomicRequest => {
-        const req = this.device.atomic();
-        for (const p of this.#planesInUse) req.set(p, 'FB_ID', 0).set(p, 'CRTC_ID', 0);
-        return req;
-      };
-      try {
-        planesOff().set(this.connectorId, 'CRTC_ID', 0).set(this.crtcId, 'ACTIVE', 0).set(this.crtcId, 'MODE_ID', 0).commitBlocking({ allowModeset: true });
-      } catch {
-        // another connector still on the CRTC (someone else's), or the device is gone: the
-        // planes at least; removing the framebuffers below turns them off in any case
-        try {
-          planesOff().commitBlocking({ allowModeset: true });
-        } catch {
-          // nothing more to do before the framebuffers go
-        }
-      }
-    }
+    this.output.turnOffNow(); // planes, extras (a writeback connector), connector and CRTC off
     this.#ring?.close();
     if (this.#background) {
       this.#background.fb.close();
@@ -844,8 +783,7 @@ export class Presenter {
     const on = this.#onScreen;
     this.#onScreen = undefined;
     if (on) this.#unlock(on);
-    this.#modeBlob?.close();
-    this.#modeBlob = undefined;
+    this.output.close();
   }
 
   [Symbol.dispose](): void {

@@ -9,7 +9,7 @@ import { modifierLabel } from '../constraints/types.js';
 
 /**
  * Why a buffer cannot go on a plane (or be textured). Re-allocation could fix: FORMAT, MODIFIER,
- * IMPLICIT_MODIFIER, LAYOUT, PLANE_OFFSET, IMPORT, ADDFB2, TEST_ONLY. It could not: NOT_DMABUF, NO_PLANE, SIZE,
+ * IMPLICIT_MODIFIER, LAYOUT, PLANE_OFFSET, IMPORT, ADDFB2, TEST_ONLY, COMMIT. It could not: NOT_DMABUF, NO_PLANE, SIZE,
  * ROTATION, SCALING, PLACEMENT.
  */
 export const SCANOUT_REASON_CODES = {
@@ -45,6 +45,11 @@ export const SCANOUT_REASON_CODES = {
   ADDFB2: true,
   /** The atomic TEST_ONLY commit of the output's next state refused it (errno in the detail). */
   TEST_ONLY: true,
+  /**
+   * The real commit refused it after its TEST_ONLY passed (errno in the detail): the presenter
+   * copies it from then on.
+   */
+  COMMIT: true,
 } as const;
 
 export type ScanoutReasonCode = keyof typeof SCANOUT_REASON_CODES;
@@ -57,7 +62,7 @@ export interface ScanoutReason {
   readonly format?: number;
   readonly modifier?: bigint;
   readonly detail: string;
-  /** The errno name for IMPORT, ADDFB2 and TEST_ONLY ('EINVAL'). */
+  /** The errno name for IMPORT, ADDFB2, TEST_ONLY and COMMIT ('EINVAL'). */
   readonly errno?: string;
 }
 

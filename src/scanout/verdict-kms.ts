@@ -17,6 +17,7 @@ import type { GemHandle } from '../kms/gem.js';
 import type { ResolvedPlacement } from './placement.js';
 import { describeBuffer, type ScanoutBuffer } from './verdict-buffer.js';
 import type { ScanoutPlaneInfo } from './verdict-device.js';
+import { OutputState } from './output-state.js';
 
 export type KernelStep = { ok: true } | { ok: false; stage: 'IMPORT' | 'ADDFB2' | 'TEST_ONLY'; error: SystemError };
 
@@ -39,8 +40,12 @@ export interface ScanoutKernel {
   close(): void;
 }
 
-/** The output the verdicts test against: a CRTC driving a connector with a mode. */
-export interface OutputState {
+/**
+ * The output the verdicts test against, described (a CLI, a test): a CRTC driving a connector
+ * with a mode, always tested with the modeset. A presenter gives its OutputState instead: the
+ * TEST_ONLY is then the next commit's request, flags and extras included.
+ */
+export interface OutputDescription {
   readonly crtcId: number;
   readonly connectorId: number;
   readonly mode: RawMode;
@@ -64,13 +69,13 @@ function toFixed16(v: number): bigint {
 
 export class KmsScanoutKernel implements ScanoutKernel {
   readonly device: Device;
-  readonly output: OutputState;
+  readonly output: OutputState | OutputDescription;
   readonly #fbs: FramebufferCache;
   readonly #results = new Map<object, { ok: true; fb: Framebuffer; own?: true } | { ok: false; stage: 'IMPORT' | 'ADDFB2'; error: SystemError }>();
   readonly #counts: KernelCounts = { imports: 0, addfb2: 0, testOnly: 0 };
   #modeBlob: PropertyBlob | undefined;
 
-  constructor(device: Device, output: OutputState) {
+  constructor(device: Device, output: OutputState | OutputDescription) {
     this.device = device;
     this.output = output;
     this.#fbs = new FramebufferCache(device);
@@ -142,6 +147,12 @@ export class KmsScanoutKernel implements ScanoutKernel {
   testOnly(key: object, plane: ScanoutPlaneInfo, placement: ResolvedPlacement): KernelStep {
     const fb = this.#results.get(key);
     if (!fb || !fb.ok) throw new Error('testOnly before a framebuffer was made');
+    if (this.output instanceof OutputState) {
+      // the request the commit of this frame would make, with its flags
+      this.#counts.testOnly++;
+      const r = this.output.test(this.output.direct(plane, fb.fb, placement));
+      return r.ok ? r : { ok: false, stage: 'TEST_ONLY', error: r.error };
+    }
     const out = this.output;
     this.#modeBlob ??= PropertyBlob.fromMode(this.device, out.mode);
     const req = this.device

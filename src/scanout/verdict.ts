@@ -17,7 +17,7 @@
  */
 import { DRM_FORMAT_MOD_INVALID, DRM_FORMAT_MOD_LINEAR, formatInfo, formatName, minPitch } from '../formats/index.js';
 import { modifierLabel } from '../constraints/types.js';
-import { ClosedError } from '../errors.js';
+import { ClosedError, type SystemError } from '../errors.js';
 import { KnownBadTable } from './known-bad.js';
 import { placementKey, resolvePlacement, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import { reason, verdict, type ScanoutReason, type Verdict } from './reasons.js';
@@ -228,15 +228,40 @@ export class ScanoutChecker {
     if (step.ok) return { ...verdict([], st.notes), ...base, stage: 'kernel' };
     const what = { IMPORT: `PRIME import into ${this.device.name}`, ADDFB2: 'AddFB2', TEST_ONLY: 'atomic TEST_ONLY' }[step.stage];
     const r = reason(step.stage, `${what} refused ${describeBuffer(buffer)} on plane ${planeId}: ${step.error.code} (${step.error.message})`, { ...about, errno: step.error.code });
-    const p = st.placement;
-    // TEST_ONLY refusals teach the table only for the placement a scanout tranche is for: the
-    // whole mode, unrotated, unscaled (a refused window or scaling says nothing about the pair).
-    const fullScreen = p.dst.x === 0 && p.dst.y === 0 && p.dst.width === this.#mode.width && p.dst.height === this.#mode.height;
-    const plain = p.rotation === ROTATE_0 && p.src.width === p.dst.width && p.src.height === p.dst.height;
-    if (step.stage === 'ADDFB2' || (step.stage === 'TEST_ONLY' && fullScreen && plain)) {
+    if (step.stage === 'ADDFB2' || (step.stage === 'TEST_ONLY' && this.#tranchePlacement(st.placement))) {
       this.knownBad.add({ format: buffer.format, modifier: buffer.modifier, plane: planeId, reason: r, taughtBy: describeBuffer(buffer) });
     }
     return { ...verdict([r], st.notes), ...base, stage: 'kernel' };
+  }
+
+  /**
+   * Kernel refusals teach the table only for the placement a scanout tranche is for: the whole
+   * mode, unrotated, unscaled (a refused window or scaling says nothing about the pair).
+   */
+  #tranchePlacement(p: ResolvedPlacement): boolean {
+    const fullScreen = p.dst.x === 0 && p.dst.y === 0 && p.dst.width === this.#mode.width && p.dst.height === this.#mode.height;
+    return fullScreen && p.rotation === ROTATE_0 && p.src.width === p.dst.width && p.src.height === p.dst.height;
+  }
+
+  /**
+   * The real commit of `buffer` on plane `planeId` at `placement` failed after its verdict's
+   * TEST_ONLY passed: the verdict becomes that refusal (COMMIT, with the errno), and the known-bad
+   * table learns the pair when the placement is the tranche's (its onLearn listeners, such as
+   * linux-dmabuf's scanout tranche, follow). Returns the new verdict.
+   */
+  commitRefused(buffer: ScanoutBuffer, planeId: number, placement: Placement, error: SystemError): ScanoutVerdict {
+    const k = `${planeId}|${placementKey(placement, this.#mode)}`;
+    const before = this.#cache.get(buffer)?.get(k);
+    const about = { plane: planeId, format: buffer.format, modifier: buffer.modifier };
+    const r = reason('COMMIT', `the atomic commit refused ${describeBuffer(buffer)} on plane ${planeId} after its TEST_ONLY passed: ${error.code} (${error.message})`, { ...about, errno: error.code });
+    const v: ScanoutVerdict = { ...verdict([r], before?.notes ?? []), plane: planeId, ...(before?.placement ? { placement: before.placement } : {}), stage: 'kernel' };
+    let perBuffer = this.#cache.get(buffer);
+    if (!perBuffer) this.#cache.set(buffer, (perBuffer = new Map()));
+    perBuffer.set(k, v);
+    if (before?.placement && this.#tranchePlacement(before.placement)) {
+      this.knownBad.add({ format: buffer.format, modifier: buffer.modifier, plane: planeId, reason: r, taughtBy: describeBuffer(buffer) });
+    }
+    return v;
   }
 
   /**

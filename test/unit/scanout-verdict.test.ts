@@ -107,7 +107,7 @@ t.test('static refusals with their codes, each marked fixable or not', async (t)
   t.same(codes(msm, buf(1024, 768), primaryOf(msm), { reflectX: true }), [], 'msm offers reflect-x');
 
   const fixable = Object.entries(SCANOUT_REASON_CODES).filter(([, f]) => f).map(([c]) => c).sort();
-  t.same(fixable, ['ADDFB2', 'FORMAT', 'IMPLICIT_MODIFIER', 'IMPORT', 'LAYOUT', 'MODIFIER', 'PLANE_OFFSET', 'TEST_ONLY'], 'codes re-allocation could fix');
+  t.same(fixable, ['ADDFB2', 'COMMIT', 'FORMAT', 'IMPLICIT_MODIFIER', 'IMPORT', 'LAYOUT', 'MODIFIER', 'PLANE_OFFSET', 'TEST_ONLY'], 'codes re-allocation could fix');
   const st = staticScanoutChecks(vkms, buf(1024, 768, { format: XB24 }), P, { crtc: 62 }, MODE);
   t.equal(st.reasons[0]!.fixable, true, 'FORMAT is fixable');
   t.equal(st.reasons[0]!.plane, P, 'the reason names the plane');
@@ -246,6 +246,34 @@ t.test('kernel refusals: reasons with errno, the known-bad table learns and prun
   table.clear({ format: XR24, modifier: DRM_FORMAT_MOD_LINEAR, plane: overlayOf(vkms) });
   t.equal(table.size, 1, 'clear one');
   t.equal(table.describe().length, 1);
+});
+
+t.test('a commit refused after its TEST_ONLY passed: the verdict becomes COMMIT, cached; known-bad learns a full-screen pair, not a window', async (t) => {
+  const table = new KnownBadTable();
+  const learned: string[] = [];
+  table.onLearn((e) => learned.push(`${e.plane}/${e.reason.code}/${e.reason.errno}`));
+  const kernel = new FakeKernel();
+  const c = new ScanoutChecker(vkms, { kernel, mode: MODE, knownBad: table });
+  const P = primaryOf(vkms);
+  const b = buf(1024, 768);
+  const at = { crtc: 62 };
+  t.ok(c.checkScanout(b, P, at).ok, 'the TEST_ONLY passed');
+  const err = new SystemError('commit refused', { code: 'ENOSPC', errno: 28, syscall: 'DRM_IOCTL_MODE_ATOMIC' });
+  const v = c.commitRefused(b, P, at, err);
+  t.same([v.ok, v.stage, v.reasons.map((r) => [r.code, r.errno, r.fixable])], [false, 'kernel', [['COMMIT', 'ENOSPC', true]]], 'a COMMIT refusal with the errno');
+  t.ok(v.placement, 'the placement of the passed verdict is kept');
+  const before = { ...kernel.counts };
+  t.equal(c.checkScanout(b, P, at), v, 'the refusal is the cached verdict now');
+  t.same(kernel.counts, before, 'nothing asked of the kernel again');
+  t.same(learned, [`${P}/COMMIT/ENOSPC`], 'the full-screen pair is learned (its onLearn listeners follow: the scanout tranche)');
+  t.ok(table.has(XR24, DRM_FORMAT_MOD_LINEAR, P));
+
+  const win = buf(256, 256);
+  const wat = { crtc: 62, dst: { x: 10, y: 10, width: 256, height: 256 } };
+  const O = overlayOf(vkms);
+  t.ok(c.checkScanout(win, O, wat).ok);
+  t.equal(c.commitRefused(win, O, wat, err).reasons[0]!.code, 'COMMIT');
+  t.equal(table.size, 1, 'a refused window teaches nothing about the pair');
 });
 
 t.test('static checks only, without a kernel', async (t) => {

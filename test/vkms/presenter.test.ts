@@ -132,7 +132,8 @@ function rig(t: TapTest): Rig {
     extraState: (req) => wb.extraState(req),
     check: (t, res, want, what) => wb.check(t, res, want, what),
     presenter(opts = {}) {
-      const p = new Presenter({ device: vkms, crtcId: crtc, connectorId: connector, mode, extraState: (req) => r.extraState(req), ...opts });
+      // Writeback-1 as an output extra: in the verdicts' TEST_ONLY too, the capture only in commits
+      const p = new Presenter({ device: vkms, crtcId: crtc, connectorId: connector, mode, extras: [wb.extra], ...opts });
       presenters.push(p);
       return p;
     },
@@ -575,4 +576,105 @@ rigTest('steady state over 300 frames: one commit each, no import, AddFB2, alloc
   a.close();
   b.close();
   c.close();
+});
+
+/** An atomic request's properties as `object.PROPERTY=value` lines (fence slots marked). */
+function requestLines(vkms: Device, req: AtomicRequest): string[] {
+  return req.entries().map((e) => `${e.obj}.${vkms.propertyInfo(e.prop).name}=${e.fence ? 'fence' : e.value}`);
+}
+
+rigTest('one output state: the TEST_ONLY of a direct frame carries exactly what its commit carries, flags and the writeback connector included', async (t, r) => {
+  const p = r.presenter();
+  const log: Array<{ kind: string; allowModeset: boolean; lines: string[] }> = [];
+  p.output.observer = (kind, req, allowModeset) => log.push({ kind, allowModeset, lines: requestLines(r.vkms, req) });
+  const S = 256;
+  const full = r.udmabuf(r.W, r.H, XR24, 'fullscreen');
+  const win = r.udmabuf(S, S, XR24, 'window');
+  const full2 = r.udmabuf(r.W, r.H, XR24, 'fullscreen 2');
+  full.draw(pattern(0x31));
+  win.draw(pattern(0x32));
+  full2.draw(pattern(0x33));
+  const wbId = r.res.connectors.find((c) => c.writeback)!.id;
+  /** The frame's commit and the TEST_ONLY of its verdict: the same lines, the same flags. */
+  const sameAsCommit = (what: string, plane: number | undefined, allowModeset: boolean): string[] => {
+    const commits = log.filter((x) => x.kind === 'commit');
+    const tests = log.filter((x) => x.kind === 'test');
+    log.length = 0;
+    t.equal(commits.length, 1, `${what}: one commit`);
+    const commit = commits[0]!;
+    // the verdict of the plane the frame went on (assignPlanes may have tested others first)
+    const fbOf = (lines: string[]): string | undefined => lines.find((l) => l.startsWith(`${plane}.FB_ID=`));
+    const test = tests.find((x) => fbOf(x.lines) === fbOf(commit.lines));
+    t.ok(test, `${what}: the TEST_ONLY of the plane it went on (${plane}) is among the ${tests.length} made`);
+    t.same(test?.lines, commit.lines, `${what}: the TEST_ONLY carried the commit's properties and values, in order`);
+    t.equal(test?.allowModeset, allowModeset, `${what}: TEST_ONLY ${allowModeset ? 'with' : 'without'} ALLOW_MODESET`);
+    t.equal(commit.allowModeset, allowModeset, `${what}: the commit ${allowModeset ? 'with' : 'without'} ALLOW_MODESET`);
+    return commit.lines;
+  };
+
+  const f1 = await p.present({ buffer: full.buffer });
+  t.equal(f1.path, 'direct');
+  const first = sameAsCommit('the first frame', f1.plane, true);
+  t.ok(first.some((l) => l.startsWith(`${r.crtc}.MODE_ID=`)), 'the first frame carries the modeset');
+  if (r.connector !== wbId) t.ok(first.includes(`${wbId}.CRTC_ID=${r.crtc}`), 'and Writeback-1 on the CRTC (the presenter drives Virtual-1, Writeback-1 clones it)');
+  else t.ok(first.includes(`${wbId}.CRTC_ID=${r.crtc}`), 'the presenter drives Writeback-1 (stock vkms clones no connectors): it is on the CRTC in both');
+
+  const at = { dst: { x: 100, y: 50, width: S, height: S } };
+  const f2 = await p.present({ buffer: win.buffer, placement: at });
+  t.equal(f2.path, 'direct', `the window goes direct (${p.explain(win.buffer, at).join('; ')})`);
+  t.not(f2.plane, r.primary, 'on an overlay');
+  const second = sameAsCommit('a window on an overlay', f2.plane, false);
+  t.notOk(second.some((l) => l.startsWith(`${r.crtc}.MODE_ID=`)), 'no modeset after the first commit');
+  t.ok(second.some((l) => l.startsWith(`${r.primary}.FB_ID=`) && !l.endsWith('=0')), 'the black background on the primary in both');
+
+  const f3 = await p.present({ buffer: full2.buffer });
+  t.equal(f3.path, 'direct');
+  const third = sameAsCommit('fullscreen again after the window', f3.plane, false);
+  t.ok(third.includes(`${f2.plane}.FB_ID=0`) && third.includes(`${f2.plane}.CRTC_ID=0`), 'the overlay is turned off in the TEST_ONLY as in the commit');
+
+  p.close();
+  full.close();
+  win.close();
+  full2.close();
+});
+
+rigTest('a direct commit the kernel refuses after its TEST_ONLY passed: the frame is shown as a copy, known-bad learns the pair, later frames copy without a verdict', async (t, r) => {
+  const p = r.presenter();
+  const learned: Array<{ format: number; modifier: bigint; plane: number; code: string; errno: string | undefined }> = [];
+  p.checker.knownBad.onLearn((e) => learned.push({ format: e.format, modifier: e.modifier, plane: e.plane, code: e.reason.code, errno: e.reason.errno }));
+  const a = r.udmabuf(r.W, r.H, XR24, 'refused at commit');
+  a.draw(pattern(0x41));
+  // The state changes between the verdict's TEST_ONLY and the real commit: this hook (run just
+  // before the commit goes to the kernel) stretches the plane's source past the framebuffer, so
+  // the kernel refuses the real commit of a frame whose TEST_ONLY it accepted.
+  let sabotage = true;
+  let refusedCommits = 0;
+  p.output.observer = (kind, req) => {
+    if (kind !== 'commit' || !sabotage) return;
+    sabotage = false;
+    refusedCommits++;
+    req.set(r.primary, 'SRC_W', BigInt(r.W + 64) << 16n);
+  };
+  r.capture();
+  const f = await p.present({ buffer: a.buffer });
+  t.equal(refusedCommits, 1, 'the first commit was changed after its TEST_ONLY');
+  t.equal(f.path, 'copy', 'the frame is not thrown away: it went on as a copy');
+  t.same([f.committed, f.plane], [true, r.primary], 'committed, on the primary');
+  t.ok(f.bytesCopied > 0, 'copied');
+  await r.check(t, f, pattern(0x41), 'the copy shows the frame (the capture armed for the refused commit rode on the copy)');
+  const s1 = p.stats;
+  t.same([s1.commitFailures, s1.commits, s1.copiedFrames, s1.directFrames], [1, 1, 1, 0], 'one refused commit, one commit that went out (the copy)');
+  t.same(learned.map((e) => [e.format, e.modifier, e.plane, e.code]), [[XR24, DRM_FORMAT_MOD_LINEAR, r.primary, 'COMMIT']], 'known-bad learned the pair on the primary (onLearn: the scanout tranche follows)');
+  t.ok(learned[0] && ['EINVAL', 'ERANGE', 'ENOSPC'].includes(learned[0].errno ?? ''), `with the kernel's errno (${learned[0]?.errno})`);
+  t.match(p.explain(a.buffer).join('; '), /COMMIT: the atomic commit refused/, 'the decision says why');
+
+  a.draw(pattern(0x42));
+  r.capture();
+  const g = await p.present({ buffer: a.buffer, damage: [{ x: 0, y: 0, width: r.W, height: r.H }] });
+  t.equal(g.path, 'copy', 'the next frame of the buffer is copied');
+  await r.check(t, g, pattern(0x42), 'the second copy');
+  const s2 = p.stats;
+  t.same([s2.testOnly, s2.verdictsComputed, s2.commitFailures, s2.commits], [s1.testOnly, s1.verdictsComputed, 1, 2], 'no TEST_ONLY, no verdict, one commit');
+  p.close();
+  a.close();
 });

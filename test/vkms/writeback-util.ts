@@ -12,7 +12,7 @@ import { Framebuffer } from '../../src/kms/framebuffer.js';
 import { preferredMode, type KmsResources } from '../../src/kms/resources.js';
 import { addWriteback } from '../../src/kms/writeback.js';
 import type { RawMode } from '../../src/native/drm.js';
-import type { PresentResult } from '../../src/scanout/index.js';
+import type { OutputExtra, PresentResult } from '../../src/scanout/index.js';
 import { placePlane } from './kms-util.js';
 import type { TapTest } from './leak.js';
 
@@ -31,6 +31,12 @@ export interface WritebackCapture {
   capture(): void;
   /** The presenter's extraState: keeps Writeback-1 on the CRTC, adds the armed capture. */
   extraState(req: AtomicRequest): void;
+  /** The same as an OutputExtra (presenter `extras`): Writeback-1 in the TEST_ONLY too, the capture only in commits. */
+  readonly extra: OutputExtra;
+  /** Writeback-1 shares the CRTC with Virtual-1 (the presenter drives Virtual-1; else Writeback-1). */
+  readonly clones: boolean;
+  /** The writeback connector. */
+  readonly writeback: number;
   /** Waits for the capture fence in `r` and compares every pixel (RGB) with `want`. */
   check(t: TapTest, r: PresentResult, want: Pixel, what: string): Promise<void>;
   close(): void;
@@ -74,6 +80,20 @@ export function writebackCapture(t: TapTest, vkms: Device, res: KmsResources): W
       armed = false;
       addWriteback(req, wb.id, crtc, outFb);
     },
+    extra: {
+      apply(req, testOnly) {
+        if (both) req.set(wb.id, 'CRTC_ID', crtc);
+        if (armed && !testOnly) addWriteback(req, wb.id, crtc, outFb);
+      },
+      committed() {
+        armed = false;
+      },
+      turnOff(req) {
+        if (both) req.set(wb.id, 'CRTC_ID', 0);
+      },
+    },
+    clones: both,
+    writeback: wb.id,
     async check(t, res, want, what) {
       const fence = res.fences[0];
       t.ok(fence, `${what}: the commit carried the writeback capture`);

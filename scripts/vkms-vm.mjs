@@ -11,6 +11,8 @@
 //                                (exit 124; `test` sets the per-file limit + 60 s)
 //          --without LIST        hide devices from the guest: vkms,vgem,udmabuf,heap
 //          --vkms clone|stock    the vkms build (default clone: Virtual-1 + Writeback-1 clonable)
+//          --icount              QEMU counts instructions: the guest's clocks (and CPU times) are
+//                                instruction time, whatever the host's load (the benchmarks)
 //          --console             stream the guest's kernel console to stderr
 //          --runner node|tap     `test`: each file with node (default) or tap's runner
 import { existsSync, readdirSync } from 'node:fs';
@@ -35,6 +37,9 @@ options:
   --without LIST      hide devices from the guest, comma-separated: ${HIDEABLE.join(',')}
                       (or PRIMEBUF_VM_WITHOUT=LIST)
   --vkms clone|stock  vkms build: clone (default; Virtual-1 and Writeback-1 clonable) or stock
+  --icount            QEMU's -icount shift=0,sleep=on: the guest's clocks advance 1 ns per guest
+                      instruction (CPU times become instruction counts, whatever the host's load);
+                      the command sees PRIMEBUF_VM_CLOCK=icount (or PRIMEBUF_VM_ICOUNT=1)
   --console           stream the guest kernel console to stderr
   --runner node|tap   test: each file with node (default) or node-tap's runner (PRIMEBUF_VM_RUNNER)
 cache: ${cacheRoot()} (PRIMEBUF_CACHE overrides ~/.cache/primebuf)`;
@@ -49,6 +54,7 @@ function parse(argv) {
       without: { type: 'string' },
       vkms: { type: 'string' },
       console: { type: 'boolean' },
+      icount: { type: 'boolean' },
       runner: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -69,6 +75,7 @@ function parse(argv) {
       without: (values.without ?? process.env.PRIMEBUF_VM_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       vkms: values.vkms,
       console: values.console,
+      ...(values.icount ? { icount: true } : {}),
       cwd: root,
     },
   };

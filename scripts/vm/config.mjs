@@ -30,6 +30,15 @@ export const HOST_PACKAGES = {
   'libgl1-mesa-dri': '/usr/lib/x86_64-linux-gnu/dri/kms_swrast_dri.so',
   // v4l2-ctl: the V4L2 conformance tests compare primebuf's view of vivid with it
   'v4l-utils': '/usr/bin/v4l2-ctl',
+  // The benchmark's second anchor beside Weston (bench/kiosk-vs-weston.mjs, issue 19): cage
+  // 0.1.4 on wlroots 0.15 (cage 22 KB, libwlroots10 267 KB, libinput and friends ~0.5 MB to
+  // download; ~1.4 MB installed without weston's share), run as an unprivileged user through
+  // seatd (27 KB; 0.1 MB installed), with the Xwayland that Debian's cage is built for (xwayland
+  // 0.9 MB + xserver-common 2.4 MB; ~5 MB installed). Together ~4.6 MB to download, ~10 MB
+  // installed on a host without weston (less beside it: libinput, libepoxy are shared).
+  cage: '/usr/bin/cage',
+  seatd: '/usr/sbin/seatd',
+  xwayland: '/usr/bin/Xwayland',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */
@@ -78,6 +87,15 @@ export const TIMEOUTS = {
 };
 
 export const BOOT_ATTEMPTS = 3;
+
+/**
+ * --icount: QEMU counts instead of timing. The guest's clocks advance one nanosecond per guest
+ * instruction executed (shift=0) and, with sleep=on, at real speed while every vCPU idles; so a
+ * process's CPU time in the guest is the instructions it executed, whatever the host's load.
+ * Multi-threaded TCG is off under it (the vCPUs take turns on one host thread). The guest command
+ * sees PRIMEBUF_VM_CLOCK=icount (else wall): the benchmarks print it as the clock of a figure.
+ */
+export const ICOUNT_ARGS = ['-icount', 'shift=0,sleep=on'];
 
 export function cacheRoot() {
   const base = process.env.PRIMEBUF_CACHE ||

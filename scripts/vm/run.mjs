@@ -7,11 +7,11 @@
 // error in the guest, or the VM died while the command ran: never retried). A VM that died
 // before the command started (a TCG kernel oops, ~1 boot in 45) is retried.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BOOT_ATTEMPTS, HIDEABLE, LAYOUTS, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
+import { BOOT_ATTEMPTS, HIDEABLE, ICOUNT_ARGS, LAYOUTS, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
 import { nodeModulesImage, prepare } from './prepare.mjs';
 import { RigError, progress, q } from './util.mjs';
 
@@ -74,6 +74,7 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     '-device', 'virtio-serial-pci,id=vs',
     ...port('ctl'), ...port('stdout'), ...port('stderr'),
     ...(vm.nodeModules ? ['-drive', `file=${vm.nodeModules.image},format=raw,if=virtio,readonly=on`] : []),
+    ...(opts.icount ? ICOUNT_ARGS : []),
     ...(process.env.PRIMEBUF_VM_QEMU_ARGS ? process.env.PRIMEBUF_VM_QEMU_ARGS.split(' ').filter(Boolean) : []),
   ];
 }
@@ -163,7 +164,9 @@ function consoleTail(text, lines = 40) {
  * Runs argv in the VM with cwd (an absolute host path, the same in the guest).
  * opts: { timeout (s), idle (s: kill the VM when the command printed nothing for that long; off
  *         when unset), without: [...], vkms: 'clone'|'stock', layout: 'vkms-first'|'vgem-first'
- *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {} }
+ *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {},
+ *         icount: bool (QEMU's -icount: the guest's clocks count instructions; default
+ *         $PRIMEBUF_VM_ICOUNT=1) }
  */
 export async function runInVm(argv, opts = {}) {
   const o = {
@@ -175,6 +178,7 @@ export async function runInVm(argv, opts = {}) {
     // vgem-first: vgem becomes card0 (no KMS) and vkms card1 (init.sh)
     layout: opts.layout ?? process.env.PRIMEBUF_VM_LAYOUT ?? 'vkms-first',
     console: opts.console ?? false,
+    icount: opts.icount ?? process.env.PRIMEBUF_VM_ICOUNT === '1',
   };
   if (!LAYOUTS.includes(o.layout)) throw new RigError(`layout ${o.layout}: not one of ${LAYOUTS.join(', ')}`);
   for (const w of o.without) {
@@ -184,7 +188,10 @@ export async function runInVm(argv, opts = {}) {
   if (argv.length === 0) throw new RigError('no command to run');
   const cwd = o.cwd;
   const vm = { ...await prepare() };
-  const nm = join(cwd, 'node_modules');
+  // A worktree's node_modules may be a symlink to another checkout's: the image goes over the
+  // directory it resolves to (the guest's init mounts it there; the symlink leads to it).
+  const nmLink = join(cwd, 'node_modules');
+  const nm = existsSync(nmLink) ? realpathSync(nmLink) : nmLink;
   if (existsSync(nm) && !process.env.PRIMEBUF_VM_NM_9P) vm.nodeModules = { dir: nm, image: await nodeModulesImage(nm) };
   const runs = join(cacheRoot(), 'runs');
   mkdirSync(runs, { recursive: true });
@@ -193,9 +200,9 @@ export async function runInVm(argv, opts = {}) {
     for (const p of [runDir, cwd]) {
       if (/\s/.test(p)) throw new RigError(`${p}: the rig passes paths on the kernel command line; whitespace is not supported`);
     }
-    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, { PRIMEBUF_VM_VKMS: o.vkms, ...opts.env }));
+    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, { PRIMEBUF_VM_VKMS: o.vkms, PRIMEBUF_VM_CLOCK: o.icount ? 'icount' : 'wall', ...opts.env }));
     for (let attempt = 1; attempt <= BOOT_ATTEMPTS; attempt++) {
-      progress(`booting the VM (${vm.abi}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);
+      progress(`booting the VM (${vm.abi}${o.icount ? ', icount' : ''}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);
       const r = await boot(vm, o, runDir, attempt);
       if (r.interrupted) {
         process.stderr.write('vkms VM: interrupted; VM killed\n');

@@ -79,6 +79,15 @@ function qemuArgs(vm, sockDir, runDir, opts) {
   ];
 }
 
+/**
+ * The boot's bound (s). Under icount the vCPUs take turns on one host thread and every
+ * instruction is counted: the boot takes about twice as long (45-55 s on a loaded host against
+ * 20-70 s), so it gets at least 300 s before it counts as hung.
+ */
+function bootLimit(o) {
+  return o.icount && !process.env.PRIMEBUF_VM_BOOT_TIMEOUT ? Math.max(TIMEOUTS.boot, 300) : TIMEOUTS.boot;
+}
+
 /** One boot. Resolves { started, status, fail, died, timedOut, console, bootSeconds }. */
 async function boot(vm, argvOpts, runDir, attempt) {
   const sockDir = mkdtempSync(join(tmpdir(), 'primebuf-vm-'));
@@ -128,7 +137,7 @@ async function boot(vm, argvOpts, runDir, attempt) {
   };
   child.stdout.on('data', onConsole);
   child.stderr.on('data', onConsole);
-  const bootTimer = setTimeout(() => { r.bootTimedOut = true; kill(); }, TIMEOUTS.boot * 1000);
+  const bootTimer = setTimeout(() => { r.bootTimedOut = true; kill(); }, bootLimit(argvOpts) * 1000);
   // Interrupted: kill the VM and stop (no retry); the caller exits 128 + signal.
   const forward = (sig) => () => { r.interrupted = 128 + (sig === 'SIGINT' ? 2 : 15); kill(); };
   const onInt = forward('SIGINT');
@@ -213,7 +222,7 @@ export async function runInVm(argv, opts = {}) {
         return EXIT_RIG;
       }
       if (!r.started) {
-        const why = r.bootTimedOut ? `did not start the command within ${TIMEOUTS.boot}s` : `died during boot (qemu exit ${r.qemuExit})`;
+        const why = r.bootTimedOut ? `did not start the command within ${bootLimit(o)}s` : `died during boot (qemu exit ${r.qemuExit})`;
         process.stderr.write(`vkms VM: the VM ${why}; console:\n${consoleTail(r.console)}\n`);
         continue;
       }

@@ -35,7 +35,7 @@ export function baselineOf(name, baselines = loadBaselines()) {
   return { msPerFrame: b.msPerFrame, spread: b.spread, limit: budgetLimit(b) };
 }
 
-/** The budget's bound of a baseline entry: its figure plus the measured spread plus 10 %. */
+/** The budget's bound of a baseline entry: its figure plus the measured spread (its slowest run above the median) plus 10 %. */
 export function budgetLimit(b) {
   return +(b.msPerFrame * (1 + b.spread + 0.1)).toFixed(4);
 }

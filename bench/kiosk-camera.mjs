@@ -19,20 +19,23 @@ if (!values.camera || !values.probe) {
   console.error('usage: node bench/kiosk-camera.mjs --camera /dev/videoN --probe FILE [--device PATH] [--socket NAME]');
   process.exit(2);
 }
-const kiosk = await startKiosk({
+// The handler goes in before the kiosk starts: the benchmark may signal as soon as the socket
+// exists, and SIGUSR2 without a handler would end the process. Until the kiosk is up it says 0.
+let kiosk;
+let seq = 0;
+process.on('SIGUSR2', () => {
+  const c = kiosk?.stats().camera ?? { frames: 0, direct: 0, copied: 0, dropped: 0 };
+  const tmp = `${values.probe}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ seq: ++seq, ...c }));
+  renameSync(tmp, values.probe); // the reader never sees half a file
+});
+kiosk = await startKiosk({
   ...(values.device ? { device: values.device } : {}),
   ...(values.socket ? { socket: values.socket } : {}),
   camera: values.camera,
   log: (line) => console.log(`kiosk: ${line}`),
 });
 console.log(`WAYLAND_DISPLAY=${kiosk.socket}`);
-let seq = 0;
-process.on('SIGUSR2', () => {
-  const c = kiosk.stats().camera;
-  const tmp = `${values.probe}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ seq: ++seq, ...c }));
-  renameSync(tmp, values.probe); // the reader never sees half a file
-});
 await new Promise((resolve) => {
   process.once('SIGINT', resolve);
   process.once('SIGTERM', resolve);

@@ -272,7 +272,7 @@ async function runKioskCamera(card, env) {
     const want = ++seq;
     k.child.kill('SIGUSR2');
     for (const end = Date.now() + 30000; Date.now() < end; await sleep(20)) {
-      if (k.child.exitCode !== null) throw new Error(`the camera kiosk exited ${k.child.exitCode}:\n${k.log.join('').slice(-2000)}`);
+      if (k.child.exitCode !== null || k.child.signalCode !== null) throw new Error(`the camera kiosk exited ${k.child.exitCode ?? k.child.signalCode}:\n${k.log.join('').slice(-2000)}`);
       try {
         const s = JSON.parse(readFileSync(probe, 'utf8'));
         if (s.seq >= want) return { ...s, t: performance.now(), cpu: cpuOf(k.child.pid) };

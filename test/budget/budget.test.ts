@@ -19,7 +19,8 @@ import t from 'tap';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-interface Baseline { msPerFrame: number; spread: number; runs: number[]; frames: number }
+/** budgetFrames: the budget's window when smaller than the benchmark's 800 (README, "Benchmarks"). */
+interface Baseline { msPerFrame: number; spread: number; runs: number[]; frames: number; budgetFrames?: number }
 interface Baselines { clock: string; cases: Record<string, Baseline> }
 interface Line { case: string; clock: string; cpuMsPerFrame?: number; frames?: number; error?: string }
 
@@ -37,7 +38,8 @@ function limitOf(b: Baseline): number {
 function bench(name: string): Promise<Line> {
   const b = baselines.cases[name]!;
   const env = { ...process.env };
-  const args = [join(root, 'bench', 'kiosk-vs-weston.mjs'), '--cases', name, '--frames', String(FRAMES)];
+  const frames = String(b.budgetFrames ?? FRAMES);
+  const args = [join(root, 'bench', 'kiosk-vs-weston.mjs'), '--cases', name, name === 'kiosk-camera' ? '--camera-frames' : '--frames', frames];
   if (slower > 0) {
     env.PRIMEBUF_BENCH_BURN_MS = String(slower * b.msPerFrame);
     args.push('--node-args', `--import ${join(root, 'bench', 'slower.mjs')}`);
@@ -66,7 +68,7 @@ t.test('bench/baselines.json has the kiosk\'s cases, each from repeated runs', a
   for (const c of ['kiosk-shm-zero-copy', 'kiosk-shm-copy', 'kiosk-dmabuf-direct']) t.ok(cases.includes(c), `${c} has a baseline`);
   for (const c of cases) {
     const b = baselines.cases[c]!;
-    t.ok(b.runs.length >= 3 && b.frames >= FRAMES, `${c}: ${b.runs.length} runs of ${b.frames} frames`);
+    t.ok(b.runs.length >= 3 && b.frames >= (b.budgetFrames ?? FRAMES), `${c}: ${b.runs.length} runs of ${b.frames} frames`);
     t.ok(b.msPerFrame > 0 && b.spread >= 0 && b.spread < 1, `${c}: ${b.msPerFrame} ms per frame, spread ${(b.spread * 100).toFixed(1)} %`);
   }
 });
@@ -81,6 +83,6 @@ for (const name of cases) {
     t.equal(line.clock, 'icount', `${name}: measured in instruction time`);
     t.ok(line.cpuMsPerFrame <= limit,
       `${name}: ${line.cpuMsPerFrame.toFixed(4)} ms per frame against the baseline ${b.msPerFrame} ms ` +
-      `(limit ${limit.toFixed(4)} ms = baseline + spread ${(b.spread * 100).toFixed(1)} % + 10 %)`);
+      `(limit ${limit.toFixed(4)} ms = baseline + spread ${(b.spread * 100).toFixed(1)} % (its slowest run above the median) + 10 %)`);
   });
 }

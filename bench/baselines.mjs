@@ -52,7 +52,7 @@ const out = {
   about: 'Instruction-time CPU per frame (ms: 1 ns per guest instruction under QEMU -icount shift=0,sleep=on) of the kiosk\'s ' +
     'cases and the flip floor, median of the runs; spread = (slowest run - median) / median, range = (max - min) / median. The budget test ' +
     '(test/budget/budget.test.ts) fails a kiosk case above msPerFrame x (1 + spread + 0.10). Written by bench/baselines.mjs; ' +
-    'lowering a baseline is a commit (README, "Benchmarks").',
+    'lowering a baseline is a commit (README, "Instruction time: the clock, the baselines and the per-frame budget").',
   clock: 'icount',
   ...(values.note ? { note: values.note } : {}),
   cases,

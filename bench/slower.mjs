@@ -1,6 +1,6 @@
 // A preload (node --import) that makes the kiosk slower on purpose: every Presenter.present()
 // first burns PRIMEBUF_BENCH_BURN_MS milliseconds of this process's CPU time. It is how the
-// budget test is shown to fail (README, "Benchmarks"): PRIMEBUF_BUDGET_SLOWER=0.2 makes the
+// budget test is shown to fail (README, "Instruction time: the clock, the baselines and the per-frame budget"): PRIMEBUF_BUDGET_SLOWER=0.2 makes the
 // budget test load this into the kiosk with 20 % of each case's baseline per frame.
 import { Presenter } from 'primebuf';
 

@@ -138,7 +138,7 @@ async function main() {
   }
   if (wantVkms && budgetFiles.length) {
     // Its own VM: the budget is judged in instruction time (QEMU's -icount), which the suite's
-    // VM does not run under (README, "Benchmarks": the suite measured slower under it).
+    // VM does not run under (README, "Instruction time: the clock, the baselines and the per-frame budget": the suite measured slower under it).
     step('per-frame budget (in the VM, instruction time)');
     const env = { ...process.env, PRIMEBUF_VM_TAP_TIMEOUT: process.env.PRIMEBUF_VM_TAP_TIMEOUT ?? '900' };
     results.push(['budget', await runCounted(process.execPath, [join(root, 'scripts', 'vkms-vm.mjs'), 'test', '--icount', ...budgetFiles], env)]);

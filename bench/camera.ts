@@ -18,6 +18,8 @@ import { openSystemAllocators } from 'primebuf/alloc';
 import { describeKmsDevice } from 'primebuf/constraints';
 
 const FRAMES = Number(process.argv[2] ?? 30);
+/** The clock of the figures (bench/clock.mjs): "icount" under the rig's --icount (npm run bench:camera). */
+const CLOCK = process.env.PRIMEBUF_VM_CLOCK === 'icount' ? 'icount' : 'wall';
 const W = 640;
 const H = 480;
 
@@ -65,7 +67,7 @@ async function run(path: 'zero-copy' | 'copy'): Promise<Record<string, unknown>>
     const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]! / 1000;
     const stats = (xs: number[]) => ({ p50: q(xs, 0.5), p90: q(xs, 0.9), max: q(xs, 1) });
     return {
-      bench: 'camera-to-screen', path, frames: counted, size: `${W}x${H}`, format: 'XRGB8888', memory: src.memory,
+      bench: 'camera-to-screen', path, clock: CLOCK, frames: counted, size: `${W}x${H}`, format: 'XRGB8888', memory: src.memory,
       v4l2TimestampToFlipMs: stats(latencies), dqbufToFlipMs: stats(fromDqbuf),
       cpuUsPerFrame: { user: Math.round(used.user / counted), system: Math.round(used.system / counted) },
       bytesCopiedPerFrame: Math.round(st.bytesCopied / Math.max(1, st.frames)), directFrames: st.directFrames, copiedFrames: st.copiedFrames,

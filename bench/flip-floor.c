@@ -242,10 +242,12 @@ int main(int argc, char **argv) {
     double u1, s1, cpu1 = rusage_ms(&u1, &s1), wall = now_ms(CLOCK_MONOTONIC) - t0;
     double load[1] = {0};
     getloadavg(load, 1);
-    printf("{\"bench\":\"flip-floor\",\"impl\":\"c\",\"props\":\"%s\",\"propsPerFlip\":%u,\"flips\":%d,"
+    // the clock the figure is in (bench/clock.mjs): "icount" under the rig's --icount
+    const char *clock = getenv("PRIMEBUF_VM_CLOCK") && !strcmp(getenv("PRIMEBUF_VM_CLOCK"), "icount") ? "icount" : "wall";
+    printf("{\"bench\":\"flip-floor\",\"case\":\"floor-c-%s\",\"impl\":\"c\",\"props\":\"%s\",\"clock\":\"%s\",\"propsPerFlip\":%u,\"flips\":%d,"
            "\"cpuMsPerFlip\":%.4f,\"userMsPerFlip\":%.4f,\"sysMsPerFlip\":%.4f,\"commitIoctlMsPerFlip\":%.4f,"
            "\"fps\":%.2f,\"mode\":\"%ux%u\",\"loadavg\":%.2f}\n",
-           props, loop == 0 ? (p_rot ? 11u : 10u) : 1u, flips, (cpu1 - cpu0) / flips, (u1 - u0) / flips, (s1 - s0) / flips,
+           props, props, clock, loop == 0 ? (p_rot ? 11u : 10u) : 1u, flips, (cpu1 - cpu0) / flips, (u1 - u0) / flips, (s1 - s0) / flips,
            ioctl_ms / flips, flips * 1000.0 / wall, w, h, load[0]);
     fflush(stdout);
   }

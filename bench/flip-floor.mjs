@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CLOCK, baselineOf } from './clock.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // the package root and its subpath exports, by name (package.json "exports": dist/src/...)
@@ -56,9 +57,10 @@ async function measure(name, step, extra = {}) {
   const elu = performance.eventLoopUtilization(e0);
   const r = (x) => +x.toFixed(4);
   console.log(JSON.stringify({
-    bench: 'flip-floor', impl: 'node', props: name, flips: FLIPS,
+    bench: 'flip-floor', case: `floor-node-${name.replaceAll(' ', '-')}`, impl: 'node', props: name, clock: CLOCK, flips: FLIPS,
     cpuMsPerFlip: r((c.user + c.system) / 1000 / FLIPS), userMsPerFlip: r(c.user / 1000 / FLIPS), sysMsPerFlip: r(c.system / 1000 / FLIPS),
-    loopActiveMsPerFlip: r(elu.active / FLIPS), commitIoctlMsPerFlip: r(commitMs / FLIPS), fps: +((FLIPS * 1000) / wall).toFixed(2), ...extra, loadavg: +loadavg()[0].toFixed(2),
+    loopActiveMsPerFlip: r(elu.active / FLIPS), commitIoctlMsPerFlip: r(commitMs / FLIPS), fps: +((FLIPS * 1000) / wall).toFixed(2), ...extra,
+    baseline: baselineOf(`floor-node-${name.replaceAll(' ', '-')}`), loadavg: +loadavg()[0].toFixed(2),
   }));
 }
 

@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { CLOCK } from './clock.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(root, 'dist', 'src', p));
@@ -114,7 +115,7 @@ async function run(path) {
 try {
   const direct = await run('direct');
   const copy = await run('copy');
-  const meta = { mode: `${W}x${H}@${mode.vrefresh}`, kernel: 'vkms', cpus: cpus().length, loadavg: +loadavg()[0].toFixed(2) };
+  const meta = { clock: CLOCK, mode: `${W}x${H}@${mode.vrefresh}`, kernel: 'vkms', cpus: cpus().length, loadavg: +loadavg()[0].toFixed(2) };
   console.log(JSON.stringify({ bench: 'presenter', path: 'direct', ...direct, baseline: 'copy', baseline_js_ms_per_frame: copy.js_ms_per_frame, ...meta }));
   console.log(JSON.stringify({ bench: 'presenter', path: 'copy', ...copy, damage: '64x64 per frame', ...meta }));
 } finally {

@@ -14,6 +14,7 @@
 import { cpus, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLOCK } from './clock.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(join(root, 'dist', p));
@@ -122,7 +123,7 @@ async function run(zeroCopy) {
 try {
   const off = await run(false);
   const on = await run(true);
-  const meta = { buffer: `${W}x${H} XRGB8888, 2 sealed memfd pools, full damage`, mode: `${mode.hdisplay}x${mode.vdisplay}@${mode.vrefresh}`, kernel: 'vkms', cpus: cpus().length, loadavg: +loadavg()[0].toFixed(2) };
+  const meta = { clock: CLOCK, buffer: `${W}x${H} XRGB8888, 2 sealed memfd pools, full damage`, mode: `${mode.hdisplay}x${mode.vdisplay}@${mode.vrefresh}`, kernel: 'vkms', cpus: cpus().length, loadavg: +loadavg()[0].toFixed(2) };
   console.log(JSON.stringify({ bench: 'shm-zero-copy', zero_copy: false, ...off, ...meta }));
   console.log(
     JSON.stringify({

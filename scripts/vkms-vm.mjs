@@ -12,6 +12,8 @@
 //          --without LIST        hide devices from the guest: vkms,vgem,udmabuf,heap
 //          --vkms clone|stock|offsets   the vkms build (default clone: Virtual-1 + Writeback-1 clonable;
 //                                offsets: clone that reads plane offsets once)
+//          --icount              QEMU counts instructions: the guest's clocks (and CPU times) are
+//                                instruction time, whatever the host's load (the benchmarks)
 //          --console             stream the guest's kernel console to stderr
 //          --runner node|tap     `test`: each file with node (default) or tap's runner
 import { existsSync, readdirSync } from 'node:fs';
@@ -38,6 +40,9 @@ options:
   --vkms clone|stock|offsets
                       vkms build: clone (default; Virtual-1 and Writeback-1 clonable), stock,
                       or offsets (clone that reads a framebuffer's plane offset once)
+  --icount            QEMU's -icount shift=0,sleep=on: the guest's clocks advance 1 ns per guest
+                      instruction (CPU times become instruction counts, whatever the host's load);
+                      the command sees PRIMEBUF_VM_CLOCK=icount (or PRIMEBUF_VM_ICOUNT=1)
   --console           stream the guest kernel console to stderr
   --runner node|tap   test: each file with node (default) or node-tap's runner (PRIMEBUF_VM_RUNNER)
 cache: ${cacheRoot()} (PRIMEBUF_CACHE overrides ~/.cache/primebuf)`;
@@ -52,6 +57,7 @@ function parse(argv) {
       without: { type: 'string' },
       vkms: { type: 'string' },
       console: { type: 'boolean' },
+      icount: { type: 'boolean' },
       runner: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -72,6 +78,7 @@ function parse(argv) {
       without: (values.without ?? process.env.PRIMEBUF_VM_WITHOUT ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       vkms: values.vkms,
       console: values.console,
+      ...(values.icount ? { icount: true } : {}),
       cwd: root,
     },
   };

@@ -33,6 +33,15 @@ export const HOST_PACKAGES = {
   // gdb: the backtrace of a Weston demo client's core tells its own known crash from one the
   // compositor caused (test/util/weston-clients.ts)
   gdb: '/usr/bin/gdb',
+  // The benchmark's second anchor beside Weston (bench/kiosk-vs-weston.mjs, issue 19): cage
+  // 0.1.4 on wlroots 0.15 (cage 22 KB, libwlroots10 267 KB, libinput and friends ~0.5 MB to
+  // download; ~1.4 MB installed without weston's share), run as an unprivileged user through
+  // seatd (27 KB; 0.1 MB installed), with the Xwayland that Debian's cage is built for (xwayland
+  // 0.9 MB + xserver-common 2.4 MB; ~5 MB installed). Together ~4.6 MB to download, ~10 MB
+  // installed on a host without weston (less beside it: libinput, libepoxy are shared).
+  cage: '/usr/bin/cage',
+  seatd: '/usr/sbin/seatd',
+  xwayland: '/usr/bin/Xwayland',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */
@@ -90,6 +99,15 @@ export const TIMEOUTS = {
 };
 
 export const BOOT_ATTEMPTS = 3;
+
+/**
+ * --icount: QEMU counts instead of timing. The guest's clocks advance one nanosecond per guest
+ * instruction executed (shift=0) and, with sleep=on, at real speed while every vCPU idles; so a
+ * process's CPU time in the guest is the instructions it executed, whatever the host's load.
+ * Multi-threaded TCG is off under it (the vCPUs take turns on one host thread). The guest command
+ * sees PRIMEBUF_VM_CLOCK=icount (else wall): the benchmarks print it as the clock of a figure.
+ */
+export const ICOUNT_ARGS = ['-icount', 'shift=0,sleep=on'];
 
 export function cacheRoot() {
   const base = process.env.PRIMEBUF_CACHE ||

@@ -7,11 +7,11 @@
 // error in the guest, or the VM died while the command ran: never retried). A VM that died
 // before the command started (a TCG kernel oops, ~1 boot in 45) is retried.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BOOT_ATTEMPTS, HIDEABLE, LAYOUTS, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
+import { BOOT_ATTEMPTS, HIDEABLE, ICOUNT_ARGS, LAYOUTS, QEMU, TIMEOUTS, VKMS_VARIANTS, cacheRoot } from './config.mjs';
 import { nodeModulesImage, prepare } from './prepare.mjs';
 import { RigError, progress, q } from './util.mjs';
 
@@ -74,8 +74,18 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     '-device', 'virtio-serial-pci,id=vs',
     ...port('ctl'), ...port('stdout'), ...port('stderr'),
     ...(vm.nodeModules ? ['-drive', `file=${vm.nodeModules.image},format=raw,if=virtio,readonly=on`] : []),
+    ...(opts.icount ? ICOUNT_ARGS : []),
     ...(process.env.PRIMEBUF_VM_QEMU_ARGS ? process.env.PRIMEBUF_VM_QEMU_ARGS.split(' ').filter(Boolean) : []),
   ];
+}
+
+/**
+ * The boot's bound (s). Under icount the vCPUs take turns on one host thread and every
+ * instruction is counted: the boot takes about twice as long (45-55 s on a loaded host against
+ * 20-70 s), so it gets at least 300 s before it counts as hung.
+ */
+function bootLimit(o) {
+  return o.icount && !process.env.PRIMEBUF_VM_BOOT_TIMEOUT ? Math.max(TIMEOUTS.boot, 300) : TIMEOUTS.boot;
 }
 
 /** One boot. Resolves { started, status, fail, died, timedOut, console, bootSeconds }. */
@@ -127,7 +137,7 @@ async function boot(vm, argvOpts, runDir, attempt) {
   };
   child.stdout.on('data', onConsole);
   child.stderr.on('data', onConsole);
-  const bootTimer = setTimeout(() => { r.bootTimedOut = true; kill(); }, TIMEOUTS.boot * 1000);
+  const bootTimer = setTimeout(() => { r.bootTimedOut = true; kill(); }, bootLimit(argvOpts) * 1000);
   // Interrupted: kill the VM and stop (no retry); the caller exits 128 + signal.
   const forward = (sig) => () => { r.interrupted = 128 + (sig === 'SIGINT' ? 2 : 15); kill(); };
   const onInt = forward('SIGINT');
@@ -163,7 +173,9 @@ function consoleTail(text, lines = 40) {
  * Runs argv in the VM with cwd (an absolute host path, the same in the guest).
  * opts: { timeout (s), idle (s: kill the VM when the command printed nothing for that long; off
  *         when unset), without: [...], vkms: 'clone'|'stock'|'offsets', layout: 'vkms-first'|'vgem-first'
- *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {} }
+ *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {},
+ *         icount: bool (QEMU's -icount: the guest's clocks count instructions; default
+ *         $PRIMEBUF_VM_ICOUNT=1) }
  */
 export async function runInVm(argv, opts = {}) {
   const o = {
@@ -175,6 +187,7 @@ export async function runInVm(argv, opts = {}) {
     // vgem-first: vgem becomes card0 (no KMS) and vkms card1 (init.sh)
     layout: opts.layout ?? process.env.PRIMEBUF_VM_LAYOUT ?? 'vkms-first',
     console: opts.console ?? false,
+    icount: opts.icount ?? process.env.PRIMEBUF_VM_ICOUNT === '1',
   };
   if (!LAYOUTS.includes(o.layout)) throw new RigError(`layout ${o.layout}: not one of ${LAYOUTS.join(', ')}`);
   for (const w of o.without) {
@@ -184,7 +197,10 @@ export async function runInVm(argv, opts = {}) {
   if (argv.length === 0) throw new RigError('no command to run');
   const cwd = o.cwd;
   const vm = { ...await prepare() };
-  const nm = join(cwd, 'node_modules');
+  // A worktree's node_modules may be a symlink to another checkout's: the image goes over the
+  // directory it resolves to (the guest's init mounts it there; the symlink leads to it).
+  const nmLink = join(cwd, 'node_modules');
+  const nm = existsSync(nmLink) ? realpathSync(nmLink) : nmLink;
   if (existsSync(nm) && !process.env.PRIMEBUF_VM_NM_9P) vm.nodeModules = { dir: nm, image: await nodeModulesImage(nm) };
   const runs = join(cacheRoot(), 'runs');
   mkdirSync(runs, { recursive: true });
@@ -193,9 +209,9 @@ export async function runInVm(argv, opts = {}) {
     for (const p of [runDir, cwd]) {
       if (/\s/.test(p)) throw new RigError(`${p}: the rig passes paths on the kernel command line; whitespace is not supported`);
     }
-    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, { PRIMEBUF_VM_VKMS: o.vkms, ...opts.env }));
+    writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, { PRIMEBUF_VM_VKMS: o.vkms, PRIMEBUF_VM_CLOCK: o.icount ? 'icount' : 'wall', ...opts.env }));
     for (let attempt = 1; attempt <= BOOT_ATTEMPTS; attempt++) {
-      progress(`booting the VM (${vm.abi}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);
+      progress(`booting the VM (${vm.abi}${o.icount ? ', icount' : ''}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);
       const r = await boot(vm, o, runDir, attempt);
       if (r.interrupted) {
         process.stderr.write('vkms VM: interrupted; VM killed\n');
@@ -206,7 +222,7 @@ export async function runInVm(argv, opts = {}) {
         return EXIT_RIG;
       }
       if (!r.started) {
-        const why = r.bootTimedOut ? `did not start the command within ${TIMEOUTS.boot}s` : `died during boot (qemu exit ${r.qemuExit})`;
+        const why = r.bootTimedOut ? `did not start the command within ${bootLimit(o)}s` : `died during boot (qemu exit ${r.qemuExit})`;
         process.stderr.write(`vkms VM: the VM ${why}; console:\n${consoleTail(r.console)}\n`);
         continue;
       }

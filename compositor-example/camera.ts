@@ -2,8 +2,9 @@
  * The kiosk's camera (--camera): a V4L2 capture node opened at the largest size it offers that
  * fits the (logical) mode, its frames taken through CameraSource as they come, the newest kept
  * for the next frame of the kiosk and older ones given straight back. While a toplevel covers the
- * camera its frames go back unshown. A frame handed to the presenter stays out of the camera
- * until the presenter lets go of it (`released`). A camera that fails mid-stream (unplugged: its
+ * camera its frames go back unshown. A frame is released as soon as present() took it: its buffer
+ * stays out of the camera while the presenter locks it (on screen, or being copied), and goes back
+ * by itself with the presenter's last unlock. A camera that fails mid-stream (unplugged: its
  * QBUF or DQBUF refused) is reported to the kiosk (`failed`), which takes it off the screen and
  * then shuts it down (`shutDown`).
  */
@@ -76,8 +77,6 @@ export class KioskCamera {
   pump: Promise<void> = Promise.resolve();
   /** where its frames go (one object: every frame has the capture size, so the presenter's key is made once) */
   #placement: SurfacePlacement | undefined;
-  /** frames the presenter has (given back on `released`) */
-  readonly #held = new Map<ScanoutBuffer, CameraFrame>();
   #host: CameraHost | undefined;
   /** why the camera failed (no frames any more) */
   #failure: Error | undefined;
@@ -159,19 +158,15 @@ export class KioskCamera {
     return this.#failure;
   }
 
-  /** The camera's buffers, as the presenter knows them (to forget them before shutDown). */
-  get buffers(): ScanoutBuffer[] {
-    return this.src.stream.buffers.map((b) => b.scanout);
-  }
-
   /**
-   * After a failure, once the presenter no longer shows its buffers (and forgot them): stops the
-   * source, closes the node and the allocators. What fails here is logged, not thrown.
+   * After a failure, once the presenter no longer shows its buffers: stops the source (the
+   * buffers' lives end with the presenter's last unlock, and its caches of them leave then),
+   * closes the node and the allocators. What fails here is logged, not thrown.
    */
   shutDown(): void {
     if (this.#shut) return;
     this.#shut = true;
-    this.#held.clear();
+    this.latest?.release();
     this.latest = null;
     for (const [what, fn] of [
       ['stopping the stream', () => this.src.stop()],
@@ -186,15 +181,6 @@ export class KioskCamera {
     }
   }
 
-  /** The presenter let go of `b`: true when it was a camera frame (then it goes back to the camera). */
-  released(b: ScanoutBuffer): boolean {
-    const f = this.#held.get(b);
-    if (!f) return false;
-    this.#held.delete(b); // off the screen (or copied): back to the camera
-    if (!this.#host?.closed()) f.release();
-    return true;
-  }
-
   /**
    * Presents the newest frame (`latest`, which must be set), centred on the mode turned by the
    * output transform, and keeps the stats. The caller keeps its own frame counts.
@@ -204,13 +190,12 @@ export class KioskCamera {
     this.latest = null;
     const b = f.buffer;
     const placement = (this.#placement ??= placementFor(b, 0, 1, transform, mode));
-    this.#held.set(b, f);
     let r: PresentResult;
     try {
       r = await presenter.present({ buffer: b, placement, constraints: this.src.constraints });
-    } catch (err) {
-      if (this.#held.delete(b)) f.release();
-      throw err;
+    } finally {
+      // the presenter holds its own lock while it shows the buffer: it goes back to the camera with that
+      f.release();
     }
     const p = r.presentation;
     if (r.path === 'unchanged' || !p) return { result: r, placement, buffer: b };
@@ -229,7 +214,7 @@ export class KioskCamera {
   /** After the presenter closed (it let go of the camera's buffers): STREAMOFF, the buffers freed. */
   async close(): Promise<void> {
     if (this.#shut) return;
-    this.#held.clear();
+    this.latest?.release();
     this.latest = null;
     this.src.stop();
     await this.pump;

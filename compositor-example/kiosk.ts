@@ -193,11 +193,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // the writeback connector rides along in every request of the output, TEST_ONLY included
       extras: [capture],
       ...(opts.forceCopy ? { forceCopy: true } : {}),
-      // client buffers are locked by the presenter and released by the library: only the
-      // camera's frames are given back here
-      onRelease: (b) => {
-        camera?.released(b); // off the screen (or copied): back to the camera
-      },
+      // every buffer (a client's, a camera frame) has a life the presenter locks: nothing to hand back here
     });
     undo.push(() => presenter.close());
     const primaryPlane = findPlane(scanoutDeviceFromLive(model), 'primary', crtcId)?.id;
@@ -341,12 +337,14 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       }
     }
 
-    /** A camera that failed, once none of its buffers is on screen: forgotten by the presenter, shut down. */
+    /**
+     * A camera that failed, once none of its buffers is on screen: shut down (its buffers' lives
+     * end, and the presenter's caches of them leave with its last unlock).
+     */
     function retireCamera(): void {
       const c = camera;
       if (!c?.failure || cameraRetired || showing === 'camera') return;
       cameraRetired = true;
-      for (const b of c.buffers) presenter.forget(b);
       c.shutDown();
     }
 

@@ -24,7 +24,8 @@
  *    presentation data: timestamp, sequence, refresh and the wp_presentation flags.
  * A frame with the same buffer, the same placement and empty damage commits nothing.
  *
- * Buffer life: present() locks a buffer that has a `life` (every linux-dmabuf and wl_shm buffer);
+ * Buffer life: present() locks a buffer that has a `life` (every linux-dmabuf and wl_shm buffer,
+ * every camera frame's);
  * the lock is dropped when its copy is done, or, scanned out, when the flip that replaced it
  * completed (and at close). The last unlock of a destroyed wl_buffer ends it, and its decisions,
  * copy source (dup fd, mapping), verdicts and framebuffer leave with it: no forget() to call.
@@ -169,7 +170,10 @@ export interface PresenterOptions {
   readonly allocateRingBuffer?: (spec: RingBufferSpec) => PresenterRingBuffer;
   /** Test option: copy every frame (the non-coherent override for all buffers). */
   readonly forceCopy?: boolean;
-  /** A client buffer left the screen (or its copy is done): send wl_buffer.release. */
+  /**
+   * A buffer left the screen (or its copy is done). Buffers with a `life` need no call here (the
+   * unlock gives them back: wl_buffer.release, a camera's QBUF); for plain descriptions.
+   */
   readonly onRelease?: (buffer: ScanoutBuffer) => void;
   /**
    * Adds to every commit, not to the verdicts' TEST_ONLY (it may use up one-shot state); its
@@ -396,7 +400,7 @@ export class Presenter {
   }
 
   /**
-   * @deprecated A buffer with a `life` (every linux-dmabuf and wl_shm buffer) leaves the caches
+   * @deprecated A buffer with a `life` (every linux-dmabuf, wl_shm and camera buffer) leaves the caches
    * at its end by itself: this call does nothing for it. For a plain description the caller owns
    * (no `life`): drop its verdicts, framebuffer and mapping (after it left the screen, when it is
    * on it).

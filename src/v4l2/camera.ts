@@ -7,8 +7,15 @@
  * merged constraints choose; the stream queues them to the camera as DMABUF. A camera that
  * cannot import dma-bufs gets MMAP buffers instead, exported with EXPBUF (the display imports
  * the camera's memory). Each frame is shown as the ScanoutBuffer of its buffer (the same object
- * every time, so the presenter's verdict, import and framebuffer are made once per buffer), and
- * a buffer goes back to the camera once the next frame has replaced it on screen.
+ * every time, so the presenter's verdict, import and framebuffer are made once per buffer).
+ *
+ * Each buffer has a life (BufferLocks): the source owns it while its stream does, and every reader
+ * locks it: a frame holds one lock from next() until its release(), the presenter one while it
+ * scans the buffer out (until the flip that replaced it) or copies from it. The buffer goes back
+ * to the camera (QBUF) when its last lock goes while the source still owns it. When the stream
+ * stops or moves to a new set of buffers (re-allocation), the source lets go of the old buffers
+ * (BufferLocks.end()): each ends with its last unlock, and the presenter's caches of it (verdicts,
+ * framebuffer, copy source) leave then, with no forget() to call.
  * A format the display cannot show (YUYV on vkms): the buffers are allocated for the camera and
  * a CPU reader instead (`directReasons` says why), and the presenter's copy path converts them.
  */
@@ -20,9 +27,9 @@ import { merge } from '../constraints/set.js';
 import type { DeviceConstraint } from '../constraints/types.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { fourcc } from '../formats/index.js';
-import type { ScanoutBuffer } from '../scanout/verdict-buffer.js';
+import { BufferLocks, type ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import type { V4l2Device } from './device.js';
-import { CaptureStream, type CaptureFrame, type CaptureTarget } from './stream.js';
+import { CaptureStream, type CaptureBuffer, type CaptureFrame, type CaptureTarget } from './stream.js';
 
 export interface CameraSourceOptions {
   /** the camera (a capture node); the source borrows it (the caller closes it after stop()) */
@@ -65,9 +72,10 @@ export interface MoveTiming {
 export interface CameraAttach {
   readonly attachments: readonly Attachment[];
   /**
-   * After a re-allocation: the ScanoutBuffers of the old set. Their frames no longer come; the
-   * owner lets the presenter forget() them (it keeps the one on screen until it is replaced).
-   * Empty when the buffers were shared as they are.
+   * After a re-allocation: the ScanoutBuffers of the old set. Their frames no longer come (but
+   * those the camera had filled, handed over first); their lives were ended, so each leaves the
+   * presenter's caches with its last unlock (the one on screen once it is replaced). Empty when
+   * the buffers were shared as they are.
    */
   readonly retired: readonly ScanoutBuffer[];
   detach(): void;
@@ -89,9 +97,12 @@ export interface CameraFrame {
   /** when the frame was dequeued (CLOCK_MONOTONIC, ns) */
   readonly dequeuedNs: bigint;
   /**
-   * Call once the frame is off the screen (a later frame was flipped in). Never throws (it runs in
-   * the presenter's onRelease): a camera that refuses the buffer (unplugged: ENODEV, EIO) fails
-   * the stream, and next() rejects with a V4l2StreamError saying why.
+   * Drops the frame's lock on `buffer.life` (once; later calls do nothing). Call it once the
+   * frame was given to the presenter (right after present() returns: the presenter holds its own
+   * lock while it shows or copies the buffer) or when it is not shown. The buffer goes back to
+   * the camera when its last lock goes. Never throws: a camera that refuses the buffer
+   * (unplugged: ENODEV, EIO) fails the stream, and next() rejects with a V4l2StreamError saying
+   * why.
    */
   release(): void;
 }
@@ -115,9 +126,12 @@ export class CameraSource {
   #carried: CaptureFrame[] = [];
   /** old streams whose handed-over frames may still be out (stop() closes their dma-bufs) */
   #handedOver: CaptureStream[] = [];
+  /** the buffers' lives and ScanoutBuffers (the stream's buffers and the old sets not ended yet) */
+  readonly #lives = new Map<CaptureBuffer, CameraBuffer>();
 
-  private constructor(stream: CaptureStream, constraints: ReturnType<typeof merge>['set'], requests: BufferRequest[], directReasons: string[], start: StreamSpec) {
+  private constructor(stream: CaptureStream, lives: CameraLives, constraints: ReturnType<typeof merge>['set'], requests: BufferRequest[], directReasons: string[], start: StreamSpec) {
     this.#stream = stream;
+    this.#adopt(stream, lives);
     this.#start = start;
     this.constraints = constraints;
     this.#requests = requests;
@@ -142,8 +156,9 @@ export class CameraSource {
     const memory = opts.memory ?? 'auto';
     const useDmabuf = memory === 'dmabuf' || (memory === 'auto' && opts.camera.queueCaps.dmabuf);
     if (!useDmabuf) {
-      const stream = CaptureStream.start(opts.camera, { ...size, format, count: opts.buffers ?? 4 });
-      return new CameraSource(stream, merged.set, [], directReasons, { camera: opts.camera, ...size, format });
+      const lives = cameraLives();
+      const stream = CaptureStream.start(opts.camera, { ...size, format, count: opts.buffers ?? 4, life: lives.life });
+      return new CameraSource(stream, lives, merged.set, [], directReasons, { camera: opts.camera, ...size, format });
     }
     const requests: BufferRequest[] = [];
     const fds: FdOwner[] = [];
@@ -155,8 +170,9 @@ export class CameraSource {
         r.attach(partner);
         fds.push(r.exportFd());
       }
-      const stream = CaptureStream.start(opts.camera, { ...size, format, targets: targetsOf(requests, fds) });
-      return new CameraSource(stream, merged.set, requests, directReasons, { camera: opts.camera, ...size, format });
+      const lives = cameraLives();
+      const stream = CaptureStream.start(opts.camera, { ...size, format, targets: targetsOf(requests, fds), life: lives.life });
+      return new CameraSource(stream, lives, merged.set, requests, directReasons, { camera: opts.camera, ...size, format });
     } catch (err) {
       for (const r of requests) r.close();
       throw err;
@@ -217,20 +233,49 @@ export class CameraSource {
     return { attachments: done, retired, detach: () => done.forEach((a) => a.detach()) };
   }
 
+  /** The lives `stream` gave its buffers (`lives.life`), owned by the source from now on. */
+  #adopt(stream: CaptureStream, lives: CameraLives): void {
+    for (const b of stream.buffers) {
+      const cb = lives.made.get(b.index)!;
+      cb.life.onEnd(() => {
+        this.#lives.delete(b);
+        giveBack(cb); // a frame handed over at a move: its kept dma-buf is closed now
+      });
+      this.#lives.set(b, cb);
+    }
+  }
+
+  /** The frame's lock on its buffer, taken as it leaves the stream (until the frame's release()). */
+  #hold(f: CaptureFrame): void {
+    const cb = this.#lives.get(f.buffer)!;
+    cb.frame = f;
+    cb.life.lock();
+  }
+
+  /** The source lets go of `stream`'s buffers: each ends with its last unlock (at once when unlocked). */
+  #endAll(stream: CaptureStream): void {
+    for (const b of stream.buffers) this.#lives.get(b)?.life.end();
+  }
+
   /** Moves the stream to the requests' current buffers; returns the old buffers' ScanoutBuffers. */
   #move(): ScanoutBuffer[] {
     const old = this.#stream;
     const retired = old.buffers.map((b) => b.scanout);
     const seqBefore = old.stats.missed;
     // STREAMOFF, REQBUFS 0, the old dups closed (the presenter keeps its own imports), except
-    // those of the frames the camera had filled: handed over, given out first by next()
+    // those of the frames the camera had filled: handed over, given out first by next(), each
+    // holding its buffer's lock until then
     const carried = old.handOver();
+    for (const f of carried) this.#hold(f);
     this.#carried.push(...carried);
     if (carried.length > 0) this.#handedOver.push(old);
+    this.#endAll(old);
     const fds = this.#requests.map((r) => r.exportFd());
     try {
       const { camera, width, height, format } = this.#start;
-      this.#stream = CaptureStream.start(camera, { width, height, format, targets: targetsOf(this.#requests, fds) });
+      const lives = cameraLives();
+      this.#stream = CaptureStream.start(camera, { width, height, format, targets: targetsOf(this.#requests, fds), life: lives.life });
+      this.#adopt(this.#stream, lives);
     } finally {
       for (const f of fds) f.close();
     }
@@ -268,13 +313,28 @@ export class CameraSource {
     try {
       const carried = this.#carried.shift();
       f = carried ?? (await stream.next());
-      if (!carried) this.#timing(f.dequeuedNs);
+      if (!carried) {
+        this.#timing(f.dequeuedNs);
+        this.#hold(f);
+      }
     } catch (err) {
       // the stream was moved (re-allocation) while this call waited: wait on the new one
       if (stream !== this.#stream && !this.#stopped) return this.next();
       throw err;
     }
-    return { buffer: f.buffer.scanout, sequence: f.sequence, timestampUs: f.timestampUs, dequeuedNs: f.dequeuedNs, release: () => f.requeue() };
+    const cb = this.#lives.get(f.buffer)!;
+    let released = false;
+    return {
+      buffer: f.buffer.scanout,
+      sequence: f.sequence,
+      timestampUs: f.timestampUs,
+      dequeuedNs: f.dequeuedNs,
+      release: () => {
+        if (released) return;
+        released = true;
+        cb.life.unlock();
+      },
+    };
   }
 
   #timing(ns: bigint): void {
@@ -283,22 +343,63 @@ export class CameraSource {
     this.#movedAt = undefined;
   }
 
-  /** Stops the camera and frees the buffers (the presenter must have let go of them: forget()). */
+  /**
+   * Stops the camera, frees the buffers and lets go of their lives: a buffer the presenter still
+   * holds (on screen) ends with its last unlock, and its caches leave then (its framebuffer keeps
+   * the memory alive meanwhile, through its own import).
+   */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const f of this.#carried.splice(0)) f.requeue(); // closes their kept dma-bufs
-    for (const s of this.#handedOver.splice(0)) s.stop(); // and those of frames still out
+    for (const f of this.#carried.splice(0)) this.#lives.get(f.buffer)?.life.unlock(); // never given out
+    for (const s of this.#handedOver.splice(0)) s.stop(); // closes the kept dma-bufs of frames still out
     try {
       this.stream.stop();
     } finally {
-      for (const r of this.#requests) r.close();
+      try {
+        for (const cb of [...this.#lives.values()]) cb.life.end();
+      } finally {
+        for (const r of this.#requests) r.close();
+      }
     }
   }
 
   [Symbol.dispose](): void {
     this.stop();
   }
+}
+
+/** One buffer of a stream: its life and the frame in it. */
+interface CameraBuffer {
+  readonly life: BufferLocks;
+  /** the frame dequeued into it, given back to the camera when the last lock goes */
+  frame: CaptureFrame | undefined;
+}
+
+/** The lives a stream about to start gives its buffers (CaptureOptions.life), by buffer index. */
+interface CameraLives {
+  readonly made: Map<number, CameraBuffer>;
+  readonly life: (index: number, name: string) => BufferLocks;
+}
+
+function cameraLives(): CameraLives {
+  const made = new Map<number, CameraBuffer>();
+  return {
+    made,
+    life: (index, name) => {
+      // while the source owns the buffer, its last unlock gives the frame in it back to the camera
+      const cb: CameraBuffer = { life: new BufferLocks(name, () => giveBack(cb)), frame: undefined };
+      made.set(index, cb);
+      return cb.life;
+    },
+  };
+}
+
+/** The last lock of a buffer went: its frame goes back to the camera (never throws: a refused QBUF fails the stream). */
+function giveBack(cb: CameraBuffer): void {
+  const f = cb.frame;
+  cb.frame = undefined;
+  f?.requeue();
 }
 
 /** The requests' buffers as a DMABUF stream's targets (`fds`: one export of each). */

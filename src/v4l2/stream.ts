@@ -16,7 +16,7 @@ import { formatInfo, formatName, DRM_FORMAT_MOD_LINEAR } from '../formats/index.
 import { native } from '../native.js';
 import type { RawFdWatch } from '../native/drm.js';
 import type { RawV4l2Buffer, RawV4l2Format } from '../native/v4l2.js';
-import type { ScanoutBuffer } from '../scanout/verdict-buffer.js';
+import type { BufferLife, ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import { YUV_SOURCE_FORMATS } from '../scanout/copy.js';
 import type { V4l2Device } from './device.js';
 import { v4l2YuvEncoding } from './formats.js';
@@ -42,6 +42,11 @@ export interface CaptureOptions {
   readonly targets?: readonly CaptureTarget[];
   /** MMAP memory (+EXPBUF): how many buffers the node allocates (default 4) */
   readonly count?: number;
+  /**
+   * The life each buffer's ScanoutBuffer carries (`scanout.life`), made once per buffer; without
+   * it the ScanoutBuffers are plain descriptions (CameraSource gives each a BufferLocks).
+   */
+  readonly life?: (index: number, name: string) => BufferLife;
 }
 
 export interface CaptureBuffer {
@@ -380,6 +385,7 @@ function checkLayout(path: string, opts: CaptureOptions, format: RawV4l2Format, 
 }
 
 function scanoutOf(device: V4l2Device, index: number, opts: CaptureOptions, fd: number, planes: CaptureTarget['planes'], format: RawV4l2Format): ScanoutBuffer {
+  const name = `${device.name} buffer ${index}`;
   return {
     kind: 'dmabuf',
     width: opts.width,
@@ -387,9 +393,10 @@ function scanoutOf(device: V4l2Device, index: number, opts: CaptureOptions, fd: 
     format: opts.format,
     modifier: DRM_FORMAT_MOD_LINEAR,
     planes: planes.map((p) => ({ fd, offset: Number(p.offset), stride: Number(p.pitch) })),
-    name: `${device.name} buffer ${index}`,
+    name,
     // the camera's word on its YUV values (G_FMT), for the copy's conversion
     ...(YUV_SOURCE_FORMATS.includes(opts.format) ? { yuv: v4l2YuvEncoding(format) } : {}),
+    ...(opts.life ? { life: opts.life(index, name) } : {}),
   };
 }
 

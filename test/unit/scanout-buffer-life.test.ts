@@ -71,6 +71,33 @@ t.test('BufferLocks: locks, onIdle, the end once its owner let go and the last l
   t.ok(late, 'an end callback registered after the end runs at once');
 });
 
+t.test('BufferLocks as a camera buffer: given back once the frame and the presenter both let go, in either order; not after the stream let go', async (t) => {
+  const queued: string[] = [];
+  const l = new BufferLocks('camera buffer 1', () => queued.push('QBUF'));
+  // direct: the frame is released right after present(); the presenter holds it until the flip that replaced it
+  l.lock(); // the frame, as it is dequeued
+  l.lock(); // the presenter, scanning it out
+  l.unlock(); // frame.release()
+  t.same(queued, [], 'on screen: not given back while the presenter holds it');
+  l.unlock(); // the flip that replaced it
+  t.same(queued, ['QBUF'], 'given back with the presenter\'s unlock');
+  // copied: the presenter let go before the frame's release
+  l.lock();
+  l.lock();
+  l.unlock(); // the copy finished
+  t.same(queued, ['QBUF'], 'copied: the frame still holds it');
+  l.unlock(); // frame.release()
+  t.same(queued, ['QBUF', 'QBUF'], 'given back with the frame\'s release');
+  // the stream stops (or moves to a new set) while the buffer is on screen
+  let ended = 0;
+  l.onEnd(() => ended++);
+  l.lock();
+  l.end();
+  t.equal(ended, 0, 'on screen: it outlives the stream');
+  l.unlock();
+  t.same([queued.length, ended], [2, 1], 'its last unlock ends it (the caches leave) and gives nothing back to the stopped stream');
+});
+
 t.test('the checker drops a buffer with a life at its end (no forget) and refuses to check it again', async (t) => {
   const kernel = new FakeKernel();
   const c = new ScanoutChecker(vkms, { kernel, mode: MODE });

@@ -29,7 +29,7 @@ import { CameraSource, OutputStream, V4l2Device, type CameraSourceOptions } from
 import { v4l2FourccString } from '../../src/v4l2/formats.js';
 import { openDriver } from './devices-util.js';
 import { disableAll, placePlane } from './kms-util.js';
-import { leakFree, type TapTest } from './leak.js';
+import { haveDebugfs, kernelFramebuffers, leakFree, type TapTest } from './leak.js';
 
 t.setTimeout(600000); // vivid draws its pattern with the CPU of a TCG guest: a few frames a second
 
@@ -431,7 +431,11 @@ void leakFree(t, 'preview, then record: the output node shares the buffers; a mi
   }
 });
 
+/** Framebuffers the kernel lists (debugfs), every DRM device together. */
+const kernelFbCount = (): number => Object.values(kernelFramebuffers()).reduce((n, ids) => n + ids.length, 0);
+
 void leakFree(t, 'preview, then record with re-allocation: a misfit encoder moves the stream to new buffers, at most one frame missed, the picture right after', async (t: TapTest) => {
+  t.ok(haveDebugfs(), 'debugfs mounted (the kernel framebuffer list is checked)');
   await withCamera(t, { onIncompatibleAttach: 'reallocate' }, async (scr, src) => {
     const dst = { x: (1024 - W) / 2, y: (768 - H) / 2, width: W, height: H };
     t.same(src.allocations.map((a) => Number(a!.planes[0]!.pitch)), [W * 4, W * 4, W * 4, W * 4], `the preview's buffers have ${W * 4}-byte rows`);
@@ -445,7 +449,18 @@ void leakFree(t, 'preview, then record with re-allocation: a misfit encoder move
       return { f, r };
     };
     const before: bigint[] = [];
-    for (let i = 0; i < 4; i++) before.push((await show()).f.dequeuedNs); // the preview runs
+    /** the camera buffers shown directly (each has one framebuffer of the presenter's verdicts) */
+    const shownOld = new Set<ScanoutBuffer>();
+    for (let i = 0; i < 4; i++) {
+      const { f, r } = await show(); // the preview runs
+      before.push(f.dequeuedNs);
+      if (r.path === 'direct') shownOld.add(f.buffer);
+    }
+    t.ok([...oldBuffers].every((b) => b.life !== undefined && !b.life.ended), 'every camera buffer has a life, not ended while the stream owns it');
+    const fbsPreview = kernelFbCount();
+    // framebuffers the presenter makes of its own (the black background, made when first needed), one per allocation
+    const allocsPreview = scr.presenter.stats.allocations;
+    const own = () => scr.presenter.stats.allocations - allocsPreview;
     t.equal(src.framesMissed, 0, 'no frame missed before the move');
     // An encoder that needs 1024-byte aligned pitches: the 2560-byte rows cannot serve it
     const strict = { device: 'encoder', usage: 'video-encode' as const, modifiers: [DRM_FORMAT_MOD_LINEAR], pitchAlign: 1024, source: 'declared: an encoder with 1024-byte pitch alignment' };
@@ -470,15 +485,19 @@ void leakFree(t, 'preview, then record with re-allocation: a misfit encoder move
     }
     t.equal(carried, m.framesCarried, `the ${m.framesCarried} frames the camera had filled in the old set are shown (directly), not thrown away`);
     t.ok(ordered, 'in camera order');
-    for (const b of att.retired) scr.presenter.forget(b); // the one on screen stays until replaced
+    // no forget(): the old buffers' lives were ended by the move, each leaves the presenter with its last unlock
     let last: Awaited<ReturnType<typeof show>> | undefined;
+    const shownNew = new Set<ScanoutBuffer>();
     const AFTER = 4;
     for (let i = 0; i < AFTER; i++) {
       if (i === AFTER - 1) scr.arm();
       last = await show();
       t.equal(last.r.path, 'direct', `frame ${i} of the new set: direct on a plane`);
       t.notOk(oldBuffers.has(last.f.buffer), `frame ${i} of the new set comes from a new buffer`);
+      shownNew.add(last.f.buffer);
     }
+    t.ok([...oldBuffers].every((b) => b.life!.ended), 'every old buffer\'s life ended (off the screen, its frames given out and released)');
+    t.equal(kernelFbCount(), fbsPreview - shownOld.size + shownNew.size + own(), `the kernel lists no framebuffer of the ${shownOld.size} old buffers shown, one of each of the ${shownNew.size} new ones (without forget())`);
     t.ok(src.framesMissed <= 1, `at most one frame missed by the move (framesMissed ${src.framesMissed}: frames the camera skipped meanwhile)`);
     t.ok((src.lastMove?.firstFrameMs ?? 0) > 0, 'the new stream\'s first frame came, and when is measured');
     t.comment(`move: re-allocation ${m.reallocateMs.toFixed(0)} ms, restart ${m.restartMs.toFixed(0)} ms, ${m.framesCarried} filled frames handed over, ${m.framesLost} skipped by the camera, first new frame ${src.lastMove!.firstFrameMs!.toFixed(0)} ms after STREAMON; frame interval before (dequeue to dequeue) ${(Number(before[3]! - before[2]!) / 1e6).toFixed(0)} ms`);
@@ -486,6 +505,14 @@ void leakFree(t, 'preview, then record with re-allocation: a misfit encoder move
     await checkCapture(t, scr, last!.r.fences[0], last!.f.buffer, dst);
     prev?.release();
     att.detach();
+    // the camera stops while its last frame is on screen: that buffer lives on until replaced
+    const onScreen = last!.f.buffer;
+    src.stop();
+    t.notOk(onScreen.life!.ended, 'the buffer on screen outlives the stop while the presenter holds it');
+    t.ok([...shownNew].filter((b) => b !== onScreen).every((b) => b.life!.ended), 'the other buffers ended at the stop');
+    await scr.presenter.clear();
+    t.ok(onScreen.life!.ended, 'replaced by black: its life ended');
+    t.equal(kernelFbCount(), fbsPreview - shownOld.size + own(), 'the kernel lists no framebuffer of any camera buffer after the stop (without forget())');
   });
 });
 

@@ -137,7 +137,10 @@ export class KioskCamera {
         host.failed(this.#failure);
         return;
       }
-      if (host.closed()) return;
+      if (host.closed()) {
+        f.release();
+        return;
+      }
       if (this.latest) {
         this.latest.release(); // replaced before it was shown
         this.stats.dropped++;

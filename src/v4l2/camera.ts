@@ -245,11 +245,16 @@ export class CameraSource {
     }
   }
 
-  /** The frame's lock on its buffer, taken as it leaves the stream (until the frame's release()). */
-  #hold(f: CaptureFrame): void {
-    const cb = this.#lives.get(f.buffer)!;
+  /**
+   * The frame's lock on its buffer, taken as it leaves the stream (until the frame's release()).
+   * False when the source no longer owns the buffer (a frame of a stream that moved meanwhile).
+   */
+  #hold(f: CaptureFrame): boolean {
+    const cb = this.#lives.get(f.buffer);
+    if (!cb || cb.life.ended) return false;
     cb.frame = f;
     cb.life.lock();
+    return true;
   }
 
   /** The source lets go of `stream`'s buffers: each ends with its last unlock (at once when unlocked). */
@@ -315,7 +320,10 @@ export class CameraSource {
       f = carried ?? (await stream.next());
       if (!carried) {
         this.#timing(f.dequeuedNs);
-        this.#hold(f);
+        if (!this.#hold(f)) {
+          f.requeue(); // its stream stopped: this closes nothing and queues nothing
+          return this.next();
+        }
       }
     } catch (err) {
       // the stream was moved (re-allocation) while this call waited: wait on the new one

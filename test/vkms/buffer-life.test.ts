@@ -30,7 +30,8 @@ import { DRM_FORMAT_MOD_LINEAR } from '../../src/formats/index.js';
 import { BufferLocks, type ScanoutBuffer } from '../../src/scanout/index.js';
 import { startKiosk, type Kiosk, type KioskFrameInfo } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
-import { poolFile, type PoolKind } from '../util/own-shm.js';
+import type { PoolKind } from '../util/own-shm.js';
+import { colourBuffer, openToplevel } from '../util/toplevel.js';
 import { haveDebugfs, kernelFramebuffers, snapshot, type TapTest } from './leak.js';
 
 t.setTimeout(900000); // TCG guest on a shared 2-core host: slow, not stuck
@@ -78,35 +79,16 @@ class RawClient {
 
   static async open(socket: string): Promise<RawClient> {
     const c = new RawClient(socket);
-    const { registry, globals } = await c.conn.globals();
-    const g = (i: string) => globals.find((x) => x.interface === i)!;
-    const comp = c.conn.bind(registry, g('wl_compositor'), 'wl_compositor', 5);
-    const wm = c.conn.bind(registry, g('xdg_wm_base'), 'xdg_wm_base', 5);
-    wm.on('ping', ({ serial }) => wm.request('pong', { serial }));
-    c.dmabuf = await ClientDmabuf.bind(c.conn, { registry, globals });
-    c.shm = c.conn.bind(registry, g('wl_shm'), 'wl_shm', 1);
-    c.surface = comp.request('create_surface', {});
-    const xs = wm.request('get_xdg_surface', { surface: c.surface });
-    const tl = xs.request('get_toplevel', {});
-    let serial = -1;
-    tl.on('configure', ({ width, height }) => (c.size = { width, height }));
-    xs.on('configure', ({ serial: s }) => (serial = s));
-    c.surface.request('commit', {});
-    await c.conn.roundtrip();
-    if (serial < 0) throw new Error('no configure after the initial commit');
-    xs.request('ack_configure', { serial });
+    const top = await openToplevel(c.conn, (size) => (c.size = size));
+    c.surface = top.surface;
+    c.dmabuf = await ClientDmabuf.bind(c.conn, { registry: top.registry, globals: top.globals });
+    c.shm = top.bind('wl_shm', 1);
     return c;
   }
 
   /** A w x h XRGB8888 wl_shm buffer of one colour in a pool of its own (sealed: zero copy through udmabuf). */
   shmBuffer(w: number, h: number, color: number, kind: PoolKind): WaylandProxy<'wl_buffer'> {
-    const px = new Uint8Array(w * h * 4);
-    new Uint32Array(px.buffer).fill(color);
-    const mem = poolFile(kind, px.length, px);
-    const pool = this.shm.request('create_pool', { fd: mem, size: px.length });
-    const wl = pool.request('create_buffer', { offset: 0, width: w, height: h, stride: w * 4, format: 1 /* XRGB8888 */ });
-    pool.request('destroy', {});
-    mem.close();
+    const wl = colourBuffer(this.shm, w, h, color, kind);
     wl.on('release', () => this.released++);
     return wl;
   }

@@ -8,7 +8,7 @@ import t from 'tap';
 import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
 import { startKiosk, type Kiosk, type KioskOptions } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
-import { poolFile } from '../util/own-shm.js';
+import { colourBuffer, openToplevel } from '../util/toplevel.js';
 import type { TapTest } from './leak.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
@@ -38,36 +38,17 @@ class Client {
 
   static async open(socket: string): Promise<Client> {
     const c = new Client(socket);
-    const { registry, globals } = await c.conn.globals();
-    const g = (i: string) => globals.find((x) => x.interface === i)!;
-    c.comp = c.conn.bind(registry, g('wl_compositor'), 'wl_compositor', 5);
-    const wm = c.conn.bind(registry, g('xdg_wm_base'), 'xdg_wm_base', 5);
-    wm.on('ping', ({ serial }) => wm.request('pong', { serial }));
-    c.presentation = c.conn.bind(registry, g('wp_presentation'), 'wp_presentation', 1);
-    c.shm = c.conn.bind(registry, g('wl_shm'), 'wl_shm', 1);
-    c.surface = c.comp.request('create_surface', {});
-    const xs = wm.request('get_xdg_surface', { surface: c.surface });
-    const tl = xs.request('get_toplevel', {});
-    let serial = -1;
-    tl.on('configure', ({ width, height }) => (c.size = { width, height }));
-    xs.on('configure', ({ serial: s }) => (serial = s));
-    c.surface.request('commit', {});
-    await c.conn.roundtrip();
-    if (serial < 0) throw new Error('no configure after the initial commit');
-    xs.request('ack_configure', { serial });
+    const top = await openToplevel(c.conn, (size) => (c.size = size));
+    c.comp = top.compositor;
+    c.surface = top.surface;
+    c.presentation = top.bind('wp_presentation', 1);
+    c.shm = top.bind('wl_shm', 1);
     return c;
   }
 
   /** A w x h XRGB8888 buffer of one colour in a pool of its own. */
   buffer(w: number, h: number, color: number): WaylandProxy<'wl_buffer'> {
-    const px = new Uint8Array(w * h * 4);
-    new Uint32Array(px.buffer).fill(color);
-    const mem = poolFile('unsealed', px.length, px);
-    const pool = this.shm.request('create_pool', { fd: mem, size: px.length });
-    const b = pool.request('create_buffer', { offset: 0, width: w, height: h, stride: w * 4, format: 1 });
-    pool.request('destroy', {});
-    mem.close();
-    return b;
+    return colourBuffer(this.shm, w, h, color, 'unsealed');
   }
 
   /** A presentation feedback for the next commit. */

@@ -1,13 +1,18 @@
 /**
  * wl_compositor (version 5), wl_surface and wl_region. A surface double-buffers its state:
  * attach, damage (surface coordinates), damage_buffer, frame, set_buffer_transform,
- * set_buffer_scale and offset go to the pending state, commit applies it and hands the commit
- * to the surface's role (xdg-shell) and to the compositor's listeners. Damage accumulates
+ * set_buffer_scale, set_opaque_region, offset (and wp_viewport's source and destination,
+ * viewporter.ts, and its subsurfaces' order and positions, subsurface.ts) go to the pending
+ * state (a SurfaceState); commit applies it, or adds it to the cache of a synchronized
+ * subsurface, applied with its parent's state. An applied commit goes to the surface's role
+ * (xdg-shell, wl_subsurface) and to the compositor's listeners. Damage accumulates
  * (in buffer pixels) until the kiosk presents the surface; so do frame callbacks and
  * presentation feedback of the commits in between.
  */
 import type { Rect, ServerResource, WaylandServer } from 'primebuf';
 import { mergeDamage } from 'primebuf/scanout';
+import { BufferLifetime } from 'primebuf/wayland';
+import { SinglePixelBuffer } from './single-pixel.js';
 
 /** wl_surface.error codes. */
 const SURFACE_ERROR = { invalid_scale: 0, invalid_transform: 1, invalid_size: 2, invalid_offset: 3 } as const;
@@ -38,27 +43,129 @@ export interface PresentedInfo {
   readonly flags: number;
 }
 
-interface Pending {
+export interface Size {
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface Point {
+  readonly x: number;
+  readonly y: number;
+}
+
+/**
+ * One commit's worth of a wl_surface's double-buffered state: what wl_surface.commit applies, or
+ * what the commit of a synchronized subsurface adds to its cache (subsurface.ts). `undefined`
+ * fields leave the surface's state as it is.
+ */
+export interface SurfaceState {
   /** undefined: no attach since the last commit; null: attach(NULL) */
   buffer: ServerResource | null | undefined;
+  dx: number;
+  dy: number;
   surfaceDamage: Rect[];
   bufferDamage: Rect[];
   frames: ServerResource<'wl_callback'>[];
   feedbacks: FeedbackSink[];
   transform: number | undefined;
   scale: number | undefined;
-  dx: number;
-  dy: number;
+  /** wl_surface.set_opaque_region, in surface coordinates (null: none) */
+  opaque: readonly Rect[] | null | undefined;
+  /** wp_viewport.set_source in surface coordinates, fractional (null: unset) */
+  viewportSrc: Rect | null | undefined;
+  /** wp_viewport.set_destination (null: unset) */
+  viewportDst: Size | null | undefined;
+  /** this surface and its subsurfaces bottom to top, as wl_subcompositor / wl_subsurface requests left them */
+  stack: Surface[] | undefined;
+  /** positions of this surface's subsurfaces scheduled by wl_subsurface.set_position */
+  positions: Map<Surface, Point> | undefined;
 }
 
-function emptyPending(): Pending {
-  return { buffer: undefined, surfaceDamage: [], bufferDamage: [], frames: [], feedbacks: [], transform: undefined, scale: undefined, dx: 0, dy: 0 };
+export function emptyState(): SurfaceState {
+  return {
+    buffer: undefined,
+    dx: 0,
+    dy: 0,
+    surfaceDamage: [],
+    bufferDamage: [],
+    frames: [],
+    feedbacks: [],
+    transform: undefined,
+    scale: undefined,
+    opaque: undefined,
+    viewportSrc: undefined,
+    viewportDst: undefined,
+    stack: undefined,
+    positions: undefined,
+  };
 }
 
-/** The role of a surface (xdg_surface): sees each commit before the compositor acts on it. */
+/**
+ * `later` added to `earlier` (a synchronized subsurface's cache gaining a commit): what `later`
+ * sets replaces, damage and frame callbacks accumulate. A buffer committed into the cache and
+ * replaced there before it was ever applied is released at once (the compositor never used it).
+ */
+export function mergeState(earlier: SurfaceState, later: SurfaceState): SurfaceState {
+  if (later.buffer !== undefined && earlier.buffer && earlier.buffer !== later.buffer) releaseUnused(earlier.buffer);
+  let positions = earlier.positions;
+  if (later.positions) positions = positions ? new Map([...positions, ...later.positions]) : later.positions;
+  return {
+    buffer: later.buffer !== undefined ? later.buffer : earlier.buffer,
+    dx: earlier.dx + later.dx,
+    dy: earlier.dy + later.dy,
+    surfaceDamage: [...earlier.surfaceDamage, ...later.surfaceDamage],
+    bufferDamage: [...earlier.bufferDamage, ...later.bufferDamage],
+    frames: [...earlier.frames, ...later.frames],
+    // the merged content is shown as one: every commit's feedback hears of it
+    feedbacks: [...earlier.feedbacks, ...later.feedbacks],
+    transform: later.transform ?? earlier.transform,
+    scale: later.scale ?? earlier.scale,
+    opaque: later.opaque !== undefined ? later.opaque : earlier.opaque,
+    viewportSrc: later.viewportSrc !== undefined ? later.viewportSrc : earlier.viewportSrc,
+    viewportDst: later.viewportDst !== undefined ? later.viewportDst : earlier.viewportDst,
+    stack: later.stack ?? earlier.stack,
+    positions,
+  };
+}
+
+/** Sends wl_buffer.release for a committed buffer the compositor never used. */
+function releaseUnused(buffer: ServerResource): void {
+  if (buffer.destroyed) return;
+  const life = BufferLifetime.of(buffer);
+  if (life) {
+    if (life.freed) return;
+    // a lock that owes the release, dropped at once: sent now, or with the last other lock
+    life.surfaceLock();
+    life.unlock();
+  } else if (SinglePixelBuffer.of(buffer) && buffer.is('wl_buffer')) buffer.send('release', {});
+}
+
+/** The size of a wl_buffer in pixels: a library buffer's (wl_shm, linux-dmabuf) or a single-pixel buffer's. */
+export function bufferSize(buffer: ServerResource): Size | undefined {
+  if (SinglePixelBuffer.of(buffer)) return { width: 1, height: 1 };
+  const life = BufferLifetime.of(buffer);
+  if (!life || life.freed) return undefined;
+  const b = life.scanoutBuffer();
+  return { width: b.width, height: b.height };
+}
+
+/** The role of a surface (xdg_surface, wl_subsurface): sees each applied commit before the compositor acts on it. */
 export interface SurfaceRole {
   commit(surface: Surface): void;
 }
+
+/** A subsurface's side of the tree (subsurface.ts keeps it while the wl_subsurface lives). */
+export interface SubsurfaceLink {
+  /** null once the parent wl_surface is destroyed (the subsurface is then never shown) */
+  parent: Surface | null;
+  /** wl_subsurface.set_sync / set_desync (synchronized at first) */
+  sync: boolean;
+  /** relative to the parent, in the parent's surface coordinates (applied with the parent's state) */
+  position: Point;
+}
+
+/** wp_viewport.error codes (viewporter.ts posts the request-time ones). */
+export const VIEWPORT_ERROR = { bad_value: 0, bad_size: 1, out_of_buffer: 2, no_surface: 3 } as const;
 
 export class Surface {
   /** The committed buffer (null: none). */
@@ -66,20 +173,38 @@ export class Surface {
   /** wl_output.transform value of the buffer (0-7). */
   transform = 0;
   scale = 1;
+  /** The opaque region in surface coordinates (null: none). */
+  opaque: readonly Rect[] | null = null;
+  /** The viewport's source rectangle in surface coordinates before cropping (null: the whole buffer). */
+  viewportSrc: Rect | null = null;
+  /** The viewport's destination size (null: unset). */
+  viewportDst: Size | null = null;
+  /** The wp_viewport of the surface while it lives (viewporter.ts). */
+  viewport: ServerResource<'wp_viewport'> | null = null;
   /** Damage in buffer pixels since the kiosk last presented this surface; undefined: all of it. */
   damage: Rect[] | undefined = undefined;
   /** Frame callbacks of the commits not presented yet. */
   frames: ServerResource<'wl_callback'>[] = [];
   /** Presentation feedback of the latest commit not presented yet. */
   feedbacks: FeedbackSink[] = [];
-  /** What sees the surface's commits (its xdg_surface while it has one). */
+  /** What sees the surface's commits (its xdg_surface or wl_subsurface while it has one). */
   role: SurfaceRole | null = null;
   /**
-   * The role the surface was given ('xdg_toplevel', 'xdg_popup'): a wl_surface keeps its role
-   * for life, even after the role object is gone; only the same role may be given again.
+   * The role the surface was given ('xdg_toplevel', 'xdg_popup', 'wl_subsurface'): a wl_surface
+   * keeps its role for life, even after the role object is gone; only the same role may be given again.
    */
   roleName: string | null = null;
-  #pending: Pending = emptyPending();
+  /** Its wl_subsurface's link to the parent, while it has one. */
+  sub: SubsurfaceLink | null = null;
+  /** This surface and its subsurfaces, bottom to top (the applied z-order). */
+  stack: Surface[] = [this];
+  /** The z-order wl_subsurface requests left for the next commit (undefined: unchanged). */
+  pendingStack: Surface[] | undefined = undefined;
+  /** Subsurface positions scheduled for the next commit. */
+  pendingPositions = new Map<Surface, Point>();
+  #pending: SurfaceState = emptyState();
+  /** a synchronized subsurface's commits not applied yet */
+  #cache: SurfaceState | undefined = undefined;
   #listeners: Array<(s: Surface) => void> = [];
 
   constructor(readonly resource: ServerResource<'wl_surface'>) {}
@@ -88,9 +213,14 @@ export class Surface {
     return this.resource.destroyed;
   }
 
-  /** Runs `fn` after every commit (after the role saw it). */
+  /** Runs `fn` after every applied commit (after the role saw it). */
   onCommit(fn: (s: Surface) => void): void {
     this.#listeners.push(fn);
+  }
+
+  /** The state the next commit takes (protocol extensions of wl_surface write into it: wp_viewport). */
+  get pending(): SurfaceState {
+    return this.#pending;
   }
 
   /** Adds a presentation feedback to the pending state (wp_presentation.feedback). */
@@ -100,7 +230,32 @@ export class Surface {
 
   /** A buffer attached and not committed yet. */
   get bufferPending(): boolean {
-    return this.#pending.buffer != null;
+    return this.#pending.buffer != null || this.#cache?.buffer != null;
+  }
+
+  /** A synchronized subsurface's commits wait in its cache. */
+  get hasCache(): boolean {
+    return this.#cache !== undefined;
+  }
+
+  /**
+   * Its commits are cached: it is a subsurface and it or a subsurface ancestor is synchronized
+   * (a subsurface whose parent is gone is not).
+   */
+  get synchronized(): boolean {
+    for (let s: Surface | null = this; s?.sub?.parent; s = s.sub.parent) if (s.sub.sync) return true;
+    return false;
+  }
+
+  /** Its size in surface coordinates (viewport destination, else source, else the buffer's), none without a buffer. */
+  get size(): Size | undefined {
+    if (!this.buffer) return undefined;
+    if (this.viewportDst) return this.viewportDst;
+    if (this.viewportSrc) return { width: this.viewportSrc.width, height: this.viewportSrc.height };
+    const b = bufferSize(this.buffer);
+    if (!b) return undefined;
+    const swap = this.transform % 2 === 1;
+    return { width: Math.floor((swap ? b.height : b.width) / this.scale), height: Math.floor((swap ? b.width : b.height) / this.scale) };
   }
 
   /** The kiosk presented the surface: the damage starts again from nothing. */
@@ -127,11 +282,31 @@ export class Surface {
   discardFeedback(): void {
     for (const fb of this.feedbacks.splice(0)) fb.discarded();
     for (const fb of this.#pending.feedbacks.splice(0)) fb.discarded();
+    if (this.#cache) for (const fb of this.#cache.feedbacks.splice(0)) fb.discarded();
+  }
+
+  /** Applies the cached commits now (the parent's state was applied, or the subsurface became desynchronized). */
+  applyCache(): void {
+    const st = this.#cache;
+    if (!st) return;
+    this.#cache = undefined;
+    this.#apply(st);
+  }
+
+  /**
+   * wl_subsurface.set_desync: a surface that no longer behaves as synchronized applies its cache
+   * at once, and so do its descendants that no longer do (applying a surface's state applies its
+   * children's caches).
+   */
+  flushDesynchronized(): void {
+    if (this.synchronized) return;
+    if (this.#cache) return this.applyCache();
+    for (const c of this.stack) if (c !== this) c.flushDesynchronized();
   }
 
   /** @internal the wl_surface requests */
   implement(): void {
-    const p = (): Pending => this.#pending;
+    const p = (): SurfaceState => this.#pending;
     this.resource.implement({
       attach: ({ buffer, x, y }) => {
         if (this.resource.version >= 5 && (x !== 0 || y !== 0)) {
@@ -145,7 +320,8 @@ export class Surface {
       damage: (r) => void p().surfaceDamage.push({ x: r.x, y: r.y, width: r.width, height: r.height }),
       damage_buffer: (r) => void p().bufferDamage.push({ x: r.x, y: r.y, width: r.width, height: r.height }),
       frame: ({ callback }) => void p().frames.push(callback),
-      set_opaque_region: () => undefined,
+      // the region is copied: the wl_region may be changed or destroyed right after
+      set_opaque_region: ({ region }) => void (p().opaque = region ? [...Region.of(region).rects] : null),
       set_input_region: () => undefined,
       set_buffer_transform: ({ transform }) => {
         if (transform < 0 || transform > 7) return this.resource.postError(SURFACE_ERROR.invalid_transform, `buffer transform ${transform} is not a wl_output.transform`);
@@ -165,32 +341,142 @@ export class Surface {
   }
 
   #commit(): void {
-    const pend = this.#pending;
-    this.#pending = emptyPending();
-    const geometryChanged = (pend.transform !== undefined && pend.transform !== this.transform) || (pend.scale !== undefined && pend.scale !== this.scale);
-    if (pend.transform !== undefined) this.transform = pend.transform;
-    if (pend.scale !== undefined) this.scale = pend.scale;
-    if (pend.buffer !== undefined) this.buffer = pend.buffer && !pend.buffer.destroyed ? pend.buffer : null;
+    const st = this.#pending;
+    this.#pending = emptyState();
+    // what wl_subsurface requests did to this surface's children is part of its state
+    if (this.pendingStack) {
+      st.stack = this.pendingStack;
+      this.pendingStack = undefined;
+    }
+    if (this.pendingPositions.size > 0) {
+      st.positions = this.pendingPositions;
+      this.pendingPositions = new Map();
+    }
+    if (this.synchronized) {
+      // a synchronized subsurface: cached until its parent's state is applied
+      this.#cache = this.#cache ? mergeState(this.#cache, st) : st;
+      return;
+    }
+    // a desynchronized one with a cache: the commit is added to it and applied as a whole
+    const whole = this.#cache ? mergeState(this.#cache, st) : st;
+    this.#cache = undefined;
+    this.#apply(whole);
+  }
+
+  /** Checks the viewport against the state about to be applied: false (and a protocol error) when it is invalid. */
+  #viewportValid(buffer: ServerResource | null, transform: number, scale: number, src: Rect | null, dst: Size | null): boolean {
+    const vp = this.viewport;
+    if (!src || !vp) return true;
+    if (!dst && (!Number.isInteger(src.width) || !Number.isInteger(src.height))) {
+      vp.postError(VIEWPORT_ERROR.bad_size, `source size ${src.width}x${src.height} is not integer and no destination size is set`);
+      return false;
+    }
+    if (!buffer) return true;
+    const b = bufferSize(buffer);
+    if (!b) return true;
+    const swap = transform % 2 === 1;
+    const w = (swap ? b.height : b.width) / scale;
+    const h = (swap ? b.width : b.height) / scale;
+    if (src.x + src.width > w || src.y + src.height > h) {
+      vp.postError(VIEWPORT_ERROR.out_of_buffer, `source ${src.width}x${src.height}+${src.x}+${src.y} is outside the ${w}x${h} surface the buffer makes`);
+      return false;
+    }
+    return true;
+  }
+
+  #apply(st: SurfaceState): void {
+    const buffer = st.buffer !== undefined ? (st.buffer && !st.buffer.destroyed ? st.buffer : null) : this.buffer;
+    const transform = st.transform ?? this.transform;
+    const scale = st.scale ?? this.scale;
+    const src = st.viewportSrc !== undefined ? st.viewportSrc : this.viewportSrc;
+    const dst = st.viewportDst !== undefined ? st.viewportDst : this.viewportDst;
+    if (!this.#viewportValid(buffer, transform, scale, src, dst)) {
+      for (const fb of st.feedbacks) fb.discarded();
+      return; // the client is disconnected
+    }
+    const geometryChanged =
+      transform !== this.transform || scale !== this.scale || src !== this.viewportSrc || dst !== this.viewportDst;
+    this.transform = transform;
+    this.scale = scale;
+    this.viewportSrc = src;
+    this.viewportDst = dst;
+    // a single-pixel buffer is read by nobody (a fill): released as soon as it is replaced
+    const prev = this.buffer;
+    this.buffer = buffer;
+    if (prev && prev !== buffer && SinglePixelBuffer.of(prev) && prev.is('wl_buffer')) prev.send('release', {});
+    if (st.opaque !== undefined) this.opaque = st.opaque;
     // Damage into buffer pixels: surface damage is converted exactly only for the identity
-    // transform and scale 1 (what nearly every client sends); otherwise it counts as everything.
+    // transform, scale 1 and no viewport (what nearly every client sends); otherwise it counts
+    // as everything.
     if (this.damage !== undefined) {
-      const identity = this.transform === 0 && this.scale === 1;
-      const surf = pend.surfaceDamage.map((r) => (identity ? r : EVERYTHING));
-      this.damage.push(...surf, ...pend.bufferDamage);
+      const identity = this.transform === 0 && this.scale === 1 && !src && !dst;
+      const surf = st.surfaceDamage.map((r) => (identity ? r : EVERYTHING));
+      this.damage.push(...surf, ...st.bufferDamage);
       if (this.damage.length > MAX_PENDING_DAMAGE) this.damage = mergeDamage(this.damage, EVERYTHING.width, EVERYTHING.height);
       if (geometryChanged) this.damage = undefined;
     }
-    this.frames.push(...pend.frames);
+    this.frames.push(...st.frames);
     // Feedback of a commit replaced before it was shown is discarded.
     for (const fb of this.feedbacks.splice(0)) fb.discarded();
-    this.feedbacks = pend.feedbacks;
+    this.feedbacks = st.feedbacks;
+    // the subsurface order and positions scheduled on this parent
+    if (st.stack) this.stack = st.stack.filter((c) => c === this || c.sub?.parent === this);
+    if (st.positions) {
+      for (const [c, pos] of st.positions) if (c.sub?.parent === this) c.sub.position = pos;
+    }
     this.role?.commit(this);
     for (const fn of this.#listeners) fn(this);
+    // synchronized children: their cached state is applied right after their parent's
+    for (const c of this.stack) if (c !== this && c.sub?.parent === this) c.applyCache();
+  }
+
+  /** Takes a subsurface out of this parent's stacks at once (its wl_subsurface or wl_surface is gone). */
+  removeChild(c: Surface): void {
+    this.stack = this.stack.filter((x) => x !== c);
+    if (this.pendingStack) this.pendingStack = this.pendingStack.filter((x) => x !== c);
+    this.pendingPositions.delete(c);
   }
 
   /** Marks everything as damaged (the surface is shown anew). */
   damageAll(): void {
     this.damage = undefined;
+  }
+}
+
+/** `a` without `b`: up to four rectangles. */
+export function subtractRect(a: Rect, b: Rect): Rect[] {
+  const x0 = Math.max(a.x, b.x);
+  const y0 = Math.max(a.y, b.y);
+  const x1 = Math.min(a.x + a.width, b.x + b.width);
+  const y1 = Math.min(a.y + a.height, b.y + b.height);
+  if (x1 <= x0 || y1 <= y0) return [a];
+  const out: Rect[] = [];
+  if (y0 > a.y) out.push({ x: a.x, y: a.y, width: a.width, height: y0 - a.y });
+  if (y1 < a.y + a.height) out.push({ x: a.x, y: y1, width: a.width, height: a.y + a.height - y1 });
+  if (x0 > a.x) out.push({ x: a.x, y: y0, width: x0 - a.x, height: y1 - y0 });
+  if (x1 < a.x + a.width) out.push({ x: x1, y: y0, width: a.x + a.width - x1, height: y1 - y0 });
+  return out;
+}
+
+/** A wl_region: disjoint rectangles, built by add and subtract in order. */
+export class Region {
+  rects: Rect[] = [];
+
+  static of(resource: ServerResource<'wl_region'>): Region {
+    const r = resource.data.region;
+    return r instanceof Region ? r : new Region();
+  }
+
+  add(r: Rect): void {
+    if (r.width <= 0 || r.height <= 0) return;
+    let pieces = [r];
+    for (const e of this.rects) pieces = pieces.flatMap((p) => subtractRect(p, e));
+    this.rects.push(...pieces);
+  }
+
+  subtract(r: Rect): void {
+    if (r.width <= 0 || r.height <= 0) return;
+    this.rects = this.rects.flatMap((e) => subtractRect(e, r));
   }
 }
 
@@ -221,9 +507,10 @@ export function installCompositor(server: WaylandServer, onSurface: (s: Surface)
         onSurface(s);
       },
       create_region: ({ id }) => {
-        // Regions only matter for input and opaque hints: a kiosk with one fullscreen surface
-        // and no input uses neither, so the rectangles are accepted and not kept.
-        id.implement({ add: () => undefined, subtract: () => undefined });
+        // kept for wl_surface.set_opaque_region (input regions are accepted and unused: no input yet)
+        const region = new Region();
+        id.data.region = region;
+        id.implement({ add: (r) => region.add({ x: r.x, y: r.y, width: r.width, height: r.height }), subtract: (r) => region.subtract({ x: r.x, y: r.y, width: r.width, height: r.height }) });
       },
     }),
   );

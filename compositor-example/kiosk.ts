@@ -42,6 +42,9 @@ import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTrans
 import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
 import { Shell } from './shell.js';
+import { installSinglePixelBuffer } from './single-pixel.js';
+import { installSubcompositor } from './subsurface.js';
+import { installViewporter } from './viewporter.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
 
 export type { KioskCameraStats } from './camera.js';
@@ -279,6 +282,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       },
     });
     installPresentation(server, surfaceOf, outputs);
+    installSubcompositor(server, surfaceOf);
+    installViewporter(server, surfaceOf);
+    installSinglePixelBuffer(server);
     server.onClient((c) => {
       log(`client ${c.pid} connected`);
       c.onDestroy(() => log(`client ${c.pid} disconnected`));

@@ -95,5 +95,17 @@ export {
   type Presentation,
   type SurfacePlacement,
 } from './presenter.js';
+export type {
+  SceneSurfaceId,
+  SolidColor,
+  SceneSurface,
+  SceneFrame,
+  SceneSurfaceResult,
+  ComposeLayer,
+  ComposeImageLayer,
+  ComposeSolidLayer,
+  ComposeJob,
+  ComposeResult,
+} from './scene-types.js';
 export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
 export { exportWriteFence } from './implicit-sync.js';

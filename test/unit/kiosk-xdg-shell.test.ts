@@ -186,7 +186,11 @@ t.test('fault 9: a wl_surface that was a popup cannot become a toplevel (xdg_wm_
   t.teardown(() => r.close());
   const surf = r.comp.request('create_surface', {});
   const xs = r.wm.request('get_xdg_surface', { surface: surf });
-  const popup = xs.request('get_popup', { parent: null, positioner: r.wm.request('create_positioner', {}) });
+  // a complete positioner (an incomplete one is invalid_positioner, see kiosk-popup.test.ts)
+  const positioner = r.wm.request('create_positioner', {});
+  positioner.request('set_size', { width: 10, height: 10 });
+  positioner.request('set_anchor_rect', { x: 0, y: 0, width: 1, height: 1 });
+  const popup = xs.request('get_popup', { parent: null, positioner });
   await r.conn.roundtrip();
   popup.request('destroy', {});
   xs.request('destroy', {});

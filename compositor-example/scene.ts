@@ -5,7 +5,7 @@
  * its popups (each with its own subsurfaces), then the cursor surface.
  *
  * Coordinates: a surface's position is in the output's logical space (the toplevel centred on it,
- * subsurfaces at their parent's position plus their own, popups at the toplevel's plus theirs);
+ * subsurfaces at their parent's position plus their own, popups at their parent's plus theirs);
  * its size is the viewport's destination, else its source, else the buffer's after transform and
  * scale. That rectangle, turned by the output transform, is the destination on the CRTC. The
  * source is the viewport's (surface coordinates, fractional, from wl_fixed) brought into buffer
@@ -21,11 +21,15 @@ import { clipDamage, type FeedbackSink, type Surface } from './compositor.js';
 import type { ServerResource } from 'primebuf';
 import { SinglePixelBuffer } from './single-pixel.js';
 
-/** A popup of the toplevel: its surface and its position relative to the toplevel's surface. */
+/**
+ * A popup of the toplevel (xdg-shell's PopupView): its surface, its position relative to its
+ * parent's surface (the toplevel's, or the enclosing popup's), its own popups above it.
+ */
 export interface ScenePopup {
   readonly surface: Surface;
   readonly x: number;
   readonly y: number;
+  readonly popups: readonly ScenePopup[];
 }
 
 /** What the scene is built from: the shown toplevel (its surface, its popups when it has some). */
@@ -182,17 +186,24 @@ export function buildScene(root: SceneRoot | undefined, opts: SceneOptions): Bui
     }
   };
 
+  /** popups bottom to top, each above its parent, with their subsurfaces */
+  const walkPopups = (popups: readonly ScenePopup[], ox: number, oy: number): void => {
+    for (const p of popups) {
+      if (!p.surface.buffer) continue; // an unmapped popup hides its own popups too
+      walk(p.surface, ox + p.x, oy + p.y);
+      walkPopups(p.popups, ox + p.x, oy + p.y);
+    }
+  };
+
   if (root) {
     const top = root.surface;
     const size = top.size;
     if (size) {
-      // centred on the CRTC as placementFor centres a fullscreen buffer, brought back to logical coordinates
-      const cw = swapOut ? size.height : size.width;
-      const ch = swapOut ? size.width : size.height;
-      const onCrtc = { x: Math.floor((opts.mode.width - cw) / 2), y: Math.floor((opts.mode.height - ch) / 2), width: cw, height: ch };
-      const origin = transformRect(onCrtc, (4 - rot) % 4, opts.mode.width, opts.mode.height);
-      walk(top, origin.x, origin.y);
-      for (const p of root.popups?.() ?? []) walk(p.surface, origin.x + p.x, origin.y + p.y);
+      // centred on the output's logical area (where xdg-shell places its popups from)
+      const ox = Math.floor((logical.width - size.width) / 2);
+      const oy = Math.floor((logical.height - size.height) / 2);
+      walk(top, ox, oy);
+      walkPopups(root.popups?.() ?? [], ox, oy);
     }
   }
   if (opts.cursor) emit(opts.cursor.surface, opts.cursor.x, opts.cursor.y, true);

@@ -92,7 +92,7 @@ async function errorOf(c: Client): Promise<ProtocolError | null> {
 const taken = new WeakSet<Toplevel>();
 
 /** A mapped toplevel with a `width` x `height` buffer; resolves with its wl_surface and the server's Toplevel. */
-async function mappedToplevel(s: Server, c: Client, width = 640, height = 480): Promise<{ surf: WaylandProxy<'wl_surface'>; top: Toplevel }> {
+async function mappedToplevel(s: Server, c: Client, width = 640, height = 480): Promise<{ surf: WaylandProxy<'wl_surface'>; xs: WaylandProxy<'xdg_surface'>; top: Toplevel }> {
   const surf = c.comp.request('create_surface', {});
   const xs = c.wm.request('get_xdg_surface', { surface: surf });
   const serials: number[] = [];
@@ -107,7 +107,7 @@ async function mappedToplevel(s: Server, c: Client, width = 640, height = 480): 
   const top = s.toplevels.find((tl) => tl.surface.resource.id === surf.id && tl.client.pid === process.pid && !tl.surface.destroyed && tl.mapped && !taken.has(tl));
   if (top) taken.add(top);
   if (!top) throw new Error('the toplevel was not mapped');
-  return { surf, top };
+  return { surf, xs, top };
 }
 
 /** The server's Surface of a client's wl_surface (one client per server in these tests). */
@@ -577,4 +577,44 @@ t.test('after a protocol error of one client, the kiosk goes on serving another'
   surf.request('commit', {});
   t.equal(await errorOf(good), null, 'the other client is served');
   t.same(dsts(scene(top)), ['640x480+0+0', '100x50+3+4'], 'and its scene is built');
+});
+
+t.test('popups: above the toplevel and its subsurfaces, at their configured place, with their own subsurfaces', async (t) => {
+  const { s, c } = await rig(t);
+  const { surf, xs, top } = await mappedToplevel(s, c);
+  // a subsurface of the toplevel, then a popup
+  const child = c.comp.request('create_surface', {});
+  c.sub.request('get_subsurface', { surface: child, parent: surf }).request('set_position', { x: 5, y: 5 });
+  child.request('attach', { buffer: buffer(c, 40, 40), x: 0, y: 0 });
+  child.request('commit', {});
+  surf.request('commit', {});
+  const pos = c.wm.request('create_positioner', {});
+  pos.request('set_size', { width: 100, height: 50 });
+  pos.request('set_anchor_rect', { x: 200, y: 100, width: 20, height: 20 });
+  const psurf = c.comp.request('create_surface', {});
+  const pxs = c.wm.request('get_xdg_surface', { surface: psurf });
+  const pserials: number[] = [];
+  pxs.on('configure', ({ serial }) => void pserials.push(serial));
+  const placed: number[] = [];
+  pxs.request('get_popup', { parent: xs, positioner: pos }).on('configure', ({ x, y }) => void placed.push(x, y));
+  psurf.request('commit', {});
+  await c.conn.roundtrip();
+  t.equal(placed.length, 2, 'the popup was configured');
+  pxs.request('ack_configure', { serial: pserials.at(-1)! });
+  // the popup's own subsurface, below it
+  const pchild = c.comp.request('create_surface', {});
+  const pss = c.sub.request('get_subsurface', { surface: pchild, parent: psurf });
+  pss.request('place_below', { sibling: psurf });
+  pss.request('set_position', { x: -2, y: -3 });
+  pchild.request('attach', { buffer: buffer(c, 7, 7), x: 0, y: 0 });
+  pchild.request('commit', {});
+  psurf.request('attach', { buffer: buffer(c, 100, 50), x: 0, y: 0 });
+  psurf.request('commit', {});
+  t.equal(await errorOf(c), null);
+  const [px, py] = placed as [number, number];
+  t.same(
+    dsts(scene(top)),
+    ['640x480+0+0', '40x40+5+5', `7x7+${px - 2}+${py - 3}`, `100x50+${px}+${py}`],
+    'toplevel, its subsurface, then the popup (its subsurface below it) where it was configured',
+  );
 });

@@ -176,7 +176,11 @@ export class CopyRing<B extends ScanoutBuffer> {
    * must write everything the damage covers (then `rects` is the damage, in destination coordinates).
    * A source given as a CopySource (a wl_shm buffer) is copied through its own copyRects.
    */
-  async copyFrame(source: CopySurface | { readonly width: number; readonly height: number; readonly copySource: CopySource }, damage: Iterable<Rect>, opts: { dx?: number; dy?: number; write?: (buffer: B) => Promise<number> } = {}): Promise<RingFrame<B>> {
+  async copyFrame(
+    source: CopySurface | { readonly width: number; readonly height: number; readonly copySource: CopySource },
+    damage: Iterable<Rect>,
+    opts: { dx?: number; dy?: number; write?: (buffer: B, needed: readonly Rect[]) => Promise<number> } = {},
+  ): Promise<RingFrame<B>> {
     this.#assertOpen();
     const slot = this.#pick();
     if (!slot) {
@@ -210,7 +214,7 @@ export class CopyRing<B extends ScanoutBuffer> {
       }
       if (opts.write) rects.push(...needed);
       const copy = { dx, dy, stats: this.stats };
-      const bytes = await (opts.write ? opts.write(slot.buffer) : 'copySource' in source ? source.copySource.copyRects(slot.buffer, rects, copy) : copyRects(source, slot.buffer, rects, copy));
+      const bytes = await (opts.write ? opts.write(slot.buffer, needed) : 'copySource' in source ? source.copySource.copyRects(slot.buffer, rects, copy) : copyRects(source, slot.buffer, rects, copy));
       this.stats.frames++;
       if (damageArea(needed) === this.width * this.height) this.stats.fullFrames++;
       if (slot.closeWhenDone) throw new ClosedError('CopyRing'); // the catch closes the buffer
@@ -222,6 +226,16 @@ export class CopyRing<B extends ScanoutBuffer> {
       slot.state = 'free';
       throw err;
     }
+  }
+
+  /**
+   * A frame drawn by `write` (a composition) rather than copied from one source: `damage` is in
+   * buffer coordinates, `write` gets the rectangles the chosen buffer needs (the damage since the
+   * frame it holds, the whole buffer when it holds none) and must paint all of them.
+   */
+  composeFrame(damage: Iterable<Rect>, write: (buffer: B, needed: readonly Rect[]) => Promise<number>): Promise<RingFrame<B>> {
+    const none = { width: this.width, height: this.height, copySource: undefined as unknown as CopySource };
+    return this.copyFrame(none, damage, { write });
   }
 
   /** The commit that shows `slot` was submitted. */

@@ -95,17 +95,20 @@ export {
   type Presentation,
   type SurfacePlacement,
 } from './presenter.js';
+export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
 export type {
-  SceneSurfaceId,
-  SolidColor,
-  SceneSurface,
   SceneFrame,
+  SceneSurface,
+  SceneSurfaceId,
   SceneSurfaceResult,
+  SceneResult,
+  SolidColor,
+  ComposeJob,
   ComposeLayer,
   ComposeImageLayer,
   ComposeSolidLayer,
-  ComposeJob,
   ComposeResult,
 } from './scene-types.js';
-export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
+export type { SceneAssignPlane, SceneAssignSurface, SceneCandidate, SceneAssignInput, SceneAssignment, SceneTestResult } from './scene-assign.js';
+export type { InFence } from './output-state.js';
 export { exportWriteFence } from './implicit-sync.js';

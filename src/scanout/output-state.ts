@@ -29,6 +29,12 @@ export interface PlaneContent {
   readonly placement: ResolvedPlacement;
 }
 
+/** A plane's IN_FENCE_FD for a commit (a scene gives one per plane that shows a client buffer). */
+export interface InFence {
+  readonly planeId: number;
+  readonly fd: number;
+}
+
 /** State that rides along in every request of the output (a writeback connector). */
 export interface OutputExtra {
   /**
@@ -181,12 +187,13 @@ export class OutputState {
   }
 
   /**
-   * Commits `next` non-blocking with a page-flip event (`inFence`: a plane's IN_FENCE_FD) and
+   * Commits `next` non-blocking with a page-flip event (`inFence`: a plane's IN_FENCE_FD, or one
+   * per plane: several planes of a scene in one commit, the planes left off turned off in it) and
    * records it as the current state. Throws the kernel's SystemError (nothing is recorded then).
    */
-  commit(next: readonly PlaneContent[], inFence?: { readonly planeId: number; readonly fd: number }): FlipResult {
+  commit(next: readonly PlaneContent[], inFence?: InFence | readonly InFence[]): FlipResult {
     const req = this.apply(this.device.atomic(), next);
-    if (inFence) req.set(inFence.planeId, 'IN_FENCE_FD', inFence.fd);
+    if (inFence) for (const f of Array.isArray(inFence) ? (inFence as readonly InFence[]) : [inFence as InFence]) req.set(f.planeId, 'IN_FENCE_FD', f.fd);
     const allowModeset = !this.#modesetDone;
     this.observer?.('commit', req, allowModeset);
     const r = req.commit({ allowModeset, crtcCount: 1 });

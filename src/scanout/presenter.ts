@@ -59,6 +59,9 @@ import { ScanoutChecker, type ScanoutVerdict } from './verdict.js';
 import type { ScanoutBuffer } from './verdict-buffer.js';
 import { findPlane, scanoutDeviceFromLive, type ScanoutDeviceInfo, type ScanoutPlaneInfo } from './verdict-device.js';
 import { KmsScanoutKernel } from './verdict-kms.js';
+import { SceneRunner, type ScenePlaneInfo } from './scene.js';
+import type { ComposeJob, ComposeResult, SceneFrame, SceneResult, SceneSurfaceResult } from './scene-types.js';
+import { modelOf } from '../kms/model.js';
 
 /** wp_presentation_feedback.kind bits. */
 export const PRESENTATION_VSYNC = 0x1;
@@ -151,6 +154,20 @@ export interface PresenterStats {
    * buffer at that placement is copied from then on (the frame itself went on as a copy).
    */
   commitFailures: number;
+  /** presentScene() calls that committed. */
+  sceneFrames: number;
+  /** Scene shapes searched (per (surface, plane) verdicts and TEST_ONLY of candidates). */
+  sceneSearches: number;
+  /** Planes the last frame committed used (the composite's and the background's included). */
+  planesUsed: number;
+  /** Surfaces composed, over every scene frame. */
+  surfacesComposed: number;
+  /** Bytes of composites written, over every scene frame. */
+  bytesComposed: number;
+  /** Surfaces composed in the last scene frame. */
+  lastSurfacesComposed: number;
+  /** Bytes composed in the last scene frame. */
+  lastBytesComposed: number;
 }
 
 export interface PresenterOptions {
@@ -183,6 +200,8 @@ export interface PresenterOptions {
   readonly extraState?: (req: AtomicRequest) => void;
   /** State that rides along in every request of the output, TEST_ONLY included (OutputState.addExtra). */
   readonly extras?: readonly OutputExtra[];
+  /** The scene path's composer (default composeLayers, compose.ts: pixman off the JS thread). */
+  readonly compose?: (job: ComposeJob) => Promise<ComposeResult>;
 }
 
 /**
@@ -268,6 +287,9 @@ export class Presenter {
   #defaultKey: FrameKey | undefined;
   /** Commits that failed after their TEST_ONLY passed (the frame went on as a copy). */
   #commitFailures = 0;
+  /** Planes the last committed frame used. */
+  #planesUsed = 0;
+  #lastWasScene = false;
 
   /** The client buffer scanned out directly by the last completed flip. */
   #onScreen: ScanoutBuffer | undefined;
@@ -277,6 +299,11 @@ export class Presenter {
   readonly #forgetLater = new Set<ScanoutBuffer>();
   /** Buffers with a life whose end this presenter listens for (once each). */
   readonly #watched = new WeakSet<ScanoutBuffer>();
+  /** The scene path (presentScene), made on its first frame. */
+  #scene: SceneRunner | undefined;
+  #sceneRing: CopyRing<PresenterRingBuffer> | undefined;
+  /** Primary, overlays and cursor of the CRTC, with their stacking (zpos) and blending. */
+  readonly #scenePlanes: readonly ScenePlaneInfo[];
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -294,6 +321,7 @@ export class Presenter {
     this.#primary = primary;
     const index = model.crtcs.find((c) => c.id === opts.crtcId)?.index;
     this.#planes = model.planes.filter((p) => (p.type === 'primary' ? p.id === primary.id : p.type === 'overlay') && index !== undefined && p.possibleCrtcs.includes(index));
+    this.#scenePlanes = scenePlanes(opts.device, model.planes.filter((p) => (p.type === 'primary' ? p.id === primary.id : true) && index !== undefined && p.possibleCrtcs.includes(index)));
     this.#hwClock = opts.device.tryGetCap('TIMESTAMP_MONOTONIC', 0n) !== 0n;
     this.output = new OutputState(opts.device, {
       crtcId: opts.crtcId,
@@ -318,15 +346,24 @@ export class Presenter {
   get stats(): Readonly<PresenterStats> {
     const k = this.checker.kernelCounts;
     const ring = this.#ring?.stats;
+    const sc = this.#scene?.counters;
     return {
       ...this.#stats,
       imports: k.imports,
       addfb2: k.addfb2,
-      testOnly: k.testOnly,
-      commitFailures: this.#commitFailures,
       verdictsComputed: this.checker.stats.computed,
       bytesCopied: ring?.bytes ?? 0,
       syncCalls: ring?.syncCalls ?? 0,
+      testOnly: k.testOnly + (sc?.testOnly ?? 0),
+      commits: this.#stats.commits + (sc?.frames ?? 0),
+      commitFailures: this.#commitFailures + (sc?.commitFailures ?? 0),
+      sceneFrames: sc?.frames ?? 0,
+      sceneSearches: sc?.searches ?? 0,
+      planesUsed: this.#planesUsed,
+      surfacesComposed: sc?.surfacesComposed ?? 0,
+      bytesComposed: sc?.bytesComposed ?? 0,
+      lastSurfacesComposed: this.#lastWasScene ? (sc?.lastSurfacesComposed ?? 0) : 0,
+      lastBytesComposed: this.#lastWasScene ? (sc?.lastBytesComposed ?? 0) : 0,
     };
   }
 
@@ -351,6 +388,115 @@ export class Presenter {
     }
     this.#watch(buffer);
     return this.#queue(() => this.#present(frame));
+  }
+
+  /**
+   * Shows one frame of several surfaces (bottom to top): planes assigned across the scene (a
+   * search with TEST_ONLY on a new shape, the cached assignment otherwise), the rest composed
+   * into a buffer of the scene's copy ring on the plane beneath (only the frame's damage), all in
+   * one atomic commit. Resolves after the flip (at once, without a commit, when nothing changed).
+   * Every buffer is locked from this call: a composed one until its composition is done, one on a
+   * plane until the flip that replaced it. Serialized with present(), refresh() and clear().
+   */
+  presentScene(frame: SceneFrame): Promise<SceneResult> {
+    if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
+    const locked: ScanoutBuffer[] = [];
+    try {
+      for (const s of frame.surfaces) {
+        const c = s.content;
+        if ((c as { kind: string }).kind === 'solid') continue;
+        const b = c as ScanoutBuffer;
+        b.life?.lock();
+        locked.push(b);
+      }
+    } catch (err) {
+      for (const b of locked) this.#unlock(b);
+      return Promise.reject(err);
+    }
+    for (const b of locked) this.#watch(b);
+    const run = this.#tail.then(async () => {
+      const r = await this.#sceneRunner().present(frame);
+      if (r.committed) {
+        this.#planesUsed = r.planesUsed;
+        this.#lastWasScene = true;
+        this.#shown = undefined; // present() after a scene is never "unchanged"
+      }
+      return r;
+    });
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Per surface of the last scene shown: on a plane or composed, and why (empty before any scene). */
+  explainScene(): readonly SceneSurfaceResult[] {
+    return this.#scene?.explain() ?? [];
+  }
+
+  #sceneRunner(): SceneRunner {
+    if (this.#scene) return this.#scene;
+    const compose =
+      this.#opts.compose ??
+      (async (job: ComposeJob): Promise<ComposeResult> => {
+        const spec = './compose.js'; // compose.ts (pixman); loaded when first needed
+        const m = (await import(spec)) as { composeLayers?: (job: ComposeJob) => Promise<ComposeResult> };
+        if (!m.composeLayers) throw new PrimebufError('composeLayers is not available in this build');
+        return m.composeLayers(job);
+      });
+    const isClosed = (): boolean => this.#closed;
+    this.#scene = new SceneRunner({
+      crtcId: this.crtcId,
+      modeSize: this.modeSize,
+      output: this.output,
+      checker: this.checker,
+      kernel: this.#kernel,
+      planes: this.#scenePlanes,
+      primary: this.#primary,
+      backgroundFb: () => this.#backgroundFb(),
+      source: (buffer) => this.#copyInput(buffer, true) as CopySurface,
+      ring: () => this.#ensureSceneRing(),
+      compose,
+      release: (b) => this.#release(b),
+      unlock: (b) => this.#unlock(b),
+      presentation: (e, zeroCopy) => this.#presentation(e, zeroCopy),
+      takeSingleOnScreen: () => {
+        const on = this.#onScreen;
+        this.#onScreen = undefined;
+        this.#shown = undefined;
+        return on;
+      },
+      assertOpen: () => this.#assertOpen(),
+      get closed() {
+        return isClosed();
+      },
+    });
+    return this.#scene;
+  }
+
+  #ensureSceneRing(): CopyRing<PresenterRingBuffer> {
+    if (!this.#sceneRing) {
+      const make = this.#opts.allocateRingBuffer ?? ((spec: RingBufferSpec) => new DumbRingBuffer(this.device, spec));
+      this.#sceneRing = new CopyRing<PresenterRingBuffer>({
+        width: this.modeSize.width,
+        height: this.modeSize.height,
+        format: this.#opts.ringFormat ?? XRGB8888,
+        buffers: this.#opts.ringBuffers ?? 2,
+        allocate: (spec) => {
+          const b = make(spec);
+          this.#stats.allocations++;
+          return b;
+        },
+      });
+    }
+    return this.#sceneRing;
+  }
+
+  /** The scene path's buffers on screen leave it with a present() or clear() flip: released and unlocked. */
+  #sceneLeft(nowOn: ScanoutBuffer | undefined): void {
+    if (!this.#scene) return;
+    for (const b of this.#scene.takeOnScreen()) {
+      if (b !== nowOn) this.#release(b);
+      this.#unlock(b);
+    }
   }
 
   /** A buffer with a life leaves every cache of the presenter (and of its checker) at its end. */
@@ -417,6 +563,7 @@ export class Presenter {
 
   #drop(buffer: ScanoutBuffer): void {
     this.#forgetLater.delete(buffer);
+    this.#scene?.forget(buffer);
     this.#decisions.delete(buffer);
     this.checker.forget(buffer);
     const s = this.#sources.get(buffer);
@@ -592,6 +739,9 @@ export class Presenter {
     this.#shown = undefined;
     this.#pendingDirect = undefined;
     const events = await flip;
+    this.#sceneLeft(undefined);
+    this.#lastWasScene = false;
+    this.#planesUsed = 1;
     const left = this.#onScreen;
     this.#onScreen = undefined;
     if (left) {
@@ -705,6 +855,9 @@ export class Presenter {
         if (copied) this.#ring!.markQueued(copied.slot);
         const events = await flip;
         this.#pendingDirect = undefined;
+        this.#lastWasScene = false;
+        this.#planesUsed = next.length;
+        this.#sceneLeft(nowOn);
         if (copied && !this.#ring!.closed) this.#ring!.markOnScreen(copied.slot);
         const left = this.#onScreen;
         // closed during the flip: close() let go of what was on screen, and this frame's lock goes below
@@ -775,6 +928,8 @@ export class Presenter {
     this.#closed = true;
     this.output.turnOffNow(); // planes, extras (a writeback connector), connector and CRTC off
     this.#ring?.close();
+    this.#sceneRing?.close();
+    this.#scene?.close();
     if (this.#background) {
       this.#background.fb.close();
       this.#background.dumb.close();
@@ -799,4 +954,25 @@ export class Presenter {
 function copyPlanesOk(buffer: ScanoutBuffer): boolean {
   if (buffer.planes.length === 1) return true;
   return buffer.planes.length === 2 && buffer.format === NV12 && buffer.kind !== 'shm' && buffer.planes[1]!.fd === buffer.planes[0]!.fd;
+}
+
+/**
+ * The scene's view of the CRTC's planes: the zpos they stack at (the property's current value,
+ * where the plane has one) and whether they blend premultiplied alpha (a `pixel blend mode`
+ * property without "Pre-multiplied" does not; without the property KMS blends premultiplied).
+ */
+function scenePlanes(device: Device, planes: readonly ScanoutPlaneInfo[]): ScenePlaneInfo[] {
+  let live: Map<number, Map<string, { value: bigint; enums?: Array<{ name: string; value: bigint }> }>> | undefined;
+  try {
+    live = new Map(modelOf(device).resources.planes.map((p) => [p.id, p.properties]));
+  } catch {
+    live = undefined; // a fixture model: no properties to read
+  }
+  return planes.map((p) => {
+    const props = live?.get(p.id);
+    const zpos = props?.get('zpos');
+    const blend = props?.get('pixel blend mode');
+    const premultiplied = blend?.enums ? blend.enums.some((e) => e.name === 'Pre-multiplied' && e.value === blend.value) : undefined;
+    return { ...p, ...(zpos ? { zpos: Number(zpos.value) } : {}), ...(premultiplied === false ? { premultiplied: false } : {}) };
+  });
 }

@@ -10,7 +10,7 @@ import { modifierLabel } from '../constraints/types.js';
 /**
  * Why a buffer cannot go on a plane (or be textured). Re-allocation could fix: FORMAT, MODIFIER,
  * IMPLICIT_MODIFIER, LAYOUT, PLANE_OFFSET, IMPORT, ADDFB2, TEST_ONLY, COMMIT. It could not: NOT_DMABUF, NO_PLANE, SIZE,
- * ROTATION, SCALING, PLACEMENT.
+ * ROTATION, SCALING, PLACEMENT, and the scene's NO_PLANE_LEFT, Z_ORDER, ALPHA, SOLID_FILL, NOT_COHERENT.
  */
 export const SCANOUT_REASON_CODES = {
   /** A wl_shm (or other CPU) buffer: nothing to import; it is copied. */
@@ -50,6 +50,25 @@ export const SCANOUT_REASON_CODES = {
    * copies it from then on.
    */
   COMMIT: true,
+  /**
+   * Scenes: every plane that takes the surface is used by other surfaces of the frame (or would
+   * break their stacking order): it is composed.
+   */
+  NO_PLANE_LEFT: false,
+  /**
+   * Scenes: it lies below a composed surface it overlaps; on a plane it would show above it (the
+   * composite is beneath every plane), so it is composed too.
+   */
+  Z_ORDER: false,
+  /**
+   * Scenes: not opaque over another surface, and the planes that would take it do not blend
+   * premultiplied alpha (their `pixel blend mode`): it is composed.
+   */
+  ALPHA: false,
+  /** Scenes: a solid colour (wp_single_pixel_buffer_v1): no buffer to scan out, a fill in the composite. */
+  SOLID_FILL: false,
+  /** Scenes: a device touching the buffer is not cache-coherent: never on a plane, composed. */
+  NOT_COHERENT: false,
 } as const;
 
 export type ScanoutReasonCode = keyof typeof SCANOUT_REASON_CODES;

@@ -7,7 +7,8 @@
  */
 import type { CopySurface } from './copy.js';
 import type { Rect } from './placement.js';
-import type { SurfacePlacement } from './presenter.js';
+import type { SyncFile } from '../dmabuf/sync-file.js';
+import type { Presentation, SurfacePlacement } from './presenter.js';
 import type { ScanoutReason } from './reasons.js';
 import type { ScanoutBuffer } from './verdict-buffer.js';
 
@@ -66,6 +67,23 @@ export interface SceneSurfaceResult {
   readonly plane?: number;
   /** Why it is not on a plane of its own (empty for 'plane'). */
   readonly reasons: readonly ScanoutReason[];
+}
+
+/** What presentScene did with a frame. */
+export interface SceneResult {
+  /** false: nothing changed (same shape, same buffers, no damage): no commit. */
+  readonly committed: boolean;
+  /** Per surface, bottom to top: plane or composed, and why. */
+  readonly surfaces: readonly SceneSurfaceResult[];
+  /** Planes the frame's commit used (the composite's or the black background's included). */
+  readonly planesUsed: number;
+  /** Surfaces blended into the composite this frame. */
+  readonly surfacesComposed: number;
+  /** Bytes of the composite written this frame (its damage only). */
+  readonly bytesComposed: number;
+  readonly presentation?: Presentation;
+  /** Out-fences the `extraState` hook asked for (OUT_FENCE_PTR, writeback): the caller owns them. */
+  readonly fences: ReadonlyArray<SyncFile | null>;
 }
 
 /** A layer of a composition, bottom to top. */

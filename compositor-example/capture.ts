@@ -57,7 +57,7 @@ export class WritebackCapture implements OutputExtra {
   /** the next commit carries the capture framebuffer */
   #armed = false;
   /** waits for the next commit's writeback fence */
-  #fence: ((r: PresentResult) => void) | null = null;
+  #fence: ((r: Pick<PresentResult, 'fences'>) => void) | null = null;
   /** captures run one after the other */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -123,7 +123,7 @@ export class WritebackCapture implements OutputExtra {
   }
 
   /** A present result: its writeback fence goes to the capture waiting for it, else it is closed. */
-  take(r: PresentResult): void {
+  take(r: Pick<PresentResult, 'fences'>): void {
     const fence = r.fences[0];
     if (!fence) return;
     if (this.#fence) this.#fence(r);
@@ -167,7 +167,7 @@ export class WritebackCapture implements OutputExtra {
     }
     const { map, dumb } = buf;
     map.bytes().fill(0xff);
-    const got = new Promise<PresentResult>((resolve) => (this.#fence = resolve));
+    const got = new Promise<Pick<PresentResult, 'fences'>>((resolve) => (this.#fence = resolve));
     this.#armed = true;
     try {
       const r = await host.refresh();

@@ -21,12 +21,14 @@ import {
   WaylandServer,
   fourcc,
   formatName,
+  PRESENTATION_ZERO_COPY,
   modifierName,
   ShmBuffer,
   installShm,
   type CameraSource,
   type Device,
   type PresentResult,
+  type SceneResult,
   type ScanoutBuffer,
   type ServerResource,
   type SurfacePlacement,
@@ -41,6 +43,7 @@ import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
+import { buildScene, type BuiltScene } from './scene.js';
 import { Shell } from './shell.js';
 import { installSinglePixelBuffer } from './single-pixel.js';
 import { installSubcompositor } from './subsurface.js';
@@ -100,6 +103,12 @@ export interface KioskStats {
   direct: number;
   copied: number;
   bytesCopied: number;
+  /**
+   * Frames of several surfaces (subsurfaces, popups, viewports, single-pixel buffers) shown
+   * through presentScene: planes used by the last one, surfaces composed and bytes composed over
+   * all of them. (A frame of one plain surface goes the single-surface way, counted above.)
+   */
+  scene: { frames: number; planesUsed: number; surfacesComposed: number; bytesComposed: number };
   commits: number;
   imports: number;
   addfb2: number;
@@ -115,12 +124,16 @@ export interface KioskStats {
 }
 
 export interface KioskFrameInfo {
+  /** a scene frame is 'direct' when every surface is on a plane, else 'copy' (some were composed) */
   readonly path: 'direct' | 'copy' | 'black';
   /** what was shown: a client's buffer, the camera, or nothing */
   readonly source: 'client' | 'camera' | 'none';
   /** The buffer shown (describeBuffer), none for black. */
   readonly buffer?: string;
+  /** bytes copied, or composed for a scene frame */
   readonly bytesCopied: number;
+  /** A scene frame: per surface, bottom to top, on a plane or composed and why. */
+  readonly scene?: SceneResult['surfaces'];
   /** wp_presentation flags of the flip. */
   readonly flags: number;
   readonly sequence: number;
@@ -247,7 +260,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       schedule();
     });
     // Frame callbacks of surfaces not shown: answered every HIDDEN_FRAME_INTERVAL_MS (pacer.ts)
-    const hidden = new HiddenFrames({ intervalMs: HIDDEN_FRAME_INTERVAL_MS, shown: (s) => shell.top?.surface === s });
+    const hidden = new HiddenFrames({ intervalMs: HIDDEN_FRAME_INTERVAL_MS, shown: (s) => shell.top?.surface === s || sceneShown.has(s) });
+    /** the surfaces of the last scene frame (empty while single-surface frames are shown) */
+    let sceneShown = new Set<Surface>();
     const surfaces = installCompositor(server, (s) => {
       hidden.watch(s);
       s.onCommit(() => {
@@ -261,9 +276,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           } else currentOf.delete(s);
           prev?.unlock(); // the last lock of a replaced buffer sends its wl_buffer.release
         }
-        if (shell.top?.surface === s) schedule();
+        // any surface of the shown toplevel's client may be part of its scene (subsurfaces, popups)
+        if (shell.top?.surface === s || sceneShown.has(s) || (shell.top && shell.top.client === s.resource.client)) schedule();
       });
       s.resource.onDestroy(() => {
+        if (sceneShown.has(s)) schedule();
         const prev = currentOf.get(s);
         currentOf.delete(s);
         prev?.unlock();
@@ -293,6 +310,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // ---- frames ----
     const frameListeners: Array<(info: KioskFrameInfo) => void> = [];
     const counts = { frames: 0, direct: 0, copied: 0, bytesCopied: 0 };
+    const sceneCounts = { frames: 0, planesUsed: 0, surfacesComposed: 0, bytesComposed: 0 };
+    /** the verdict line last logged for a surface of a scene */
+    const verdictLogged = new WeakMap<Surface, string>();
     /** stats of live buffers, and a bounded history of those gone (or replaced by a path change) */
     const liveStats = new Map<ServerResource, KioskBufferStats>();
     const goneStats: KioskBufferStats[] = [];
@@ -304,10 +324,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     let rotatedPlane = false;
     let dirty = false;
     let running: Promise<void> | null = null;
-    const take = (r: PresentResult): void => capture.take(r);
+    const take = (r: Pick<PresentResult, 'fences'>): void => capture.take(r);
     // Frame callbacks and feedback of commits that put nothing new on screen: answered at the
     // next vblank, a flip's or one predicted from the last flip (pacer.ts)
-    const pacer = new VblankPacer<Surface>({ refreshNs: presenter.refreshNs, shown: (s) => showing === s });
+    const pacer = new VblankPacer<Surface>({ refreshNs: presenter.refreshNs, shown: (s) => showing === s || sceneShown.has(s) });
     const emit = (info: KioskFrameInfo): void => {
       for (const fn of frameListeners) {
         try {
@@ -356,7 +376,17 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     async function frame(): Promise<void> {
       retireCamera();
-      const s = shell.top?.surface;
+      const top = shell.top;
+      const s = top?.surface;
+      // the shown toplevel's tree: several surfaces (or one that needs more than a plain
+      // placement: a viewport, a single-pixel buffer) go through presentScene
+      const built = top ? buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: (x) => currentOf.get(x) }) : undefined;
+      if (s && built && needsScene(built, s)) return showScene(built);
+      if (sceneShown.size > 0) {
+        // back from a scene: the single-surface path's copy has not followed the screen meanwhile
+        sceneShown = new Set();
+        s?.damageAll();
+      }
       const cur = s ? currentOf.get(s) : undefined;
       if (!s || !cur) {
         if (camera?.latest) return showCamera(camera);
@@ -457,6 +487,95 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (frameListeners.length > 0) emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
     }
 
+    /** A scene of more than the toplevel's plain surface. */
+    function needsScene(b: BuiltScene, s: Surface): boolean {
+      if (b.entries.length !== 1) return b.entries.length > 1;
+      const e = b.entries[0]!;
+      return e.surface !== s || (e.scene.content as { kind: string }).kind === 'solid' || s.viewportSrc !== null || s.viewportDst !== null;
+    }
+
+    /**
+     * One frame of several surfaces: presentScene assigns planes across them and composes the
+     * rest. Every surface of the scene gets its frame callbacks and presentation feedback after
+     * the flip (ZERO_COPY for those on a plane); the log says per surface, when it changes, plane
+     * or composed and why.
+     */
+    async function showScene(b: BuiltScene): Promise<void> {
+      const next = new Set(b.entries.map((e) => e.surface));
+      // a surface new to the screen is damaged all over
+      for (const e of b.entries) if (!sceneShown.has(e.surface) && showing !== e.surface) e.surface.damageAll();
+      const taken = b.entries.map((e) => ({ surface: e.surface, ...e.surface.takeFrame() }));
+      let r: SceneResult;
+      try {
+        r = await presenter.presentScene(b.frame);
+      } catch (err) {
+        for (const x of taken) {
+          for (const fb of x.feedbacks) fb.discarded();
+          sendDone(x.frames);
+        }
+        throw err;
+      }
+      sceneShown = next;
+      showing = b.entries.find((e) => e.surface === shell.top?.surface)?.surface ?? b.entries[0]?.surface ?? null;
+      take(r);
+      if (!r.committed) {
+        // nothing new on screen: callbacks and feedback wait for the next vblank
+        for (const x of taken) pacer.defer({ surface: x.surface, frames: x.frames, feedbacks: x.feedbacks });
+        return;
+      }
+      const p = r.presentation;
+      if (!p) {
+        for (const x of taken) {
+          for (const fb of x.feedbacks) fb.discarded();
+          sendDone(x.frames);
+        }
+        return;
+      }
+      for (const x of taken) pacer.supersede(x.surface);
+      pacer.flipped(p);
+      rotatedPlane = r.surfaces.some((v, i) => v.path === 'plane' && ((b.frame.surfaces[i]?.rotation ?? 0) !== 0 || b.frame.surfaces[i]?.reflectX === true));
+      counts.frames++;
+      if (r.surfacesComposed === 0) counts.direct++;
+      else counts.copied++;
+      counts.bytesCopied += r.bytesComposed;
+      sceneCounts.frames++;
+      sceneCounts.planesUsed = r.planesUsed;
+      sceneCounts.surfacesComposed += r.surfacesComposed;
+      sceneCounts.bytesComposed += r.bytesComposed;
+      const nowMs = Number(p.timestampNs / 1_000_000n);
+      for (let i = 0; i < taken.length; i++) {
+        const x = taken[i]!;
+        const v = r.surfaces[i];
+        const onPlane = v?.path === 'plane';
+        if (v) {
+          const content = b.frame.surfaces[i]!.content;
+          const what = (content as { kind: string }).kind === 'solid' ? 'single-pixel fill' : describeBuffer(content as ScanoutBuffer);
+          const line = `${what}: ${onPlane ? `plane ${v.plane}` : `composed${v.plane !== undefined ? ` on plane ${v.plane}` : ''}`}${v.reasons.length ? ` (${[...new Set(v.reasons.map((q) => `${q.code}: ${q.detail}`))].join('; ')})` : ''}`;
+          if (verdictLogged.get(x.surface) !== line) {
+            verdictLogged.set(x.surface, line);
+            log(`client ${x.surface.resource.client.pid} wl_surface@${x.surface.resource.id} ${line}`);
+          }
+        }
+        const flags = (p.flags & ~PRESENTATION_ZERO_COPY) | (onPlane ? p.flags & PRESENTATION_ZERO_COPY : 0);
+        const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags };
+        for (const fb of x.feedbacks) fb.presented(info);
+        sendDone(x.frames, nowMs);
+      }
+      if (frameListeners.length > 0) {
+        const first = b.frame.surfaces[0]?.content;
+        emit({
+          path: r.surfacesComposed === 0 ? 'direct' : 'copy',
+          source: 'client',
+          ...(first && (first as { kind: string }).kind !== 'solid' ? { buffer: describeBuffer(first as ScanoutBuffer) } : {}),
+          bytesCopied: r.bytesComposed,
+          scene: r.surfaces,
+          flags: p.flags,
+          sequence: p.sequence,
+          timestampNs: p.timestampNs,
+        });
+      }
+    }
+
     // ---- the camera (--camera, camera.ts) ----
     async function showCamera(c: KioskCamera): Promise<void> {
       const { result: r, placement, buffer: b } = await c.show(presenter, transform, modeSize);
@@ -523,6 +642,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         const cpu = process.cpuUsage(cpuStart);
         return {
           ...counts,
+          scene: { ...sceneCounts },
           commits: ps.commits,
           imports: device.primeImports, // every PRIME import on the device: linux-dmabuf's one per buffer, the verdicts' of other buffers
           addfb2: ps.addfb2,

@@ -12,13 +12,13 @@
  * pixels through the buffer scale and transform; the rotation is placementFor's (buffer
  * transform composed with the output's). Opaque: an X format or an opaque single-pixel colour,
  * else the wl_surface opaque region placed on the CRTC (true when it covers the surface).
- * Damage: the surface's, in buffer pixels, clipped to the buffer.
+ * Damage: the surface's, in buffer pixels, clipped to the buffer (read, not taken: the caller
+ * takes each surface's frame when it presents the scene).
  */
 import { formatInfo } from 'primebuf/formats';
 import { placementFor, type ModeSize, type Rect, type SceneFrame, type SceneSurface, type ScanoutBuffer, type SolidColor } from 'primebuf/scanout';
 import type { BufferLifetime } from 'primebuf/wayland';
-import { clipDamage, type FeedbackSink, type Surface } from './compositor.js';
-import type { ServerResource } from 'primebuf';
+import { clipDamage, type Surface } from './compositor.js';
 import { SinglePixelBuffer } from './single-pixel.js';
 
 /**
@@ -47,20 +47,12 @@ export interface SceneOptions {
   readonly bufferOf: (s: Surface) => BufferLifetime | undefined;
   /** The cursor surface, its top-left corner in logical output coordinates. */
   readonly cursor?: { readonly surface: Surface; readonly x: number; readonly y: number } | undefined;
-  /**
-   * Take each surface's frame (its damage starts again from nothing, its frame callbacks and
-   * feedback go to the caller): what the kiosk does for the frame it presents. Default: only read.
-   */
-  readonly take?: boolean;
 }
 
 /** One surface of a built scene, beside its SceneSurface. */
 export interface SceneEntry {
   readonly surface: Surface;
   readonly scene: SceneSurface;
-  /** taken frame callbacks and feedback (empty unless `take`) */
-  readonly frames: ServerResource<'wl_callback'>[];
-  readonly feedbacks: FeedbackSink[];
 }
 
 export interface BuiltScene {
@@ -158,11 +150,7 @@ export function buildScene(root: SceneRoot | undefined, opts: SceneOptions): Bui
           : inside.map((r) => transformRect({ x: r.x + lx, y: r.y + ly, width: r.width, height: r.height }, rot, logical.width, logical.height));
       if (Array.isArray(opaque) && opaque.length === 0) opaque = false;
     }
-    let frames: ServerResource<'wl_callback'>[] = [];
-    let feedbacks: FeedbackSink[] = [];
-    let damage = s.damage;
-    if (opts.take) ({ damage, frames, feedbacks } = s.takeFrame());
-    const clipped = clipDamage(damage, bw, bh);
+    const clipped = clipDamage(s.damage, bw, bh);
     const scene: SceneSurface = {
       id: s.resource.key,
       content,
@@ -174,7 +162,7 @@ export function buildScene(root: SceneRoot | undefined, opts: SceneOptions): Bui
       ...(clipped ? { damage: clipped } : {}),
       ...(cursor ? { cursor: true } : {}),
     };
-    entries.push({ surface: s, scene, frames, feedbacks });
+    entries.push({ surface: s, scene });
   };
 
   /** `s` and its subsurfaces in stacking order; a surface without a buffer hides its subtree. */

@@ -1,0 +1,173 @@
+// The kiosk's scene frames on the real vkms kernel (issue 20): a toplevel with a subsurface goes
+// through presenter.presentScene; the writeback capture shows the subsurface at its position over
+// its parent; every surface of the scene gets its frame callbacks and presentation feedback; a
+// desynchronized subsurface updates alone; the kiosk's log says per surface where it went and why
+// and its stats count the scene frames.
+import t from 'tap';
+import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
+import { startKiosk, type Kiosk, type KioskCapture } from '../../compositor-example/kiosk.js';
+import { requireVkms, privateRuntimeDir } from './devices-util.js';
+import { colourBuffer, openToplevel } from '../util/toplevel.js';
+import type { TapTest } from './leak.js';
+
+t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
+
+const vkms = requireVkms(t);
+privateRuntimeDir(t, 'primebuf-kiosk-scene-');
+
+const ZERO_COPY = 0x8;
+
+function pixel(c: KioskCapture, x: number, y: number): number {
+  return new DataView(c.pixels.buffer, c.pixels.byteOffset, c.pixels.byteLength).getUint32(y * c.stride + x * 4, true) & 0xffffff;
+}
+
+/** Pixels of the capture that differ from `want(x, y)`. */
+function diff(c: KioskCapture, want: (x: number, y: number) => number): { bad: number; first: string } {
+  let bad = 0;
+  let first = '';
+  for (let y = 0; y < c.height; y++) {
+    for (let x = 0; x < c.width; x++) {
+      const v = pixel(c, x, y);
+      const w = want(x, y) & 0xffffff;
+      if (v !== w && bad++ === 0) first = ` first (${x},${y}) 0x${v.toString(16)} want 0x${w.toString(16)}`;
+    }
+  }
+  return { bad, first };
+}
+
+async function withKiosk(t: TapTest, socket: string, fn: (k: Kiosk, log: string[]) => Promise<void>): Promise<void> {
+  const log: string[] = [];
+  const k = await startKiosk({ device: vkms.path, socket, log: (l) => log.push(l) });
+  try {
+    await fn(k, log);
+  } finally {
+    if (!t.passing()) t.comment(`kiosk log (last lines):\n${log.slice(-30).join('\n')}`);
+    await k.close();
+  }
+}
+
+function feedback(p: WaylandProxy<'wp_presentation'>, surface: WaylandProxy<'wl_surface'>): Promise<number | 'discarded'> {
+  const fb = p.request('feedback', { surface });
+  return new Promise((resolve) => {
+    fb.on('presented', ({ flags }) => resolve(flags));
+    fb.on('discarded', () => resolve('discarded'));
+  });
+}
+
+function frame(surface: WaylandProxy<'wl_surface'>): Promise<number> {
+  const cb = surface.request('frame', {});
+  return new Promise((resolve) => cb.on('done', ({ callback_data }) => resolve(callback_data)));
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  return Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref())]);
+}
+
+t.test('a toplevel with a subsurface: both on screen, each with its callbacks and feedback', async (t) => {
+  await withKiosk(t, 'kiosk-scene-sub', async (k, log) => {
+    const conn = WaylandConnection.connect(k.socket);
+    t.teardown(() => conn.close());
+    let size = { width: 0, height: 0 };
+    const top = await openToplevel(conn, (s) => (size = s));
+    const shm = top.bind('wl_shm', 1);
+    const sub = top.bind('wl_subcompositor', 1);
+    const pres = top.bind('wp_presentation', 1);
+    const W = k.output.mode.hdisplay;
+    const H = k.output.mode.vdisplay;
+    t.same(size, { width: W, height: H }, 'configured to the mode');
+    const [A, B, C] = [0x204060, 0xc08020, 0x30a050];
+    const [sx, sy, sw, sh] = [100, 50, 128, 96];
+    const child = top.compositor.request('create_surface', {});
+    const ss = sub.request('get_subsurface', { surface: child, parent: top.surface });
+    ss.request('set_position', { x: sx, y: sy });
+    child.request('attach', { buffer: colourBuffer(shm, sw, sh, B, 'sealed'), x: 0, y: 0 });
+    const childFrame = frame(child);
+    const childFb = feedback(pres, child);
+    child.request('commit', {}); // synchronized: cached until the parent commits
+    top.surface.request('attach', { buffer: colourBuffer(shm, W, H, A, 'sealed'), x: 0, y: 0 });
+    const topFb = feedback(pres, top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    const [cf, tf, cd] = await Promise.all([within(childFb, 20000), within(topFb, 20000), within(childFrame, 20000)]);
+    t.not(cf, 'timeout', 'the subsurface hears of its frame');
+    t.not(cf, 'discarded', 'the subsurface commit is presented');
+    t.not(tf, 'discarded', 'the toplevel commit is presented');
+    t.not(cd, 'timeout', "the subsurface's frame callback is done");
+    const inside = (x: number, y: number, cx: number): number => (x >= sx && x < sx + sw && y >= sy && y < sy + sh ? cx : A);
+    let cap = await k.capture();
+    let d = diff(cap, (x, y) => inside(x, y, B));
+    t.equal(d.bad, 0, `the subsurface at (${sx}, ${sy}) over its parent, every pixel${d.first}`);
+    const s = k.stats();
+    t.ok(s.scene.frames >= 1, `scene frames counted (${s.scene.frames})`);
+    t.ok(s.scene.planesUsed >= 1, `planes used (${s.scene.planesUsed})`);
+    t.comment(`stats.scene ${JSON.stringify(s.scene)}; feedback flags toplevel ${String(tf)}, subsurface ${String(cf)}`);
+    const lines = log.filter((l) => / wl_surface@\d+ .*: (plane \d+|composed)/.test(l));
+    t.ok(lines.length >= 2, `the log says per surface plane or composed:\n${lines.join('\n')}`);
+    if (typeof cf === 'number') {
+      const onPlane = lines.some((l) => l.includes(`wl_surface@${child.id} `) && /: plane \d+/.test(l));
+      t.equal((cf & ZERO_COPY) !== 0, onPlane, 'the subsurface feedback says ZERO_COPY exactly when it is on a plane of its own');
+    }
+    // desynchronized: the subsurface alone updates the screen
+    ss.request('set_desync', {});
+    child.request('attach', { buffer: colourBuffer(shm, sw, sh, C, 'sealed'), x: 0, y: 0 });
+    child.request('damage_buffer', { x: 0, y: 0, width: sw, height: sh });
+    const alone = feedback(pres, child);
+    const aloneFrame = frame(child);
+    child.request('commit', {});
+    conn.flush();
+    const [af, ad] = await Promise.all([within(alone, 20000), within(aloneFrame, 20000)]);
+    t.not(af, 'discarded', 'a desynchronized commit is presented without the parent');
+    t.not(af, 'timeout');
+    t.not(ad, 'timeout', 'and its frame callback is done');
+    cap = await k.capture();
+    d = diff(cap, (x, y) => inside(x, y, C));
+    t.equal(d.bad, 0, `the new colour on screen, the parent unchanged${d.first}`);
+    // the subsurface unmapped (NULL buffer, desynchronized): the parent alone again
+    child.request('attach', { buffer: null, x: 0, y: 0 });
+    const gone = frame(top.surface);
+    child.request('commit', {});
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(gone, 20000), 'timeout');
+    cap = await k.capture();
+    d = diff(cap, () => A);
+    t.equal(d.bad, 0, `the parent alone${d.first}`);
+  });
+});
+
+t.test('a single-pixel buffer below the toplevel, stretched by its viewport', async (t) => {
+  await withKiosk(t, 'kiosk-scene-spb', async (k, log) => {
+    const conn = WaylandConnection.connect(k.socket);
+    t.teardown(() => conn.close());
+    const top = await openToplevel(conn, () => undefined);
+    const shm = top.bind('wl_shm', 1);
+    const sub = top.bind('wl_subcompositor', 1);
+    const vpr = top.bind('wp_viewporter', 1);
+    const spb = top.bind('wp_single_pixel_buffer_manager_v1', 1);
+    const W = k.output.mode.hdisplay;
+    const H = k.output.mode.vdisplay;
+    // the toplevel: a small XRGB picture on a viewport that keeps it small, centred; a full-size fill above it
+    const px = spb.request('create_u32_rgba_buffer', { r: 0xffffffff, g: 0, b: 0, a: 0xffffffff });
+    const child = top.compositor.request('create_surface', {});
+    const ss = sub.request('get_subsurface', { surface: child, parent: top.surface });
+    ss.request('set_position', { x: 0, y: 0 });
+    vpr.request('get_viewport', { surface: child }).request('set_destination', { width: 64, height: 32 });
+    child.request('attach', { buffer: px, x: 0, y: 0 });
+    child.request('commit', {});
+    top.surface.request('attach', { buffer: colourBuffer(shm, W, H, 0x102030, 'sealed'), x: 0, y: 0 });
+    const done = frame(top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(done, 20000), 'timeout', 'presented');
+    t.ok(log.some((l) => /single-pixel fill: /.test(l)), `the fill has its verdict line:\n${log.filter((l) => /wl_surface@/.test(l)).join('\n')}`);
+    let cap: KioskCapture | undefined;
+    try {
+      cap = await k.capture();
+    } catch (err) {
+      t.fail(`capture: ${String(err)}`);
+      return;
+    }
+    const d = diff(cap, (x, y) => (x < 64 && y < 32 ? 0xff0000 : 0x102030));
+    t.equal(d.bad, 0, `a 64x32 red fill at the top-left over the toplevel${d.first}`);
+  });
+});

@@ -97,3 +97,16 @@ export {
 } from './presenter.js';
 export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
 export { exportWriteFence } from './implicit-sync.js';
+export { composeLayers, COMPOSE_SOURCE_FORMATS, COMPOSE_TARGET_FORMATS } from './compose.js';
+export type {
+  SceneSurfaceId,
+  SolidColor,
+  SceneSurface,
+  SceneFrame,
+  SceneSurfaceResult,
+  ComposeLayer,
+  ComposeImageLayer,
+  ComposeSolidLayer,
+  ComposeJob,
+  ComposeResult,
+} from './scene-types.js';

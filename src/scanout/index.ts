@@ -112,3 +112,16 @@ export type {
 export type { SceneAssignPlane, SceneAssignSurface, SceneCandidate, SceneAssignInput, SceneAssignment, SceneTestResult } from './scene-assign.js';
 export type { InFence } from './output-state.js';
 export { exportWriteFence } from './implicit-sync.js';
+export { composeLayers, COMPOSE_SOURCE_FORMATS, COMPOSE_TARGET_FORMATS } from './compose.js';
+export type {
+  SceneSurfaceId,
+  SolidColor,
+  SceneSurface,
+  SceneFrame,
+  SceneSurfaceResult,
+  ComposeLayer,
+  ComposeImageLayer,
+  ComposeSolidLayer,
+  ComposeJob,
+  ComposeResult,
+} from './scene-types.js';

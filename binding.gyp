@@ -16,6 +16,7 @@
         "native/dmabuf.cc",
         "native/alloc.cc",
         "native/copy.cc",
+        "native/compose.cc",
         "native/shm.cc",
         "native/v4l2.cc",
         "native/egl.cc",
@@ -60,11 +61,11 @@
         "<(SHARED_INTERMEDIATE_DIR)/protocols",
       ],
       "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags": ["<!@(pkg-config --cflags libdrm wayland-server wayland-client)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags": ["<!@(pkg-config --cflags libdrm pixman-1 wayland-server wayland-client)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=gnu++20", "-fexceptions"],
-      "libraries": ["<!@(pkg-config --libs libdrm wayland-server wayland-client)", "-ldl"],
+      "libraries": ["<!@(pkg-config --libs libdrm pixman-1 wayland-server wayland-client)", "-ldl"],
       "conditions": [
         ["has_gbm==1", {
           "defines": ["PRIMEBUF_HAVE_GBM=1"],

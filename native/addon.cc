@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   primebuf::InitDmabuf(env, exports);
   primebuf::InitAlloc(env, exports);
   primebuf::InitCopy(env, exports);
+  primebuf::InitCompose(env, exports);
   primebuf::InitShm(env, exports);
   primebuf::InitV4l2(env, exports);
   primebuf::InitEgl(env, exports);

@@ -266,9 +266,7 @@ __attribute__((target("avx2"))) void ConvertRowAvx2(uint8_t* d, const uint8_t* s
 // full range, from what the source says of its colour encoding). Fixed point, 16 fraction bits:
 // R = yScale(Y - yOffset) + rCr(Cr - 128), G = yScale(Y - yOffset) - gCb(Cb - 128) - gCr(Cr - 128),
 // B = yScale(Y - yOffset) + bCb(Cb - 128); rounded, clamped. Mechanism only: no default here.
-struct YuvMatrix {
-  int32_t yOffset = 0, yScale = 0, rCr = 0, gCb = 0, gCr = 0, bCb = 0;
-};
+// (YuvMatrix: copy.h)
 inline uint32_t Clamp8(int v) { return v < 0 ? 0u : v > 255 ? 255u : uint32_t(v); }
 inline uint32_t YuvToArgb(const YuvMatrix& m, int y, int cb, int cr) {
   int c = (y - m.yOffset) * m.yScale + 32768, d = cb - 128, e = cr - 128;
@@ -400,19 +398,14 @@ RowFn PickConversion(Kind s, Kind d) {
 }
 
 // ---- the request --------------------------------------------------------------------------
-struct Surface {
-  uint8_t* base = nullptr;  // start of the plane (byte range start + offset)
-  uint64_t length = 0;      // bytes of the byte range from `base` on
-  uint32_t format = 0, cpp = 0, stride = 0, width = 0, height = 0;
-  const uint8_t* chroma = nullptr;  // NV12: the CbCr plane
-  uint32_t chromaStride = 0;
-  int syncFd = -1;  // the dma-buf behind the memory, bracketed with DMA_BUF_IOCTL_SYNC around the job
-};
-
+// (Surface: copy.h)
 struct Rect {
   uint32_t sx, sy, dx, dy, w, h;
 };
 
+}  // namespace
+
+// U32Field .. KeepBoth: shared with compose.cc (declared in copy.h)
 uint32_t U32Field(Napi::Env env, Napi::Object o, const char* what, const char* key) {
   Napi::Value v = o.Get(key);
   std::string name = std::string(what) + "." + key;
@@ -454,7 +447,7 @@ Surface CheckSurface(Napi::Env env, const char* what, Surface s, uint8_t* base, 
 // { data: ArrayBuffer | ArrayBufferView, offset?, format, stride, width, height }, checked so
 // that every row of the width x height plane lies inside the byte range.
 // `data` receives the memory object, for the job to hold until it settles.
-Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object* dataOut, bool destination = false) {
+Surface ReadSurface(Napi::Env env, Napi::Value v, const char* what, Napi::Object* dataOut, bool destination) {
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(what) + " must be an object");
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value data = o.Get("data");
@@ -594,6 +587,18 @@ Row2Fn PickConvert2(Napi::Env env, const Surface& src, const Surface& dst, const
   return nullptr;
 }
 
+// Row y of a YUYV or NV12 source, w pixels from column x (even), as XRGB8888 at d (compose.cc
+// stages such sources into XRGB8888 scratch: pixman has no NV12).
+void YuvRowToXrgb(const Surface& src, uint32_t x, uint32_t y, uint32_t w, uint8_t* d, const YuvMatrix& m) {
+  if (src.format == DRM_FORMAT_NV12)
+    Nv12Row<Kind::XRGB8888>(d, src.base + uint64_t(y) * src.stride + x, src.chroma + uint64_t(y / 2) * src.chromaStride + x, w, m);
+  else
+    YuyvRow<Kind::XRGB8888>(d, src.base + uint64_t(y) * src.stride + uint64_t(x) * 2, w, m);
+}
+
+void StreamCopy(uint8_t* d, const uint8_t* s, size_t n) { StreamRow(d, s, n); }
+void StreamFence() { StoreFence(); }
+
 // The pool thread writes into this memory: keep both objects from being collected until the
 // job is done (released on the JS thread, with the task). Unmapping it meanwhile (closing the
 // Mapping) is the caller's to prevent.
@@ -603,6 +608,8 @@ std::shared_ptr<std::vector<Napi::ObjectReference>> KeepBoth(Napi::Object srcDat
   keep->push_back(Napi::Persistent(dstData));
   return keep;
 }
+
+namespace {
 
 // One validated copy: what the pool thread reads and writes, nothing N-API.
 struct Job {
@@ -717,7 +724,9 @@ void RunJob(void* p) {
 // One pool trip per copy instead of one per ioctl. A bracket whose START failed is not ended and
 // nothing after a failed START runs; the first error wins (a START's, else the copy's, else an
 // END's). A failure carries `syncCalls`, the ioctls issued; a success issued two per dma-buf.
-PoolResult InBrackets(int srcFd, int dstFd, const std::function<PoolResult()>& body) {
+}  // namespace
+
+PoolResult InBrackets(const std::vector<int>& readFds, int dstFd, const std::function<PoolResult()>& body) {
   uint32_t calls = 0;
   PoolResult r;
   auto sync = [&](int fd, uint64_t flags) {
@@ -726,7 +735,8 @@ PoolResult InBrackets(int srcFd, int dstFd, const std::function<PoolResult()>& b
     if (r.err == 0) r = PoolResult{errno, "DMA_BUF_IOCTL_SYNC", "dma-buf fd " + std::to_string(fd) + " flags " + std::to_string(flags)};
     return false;
   };
-  bool srcOn = srcFd >= 0 && sync(srcFd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+  size_t readsOn = 0;  // readFds[0, readsOn) started
+  while (r.err == 0 && readsOn < readFds.size() && sync(readFds[readsOn], DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ)) readsOn++;
   bool dstOn = r.err == 0 && dstFd >= 0 && sync(dstFd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
   if (r.err == 0) {
     try {
@@ -736,10 +746,16 @@ PoolResult InBrackets(int srcFd, int dstFd, const std::function<PoolResult()>& b
     }
   }
   if (dstOn) sync(dstFd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
-  if (srcOn) sync(srcFd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+  while (readsOn > 0) sync(readFds[--readsOn], DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
   if (r.err) r.props.push_back({"syncCalls", double(calls)});
   return r;
 }
+
+PoolResult InBrackets(int srcFd, int dstFd, const std::function<PoolResult()>& body) {
+  return srcFd >= 0 ? InBrackets(std::vector<int>{srcFd}, dstFd, body) : InBrackets(std::vector<int>{}, dstFd, body);
+}
+
+namespace {
 
 // Queues `job`; `keep` (memory objects, a pool reference) is released on the JS thread with
 // the task, after the job settled either way.

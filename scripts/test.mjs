@@ -22,6 +22,7 @@ const wantVkms = only.has('--vkms') || !only.has('--unit');
 const APT = {
   'pkg-config': 'pkg-config',
   libdrm: 'libdrm-dev',
+  'pixman-1': 'libpixman-1-dev',
   'wayland-server': 'libwayland-dev',
   'wayland-client': 'libwayland-dev',
   'wayland-scanner': 'libwayland-bin',
@@ -32,7 +33,7 @@ const APT = {
 function missingSystemDeps() {
   const missing = new Set();
   if (output('sh', ['-c', 'command -v pkg-config']) === null) return new Set(Object.values(APT));
-  for (const mod of ['libdrm', 'wayland-server', 'wayland-client', 'gbm', 'egl']) {
+  for (const mod of ['libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'gbm', 'egl']) {
     if (output('pkg-config', ['--exists', mod]) === null) missing.add(APT[mod]);
   }
   if (output('sh', ['-c', 'command -v wayland-scanner']) === null) missing.add(APT['wayland-scanner']);

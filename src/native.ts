@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeUnavailableError, SystemError } from './errors.js';
+import type { ComposeNative } from './native/compose.js';
 import type { CopyNative } from './native/copy.js';
 import type { AllocNative, DmabufNative } from './native/dmabuf.js';
 import type { DrmNative } from './native/drm.js';
@@ -28,7 +29,7 @@ export interface CommonNative {
   dupFd(fd: number): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative & ShmNative & V4l2Native;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative & ComposeNative & ShmNative & V4l2Native;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -133,7 +133,8 @@ export function canCopy(src: number, dst: number): boolean {
   return CONVERTIBLE_FORMATS.includes(src) && CONVERTIBLE_FORMATS.includes(dst);
 }
 
-function rawSurface(s: CopySurface): RawCopySurface {
+/** @internal The native job's view of a surface (compose.ts shares it). */
+export function rawSurface(s: CopySurface): RawCopySurface {
   // A closed Mapping throws ClosedError here, before any bracket starts.
   const data = s.memory instanceof Mapping ? s.memory.buffer : s.memory;
   const raw: RawCopySurface = { data, offset: s.offset ?? 0, format: s.format, stride: s.stride, width: s.width, height: s.height };
@@ -281,8 +282,8 @@ function runJob(src: CopySurface | undefined, dst: CopySurface, stats: CopyStats
   );
 }
 
-/** `job` with `r` (a mapping, a dma-buf, or anything else: nothing to keep) held while it runs. */
-function keeping(r: unknown, job: () => Promise<number>): () => Promise<number> {
+/** @internal `job` with `r` (a mapping, a dma-buf, or anything else: nothing to keep) held while it runs. */
+export function keeping<T>(r: unknown, job: () => Promise<T>): () => Promise<T> {
   if (r instanceof Mapping) return () => r.use(job);
   if (r instanceof Dmabuf) return () => r.keepOpen(job);
   return job;

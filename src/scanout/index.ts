@@ -96,19 +96,20 @@ export {
   type SurfacePlacement,
 } from './presenter.js';
 export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
-export type {
-  SceneFrame,
-  SceneSurface,
-  SceneSurfaceId,
-  SceneSurfaceResult,
-  SceneResult,
-  SolidColor,
-  ComposeJob,
-  ComposeLayer,
-  ComposeImageLayer,
-  ComposeSolidLayer,
-  ComposeResult,
-} from './scene-types.js';
+export type { SceneResult } from './scene-types.js';
 export type { SceneAssignPlane, SceneAssignSurface, SceneCandidate, SceneAssignInput, SceneAssignment, SceneTestResult } from './scene-assign.js';
 export type { InFence } from './output-state.js';
 export { exportWriteFence } from './implicit-sync.js';
+export { composeLayers, COMPOSE_SOURCE_FORMATS, COMPOSE_TARGET_FORMATS } from './compose.js';
+export type {
+  SceneSurfaceId,
+  SolidColor,
+  SceneSurface,
+  SceneFrame,
+  SceneSurfaceResult,
+  ComposeLayer,
+  ComposeImageLayer,
+  ComposeSolidLayer,
+  ComposeJob,
+  ComposeResult,
+} from './scene-types.js';

@@ -60,6 +60,7 @@ import type { ScanoutBuffer } from './verdict-buffer.js';
 import { findPlane, scanoutDeviceFromLive, type ScanoutDeviceInfo, type ScanoutPlaneInfo } from './verdict-device.js';
 import { KmsScanoutKernel } from './verdict-kms.js';
 import { SceneRunner, type ScenePlaneInfo } from './scene.js';
+import { composeLayers } from './compose.js';
 import type { ComposeJob, ComposeResult, SceneFrame, SceneResult, SceneSurfaceResult } from './scene-types.js';
 import { modelOf } from '../kms/model.js';
 
@@ -434,14 +435,7 @@ export class Presenter {
 
   #sceneRunner(): SceneRunner {
     if (this.#scene) return this.#scene;
-    const compose =
-      this.#opts.compose ??
-      (async (job: ComposeJob): Promise<ComposeResult> => {
-        const spec = './compose.js'; // compose.ts (pixman); loaded when first needed
-        const m = (await import(spec)) as { composeLayers?: (job: ComposeJob) => Promise<ComposeResult> };
-        if (!m.composeLayers) throw new PrimebufError('composeLayers is not available in this build');
-        return m.composeLayers(job);
-      });
+    const compose = this.#opts.compose ?? composeLayers;
     const isClosed = (): boolean => this.#closed;
     this.#scene = new SceneRunner({
       crtcId: this.crtcId,

@@ -100,6 +100,12 @@ export interface ComposeImageLayer {
   readonly rotation?: number;
   /** Blend as if alpha were 1 (an X format, or an opaque region covering it). */
   readonly opaque?: boolean;
+  /**
+   * Memory that may be truncated under us (a wl_shm pool without a shrink seal): read only
+   * through a copy under the SIGBUS guard; a fault rejects the job with SystemError 'EFAULT'
+   * (syscall 'SIGBUS', `layer` its index) instead of killing the process.
+   */
+  readonly guarded?: boolean;
 }
 
 export interface ComposeSolidLayer {

@@ -478,14 +478,9 @@ export class SceneRunner {
     const clipped = mergeDamage(full ? [{ x: 0, y: 0, width: W, height: H }] : damage, W, H);
     return ring.composeFrame(clipped, async (target, needed) => {
       if (needed.length === 0) return 0;
-      const bracket = target.dmabuf;
-      if (bracket) await bracket.beginCpuAccessAsync('write');
-      try {
-        const r = await h.compose({ target, layers, clip: needed });
-        return r.bytes;
-      } finally {
-        if (bracket) await bracket.endCpuAccessAsync('write');
-      }
+      // composeLayers brackets the target (WRITE) and the dma-buf sources (READ) itself
+      const r = await h.compose({ target, layers, clip: needed });
+      return r.bytes;
     });
   }
 

@@ -97,3 +97,4 @@ export {
 } from './presenter.js';
 export { DumbRingBuffer, type PresenterRingBuffer } from './presenter-ring.js';
 export { exportWriteFence } from './implicit-sync.js';
+export type { SceneSurface, SceneSurfaceId, SceneFrame, SceneSurfaceResult, SolidColor } from './scene-types.js';

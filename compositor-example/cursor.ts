@@ -145,7 +145,7 @@ export interface KioskCursorOptions {
   readonly mode: { readonly width: number; readonly height: number };
   /** The output transform (degrees counter-clockwise): the arrow is turned with it, to look upright. */
   readonly rotation?: 0 | 90 | 180 | 270;
-  /** Makes the buffer (default: none; KioskCursor.forDevice uses dumbCursorBuffer). */
+  /** Makes the buffer (KioskCursor.forDevice passes dumbCursorBuffer of the display device). */
   readonly allocate: CursorAllocator;
 }
 

@@ -40,6 +40,7 @@ import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
 import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
+import { KioskCursor } from './cursor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
@@ -81,6 +82,11 @@ export interface KioskOptions {
   readonly camera?: string;
   /** DRM format the camera captures in (default XRGB8888). */
   readonly cameraFormat?: number;
+  /**
+   * No default cursor (--hide-cursor). Otherwise, until the kiosk has input, an arrow at the
+   * centre of the output, in a buffer the kiosk owns (cursor.ts).
+   */
+  readonly hideCursor?: boolean;
 }
 
 export interface KioskBufferStats {
@@ -147,6 +153,8 @@ export interface Kiosk {
   readonly output: KmsOutput;
   /** The camera's source (--camera): its stream's buffers are what the camera frames are shown from. */
   readonly camera: CameraSource | undefined;
+  /** The default cursor (cursor.ts): `cursor.sceneSurface()` is undefined with hideCursor. */
+  readonly cursor: KioskCursor;
   stats(): KioskStats;
   /** What is on screen now, through the writeback connector. */
   capture(): Promise<KioskCapture>;
@@ -212,6 +220,15 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // every buffer (a client's, a camera frame) has a life the presenter locks: nothing to hand back here
     });
     undo.push(() => presenter.close());
+    // The default cursor's buffer (none with hideCursor), owned by the kiosk, closed after the presenter.
+    const cursor = KioskCursor.forDevice(device, {
+      hidden: opts.hideCursor === true,
+      cursorWidth: out.resources.cursorWidth,
+      cursorHeight: out.resources.cursorHeight,
+      mode: modeSize,
+      rotation: transform,
+    });
+    undo.push(() => cursor.close());
     const primaryPlane = findPlane(scanoutDeviceFromLive(model), 'primary', crtcId)?.id;
 
     const server = new WaylandServer({ onHandlerError: (err, res) => log(`error in ${res.interface}@${res.id} of client ${res.client.pid}: ${err instanceof Error ? err.message : String(err)}`) });
@@ -637,6 +654,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       presenter,
       output: out,
       camera: camera?.src,
+      cursor,
       stats(): KioskStats {
         const ps = presenter.stats;
         const cpu = process.cpuUsage(cpuStart);
@@ -676,6 +694,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         presenter.close();
         // the presenter let go of the camera's buffers: STREAMOFF, the buffers freed
         if (camera) await camera.close();
+        cursor.close();
         capture.close();
         udmabuf?.close();
         device.close();

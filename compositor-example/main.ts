@@ -2,7 +2,7 @@
  * The kiosk's command line, like cage:
  *   npm run kiosk -- [--device /dev/dri/cardN] [--connector NAME] [--socket NAME]
  *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [--no-zero-copy]
- *                    [--camera /dev/videoN] [-- COMMAND ARGS...]
+ *                    [--camera /dev/videoN] [--hide-cursor] [-- COMMAND ARGS...]
  * Prints the socket it listens on. With a command it starts it with WAYLAND_DISPLAY set and exits
  * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0). Every
  * kernel resource is released before it exits; --stats writes the stats JSON then.
@@ -30,6 +30,7 @@ takes them, copied otherwise.
   --camera DEV       show a V4L2 camera (e.g. /dev/video0) fullscreen, centred at the largest
                      size it offers that fits the mode; a client toplevel is shown instead while
                      one is mapped
+  --hide-cursor      no default cursor (without input, an arrow at the centre of the output)
   --help             this text`;
 
 function replacer(_k: string, v: unknown): unknown {
@@ -51,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       'force-copy': { type: 'boolean', default: false },
       'no-zero-copy': { type: 'boolean', default: false },
       camera: { type: 'string' },
+      'hide-cursor': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -79,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       forceCopy: values['force-copy'],
       shmZeroCopy: !values['no-zero-copy'],
       ...(values.camera ? { camera: values.camera } : {}),
+      hideCursor: values['hide-cursor'],
       log,
     });
   } catch (err) {

@@ -26,7 +26,7 @@ interface Server {
  * size (the shell's sizeOf reads it), and a stand-in wl_seat (no input: only so that a client can
  * name a seat in xdg_popup.grab).
  */
-function startServer(): Server {
+function startServer(output: { width: number; height: number } = OUTPUT): Server {
   const server = new WaylandServer();
   const sizes = new WeakMap<ServerResource, { width: number; height: number }>();
   const s: Server = { server, toplevels: [], changes: 0, close: () => server.close() };
@@ -34,7 +34,7 @@ function startServer(): Server {
   installXdgShell(
     server,
     (r) => surfaces.get(r) as Surface | undefined,
-    () => OUTPUT,
+    () => output,
     {
       mapped: (tl) => void (s.toplevels.includes(tl) || s.toplevels.push(tl)),
       unmapped: () => undefined,
@@ -531,4 +531,31 @@ t.test('after a client protocol error the server goes on serving another client'
   const mine = s.toplevels.find((tl) => tl.popups().length > 0);
   t.match(mine?.popups(), [{ x: 50, y: 60 }], 'the other client popup is mapped');
   good.close();
+});
+
+t.test('set_reactive: a reactive popup is placed again (configure) when its toplevel is configured for a new output size', async (t) => {
+  const output = { width: 640, height: 480 };
+  const s = startServer(output);
+  const c = await connect(s);
+  t.teardown(() => {
+    c.close();
+    s.close();
+  });
+  const top = await mappedToplevel(c);
+  const reactivePos = positioner(c, { rect: [560, 10, 20, 20], anchor: ANCHOR.bottom_right, gravity: GRAVITY.bottom_right, adjust: ADJUST.slide_x });
+  reactivePos.request('set_reactive', {});
+  const reactive = popup(c, top.xs, reactivePos);
+  reactive.surf.request('commit', {});
+  const still = popup(c, top.xs, positioner(c, { rect: [560, 100, 20, 20], anchor: ANCHOR.bottom_right, gravity: GRAVITY.bottom_right, adjust: ADJUST.slide_x }));
+  still.surf.request('commit', {});
+  await c.conn.roundtrip();
+  mapPopup(c, reactive);
+  mapPopup(c, still);
+  t.equal(await errorOf(c), null);
+  t.same(reactive.configures, [[540, 30, 100, 50]], 'slid inside 640');
+  output.width = 800; // a new mode: the toplevel is configured again
+  s.toplevels[0]!.configure();
+  t.equal(await errorOf(c), null);
+  t.same(reactive.configures, [[540, 30, 100, 50], [580, 30, 100, 50]], 'the reactive popup: placed again, no slide needed in 800');
+  t.same(still.configures, [[540, 120, 100, 50]], 'the other popup: not configured again');
 });

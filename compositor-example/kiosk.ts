@@ -13,6 +13,15 @@
  * content and locked by the presenter while it reads it; the library sends wl_buffer.release with
  * the last unlock, and a destroyed buffer's caches leave with it. The kiosk keeps no map of them.
  * A commit that puts nothing new on screen waits for the next vblank instead (pacer.ts).
+ *
+ * Scenes: when the shown toplevel is more than one plain surface (subsurfaces, popups, a
+ * viewport, a single-pixel buffer: scene.ts builds the SceneFrame), the frame goes through
+ * presenter.presentScene with the default cursor on top (cursor.ts): planes assigned across the
+ * surfaces, the rest composed. Every surface of the scene gets its frame callbacks and feedback
+ * (ZERO_COPY for those on a plane of their own), the log says per surface plane or composed and
+ * why, stats.scene counts planes used, surfaces composed and bytes composed. A single plain
+ * surface keeps the single-surface present() (its per-buffer stats, linux-dmabuf scanout
+ * feedback and copy path), without the cursor.
  */
 import { existsSync } from 'node:fs';
 import {
@@ -29,6 +38,7 @@ import {
   type Device,
   type PresentResult,
   type SceneResult,
+  type SceneSurface,
   type ScanoutBuffer,
   type ServerResource,
   type SurfacePlacement,
@@ -309,6 +319,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         for (const o of outputs.of(t.client)) t.surface.resource.send('enter', { output: o }); // fullscreen on the one output
         shell.mapped(t);
       },
+      // a popup mapped, moved or gone changes the scene without a commit of the toplevel
+      popupsChanged: (t: Toplevel) => {
+        if (shell.top === t) schedule();
+      },
       unmapped: (t: Toplevel) => {
         log(`client ${t.client.pid}: toplevel unmapped`);
         t.surface.discardFeedback();
@@ -330,6 +344,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const sceneCounts = { frames: 0, planesUsed: 0, surfacesComposed: 0, bytesComposed: 0 };
     /** the verdict line last logged for a surface of a scene */
     const verdictLogged = new WeakMap<Surface, string>();
+    let cursorLogged = '';
     /** stats of live buffers, and a bounded history of those gone (or replaced by a path change) */
     const liveStats = new Map<ServerResource, KioskBufferStats>();
     const goneStats: KioskBufferStats[] = [];
@@ -398,7 +413,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // the shown toplevel's tree: several surfaces (or one that needs more than a plain
       // placement: a viewport, a single-pixel buffer) go through presentScene
       const built = top ? buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: (x) => currentOf.get(x) }) : undefined;
-      if (s && built && needsScene(built, s)) return showScene(built);
+      if (s && built && needsScene(built, s)) return showScene(built, cursor.sceneSurface());
       if (sceneShown.size > 0) {
         // back from a scene: the single-surface path's copy has not followed the screen meanwhile
         sceneShown = new Set();
@@ -517,14 +532,15 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
      * the flip (ZERO_COPY for those on a plane); the log says per surface, when it changes, plane
      * or composed and why.
      */
-    async function showScene(b: BuiltScene): Promise<void> {
+    async function showScene(b: BuiltScene, cursorSurface: SceneSurface | undefined): Promise<void> {
       const next = new Set(b.entries.map((e) => e.surface));
       // a surface new to the screen is damaged all over
       for (const e of b.entries) if (!sceneShown.has(e.surface) && showing !== e.surface) e.surface.damageAll();
       const taken = b.entries.map((e) => ({ surface: e.surface, ...e.surface.takeFrame() }));
       let r: SceneResult;
       try {
-        r = await presenter.presentScene(b.frame);
+        // the default cursor on top (cursor.ts; none with --hide-cursor)
+        r = await presenter.presentScene(cursorSurface ? { surfaces: [...b.frame.surfaces, cursorSurface] } : b.frame);
       } catch (err) {
         for (const x of taken) {
           for (const fb of x.feedbacks) fb.discarded();
@@ -533,6 +549,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         throw err;
       }
       sceneShown = next;
+      if (r.committed && cursorSurface) cursor.presented();
       showing = b.entries.find((e) => e.surface === shell.top?.surface)?.surface ?? b.entries[0]?.surface ?? null;
       take(r);
       if (!r.committed) {
@@ -577,6 +594,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags };
         for (const fb of x.feedbacks) fb.presented(info);
         sendDone(x.frames, nowMs);
+      }
+      const cv = cursorSurface ? r.surfaces[taken.length] : undefined;
+      if (cv) {
+        const line = `default cursor: ${cv.path === 'plane' ? `plane ${cv.plane}` : `composed${cv.plane !== undefined ? ` on plane ${cv.plane}` : ''}`}${cv.reasons.length ? ` (${[...new Set(cv.reasons.map((q) => `${q.code}: ${q.detail}`))].join('; ')})` : ''}`;
+        if (line !== cursorLogged) log((cursorLogged = line));
       }
       if (frameListeners.length > 0) {
         const first = b.frame.surfaces[0]?.content;

@@ -5,7 +5,7 @@
 // and its stats count the scene frames.
 import t from 'tap';
 import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
-import { startKiosk, type Kiosk, type KioskCapture } from '../../compositor-example/kiosk.js';
+import { startKiosk, type Kiosk, type KioskCapture, type KioskOptions } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
 import { colourBuffer, openToplevel } from '../util/toplevel.js';
 import type { TapTest } from './leak.js';
@@ -35,9 +35,9 @@ function diff(c: KioskCapture, want: (x: number, y: number) => number): { bad: n
   return { bad, first };
 }
 
-async function withKiosk(t: TapTest, socket: string, fn: (k: Kiosk, log: string[]) => Promise<void>): Promise<void> {
+async function withKiosk(t: TapTest, opts: Partial<KioskOptions> & { socket: string }, fn: (k: Kiosk, log: string[]) => Promise<void>): Promise<void> {
   const log: string[] = [];
-  const k = await startKiosk({ device: vkms.path, socket, log: (l) => log.push(l) });
+  const k = await startKiosk({ device: vkms.path, log: (l) => log.push(l), ...opts });
   try {
     await fn(k, log);
   } finally {
@@ -64,7 +64,8 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
 }
 
 t.test('a toplevel with a subsurface: both on screen, each with its callbacks and feedback', async (t) => {
-  await withKiosk(t, 'kiosk-scene-sub', async (k, log) => {
+  // no default cursor: the capture is compared pixel for pixel with the two surfaces
+  await withKiosk(t, { socket: 'kiosk-scene-sub', hideCursor: true }, async (k, log) => {
     const conn = WaylandConnection.connect(k.socket);
     t.teardown(() => conn.close());
     let size = { width: 0, height: 0 };
@@ -136,7 +137,7 @@ t.test('a toplevel with a subsurface: both on screen, each with its callbacks an
 });
 
 t.test('a single-pixel buffer below the toplevel, stretched by its viewport', async (t) => {
-  await withKiosk(t, 'kiosk-scene-spb', async (k, log) => {
+  await withKiosk(t, { socket: 'kiosk-scene-spb', hideCursor: true }, async (k, log) => {
     const conn = WaylandConnection.connect(k.socket);
     t.teardown(() => conn.close());
     const top = await openToplevel(conn, () => undefined);
@@ -169,5 +170,37 @@ t.test('a single-pixel buffer below the toplevel, stretched by its viewport', as
     }
     const d = diff(cap, (x, y) => (x < 64 && y < 32 ? 0xff0000 : 0x102030));
     t.equal(d.bad, 0, `a 64x32 red fill at the top-left over the toplevel${d.first}`);
+  });
+});
+
+t.test('the default cursor is on top of a scene', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-scene-cursor' }, async (k, log) => {
+    const conn = WaylandConnection.connect(k.socket);
+    t.teardown(() => conn.close());
+    const top = await openToplevel(conn, () => undefined);
+    const shm = top.bind('wl_shm', 1);
+    const sub = top.bind('wl_subcompositor', 1);
+    const W = k.output.mode.hdisplay;
+    const H = k.output.mode.vdisplay;
+    const child = top.compositor.request('create_surface', {});
+    sub.request('get_subsurface', { surface: child, parent: top.surface }).request('set_position', { x: 10, y: 10 });
+    child.request('attach', { buffer: colourBuffer(shm, 32, 32, 0x00ff00, 'sealed'), x: 0, y: 0 });
+    child.request('commit', {});
+    top.surface.request('attach', { buffer: colourBuffer(shm, W, H, 0x0000ff, 'sealed'), x: 0, y: 0 });
+    const done = frame(top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(done, 20000), 'timeout', 'presented');
+    const hot = k.cursor.position;
+    t.ok(hot, 'the kiosk has a default cursor');
+    if (!hot) return;
+    const cap = await k.capture();
+    t.equal(pixel(cap, hot.x, hot.y), 0x000000, 'the arrow\'s black tip at the hotspot');
+    t.equal(pixel(cap, hot.x + 1, hot.y + 3), 0xffffff, 'white inside the arrow');
+    t.equal(pixel(cap, hot.x + 40, hot.y + 3), 0x0000ff, 'the toplevel beside it');
+    t.equal(pixel(cap, 20, 20), 0x00ff00, 'the subsurface');
+    const s = k.stats();
+    t.ok(s.scene.planesUsed >= 3, `three surfaces on planes (${s.scene.planesUsed}; composed ${s.scene.surfacesComposed})`);
+    t.ok(log.some((l) => /^default cursor: (plane \d+|composed)/.test(l)), `the cursor's verdict is logged:\n${log.filter((l) => /wl_surface@|cursor/.test(l)).join('\n')}`);
   });
 });

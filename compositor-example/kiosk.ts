@@ -120,11 +120,12 @@ export interface KioskStats {
   copied: number;
   bytesCopied: number;
   /**
-   * Frames of several surfaces (subsurfaces, popups, viewports, single-pixel buffers) shown
-   * through presentScene: planes used by the last one, surfaces composed and bytes composed over
-   * all of them. (A frame of one plain surface goes the single-surface way, counted above.)
+   * Once a frame of several surfaces (subsurfaces, popups, viewports, single-pixel buffers) was
+   * shown through presentScene: such frames, planes used by the last one, surfaces composed and
+   * bytes composed over all of them. (A frame of one plain surface goes the single-surface way,
+   * counted above.)
    */
-  scene: { frames: number; planesUsed: number; surfacesComposed: number; bytesComposed: number };
+  scene?: { frames: number; planesUsed: number; surfacesComposed: number; bytesComposed: number };
   commits: number;
   imports: number;
   addfb2: number;
@@ -328,7 +329,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         t.surface.discardFeedback();
         shell.unmapped(t);
       },
-    });
+    }, { sizeOf: (x) => x.size }); // a surface's size with its viewport (and a single-pixel buffer's)
     installPresentation(server, surfaceOf, outputs);
     installSubcompositor(server, surfaceOf);
     installViewporter(server, surfaceOf);
@@ -682,7 +683,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         const cpu = process.cpuUsage(cpuStart);
         return {
           ...counts,
-          scene: { ...sceneCounts },
+          ...(sceneCounts.frames > 0 ? { scene: { ...sceneCounts } } : {}),
           commits: ps.commits,
           imports: device.primeImports, // every PRIME import on the device: linux-dmabuf's one per buffer, the verdicts' of other buffers
           addfb2: ps.addfb2,

@@ -365,6 +365,8 @@ export class SceneRunner {
     try {
       h.assertOpen();
       const shape = sceneShapeKey(frame);
+      /** buffers released to their clients during this frame (once each, a retried commit included) */
+      const released = new Set<ScanoutBuffer>();
       // nothing new: the same shape, the same buffers, no damage
       if (shape === this.#lastShape && surfaces.every((s) => s.damage !== undefined && s.damage.length === 0 && this.#last.get(s.id)?.content === s.content)) {
         this.counters.unchanged++;
@@ -404,7 +406,10 @@ export class SceneRunner {
             for (const i of composedIdx) {
               const c = surfaces[i]!.content;
               if (isSolid(c)) continue;
-              if (!this.#onScreen.includes(c) && !surfaces.some((s, k) => k !== i && s.content === c && entry!.planes[k] !== undefined)) h.release(c);
+              if (!released.has(c) && !this.#onScreen.includes(c) && !surfaces.some((s, k) => k !== i && s.content === c && entry!.planes[k] !== undefined)) {
+                released.add(c);
+                h.release(c);
+              }
               unlockHeld(i);
             }
           }
@@ -449,11 +454,11 @@ export class SceneRunner {
         if (copied && !h.ring().closed) h.ring().markOnScreen(copied.slot);
         // the flip that replaced them completed
         for (const b of handed ? [...before, handed] : before) {
-          if (!nowOn.includes(b)) h.release(b);
+          if (!nowOn.includes(b) && !released.has(b)) {
+            released.add(b);
+            h.release(b);
+          }
           h.unlock(b);
-        }
-        if (h.closed) {
-          // close() let go of what was on screen (this path's list was emptied by it)
         }
         const planesUsed = next.length;
         this.counters.frames++;
@@ -500,7 +505,10 @@ export class SceneRunner {
     const ring = h.ring();
     const surfaces = frame.surfaces;
     const damage: Rect[] = [];
-    const full = this.#lastCompositePlane !== entry.compositePlane;
+    // another composite plane, or the composed surfaces restacked: everything
+    const lastOrder = [...this.#last].filter(([id]) => composedIdx.some((i) => surfaces[i]!.id === id)).filter(([, l]) => l.composed).map(([id]) => String(id)).join('\u0000');
+    const restacked = lastOrder !== composedIdx.filter((i) => this.#last.get(surfaces[i]!.id)?.composed).map((i) => String(surfaces[i]!.id)).join('\u0000');
+    const full = this.#lastCompositePlane !== entry.compositePlane || restacked;
     if (full) ring.invalidate();
     const ids = new Set(surfaces.map((s) => s.id));
     // surfaces that vanished: what they covered in the composite

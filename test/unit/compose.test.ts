@@ -488,3 +488,37 @@ t.test('the job keeps its memory alive though no JS holds it (GC during the job)
   t.ok(turns > 0, `GC ran ${turns} times while the job was pending`);
   t.notOk(collectedWhilePending, 'no buffer was collected while the job was pending');
 });
+
+t.test('an opaque layer covering the clip hides what lies beneath (composed from it up, with SRC)', async (t) => {
+  const target = image(96, 300, AR24, () => SENTINEL); // 300 rows: several bands
+  const under = image(96, 300, AR24, argbNoise(60));
+  const cover = image(48, 150, XR24, xrgbNoise(61)); // scaled 2x onto the whole target
+  const top = image(40, 40, AR24, argbNoise(62));
+  const half = image(96, 150, XR24, xrgbNoise(63)); // covers the upper half only
+  const veil = image(96, 300, AR24, (x, y) => (argbNoise(64)(x, y) >>> 1) & 0x7f7f7f7f); // halved: still premultiplied, at most half opaque
+  const clip = [full(96, 300)];
+  const fill: SolidColor = { kind: 'solid', r: 0.2, g: 0.2, b: 0.2, a: 1 };
+  const layers: ComposeLayer[] = [
+    { kind: 'image', source: under.surface, dst: full(96, 300) },
+    { kind: 'image', source: cover.surface, dst: full(96, 300) },
+    { kind: 'solid', color: fill, dst: { x: 0, y: 200, width: 96, height: 100 } },
+    { kind: 'image', source: half.surface, dst: full(96, 150) },
+    { kind: 'image', source: top.surface, dst: { x: 30, y: 130, width: 40, height: 40 } },
+    { kind: 'image', source: veil.surface, dst: full(96, 300) }, // covers everything, but translucent: hides nothing
+  ];
+  await composeLayers({ target: target.surface, clip, layers, background: bg(0, 0, 0, 0) });
+  const want = reference(
+    target,
+    clip,
+    [
+      exactLayer(under, full(96, 300), full(96, 300)),
+      bilinearLayer(cover, full(48, 150), full(96, 300)),
+      solidLayer(fill, { x: 0, y: 200, width: 96, height: 100 }),
+      exactLayer(half, full(96, 150), full(96, 150)),
+      exactLayer(top, full(40, 40), { x: 30, y: 130, width: 40, height: 40 }),
+      exactLayer(veil, full(96, 300), full(96, 300)),
+    ],
+    0,
+  );
+  check(t, target, want, 'the stack as the reference blends it (the opaque layers replace what is beneath)', 1);
+});

@@ -19,6 +19,7 @@ import { composeLayers } from '../src/scanout/compose.js';
 import { copyRects, type CopySurface } from '../src/scanout/copy.js';
 import type { Rect } from '../src/scanout/placement.js';
 import type { ComposeLayer } from '../src/scanout/scene-types.js';
+import { median, timeOps, type Timing } from './timing.js';
 
 const XR24 = fourcc('XRGB8888');
 const AR24 = fourcc('ARGB8888');
@@ -48,29 +49,10 @@ function centred(fraction: number): Rect {
   return { x: (W - rw) >> 1, y: (H - rh) >> 1, width: rw, height: rh };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
-interface Timing {
-  wall: number;
-  cpu: number;
-}
-
-async function timeOps(ops: number, op: () => Promise<unknown>): Promise<Timing> {
-  const c0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < ops; i++) await op();
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9 / ops;
-  const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1e6 / ops };
-}
-
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
-  const meta = { pixman: native.pixmanVersion, rounds: ROUNDS, cpus: cpus().length, loadavg: round(loadavg()[0]!, 2) };
+  const meta = { clock: 'host wall', pixman: native.pixmanVersion, rounds: ROUNDS, cpus: cpus().length, loadavg: round(loadavg()[0]!, 2) };
   const screen = surface(W, H, XR24, (i) => Math.imul(i, 0x01000193));
   const window = surface(1280, 720, AR24, argb);
   const small = surface(256, 256, AR24, (i) => argb(i + 7));

@@ -206,6 +206,13 @@ function check(t: Test, target: ReturnType<typeof image>, want: Uint32Array, wha
   t.equal(d.bad, 0, `${what}${tolerance ? ` (within ±${tolerance})` : ''}${d.bad ? `: ${d.first.join('; ')}` : ''}`);
 }
 
+/** How many pixels of two XRGB images have the same RGB bytes. */
+function sameRgb(a: Uint32Array, b: Uint32Array): number {
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (((a[i]! ^ b[i]!) & 0xffffff) === 0) same++;
+  return same;
+}
+
 const full = (w: number, h: number): Rect => ({ x: 0, y: 0, width: w, height: h });
 const bg = (r: number, g: number, b: number, a = 1): SolidColor => ({ kind: 'solid', r, g, b, a });
 
@@ -363,9 +370,7 @@ for (const rot of [ROTATE_0, ROTATE_90, ROTATE_180, ROTATE_270]) {
       await composeLayers({ target: a.surface, clip: [dst], layers: [{ kind: 'image', source: src.surface, src: crop, dst, rotation, opaque: true }] });
       const deg = ({ [ROTATE_0]: 0, [ROTATE_90]: 90, [ROTATE_180]: 180, [ROTATE_270]: 270 } as const)[rot]!;
       await copyTransformed(src.surface, b.surface, { srcRect: crop, dstRect: dst, rotation: deg, reflectX: (refl & REFLECT_X) !== 0, reflectY: (refl & REFLECT_Y) !== 0 });
-      let same = 0;
-      for (let i = 0; i < a.px.length; i++) if (((a.px[i]! ^ b.px[i]!) & 0xffffff) === 0) same++;
-      t.equal(same, a.px.length, 'the same pixels as copyTransformed');
+      t.equal(sameRgb(a.px, b.px), a.px.length, 'the same pixels as copyTransformed');
     });
   }
 }
@@ -387,9 +392,7 @@ t.test('an NV12 source is composed through the copy conversion (BT.601 limited)'
   const b = image(w, h, XR24, () => 0, 0);
   await composeLayers({ target: a.surface, clip: [full(w, h)], layers: [{ kind: 'image', source: nv12, src: { x: 2, y: 2, width: 28, height: 12 }, dst: { x: 2, y: 2, width: 28, height: 12 } }] });
   await copyRects(nv12, b.surface, [{ x: 2, y: 2, width: 28, height: 12 }]);
-  let same = 0;
-  for (let i = 0; i < a.px.length; i++) if (((a.px[i]! ^ b.px[i]!) & 0xffffff) === 0) same++;
-  t.equal(same, a.px.length, "the composed pixels are copyRects' conversion");
+  t.equal(sameRgb(a.px, b.px), a.px.length, "the composed pixels are copyRects' conversion");
 });
 
 t.test('typed errors for bad jobs, the target untouched', async (t) => {

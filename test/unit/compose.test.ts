@@ -285,6 +285,34 @@ t.test('RGB565 source (odd width: rows not 4-byte aligned, staged)', async (t) =
   check(t, target, want, 'RGB565 widened by bit replication');
 });
 
+t.test('RGB888 source (3 bytes a pixel: staged) and BGRA8888', async (t) => {
+  const w = 13, h = 7, stride = w * 3 + 1;
+  const bytes = new Uint8Array(stride * h);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = hash(i, 2, 70) & 0xff;
+  const rgb: CopySurface = { memory: bytes, format: fourcc('RGB888'), stride, width: w, height: h };
+  const bgra = image(w, h, fourcc('BGRA8888'), (x, y) => {
+    const p = argbNoise(71)(x, y); // 0xAARRGGBB -> [31:0] B:G:R:A
+    return ((ch(p, 0) << 24) | (ch(p, 8) << 16) | (ch(p, 16) << 8) | ch(p, 24)) >>> 0;
+  });
+  const target = image(w, h, AR24, () => SENTINEL);
+  await composeLayers({
+    target: target.surface,
+    clip: [full(w, h)],
+    layers: [
+      { kind: 'image', source: rgb, src: { x: 1, y: 0, width: 12, height: 7 }, dst: { x: 1, y: 0, width: 12, height: 7 } },
+      { kind: 'image', source: bgra.surface, dst: full(w, h) },
+    ],
+  });
+  // RGB888: [23:0] R:G:B little-endian, bytes B, G, R
+  const rgbAt = (X: number, Y: number) => {
+    const o = Y * stride + (X + 1) * 3;
+    return (0xff000000 | (bytes[o + 2]! << 16) | (bytes[o + 1]! << 8) | bytes[o]!) >>> 0;
+  };
+  const bgraAt = (X: number, Y: number) => argbNoise(71)(X, Y);
+  const want = reference(target, [full(w, h)], [{ dst: { x: 1, y: 0, width: 12, height: 7 }, sample: rgbAt }, { dst: full(w, h), sample: bgraAt }]);
+  check(t, target, want, 'both read in their own byte order');
+});
+
 t.test('a solid fill with alpha, and an opaque one', async (t) => {
   const target = image(30, 20, AR24, xrgbNoise(8));
   const half: SolidColor = { kind: 'solid', r: 0.4, g: 0.1, b: 0, a: 0.5 };

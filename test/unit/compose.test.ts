@@ -217,14 +217,19 @@ const full = (w: number, h: number): Rect => ({ x: 0, y: 0, width: w, height: h 
 const bg = (r: number, g: number, b: number, a = 1): SolidColor => ({ kind: 'solid', r, g, b, a });
 
 // ---- tests -------------------------------------------------------------------------------------
-t.test('an ARGB layer over an XRGB target, part of it off the target (clipped)', async (t) => {
+t.test('an ARGB layer over an XRGB target, part of it off the target (clipped), others wholly off it', async (t) => {
   const target = image(61, 37, XR24, () => SENTINEL);
   const win = image(40, 30, AR24, argbNoise(1));
   const dst = { x: 30, y: 15, width: 40, height: 30 }; // reaches past the right and bottom edges
   const layer: ComposeImageLayer = { kind: 'image', source: win.surface, dst };
   const clip = [full(61, 37)];
   const want = reference(target, clip, [exactLayer(win, full(40, 30), dst)], colorPixel(bg(0, 0, 0.5)));
-  const r = await composeLayers({ target: target.surface, layers: [layer], clip, background: bg(0, 0, 0.5) });
+  // layers wholly outside the target are fine: nothing of them shows
+  const away: ComposeLayer[] = [
+    { kind: 'solid', color: bg(1, 1, 1), dst: { x: -100, y: -100, width: 50, height: 50 } },
+    { kind: 'image', source: win.surface, dst: { x: 61, y: 0, width: 40, height: 30 } },
+  ];
+  const r = await composeLayers({ target: target.surface, layers: [layer, ...away], clip, background: bg(0, 0, 0.5) });
   t.equal(r.bytes, 61 * 37 * 4, 'bytes: the clip');
   check(t, target, want, 'every pixel as the reference, the row padding untouched');
 });

@@ -24,6 +24,7 @@ import { fourcc } from '../src/formats/index.js';
 import { native, testNative } from '../src/native.js';
 import { copyRects, type CopySurface } from '../src/scanout/copy.js';
 import type { Rect } from '../src/scanout/damage.js';
+import { median, timeOps, type Timing } from './timing.js';
 
 const XR24 = fourcc('XRGB8888');
 const XB24 = fourcc('XBGR8888');
@@ -41,28 +42,6 @@ interface Pair {
 function pairs(count: number, srcBytes: number, dstBytes: number, oneSource: boolean): Pair[] {
   const first = Buffer.alloc(srcBytes, 0x11);
   return Array.from({ length: count }, (_, i) => ({ src: i === 0 || oneSource ? first : Buffer.alloc(srcBytes, 0x11 + i), dst: Buffer.alloc(dstBytes, 0) }));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
-
-interface Timing {
-  /** wall-clock seconds per operation */
-  wall: number;
-  /** CPU seconds per operation, every thread of the process (the pool's included) */
-  cpu: number;
-}
-
-/** Seconds per operation over `ops` sequential operations. */
-async function timeOps(ops: number, op: (i: number) => Promise<unknown> | void): Promise<Timing> {
-  const c0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < ops; i++) await op(i);
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9 / ops;
-  const c = process.cpuUsage(c0);
-  return { wall, cpu: (c.user + c.system) / 1e6 / ops };
 }
 
 interface Case {

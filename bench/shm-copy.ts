@@ -14,16 +14,12 @@ import { fourcc } from '../src/formats/index.js';
 import { copyRects, type CopySurface } from '../src/scanout/copy.js';
 import type { Rect } from '../src/scanout/damage.js';
 import { compositor, shmClient } from '../test/util/shm-client.js';
+import { median } from './timing.js';
 
 const XR24 = fourcc('XRGB8888');
 const W = 1920, H = 1080, STRIDE = W * 4;
 const ROUNDS = process.env.PRIMEBUF_BENCH_QUICK === '1' ? 5 : 21;
 const OPS = 20;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 async function secondsPerOp(op: () => Promise<unknown> | unknown): Promise<number> {
   const t0 = process.hrtime.bigint();

@@ -303,6 +303,12 @@ PoolResult PrepareLayer(Layer& l, size_t index) {
   return PoolResult{};
 }
 
+// Whether a layer is opaque and its dst covers the band at (x, y), w x h, of the target.
+bool Covers(const Layer& l, int64_t x, int64_t y, int64_t w, int64_t h) {
+  const bool opaque = l.solid ? l.color.alpha == 0xffff : PIXMAN_FORMAT_A(l.format) == 0;
+  return opaque && l.dst.x <= x && l.dst.y <= y && l.dst.x + l.dst.w >= x + w && l.dst.y + l.dst.h >= y + h;
+}
+
 // Rows of one band: about 256 KiB of scratch, so a band stays in L2 while its layers blend.
 constexpr uint64_t kBandBytes = 256 * 1024;
 
@@ -334,16 +340,25 @@ PoolResult RunCompose(ComposeJobData& job) {
       const int64_t h = std::min<int64_t>(bandRows, box.y2 - y0);
       pixman_image_t* band = pixman_image_create_bits_no_clear(job.format, int(w), int(h), reinterpret_cast<uint32_t*>(scratch.get()), int(sstride));
       if (!band) return PoolResult{ENOMEM, "pixman_image_create_bits", "compose band"};
-      pixman_rectangle16_t all{0, 0, uint16_t(w), uint16_t(h)};
-      pixman_image_fill_rectangles(PIXMAN_OP_SRC, band, &job.background, 1, &all);
-      for (const Layer& l : job.layers) {
+      // The topmost opaque layer covering the whole band hides the background and everything
+      // beneath it: the band starts there, written with SRC (Weston's opaque-region culling).
+      size_t first = job.layers.size();
+      while (first > 0 && !Covers(job.layers[first - 1], box.x1, y0, w, h)) first--;
+      if (first == 0) {
+        pixman_rectangle16_t all{0, 0, uint16_t(w), uint16_t(h)};
+        pixman_image_fill_rectangles(PIXMAN_OP_SRC, band, &job.background, 1, &all);
+      } else {
+        first--;
+      }
+      for (size_t i = first; i < job.layers.size(); i++) {
+        const Layer& l = job.layers[i];
         // the layer's dst in band coordinates, and its part inside the band
         const int64_t ox = l.dst.x - box.x1, oy = l.dst.y - y0;
         const int64_t x0 = std::max<int64_t>(0, ox), y0b = std::max<int64_t>(0, oy);
         const int64_t x1 = std::min<int64_t>(w, ox + l.dst.w), y1 = std::min<int64_t>(h, oy + l.dst.h);
         if (x1 <= x0 || y1 <= y0b) continue;
         // source pixel (or sample point) of band pixel X: X - dest_x + src_x = X - ox
-        pixman_image_composite32(PIXMAN_OP_OVER, l.image, nullptr, band, int32_t(x0 - ox), int32_t(y0b - oy), 0, 0, int32_t(x0), int32_t(y0b),
+        pixman_image_composite32(i == first && Covers(l, box.x1, y0, w, h) ? PIXMAN_OP_SRC : PIXMAN_OP_OVER, l.image, nullptr, band, int32_t(x0 - ox), int32_t(y0b - oy), 0, 0, int32_t(x0), int32_t(y0b),
                                  int32_t(x1 - x0), int32_t(y1 - y0b));
       }
       pixman_image_unref(band);

@@ -717,6 +717,8 @@ void RunJob(void* p) {
   StoreFence();
 }
 
+}  // namespace
+
 // ---- the DMA_BUF_IOCTL_SYNC brackets --------------------------------------------------------
 // A job whose surfaces name their dma-buf (`syncFd`) runs inside its CPU-access brackets on the
 // same pool thread: START READ on the source's (it waits for the writers' fences), START WRITE on
@@ -724,8 +726,7 @@ void RunJob(void* p) {
 // One pool trip per copy instead of one per ioctl. A bracket whose START failed is not ended and
 // nothing after a failed START runs; the first error wins (a START's, else the copy's, else an
 // END's). A failure carries `syncCalls`, the ioctls issued; a success issued two per dma-buf.
-}  // namespace
-
+// Several read brackets (compose.cc's sources) start in order and end in reverse.
 PoolResult InBrackets(const std::vector<int>& readFds, int dstFd, const std::function<PoolResult()>& body) {
   uint32_t calls = 0;
   PoolResult r;

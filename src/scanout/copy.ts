@@ -245,6 +245,23 @@ export interface CopySource {
   copyRects(dst: CopySurface, rects: readonly Rect[], opts: CopyOptions): Promise<number>;
   /** A mapped view of the pixels for crops/scaling/rotation (copyTransformed), when there is one. */
   surface?(): CopySurface;
+  /**
+   * The pixels as composeLayers reads them (an image layer's `source` and `guarded`), also where
+   * surface() is absent because the memory may be truncated under us.
+   */
+  composeSource?(): ComposeSource;
+}
+
+/** A buffer's pixels for composeLayers (src/scanout/compose.ts). */
+export interface ComposeSource {
+  readonly surface: CopySurface;
+  /** Reads must run under the SIGBUS guard (ComposeImageLayer.guarded). */
+  readonly guarded: boolean;
+  /**
+   * Hand it composeLayers' rejection when the job failed on this layer: a truncated wl_shm pool
+   * is then marked bad and its client gets wl_shm.error.invalid_fd, as for a failed copy.
+   */
+  failed?(error: unknown): void;
 }
 
 /**

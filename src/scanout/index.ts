@@ -18,6 +18,7 @@ export {
   type CopyOptions,
   type CopyTransform,
   type CopySource,
+  type ComposeSource,
 } from './copy.js';
 export {
   CopyRing,

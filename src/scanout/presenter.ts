@@ -62,7 +62,6 @@ import { KmsScanoutKernel } from './verdict-kms.js';
 import { SceneRunner, type ScenePlaneInfo } from './scene.js';
 import { composeLayers } from './compose.js';
 import type { ComposeJob, ComposeResult, SceneFrame, SceneResult, SceneSurfaceResult } from './scene-types.js';
-import { modelOf } from '../kms/model.js';
 
 /** wp_presentation_feedback.kind bits. */
 export const PRESENTATION_VSYNC = 0x1;
@@ -956,14 +955,13 @@ function copyPlanesOk(buffer: ScanoutBuffer): boolean {
  * property without "Pre-multiplied" does not; without the property KMS blends premultiplied).
  */
 function scenePlanes(device: Device, planes: readonly ScanoutPlaneInfo[]): ScenePlaneInfo[] {
-  let live: Map<number, Map<string, { value: bigint; enums?: Array<{ name: string; value: bigint }> }>> | undefined;
-  try {
-    live = new Map(modelOf(device).resources.planes.map((p) => [p.id, p.properties]));
-  } catch {
-    live = undefined; // a fixture model: no properties to read
-  }
   return planes.map((p) => {
-    const props = live?.get(p.id);
+    let props: Map<string, { value: bigint; enums?: Array<{ name: string; value: bigint }> }> | undefined;
+    try {
+      props = device.properties.objectProperties(p.id, 'PLANE');
+    } catch {
+      props = undefined; // a plane of a model that is not this device's: nothing to read
+    }
     const zpos = props?.get('zpos');
     const blend = props?.get('pixel blend mode');
     const premultiplied = blend?.enums ? blend.enums.some((e) => e.name === 'Pre-multiplied' && e.value === blend.value) : undefined;

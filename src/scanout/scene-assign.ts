@@ -290,3 +290,38 @@ function whyComposed(input: Omit<SceneAssignInput, 'test'>, c: SceneCandidate, i
   for (const r of verdictReasons) if (!out.some((o) => o.code === r.code && o.detail === r.detail)) out.push(r);
   return out;
 }
+
+/**
+ * Whether `c` keeps the rules the search keeps by construction: surfaces on planes in stacking
+ * order, no plane twice, the composite on the lowest plane beneath every surface on a plane, no
+ * surface on a plane below a composed one it overlaps, alpha only on planes that blend it. (For a
+ * warm start: the last frame's assignment offered again at moved positions.)
+ */
+export function candidateAllowed(input: Pick<SceneAssignInput, 'planes' | 'surfaces'>, c: SceneCandidate): boolean {
+  const planes = stackOrder(input.planes);
+  const { surfaces } = input;
+  const pos = c.planes.map((p) => (p === undefined ? undefined : planes.findIndex((x) => x.id === p)));
+  if (pos.some((p) => p === -1)) return false;
+  let last = -1;
+  for (const p of pos) {
+    if (p === undefined) continue;
+    if (p <= last) return false;
+    last = p;
+  }
+  const composed = pos.map((p, i) => (p === undefined ? i : -1)).filter((i) => i >= 0);
+  let compositePos: number | undefined;
+  if (composed.length > 0) {
+    compositePos = planes.findIndex((p) => p.type !== 'cursor');
+    if (compositePos < 0 || c.compositePlane !== planes[compositePos]!.id) return false;
+    if (pos.some((p) => p !== undefined && p <= compositePos!)) return false;
+  } else if (c.compositePlane !== undefined) return false;
+  for (let i = 0; i < surfaces.length; i++) {
+    const p = pos[i];
+    if (p === undefined) continue;
+    const s = surfaces[i]!;
+    if (s.composeOnly) return false;
+    for (const k of composed) if (k > i && rectsOverlap(surfaces[k]!.dst, s.dst)) return false;
+    if (!s.opaque && planes[p]!.premultiplied === false && (compositePos !== undefined || surfaces.some((u, k) => k < i && rectsOverlap(u.dst, s.dst)))) return false;
+  }
+  return true;
+}

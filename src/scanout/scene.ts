@@ -34,7 +34,8 @@ import type { OutputState, PlaneContent, InFence } from './output-state.js';
 import { rotationBits, type ModeSize, type Placement, type ResolvedPlacement } from './placement.js';
 import type { PresenterRingBuffer } from './presenter-ring.js';
 import { reason, type ScanoutReason } from './reasons.js';
-import { assignScene, rectsOverlap, type SceneAssignPlane, type SceneCandidate } from './scene-assign.js';
+import { assignScene, candidateAllowed, rectsOverlap, type SceneAssignPlane, type SceneAssignSurface, type SceneCandidate } from './scene-assign.js';
+import { staticScanoutChecks } from './verdict.js';
 import type { ComposeJob, ComposeLayer, ComposeResult, SceneFrame, SceneResult, SceneSurface, SceneSurfaceId, SceneSurfaceResult, SolidColor } from './scene-types.js';
 import type { ScanoutChecker } from './verdict.js';
 import type { ScanoutBuffer } from './verdict-buffer.js';
@@ -95,6 +96,8 @@ export interface SceneCounters {
   frames: number;
   unchanged: number;
   searches: number;
+  /** New shapes that only moved surfaces: the last assignment offered again, one TEST_ONLY. */
+  warmStarts: number;
   cacheHits: number;
   testOnly: number;
   planesUsed: number;
@@ -128,16 +131,27 @@ function opaqueAll(s: SceneSurface): boolean {
   return false;
 }
 
-/** A scene's shape key: what decides the assignment, without the buffer objects themselves. */
-export function sceneShapeKey(frame: SceneFrame): string {
+/**
+ * A scene's shape key: what decides the assignment, without the buffer objects themselves.
+ * `positions: false` leaves the destinations' positions out (sizes stay): two scenes with the
+ * same such key differ only in where surfaces are (a moving cursor, a dragged window).
+ */
+export function sceneShapeKey(frame: SceneFrame, positions = true): string {
   let k = '';
   for (const s of frame.surfaces) {
     const c = s.content;
     const content = isSolid(c) ? 'solid' : `${c.kind}:${c.format}:${c.modifier}:${c.width}x${c.height}:${c.planes.length}`;
-    k += `${String(s.id)}|${content}|${geometryKey(s)}|${opaqueAll(s) ? 'o' : 't'}|${s.cursor ? 'c' : ''}|${s.coherent === false ? 'nc' : ''};`;
+    const geometry = positions ? geometryKey(s) : `${fmtRect(s.src)}/${s.dst.width}x${s.dst.height}/${rotationBits(s)}/${s.clip ? 1 : 0}`;
+    k += `${String(s.id)}|${content}|${geometry}|${opaqueAll(s) ? 'o' : 't'}|${s.cursor ? 'c' : ''}|${s.coherent === false ? 'nc' : ''};`;
   }
   return k;
 }
+
+/** Shapes remembered at most (a moving surface makes a new shape per position). */
+const MAX_SHAPES = 64;
+
+/** Reasons a move on the output does not change: a surface composed for one of these stays composed. */
+const INTRINSIC = new Set(['SOLID_FILL', 'NOT_COHERENT', 'NOT_DMABUF', 'FORMAT', 'MODIFIER', 'IMPLICIT_MODIFIER', 'LAYOUT', 'PLANE_OFFSET', 'IMPORT', 'ADDFB2', 'SIZE', 'SCALING', 'ROTATION']);
 
 export class SceneRunner {
   readonly #host: SceneHost;
@@ -148,11 +162,15 @@ export class SceneRunner {
   /** the composite's plane in the last frame shown (another one: the ring's history is void) */
   #lastCompositePlane: number | undefined;
   #lastShape: string | undefined;
+  /** the last frame's assignment and its position-free shape (a warm start's starting point) */
+  #lastEntry: ShapeEntry | undefined;
+  #lastMovable: string | undefined;
   #lastExplain: SceneSurfaceResult[] = [];
   readonly counters: SceneCounters = {
     frames: 0,
     unchanged: 0,
     searches: 0,
+    warmStarts: 0,
     cacheHits: 0,
     testOnly: 0,
     planesUsed: 0,
@@ -184,6 +202,8 @@ export class SceneRunner {
     this.#last = new Map();
     this.#lastCompositePlane = undefined;
     this.#lastShape = undefined;
+    this.#lastEntry = undefined;
+    this.#lastMovable = undefined;
     return out;
   }
 
@@ -234,6 +254,64 @@ export class SceneRunner {
     return next;
   }
 
+  #assignSurfaces(frame: SceneFrame, forced: ReadonlyMap<number, ScanoutReason[]>): SceneAssignSurface[] {
+    return frame.surfaces.map((s, i) => {
+      const composeOnly = forced.get(i) ?? (isSolid(s.content) ? [reason('SOLID_FILL', 'a solid colour: a fill in the composite, no buffer to scan out')] : s.coherent === false ? [reason('NOT_COHERENT', 'a device touching the buffer is not cache-coherent: composed, never scanned out')] : undefined);
+      return { dst: s.dst, opaque: opaqueAll(s), ...(s.cursor ? { cursor: true } : {}), ...(composeOnly ? { composeOnly } : {}) };
+    });
+  }
+
+  #setShape(shape: string, entry: ShapeEntry): void {
+    this.#shapes.delete(shape);
+    this.#shapes.set(shape, entry);
+    if (this.#shapes.size > MAX_SHAPES) this.#shapes.delete(this.#shapes.keys().next().value!);
+  }
+
+  /**
+   * A new shape that only moved surfaces: the last frame's assignment at the new positions, when
+   * the static checks and the stacking rules still hold, with one TEST_ONLY of the whole state (no
+   * per-plane verdicts). Only when every composed surface was composed for a reason a move does not
+   * change (a move cannot then free a plane for it); else undefined (a search).
+   */
+  #warmStart(frame: SceneFrame, movable: string): ShapeEntry | undefined {
+    const h = this.#host;
+    const last = this.#lastEntry;
+    if (!last || this.#lastMovable !== movable || last.forced.size > 0) return undefined;
+    const surfaces = frame.surfaces;
+    for (let i = 0; i < surfaces.length; i++) {
+      if (last.planes[i] !== undefined) continue;
+      const rs = last.reasons[i] ?? [];
+      if (rs.length === 0 || !rs.every((r) => INTRINSIC.has(r.code))) return undefined;
+    }
+    const placements: Array<ResolvedPlacement | undefined> = surfaces.map(() => undefined);
+    for (let i = 0; i < surfaces.length; i++) {
+      const plane = last.planes[i];
+      if (plane === undefined) continue;
+      const b = surfaces[i]!.content as ScanoutBuffer;
+      const st = staticScanoutChecks(h.checker.device, b, plane, this.#placement(surfaces[i]!), h.modeSize);
+      if (st.reasons.length > 0 || !st.placement) return undefined;
+      if (h.checker.knownBad.has(b.format, b.modifier, plane)) return undefined;
+      if (!h.kernel.framebufferOf(b) && !h.kernel.framebuffer(b, b).ok) return undefined;
+      placements[i] = st.placement;
+    }
+    const c = { planes: last.planes, compositePlane: last.compositePlane };
+    if (!candidateAllowed({ planes: h.planes, surfaces: this.#assignSurfaces(frame, new Map()) }, c)) return undefined;
+    const next = this.#state(frame, c, placements, undefined);
+    if (!next) return undefined;
+    this.counters.testOnly++;
+    if (!h.output.test(next).ok) return undefined;
+    this.counters.warmStarts++;
+    return {
+      planes: [...last.planes],
+      compositePlane: last.compositePlane,
+      placements,
+      reasons: last.reasons.map((r) => [...r]),
+      tested: surfaces.map((s, i) => (last.planes[i] === undefined ? undefined : (s.content as ScanoutBuffer))),
+      forced: new Map(),
+      why: ['warm start: the last frame\'s assignment at the moved positions, one TEST_ONLY of the whole state'],
+    };
+  }
+
   #search(frame: SceneFrame, forced: Map<number, ScanoutReason[]>): ShapeEntry {
     const h = this.#host;
     this.counters.searches++;
@@ -243,10 +321,7 @@ export class SceneRunner {
     const a = assignScene({
       mode: h.modeSize,
       planes: h.planes,
-      surfaces: surfaces.map((s, i) => {
-        const composeOnly = forced.get(i) ?? (isSolid(s.content) ? [reason('SOLID_FILL', 'a solid colour: a fill in the composite, no buffer to scan out')] : s.coherent === false ? [reason('NOT_COHERENT', 'a device touching the buffer is not cache-coherent: composed, never scanned out')] : undefined);
-        return { dst: s.dst, opaque: opaqueAll(s), ...(s.cursor ? { cursor: true } : {}), ...(composeOnly ? { composeOnly } : {}) };
-      }),
+      surfaces: this.#assignSurfaces(frame, forced),
       verdict: (i, plane) => {
         const s = surfaces[i]!;
         const v = h.checker.checkScanout(s.content as ScanoutBuffer, plane, this.#placement(s));
@@ -290,6 +365,8 @@ export class SceneRunner {
     try {
       h.assertOpen();
       const shape = sceneShapeKey(frame);
+      /** buffers released to their clients during this frame (once each, a retried commit included) */
+      const released = new Set<ScanoutBuffer>();
       // nothing new: the same shape, the same buffers, no damage
       if (shape === this.#lastShape && surfaces.every((s) => s.damage !== undefined && s.damage.length === 0 && this.#last.get(s.id)?.content === s.content)) {
         this.counters.unchanged++;
@@ -309,8 +386,9 @@ export class SceneRunner {
           else entry = undefined;
         }
         if (!entry) {
-          entry = this.#search(frame, this.#shapes.get(shape)?.forced ?? new Map());
-          this.#shapes.set(shape, entry);
+          const forced = this.#shapes.get(shape)?.forced;
+          entry = (forced === undefined ? this.#warmStart(frame, sceneShapeKey(frame, false)) : undefined) ?? this.#search(frame, forced ?? new Map());
+          this.#setShape(shape, entry);
         }
         const composedIdx = surfaces.map((_, i) => i).filter((i) => entry!.planes[i] === undefined);
         // pending writes of the buffers on planes: their planes' IN_FENCE_FD
@@ -328,7 +406,10 @@ export class SceneRunner {
             for (const i of composedIdx) {
               const c = surfaces[i]!.content;
               if (isSolid(c)) continue;
-              if (!this.#onScreen.includes(c) && !surfaces.some((s, k) => k !== i && s.content === c && entry!.planes[k] !== undefined)) h.release(c);
+              if (!released.has(c) && !this.#onScreen.includes(c) && !surfaces.some((s, k) => k !== i && s.content === c && entry!.planes[k] !== undefined)) {
+                released.add(c);
+                h.release(c);
+              }
               unlockHeld(i);
             }
           }
@@ -373,11 +454,11 @@ export class SceneRunner {
         if (copied && !h.ring().closed) h.ring().markOnScreen(copied.slot);
         // the flip that replaced them completed
         for (const b of handed ? [...before, handed] : before) {
-          if (!nowOn.includes(b)) h.release(b);
+          if (!nowOn.includes(b) && !released.has(b)) {
+            released.add(b);
+            h.release(b);
+          }
           h.unlock(b);
-        }
-        if (h.closed) {
-          // close() let go of what was on screen (this path's list was emptied by it)
         }
         const planesUsed = next.length;
         this.counters.frames++;
@@ -407,6 +488,8 @@ export class SceneRunner {
     this.#last = last;
     this.#lastCompositePlane = entry.compositePlane;
     this.#lastShape = shape;
+    this.#lastEntry = entry;
+    this.#lastMovable = sceneShapeKey(frame, false);
     this.#lastExplain = frame.surfaces.map((s, i) => {
       const p = entry.planes[i];
       return p !== undefined
@@ -422,7 +505,10 @@ export class SceneRunner {
     const ring = h.ring();
     const surfaces = frame.surfaces;
     const damage: Rect[] = [];
-    const full = this.#lastCompositePlane !== entry.compositePlane;
+    // another composite plane, or the composed surfaces restacked: everything
+    const lastOrder = [...this.#last].filter(([id]) => composedIdx.some((i) => surfaces[i]!.id === id)).filter(([, l]) => l.composed).map(([id]) => String(id)).join('\u0000');
+    const restacked = lastOrder !== composedIdx.filter((i) => this.#last.get(surfaces[i]!.id)?.composed).map((i) => String(surfaces[i]!.id)).join('\u0000');
+    const full = this.#lastCompositePlane !== entry.compositePlane || restacked;
     if (full) ring.invalidate();
     const ids = new Set(surfaces.map((s) => s.id));
     // surfaces that vanished: what they covered in the composite
@@ -539,7 +625,7 @@ export class SceneRunner {
     }
     const again = this.#search(frame, forced);
     again.why.unshift(`the commit was refused after its TEST_ONLY passed (${err.code}): surfaces ${blamed.join(', ')} composed from now on`);
-    this.#shapes.set(shape, again);
+    this.#setShape(shape, again);
     return true;
   }
 }

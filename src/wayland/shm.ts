@@ -60,7 +60,7 @@ import { formatInfo, formatName, fourcc, minPitch } from '../formats/index.js';
 import { native } from '../native.js';
 import type { UdmabufAllocator } from '../alloc/backends/udmabuf.js';
 import { F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_WRITE, udmabufSizeLimit } from '../alloc/backends/udmabuf.js';
-import { copyRectsInto, type CopyOptions, type CopySource, type CopySurface } from '../scanout/copy.js';
+import { copyRectsInto, type ComposeSource, type CopyOptions, type CopySource, type CopySurface } from '../scanout/copy.js';
 import type { Rect } from '../scanout/damage.js';
 import { shmBuffer, type ScanoutBuffer } from '../scanout/verdict-buffer.js';
 import { BufferLifetime } from './buffer-lifetime.js';
@@ -477,12 +477,17 @@ export class ShmBuffer extends BufferLifetime {
   }
 
   #copySource(): CopySource {
-    const src: CopySource = { copyRects: (dst, rects, opts) => this.#copy(dst, rects, opts) };
-    if (this.#guarded) return src; // an unguarded transformed copy of memory that may vanish: none
-    return {
-      ...src,
-      surface: (): CopySurface => ({ memory: this.pool.mapping, offset: this.offset, format: this.format, stride: this.stride, width: this.width, height: this.height }),
+    const surface = (): CopySurface => ({ memory: this.pool.mapping, offset: this.offset, format: this.format, stride: this.stride, width: this.width, height: this.height });
+    const src: CopySource = {
+      copyRects: (dst, rects, opts) => this.#copy(dst, rects, opts),
+      // composeLayers reads a guarded buffer through its own guarded copy
+      composeSource: (): ComposeSource => {
+        if (this.pool.bad) throw this.pool.bad;
+        return { surface: surface(), guarded: this.#guarded, failed: (err) => void (isShmTruncated(err) && this.#truncated(err)) };
+      },
     };
+    if (this.#guarded) return src; // an unguarded transformed copy of memory that may vanish: none
+    return { ...src, surface };
   }
 
   /** The source half of every copy job of this buffer (all of it fixed for the buffer's life). */

@@ -206,18 +206,30 @@ function check(t: Test, target: ReturnType<typeof image>, want: Uint32Array, wha
   t.equal(d.bad, 0, `${what}${tolerance ? ` (within ±${tolerance})` : ''}${d.bad ? `: ${d.first.join('; ')}` : ''}`);
 }
 
+/** How many pixels of two XRGB images have the same RGB bytes. */
+function sameRgb(a: Uint32Array, b: Uint32Array): number {
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (((a[i]! ^ b[i]!) & 0xffffff) === 0) same++;
+  return same;
+}
+
 const full = (w: number, h: number): Rect => ({ x: 0, y: 0, width: w, height: h });
 const bg = (r: number, g: number, b: number, a = 1): SolidColor => ({ kind: 'solid', r, g, b, a });
 
 // ---- tests -------------------------------------------------------------------------------------
-t.test('an ARGB layer over an XRGB target, part of it off the target (clipped)', async (t) => {
+t.test('an ARGB layer over an XRGB target, part of it off the target (clipped), others wholly off it', async (t) => {
   const target = image(61, 37, XR24, () => SENTINEL);
   const win = image(40, 30, AR24, argbNoise(1));
   const dst = { x: 30, y: 15, width: 40, height: 30 }; // reaches past the right and bottom edges
   const layer: ComposeImageLayer = { kind: 'image', source: win.surface, dst };
   const clip = [full(61, 37)];
   const want = reference(target, clip, [exactLayer(win, full(40, 30), dst)], colorPixel(bg(0, 0, 0.5)));
-  const r = await composeLayers({ target: target.surface, layers: [layer], clip, background: bg(0, 0, 0.5) });
+  // layers wholly outside the target are fine: nothing of them shows
+  const away: ComposeLayer[] = [
+    { kind: 'solid', color: bg(1, 1, 1), dst: { x: -100, y: -100, width: 50, height: 50 } },
+    { kind: 'image', source: win.surface, dst: { x: 61, y: 0, width: 40, height: 30 } },
+  ];
+  const r = await composeLayers({ target: target.surface, layers: [layer, ...away], clip, background: bg(0, 0, 0.5) });
   t.equal(r.bytes, 61 * 37 * 4, 'bytes: the clip');
   check(t, target, want, 'every pixel as the reference, the row padding untouched');
 });
@@ -276,6 +288,34 @@ t.test('RGB565 source (odd width: rows not 4-byte aligned, staged)', async (t) =
   };
   const want = reference(target, [full(w, h)], [{ dst: { x: 1, y: 1, width: 19, height: 7 }, sample: (X, Y) => expand(px[(Y + 1) * (stride / 2) + X + 1]!) }]);
   check(t, target, want, 'RGB565 widened by bit replication');
+});
+
+t.test('RGB888 source (3 bytes a pixel: staged) and BGRA8888', async (t) => {
+  const w = 13, h = 7, stride = w * 3 + 1;
+  const bytes = new Uint8Array(stride * h);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = hash(i, 2, 70) & 0xff;
+  const rgb: CopySurface = { memory: bytes, format: fourcc('RGB888'), stride, width: w, height: h };
+  const bgra = image(w, h, fourcc('BGRA8888'), (x, y) => {
+    const p = argbNoise(71)(x, y); // 0xAARRGGBB -> [31:0] B:G:R:A
+    return ((ch(p, 0) << 24) | (ch(p, 8) << 16) | (ch(p, 16) << 8) | ch(p, 24)) >>> 0;
+  });
+  const target = image(w, h, AR24, () => SENTINEL);
+  await composeLayers({
+    target: target.surface,
+    clip: [full(w, h)],
+    layers: [
+      { kind: 'image', source: rgb, src: { x: 1, y: 0, width: 12, height: 7 }, dst: { x: 1, y: 0, width: 12, height: 7 } },
+      { kind: 'image', source: bgra.surface, dst: full(w, h) },
+    ],
+  });
+  // RGB888: [23:0] R:G:B little-endian, bytes B, G, R
+  const rgbAt = (X: number, Y: number) => {
+    const o = Y * stride + (X + 1) * 3;
+    return (0xff000000 | (bytes[o + 2]! << 16) | (bytes[o + 1]! << 8) | bytes[o]!) >>> 0;
+  };
+  const bgraAt = (X: number, Y: number) => argbNoise(71)(X, Y);
+  const want = reference(target, [full(w, h)], [{ dst: { x: 1, y: 0, width: 12, height: 7 }, sample: rgbAt }, { dst: full(w, h), sample: bgraAt }]);
+  check(t, target, want, 'both read in their own byte order');
 });
 
 t.test('a solid fill with alpha, and an opaque one', async (t) => {
@@ -363,9 +403,7 @@ for (const rot of [ROTATE_0, ROTATE_90, ROTATE_180, ROTATE_270]) {
       await composeLayers({ target: a.surface, clip: [dst], layers: [{ kind: 'image', source: src.surface, src: crop, dst, rotation, opaque: true }] });
       const deg = ({ [ROTATE_0]: 0, [ROTATE_90]: 90, [ROTATE_180]: 180, [ROTATE_270]: 270 } as const)[rot]!;
       await copyTransformed(src.surface, b.surface, { srcRect: crop, dstRect: dst, rotation: deg, reflectX: (refl & REFLECT_X) !== 0, reflectY: (refl & REFLECT_Y) !== 0 });
-      let same = 0;
-      for (let i = 0; i < a.px.length; i++) if (((a.px[i]! ^ b.px[i]!) & 0xffffff) === 0) same++;
-      t.equal(same, a.px.length, 'the same pixels as copyTransformed');
+      t.equal(sameRgb(a.px, b.px), a.px.length, 'the same pixels as copyTransformed');
     });
   }
 }
@@ -387,9 +425,7 @@ t.test('an NV12 source is composed through the copy conversion (BT.601 limited)'
   const b = image(w, h, XR24, () => 0, 0);
   await composeLayers({ target: a.surface, clip: [full(w, h)], layers: [{ kind: 'image', source: nv12, src: { x: 2, y: 2, width: 28, height: 12 }, dst: { x: 2, y: 2, width: 28, height: 12 } }] });
   await copyRects(nv12, b.surface, [{ x: 2, y: 2, width: 28, height: 12 }]);
-  let same = 0;
-  for (let i = 0; i < a.px.length; i++) if (((a.px[i]! ^ b.px[i]!) & 0xffffff) === 0) same++;
-  t.equal(same, a.px.length, "the composed pixels are copyRects' conversion");
+  t.equal(sameRgb(a.px, b.px), a.px.length, "the composed pixels are copyRects' conversion");
 });
 
 t.test('typed errors for bad jobs, the target untouched', async (t) => {
@@ -487,4 +523,38 @@ t.test('the job keeps its memory alive though no JS holds it (GC during the job)
   t.equal((await done).bytes, W * H * 4, 'the job completed');
   t.ok(turns > 0, `GC ran ${turns} times while the job was pending`);
   t.notOk(collectedWhilePending, 'no buffer was collected while the job was pending');
+});
+
+t.test('an opaque layer covering the clip hides what lies beneath (composed from it up, with SRC)', async (t) => {
+  const target = image(96, 300, AR24, () => SENTINEL); // 300 rows: several bands
+  const under = image(96, 300, AR24, argbNoise(60));
+  const cover = image(48, 150, XR24, xrgbNoise(61)); // scaled 2x onto the whole target
+  const top = image(40, 40, AR24, argbNoise(62));
+  const half = image(96, 150, XR24, xrgbNoise(63)); // covers the upper half only
+  const veil = image(96, 300, AR24, (x, y) => (argbNoise(64)(x, y) >>> 1) & 0x7f7f7f7f); // halved: still premultiplied, at most half opaque
+  const clip = [full(96, 300)];
+  const fill: SolidColor = { kind: 'solid', r: 0.2, g: 0.2, b: 0.2, a: 1 };
+  const layers: ComposeLayer[] = [
+    { kind: 'image', source: under.surface, dst: full(96, 300) },
+    { kind: 'image', source: cover.surface, dst: full(96, 300) },
+    { kind: 'solid', color: fill, dst: { x: 0, y: 200, width: 96, height: 100 } },
+    { kind: 'image', source: half.surface, dst: full(96, 150) },
+    { kind: 'image', source: top.surface, dst: { x: 30, y: 130, width: 40, height: 40 } },
+    { kind: 'image', source: veil.surface, dst: full(96, 300) }, // covers everything, but translucent: hides nothing
+  ];
+  await composeLayers({ target: target.surface, clip, layers, background: bg(0, 0, 0, 0) });
+  const want = reference(
+    target,
+    clip,
+    [
+      exactLayer(under, full(96, 300), full(96, 300)),
+      bilinearLayer(cover, full(48, 150), full(96, 300)),
+      solidLayer(fill, { x: 0, y: 200, width: 96, height: 100 }),
+      exactLayer(half, full(96, 150), full(96, 150)),
+      exactLayer(top, full(40, 40), { x: 30, y: 130, width: 40, height: 40 }),
+      exactLayer(veil, full(96, 300), full(96, 300)),
+    ],
+    0,
+  );
+  check(t, target, want, 'the stack as the reference blends it (the opaque layers replace what is beneath)', 1);
 });

@@ -21,7 +21,7 @@ const expected: Record<string, readonly string[]> = {
   'primebuf/dmabuf': ['Dmabuf', 'Mapping', 'SyncFile', 'OwnedFd', 'DmabufAttributes', 'PrimeImporter'],
   'primebuf/constraints': ['scanoutConstraint', 'merge', 'solve', 'ConstraintSet', 'ConstraintConflictError', 'describeKmsDevice'],
   'primebuf/alloc': ['BufferRequest', 'AllocatorPool', 'DumbBuffer', 'UdmabufAllocator', 'openSystemAllocators'],
-  'primebuf/scanout': ['Presenter', 'ScanoutChecker', 'CopyRing', 'copyRects', 'assignPlanes', 'resolvePlacement'],
+  'primebuf/scanout': ['Presenter', 'ScanoutChecker', 'CopyRing', 'copyRects', 'assignPlanes', 'resolvePlacement', 'composeLayers'],
   'primebuf/wayland': ['WaylandServer', 'LinuxDmabuf', 'installShm', 'ShmBuffer', 'WaylandConnection', 'ProtocolError'],
   'primebuf/client': ['ClientDmabuf', 'BufferRing', 'pickFormat', 'clientAllocators'],
   'primebuf/v4l2': ['V4l2Device', 'CaptureStream', 'CameraSource', 'OutputStream'],

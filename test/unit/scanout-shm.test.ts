@@ -11,6 +11,7 @@ import { Mapping } from '../../src/dmabuf/mapping.js';
 import { native, testNative } from '../../src/native.js';
 import { ClosedError, SystemError } from '../../src/errors.js';
 import { fourcc } from '../../src/formats/index.js';
+import { composeLayers } from '../../src/scanout/compose.js';
 import type { CopySurface } from '../../src/scanout/copy.js';
 import type { Rect } from '../../src/scanout/damage.js';
 import { ProtocolError, WaylandConnection, WaylandServer, WL_SHM_ERROR, isShmTruncated, type ServerResource } from '../../src/wayland/index.js';
@@ -201,6 +202,37 @@ t.test('a pool truncated before the copy: typed rejection, invalid_fd for the cl
   t.match((err as SystemError).detail, `truncated (copy stopped after ${32 * 1024} of ${64 * 1024} bytes)`, 'stopped at the first row past the end');
   const firstRows = expected(pixels, stride, XR24, { width, height, stride: dstStride }, [{ x: 0, y: 0, width, height: 32 }], 0, 0);
   t.equal(firstDiff(bytes.subarray(0, 32 * dstStride), firstRows.subarray(0, 32 * dstStride)), 'equal', 'the rows before it were copied');
+  await clientFailedServerLives(t, server, attached, c);
+  t.equal(testNative.countOpenFds(), base, 'fds back to baseline');
+});
+
+t.test('a guarded wl_shm buffer composed (composeLayers): exact while intact; truncated, a typed rejection, invalid_fd for the client, the compositor lives on', async (t) => {
+  const base = testNative.countOpenFds();
+  const { server, attached } = compositor();
+  const width = 64, height = 48, stride = width * 4;
+  const pixels = pattern(width, height, stride, 5);
+  const c = await shmClient(server, attached, { width, height, stride, format: XR24, offset: 0, pixels });
+  const source = c.shm.scanoutBuffer().copySource!.composeSource!();
+  t.equal(source.guarded, true, 'an unsealed pool: guarded');
+  t.equal(c.shm.scanoutBuffer().copySource!.surface, undefined, 'and no surface() for unguarded transformed copies');
+  const layer = { kind: 'image' as const, source: source.surface, guarded: source.guarded, dst: { x: 0, y: 0, width, height } };
+  const { surface, bytes } = sentinelSurface(width, height, stride);
+  const target = { ...surface, format: XR24 };
+  await composeLayers({ target, clip: [{ x: 0, y: 0, width, height }], layers: [layer] });
+  const got = new Uint32Array(bytes.buffer, bytes.byteOffset, width * height);
+  const want = new Uint32Array(pixels.buffer, pixels.byteOffset, width * height);
+  t.ok(got.every((p, i) => ((p ^ want[i]!) & 0xffffff) === 0), 'composed: every pixel the client\'s');
+  truncate(c, 16 * stride);
+  const fresh = sentinelSurface(width, height, stride);
+  const err = await composeLayers({ target: { ...fresh.surface, format: XR24 }, clip: [{ x: 0, y: 0, width, height }], layers: [layer] }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(isShmTruncated(err), `rejects with SystemError EFAULT/SIGBUS (${String(err)})`);
+  t.equal((err as { layer?: number }).layer, 0, 'naming the layer');
+  t.ok(new Uint32Array(fresh.bytes.buffer).every((w) => w === SENTINEL), 'the target is untouched');
+  source.failed?.(err);
+  t.throws(() => c.shm.scanoutBuffer().copySource!.composeSource!(), SystemError, 'the pool is bad from then on');
   await clientFailedServerLives(t, server, attached, c);
   t.equal(testNative.countOpenFds(), base, 'fds back to baseline');
 });

@@ -4,7 +4,7 @@
 // alpha over a surface on a plane that cannot blend, the cursor plane first for the cursor, the
 // plane order by zpos, and the reasons each composed surface gets.
 import t from 'tap';
-import { assignScene, sceneCandidates, stackOrder, type SceneAssignPlane, type SceneAssignSurface, type SceneCandidate } from '../../src/scanout/scene-assign.js';
+import { assignScene, candidateAllowed, sceneCandidates, stackOrder, type SceneAssignPlane, type SceneAssignSurface, type SceneCandidate } from '../../src/scanout/scene-assign.js';
 import { reason } from '../../src/scanout/reasons.js';
 
 const MODE = { width: 1024, height: 768 };
@@ -133,4 +133,20 @@ t.test('a TEST_ONLY budget: after it, everything composed', async (t) => {
   t.equal(n, 3, 'three TEST_ONLY');
   t.same(a.planes, [undefined, undefined]);
   t.equal(a.compositePlane, 32);
+});
+
+t.test('candidateAllowed: the rules a warm start must keep', async (t) => {
+  const surfaces = [surf(0, 0, 1024, 768), surf(100, 100, 200, 200), surf(150, 150, 64, 64, { cursor: true })];
+  const input = { planes: VKMS, surfaces };
+  t.ok(candidateAllowed(input, { planes: [32, 35, 59], compositePlane: undefined }), 'in stacking order');
+  t.notOk(candidateAllowed(input, { planes: [32, 59, 35], compositePlane: undefined }), 'out of stacking order');
+  t.notOk(candidateAllowed(input, { planes: [32, 35, 35], compositePlane: undefined }), 'a plane twice');
+  t.notOk(candidateAllowed(input, { planes: [undefined, 35, 59], compositePlane: undefined }), 'composed without a composite plane');
+  t.ok(candidateAllowed(input, { planes: [undefined, 35, 59], compositePlane: 32 }), 'the background composed on the primary');
+  t.notOk(candidateAllowed(input, { planes: [32, 35, undefined], compositePlane: 32 }), 'a surface on the composite plane');
+  t.notOk(candidateAllowed(input, { planes: [undefined, 35, undefined], compositePlane: 32 }), 'a surface on a plane below a composed one it overlaps');
+  const apart = { planes: VKMS, surfaces: [surf(0, 0, 1024, 768), surf(100, 100, 200, 200), surf(600, 500, 64, 64)] };
+  t.ok(candidateAllowed(apart, { planes: [undefined, 35, undefined], compositePlane: 32 }), 'no overlap: allowed');
+  for (const c of sceneCandidates({ mode: MODE, planes: VKMS, surfaces, verdict: () => ok })) if (!candidateAllowed(input, c)) t.fail(`the search offered a candidate the rules refuse: ${JSON.stringify(c)}`);
+  t.pass('every candidate of the search keeps the rules');
 });

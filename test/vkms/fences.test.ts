@@ -7,6 +7,7 @@
 // on the JS thread; close() during that wait keeps the fd open until the pool job settled;
 // a copy whose source has a pending writer brackets itself inside its one pool job: it reads the
 // source only after the fence signaled, and closing the destination meanwhile keeps it until the job settled;
+// so does a composition (composeLayers) with such a source, blended into a dma-buf target;
 // exportWriteFence (the presenter's implicit sync) gives a pending fence while the write is
 // pending and none once it completed (no sync_file made per frame for a finished buffer).
 // Emulated VM: every check is about order, none about durations. vgem signals a fence by itself
@@ -15,6 +16,7 @@ import t from 'tap';
 import { DumbBuffer } from '../../src/alloc/backends/dumb.js';
 import type { Dmabuf } from '../../src/dmabuf/dmabuf.js';
 import { testNative } from '../../src/native.js';
+import { composeLayers } from '../../src/scanout/compose.js';
 import { copyRects, newCopyStats } from '../../src/scanout/copy.js';
 import { exportWriteFence } from '../../src/scanout/implicit-sync.js';
 import { fourcc } from '../../src/formats/index.js';
@@ -159,6 +161,51 @@ fencedTest('exportWriteFence: a pending write gives an unsignaled sync_file; onc
   const after = exportWriteFence([f.dmabuf.fd], 'fenced vgem');
   after?.close();
   t.equal(after, undefined, 'no sync_file for a buffer whose writes are done');
+});
+
+fencedTest('composeLayers with a source that has a pending writer: its READ bracket waits inside the job; the target (a dma-buf, closed meanwhile) gets the blend of what the writer left', async (t, f) => {
+  const W = 64;
+  const H = 64;
+  const XR24 = fourcc('XRGB8888');
+  const map = f.dumb.map();
+  const src = new Uint32Array(map.buffer);
+  src.fill(0x00a0a0a0);
+  const dstVgem = openDriver('vgem');
+  const dstBuf = DumbBuffer.create(dstVgem, { width: W, height: H, bpp: 32 });
+  const dstDmabuf = dstBuf.exportDmabuf();
+  const dstMap = dstBuf.map();
+  const p = pulse();
+  let done = false;
+  const half = { kind: 'solid' as const, a: 0.5, r: 0.5, g: 0, b: 0 }; // premultiplied half-red over the source
+  const job = composeLayers({
+    target: { memory: dstMap, dmabuf: dstDmabuf, format: XR24, width: W, height: H, stride: dstBuf.pitch },
+    clip: [{ x: 0, y: 0, width: W, height: H }],
+    layers: [
+      { kind: 'image', source: { memory: map, dmabuf: f.dmabuf, format: XR24, width: W, height: H, stride: f.dumb.pitch }, dst: { x: 0, y: 0, width: W, height: H } },
+      { kind: 'solid', color: half, dst: { x: 0, y: 0, width: W, height: H / 2 } },
+    ],
+  }).finally(() => (done = true));
+  dstMap.close();
+  dstDmabuf.close();
+  t.ok(await until(() => p.ticks >= 10), 'timers fire while the job waits in START READ');
+  t.equal(done, false, 'the composition has not finished while the write fence is pending');
+  src.fill(0x00123456);
+  f.signal();
+  t.equal((await job).bytes, W * H * 4, 'resolves with the bytes written once the fence signaled');
+  p.stop();
+  map.close();
+  // 0x12 0x34 0x56 under half-red: r = 128 + round(0x12 * 127 / 255), g and b halved the same way
+  const mul = (c: number) => Math.floor((c * 127) / 255 + 0.5);
+  const blended = ((128 + mul(0x12)) << 16) | (mul(0x34) << 8) | mul(0x56);
+  const check = dstBuf.map();
+  const got = new Uint32Array(check.buffer);
+  let bad = 0;
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) if ((got[(y * dstBuf.pitch) / 4 + x]! & 0xffffff) !== (y < H / 2 ? blended : 0x123456)) bad++;
+  t.equal(bad, 0, "every target pixel is the blend of the writer's pixels, none from before the fence signaled");
+  check.close();
+  dstBuf.close();
+  dstVgem.close();
 });
 
 fencedTest('copyRects from a source with a pending writer: the START READ bracket runs inside the copy job and waits; the copy reads what the writer left', async (t, f) => {

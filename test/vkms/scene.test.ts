@@ -4,7 +4,8 @@
 // planes (vkms blends them), nothing composed; more surfaces than vkms has planes (primary, 8
 // overlays, cursor: counted from the device) fill every plane, the rest composed beneath; a
 // 320x240 buffer scaled to 640x480 is composed (vkms planes cannot scale: SCALING), with what it
-// overlaps beneath it (Z_ORDER); a cursor surface goes on the cursor plane; a second frame of the
+// overlaps beneath it (Z_ORDER); a cursor surface goes on the cursor plane, and moving it costs one
+// TEST_ONLY and no search (a warm start); a second frame of the
 // same shape with a new buffer makes no TEST_ONLY; a frame where one composed surface changes a
 // small rectangle composes only that rectangle (and what the ring buffer lacks since its frame).
 // Every subtest returns fds, GEM handles and framebuffers to baseline (leakFree).
@@ -228,6 +229,20 @@ rigTest('a cursor surface goes on the cursor plane', async (t, r) => {
   ref.draw(bg, full, true);
   ref.draw(cur, dst, false);
   await r.wb.check(t, a, ref.pixel, 'cursor blended over the fullscreen surface');
+
+  // the cursor moves: a new shape, but only positions changed: the last assignment, one TEST_ONLY, no search
+  const tests = p.stats.testOnly;
+  const searches = p.stats.sceneSearches;
+  const moved = { x: 700, y: 120, width: 64, height: 64 };
+  r.wb.capture();
+  const b = await p.presentScene({ surfaces: [surface('bg', bg, full, { damage: [] }), surface('cursor', cur, moved, { cursor: true, damage: [] })] });
+  t.equal(b.surfaces[1]!.plane, r.planes.cursor, 'still on the cursor plane');
+  t.equal(p.stats.testOnly, tests + 1, 'a move: one TEST_ONLY of the whole state (no per-plane verdicts)');
+  t.equal(p.stats.sceneSearches, searches, 'and no search');
+  const ref2 = new Reference(r.W, r.H);
+  ref2.draw(bg, full, true);
+  ref2.draw(cur, moved, false);
+  await r.wb.check(t, b, ref2.pixel, 'the cursor at its new place');
 });
 
 rigTest('more surfaces than planes: every plane used, the rest composed beneath', async (t, r) => {

@@ -47,7 +47,7 @@ import { DumbBuffer } from '../alloc/backends/dumb.js';
 import { Framebuffer } from '../kms/framebuffer.js';
 import type { RawMode } from '../native/drm.js';
 import { assignPlanes } from './assign.js';
-import { canCopy, copyTransformed, type CopySource, type CopySurface, type CopyTransform } from './copy.js';
+import { canCopy, copyTransformed, type ComposeSource, type CopySource, type CopySurface, type CopyTransform } from './copy.js';
 import { CopyRing, type RingBufferSpec, type RingFrame } from './copy-ring.js';
 import type { Rect } from './damage.js';
 import { exportWriteFence } from './implicit-sync.js';
@@ -445,7 +445,12 @@ export class Presenter {
       planes: this.#scenePlanes,
       primary: this.#primary,
       backgroundFb: () => this.#backgroundFb(),
-      source: (buffer) => this.#copyInput(buffer, true) as CopySurface,
+      source: (buffer): ComposeSource => {
+        const cs = buffer.copySource;
+        if (!cs) return { surface: this.#source(buffer), guarded: false };
+        if (cs.composeSource) return cs.composeSource();
+        return { surface: this.#copyInput(buffer, true) as CopySurface, guarded: false };
+      },
       ring: () => this.#ensureSceneRing(),
       compose,
       release: (b) => this.#release(b),

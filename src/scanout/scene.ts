@@ -26,7 +26,7 @@ import { PrimebufError, SystemError } from '../errors.js';
 import type { SyncFile } from '../dmabuf/sync-file.js';
 import type { PageFlipEvent } from '../kms/events.js';
 import type { Framebuffer } from '../kms/framebuffer.js';
-import type { CopySurface } from './copy.js';
+import type { ComposeSource } from './copy.js';
 import type { CopyRing, RingFrame } from './copy-ring.js';
 import { damageArea, mergeDamage, type Rect } from './damage.js';
 import { exportWriteFence } from './implicit-sync.js';
@@ -57,7 +57,7 @@ export interface SceneHost {
   readonly primary: ScanoutPlaneInfo;
   backgroundFb(): Framebuffer;
   /** The CPU view of a client buffer for the composer (the presenter's mapping of its dma-buf, a wl_shm surface). */
-  source(buffer: ScanoutBuffer): CopySurface;
+  source(buffer: ScanoutBuffer): ComposeSource;
   ring(): CopyRing<PresenterRingBuffer>;
   compose(job: ComposeJob): Promise<ComposeResult>;
   release(buffer: ScanoutBuffer): void;
@@ -545,16 +545,22 @@ export class SceneRunner {
     }
     h.assertOpen();
     const layers: ComposeLayer[] = [];
+    /** per layer, its source's failure hook (a truncated wl_shm pool: invalid_fd to its client) */
+    const failed: Array<((err: unknown) => void) | undefined> = [];
     for (const i of composedIdx) {
       const s = surfaces[i]!;
       const c = s.content;
       if (isSolid(c)) {
         layers.push({ kind: 'solid', color: c, dst: s.dst });
+        failed.push(undefined);
         continue;
       }
+      const src = h.source(c);
+      failed.push(src.failed?.bind(src));
       layers.push({
         kind: 'image',
-        source: h.source(c),
+        source: src.surface,
+        ...(src.guarded ? { guarded: true } : {}),
         ...(s.src ? { src: s.src } : {}),
         dst: s.dst,
         rotation: rotationBits(s),
@@ -565,8 +571,15 @@ export class SceneRunner {
     return ring.composeFrame(clipped, async (target, needed) => {
       if (needed.length === 0) return 0;
       // composeLayers brackets the target (WRITE) and the dma-buf sources (READ) itself
-      const r = await h.compose({ target, layers, clip: needed });
-      return r.bytes;
+      try {
+        const r = await h.compose({ target, layers, clip: needed });
+        return r.bytes;
+      } catch (err) {
+        // a layer's source failed (a truncated wl_shm pool): its buffer hears of it
+        const layer = (err as { layer?: unknown }).layer;
+        if (typeof layer === 'number') failed[layer]?.(err);
+        throw err;
+      }
     });
   }
 

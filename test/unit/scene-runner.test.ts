@@ -109,7 +109,7 @@ function fake(t: { teardown(fn: () => void): void }): Fake {
     planes,
     primary: planes[0]!,
     backgroundFb: () => ({ id: 1 }) as never,
-    source: (b) => ({ memory: new ArrayBuffer(b.width * b.height * 4), format: b.format, stride: b.width * 4, width: b.width, height: b.height }),
+    source: (b) => ({ surface: { memory: new ArrayBuffer(b.width * b.height * 4), format: b.format, stride: b.width * 4, width: b.width, height: b.height }, guarded: false }),
     ring: () =>
       (ring ??= new CopyRing<PresenterRingBuffer>({
         width: W,
@@ -259,5 +259,24 @@ t.test('composed surfaces restacked: the whole composite again', async (t) => {
   const r3 = await present(f, runner, [B(), A([])]);
   t.same(r3.surfaces.map((s) => s.id), ['b', 'a'], 'restacked');
   t.same(f.jobs[2]!.clip, [FULL], 'the whole composite (its buffer holds the other stacking)');
+  runner.close();
+});
+
+t.test('a composition that fails on a layer tells that layer\'s source (a truncated wl_shm pool), and the frame fails', async (t) => {
+  const f = fake(t);
+  const seen: unknown[] = [];
+  const failing: SceneHost = {
+    ...f.host,
+    source: (b) => ({ surface: { memory: new ArrayBuffer(b.width * b.height * 4), format: b.format, stride: b.width * 4, width: b.width, height: b.height }, guarded: true, failed: (e) => seen.push(e) }),
+    compose: async (job) => {
+      t.equal((job.layers[0] as { guarded?: boolean }).guarded, true, 'the layer is guarded');
+      throw Object.assign(new SystemError('SIGBUS', { code: 'EFAULT', errno: 14, syscall: 'SIGBUS' }), { layer: 0 });
+    },
+  };
+  const runner = new SceneRunner(failing);
+  const shm = { ...buffer(f, 'shm', 32, 16), kind: 'shm' as const } as ScanoutBuffer;
+  await t.rejects(present(f, runner, [{ id: 's', content: shm, dst: { x: 0, y: 0, width: 64, height: 32 } }]), { code: 'EFAULT' });
+  t.equal(seen.length, 1, 'the source heard of the failure');
+  t.equal(f.locks.get(shm), 0, 'its lock came back');
   runner.close();
 });

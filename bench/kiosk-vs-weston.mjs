@@ -8,7 +8,9 @@
 // clock it was measured in (bench/clock.mjs: "icount" under `--icount`, which `npm run
 // bench:kiosk` sets), the case's committed baseline beside it (bench/baselines.json) and, for the
 // kiosk, the ratio to each anchor measured in the same process. The client's commits are counted
-// from its WAYLAND_DEBUG trace.
+// from its WAYLAND_DEBUG trace. For the kiosk also heapBytesPerFrame: the JavaScript heap it
+// allocated over the same window per frame (bench/heap-probe.mjs, preloaded into its process,
+// probed by SIGUSR2 at the window's first and last frame), and heapScavenges in the window.
 //
 // Cases (--cases, comma-separated; default all of them, anchors first):
 //   weston-pixman-shm     Weston, pixman renderer, weston-simple-shm
@@ -143,7 +145,7 @@ function figures(frames, c0, c1, t0, t1) {
  * Runs `client` until it committed for SETTLE_MS after its first commit and then FRAMES more;
  * the compositor's CPU and the guest's time between the window's first and last commit.
  */
-async function measure(compositorPid, client, env) {
+async function measure(compositorPid, client, env, edge = () => {}) {
   const child = spawn(client[0], client.slice(1), { env: { ...env, WAYLAND_DEBUG: 'client' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let commits = 0;
   let tail = '';
@@ -161,9 +163,13 @@ async function measure(compositorPid, client, env) {
           commits++;
           const now = performance.now();
           first ??= now;
-          if (!start && now - first >= SETTLE_MS) start = { t: now, cpu: cpuOf(compositorPid), commit: commits };
+          if (!start && now - first >= SETTLE_MS) {
+            start = { t: now, cpu: cpuOf(compositorPid), commit: commits };
+            edge();
+          }
           if (start && !end && commits === start.commit + FRAMES) {
             end = { t: now, cpu: cpuOf(compositorPid) };
+            edge();
             resolve();
           }
         } else if (!/^\[\s*\d+\.\d+\]/.test(l) && l.trim()) errors += `${l}\n`;
@@ -235,14 +241,37 @@ async function runCage(card, client, env) {
   }
 }
 
+/**
+ * The kiosk's JavaScript heap: bench/heap-probe.mjs preloaded into its process appends the bytes
+ * allocated so far (young generation, collections included) to a file on each SIGUSR2; the bytes
+ * per frame of a window are the difference of two of its lines (README, "The JavaScript heap per
+ * frame").
+ */
+const HEAP_PROBE = ['--import', join(root, 'bench', 'heap-probe.mjs')];
+
+/** The heap probe's lines numbered `a` and `b` (the SIGUSR2s the kiosk got), waiting up to 10 s for them. */
+async function heapWindow(file, a, b, frames) {
+  for (const end = Date.now() + 10000; ; await sleep(50)) {
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    const x = lines.find((l) => l.n === a);
+    const y = lines.find((l) => l.n === b);
+    if (x && y) return { heapBytesPerFrame: Math.round((y.allocated - x.allocated) / frames), heapScavenges: y.scavenges - x.scavenges };
+    if (Date.now() > end) return { heapBytesPerFrame: null, heapError: `the heap probe wrote ${lines.length} lines, not ${a} and ${b}` };
+  }
+}
+
 async function runKiosk(card, client, env, extra = []) {
   const socket = 'bench-kiosk';
   const statsFile = join(env.XDG_RUNTIME_DIR, 'kiosk-stats.json');
+  const heapFile = join(env.XDG_RUNTIME_DIR, 'kiosk-heap.jsonl');
   rmSync(statsFile, { force: true });
-  const k = await startCompositor(process.execPath, [...NODE_ARGS, join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile, ...extra], env, socket);
+  rmSync(heapFile, { force: true });
+  const k = await startCompositor(process.execPath, [...NODE_ARGS, ...HEAP_PROBE, join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile, ...extra], { ...env, PRIMEBUF_HEAP_PROBE: heapFile }, socket);
   let r;
+  let heap;
   try {
-    r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket });
+    r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket }, () => k.child.kill('SIGUSR2'));
+    heap = await heapWindow(heapFile, 1, 2, FRAMES);
   } finally {
     const e = await stop(k.child);
     if (e.code !== 0) note(`kiosk exited ${e.code ?? e.signal}: ${k.log.join('').slice(-1500)}`);
@@ -250,6 +279,7 @@ async function runKiosk(card, client, env, extra = []) {
   const stats = existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) : null;
   return {
     ...r,
+    ...heap,
     bytesCopiedPerFrame: stats && stats.frames > 0 ? Math.round(stats.bytesCopied / stats.frames) : null,
     direct: stats?.direct ?? null,
     copied: stats?.copied ?? null,
@@ -265,7 +295,9 @@ async function runKiosk(card, client, env, extra = []) {
 async function runKioskCamera(card, env) {
   const socket = 'bench-kiosk-camera';
   const probe = join(env.XDG_RUNTIME_DIR, 'kiosk-camera-frames.json');
-  const k = await startCompositor(process.execPath, [...NODE_ARGS, join(root, 'bench/kiosk-camera.mjs'), '--device', `/dev/dri/${card}`, '--socket', socket, '--camera', CAMERA, '--probe', probe], env, socket);
+  const heapFile = join(env.XDG_RUNTIME_DIR, 'kiosk-camera-heap.jsonl');
+  rmSync(heapFile, { force: true });
+  const k = await startCompositor(process.execPath, [...NODE_ARGS, ...HEAP_PROBE, join(root, 'bench/kiosk-camera.mjs'), '--device', `/dev/dri/${card}`, '--socket', socket, '--camera', CAMERA, '--probe', probe], { ...env, PRIMEBUF_HEAP_PROBE: heapFile }, socket);
   let seq = 0;
   /** The kiosk's camera stats now (it writes them on SIGUSR2; the answer carries our sequence number). */
   const stats = async () => {
@@ -292,7 +324,8 @@ async function runKioskCamera(card, env) {
       if (Date.now() > end) throw new Error(`${last.frames - start.frames} of ${CAMERA_FRAMES} camera frames in 900 s`);
       last = await stats();
     }
-    return { ...figures(last.frames - start.frames, start.cpu, last.cpu, start.t, last.t), direct: last.direct - start.direct, copied: last.copied - start.copied, dropped: last.dropped - start.dropped, memory: last.memory, size: `${last.width}x${last.height}` };
+    const heap = await heapWindow(heapFile, start.seq, last.seq, last.frames - start.frames);
+    return { ...figures(last.frames - start.frames, start.cpu, last.cpu, start.t, last.t), ...heap, direct: last.direct - start.direct, copied: last.copied - start.copied, dropped: last.dropped - start.dropped, memory: last.memory, size: `${last.width}x${last.height}` };
   } finally {
     const e = await stop(k.child);
     if (e.code !== 0) note(`camera kiosk exited ${e.code ?? e.signal}: ${k.log.join('').slice(-1500)}`);

@@ -57,6 +57,7 @@ import { installPresentation } from './presentation.js';
 import { buildScene, type BuiltScene } from './scene.js';
 import { Shell } from './shell.js';
 import { installSinglePixelBuffer } from './single-pixel.js';
+import { FrameSlowdown } from './slower.js';
 import { installSubcompositor } from './subsurface.js';
 import { installViewporter } from './viewporter.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
@@ -375,6 +376,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // capture after its commit (late, under load), and a frame meanwhile would release the buffer
     // it reads, for its client to draw into (a torn screenshot). Commits wait; the newest is shown.
     let captureGate = false;
+    // Tests only: PRIMEBUF_KIOSK_SLOWER=0.2 makes every frame cost 20 % more CPU (slower.ts); unset, undefined
+    const slow = FrameSlowdown.fromEnv();
 
     function schedule(): void {
       dirty = true;
@@ -388,6 +391,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     async function loop(): Promise<void> {
       while (dirty && !closed && !captureGate) {
         dirty = false;
+        slow?.frame();
         try {
           await frame();
         } catch (err) {
@@ -721,6 +725,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         capture.close();
         udmabuf?.close();
         device.close();
+        if (slow) {
+          const w = slow.summary();
+          log(`made slower on purpose (PRIMEBUF_KIOSK_SLOWER=${w.fraction}): ${w.frames} frames spun ${w.spunMs.toFixed(1)} ms (${(w.usPerIteration * 1000).toFixed(2)} ns an iteration), ${((w.spunMs / w.baseMs) * 100).toFixed(1)} % of the ${w.baseMs.toFixed(1)} ms they cost without it`);
+        }
         log('closed: presenter, framebuffers and device released');
       },
     };

@@ -23,12 +23,43 @@ function idOf(r: KmsRef): number {
   return typeof r === 'number' ? r : r.id;
 }
 
+const U64_END = 1n << 64n;
+/**
+ * BigInts of small non-negative integers (object ids, rectangle values), made once: BigInt(n)
+ * allocates, and a frame's request sets the same few dozen values every time. Bounded.
+ */
+const smallBigints = new Map<number, bigint>();
+
 function valueOf(v: PropertyValue): bigint {
   if (v === null) return 0n;
-  if (typeof v === 'bigint') return BigInt.asUintN(64, v);
+  if (typeof v === 'bigint') return v >= 0n && v < U64_END ? v : BigInt.asUintN(64, v); // (asUintN allocates, even for a value in range)
   if (typeof v === 'boolean') return v ? 1n : 0n;
-  if (typeof v === 'number') return v >= 0 ? BigInt(v) : BigInt.asUintN(64, BigInt(v)); // (BigInt throws on a fraction)
-  return BigInt(v.id);
+  const n = typeof v === 'number' ? v : v.id;
+  if (n >= 0 && n <= 0xffffffff && Number.isInteger(n)) {
+    let b = smallBigints.get(n);
+    if (b === undefined) {
+      if (smallBigints.size >= 4096) smallBigints.clear();
+      smallBigints.set(n, (b = BigInt(n)));
+    }
+    return b;
+  }
+  return n >= 0 ? BigInt(n) : BigInt.asUintN(64, BigInt(n)); // (BigInt throws on a fraction)
+}
+
+/**
+ * The arrays a commit hands the kernel, one set per request size, reused: the native call copies
+ * them into its ioctl argument before it returns, and a frame's request has the same size every
+ * time (per frame, not three typed arrays and their buffers).
+ */
+const scratch = new Map<number, { objs: Uint32Array; props: Uint32Array; values: BigUint64Array }>();
+
+function scratchOf(n: number): { objs: Uint32Array; props: Uint32Array; values: BigUint64Array } {
+  let a = scratch.get(n);
+  if (!a) {
+    if (scratch.size >= 64) scratch.clear();
+    scratch.set(n, (a = { objs: new Uint32Array(n), props: new Uint32Array(n), values: new BigUint64Array(n) }));
+  }
+  return a;
 }
 
 export interface CommitOptions {
@@ -114,9 +145,7 @@ export class AtomicRequest {
 
   #run(flags: number, userData?: bigint): number[] {
     const n = this.#entries.length;
-    const objs = new Uint32Array(n);
-    const props = new Uint32Array(n);
-    const values = new BigUint64Array(n);
+    const { objs, props, values } = scratchOf(n);
     // the fence slots' array only when there are fence pointers (not on a steady-state flip)
     const slots: number[] | undefined = this.#fenceCount > 0 ? [] : undefined;
     for (let i = 0; i < n; i++) {
@@ -130,6 +159,7 @@ export class AtomicRequest {
   }
 
   #fences(fds: number[]): Array<SyncFile | null> {
+    if (fds.length === 0) return fds as never[]; // a steady-state flip has no out-fences: the native call's own empty array
     return fds.map((fd) => (fd >= 0 ? new SyncFile(fd, `${this.device.name} out-fence`) : null));
   }
 

@@ -18,6 +18,9 @@ import { native } from '../native.js';
 /** The kernel has no DMA_BUF_IOCTL_EXPORT_SYNC_FILE: remembered after the first refusal. */
 let exportUnsupported = false;
 
+/** No write pending (the steady-state frame: no array made for it). */
+const NONE: readonly number[] = [];
+
 /**
  * One sync_file that signals when every pending write to the dma-bufs `fds` (a buffer's planes;
  * duplicates are asked once) has completed; undefined when every write has completed already
@@ -26,7 +29,7 @@ let exportUnsupported = false;
  */
 export function exportWriteFence(fds: readonly number[], what = 'client buffer'): SyncFile | undefined {
   if (exportUnsupported) return undefined;
-  const pending = fds.length === 1 ? (native.dmabufWritesDone(fds[0]!) ? [] : fds) : [...new Set(fds)].filter((fd) => !native.dmabufWritesDone(fd));
+  const pending = fds.length === 1 ? (native.dmabufWritesDone(fds[0]!) ? NONE : fds) : [...new Set(fds)].filter((fd) => !native.dmabufWritesDone(fd));
   let merged: SyncFile | undefined;
   for (const fd of pending) {
     let one: SyncFile;

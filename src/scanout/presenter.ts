@@ -778,7 +778,7 @@ export class Presenter {
       // a direct frame whose commit the kernel refuses is decided again (a copy) and committed
       for (;;) {
         const decision = this.#decide(buffer, placement, key, forceCopy);
-        const fds = buffer.planes.map((p) => p.fd);
+        const fds = planeFds(buffer);
         let next: PlaneContent[];
         let fence: SyncFile | undefined;
         let copied: RingFrame<PresenterRingBuffer> | undefined;
@@ -946,6 +946,14 @@ export class Presenter {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** A buffer's plane fds, one array per planes array (not a new array and closure every frame). */
+const fdsOfPlanes = new WeakMap<ScanoutBuffer['planes'], readonly number[]>();
+function planeFds(buffer: ScanoutBuffer): readonly number[] {
+  let fds = fdsOfPlanes.get(buffer.planes);
+  if (!fds) fdsOfPlanes.set(buffer.planes, (fds = buffer.planes.map((p) => p.fd)));
+  return fds;
 }
 
 /** The copy path reads one plane, or NV12's two planes in one dma-buf (the same fd at two offsets). */

@@ -10,13 +10,18 @@ import type { ArgSpec, MessageSpec } from '../generated/protocols.js';
  * Takes ownership of every fd among raw at once, so no path can leak one. Nothing is taken when
  * the message is unknown (msg undefined). iface names the receiving object in each fd's label.
  */
-export function takeFds(msg: MessageSpec | undefined, raw: readonly unknown[], iface: string | undefined): OwnedFd[] {
-  const fds: OwnedFd[] = [];
-  raw.forEach((v, i) => {
-    if (msg?.args[i]?.type === 'fd' && typeof v === 'number') fds.push(new OwnedFd(v, `fd received in ${iface}.${msg.name}`));
-  });
-  return fds;
+export function takeFds(msg: MessageSpec | undefined, raw: readonly unknown[], iface: string | undefined): readonly OwnedFd[] {
+  // a plain loop and no array unless an fd came: this runs for every request of every frame
+  let fds: OwnedFd[] | undefined;
+  const args = msg?.args;
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i];
+    if (args?.[i]?.type === 'fd' && typeof v === 'number') (fds ??= []).push(new OwnedFd(v, `fd received in ${iface}.${msg!.name}`));
+  }
+  return fds ?? NO_FDS;
 }
+
+const NO_FDS: readonly OwnedFd[] = Object.freeze([]);
 
 /** How one side turns object and new_id keys into its wrappers. */
 export interface KeyWrappers {
@@ -33,7 +38,9 @@ export interface KeyWrappers {
 export function decodeArgs(msg: MessageSpec, raw: readonly unknown[], fds: readonly OwnedFd[], wrap: KeyWrappers): Record<string, unknown> {
   let fdIndex = 0;
   const args: Record<string, unknown> = {};
-  msg.args.forEach((a, i) => {
+  const specs = msg.args;
+  for (let i = 0; i < specs.length; i++) {
+    const a = specs[i]!;
     const v = raw[i];
     switch (a.type) {
       case 'fd':
@@ -48,6 +55,6 @@ export function decodeArgs(msg: MessageSpec, raw: readonly unknown[], fds: reado
       default:
         args[a.name] = v;
     }
-  });
+  }
   return args;
 }

@@ -14,7 +14,7 @@ import { interfaces, type InterfaceSpec, type MessageSpec } from '../generated/p
 import { native } from '../native.js';
 import type { WlServerNative } from '../native/wayland.js';
 import { ClosedError, InvalidArgumentError, SystemError } from '../errors.js';
-import { decodeArgs, takeFds } from './message.js';
+import { decodeArgs, takeFds, type KeyWrappers } from './message.js';
 import type { EventArgs, EventName, InterfaceName, RequestHandlers } from './types.js';
 
 /** wl_shm.error codes. */
@@ -42,6 +42,9 @@ function eventOpcode(s: InterfaceSpec, event: string): number {
   if (!m) eventOpcodes.set(s, (m = new Map(s.events.map((e, i) => [e.name, i]))));
   return m.get(event) ?? -1;
 }
+
+/** The arguments of an event that has none (the native call only reads them). */
+const NO_EVENT_ARGS: unknown[] = [];
 
 /** One connected client. */
 export class ServerClient {
@@ -127,18 +130,24 @@ export class ServerResource<I extends InterfaceName = InterfaceName> {
       throw new InvalidArgumentError(`${this.interface}.${event} needs version ${msg.since}; this resource is version ${this.version}`);
     }
     const a = args as Record<string, unknown>;
-    const out = msg.args.map((arg) => {
+    // a loop, and no array at all for an event without arguments (wl_buffer.release): per frame
+    const specs = msg.args;
+    const out: unknown[] = specs.length === 0 ? NO_EVENT_ARGS : new Array<unknown>(specs.length);
+    for (let i = 0; i < specs.length; i++) {
+      const arg = specs[i]!;
       const v = a[arg.name];
       switch (arg.type) {
         case 'object':
         case 'new_id':
-          return v == null ? null : (v as ServerResource).key;
+          out[i] = v == null ? null : (v as ServerResource).key;
+          break;
         case 'fd':
-          return v instanceof OwnedFd ? v.fd : v;
+          out[i] = v instanceof OwnedFd ? v.fd : v;
+          break;
         default:
-          return v;
+          out[i] = v;
       }
-    });
+    }
     this.server.native.postEvent(this.key, opcode, out);
   }
 
@@ -325,6 +334,18 @@ export class WaylandServer {
     }
   }
 
+  /** The resource whose request is being decoded (for #wrappers' new_ids). */
+  #requestOf: ServerResource | undefined;
+  /** How a request's keys become resources: one object for every request, not two closures each. */
+  readonly #wrappers: KeyWrappers = {
+    newId: (v, a) => {
+      const r = this.#requestOf!;
+      const [key, id] = v as [number, number]; // the bridge gives a new object's key and protocol id
+      return this.#wrap(key, a.interface!, r.version, r.client, false, id);
+    },
+    object: (k) => this.#resource(k),
+  };
+
   #request(key: number, opcode: number, raw: unknown[]): void {
     const r = this.#resources.get(key);
     // Take ownership of every fd first, so no path can leak one.
@@ -335,13 +356,13 @@ export class WaylandServer {
       for (const fd of fds) fd.close();
       return;
     }
-    const args = decodeArgs(msg, raw, fds, {
-      newId: (v, a) => {
-        const [key, id] = v as [number, number]; // the bridge gives a new object's key and protocol id
-        return this.#wrap(key, a.interface!, r.version, r.client, false, id);
-      },
-      object: (k) => this.#resource(k),
-    });
+    this.#requestOf = r;
+    let args: Record<string, unknown>;
+    try {
+      args = decodeArgs(msg, raw, fds, this.#wrappers);
+    } finally {
+      this.#requestOf = undefined;
+    }
     const handler = (r._handlers as Record<string, ((a: unknown, r: ServerResource) => void) | undefined>)[msg.name];
     try {
       if (handler) handler(args, r);

@@ -54,6 +54,31 @@ t.test('property names resolve per object; unknown ones list what exists', async
   t.match(e.message, /object 31 has no property 'ZPOS' \(it has FB_ID, CRTC_ID, SRC_W\)/);
 });
 
+t.test('property values: u64 as the kernel reads them', async (t) => {
+  const dev = fakeDevice(t);
+  const req = new AtomicRequest(dev);
+  const value = (name: string): bigint => req.entries().find((e) => e.prop === props31[name])!.value;
+  const props31: Record<string, number> = { FB_ID: 1, CRTC_ID: 2, SRC_W: 3 };
+  req.set(31, 'FB_ID', -1);
+  t.equal(value('FB_ID'), (1n << 64n) - 1n, 'a negative number wraps to u64');
+  req.set(31, 'FB_ID', -2n);
+  t.equal(value('FB_ID'), (1n << 64n) - 2n, 'a negative BigInt wraps to u64');
+  req.set(31, 'FB_ID', (1n << 64n) + 5n);
+  t.equal(value('FB_ID'), 5n, 'a BigInt above u64 keeps its low 64 bits');
+  req.set(31, 'FB_ID', 2n ** 63n);
+  t.equal(value('FB_ID'), 2n ** 63n, 'a BigInt in range is itself');
+  req.set(31, 'FB_ID', 2 ** 40);
+  t.equal(value('FB_ID'), 2n ** 40n, 'a number above 32 bits');
+  t.throws(() => req.set(31, 'FB_ID', 1.5), RangeError, 'a fraction is refused');
+  req.set(31, 'FB_ID', { id: 77 }).set(31, 'CRTC_ID', 77);
+  t.equal(value('FB_ID'), 77n);
+  t.equal(value('FB_ID'), value('CRTC_ID'), 'an id and the same number give the same value');
+  req.set(31, 'SRC_W', false);
+  t.equal(value('SRC_W'), 0n, 'false');
+  req.set(31, 'SRC_W', null);
+  t.equal(value('SRC_W'), 0n, 'null');
+});
+
 t.test('kernel refusals are typed; TEST_ONLY leaves out fence slots; a failed commit leaves nothing pending', async (t) => {
   const dev = fakeDevice(t);
   const req = new AtomicRequest(dev).set(41, 'ACTIVE', 1).outFence(41);

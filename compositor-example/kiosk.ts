@@ -41,6 +41,8 @@ import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
+import { DataDeviceManager } from './data-device.js';
+import { Seat } from './seat.js';
 import { Shell } from './shell.js';
 import { installXdgShell, type Toplevel } from './xdg-shell.js';
 
@@ -225,6 +227,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     undo.push(() => dmabuf.close());
     const outputs = new OutputGlobal(server, out, transform);
     const surfaceOf = (r: ServerResource<'wl_surface'>): Surface | undefined => surfaces.get(r);
+    // wl_seat "seat0" (no devices yet: no capabilities) and the clipboard; the focus is the shown toplevel's
+    const seat = new Seat(server, surfaceOf);
+    undo.push(() => seat.close());
+    const dataDevices = new DataDeviceManager(server, seat, surfaceOf);
+    undo.push(() => dataDevices.close());
     /**
      * Each surface's current buffer, surface-locked from the commit that made it current to the
      * commit that replaced it (or the surface's end): a wl_buffer the client destroyed meanwhile
@@ -239,7 +246,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     };
 
     let closed = false;
-    const shell = new Shell(() => {
+    const shell = new Shell((top) => {
+      seat.focus(top?.surface.resource ?? null);
       hidden.poke(); // a surface no longer shown may wait for frame callbacks
       schedule();
     });

@@ -125,6 +125,8 @@ export class Seat implements SeatInput {
   /** capabilities the seat ever had */
   readonly #had = { pointer: false, keyboard: false, touch: false };
   #focus: ServerResource<'wl_surface'> | null = null;
+  /** surfaces whose destruction the seat watches (once each) */
+  readonly #watched = new WeakSet<ServerResource<'wl_surface'>>();
   readonly #focusListeners: Array<(client: ServerClient | null, surface: ServerResource<'wl_surface'> | null) => void> = [];
   #keymap: { format: number; fd: OwnedFd; size: number };
   #repeat = { rate: 25, delay: 600 };
@@ -162,7 +164,7 @@ export class Seat implements SeatInput {
     return this.#focus?.client ?? null;
   }
 
-  /** Runs `fn` after each focus change, before the keyboard enter (the selection goes first). */
+  /** Runs `fn` when the focus moves to another client (or none), before the keyboard enter (the selection goes first). */
   onFocusChange(fn: (client: ServerClient | null, surface: ServerResource<'wl_surface'> | null) => void): void {
     this.#focusListeners.push(fn);
   }
@@ -195,9 +197,13 @@ export class Seat implements SeatInput {
     this.#touchPoints.clear();
     this.cursor = null;
     this.#focus = surface;
-    if (surface) surface.onDestroy(() => this.#focus === surface && this.focus(null));
-    const changedClient = (old?.client ?? null) !== (surface?.client ?? null);
-    if (changedClient || surface) for (const fn of this.#focusListeners) fn(surface?.client ?? null, surface);
+    if (surface && !this.#watched.has(surface)) {
+      this.#watched.add(surface);
+      surface.onDestroy(() => this.#focus === surface && this.focus(null));
+    }
+    // the listeners hear a change of client ("switching surface with keyboard focus within the
+    // same client doesn't mean a new selection will be sent")
+    if ((old?.client ?? null) !== (surface?.client ?? null)) for (const fn of this.#focusListeners) fn(surface?.client ?? null, surface);
     if (surface) {
       this.#keyboardEnter(surface);
       this.#pointerEnter(surface);

@@ -368,8 +368,9 @@ t.test('a selection copied from client A to client B, the bytes through a pipe; 
   const held = offer as WaylandProxy<'wl_data_offer'> | null;
 
   const p = pipe();
-  offer!.request('receive', { mime_type: 'text/plain;charset=utf-8', fd: new OwnedFd(p.write) });
-  closeSync(p.write); // the request carries a duplicate
+  const pW = new OwnedFd(p.write, 'pipe write end');
+  offer!.request('receive', { mime_type: 'text/plain;charset=utf-8', fd: pW });
+  pW.close(); // the request carried a duplicate
   b.conn.flush();
   const text = readAll(p.read);
   await a.conn.roundtrip(); // A hears send and writes
@@ -387,8 +388,9 @@ t.test('a selection copied from client A to client B, the bytes through a pipe; 
 
   // a receive on the offer of the gone selection: the compositor closes the fd, B reads EOF
   const p2 = pipe();
-  held!.request('receive', { mime_type: 'text/plain', fd: new OwnedFd(p2.write) });
-  closeSync(p2.write);
+  const p2W = new OwnedFd(p2.write, 'pipe write end');
+  held!.request('receive', { mime_type: 'text/plain', fd: p2W });
+  p2W.close(); // the request carried a duplicate
   b.conn.flush();
   t.equal(await readAll(p2.read), '', 'a receive on a stale offer: EOF, no data');
   b.close();
@@ -424,15 +426,17 @@ t.test('a receive into a pipe whose reader is closed, and a selection replaced: 
   t.ok(offer, 'the focused client holds an offer of its own selection');
   const p = pipe();
   closeSync(p.read); // the reader is gone before the source writes
-  offer!.request('receive', { mime_type: 'text/plain', fd: new OwnedFd(p.write) });
-  closeSync(p.write);
+  const pW = new OwnedFd(p.write, 'pipe write end');
+  offer!.request('receive', { mime_type: 'text/plain', fd: pW });
+  pW.close(); // the request carried a duplicate
   await a.conn.roundtrip();
   await a.conn.roundtrip();
   t.same(writes, ['EPIPE'], 'the source is asked and its write fails with EPIPE (SIGPIPE is ignored by Node)');
   // receive of a mime type the source did not offer: fd closed by the compositor, EOF
   const p2 = pipe();
-  offer!.request('receive', { mime_type: 'image/png', fd: new OwnedFd(p2.write) });
-  closeSync(p2.write);
+  const p2W = new OwnedFd(p2.write, 'pipe write end');
+  offer!.request('receive', { mime_type: 'image/png', fd: p2W });
+  p2W.close(); // the request carried a duplicate
   a.conn.flush();
   t.equal(await readAll(p2.read), '', 'a mime type not offered: EOF');
   t.equal(writes.length, 1, 'the source was not asked');
@@ -549,11 +553,88 @@ t.test('data device errors: a source used twice, set_actions misuse, finish on a
   dev.request('set_selection', { source: s, serial: 1000 });
   await c.conn.roundtrip();
   const p = pipe();
-  offer!.request('receive', { mime_type: 'text/plain', fd: new OwnedFd(p.write) });
-  closeSync(p.write);
+  const pW = new OwnedFd(p.write, 'pipe write end');
+  offer!.request('receive', { mime_type: 'text/plain', fd: pW });
+  pW.close(); // the request carried a duplicate
   c.conn.flush();
   const text = readAll(p.read);
   await c.conn.roundtrip();
   t.equal(await text, 'still served', 'after the protocol errors another client is served');
   c.close();
+});
+
+t.test('focus follows the shown toplevel: leave/enter between surfaces, the selection only when the client changes', async (t) => {
+  const r = rig();
+  t.teardown(() => r.close());
+  const backend = new TestBackend();
+  r.seat.attachBackend(backend);
+  backend.input.setCapabilities({ pointer: false, keyboard: true, touch: false });
+  const log: string[] = [];
+  const a = await client(r);
+  const b = await client(r);
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  const watch = (name: string, c: Client): WaylandProxy<'wl_data_device_manager'> => {
+    const seat = c.bind('wl_seat');
+    const kb = seat.request('get_keyboard', {});
+    kb.on('keymap', ({ fd }) => fd.close());
+    kb.on('enter', ({ surface }) => void log.push(`${name} enter ${surface?.id}`));
+    kb.on('leave', ({ surface }) => void log.push(`${name} leave ${surface?.id}`));
+    const mgr = c.bind('wl_data_device_manager');
+    const dev = mgr.request('get_data_device', { seat });
+    dev.on('selection', ({ id }) => void log.push(`${name} selection${id ? '' : ' null'}`));
+    return mgr;
+  };
+  const aMgr = watch('A', a);
+  watch('B', b);
+  await a.conn.roundtrip();
+  await b.conn.roundtrip();
+  const a1 = await a.map();
+  const a2 = await a.map();
+  await b.conn.roundtrip();
+  t.same(log, ['A selection null', `A enter ${a1.id}`, `A leave ${a1.id}`, `A enter ${a2.id}`], "A's second toplevel takes the focus from its first: leave, enter, no second selection event");
+  log.length = 0;
+  const b1 = await b.map();
+  await a.conn.roundtrip();
+  // each client's events in order (the two connections are dispatched independently)
+  const of = (name: string): string[] => log.filter((l) => l.startsWith(name));
+  t.same(of('A'), [`A leave ${a2.id}`], 'B shown: A leaves');
+  t.same(of('B'), ['B selection null', `B enter ${b1.id}`], 'B hears the selection, then enter');
+  log.length = 0;
+  b1.request('destroy', {});
+  await b.conn.roundtrip();
+  await a.conn.roundtrip();
+  t.same(of('A'), ['A selection null', `A enter ${a2.id}`], "B's surface gone: the focus returns to A's shown toplevel, selection first");
+  t.same(of('B'), [], 'B hears no leave for its destroyed surface');
+  t.equal(aMgr.version, 3);
+});
+
+t.test('touch: down, motion, up, frame on the focused surface; a focus change cancels the points', async (t) => {
+  const r = rig();
+  t.teardown(() => r.close());
+  const backend = new TestBackend();
+  r.seat.attachBackend(backend);
+  backend.input.setCapabilities({ pointer: false, keyboard: false, touch: true });
+  const c = await client(r);
+  t.teardown(() => c.close());
+  const touch = c.bind('wl_seat').request('get_touch', {});
+  const ev: string[] = [];
+  touch.on('down', ({ surface, id, x, y }) => void ev.push(`down ${surface?.id} ${id} ${x},${y}`));
+  touch.on('motion', ({ id, x, y }) => void ev.push(`motion ${id} ${x},${y}`));
+  touch.on('up', ({ id }) => void ev.push(`up ${id}`));
+  touch.on('frame', () => void ev.push('frame'));
+  touch.on('cancel', () => void ev.push('cancel'));
+  const s1 = await c.map();
+  backend.input.touchDown(1, 3, 10, 20);
+  backend.input.touchFrame();
+  backend.input.touchMotion(2, 3, 11, 21);
+  backend.input.touchFrame();
+  backend.input.touchUp(3, 3);
+  backend.input.touchFrame();
+  backend.input.touchDown(4, 4, 1, 2);
+  await c.conn.roundtrip();
+  await c.map();
+  t.same(ev, [`down ${s1.id} 3 10,20`, 'frame', 'motion 3 11,21', 'frame', 'up 3', 'frame', `down ${s1.id} 4 1,2`, 'cancel'], 'the injected touch sequence in order; the point still down is cancelled when the focus moves');
 });

@@ -638,3 +638,29 @@ t.test('touch: down, motion, up, frame on the focused surface; a focus change ca
   await c.map();
   t.same(ev, [`down ${s1.id} 3 10,20`, 'frame', 'motion 3 11,21', 'frame', 'up 3', 'frame', `down ${s1.id} 4 1,2`, 'cancel'], 'the injected touch sequence in order; the point still down is cancelled when the focus moves');
 });
+
+t.test('the selection ends when its source is destroyed; a released data device hears nothing more', async (t) => {
+  const r = rig();
+  t.teardown(() => r.close());
+  const c = await client(r);
+  t.teardown(() => c.close());
+  const seat = c.bind('wl_seat');
+  const mgr = c.bind('wl_data_device_manager');
+  const dev = mgr.request('get_data_device', { seat });
+  const dev2 = mgr.request('get_data_device', { seat });
+  const log: string[] = [];
+  dev.on('selection', ({ id }) => void log.push(id ? 'dev selection' : 'dev selection null'));
+  dev2.on('selection', ({ id }) => void log.push(id ? 'dev2 selection' : 'dev2 selection null'));
+  await c.map();
+  const src = mgr.request('create_data_source', {});
+  src.request('offer', { mime_type: 'text/plain' });
+  dev.request('set_selection', { source: src, serial: 5 });
+  await c.conn.roundtrip();
+  t.same(log, ['dev selection null', 'dev2 selection null', 'dev selection', 'dev2 selection'], 'both data devices of the focused client hear the selection');
+  log.length = 0;
+  dev2.request('release', {});
+  src.request('destroy', {});
+  t.equal(await errorOf(c), null, 'release (v2+) and destroy: no error');
+  t.same(log, ['dev selection null'], 'the source destroyed: selection(null) on the device still there');
+  t.equal(r.data.selection, null);
+});

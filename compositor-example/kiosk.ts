@@ -551,6 +551,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
         dmabuf.close();
         shm.close();
+        dataDevices.close();
+        seat.close(); // its keymap memfd
         server.close(); // every client's resources are destroyed: surfaces gone, their buffers unlocked
         // The presenter turns everything off in one blocking commit (its output state: planes
         // with their rotation, the writeback connector, connector and CRTC), then removes its

@@ -51,10 +51,12 @@ import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { KioskCursor } from './cursor.js';
+import { DataDeviceManager } from './data-device.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
 import { buildScene, type BuiltScene } from './scene.js';
+import { Seat } from './seat.js';
 import { Shell } from './shell.js';
 import { installSinglePixelBuffer } from './single-pixel.js';
 import { FrameSlowdown } from './slower.js';
@@ -270,6 +272,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     undo.push(() => dmabuf.close());
     const outputs = new OutputGlobal(server, out, transform);
     const surfaceOf = (r: ServerResource<'wl_surface'>): Surface | undefined => surfaces.get(r);
+    // wl_seat "seat0" (no devices yet: no capabilities) and the clipboard; the focus is the shown toplevel's
+    const seat = new Seat(server, surfaceOf);
+    undo.push(() => seat.close());
+    const dataDevices = new DataDeviceManager(server, seat, surfaceOf);
+    undo.push(() => dataDevices.close());
     /**
      * Each surface's current buffer, surface-locked from the commit that made it current to the
      * commit that replaced it (or the surface's end): a wl_buffer the client destroyed meanwhile
@@ -284,7 +291,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     };
 
     let closed = false;
-    const shell = new Shell(() => {
+    const shell = new Shell((top) => {
+      seat.focus(top?.surface.resource ?? null);
       hidden.poke(); // a surface no longer shown may wait for frame callbacks
       schedule();
     });
@@ -714,6 +722,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
         dmabuf.close();
         shm.close();
+        dataDevices.close();
+        seat.close(); // its keymap memfd
         server.close(); // every client's resources are destroyed: surfaces gone, their buffers unlocked
         // The presenter turns everything off in one blocking commit (its output state: planes
         // with their rotation, the writeback connector, connector and CRTC), then removes its

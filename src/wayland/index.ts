@@ -24,3 +24,4 @@ export {
 export { installMinimalShell, type MinimalShellOptions } from './minimal-shell.js';
 export { kmsFormats, shmDefaults, type KmsFormats, type ShmModelDefaults } from './kms-formats.js';
 export * from './shm.js';
+export { sealedMemfd, SEALED_MEMFD_SEALS } from './sealed-memfd.js';

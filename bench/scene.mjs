@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Multi-surface clients (issue 20): the kiosk against Weston (pixman renderer) and cage (wlroots,
 // pixman) on weston-subsurfaces (a toplevel with two desynchronized wl_shm subsurfaces) and on
-// GStreamer's `videotestsrc ! waylandsink` (the video in a subsurface scaled by wp_viewporter
-// over a 1x1 black toplevel; fullscreen=true, so every compositor shows it at the mode's size),
+// GStreamer's `videotestsrc ! waylandsink` (the video in a subsurface sized by wp_viewporter
+// over a 1x1 black toplevel; by default at the mode's size, so every compositor shows the same),
 // in steady state: the client runs for a settle time (--settle, default 2 s of the guest's
 // clock), then the window is at least --frames client commits (default 800) and at least
 // --min-seconds (default 15) of the guest's clock, whichever ends later. Per (case, run) one JSON
@@ -46,14 +46,21 @@ for (const [k, v] of [['frames', FRAMES], ['runs', RUNS]]) {
   if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k}: a positive integer`);
 }
 if (!(MIN_MS >= 0) || !(SETTLE_MS >= 0)) throw new Error('--min-seconds and --settle: non-negative numbers');
-const VIDEO = /^(\d+)x(\d+)$/.exec(values.video ?? '640x480');
+const VIDEO = /^(\d+)x(\d+)$/.exec(values.video ?? '1024x768');
 if (!VIDEO) throw new Error('--video: WxH');
 const WINDOW = { settleMs: SETTLE_MS, frames: FRAMES, minMs: MIN_MS };
 const note = (line) => process.stderr.write(`# ${line}\n`);
 
 const SUBSURFACES = ['weston-subsurfaces'];
-/** A live test picture (SMPTE bars) at 60 fps, BGRx (XRGB8888) at --video, fullscreen. */
-const WAYLANDSINK = ['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', '!', `video/x-raw,format=BGRx,width=${VIDEO[1]},height=${VIDEO[2]},framerate=60/1`, '!', 'waylandsink', 'fullscreen=true'];
+/**
+ * A live test picture (SMPTE bars) at 60 fps, BGRx (XRGB8888) at --video (default 1024x768, the
+ * rig's mode: waylandsink's window is the video's size, the kiosk and cage configure the mode's
+ * size, so every compositor shows the same 1024x768 picture unscaled, and the video can have a
+ * plane where the compositor gives it one). Not fullscreen=true: cage 0.1.4 configures 0x0 first,
+ * and GStreamer 1.22's fullscreen window then has no size ("Window has no size set"); cage has no
+ * wp_viewporter either, so a video smaller than the mode is not scaled there.
+ */
+const WAYLANDSINK = ['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', '!', `video/x-raw,format=BGRx,width=${VIDEO[1]},height=${VIDEO[2]},framerate=60/1`, '!', 'waylandsink'];
 
 /** A cumulative counter of the kiosk's stats (top level, or under `presenter`/`scene`), null when absent. */
 function statOf(stats, name) {

@@ -23,25 +23,30 @@
  *   into wl_shm. Without a caps filter vivid gives 3840x2160 at 15 fps (YUY2 to Weston-GL,
  *   RGBA8888 wl_shm to Weston-pixman); Weston 10's GL renderer on llvmpipe died (SIGSEGV) on the
  *   first YUYV dma-buf, so the test fixes BGRx (XRGB8888) at 640x480.
+ * waylandsink runs with fullscreen=true: without it, GStreamer 1.22 sets its window to the video's
+ * size right after the first configure (overriding the configured size until another configure
+ * comes), so in a fullscreen-only shell its size depended on timing (seen in the kiosk: 320x120
+ * scaled to the mode one run, 640x480 centred the next). Fullscreen, the window is the
+ * configured size, under Weston as in the kiosk.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WaylandTrace, type TracedSubsurface } from './wayland-trace.js';
 
-/** videotestsrc: one known colour (green, 0xff00ff00) at 320x120 (8:3): letterboxed in a 4:3 window. */
+/** videotestsrc: one known colour (green, 0xff00ff00) at 320x120 (8:3): letterboxed in a 4:3 window (waylandsink fullscreen). */
 export const VIDEOTEST_GREEN = { colour: 0x00ff00, width: 320, height: 120 };
 export function videotestArgs(): string[] {
   const { width, height } = VIDEOTEST_GREEN;
   return ['videotestsrc', 'is-live=true', 'pattern=solid-color', 'foreground-color=0xff00ff00', '!',
-    `video/x-raw,format=BGRx,width=${width},height=${height},framerate=30/1`, '!', 'waylandsink'];
+    `video/x-raw,format=BGRx,width=${width},height=${height},framerate=30/1`, '!', 'waylandsink', 'fullscreen=true'];
 }
 
-/** vivid through v4l2src into waylandsink, its dma-bufs passed on (io-mode=dmabuf), BGRx 640x480. */
+/** vivid through v4l2src into waylandsink, its dma-bufs passed on (io-mode=dmabuf), BGRx 640x480, fullscreen. */
 export const VIVID_SIZE = { width: 640, height: 480 };
 export function vividArgs(device: string): string[] {
   return ['v4l2src', `device=${device}`, 'io-mode=dmabuf', '!',
-    `video/x-raw,format=BGRx,width=${VIVID_SIZE.width},height=${VIVID_SIZE.height}`, '!', 'waylandsink'];
+    `video/x-raw,format=BGRx,width=${VIVID_SIZE.width},height=${VIVID_SIZE.height}`, '!', 'waylandsink', 'fullscreen=true'];
 }
 
 /** DRM_FORMAT_XRGB8888 ('XR24'). */

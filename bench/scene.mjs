@@ -74,11 +74,23 @@ async function runKiosk(card, client, env) {
   rmSync(statsFile, { force: true });
   const k = await startCompositor(process.execPath, [join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile], env, socket);
   let r;
+  // A kiosk whose frames fail would keep answering the client's frame callbacks at once and the
+  // window would run on for many minutes of emulation: such a case is stopped (the kiosk first,
+  // so the client loses its connection and the window ends with an error).
+  let failedFrame = null;
+  const watch = setInterval(() => {
+    const line = k.log.join('').split('\n').find((l) => /frame failed/.test(l));
+    if (line && !failedFrame) {
+      failedFrame = line;
+      k.child.kill('SIGTERM');
+    }
+  }, 500);
   try {
     r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket }, WINDOW);
   } catch (err) {
-    throw new Error(`${err.message}\nkiosk: ${k.log.join('').slice(-1500)}`);
+    throw new Error(`${failedFrame ? `the kiosk's frames failed (${failedFrame.trim()}); ` : ''}${err.message}\nkiosk: ${k.log.join('').slice(-1500)}`);
   } finally {
+    clearInterval(watch);
     const e = await stop(k.child);
     if (e.code !== 0) note(`kiosk exited ${e.code ?? e.signal}: ${k.log.join('').slice(-1500)}`);
   }

@@ -11,9 +11,9 @@
 // trace), the commit rate, the clock it was measured in (bench/clock.mjs: "icount" under
 // `--icount`, which `npm run bench:scene` sets) and, on the kiosk's lines, the anchors' figures of
 // the same client measured in the same process beside it with the ratios, and what the kiosk's
-// --stats says of its scene: planes used, surfaces composed and bytes composed (the fields the
-// scene presenter adds to the stats, per frame from its cumulative counters; null where the kiosk
-// does not report them yet), and bytes copied per frame.
+// --stats says of its scene (its `scene` block: scene frames, the planes the last one used,
+// surfaces composed and bytes composed per scene frame over the run; null where the kiosk does
+// not report them), and bytes copied per frame.
 //
 // Cases (--cases, comma-separated; default all, anchors first):
 //   weston-pixman-subsurfaces, cage-pixman-subsurfaces, kiosk-subsurfaces     weston-subsurfaces
@@ -62,10 +62,22 @@ const SUBSURFACES = ['weston-subsurfaces'];
  */
 const WAYLANDSINK = ['gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', '!', `video/x-raw,format=BGRx,width=${VIDEO[1]},height=${VIDEO[2]},framerate=60/1`, '!', 'waylandsink'];
 
-/** A cumulative counter of the kiosk's stats (top level, or under `presenter`/`scene`), null when absent. */
-function statOf(stats, name) {
-  for (const s of [stats, stats?.presenter, stats?.scene]) if (s && typeof s[name] === 'number') return s[name];
-  return null;
+/**
+ * The scene's figures from the kiosk's --stats: its `scene` block ({ frames, planesUsed: the last
+ * frame's, surfacesComposed and bytesComposed: summed over the scene frames }), per scene frame;
+ * nulls when the kiosk has no such block.
+ */
+function sceneFigures(stats) {
+  const sc = stats?.scene;
+  const num = (v) => (typeof v === 'number' ? v : null);
+  const frames = num(sc?.frames);
+  const per = (v) => (v === null || !frames ? null : +(v / frames).toFixed(2));
+  return {
+    sceneFrames: frames,
+    planesUsedLastFrame: num(sc?.planesUsed),
+    surfacesComposedPerFrame: per(num(sc?.surfacesComposed)),
+    bytesComposedPerFrame: per(num(sc?.bytesComposed)),
+  };
 }
 
 async function runKiosk(card, client, env) {
@@ -96,16 +108,10 @@ async function runKiosk(card, client, env) {
   }
   const stats = existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) : null;
   const frames = stats?.frames ?? 0;
-  const perFrame = (name) => {
-    const v = statOf(stats, name);
-    return v === null || frames === 0 ? null : +(v / frames).toFixed(2);
-  };
   return {
     ...r,
     kioskFrames: frames || null,
-    planesUsedPerFrame: perFrame('planesUsed'),
-    surfacesComposedPerFrame: perFrame('surfacesComposed'),
-    bytesComposedPerFrame: perFrame('bytesComposed'),
+    ...sceneFigures(stats),
     bytesCopiedPerFrame: stats && frames > 0 ? Math.round(stats.bytesCopied / frames) : null,
     paths: stats?.buffers ? [...new Set(stats.buffers.map((b) => `${b.kind}:${b.path}`))] : null,
   };

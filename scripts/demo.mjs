@@ -190,7 +190,8 @@ async function session(out) {
   const overlayReport = join(out, 'demo-client-overlay.json');
   progress('starting the demo client with a subsurface over its toplevel (--overlay: a semi-transparent ARGB8888 square)');
   const ov = client(process.execPath, [dist('compositor-example/demo-client.js'), '--frames', '1000000', '--overlay', '--report', overlayReport], kiosk.socket, clientLog);
-  const ovShown = () => kiosk.stats().buffers.some((b) => b.client === ov.child.pid);
+  // mapped by the kiosk (its log; a scene frame is not listed in stats().buffers)
+  const ovShown = () => kioskLog.some((l) => new RegExp(`^client ${ov.child.pid}: toplevel( \\S+)? mapped`).test(l));
   for (const end = Date.now() + 30000; !ovShown() && ov.child.exitCode === null && Date.now() < end; ) await afterFrames(1, 1000);
   let overlayOk = false;
   if (ovShown()) {

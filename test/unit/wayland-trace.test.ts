@@ -91,3 +91,27 @@ t.test('weston-subsurfaces: two subsurfaces of one parent, positions, commits co
   t.same(tr.roots(), [15]);
   t.equal(tr.attachedBuffer.get(21)?.format, 808669761);
 });
+
+t.test('waylandsinkLayout and fitCentred: the window configured or the video\'s size, the video fitted and centred in it', async (t) => {
+  const { fitCentred, waylandsinkLayout } = await import('../util/real-clients.js');
+  t.same(fitCentred({ width: 320, height: 120 }, { x: 0, y: 0, width: 1024, height: 768 }), { x: 0, y: 192, width: 1024, height: 384 }, 'wider: letterboxed (as Weston showed it)');
+  t.same(fitCentred({ width: 480, height: 640 }, { x: 0, y: 0, width: 1024, height: 768 }), { x: 224, y: 0, width: 576, height: 768 }, 'taller: pillarboxed');
+  t.same(fitCentred({ width: 640, height: 480 }, { x: 0, y: 0, width: 1024, height: 768 }), { x: 0, y: 0, width: 1024, height: 768 });
+  const trace = (lines: string): WaylandTrace => {
+    const tr = new WaylandTrace();
+    tr.push(lines);
+    return tr;
+  };
+  // the layout of the first test above: configured 1024x768, video 320x240 at 1024x768
+  const fitted = waylandsinkLayout(trace(WAYLANDSINK), { width: 320, height: 240 });
+  t.same(fitted.problems, []);
+  t.same(fitted.window, { width: 1024, height: 768 });
+  // the window at the video's size after a late configure: also waylandsink's own layout
+  const own = waylandsinkLayout(trace(WAYLANDSINK.replaceAll('set_destination(1024, 768)', 'set_destination(320, 240)')), { width: 320, height: 240 });
+  t.same(own.problems, []);
+  t.same(own.expected, { x: 0, y: 0, width: 320, height: 240 });
+  const wrong = waylandsinkLayout(trace(WAYLANDSINK.replace('wp_viewport@12.set_destination(1024, 768)', 'wp_viewport@12.set_destination(1024, 700)')), { width: 320, height: 240 });
+  t.match(wrong.problems, [/the video subsurface is 1024x700 at 0,0; expected 1024x768 at 0,0/]);
+  const noSub = waylandsinkLayout(trace(WAYLANDSINK.replace(/.*get_subsurface.*\n/, '').replace(/.*wl_registry@2.bind\(2.*\n/, '')), { width: 320, height: 240 });
+  t.match(noSub.problems, ['wl_subcompositor not bound', '0 subsurfaces (one expected)']);
+});

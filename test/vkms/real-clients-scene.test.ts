@@ -8,9 +8,10 @@
 // - weston-subsurfaces: with the client stopped (SIGSTOP) twice, the pixels that changed between
 //   the two captures all lie inside its subsurfaces' rectangles (its toplevel did not commit
 //   between them), and some did: the subsurfaces are on screen and move on;
-// - videotestsrc: solid green 320x120 in a 1024x768 window: a 1024x384 green band centred
-//   (rows 192..575 on a 1024x768 mode), black above and below, every pixel (the band's edge rows
-//   aside, where a scaler may blend);
+// - videotestsrc: solid green 320x120 in its window (the configured 1024x768: a 1024x384 band,
+//   rows 192..575; or its own size, centred on the screen: waylandsink's size depends on timing,
+//   real-clients.ts), green every pixel, black around it (the band's edge rows aside, where a
+//   scaler may blend);
 // - vivid (640x480 BGRx, its 75% colour bars): its dma-bufs reach the kiosk through linux-dmabuf,
 //   the eight bars are where the viewport puts them, and two captures differ (vivid's counters).
 // Each: the client keeps committing, gets no wl_display.error, the kiosk logs no protocol error
@@ -68,6 +69,25 @@ function healthy(t: TapTest, c: TracedClient, log: string[], what: string): void
   t.equal(c.exit(), undefined, `${what} is still running${c.exit() ? ` (exit ${c.exit()}: ${c.output()})` : ''}`);
   t.same(c.trace.errors, [], `${what} got no wl_display.error`);
   t.same(log.filter((l) => /protocol error|frame failed|error in /i.test(l)).slice(0, 5), [], 'the kiosk logged no protocol error and no failed frame');
+}
+
+/**
+ * With waylandsink stopped (SIGSTOP): its layout from the trace and a capture of the same moment;
+ * `band`: where the video must be on screen (the toplevel centred by the kiosk, the video placed in it).
+ */
+async function stoppedCapture(k: Kiosk, c: TracedClient, video: { width: number; height: number }): Promise<{ lay: ReturnType<typeof waylandsinkLayout>; cap: KioskCapture; band: Rect | undefined }> {
+  c.child.kill('SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // its last trace lines read, its last commit shown
+    const lay = waylandsinkLayout(c.trace, video);
+    const cap = await k.capture();
+    const { hdisplay: W, vdisplay: H } = k.output.mode;
+    const win = lay.window;
+    const band = lay.expected && win ? { ...lay.expected, x: Math.floor((W - win.width) / 2) + lay.expected.x, y: Math.floor((H - win.height) / 2) + lay.expected.y } : undefined;
+    return { lay, cap, band };
+  } finally {
+    c.child.kill('SIGCONT');
+  }
 }
 
 /** The subsurface commits of `c` so far. */
@@ -136,17 +156,16 @@ leakFree(t as TapTest, 'videotestsrc ! waylandsink: solid green 320x120 scaled b
     try {
       const started = await until(() => c.exit() !== undefined || failing(log) || (subCommits(c) >= 30 && k.stats().frames >= 10), START_MS, 50);
       t.ok(started && c.exit() === undefined, `it runs and commits its video subsurface (${subCommits(c)} commits, ${k.stats().frames} kiosk frames; exit ${c.exit() ?? 'none'}: ${c.output().slice(0, 800)})`);
-      const lay = waylandsinkLayout(c.trace, VIDEOTEST_GREEN);
-      t.same(lay.problems, [], 'its surfaces are laid out as waylandsink does: the window the configured size, the video fitted and centred');
-      t.same(lay.window, { width: k.output.mode.hdisplay, height: k.output.mode.vdisplay }, 'configured to the mode');
-      if (!lay.sub || !lay.expected || c.exit() !== undefined) return;
-      const vb = c.trace.attachedBuffer.get(lay.sub.surface);
-      t.equal(vb?.kind, 'shm', 'the video comes in wl_shm buffers');
+      if (c.exit() !== undefined) return;
       const n0 = subCommits(c);
       t.ok(await until(() => subCommits(c) >= n0 + 20, 60_000, 20), `it keeps committing (${subCommits(c) - n0} more)`);
-      const cap = await k.capture();
+      // stopped, so that its layout (read from the trace) and the capture are of the same moment
+      const { lay, cap, band } = await stoppedCapture(k, c, VIDEOTEST_GREEN);
+      t.same(lay.problems, [], 'its surfaces are laid out as waylandsink does: the window configured or the video\'s size, the video fitted and centred');
+      if (!lay.sub || !band) return;
+      const vb = c.trace.attachedBuffer.get(lay.sub.surface);
+      t.equal(vb?.kind, 'shm', 'the video comes in wl_shm buffers');
       const px = pixelsOf(cap);
-      const band = lay.expected;
       // the band's edge rows and columns may be blended by a scaler: 1 pixel either side is left out
       const core: Rect = { x: band.x + 1, y: band.y + 1, width: band.width - 2, height: band.height - 2 };
       const halo: Rect = { x: band.x - 1, y: band.y - 1, width: band.width + 2, height: band.height + 2 };
@@ -163,7 +182,7 @@ leakFree(t as TapTest, 'videotestsrc ! waylandsink: solid green 320x120 scaled b
           }
         }
       }
-      t.comment(`video band ${band.width}x${band.height} at ${band.x},${band.y}`);
+      t.comment(`window ${lay.window?.width}x${lay.window?.height}; video band ${band.width}x${band.height} at ${band.x},${band.y} on screen`);
       t.equal(badGreen, 0, `every pixel of the band is green${first}`);
       t.equal(badBlack, 0, `every pixel around it is black${first}`);
       healthy(t, c, log, 'waylandsink');
@@ -182,19 +201,19 @@ leakFree(t as TapTest, 'v4l2src (vivid) io-mode=dmabuf ! waylandsink: its dma-bu
       const started = await until(() => c.exit() !== undefined || failing(log) || (subCommits(c) >= 10 && k.stats().frames >= 5), START_MS, 50);
       t.ok(started && c.exit() === undefined, `it runs and commits its video subsurface (${subCommits(c)} commits, ${k.stats().frames} kiosk frames; exit ${c.exit() ?? 'none'}: ${c.output().slice(0, 800)})`);
       t.ok(c.trace.bound.includes('zwp_linux_dmabuf_v1'), 'it bound zwp_linux_dmabuf_v1');
-      const lay = waylandsinkLayout(c.trace, VIVID_SIZE);
+      if (c.exit() !== undefined) return;
+      const n0 = subCommits(c);
+      t.ok(await until(() => subCommits(c) >= n0 + 5, 60_000, 20), `it keeps committing (${subCommits(c) - n0} more)`);
+      const { lay, cap: a, band } = await stoppedCapture(k, c, VIVID_SIZE);
       t.same(lay.problems, [], 'its surfaces are laid out as waylandsink does');
-      if (!lay.sub || !lay.expected || c.exit() !== undefined) return;
+      if (!lay.sub || !band) return;
       const vb = c.trace.attachedBuffer.get(lay.sub.surface);
       t.same(vb && { kind: vb.kind, format: vb.format, width: vb.width, height: vb.height }, { kind: 'dmabuf', format: XR24, ...VIVID_SIZE }, 'the video comes in vivid\'s own dma-bufs (linux-dmabuf, XRGB8888), not copied into wl_shm');
       const dmabufs = c.trace.created.filter((b) => b.kind === 'dmabuf').length;
       t.ok(dmabufs >= 2 && dmabufs <= 16, `one wl_buffer per vivid buffer, not one per frame (${dmabufs})`);
-      const n0 = subCommits(c);
-      t.ok(await until(() => subCommits(c) >= n0 + 5, 60_000, 20), `it keeps committing (${subCommits(c) - n0} more)`);
-      const a = await k.capture();
-      t.ok(await until(() => subCommits(c) >= n0 + 10, 60_000, 20), 'five frames later');
+      const n1 = subCommits(c);
+      t.ok(await until(() => subCommits(c) >= n1 + 5, 60_000, 20), 'five frames later');
       const b = await k.capture();
-      const band = lay.expected;
       const pa = pixelsOf(a);
       // the lower quarter of the picture holds only the bars (vivid's text is at the top)
       const y = band.y + Math.floor((band.height * 3) / 4);

@@ -29,13 +29,13 @@
 //     [--only weston|cage|kiosk] [--client shm|dmabuf-egl] [--no-baseline] (no --no-zero-copy run)
 //     [--camera /dev/videoN] [--camera-frames N] (the camera case's window; default --frames)
 // Exit 1 when a case failed (its line carries the error; the others still run).
-import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CLOCK, baselineOf, loadBaselines } from './clock.mjs';
+import { cpuOf, figures, measure, runCage, runWeston, startCompositor, stop, vkmsCard } from './compositors.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -55,191 +55,13 @@ for (const [k, v] of [['frames', FRAMES], ['runs', RUNS], ['camera-frames', CAME
 }
 /** Node/V8 flags for the kiosk's process only (NODE_OPTIONS refuses most V8 flags). */
 const NODE_ARGS = values['node-args']?.split(' ').filter(Boolean) ?? [];
+/** The steady window of every client case. */
+const WINDOW = { settleMs: SETTLE_MS, frames: FRAMES };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const note = (line) => process.stderr.write(`# ${line}\n`);
 
-/** The vkms primary node (by driver name in sysfs), else card0. */
-function kmsCard() {
-  if (values.card) return values.card;
-  for (const n of existsSync('/sys/class/drm') ? readdirSync('/sys/class/drm').filter((x) => /^card\d+$/.test(x)).sort() : []) {
-    const uevent = join('/sys/class/drm', n, 'device', 'uevent');
-    if (existsSync(uevent) && /DRIVER=vkms/.test(readFileSync(uevent, 'utf8'))) return n;
-  }
-  return 'card0';
-}
-
-const CLK_TCK = 100; // Linux USER_HZ
-
-/** { user, sys } CPU time of `pid` in ms (utime, stime of /proc/PID/stat: every thread). */
-function cpuOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(f[11]) * 1000) / CLK_TCK, sys: (Number(f[12]) * 1000) / CLK_TCK }; // fields 14 and 15 of the whole line
-}
-
-function exited(child) {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) res({ code: child.exitCode, signal: child.signalCode });
-    else child.once('exit', (code, signal) => res({ code, signal }));
-  });
-}
-
-/**
- * Stops a child (SIGTERM, SIGKILL after `ms`); a child spawned `detached` is stopped with its
- * whole process group (cage's own command). Its pipes are closed either way: a grandchild that
- * inherited them would otherwise keep this process alive.
- */
-async function stop(child, sig = 'SIGTERM', ms = 15000) {
-  const kill = (s) => {
-    try {
-      if (child.detachedGroup) process.kill(-child.pid, s);
-      else child.kill(s);
-    } catch { /* gone */ }
-  };
-  let e;
-  if (child.exitCode !== null || child.signalCode !== null) e = await exited(child);
-  else {
-    kill(sig);
-    e = await Promise.race([exited(child), sleep(ms).then(() => null)]);
-    if (!e) {
-      kill('SIGKILL');
-      e = await exited(child);
-    }
-  }
-  if (child.detachedGroup) kill('SIGKILL'); // what is left of the group
-  for (const s of [child.stdout, child.stderr]) s?.destroy();
-  return e;
-}
-
-/** Waits until `ready()` is true or the child exits or 90 s pass. */
-async function waitFor(child, ready, what, log) {
-  for (const end = Date.now() + 90000; !ready(); ) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > end) {
-      await stop(child, 'SIGKILL');
-      throw new Error(`${what}:\n${log.join('').slice(-3000)}`);
-    }
-    await sleep(50);
-  }
-}
-
-/** Starts a compositor; resolves once its socket exists (`socket`, or the first wayland-N). */
-async function startCompositor(cmd, args, env, socket, spawnOpts = {}) {
-  const log = [];
-  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOpts });
-  child.detachedGroup = spawnOpts.detached === true;
-  for (const s of [child.stdout, child.stderr]) s.on('data', (d) => log.push(d.toString()));
-  const found = () => socket ?? readdirSync(env.XDG_RUNTIME_DIR).find((n) => /^wayland-\d+$/.test(n));
-  await waitFor(child, () => { const s = found(); return s && existsSync(join(env.XDG_RUNTIME_DIR, s)); }, `${cmd} did not listen on ${socket ?? 'a wayland-N socket'}`, log);
-  return { child, log, socket: found() };
-}
-
-/** The window's figures from CPU samples { user, sys } and guest-clock times (ms). */
-function figures(frames, c0, c1, t0, t1) {
-  const user = c1.user - c0.user;
-  const sys = c1.sys - c0.sys;
-  const r = (x) => +x.toFixed(4);
-  return { frames, cpuMsPerFrame: r((user + sys) / frames), userMsPerFrame: r(user / frames), sysMsPerFrame: r(sys / frames), fps: +((frames * 1000) / (t1 - t0)).toFixed(2), seconds: +((t1 - t0) / 1000).toFixed(2) };
-}
-
-/**
- * Runs `client` until it committed for SETTLE_MS after its first commit and then FRAMES more;
- * the compositor's CPU and the guest's time between the window's first and last commit.
- */
-async function measure(compositorPid, client, env, edge = () => {}) {
-  const child = spawn(client[0], client.slice(1), { env: { ...env, WAYLAND_DEBUG: 'client' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let commits = 0;
-  let tail = '';
-  let errors = '';
-  let first = null;
-  let start = null;
-  let end = null;
-  const done = new Promise((resolve) => {
-    child.stderr.on('data', (d) => {
-      const text = tail + d.toString();
-      const lines = text.split('\n');
-      tail = lines.pop();
-      for (const l of lines) {
-        if (/-> wl_surface@\d+\.commit\(\)/.test(l)) {
-          commits++;
-          const now = performance.now();
-          first ??= now;
-          if (!start && now - first >= SETTLE_MS) {
-            start = { t: now, cpu: cpuOf(compositorPid), commit: commits };
-            edge();
-          }
-          if (start && !end && commits === start.commit + FRAMES) {
-            end = { t: now, cpu: cpuOf(compositorPid) };
-            edge();
-            resolve();
-          }
-        } else if (!/^\[\s*\d+\.\d+\]/.test(l) && l.trim()) errors += `${l}\n`;
-      }
-    });
-    child.on('exit', () => resolve());
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 600000);
-  await done;
-  clearTimeout(timer);
-  const e = await stop(child, 'SIGINT');
-  if (!end) throw new Error(`${client[0]} stopped after ${commits} commits (${start ? `${commits - start.commit} of the ${FRAMES}-frame window` : 'still settling'}; exit ${e.code ?? e.signal}):\n${errors.slice(-2000)}`);
-  return figures(FRAMES, start.cpu, end.cpu, start.t, end.t);
-}
-
-async function runWeston(card, client, pixman, env) {
-  const socket = `bench-weston-${pixman ? 'pixman' : 'gl'}`;
-  const args = ['--backend=drm-backend.so', '--tty=2', `--drm-device=${card}`, '--continue-without-input', '--idle-time=0', `--socket=${socket}`, ...(pixman ? ['--use-pixman'] : [])];
-  const w = await startCompositor('weston', args, env, socket);
-  try {
-    return await measure(w.child.pid, client, { ...env, WAYLAND_DISPLAY: socket });
-  } finally {
-    await stop(w.child);
-  }
-}
-
-/** An unprivileged account to run cage as (cage refuses root): nobody, from /etc/passwd. */
-function unprivileged() {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'));
-  if (!line) throw new Error('no "nobody" account in /etc/passwd to run cage as');
-  const [, , uid, gid] = line.split(':');
-  // seatd -g takes a group's name
-  const group = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[2] === gid)?.[0];
-  if (!group) throw new Error(`no group ${gid} (nobody's) in /etc/group`);
-  return { name: 'nobody', uid: Number(uid), gid: Number(gid), group };
-}
-
-/**
- * cage (wlroots, pixman renderer) as `nobody`, its seat from seatd (root, the socket given to
- * nobody's group): cage's command is a `sleep`, and the benchmark's client connects to its socket
- * like any other client (cage shows the most recent toplevel fullscreen, as the kiosk does).
- */
-async function runCage(card, client, env) {
-  const who = unprivileged();
-  const dir = mkdtempSync(join(tmpdir(), 'primebuf-cage-'));
-  chownSync(dir, who.uid, who.gid);
-  chmodSync(dir, 0o700);
-  // Debian's seatd 0.7 listens on /run/seatd.sock, fixed at build time (no option, no variable)
-  const seatSock = '/run/seatd.sock';
-  rmSync(seatSock, { force: true });
-  const seatLog = [];
-  const seatd = spawn('seatd', ['-u', who.name, '-g', who.group], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const s of [seatd.stdout, seatd.stderr]) s.on('data', (d) => seatLog.push(d.toString()));
-  let cage;
-  try {
-    await waitFor(seatd, () => existsSync(seatSock), 'seatd did not make its socket', seatLog);
-    const cageEnv = {
-      PATH: env.PATH, HOME: dir, XDG_RUNTIME_DIR: dir, LIBSEAT_BACKEND: 'seatd', SEATD_SOCK: seatSock,
-      WLR_RENDERER: 'pixman', WLR_DRM_DEVICES: `/dev/dri/${card}`, WLR_LIBINPUT_NO_DEVICES: '1',
-    };
-    cage = await startCompositor('cage', ['--', 'sleep', '100000'], cageEnv, undefined, { uid: who.uid, gid: who.gid, detached: true });
-    return await measure(cage.child.pid, client, { ...env, XDG_RUNTIME_DIR: dir, WAYLAND_DISPLAY: cage.socket });
-  } catch (err) {
-    throw new Error(`${err.message}\nseatd: ${seatLog.join('').slice(-1500)}${cage ? `\ncage: ${cage.log.join('').slice(-1500)}` : ''}`);
-  } finally {
-    if (cage) await stop(cage.child);
-    await stop(seatd);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** The vkms primary node, unless --card names one. */
+const kmsCard = () => values.card ?? vkmsCard();
 
 /**
  * The kiosk's JavaScript heap: bench/heap-probe.mjs preloaded into its process appends the bytes
@@ -270,8 +92,8 @@ async function runKiosk(card, client, env, extra = []) {
   let r;
   let heap;
   try {
-    r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket }, () => k.child.kill('SIGUSR2'));
-    heap = await heapWindow(heapFile, 1, 2, FRAMES);
+    r = await measure(k.child.pid, client, { ...env, WAYLAND_DISPLAY: socket }, WINDOW, () => k.child.kill('SIGUSR2'));
+    heap = await heapWindow(heapFile, 1, 2, r.frames);
   } finally {
     const e = await stop(k.child);
     if (e.code !== 0) note(`kiosk exited ${e.code ?? e.signal}: ${k.log.join('').slice(-1500)}`);
@@ -336,11 +158,11 @@ const SHM = ['weston-simple-shm'];
 const DMABUF = (card) => ['weston-simple-dmabuf-egl', '-d', `/dev/dri/${card}`];
 /** Every case: its compositor, client and how to run it. Anchors first, so the kiosk's lines carry ratios. */
 const CASES = [
-  { name: 'weston-pixman-shm', compositor: 'weston-pixman', client: 'weston-simple-shm', anchor: true, run: (card, env) => runWeston(card, SHM, true, env) },
-  { name: 'cage-pixman-shm', compositor: 'cage-pixman', client: 'weston-simple-shm', anchor: true, run: (card, env) => runCage(card, SHM, env) },
+  { name: 'weston-pixman-shm', compositor: 'weston-pixman', client: 'weston-simple-shm', anchor: true, run: (card, env) => runWeston(card, SHM, true, env, WINDOW) },
+  { name: 'cage-pixman-shm', compositor: 'cage-pixman', client: 'weston-simple-shm', anchor: true, run: (card, env) => runCage(card, SHM, env, WINDOW) },
   { name: 'kiosk-shm-zero-copy', compositor: 'kiosk', client: 'weston-simple-shm', run: (card, env) => runKiosk(card, SHM, env) },
   { name: 'kiosk-shm-copy', compositor: 'kiosk --no-zero-copy', client: 'weston-simple-shm', run: (card, env) => runKiosk(card, SHM, env, ['--no-zero-copy']) },
-  { name: 'weston-gl-dmabuf', compositor: 'weston-gl', client: 'weston-simple-dmabuf-egl', anchor: true, run: (card, env) => runWeston(card, DMABUF(card), false, env) },
+  { name: 'weston-gl-dmabuf', compositor: 'weston-gl', client: 'weston-simple-dmabuf-egl', anchor: true, run: (card, env) => runWeston(card, DMABUF(card), false, env, WINDOW) },
   { name: 'kiosk-dmabuf-direct', compositor: 'kiosk', client: 'weston-simple-dmabuf-egl', run: (card, env) => runKiosk(card, DMABUF(card), env) },
   { name: 'kiosk-camera', compositor: 'kiosk --camera', client: null, run: (card, env) => runKioskCamera(card, env) },
 ];

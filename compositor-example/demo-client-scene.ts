@@ -125,3 +125,57 @@ export function sceneMismatches(n: number, w: number, h: number, pixel: (x: numb
 export function sceneDamage(a: number, b: number, w: number, h: number): Rect[] {
   return [counterRect(w, h), squareRect(a, w, h), squareRect(b, w, h)].filter((r) => r.width > 0 && r.height > 0);
 }
+
+/**
+ * The demo client's overlay (`--overlay`): a wl_subsurface over its toplevel holding one
+ * semi-transparent ARGB8888 colour, premultiplied as Wayland's ARGB8888 is: alpha 0x80 over red
+ * 0x20, green 0x00, blue 0x60 (a violet that lets half of the picture beneath through). A
+ * compositor shows, inside the overlay's rectangle, `OVERLAY_PIXEL` blended over the frame
+ * beneath (blendOver); everywhere else the frame itself.
+ */
+export const OVERLAY_PIXEL = 0x80200060;
+
+/** The overlay's rectangle on a w x h toplevel: a third of the shorter side, centred (the counter stays clear). */
+export function overlayRect(w: number, h: number): Rect {
+  const side = Math.max(1, Math.floor(Math.min(w, h) / 3));
+  return { x: Math.floor((w - side) / 2), y: Math.max(counterCell(w, h), Math.floor((h - side) / 2)), width: side, height: side };
+}
+
+/**
+ * `src` (premultiplied ARGB, 0xAARRGGBB) over an opaque `dst` (0xXXRRGGBB): per channel
+ * s + d x (255 - a) / 255, rounded to the nearest; the result opaque (0xffRRGGBB).
+ */
+export function blendOver(src: number, dst: number): number {
+  const a = src >>> 24;
+  let out = 0xff000000;
+  for (const shift of [16, 8, 0]) {
+    const s = (src >>> shift) & 0xff;
+    const d = (dst >>> shift) & 0xff;
+    out |= Math.min(255, s + Math.round((d * (255 - a)) / 255)) << shift;
+  }
+  return out >>> 0;
+}
+
+/**
+ * Pixels of a w x h picture that differ from frame `n` with the overlay blended over it by more
+ * than `tolerance` in a channel (compositors round the blend differently by one), counted; the
+ * first few listed.
+ */
+export function overlayMismatches(n: number, w: number, h: number, pixel: (x: number, y: number) => number, tolerance = 1): { count: number; first: string[] } {
+  const o = overlayRect(w, h);
+  let count = 0;
+  const first: string[] = [];
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const got = pixel(x, y) & 0xffffff;
+      const under = scenePixel(n, w, h, x, y);
+      const want = (x >= o.x && y >= o.y && x < o.x + o.width && y < o.y + o.height ? blendOver(OVERLAY_PIXEL, under) : under) & 0xffffff;
+      if (got === want) continue;
+      const off = [16, 8, 0].some((s) => Math.abs(((got >>> s) & 0xff) - ((want >>> s) & 0xff)) > tolerance);
+      if (!off) continue;
+      count++;
+      if (first.length < 5) first.push(`(${x},${y}) 0x${got.toString(16)} != 0x${want.toString(16)}`);
+    }
+  }
+  return { count, first };
+}

@@ -9,8 +9,12 @@
  * only what changed since the buffer last held a frame, paces itself on frame callbacks and
  * counts the wp_presentation feedback (presented, discarded, ZERO_COPY).
  *
+ * With --overlay it also puts a wl_subsurface over its toplevel: one semi-transparent ARGB8888
+ * square (demo-client-scene.ts: OVERLAY_PIXEL in overlayRect), drawn once into a dma-buf from the
+ * same allocators, which a compositor blends over the animation.
+ *
  *   node dist/compositor-example/demo-client.js [--frames N] [--report FILE] [--socket NAME]
- *        [--width W --height H] [--linger MS]
+ *        [--width W --height H] [--linger MS] [--overlay]
  *
  * Exit status 0 when every frame was drawn without a protocol error; 1 otherwise.
  */
@@ -21,7 +25,7 @@ import { PRESENTATION_ZERO_COPY, formatName, fourcc, modifierName, type Rect } f
 import { openSystemAllocators } from 'primebuf/alloc';
 import { BufferRing, ClientDmabuf, clientAllocators, type FeedbackWatch, type RingBuffer } from 'primebuf/client';
 import { WaylandConnection, type GlobalInfo, type WaylandProxy } from 'primebuf/wayland';
-import { paintScene, sceneDamage } from './demo-client-scene.js';
+import { OVERLAY_PIXEL, overlayRect, paintScene, sceneDamage } from './demo-client-scene.js';
 
 export interface DemoClientOptions {
   /** Frames to draw (default 120). */
@@ -39,6 +43,8 @@ export interface DemoClientOptions {
   readonly log?: (line: string) => void;
   /** Called after frame `n` was committed. */
   readonly onFrame?: (n: number) => void;
+  /** A semi-transparent ARGB8888 square in a wl_subsurface over the toplevel (demo-client-scene.ts: overlayRect). */
+  readonly overlay?: boolean;
 }
 
 /** What the client saw (the --report JSON). */
@@ -74,6 +80,8 @@ export interface DemoReport {
   bytesDrawn: number;
   bytesFullRedraw: number;
   durationMs: number;
+  /** the overlay subsurface (--overlay): where it is on the toplevel and its buffer's format and modifier */
+  overlay: { x: number; y: number; width: number; height: number; format: string; modifier: string } | null;
   /** the fatal protocol or connection error, if any */
   error: string | null;
 }
@@ -105,6 +113,66 @@ function area(rects: readonly Rect[]): number {
   return rects.reduce((a, r) => a + r.width * r.height, 0);
 }
 
+/**
+ * The overlay: a synchronized wl_subsurface of the toplevel with one ARGB8888 buffer of
+ * OVERLAY_PIXEL (a ring of one from the subsurface's own feedback), placed by overlayRect for the
+ * toplevel's size; redrawn only when that size changes.
+ */
+class Overlay {
+  #ring: BufferRing | null = null;
+  #drawn: { w: number; h: number } | null = null;
+  #info: DemoReport['overlay'] = null;
+
+  private constructor(
+    readonly surface: WaylandProxy<'wl_surface'>,
+    readonly subsurface: WaylandProxy<'wl_subsurface'>,
+    readonly feedback: FeedbackWatch,
+    readonly dmabuf: ClientDmabuf,
+    readonly allocators: ReturnType<typeof clientAllocators>,
+  ) {}
+
+  static async open(sub: WaylandProxy<'wl_subcompositor'>, compositor: WaylandProxy<'wl_compositor'>, parent: WaylandProxy<'wl_surface'>, dmabuf: ClientDmabuf, allocators: ReturnType<typeof clientAllocators>): Promise<Overlay> {
+    const surface = compositor.request('create_surface', {});
+    const subsurface = sub.request('get_subsurface', { surface, parent });
+    sub.request('destroy', {}); // the subsurface lives on without its factory
+    return new Overlay(surface, subsurface, await dmabuf.surfaceFeedback(surface), dmabuf, allocators);
+  }
+
+  /** For a w x h toplevel: the square drawn, attached, placed and committed (cached until the parent's commit). */
+  async place(w: number, h: number, log: (line: string) => void): Promise<DemoReport['overlay']> {
+    if (this.#drawn?.w === w && this.#drawn.h === h) return this.#info;
+    const r = overlayRect(w, h);
+    this.#ring?.close();
+    const ring = (this.#ring = new BufferRing({ dmabuf: this.dmabuf, feedback: this.feedback, allocators: this.allocators, width: r.width, height: r.height, formats: [AR24], count: 1 }));
+    const buf = ring.acquire();
+    if (!buf) throw new Error('the overlay ring gave no buffer');
+    await buf.draw((px, stride) => {
+      const words = new Uint32Array(px.buffer, px.byteOffset, Math.floor(px.byteLength / 4));
+      for (let y = 0; y < r.height; y++) words.fill(OVERLAY_PIXEL, (y * stride) / 4, (y * stride) / 4 + r.width);
+    });
+    ring.attach(this.surface, buf);
+    this.surface.request('damage_buffer', { x: 0, y: 0, width: r.width, height: r.height });
+    this.subsurface.request('set_position', { x: r.x, y: r.y });
+    this.surface.request('commit', {});
+    this.#drawn = { w, h };
+    this.#info = { ...r, format: formatName(buf.format), modifier: modifierName(buf.modifier) };
+    log(`overlay: ${r.width}x${r.height} at ${r.x},${r.y} in a subsurface, ${this.#info.format} ${this.#info.modifier}`);
+    return this.#info;
+  }
+
+  /** The protocol objects (before the parent's). */
+  destroy(): void {
+    this.subsurface.request('destroy', {});
+    this.surface.request('destroy', {});
+  }
+
+  close(): void {
+    this.#ring?.close();
+    this.#ring = null;
+    this.feedback.close();
+  }
+}
+
 /** Runs the demo client until `frames` are drawn (or the signal aborts); resolves with its report. */
 export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoReport> {
   const frames = opts.frames ?? 120;
@@ -114,13 +182,14 @@ export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoR
   const report: DemoReport = {
     frames: 0, presented: 0, discarded: 0, zeroCopy: 0, unanswered: 0, presentation: false, fps: 0, frameTimeouts: 0,
     width: 0, height: 0, format: '', modifier: '', scanoutTranche: false, allocators: [], allocations: 0, reallocations: 0,
-    bytesDrawn: 0, bytesFullRedraw: 0, durationMs: 0, error: null,
+    bytesDrawn: 0, bytesFullRedraw: 0, durationMs: 0, overlay: null, error: null,
   };
   const conn = WaylandConnection.connect(opts.socket);
   const sys = openSystemAllocators();
   let ring: BufferRing | null = null;
   let feedback: FeedbackWatch | null = null;
   let dmabuf: ClientDmabuf | null = null;
+  let overlay: Overlay | null = null;
   const pending = new Set<WaylandProxy<'wp_presentation_feedback'>>();
   try {
     const { registry, globals } = await conn.globals();
@@ -165,6 +234,10 @@ export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoR
     feedback = await dmabuf.surfaceFeedback(surface);
 
     const allocators = clientAllocators(sys);
+    if (opts.overlay) {
+      const sg = need('wl_subcompositor');
+      overlay = await Overlay.open(conn.bind(registry, sg, 'wl_subcompositor', 1), compositor, surface, dmabuf, allocators);
+    }
     const seen = new Set<string>();
     const drawnFrame = new Map<RingBuffer, number>();
     const makeRing = (): BufferRing => {
@@ -194,6 +267,8 @@ export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoR
       }
       const w = ringSize.width;
       const h = ringSize.height;
+      // (synchronized: the overlay's buffer and place take effect with this frame's commit)
+      if (overlay) report.overlay = await overlay.place(w, h, log);
       let buf = ring.acquire();
       for (const until = performance.now() + RELEASE_WAIT_MS; !buf; buf = ring.acquire()) {
         if (performance.now() > until) throw new Error(`no buffer released within ${RELEASE_WAIT_MS} ms`);
@@ -263,6 +338,7 @@ export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoR
     } else if (frameTimes.length >= 2) {
       report.fps = ((frameTimes.length - 1) * 1000) / (frameTimes.at(-1)! - frameTimes[0]!);
     }
+    overlay?.destroy();
     toplevel.request('destroy', {});
     xdgSurface.request('destroy', {});
     surface.request('destroy', {});
@@ -273,6 +349,7 @@ export async function runDemoClient(opts: DemoClientOptions = {}): Promise<DemoR
     report.unanswered = pending.size;
     try {
       ring?.close();
+      overlay?.close();
       feedback?.close();
       dmabuf?.close();
     } catch (err) {
@@ -295,12 +372,13 @@ async function main(argv: string[]): Promise<number> {
       width: { type: 'string' },
       height: { type: 'string' },
       linger: { type: 'string' },
+      overlay: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    console.log('usage: demo-client [--frames N] [--report FILE] [--socket NAME] [--width W --height H] [--linger MS] [--quiet]');
+    console.log('usage: demo-client [--frames N] [--report FILE] [--socket NAME] [--width W --height H] [--linger MS] [--overlay] [--quiet]');
     return 0;
   }
   const num = (name: string, v: string | undefined): number | undefined => {
@@ -318,6 +396,7 @@ async function main(argv: string[]): Promise<number> {
     width: num('width', values.width),
     height: num('height', values.height),
     lingerMs: num('linger', values.linger),
+    overlay: values.overlay === true,
     signal: ac.signal,
     log,
   });

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // `npm run demo`: the kiosk compositor (compositor-example/kiosk.ts) with the demo client
-// (compositor-example/demo-client.ts) on a real KMS device, then weston-simple-shm beside it;
-// screenshots through the writeback connector, and a report (report.json, report.md) of what
-// went to the plane directly and what was copied, in a folder it prints.
+// (compositor-example/demo-client.ts) on a real KMS device, then weston-simple-shm beside it,
+// then a second demo client with a subsurface over its toplevel (--overlay: a semi-transparent
+// ARGB8888 square that the kiosk must blend over the animation; its capture is checked against
+// the blend computed here, and the demo fails when it differs); screenshots through the
+// writeback connector, and a report (report.json, report.md) of what went to the plane directly
+// and what was copied, in a folder it prints.
 //
 // It installs and builds what it needs the way `npm test` does (apt packages, npm ci, the
 // addon, tsc). With a KMS device this machine can drive (a /dev/dri/card* with a connected
@@ -75,7 +78,7 @@ function window(name, a, b, seconds) {
 async function session(out) {
   const { startKiosk } = await import(dist('compositor-example/kiosk.js'));
   const { writeScreenshot } = await import(dist('compositor-example/screenshot.js'));
-  const { frameShown, sceneMismatches } = await import(dist('compositor-example/demo-client-scene.js'));
+  const { frameShown, sceneMismatches, overlayMismatches, overlayRect } = await import(dist('compositor-example/demo-client-scene.js'));
   mkdirSync(out, { recursive: true });
   process.env.XDG_RUNTIME_DIR ??= `/run/user/${process.getuid?.() ?? 0}`;
   mkdirSync(process.env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
@@ -133,6 +136,15 @@ async function session(out) {
     const m = sceneMismatches(frame, c.width, c.height, px);
     return { frame, exact: m.count === 0, mismatches: m.count };
   };
+  /** The overlay client's frame with its subsurface blended over it (within one step a channel). */
+  const overlayCheck = (c) => {
+    const px = pixelOf(c);
+    const frame = frameShown(c.width, c.height, px);
+    const overlay = overlayRect(c.width, c.height);
+    if (frame === null) return { frame: null, exact: false, overlay, blend: false, firstMismatches: ['no frame counter in the corner'] };
+    const m = overlayMismatches(frame, c.width, c.height, px);
+    return { frame, exact: m.count === 0, mismatches: m.count, overlay, blend: m.count === 0, firstMismatches: m.first };
+  };
 
   const windows = [];
   const measured = async (name, fn) => {
@@ -173,6 +185,28 @@ async function session(out) {
     progress('weston-simple-shm is not installed (Debian package weston): the wl_shm client is left out');
   }
 
+  // 3. a subsurface: a second demo client with --overlay on top (the kiosk shows the newest
+  // toplevel), its semi-transparent square blended over its animation by the kiosk
+  const overlayReport = join(out, 'demo-client-overlay.json');
+  progress('starting the demo client with a subsurface over its toplevel (--overlay: a semi-transparent ARGB8888 square)');
+  const ov = client(process.execPath, [dist('compositor-example/demo-client.js'), '--frames', '1000000', '--overlay', '--report', overlayReport], kiosk.socket, clientLog);
+  // mapped by the kiosk (its log; a scene frame is not listed in stats().buffers)
+  const ovShown = () => kioskLog.some((l) => new RegExp(`^client ${ov.child.pid}: toplevel( \\S+)? mapped`).test(l));
+  for (const end = Date.now() + 30000; !ovShown() && ov.child.exitCode === null && Date.now() < end; ) await afterFrames(1, 1000);
+  let overlayOk = false;
+  if (ovShown()) {
+    await afterFrames(30, 10000);
+    await capture('demo-client-subsurface', overlayCheck);
+    const shot = shots.at(-1);
+    overlayOk = shot?.blend === true;
+    progress(overlayOk ? 'the subsurface is blended over the demo client exactly' : `the subsurface capture differs from the expected blend${shot?.firstMismatches ? `: ${shot.firstMismatches.join('; ')}` : ''}`);
+    await measured('demo client with a subsurface', () => afterFrames(Math.round(60 * PHASE_SECONDS), 4000 * PHASE_SECONDS));
+  } else progress('the demo client with --overlay showed nothing (see clients.log)');
+  ov.child.kill('SIGTERM');
+  const ovExit = await Promise.race([ov.exited, sleep(20000).then(() => null)]);
+  if (!ovExit) ov.child.kill('SIGKILL');
+  await afterFrames(30, 10000);
+
   demo.child.kill('SIGTERM');
   const demoExit = await Promise.race([demo.exited, sleep(20000).then(() => null)]);
   if (!demoExit) demo.child.kill('SIGKILL');
@@ -185,6 +219,7 @@ async function session(out) {
     delete s.raw;
   }
   const demoReport = existsSync(clientReport) ? JSON.parse(readFileSync(clientReport, 'utf8')) : null;
+  const overlayClient = existsSync(overlayReport) ? JSON.parse(readFileSync(overlayReport, 'utf8')) : null;
   writeFileSync(join(out, 'kiosk.log'), `${kioskLog.join('\n')}\n`);
   writeFileSync(join(out, 'clients.log'), `${clientLog.join('\n')}\n`);
   const w = mode.width ?? shots.find((s) => s.width)?.width ?? 0;
@@ -212,11 +247,12 @@ async function session(out) {
     demoClient: demoReport,
     demoClientExit: demoExit ? (demoExit.code ?? demoExit.signal) : 'killed',
     simpleShm: shm ? { exit: shm.exit ? (shm.exit.code ?? shm.exit.signal) : 'killed' } : 'not installed',
+    subsurface: { blended: overlayOk, client: overlayClient, exit: ovExit ? (ovExit.code ?? ovExit.signal) : 'killed' },
   };
   writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(out, 'report.md'), markdown(report));
   progress(`report written: ${stats.frames} frames, ${stats.direct} direct, ${stats.copied} copied`);
-  return demoExit?.code === 0 && demoReport?.error === null ? 0 : 1;
+  return demoExit?.code === 0 && demoReport?.error === null && overlayOk && overlayClient?.error === null ? 0 : 1;
 }
 
 const f1 = (x) => (x === null || x === undefined ? 'n/a' : Number(x).toFixed(1));
@@ -254,7 +290,13 @@ function markdown(r) {
     '',
     '## Screenshots (writeback)',
     '',
-    ...r.screenshots.map((s) => (s.file ? `- ${s.file}: ${s.showing ?? 'black'} (${s.path})${s.frame !== undefined ? `, demo frame ${s.frame}${s.exact ? ', every pixel as drawn' : ''}` : ''}\n\n  ![${s.file}](${s.file})` : `- ${s.name}: no capture (${s.error})`)),
+    ...r.screenshots.map((s) => (s.file ? `- ${s.file}: ${s.showing ?? 'black'} (${s.path})${s.frame !== undefined ? `, demo frame ${s.frame}${s.exact ? (s.overlay ? ', the subsurface blended over it exactly' : ', every pixel as drawn') : s.overlay ? `, ${s.mismatches ?? 'all'} pixels differ from the expected blend` : ''}` : ''}\n\n  ![${s.file}](${s.file})` : `- ${s.name}: no capture (${s.error})`)),
+    '',
+    '## Subsurface',
+    '',
+    r.subsurface.blended
+      ? `The demo client's subsurface (a semi-transparent ARGB8888 square, ${r.subsurface.client?.overlay ? `${r.subsurface.client.overlay.width}x${r.subsurface.client.overlay.height} at ${r.subsurface.client.overlay.x},${r.subsurface.client.overlay.y}, ${r.subsurface.client.overlay.format} ${r.subsurface.client.overlay.modifier}` : ''}) is blended over its toplevel as expected.`
+      : `FAILED: the demo client's subsurface is not blended over its toplevel as expected (${r.subsurface.client?.error ?? 'see the screenshot'}).`,
     '',
   ];
   return lines.join('\n');

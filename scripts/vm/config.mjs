@@ -42,6 +42,16 @@ export const HOST_PACKAGES = {
   cage: '/usr/bin/cage',
   seatd: '/usr/sbin/seatd',
   xwayland: '/usr/bin/Xwayland',
+  // Real multi-surface clients for the scene tests and bench:scene (issue 20): GStreamer 1.22's
+  // gst-launch-1.0 (gstreamer1.0-tools, 93 KB to download, 281 KB installed), videotestsrc and
+  // videoconvert (gstreamer1.0-plugins-base, 0.7 MB; 2.4 MB), v4l2src for vivid
+  // (gstreamer1.0-plugins-good, 2.2 MB; 7.6 MB) and waylandsink, which puts its video in a
+  // wl_subsurface scaled by wp_viewporter (gstreamer1.0-plugins-bad, 3.0 MB; 10.6 MB, and it
+  // pulls in many codec libraries as dependencies). weston-subsurfaces comes with weston above.
+  'gstreamer1.0-tools': '/usr/bin/gst-launch-1.0',
+  'gstreamer1.0-plugins-base': '/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so',
+  'gstreamer1.0-plugins-good': '/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideo4linux2.so',
+  'gstreamer1.0-plugins-bad': '/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstwaylandsink.so',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */

@@ -3,7 +3,7 @@
 // exactly frame B, and the counter in the corner reads back as N.
 import t from 'tap';
 import fc from 'fast-check';
-import { frameShown, paintScene, sceneDamage, sceneMismatches, scenePixel, squareRect, counterRect } from '../../compositor-example/demo-client-scene.js';
+import { frameShown, paintScene, sceneDamage, sceneMismatches, scenePixel, squareRect, counterRect, OVERLAY_PIXEL, blendOver, overlayMismatches, overlayRect } from '../../compositor-example/demo-client-scene.js';
 
 function frame(n: number, w: number, h: number, stride: number, base?: Uint8Array, rects = [{ x: 0, y: 0, width: w, height: h }]): Uint8Array {
   const px = base ? base.slice() : new Uint8Array(stride * h);
@@ -41,4 +41,24 @@ t.test('the counter reads back the frame number; the square stays inside and bel
   }
   t.equal(scenePixel(3, 100, 100, 50, 99) & 0xffffff, 0x80ff60, 'the gradient: red by x, green by y, blue 0x60');
   t.not(frameShown(64, 64, reader(frame(5, 64, 64, 256), 256)), 6, 'frame 5 is not read as 6');
+});
+
+t.test('the overlay: premultiplied source-over, its rectangle centred and clear of the counter, mismatches within a tolerance', async (t) => {
+  // alpha 0x80 over white: s + 255 x 127/255 = s + 127
+  t.equal(blendOver(OVERLAY_PIXEL, 0xffffffff), 0xff9f7fdf >>> 0);
+  t.equal(blendOver(OVERLAY_PIXEL, 0xff000000), 0xff200060 >>> 0, 'over black: the premultiplied colour itself');
+  t.equal(blendOver(0xff123456, 0xffabcdef), 0xff123456 >>> 0, 'an opaque source covers');
+  t.equal(blendOver(0x00000000, 0xffabcdef), 0xffabcdef >>> 0, 'a transparent source leaves the picture');
+  const [w, h] = [96, 64];
+  const o = overlayRect(w, h);
+  t.same(o, { x: 37, y: 21, width: 21, height: 21 });
+  t.ok(o.y >= counterRect(w, h).height, 'below the counter row');
+  const n = 5;
+  const composed = (x: number, y: number): number => (x >= o.x && y >= o.y && x < o.x + o.width && y < o.y + o.height ? blendOver(OVERLAY_PIXEL, scenePixel(n, w, h, x, y)) : scenePixel(n, w, h, x, y));
+  t.equal(frameShown(w, h, composed), n, 'the counter reads through');
+  t.equal(overlayMismatches(n, w, h, composed).count, 0, 'the reference blend matches itself');
+  const offByOne = (x: number, y: number): number => composed(x, y) ^ 1; // blue channel one off
+  t.equal(overlayMismatches(n, w, h, offByOne).count, 0, 'a rounding difference of one is tolerated');
+  t.equal(overlayMismatches(n, w, h, offByOne, 0).count, w * h, 'and counted without tolerance');
+  t.equal(overlayMismatches(n, w, h, (x, y) => scenePixel(n, w, h, x, y)).count, o.width * o.height, 'the frame without the overlay differs in every overlay pixel');
 });

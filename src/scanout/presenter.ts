@@ -471,20 +471,7 @@ export class Presenter {
   }
 
   #ensureSceneRing(): CopyRing<PresenterRingBuffer> {
-    if (!this.#sceneRing) {
-      const make = this.#opts.allocateRingBuffer ?? ((spec: RingBufferSpec) => new DumbRingBuffer(this.device, spec));
-      this.#sceneRing = new CopyRing<PresenterRingBuffer>({
-        width: this.modeSize.width,
-        height: this.modeSize.height,
-        format: this.#opts.ringFormat ?? XRGB8888,
-        buffers: this.#opts.ringBuffers ?? 2,
-        allocate: (spec) => {
-          const b = make(spec);
-          this.#stats.allocations++;
-          return b;
-        },
-      });
-    }
+    this.#sceneRing ??= this.#newRing();
     return this.#sceneRing;
   }
 
@@ -654,21 +641,24 @@ export class Presenter {
   }
 
   #ensureRing(): CopyRing<PresenterRingBuffer> {
-    if (!this.#ring) {
-      const make = this.#opts.allocateRingBuffer ?? ((spec: RingBufferSpec) => new DumbRingBuffer(this.device, spec));
-      this.#ring = new CopyRing<PresenterRingBuffer>({
-        width: this.modeSize.width,
-        height: this.modeSize.height,
-        format: this.#opts.ringFormat ?? XRGB8888,
-        buffers: this.#opts.ringBuffers ?? 2,
-        allocate: (spec) => {
-          const b = make(spec);
-          this.#stats.allocations++;
-          return b;
-        },
-      });
-    }
+    this.#ring ??= this.#newRing();
     return this.#ring;
+  }
+
+  /** A copy ring of the mode's size (the single-surface copy path and the scene's composite each have one). */
+  #newRing(): CopyRing<PresenterRingBuffer> {
+    const make = this.#opts.allocateRingBuffer ?? ((spec: RingBufferSpec) => new DumbRingBuffer(this.device, spec));
+    return new CopyRing<PresenterRingBuffer>({
+      width: this.modeSize.width,
+      height: this.modeSize.height,
+      format: this.#opts.ringFormat ?? XRGB8888,
+      buffers: this.#opts.ringBuffers ?? 2,
+      allocate: (spec) => {
+        const b = make(spec);
+        this.#stats.allocations++;
+        return b;
+      },
+    });
   }
 
   /** What the copy reads: the buffer's copy source (wl_shm), or a mapping of its dma-buf. */

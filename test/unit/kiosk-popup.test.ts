@@ -6,7 +6,8 @@
 // protocol error; after a client's protocol error the server goes on serving another client.
 import t, { type Test } from 'tap';
 import { plainMemfd } from '../util/memfd.js';
-import { WaylandConnection, WaylandServer, ProtocolError, type ServerResource, type WaylandProxy } from '../../src/wayland/index.js';
+import { errorOf } from '../util/protocol-error.js';
+import { WaylandConnection, WaylandServer, type ServerResource, type WaylandProxy } from '../../src/wayland/index.js';
 import { installCompositor, type Surface } from '../../compositor-example/compositor.js';
 import { installXdgShell, type Toplevel } from '../../compositor-example/xdg-shell.js';
 import { ADJUST, ANCHOR, GRAVITY } from '../../compositor-example/positioner.js';
@@ -91,16 +92,6 @@ function buffer(c: Client, width: number, height: number): WaylandProxy<'wl_buff
   const pool = c.shm.request('create_pool', { fd, size: 4096 });
   fd.close();
   return pool.request('create_buffer', { offset: 0, width, height, stride: width * 4, format: 1 });
-}
-
-/** The protocol error the next roundtrip ends with (null: none). */
-async function errorOf(c: Client): Promise<ProtocolError | null> {
-  const e = await c.conn.roundtrip().then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (e !== null && !(e instanceof ProtocolError)) throw e;
-  return e;
 }
 
 interface Window {

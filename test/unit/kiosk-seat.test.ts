@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { plainMemfd } from '../util/memfd.js';
+import { errorOf } from '../util/protocol-error.js';
 import { native, testNative } from '../../src/native.js';
 import { OwnedFd } from '../../src/fd.js';
-import { WaylandConnection, WaylandServer, ProtocolError, SEALED_MEMFD_SEALS, type WaylandProxy, type GlobalInfo } from '../../src/wayland/index.js';
+import { WaylandConnection, WaylandServer, SEALED_MEMFD_SEALS, type WaylandProxy, type GlobalInfo } from '../../src/wayland/index.js';
 import { installCompositor, type Surface } from '../../compositor-example/compositor.js';
 import { installXdgShell } from '../../compositor-example/xdg-shell.js';
 import { Shell } from '../../compositor-example/shell.js';
@@ -118,16 +119,6 @@ async function client(r: Rig): Promise<Client> {
       conn.close();
     },
   };
-}
-
-/** The protocol error the next roundtrip ends with (null: none). */
-async function errorOf(c: Client): Promise<ProtocolError | null> {
-  const e = await c.conn.roundtrip().then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (e !== null && !(e instanceof ProtocolError)) throw e;
-  return e;
 }
 
 /** A pipe (a FIFO opened at both ends, then unlinked): the read end non-blocking. */

@@ -6,6 +6,7 @@
 // client's protocol error.
 import t from 'tap';
 import { plainMemfd } from '../util/memfd.js';
+import { errorOf } from '../util/protocol-error.js';
 import { BufferLifetime, WaylandConnection, WaylandServer, ProtocolError, installShm, type WaylandProxy } from '../../src/wayland/index.js';
 import { installCompositor, type Surface } from '../../compositor-example/compositor.js';
 import { installXdgShell, type Toplevel } from '../../compositor-example/xdg-shell.js';
@@ -77,16 +78,6 @@ function buffer(c: Client, width: number, height: number, format = XRGB): Waylan
   const b = pool.request('create_buffer', { offset: 0, width, height, stride: width * 4, format });
   pool.request('destroy', {});
   return b;
-}
-
-/** The protocol error the next roundtrip ends with (null: none). */
-async function errorOf(c: Client): Promise<ProtocolError | null> {
-  const e = await c.conn.roundtrip().then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (e !== null && !(e instanceof ProtocolError)) throw e;
-  return e;
 }
 
 const taken = new WeakSet<Toplevel>();

@@ -5,6 +5,7 @@
 // for a second role (issue 18, fault 9).
 import t from 'tap';
 import { plainMemfd } from '../util/memfd.js';
+import { errorOf } from '../util/protocol-error.js';
 import { WaylandConnection, WaylandServer, ProtocolError, type WaylandProxy } from '../../src/wayland/index.js';
 import { installCompositor, type Surface } from '../../compositor-example/compositor.js';
 import { installXdgShell, type Toplevel } from '../../compositor-example/xdg-shell.js';
@@ -68,16 +69,6 @@ function buffer(r: Rig): WaylandProxy<'wl_buffer'> {
   const pool = r.shm.request('create_pool', { fd, size: 64 * 64 * 4 });
   fd.close();
   return pool.request('create_buffer', { offset: 0, width: 64, height: 64, stride: 256, format: 1 });
-}
-
-/** The protocol error the next roundtrip ends with (null: none). */
-async function errorOf(r: Rig): Promise<ProtocolError | null> {
-  const e = await r.conn.roundtrip().then(
-    () => null,
-    (err: unknown) => err,
-  );
-  if (e !== null && !(e instanceof ProtocolError)) throw e;
-  return e;
 }
 
 /** A toplevel's client side: every configure serial it got, the event order. */

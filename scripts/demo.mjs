@@ -85,7 +85,9 @@ async function session(out) {
 
   const kioskLog = [];
   const clientLog = [];
-  const kiosk = await startKiosk({ ...(values.device ? { device: values.device } : {}), socket: 'primebuf-demo', log: (l) => kioskLog.push(l) });
+  // No default cursor: every screenshot is checked pixel for pixel against what the clients drew,
+  // and the arrow at the output's centre would lie over the subsurface step's square.
+  const kiosk = await startKiosk({ ...(values.device ? { device: values.device } : {}), socket: 'primebuf-demo', hideCursor: true, log: (l) => kioskLog.push(l) });
   const mode = { width: kiosk.output?.mode?.hdisplay ?? null, height: kiosk.output?.mode?.vdisplay ?? null };
   progress(`kiosk on ${kiosk.device.path ?? values.device ?? 'the first KMS device'}, socket ${kiosk.socket}`);
   let frames = 0;

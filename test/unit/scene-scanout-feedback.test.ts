@@ -14,6 +14,7 @@ import { ScanoutTrancheDebounce, sceneScanoutTrancheWanted } from '../../src/sca
 import type { SceneSurfaceResult } from '../../src/scanout/scene-types.js';
 
 const XR24 = fourcc('XRGB8888');
+const NV12 = fourcc('NV12');
 const PRIMARY = 31;
 const OVERLAY = 40;
 const CURSOR = 50;
@@ -25,9 +26,9 @@ const wrongFormat: SceneSurfaceResult = {
   path: 'composed',
   plane: PRIMARY,
   reasons: [
-    reason('FORMAT', 'plane 31 does not take NV12', { plane: PRIMARY, format: XR24 }),
-    reason('FORMAT', 'plane 40 does not take NV12', { plane: OVERLAY, format: XR24 }),
-    reason('FORMAT', 'plane 50 does not take NV12', { plane: CURSOR, format: XR24 }),
+    reason('FORMAT', 'plane 31 does not take NV12', { plane: PRIMARY, format: NV12 }),
+    reason('FORMAT', 'plane 40 does not take NV12', { plane: OVERLAY, format: NV12 }),
+    reason('FORMAT', 'plane 50 does not take NV12', { plane: CURSOR, format: NV12 }),
     reason('SIZE', '640x480 is outside the cursor limits', { plane: CURSOR }),
   ],
 };

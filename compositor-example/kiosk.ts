@@ -20,8 +20,9 @@
  * surfaces, the rest composed. Every surface of the scene gets its frame callbacks and feedback
  * (ZERO_COPY for those on a plane of their own), the log says per surface plane or composed and
  * why, stats.scene counts planes used, surfaces composed and bytes composed. A single plain
- * surface keeps the single-surface present() (its per-buffer stats, linux-dmabuf scanout
- * feedback and copy path), without the cursor.
+ * surface keeps the single-surface present() (its per-buffer stats and copy path), without the
+ * cursor. Either way each dma-buf surface's linux-dmabuf feedback follows its scanout outcome
+ * (reportScanout: on a plane, or composed for reasons re-allocation could fix).
  */
 import { existsSync } from 'node:fs';
 import {
@@ -602,6 +603,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
             verdictLogged.set(x.surface, line);
             log(`client ${x.surface.resource.client.pid} wl_surface@${x.surface.resource.id} ${line}`);
           }
+        }
+        // its linux-dmabuf feedback follows its outcome: the scanout tranche while on a plane or
+        // while re-allocation could give it one (a buffer that ended meanwhile is not reported)
+        const cur = currentOf.get(x.surface);
+        if (v && primaryPlane !== undefined && cur instanceof LinuxDmabufBuffer && !cur.freed && !x.surface.destroyed) {
+          dmabuf.reportScanout(x.surface.resource, v, nowMs);
         }
         const flags = (p.flags & ~PRESENTATION_ZERO_COPY) | (onPlane ? p.flags & PRESENTATION_ZERO_COPY : 0);
         const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags };

@@ -16,7 +16,8 @@
  * most once a second), plus 2 frames so that a single stale frame after an idle pause cannot
  * flip the state on its own. The first evaluation applies at once (there is nothing to flap from).
  */
-import { reallocationCouldHelp, type Verdict } from './reasons.js';
+import { reallocationCouldHelp, type ScanoutReason, type Verdict } from './reasons.js';
+import type { SceneSurfaceResult } from './scene-types.js';
 
 export interface DebounceOptions {
   /** Wall time the new state must hold (default 1000 ms). */
@@ -29,6 +30,33 @@ export interface DebounceOptions {
 export function scanoutTrancheWanted(v: Verdict | undefined): boolean {
   if (!v) return false;
   return v.ok || reallocationCouldHelp(v);
+}
+
+/**
+ * The wanted state from a surface's outcome in a scene (Presenter.presentScene): on a plane, the
+ * tranche stays offered; composed, it is offered when re-allocation could give the surface a plane
+ * of its own: every reason that is about no plane in particular (TEST_ONLY of the whole scene;
+ * the scene's NO_PLANE_LEFT, Z_ORDER, ALPHA, SOLID_FILL, NOT_COHERENT are not fixable) is fixable,
+ * and either there is such a reason or some plane refused the buffer only for fixable reasons
+ * (FORMAT on the primary is fixable even though the cursor plane refused the SIZE). Composed with
+ * no reason at all: not offered (nothing known that re-allocation would fix).
+ */
+export function sceneScanoutTrancheWanted(r: Pick<SceneSurfaceResult, 'path' | 'reasons'>): boolean {
+  if (r.path === 'plane') return true;
+  const general: ScanoutReason[] = [];
+  const perPlane = new Map<number, ScanoutReason[]>();
+  for (const q of r.reasons) {
+    if (q.plane === undefined) general.push(q);
+    else {
+      let l = perPlane.get(q.plane);
+      if (!l) perPlane.set(q.plane, (l = []));
+      l.push(q);
+    }
+  }
+  if (!general.every((q) => q.fixable)) return false;
+  if (general.length > 0) return true;
+  for (const l of perPlane.values()) if (l.every((q) => q.fixable)) return true;
+  return false;
 }
 
 export class ScanoutTrancheDebounce {
@@ -57,12 +85,13 @@ export class ScanoutTrancheDebounce {
   }
 
   /**
-   * Feeds one frame: the surface's verdict for its best plane (or a boolean "wanted"), at
+   * Feeds one frame: the surface's verdict for its best plane, its outcome in a scene
+   * (sceneScanoutTrancheWanted), or a boolean "wanted", at
    * `nowMs` (the frame's presentation time). Returns whether the tranche is offered after it,
    * and whether that changed (then the presenter calls LinuxDmabuf.setScanoutEligible).
    */
-  frame(v: Verdict | boolean | undefined, nowMs: number): { offered: boolean; changed: boolean } {
-    const wanted = typeof v === 'boolean' ? v : scanoutTrancheWanted(v);
+  frame(v: Verdict | SceneSurfaceResult | boolean | undefined, nowMs: number): { offered: boolean; changed: boolean } {
+    const wanted = typeof v === 'boolean' ? v : v !== undefined && 'path' in v ? sceneScanoutTrancheWanted(v) : scanoutTrancheWanted(v);
     if (this.#offered === undefined) {
       this.#offered = wanted;
       return { offered: wanted, changed: true };

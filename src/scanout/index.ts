@@ -79,7 +79,7 @@ export {
   type StaticResult,
 } from './verdict.js';
 export { KnownBadTable, type KnownBadEntry } from './known-bad.js';
-export { ScanoutTrancheDebounce, type DebounceOptions } from './debounce.js';
+export { ScanoutTrancheDebounce, sceneScanoutTrancheWanted, type DebounceOptions } from './debounce.js';
 export { checkTexture } from './texture.js';
 export { assignPlanes, type AssignInput, type AssignSurface, type Assignment, type PrimaryContent, type SurfaceId } from './assign.js';
 export {

@@ -13,6 +13,7 @@
 import { ScanoutTrancheDebounce, type DebounceOptions } from '../scanout/debounce.js';
 import type { KnownBadTable } from '../scanout/known-bad.js';
 import type { Verdict } from '../scanout/reasons.js';
+import type { SceneSurfaceResult } from '../scanout/scene-types.js';
 import type { OwnedFd } from '../fd.js';
 import { FormatSet } from '../formats/index.js';
 import { DmabufAttributes, PARAMS_ERROR, checkAdd, type ParamsProblem, type PlaneInput } from '../dmabuf/attributes.js';
@@ -238,12 +239,14 @@ export class LinuxDmabuf {
 
   /**
    * Feeds one frame's scanout verdict for a surface (undefined: the surface is no scanout
-   * candidate this frame, e.g. not fullscreen) at frame time `nowMs`. The scanout tranche is
+   * candidate this frame, e.g. not fullscreen), or its outcome in a scene frame (a
+   * SceneSurfaceResult of presentScene: on a plane, or composed for reasons re-allocation could or
+   * could not fix: sceneScanoutTrancheWanted), at frame time `nowMs`. The scanout tranche is
    * offered while the buffer is scanned out or re-allocating could get it there, withdrawn when
    * re-allocation could not help, and a change applies only once it has held for the debounce
    * (`scanoutDebounce`): see ScanoutTrancheDebounce. Returns whether the tranche is offered now.
    */
-  reportScanout(surface: ServerResource<'wl_surface'>, verdict: Verdict | undefined, nowMs: number): boolean {
+  reportScanout(surface: ServerResource<'wl_surface'>, verdict: Verdict | SceneSurfaceResult | undefined, nowMs: number): boolean {
     const st = this.#surface(surface);
     st.debounce ??= new ScanoutTrancheDebounce(this.#opts.scanoutDebounce);
     const { offered, changed } = st.debounce.frame(verdict, nowMs);

@@ -2,8 +2,14 @@
 // through presenter.presentScene; the writeback capture shows the subsurface at its position over
 // its parent; every surface of the scene gets its frame callbacks and presentation feedback; a
 // desynchronized subsurface updates alone; the kiosk's log says per surface where it went and why
-// and its stats count the scene frames.
+// and its stats count the scene frames; a dma-buf subsurface's linux-dmabuf feedback offers the
+// scanout tranche while it is on a plane and withdraws it while the scene composes it for a
+// reason re-allocation cannot fix (Z_ORDER below a composed surface).
 import t from 'tap';
+import { basename } from 'node:path';
+import { openSystemAllocators } from '../../src/alloc/index.js';
+import { BufferRing, ClientDmabuf, clientAllocators, type FeedbackWatch } from '../../src/client/index.js';
+import { fourcc } from '../../src/formats/index.js';
 import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
 import { startKiosk, type Kiosk, type KioskCapture, type KioskOptions } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
@@ -202,5 +208,105 @@ t.test('the default cursor is on top of a scene', async (t) => {
     const s = k.stats();
     t.ok((s.scene?.planesUsed ?? 0) >= 3, `three surfaces on planes (${s.scene?.planesUsed}; composed ${s.scene?.surfacesComposed})`);
     t.ok(log.some((l) => /^default cursor: (plane \d+|composed)/.test(l)), `the cursor's verdict is logged:\n${log.filter((l) => /wl_surface@|cursor/.test(l)).join('\n')}`);
+  });
+});
+
+t.test("a dma-buf subsurface's scanout tranche follows its verdict in the scene", async (t) => {
+  await withKiosk(t, { socket: 'kiosk-scene-tranche', hideCursor: true }, async (k, log) => {
+    const conn = WaylandConnection.connect(k.socket);
+    t.teardown(() => conn.close());
+    const top = await openToplevel(conn, () => undefined);
+    const shm = top.bind('wl_shm', 1);
+    const sub = top.bind('wl_subcompositor', 1);
+    const client = await ClientDmabuf.bind(conn, { registry: top.registry, globals: top.globals });
+    t.teardown(() => client.close());
+    t.ok(client.proxy.version >= 4, `zwp_linux_dmabuf_v1 v${client.proxy.version}: per-surface feedback`);
+    const sys = openSystemAllocators({ cards: [basename(vkms.path)] });
+    t.teardown(() => sys.close());
+    const W = k.output.mode.hdisplay;
+    const H = k.output.mode.vdisplay;
+    const [sx, sy, sw, sh] = [100, 50, 128, 96];
+    const child = top.compositor.request('create_surface', {});
+    const ss = sub.request('get_subsurface', { surface: child, parent: top.surface });
+    ss.request('set_position', { x: sx, y: sy });
+    const watch: FeedbackWatch = await client.surfaceFeedback(child);
+    t.teardown(() => watch.close());
+    await conn.roundtrip();
+    const scanout = () => watch.current.tranches.some((tr) => tr.scanout);
+    t.notOk(scanout(), 'before any frame: no scanout tranche');
+    const ring = new BufferRing({ dmabuf: client, feedback: watch, allocators: clientAllocators(sys), width: sw, height: sh, formats: [fourcc('XRGB8888')], count: 3 });
+    t.teardown(() => ring.close());
+    let colour = 0x405060;
+    /** One new frame of the subsurface (desynchronized after the first): resolves when its frame is done (`wait`). */
+    const draw = async (wait = true): Promise<void> => {
+      let b = ring.acquire();
+      for (let i = 0; !b && i < 200; i++) {
+        await conn.roundtrip();
+        await new Promise((r) => setTimeout(r, 10));
+        b = ring.acquire();
+      }
+      if (!b) throw new Error('no ring buffer released');
+      const c = (colour = (colour + 0x010101) & 0xffffff);
+      await b.draw((px) => void new Uint32Array(px.buffer, px.byteOffset, px.byteLength / 4).fill(c));
+      ring.attach(child, b);
+      child.request('damage_buffer', { x: 0, y: 0, width: sw, height: sh });
+      const done = wait ? frame(child) : undefined;
+      child.request('commit', {});
+      conn.flush();
+      if (done) t.not(await within(done, 20000), 'timeout', "the subsurface's frame callback is done");
+    };
+    const childLines = () => log.filter((l) => l.includes(`wl_surface@${child.id} `));
+    // 1. the subsurface alone over its parent: on an overlay of its own (synchronized: cached until the parent commits)
+    await draw(false);
+    top.surface.request('attach', { buffer: colourBuffer(shm, W, H, 0x102030, 'sealed'), x: 0, y: 0 });
+    const first = frame(top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(first, 20000), 'timeout', 'the scene is presented');
+    ss.request('set_desync', {});
+    await draw();
+    t.ok(childLines().some((l) => /: plane \d+/.test(l)), `the dma-buf subsurface is on a plane:\n${childLines().join('\n')}`);
+    for (let i = 0; i < 100 && !scanout(); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      await conn.roundtrip();
+    }
+    t.ok(scanout(), 'on a plane: its feedback offers the scanout tranche');
+    const kmsDev = watch.current.tranches.find((tr) => tr.scanout)?.device;
+    t.equal(kmsDev, k.device.devId, 'the scanout tranche targets the vkms device');
+    // 2. a copied wl_shm subsurface above it, overlapping: composed, so the dma-buf below is composed too (Z_ORDER)
+    const cover = top.compositor.request('create_surface', {});
+    const cs = sub.request('get_subsurface', { surface: cover, parent: top.surface });
+    cs.request('set_position', { x: sx + 32, y: sy + 32 });
+    cover.request('attach', { buffer: colourBuffer(shm, 64, 64, 0xe0e0e0, 'unsealed'), x: 0, y: 0 });
+    cover.request('commit', {});
+    const covered = frame(top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(covered, 20000), 'timeout', 'the covered scene is presented');
+    // the hold: over 1 s and 2 frames of the new verdict
+    const t0 = Date.now();
+    for (let i = 0; i < 40 && scanout(); i++) {
+      await draw();
+      await new Promise((r) => setTimeout(r, 150));
+      await conn.roundtrip();
+    }
+    t.ok(childLines().some((l) => /composed.*Z_ORDER/.test(l)), `the dma-buf subsurface is composed for Z_ORDER:\n${childLines().join('\n')}`);
+    t.notOk(scanout(), `composed for a reason re-allocation cannot fix: the scanout tranche is withdrawn (after ${Date.now() - t0} ms)`);
+    t.ok(watch.current.tranches.length >= 1 && watch.current.tranches.every((tr) => !tr.scanout), 'the main tranche stays');
+    // 3. the cover gone: on a plane again, the tranche comes back
+    cover.request('attach', { buffer: null, x: 0, y: 0 });
+    cover.request('commit', {});
+    const uncovered = frame(top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(uncovered, 20000), 'timeout');
+    for (let i = 0; i < 40 && !scanout(); i++) {
+      await draw();
+      await new Promise((r) => setTimeout(r, 150));
+      await conn.roundtrip();
+    }
+    t.ok(scanout(), 'on a plane again: the scanout tranche is offered again');
+    const last = childLines().at(-1) ?? '';
+    t.match(last, /: plane \d+/, 'the log says it is on a plane again');
   });
 });

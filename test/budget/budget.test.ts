@@ -2,7 +2,8 @@
 // them (bench/kiosk-vs-weston.mjs: a settle time, then 800 client frames, the compositor's CPU
 // over the window per frame) in instruction time, against bench/baselines.json. A case fails when
 // its figure exceeds its baseline by more than the spread measured over the baseline's runs plus
-// 10 % (the spread: how far the slowest baseline run went above the median); the failure names
+// 10 % (the spread: how far the slowest baseline run went above the median); a run over it is
+// measured twice more and the median of the three decides; the failure names
 // the case and both figures. Lowering a baseline is a commit (README, "Instruction time: the
 // clock, the baselines and the per-frame budget").
 //
@@ -80,12 +81,20 @@ for (const name of cases) {
   t.test(`${name} within its budget${slower > 0 ? ` (made ${slower * 100} % slower on purpose)` : ''}`, async (t) => {
     if (process.env.PRIMEBUF_VM_CLOCK !== 'icount') return t.fail(`${name}: not measured: the clock is not icount`);
     const b = baselines.cases[name]!;
-    const line = await bench(name);
-    if (line.error !== undefined || line.cpuMsPerFrame === undefined) return t.fail(`${name}: the benchmark failed: ${line.error}`);
     const limit = limitOf(b);
-    t.equal(line.clock, 'icount', `${name}: measured in instruction time`);
-    t.ok(line.cpuMsPerFrame <= limit,
-      `${name}: ${line.cpuMsPerFrame.toFixed(4)} ms per frame against the baseline ${b.msPerFrame} ms ` +
+    // One run decides when it is within the limit. A run over it is measured twice more and the
+    // median of the three decides: a single run moves by up to half between VMs (README, "the
+    // per-frame budget"), a kiosk made slower on purpose is slower in every run.
+    const runs: number[] = [];
+    while (runs.length === 0 || (runs.length < 3 && runs[0]! > limit)) {
+      const line = await bench(name);
+      if (line.error !== undefined || line.cpuMsPerFrame === undefined) return t.fail(`${name}: the benchmark failed: ${line.error}`);
+      t.equal(line.clock, 'icount', `${name}: measured in instruction time`);
+      runs.push(line.cpuMsPerFrame);
+    }
+    const figure = [...runs].sort((a, c) => a - c)[Math.floor(runs.length / 2)]!;
+    t.ok(figure <= limit,
+      `${name}: ${figure.toFixed(4)} ms per frame${runs.length > 1 ? ` (the median of ${runs.map((r) => r.toFixed(4)).join(', ')})` : ''} against the baseline ${b.msPerFrame} ms ` +
       `(limit ${limit.toFixed(4)} ms = baseline + spread ${(b.spread * 100).toFixed(1)} % (its slowest run above the median) + 10 %)`);
   });
 }

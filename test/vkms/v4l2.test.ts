@@ -257,7 +257,11 @@ async function cameraToScreen(t: TapTest, memory: 'dmabuf' | 'mmap', frames: num
     let ordered = true;
     for (let i = 0; i < frames; i++) {
       const f = await src.next();
-      if (f.sequence <= seq) ordered = false;
+      // Non-decreasing, not strictly increasing: vivid's capture thread numbers a frame from the
+      // jiffies since streaming started, and a thread woken before the next jiffy (a loaded TCG
+      // guest) stamps two frames with the same sequence. A frame handed over out of order would
+      // show as a smaller number.
+      if (f.sequence < seq) ordered = false;
       seq = f.sequence;
       if (i === frames - 1) scr.arm();
       const r = await mode.present({ buffer: f.buffer, placement: { dst }, constraints: src.constraints });
@@ -269,7 +273,7 @@ async function cameraToScreen(t: TapTest, memory: 'dmabuf' | 'mmap', frames: num
         fence = r.fences[0];
       }
     }
-    t.ok(ordered, 'frame sequence numbers increase');
+    t.ok(ordered, 'frame sequence numbers never go back');
     t.same([...paths], ['direct'], `all ${frames} frames direct on a plane`);
     const st = mode.stats;
     t.equal(st.bytesCopied, 0, 'zero bytes copied');
@@ -492,7 +496,11 @@ void leakFree(t, 'preview, then record with re-allocation: a misfit encoder move
     for (let i = 0; i < m.framesCarried; i++) {
       const { f, r } = await show();
       if (oldBuffers.has(f.buffer) && r.path === 'direct') carried++;
-      if (f.sequence <= seq) ordered = false;
+      // Non-decreasing, not strictly increasing: vivid's capture thread numbers a frame from the
+      // jiffies since streaming started, and a thread woken before the next jiffy (a loaded TCG
+      // guest) stamps two frames with the same sequence. A frame handed over out of order would
+      // show as a smaller number.
+      if (f.sequence < seq) ordered = false;
       seq = f.sequence;
     }
     t.equal(carried, m.framesCarried, `the ${m.framesCarried} frames the camera had filled in the old set are shown (directly), not thrown away`);

@@ -26,7 +26,7 @@ function buildNative() {
   const inputs = [
     output(process.execPath, [join(root, 'scripts/gen/protocol-list.mjs')]) ?? '',
     readFileSync(join(root, 'binding.gyp'), 'utf8'),
-    output('pkg-config', ['--modversion', 'libdrm', 'pixman-1', 'wayland-server', 'wayland-client']) ?? '',
+    output('pkg-config', ['--modversion', 'libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'libinput', 'xkbcommon', 'libudev']) ?? '',
     output('pkg-config', ['--modversion', 'gbm']) ?? 'no gbm',
   ].join('\n');
   const configured = existsSync(join(root, 'build', 'Makefile')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === inputs;

@@ -28,12 +28,16 @@ const APT = {
   'wayland-scanner': 'libwayland-bin',
   gbm: 'libgbm-dev',
   egl: 'libegl-dev',
+  // input: libinput (its -dev pulls libudev-dev) and xkbcommon (native/input.cc)
+  libinput: 'libinput-dev',
+  libudev: 'libudev-dev',
+  xkbcommon: 'libxkbcommon-dev',
 };
 
 function missingSystemDeps() {
   const missing = new Set();
   if (output('sh', ['-c', 'command -v pkg-config']) === null) return new Set(Object.values(APT));
-  for (const mod of ['libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'gbm', 'egl']) {
+  for (const mod of ['libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'gbm', 'egl', 'libinput', 'libudev', 'xkbcommon']) {
     if (output('pkg-config', ['--exists', mod]) === null) missing.add(APT[mod]);
   }
   if (output('sh', ['-c', 'command -v wayland-scanner']) === null) missing.add(APT['wayland-scanner']);

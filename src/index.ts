@@ -76,3 +76,5 @@ export {
 } from './scanout/index.js';
 // the camera
 export { CameraSource, V4l2Device, type CameraFrame, type CameraSourceOptions } from './v4l2/index.js';
+// input
+export { openInput, type InputContext, type InputOptions, type InputEvent, type InputDeviceInfo, type DeviceOpener, type KeymapNames } from './input/index.js';

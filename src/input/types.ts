@@ -65,10 +65,33 @@ export type InputEvent =
       readonly utf8: string;
       /** set when this key changed the modifier state: the state after it */
       readonly modifiers?: InputModifiers;
+      /**
+       * how many keyboards of the seat hold this key down after the event (libinput's seat key
+       * count); the xkb state changes only on the first press (1) and the last release (0).
+       * Always set by openInput.
+       */
+      readonly seatKeyCount?: number;
     }
-  | { readonly type: 'pointer-motion'; readonly device: number; readonly timeUs: number; readonly dx: number; readonly dy: number }
+  | {
+      readonly type: 'pointer-motion';
+      readonly device: number;
+      readonly timeUs: number;
+      readonly dx: number;
+      readonly dy: number;
+      /** the motion before pointer acceleration (for relative-pointer); always set by openInput */
+      readonly dxUnaccelerated?: number;
+      readonly dyUnaccelerated?: number;
+    }
   | { readonly type: 'pointer-motion-absolute'; readonly device: number; readonly timeUs: number; readonly x: number; readonly y: number }
-  | { readonly type: 'pointer-button'; readonly device: number; readonly timeUs: number; readonly button: number; readonly pressed: boolean }
+  | {
+      readonly type: 'pointer-button';
+      readonly device: number;
+      readonly timeUs: number;
+      readonly button: number;
+      readonly pressed: boolean;
+      /** how many pointers of the seat hold this button down after the event; always set by openInput */
+      readonly seatButtonCount?: number;
+    }
   | {
       readonly type: 'pointer-axis';
       readonly device: number;
@@ -77,6 +100,8 @@ export type InputEvent =
       readonly vertical?: AxisValue;
       readonly horizontal?: AxisValue;
     }
+  // touch `slot`: the seat's slot (libinput_event_touch_get_seat_slot), unique across the seat's
+  // touch devices while the touch lasts
   | { readonly type: 'touch-down'; readonly device: number; readonly timeUs: number; readonly slot: number; readonly x: number; readonly y: number }
   | { readonly type: 'touch-motion'; readonly device: number; readonly timeUs: number; readonly slot: number; readonly x: number; readonly y: number }
   | { readonly type: 'touch-up'; readonly device: number; readonly timeUs: number; readonly slot: number }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds primebuf: generated TypeScript (from native/vendor and protocol/), the native addon
 // (node-gyp, incremental) and the TypeScript (tsc). `--native` or `--ts` builds only one half.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { output, root, run, step } from './lib.mjs';
 
@@ -35,6 +35,24 @@ function buildNative() {
   nodeGyp('build');
 }
 
+// C programs the tests run (test/fixtures/*.c -> build/test-tools/<name>), rebuilt when their
+// source is newer: uinput-inject (virtual input devices, test/util/uinput.ts). Absent from the
+// published package (test/ is not in it), so only a checkout builds them.
+function buildTestTools() {
+  const dir = join(root, 'test', 'fixtures');
+  const tools = ['uinput-inject'].filter((name) => existsSync(join(dir, `${name}.c`)));
+  if (tools.length === 0) return;
+  const out = join(root, 'build', 'test-tools');
+  mkdirSync(out, { recursive: true });
+  for (const name of tools) {
+    const src = join(dir, `${name}.c`);
+    const bin = join(out, name);
+    if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) continue;
+    step(`test tool: ${name} (gcc)`);
+    run('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, src]);
+  }
+}
+
 function generate() {
   // Every scripts/gen/gen-*.mjs writes its output under src/generated/ (git-ignored).
   const dir = join(root, 'scripts', 'gen');
@@ -51,7 +69,10 @@ function buildTs() {
 }
 
 try {
-  if (all || args.has('--native')) buildNative();
+  if (all || args.has('--native')) {
+    buildNative();
+    buildTestTools();
+  }
   if (all || args.has('--ts')) buildTs();
 } catch (err) {
   console.error(`build failed: ${err.message}`);

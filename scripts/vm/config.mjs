@@ -52,6 +52,11 @@ export const HOST_PACKAGES = {
   'gstreamer1.0-plugins-base': '/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so',
   'gstreamer1.0-plugins-good': '/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideo4linux2.so',
   'gstreamer1.0-plugins-bad': '/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstwaylandsink.so',
+  // Input in the guest (issue 21): systemd-udevd, which tags the uinput devices the tests make so
+  // that libinput takes them (test/util/uinput.ts starts it in the tests that need it). udev 252
+  // is 1.7 MB to download, 10.8 MB installed (with libudev1, already there for libinput). libinput
+  // itself (libinput10, libinput-bin) comes with weston and cage above.
+  udev: '/lib/systemd/systemd-udevd',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */
@@ -69,6 +74,11 @@ export const GUEST_MODULES = [
   // Its dependencies (videodev, mc, videobuf2-*, v4l2-tpg, v4l2-dv-timings, cec, rc-core) come
   // from `modinfo -F depends` (prepare.mjs moduleOrder), loaded before it.
   ['vivid', 'n_devs=1 node_types=0x101'],
+  // Input (issue 21): evdev for /dev/input/event*, uinput for the tests' virtual devices
+  // (test/fixtures/uinput-inject.c). Both small and without dependencies; loading them costs the
+  // boot nothing measurable, and no device exists until a test makes one.
+  ['evdev', ''],
+  ['uinput', ''],
 ];
 
 /** Devices `--without` can hide from the guest. */

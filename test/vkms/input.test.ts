@@ -66,7 +66,7 @@ t.test('seat0: the virtual devices, keys, pointer, touch and removal', async (t)
     // keys: "hi", then shift+a
     await vi.type('hi');
     await vi.type('A');
-    if (!(await waitFor(t, events, '10 key events', (ev) => of(ev, 'key').length >= 10))) return;
+    if (!(await waitFor(t, events, '8 key events', (ev) => of(ev, 'key').length >= 8))) return;
     const keys = of(events, 'key');
     const brief = keys.map((k) => [k.key, k.pressed, k.keysym, k.utf8]);
     t.same(
@@ -80,7 +80,7 @@ t.test('seat0: the virtual devices, keys, pointer, touch and removal', async (t)
         [KEY.A, true, XKB.A, 'A'],
         [KEY.A, false, XKB.A, 'A'],
         [KEY.LEFTSHIFT, false, XKB.Shift_L, ''],
-      ].slice(0, 8),
+      ],
       'keys in order with their keysyms and text: h, i, shift, A',
     );
     t.ok(keys.every((k) => k.device === kbd?.id), 'every key from the keyboard');
@@ -153,9 +153,9 @@ t.test('seat0: the virtual devices, keys, pointer, touch and removal', async (t)
   } finally {
     input.close();
     input.close();
+    t.equal(testNative.countOpenFds(), fdsBefore, 'open fds back where they were after close (libinput, udev, every device)');
     await vi.close();
   }
-  t.equal(testNative.countOpenFds(), fdsBefore, 'open fds back where they were after close (libinput, udev, every device)');
 });
 
 t.test('the path backend on explicit device nodes', async (t) => {
@@ -181,9 +181,9 @@ t.test('the path backend on explicit device nodes', async (t) => {
     t.equal(of(events, 'device-removed')[0]?.device.sysname, vi.pointer.sysname, 'the pointer removed');
   } finally {
     input.close();
+    t.equal(testNative.countOpenFds(), fdsBefore, 'open fds back where they were');
     await vi.close();
   }
-  t.equal(testNative.countOpenFds(), fdsBefore, 'open fds back where they were');
 });
 
 t.test('the opener: called for every device, each fd closed once, across suspend and resume', async (t) => {
@@ -226,11 +226,11 @@ t.test('the opener: called for every device, each fd closed once, across suspend
     t.equal(of(events, 'key')[0]?.utf8, 'i', 'keys flow after resume');
   } finally {
     input.close();
+    t.equal(testNative.countOpenFds(), fdsBefore, 'open fds back where they were');
     await vi.close();
   }
   t.equal(closes, opens, `opens (${opens}) and closes (${closes}) equal at close`);
   t.equal(open.size, 0, 'no fd the opener gave is left open');
-  t.equal(testNative.countOpenFds(), fdsBefore, 'open fds back where they were');
 
   // on the udev seat too: a device that appears later is opened through the opener
   const seatFds = testNative.countOpenFds();

@@ -211,7 +211,8 @@ class LibinputContext implements InputContext {
  * and hotplug), or on explicit `devices` paths (libinput's path backend), with an xkb keymap
  * compiled from `keymap` (unset names: XKB_DEFAULT_* then xkb's defaults). Device nodes are
  * opened through `opener` when given (a session's), else open(2) with O_CLOEXEC.
- * Events that arrive before the first onEvent listener are delivered to it.
+ * Events that arrive before the first onEvent listener are delivered to it. The open context
+ * keeps the Node process alive (libinput's fd is watched) until close().
  * Throws KeymapError (names xkb cannot compile), InputError (udev, seat, or a device path).
  */
 export function openInput(options: InputOptions = {}): InputContext {

@@ -5,17 +5,18 @@
  * through /dev/uinput; each method writes one evdev frame and resolves once it is written.
  *
  * libinput takes only devices udev has initialized (its udev backend enumerates udev's tags and
- * properties; its path backend waits for udev's database entry too). `startUdev()` starts
- * systemd-udevd in the guest once per boot (the rig does not: only tests that need input pay
- * for it) and `create()` calls it, then waits until udev has recorded every new device.
+ * properties; its path backend waits for udev's database entry too). `create()` starts
+ * systemd-udevd in the guest when none runs (the rig does not: only tests that need input pay
+ * for it, and it stops again with the last VirtualInput closed), then waits until udev has
+ * recorded every new device.
  *
  *   const vi = await VirtualInput.create();
  *   await vi.type('hi'); await vi.move(5, -3); await vi.click(BTN_LEFT); await vi.wheel(-1);
  *   await vi.touchDown(0, 0.5, 0.5); await vi.touchUp(0);
  *   await vi.close();
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { packageRoot } from '../../src/native.js';
@@ -44,18 +45,51 @@ export const UINPUT_INJECT = join(packageRoot, 'build', 'test-tools', 'uinput-in
 const UDEVD = '/lib/systemd/systemd-udevd';
 const UDEV_CONTROL = '/run/udev/control';
 
+let udevd: ChildProcess | undefined;
+let udevUsers = 0;
+
 /**
- * Starts udevd (`--daemon`) unless it runs already (its control socket exists). In the rig's
- * chroot `udevadm trigger` is refused, so only devices created after this are tagged: create the
- * virtual devices after it (VirtualInput.create does).
+ * Starts systemd-udevd for the caller unless one runs already (its control socket exists), and
+ * counts the caller as a user: `releaseUdev()` stops the daemon this module started once its last
+ * user is done, so the tests that follow run on the rig as it boots (no udevd re-tagging DRM nodes
+ * when a test swaps vkms builds). In the rig's chroot `udevadm trigger` is refused, so only
+ * devices created after this are tagged: create the virtual devices after it (VirtualInput.create
+ * does both).
  */
-export async function startUdev(): Promise<void> {
-  if (existsSync(UDEV_CONTROL)) return;
-  if (!existsSync(UDEVD)) throw new Error(`${UDEVD} is missing: install Debian's udev package (scripts/vm/config.mjs HOST_PACKAGES)`);
-  mkdirSync('/run/udev', { recursive: true });
-  const r = spawnSync(UDEVD, ['--daemon'], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`systemd-udevd --daemon failed (${r.status}): ${r.stderr}`);
-  if (!(await until(() => existsSync(UDEV_CONTROL), 30_000, 20))) throw new Error(`udevd started but ${UDEV_CONTROL} never appeared`);
+export async function acquireUdev(): Promise<void> {
+  udevUsers++;
+  if (udevd || existsSync(UDEV_CONTROL)) return;
+  try {
+    if (!existsSync(UDEVD)) throw new Error(`${UDEVD} is missing: install Debian's udev package (scripts/vm/config.mjs HOST_PACKAGES)`);
+    mkdirSync('/run/udev', { recursive: true });
+    // its messages go to the test's stderr (no pipe: the tests count this process's fds)
+    const child = spawn(UDEVD, [], { stdio: ['ignore', 'ignore', 'inherit'] });
+    let exited = false;
+    child.on('exit', () => (exited = true));
+    udevd = child;
+    if (!(await until(() => existsSync(UDEV_CONTROL) || exited, 30_000, 20)) || exited) {
+      udevd = undefined;
+      child.kill('SIGKILL');
+      throw new Error('systemd-udevd did not start (its messages are on stderr)');
+    }
+  } catch (err) {
+    udevUsers--;
+    throw err;
+  }
+}
+
+/** Done with udev: the daemon acquireUdev started stops with its last user. */
+export async function releaseUdev(): Promise<void> {
+  if (udevUsers > 0) udevUsers--;
+  if (udevUsers > 0 || !udevd) return;
+  const child = udevd;
+  udevd = undefined;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  if (existsSync(UDEV_CONTROL)) rmSync(UDEV_CONTROL, { force: true }); // a stale socket would read as "running"
 }
 
 /** Whether udev has a database entry for the device's event node (/run/udev/data/c<major>:<minor>): it has processed it. */
@@ -122,8 +156,14 @@ export class VirtualInput {
   /** Starts udevd when needed, creates the three devices and waits until udev has initialized them. */
   static async create(name = 'primebuf-test'): Promise<VirtualInput> {
     if (!existsSync(UINPUT_INJECT)) throw new Error(`${UINPUT_INJECT} is missing: run \`npm run build\``);
-    await startUdev();
-    const child = spawn(UINPUT_INJECT, [name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    await acquireUdev();
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(UINPUT_INJECT, [name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (err) {
+      await releaseUdev();
+      throw err;
+    }
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -132,7 +172,10 @@ export class VirtualInput {
     const devices = new Map<VirtualDeviceKind, VirtualDevice>();
     for (;;) {
       const r = await lines.next();
-      if (r.done) throw new Error(`uinput-inject exited before it was ready: ${stderr.trim()}`);
+      if (r.done) {
+        await releaseUdev();
+        throw new Error(`uinput-inject exited before it was ready: ${stderr.trim()}`);
+      }
       const m = /^device (\w+) (\S+) (\S+)$/.exec(r.value);
       if (m) {
         const kind = m[1] as VirtualDeviceKind;
@@ -225,12 +268,16 @@ export class VirtualInput {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#child.stdin.end();
-    const code = await this.#exited;
-    if (code !== 0) throw new Error(`uinput-inject exited with ${code}: ${this.#stderr.trim()}`);
-    const gone = (d: VirtualDevice) => !existsSync(`/sys/class/input/${d.input}`) && !udevInitialized(d);
-    if (!(await until(() => [this.keyboard, this.pointer, this.touch].every(gone), 30_000, 20))) {
-      throw new Error('udev did not drop the virtual devices in 30 s');
+    try {
+      this.#child.stdin.end();
+      const code = await this.#exited;
+      if (code !== 0) throw new Error(`uinput-inject exited with ${code}: ${this.#stderr.trim()}`);
+      const gone = (d: VirtualDevice) => !existsSync(`/sys/class/input/${d.input}`) && !udevInitialized(d);
+      if (!(await until(() => [this.keyboard, this.pointer, this.touch].every(gone), 30_000, 20))) {
+        throw new Error('udev did not drop the virtual devices in 30 s');
+      }
+    } finally {
+      await releaseUdev();
     }
   }
 }

@@ -10,7 +10,7 @@
 import t from 'tap';
 import { openInput, type DeviceOpener, type InputContext, type InputEvent } from '../../src/input/index.js';
 import { testNative } from '../../src/native.js';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { BTN_LEFT, BTN_RIGHT, VirtualInput } from '../util/uinput.js';
 import { until } from '../util/wait.js';
 import type { TapTest } from './leak.js';
@@ -259,4 +259,8 @@ t.test('the opener: called for every device, each fd closed once, across suspend
   seat.close();
   t.equal(seatCloses, seatOpens, `seat0: opens (${seatOpens}) and closes (${seatCloses}) equal at close`);
   t.equal(testNative.countOpenFds(), seatFds, 'open fds back where they were');
+});
+
+t.test('udevd, started for the virtual devices, stops with the last of them', async (t) => {
+  t.notOk(existsSync('/run/udev/control'), 'no udev control socket: the tests after this one run on the rig as it boots');
 });

@@ -37,6 +37,8 @@ function toplevelOf(p: Popup): Toplevel | undefined {
 export class FocusPolicy {
   readonly #seat: Seat;
   readonly #top: () => Toplevel | undefined;
+  /** dismissing a grab: the focus moves once, at the end */
+  #dismissing = false;
 
   constructor(seat: Seat, top: () => Toplevel | undefined) {
     this.#seat = seat;
@@ -57,6 +59,7 @@ export class FocusPolicy {
 
   /** The shown toplevel or its popups changed: the keyboard focus moves where it belongs. */
   update(): void {
+    if (this.#dismissing) return;
     this.#seat.focus(this.keyboardTarget());
   }
 
@@ -76,7 +79,12 @@ export class FocusPolicy {
     if (g.length === 0) return false;
     const client = g[0]!.popup.client;
     if (surface && surface.resource.client === client) return false;
-    for (const p of [...g].reverse()) p.dismiss();
+    this.#dismissing = true;
+    try {
+      for (const p of [...g].reverse()) p.dismiss();
+    } finally {
+      this.#dismissing = false;
+    }
     this.update();
     return true;
   }

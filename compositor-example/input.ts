@@ -191,9 +191,12 @@ export class LibinputBackend implements InputBackend {
     const hit = surfaceAt(this.#host.root(), this.#logical(), this.#x, this.#y);
     const entered = hit?.surface !== this.#pointerSurface;
     this.#pointerSurface = hit?.surface;
+    // (leave and enter come with their frames)
     seat.pointerFocus(hit?.surface.resource ?? null, hit?.x ?? 0, hit?.y ?? 0);
-    if (hit && !entered && timeMs !== undefined) seat.pointerMotion(timeMs, hit.x, hit.y);
-    if (entered || timeMs !== undefined) seat.pointerFrame();
+    if (hit && !entered && timeMs !== undefined) {
+      seat.pointerMotion(timeMs, hit.x, hit.y);
+      seat.pointerFrame();
+    }
   }
 
   #moveTo(x: number, y: number, timeMs: number): void {

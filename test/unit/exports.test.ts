@@ -25,8 +25,7 @@ const expected: Record<string, readonly string[]> = {
   'primebuf/wayland': ['WaylandServer', 'LinuxDmabuf', 'installShm', 'ShmBuffer', 'WaylandConnection', 'ProtocolError'],
   'primebuf/client': ['ClientDmabuf', 'BufferRing', 'pickFormat', 'clientAllocators'],
   'primebuf/v4l2': ['V4l2Device', 'CaptureStream', 'CameraSource', 'OutputStream'],
-  // types only until openInput comes with the native input work (issue 21)
-  'primebuf/input': [],
+  'primebuf/input': ['KEY', 'BTN'],
 };
 
 const specs = Object.entries(pkg.exports)

@@ -1,6 +1,8 @@
 /**
- * The default cursor: until the kiosk has input (wl_pointer, and with it wl_pointer.set_cursor),
- * it shows an arrow at the centre of the output, in an ARGB8888 buffer the kiosk owns, as a scene
+ * The default cursor: an arrow, at the centre of the output until the pointer moves it
+ * (moveTo: only its destination changes, its buffer and damage stay; a client's
+ * wl_pointer.set_cursor surface replaces it in the kiosk's scene while that client has the
+ * pointer focus), in an ARGB8888 buffer the kiosk owns, as a scene
  * surface marked `cursor: true` (the presenter tries the cursor plane for it first). Hidden with
  * `--hide-cursor` (KioskOptions.hideCursor): then nothing is allocated and there is no surface.
  *
@@ -210,6 +212,17 @@ export class KioskCursor {
     const rot = (s.rotation ?? 0) as 0 | 90 | 180 | 270;
     const hot = rotatePoint(this.image.hotspotX, this.image.hotspotY, this.image.width, this.image.height, rot);
     return { x: s.dst.x + hot.x, y: s.dst.y + hot.y };
+  }
+
+  /** Puts the hotspot on the CRTC point (x, y) (rounded down to a pixel); nothing else changes. */
+  moveTo(x: number, y: number): void {
+    const s = this.#surface;
+    const pos = this.position;
+    if (!s || !pos) return;
+    const dx = Math.floor(x) - pos.x;
+    const dy = Math.floor(y) - pos.y;
+    if (dx === 0 && dy === 0) return;
+    this.#surface = { ...s, dst: { ...s.dst, x: s.dst.x + dx, y: s.dst.y + dy } };
   }
 
   /**

@@ -45,6 +45,7 @@ import {
   type SurfacePlacement,
 } from 'primebuf';
 import { UdmabufAllocator } from 'primebuf/alloc';
+import type { InputContext, KeymapNames } from 'primebuf/input';
 import { probePlaneOffsets } from 'primebuf/kms';
 import { describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from 'primebuf/scanout';
 import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
@@ -53,6 +54,9 @@ import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { KioskCursor } from './cursor.js';
 import { DataDeviceManager } from './data-device.js';
+import { FocusPolicy } from './focus.js';
+import { LibinputBackend, defaultInput, parseKeySpec } from './input.js';
+import { logicalToCrtc } from './pick.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
 import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
@@ -101,6 +105,17 @@ export interface KioskOptions {
    * centre of the output, in a buffer the kiosk owns (cursor.ts).
    */
   readonly hideCursor?: boolean;
+  /**
+   * Input (input.ts): the context the seat is driven from; false (--no-input): none, a seat
+   * without capabilities. Default: defaultInput(keymap) (openInput of primebuf/input).
+   */
+  readonly input?: (() => InputContext | null) | false;
+  /** The keymap names for the default input (--keymap LAYOUT[,VARIANT]; unset: XKB_DEFAULT_*). */
+  readonly keymap?: KeymapNames;
+  /** A key the kiosk keeps for itself to quit (--quit-key, e.g. 'ctrl+alt+BackSpace'); none by default. */
+  readonly quitKey?: string;
+  /** The quit key was pressed (the kiosk stays open: the caller closes it). */
+  readonly onQuit?: () => void;
 }
 
 export interface KioskBufferStats {
@@ -203,6 +218,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   const transform: OutputTransform = opts.transform ?? 0;
   if (![0, 90, 180, 270].includes(transform)) throw new RangeError(`transform must be 0, 90, 180 or 270 (got ${String(transform)})`);
   const cpuStart = process.cpuUsage();
+  const quitKey = opts.quitKey !== undefined ? parseKeySpec(opts.quitKey) : undefined;
   const out = openOutput(opts);
   // What start-up opened, undone in reverse order when a later step fails (a socket name in
   // use, a CRTC without a primary plane, a camera that cannot stream): nothing is left open.
@@ -292,8 +308,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     };
 
     let closed = false;
-    const shell = new Shell((top) => {
-      seat.focus(top?.surface.resource ?? null);
+    /** the input backend (none without input), made once the rest is wired */
+    let backend: LibinputBackend | undefined;
+    // keyboard focus: the shown toplevel or its topmost grabbing popup (focus.ts)
+    const focus = new FocusPolicy(seat, () => shell.top);
+    const shell = new Shell(() => {
+      focus.update();
       hidden.poke(); // a surface no longer shown may wait for frame callbacks
       schedule();
     });
@@ -332,14 +352,17 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       },
       // a popup mapped, moved or gone changes the scene without a commit of the toplevel
       popupsChanged: (t: Toplevel) => {
-        if (shell.top === t) schedule();
+        if (shell.top === t) {
+          focus.update();
+          schedule();
+        }
       },
       unmapped: (t: Toplevel) => {
         log(`client ${t.client.pid}: toplevel unmapped`);
         t.surface.discardFeedback();
         shell.unmapped(t);
       },
-    }, { sizeOf: (x) => x.size }); // a surface's size with its viewport (and a single-pixel buffer's)
+    }, { sizeOf: (x) => x.size, grab: (p, seatRes, serial) => focus.grabAllowed(p, seatRes, serial) }); // a surface's size with its viewport (and a single-pixel buffer's)
     installPresentation(server, surfaceOf, outputs);
     installSubcompositor(server, surfaceOf);
     installViewporter(server, surfaceOf);
@@ -426,8 +449,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const s = top?.surface;
       // the shown toplevel's tree: several surfaces (or one that needs more than a plain
       // placement: a viewport, a single-pixel buffer) go through presentScene
-      const built = top ? buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: (x) => currentOf.get(x) }) : undefined;
-      if (s && built && needsScene(built, s)) return showScene(built, cursor.sceneSurface());
+      backend?.repick(); // what is shown may have changed under the cursor
+      const cur0 = pointerCursor();
+      const built = top ? buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: (x) => currentOf.get(x), cursor: cur0.client }) : undefined;
+      if (s && built && (needsScene(built, s) || cur0.show)) return showScene(built, cur0.client || seat.cursor ? undefined : cursor.sceneSurface());
       if (sceneShown.size > 0) {
         // back from a scene: the single-surface path's copy has not followed the screen meanwhile
         sceneShown = new Set();
@@ -665,6 +690,49 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           schedule(); // the frame loop takes it off the screen and shuts it down
         },
       });
+    }
+
+    // ---- input (input.ts, focus.ts) ----
+    /**
+     * The cursor now: the client's set_cursor surface (its hotspot on the pointer) while the
+     * client with the pointer focus set one; `show`: the seat has a pointer, so the cursor is
+     * shown even over a single plain surface (a scene frame).
+     */
+    function pointerCursor(): { client: { surface: Surface; x: number; y: number } | undefined; show: boolean } {
+      const c = seat.cursor;
+      const p = backend?.position;
+      const show = p !== undefined && seat.capabilities.pointer && (!opts.hideCursor || !!c?.surface);
+      const cs = c?.surface ? surfaceOf(c.surface) : undefined;
+      return { client: show && cs?.buffer && p ? { surface: cs, x: Math.floor(p.x) - c!.hotspotX, y: Math.floor(p.y) - c!.hotspotY } : undefined, show };
+    }
+    const makeInput = opts.input === false ? null : (opts.input ?? (() => defaultInput(opts.keymap)));
+    if (!makeInput) log('input: none (--no-input): a seat without capabilities');
+    else {
+      let ctx: InputContext | null = null;
+      try {
+        ctx = makeInput();
+      } catch (err) {
+        log(`input: cannot be opened (${err instanceof Error ? err.message : String(err)}): a seat without capabilities`);
+      }
+      if (!ctx && opts.input === undefined) log('input: openInput is not available in this build: a seat without capabilities');
+      if (ctx) {
+        const b = (backend = new LibinputBackend(ctx, {
+          mode: modeSize,
+          transform,
+          root: () => shell.top,
+          cursorMoved: (x, y) => {
+            const c = logicalToCrtc(x, y, modeSize, transform);
+            cursor.moveTo(c.x, c.y);
+            schedule(); // a cursor move alone: the cursor plane moves (the scene's assignment is kept)
+          },
+          buttonPressed: (x) => void focus.buttonPressed(x),
+          quit: () => opts.onQuit?.(),
+          log,
+        }, quitKey ? { quitKey } : {}));
+        seat.attachBackend(b); // closed by the seat's close
+        seat.onCursorChange(schedule);
+        log(`input: ${ctx.devices.length} device(s)${quitKey ? `, quit key ${quitKey.text}` : ''}`);
+      }
     }
 
     const socket = server.addSocket(opts.socket);

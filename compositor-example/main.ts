@@ -2,15 +2,18 @@
  * The kiosk's command line, like cage:
  *   npm run kiosk -- [--device /dev/dri/cardN] [--connector NAME] [--socket NAME]
  *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [--no-zero-copy]
- *                    [--camera /dev/videoN] [--hide-cursor] [-- COMMAND ARGS...]
+ *                    [--camera /dev/videoN] [--hide-cursor] [--keymap LAYOUT[,VARIANT]]
+ *                    [--quit-key KEYSPEC] [--no-input] [-- COMMAND ARGS...]
  * Prints the socket it listens on. With a command it starts it with WAYLAND_DISPLAY set and exits
- * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0). Every
+ * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0); the
+ * quit key ends it like SIGTERM. Every
  * kernel resource is released before it exits; --stats writes the stats JSON then.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseKeySpec, parseKeymapOption } from './input.js';
 import { startKiosk, type Kiosk } from './kiosk.js';
 import type { OutputTransform } from './output.js';
 
@@ -31,6 +34,11 @@ takes them, copied otherwise.
                      size it offers that fits the mode; a client toplevel is shown instead while
                      one is mapped
   --hide-cursor      no default cursor (without input, an arrow at the centre of the output)
+  --keymap L[,V]     keyboard layout and variant, e.g. de or us,dvorak (default: the
+                     XKB_DEFAULT_LAYOUT/VARIANT/MODEL/OPTIONS/RULES variables, else xkb's)
+  --quit-key KEYS    a key the kiosk keeps to quit, e.g. ctrl+alt+BackSpace (modifiers shift,
+                     ctrl, alt, super; a keysym name); the client never sees it (default: none)
+  --no-input         run without input devices (a seat without capabilities)
   --help             this text`;
 
 function replacer(_k: string, v: unknown): unknown {
@@ -53,6 +61,9 @@ async function main(argv: string[]): Promise<number> {
       'no-zero-copy': { type: 'boolean', default: false },
       camera: { type: 'string' },
       'hide-cursor': { type: 'boolean', default: false },
+      keymap: { type: 'string' },
+      'quit-key': { type: 'string' },
+      'no-input': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -70,7 +81,16 @@ async function main(argv: string[]): Promise<number> {
     console.error('kiosk: XDG_RUNTIME_DIR is not set (the socket lives there)');
     return 1;
   }
+  let keymap: ReturnType<typeof parseKeymapOption>;
+  try {
+    keymap = parseKeymapOption(values.keymap);
+    if (values['quit-key'] !== undefined) parseKeySpec(values['quit-key']);
+  } catch (err) {
+    console.error(`kiosk: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
   const log = (line: string): void => console.log(`kiosk: ${line}`);
+  let quit: (() => void) | undefined;
   let kiosk: Kiosk;
   try {
     kiosk = await startKiosk({
@@ -82,6 +102,10 @@ async function main(argv: string[]): Promise<number> {
       shmZeroCopy: !values['no-zero-copy'],
       ...(values.camera ? { camera: values.camera } : {}),
       hideCursor: values['hide-cursor'],
+      ...(values['no-input'] ? { input: false as const } : {}),
+      ...(keymap ? { keymap } : {}),
+      ...(values['quit-key'] !== undefined ? { quitKey: values['quit-key'] } : {}),
+      onQuit: () => quit?.(),
       log,
     });
   } catch (err) {
@@ -95,6 +119,11 @@ async function main(argv: string[]): Promise<number> {
     const signalled = (sig: NodeJS.Signals): void => {
       log(`${sig}: closing`);
       if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); // the command goes with the kiosk
+      resolve(0);
+    };
+    quit = (): void => {
+      log('quit key: closing');
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       resolve(0);
     };
     process.once('SIGINT', signalled);

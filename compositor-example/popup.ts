@@ -12,10 +12,12 @@
  *   such a popup is dismissed (popup_done) and never configured nor mapped; the client is not
  *   disconnected. A parent that is not mapped at the popup's initial commit ("the parent of an
  *   xdg_popup must be mapped before the xdg_popup itself") is answered the same way.
- * - grab: the kiosk has no input yet (no wl_seat event, so no serial a grab could name), so every
- *   grab is denied, and "if the compositor denies the grab, the popup will be immediately
- *   dismissed": popup_done. A grab after the popup was mapped is xdg_popup.invalid_grab; so is a
- *   grab whose parent is a popup that did not ask for one ("an error will be raised").
+ * - grab: allowed when the kiosk's policy says so (focus.ts: the serial is one of a key or button
+ *   press the seat sent this client); denied otherwise, and "if the compositor denies the grab,
+ *   the popup will be immediately dismissed": popup_done. A grab after the popup was mapped is
+ *   xdg_popup.invalid_grab; so is a grab whose parent is a popup that did not ask for one ("an
+ *   error will be raised"). While a grab holds, the policy gives the topmost grabbing popup the
+ *   keyboard focus and dismisses the grabbing popups on a click outside the client's surfaces.
  * - popup_done also when the parent is unmapped or dismissed (its popups first, topmost first,
  *   the order the protocol gives for dismissals). A dismissed popup stays inert until the client
  *   destroys it: its commits are taken and ignored.
@@ -80,7 +82,7 @@ export class Popup implements SurfaceRole, PopupParent {
   mapped = false;
   /** popup_done was sent (or it is destroyed): it never maps again. */
   dismissed = false;
-  /** The client asked for a grab (which the kiosk denied). */
+  /** The client asked for a grab (allowed, or denied and dismissed). */
   grabbed = false;
   readonly children: Popup[] = [];
   #rules: PositionerRules;
@@ -244,8 +246,8 @@ export class Popup implements SurfaceRole, PopupParent {
     for (const c of [...this.children].reverse()) c.dismiss();
   }
 
-  /** xdg_popup.grab: denied (no input, so no valid serial), which dismisses the popup. */
-  grab(): void {
+  /** xdg_popup.grab: kept when `allowed`, else denied, which dismisses the popup. */
+  grab(allowed = false): void {
     if (this.mapped) {
       this.popup.postError(POPUP_ERROR.invalid_grab, 'grab after the popup was mapped');
       return;
@@ -255,7 +257,7 @@ export class Popup implements SurfaceRole, PopupParent {
       return;
     }
     this.grabbed = true;
-    this.dismiss();
+    if (!allowed) this.dismiss();
   }
 
   /** xdg_popup.reposition with a complete positioner's rules. */

@@ -3,8 +3,12 @@
  * wl_pointer and wl_touch. The seat exists from the start, with no capabilities until an input
  * backend says which devices it has (toolkits bind it regardless); the protocol logic is here
  * and the devices are a backend's (InputBackend): it tells the seat what it has and feeds it
- * events through SeatInput. Focus follows one surface, the one the kiosk shows (focus()): the
- * keyboard, the pointer and touch all go to it.
+ * events through SeatInput. Two foci: the keyboard focus (focus(): the kiosk's shown toplevel or
+ * its grabbing popup; the data device follows it) and the pointer focus (pointerFocus(): the
+ * surface under the cursor, which the kiosk's policy finds, with the position in its
+ * coordinates). A touch point goes to the surface it went down on (touchDown's surface, else the
+ * keyboard focus). The serials of key and button presses are remembered per client (the last
+ * INPUT_SERIALS_KEPT): an xdg_popup.grab must name one (isInputSerial).
  *
  * The protocol text (protocol/core/wayland.xml) decides the edges: get_pointer / get_keyboard /
  * get_touch on a seat that never had that capability is the missing_capability error; on a seat
@@ -14,7 +18,8 @@
  * sealed against shrink, grow, write and further seals (one fd for all clients: none can change
  * what another reads), with the terminating NUL its format asks for; no keymap yet: no_keymap
  * with an empty sealed memfd. set_cursor with a surface that has another role is
- * wl_pointer.error.role; the cursor surface is kept for a later cursor plane.
+ * wl_pointer.error.role; the cursor surface of the client with the pointer focus (naming its
+ * latest enter) is `cursor`, told to onCursorChange listeners (the kiosk's cursor plane).
  */
 import type { ServerClient, ServerResource, WaylandServer } from 'primebuf';
 import type { OwnedFd } from 'primebuf/dmabuf';
@@ -31,6 +36,9 @@ export const SEAT_ERROR = { missing_capability: 0 } as const;
 export const POINTER_ERROR = { role: 0 } as const;
 /** wl_keyboard.keymap_format values. */
 export const KEYMAP_FORMAT = { no_keymap: 0, xkb_v1: 1 } as const;
+
+/** Serials of key and button presses remembered per client (an xdg_popup.grab names one). */
+export const INPUT_SERIALS_KEPT = 16;
 
 /** The role name a cursor surface gets (Surface.roleName). */
 export const CURSOR_ROLE = 'wl_pointer cursor';
@@ -65,7 +73,7 @@ export interface PointerAxisEvent {
 /**
  * What an input backend (libinput later, a synthetic one in tests) drives the seat through.
  * Times are milliseconds of CLOCK_MONOTONIC; keys are Linux evdev codes; positions are in the
- * focused surface's coordinates (the backend or the kiosk maps output to surface).
+ * coordinates of the surface they go to (the backend or the kiosk maps output to surface).
  */
 export interface SeatInput {
   /** The devices changed: the complete set of capabilities now. */
@@ -77,12 +85,19 @@ export interface SeatInput {
   key(timeMs: number, key: number, pressed: boolean): void;
   /** The modifier state changed (sent after the key that changed it). */
   modifiers(mods: KeyboardModifiers): void;
+  /**
+   * The pointer is over `surface` (null: over none of the kiosk's surfaces) at (x, y) in its
+   * coordinates: leave on the old one and enter on the new one when it changes, nothing else.
+   */
+  pointerFocus(surface: ServerResource<'wl_surface'> | null, x: number, y: number): void;
+  /** Motion on the pointer-focused surface, (x, y) in its coordinates. */
   pointerMotion(timeMs: number, x: number, y: number): void;
   pointerButton(timeMs: number, button: number, pressed: boolean): void;
   pointerAxis(timeMs: number, axis: PointerAxisEvent): void;
   /** Ends a group of pointer events that belong together (wl_pointer.frame, v5+). */
   pointerFrame(): void;
-  touchDown(timeMs: number, id: number, x: number, y: number): void;
+  /** A touch point down on `surface` (default: the keyboard focus), (x, y) in its coordinates; its motion and up go there too. */
+  touchDown(timeMs: number, id: number, x: number, y: number, surface?: ServerResource<'wl_surface'> | null): void;
   touchMotion(timeMs: number, id: number, x: number, y: number): void;
   touchUp(timeMs: number, id: number): void;
   touchFrame(): void;
@@ -124,7 +139,10 @@ export class Seat implements SeatInput {
   #caps: SeatCapabilities = { pointer: false, keyboard: false, touch: false };
   /** capabilities the seat ever had */
   readonly #had = { pointer: false, keyboard: false, touch: false };
+  /** the keyboard focus */
   #focus: ServerResource<'wl_surface'> | null = null;
+  /** the pointer focus */
+  #pointerFocus: ServerResource<'wl_surface'> | null = null;
   /** surfaces whose destruction the seat watches (once each) */
   readonly #watched = new WeakSet<ServerResource<'wl_surface'>>();
   readonly #focusListeners: Array<(client: ServerClient | null, surface: ServerResource<'wl_surface'> | null) => void> = [];
@@ -135,8 +153,13 @@ export class Seat implements SeatInput {
   #pointerPos = { x: 0, y: 0 };
   /** the serial of the latest wl_pointer.enter per client (set_cursor must name it) */
   readonly #enterSerial = new WeakMap<ServerClient, number>();
-  /** the touch points down on the focused surface */
-  readonly #touchPoints = new Set<number>();
+  /** serials of the latest key and button presses sent to each client */
+  readonly #inputSerials = new WeakMap<ServerClient, number[]>();
+  /** the touch points down, each with the surface it went down on */
+  readonly #touchPoints = new Map<number, ServerResource<'wl_surface'>>();
+  /** clients sent touch events since the last wl_touch.frame */
+  readonly #touchUnframed = new Set<ServerClient>();
+  readonly #cursorListeners: Array<() => void> = [];
   #backend: InputBackend | null = null;
   #closed = false;
   /** The cursor surface the focused client asked for (kept for a cursor plane), with its hotspot. */
@@ -154,9 +177,24 @@ export class Seat implements SeatInput {
     return { ...this.#caps };
   }
 
-  /** The surface with the seat's focus (keyboard, pointer and touch), if any. */
+  /** The surface with the keyboard focus, if any. */
   get focused(): ServerResource<'wl_surface'> | null {
     return this.#focus;
+  }
+
+  /** The surface with the pointer focus, if any. */
+  get pointerFocused(): ServerResource<'wl_surface'> | null {
+    return this.#pointerFocus;
+  }
+
+  /** `serial` was sent to `client` with one of its latest key or button presses (xdg_popup.grab's test). */
+  isInputSerial(client: ServerClient, serial: number): boolean {
+    return this.#inputSerials.get(client)?.includes(serial) ?? false;
+  }
+
+  /** Runs `fn` when `cursor` changes (set_cursor of the pointer-focused client, or the focus moved). */
+  onCursorChange(fn: () => void): void {
+    this.#cursorListeners.push(fn);
   }
 
   /** The client of the focused surface: the one with keyboard focus (the data device's target). */
@@ -177,9 +215,10 @@ export class Seat implements SeatInput {
   }
 
   /**
-   * Moves the focus to `surface` (null: none): leave on the old surface's keyboards and pointers
-   * (touch points are cancelled), the focus listeners (the data device sends the selection
-   * first), then enter with the pressed keys and the modifiers, and pointer enter.
+   * Moves the keyboard focus to `surface` (null: none): leave on the old surface's keyboards
+   * (touch points down are cancelled: what is shown changed), the focus listeners (the data
+   * device sends the selection first), then enter with the pressed keys and the modifiers. The
+   * pointer focus is pointerFocus()'s.
    */
   focus(surface: ServerResource<'wl_surface'> | null): void {
     if (surface?.destroyed) surface = null;
@@ -188,26 +227,38 @@ export class Seat implements SeatInput {
     if (old && !old.destroyed) {
       const serial = this.#server.nextSerial();
       for (const k of this.#live(this.#keyboards, old.client)) k.send('leave', { serial, surface: old });
-      for (const p of this.#live(this.#pointers, old.client)) {
-        p.send('leave', { serial, surface: old });
-        if (p.version >= 5) p.send('frame', {});
-      }
-      if (this.#touchPoints.size > 0) for (const t of this.#live(this.#touches, old.client)) t.send('cancel', {});
     }
-    this.#touchPoints.clear();
-    this.cursor = null;
+    this.touchCancel();
     this.#focus = surface;
-    if (surface && !this.#watched.has(surface)) {
-      this.#watched.add(surface);
-      surface.onDestroy(() => this.#focus === surface && this.focus(null));
-    }
+    if (surface) this.#watch(surface);
     // the listeners hear a change of client ("switching surface with keyboard focus within the
     // same client doesn't mean a new selection will be sent")
     if ((old?.client ?? null) !== (surface?.client ?? null)) for (const fn of this.#focusListeners) fn(surface?.client ?? null, surface);
-    if (surface) {
-      this.#keyboardEnter(surface);
-      this.#pointerEnter(surface);
-    }
+    if (surface) this.#keyboardEnter(surface);
+  }
+
+  #watch(surface: ServerResource<'wl_surface'>): void {
+    if (this.#watched.has(surface)) return;
+    this.#watched.add(surface);
+    surface.onDestroy(() => {
+      if (this.#focus === surface) this.focus(null);
+      if (this.#pointerFocus === surface) this.pointerFocus(null, 0, 0);
+      for (const [id, s] of this.#touchPoints) if (s === surface) this.#touchPoints.delete(id);
+      if (this.cursor?.surface === surface) this.#setCursor(null);
+    });
+  }
+
+  #setCursor(c: Seat['cursor']): void {
+    if (this.cursor === c) return;
+    this.cursor = c;
+    for (const fn of this.#cursorListeners) fn();
+  }
+
+  #rememberSerial(client: ServerClient, serial: number): void {
+    let list = this.#inputSerials.get(client);
+    if (!list) this.#inputSerials.set(client, (list = []));
+    list.push(serial);
+    if (list.length > INPUT_SERIALS_KEPT) list.splice(0, list.length - INPUT_SERIALS_KEPT);
   }
 
   // ---- SeatInput ----
@@ -223,6 +274,7 @@ export class Seat implements SeatInput {
     for (const c of added) this.#had[c] = true;
     if (removed.includes('keyboard')) this.#pressed.clear();
     if (removed.includes('touch')) this.#touchPoints.clear();
+    if (removed.includes('pointer')) this.pointerFocus(null, 0, 0);
     this.#caps = next;
     for (const s of this.#seats) s.send('capabilities', { capabilities: this.#capBits() });
   }
@@ -252,6 +304,7 @@ export class Seat implements SeatInput {
     const f = this.#focus;
     if (!f) return;
     const serial = this.#server.nextSerial();
+    if (pressed) this.#rememberSerial(f.client, serial);
     for (const k of this.#live(this.#keyboards, f.client)) k.send('key', { serial, time: timeMs >>> 0, key, state: pressed ? 1 : 0 });
   }
 
@@ -264,25 +317,47 @@ export class Seat implements SeatInput {
     for (const k of this.#live(this.#keyboards, f.client)) k.send('modifiers', { serial, ...this.#modArgs() });
   }
 
+  pointerFocus(surface: ServerResource<'wl_surface'> | null, x: number, y: number): void {
+    if (surface?.destroyed) surface = null;
+    this.#pointerPos = { x, y };
+    if (surface === this.#pointerFocus) return;
+    const old = this.#pointerFocus;
+    if (old && !old.destroyed) {
+      const serial = this.#server.nextSerial();
+      for (const p of this.#live(this.#pointers, old.client)) {
+        p.send('leave', { serial, surface: old });
+        if (p.version >= 5) p.send('frame', {});
+      }
+    }
+    this.#pointerFocus = surface;
+    // a client sets its cursor after each enter: until then the default one
+    this.#setCursor(null);
+    if (surface) {
+      this.#watch(surface);
+      if (this.#caps.pointer) this.#pointerEnter(surface);
+    }
+  }
+
   pointerMotion(timeMs: number, x: number, y: number): void {
     if (!this.#caps.pointer) return;
     this.#pointerPos = { x, y };
-    const f = this.#focus;
+    const f = this.#pointerFocus;
     if (!f) return;
     for (const p of this.#live(this.#pointers, f.client)) p.send('motion', { time: timeMs >>> 0, surface_x: x, surface_y: y });
   }
 
   pointerButton(timeMs: number, button: number, pressed: boolean): void {
     if (!this.#caps.pointer) return;
-    const f = this.#focus;
+    const f = this.#pointerFocus;
     if (!f) return;
     const serial = this.#server.nextSerial();
+    if (pressed) this.#rememberSerial(f.client, serial);
     for (const p of this.#live(this.#pointers, f.client)) p.send('button', { serial, time: timeMs >>> 0, button, state: pressed ? 1 : 0 });
   }
 
   pointerAxis(timeMs: number, a: PointerAxisEvent): void {
     if (!this.#caps.pointer) return;
-    const f = this.#focus;
+    const f = this.#pointerFocus;
     if (!f) return;
     const time = timeMs >>> 0;
     for (const p of this.#live(this.#pointers, f.client)) {
@@ -297,43 +372,52 @@ export class Seat implements SeatInput {
   }
 
   pointerFrame(): void {
-    const f = this.#focus;
+    const f = this.#pointerFocus;
     if (!f || !this.#caps.pointer) return;
     for (const p of this.#live(this.#pointers, f.client)) if (p.version >= 5) p.send('frame', {});
   }
 
-  touchDown(timeMs: number, id: number, x: number, y: number): void {
-    const f = this.#focus;
-    if (!f || !this.#caps.touch) return;
-    this.#touchPoints.add(id);
+  touchDown(timeMs: number, id: number, x: number, y: number, surface?: ServerResource<'wl_surface'> | null): void {
+    const f = surface === undefined ? this.#focus : surface;
+    if (!f || f.destroyed || !this.#caps.touch) return;
+    this.#watch(f);
+    this.#touchPoints.set(id, f);
+    this.#touchUnframed.add(f.client);
     const serial = this.#server.nextSerial();
     for (const t of this.#live(this.#touches, f.client)) t.send('down', { serial, time: timeMs >>> 0, surface: f, id, x, y });
   }
 
   touchMotion(timeMs: number, id: number, x: number, y: number): void {
-    const f = this.#focus;
-    if (!f || !this.#touchPoints.has(id)) return;
+    const f = this.#touchPoints.get(id);
+    if (!f) return;
+    this.#touchUnframed.add(f.client);
     for (const t of this.#live(this.#touches, f.client)) t.send('motion', { time: timeMs >>> 0, id, x, y });
   }
 
   touchUp(timeMs: number, id: number): void {
-    const f = this.#focus;
-    if (!f || !this.#touchPoints.delete(id)) return;
+    const f = this.#touchPoints.get(id);
+    if (!f) return;
+    this.#touchPoints.delete(id);
+    this.#touchUnframed.add(f.client);
     const serial = this.#server.nextSerial();
     for (const t of this.#live(this.#touches, f.client)) t.send('up', { serial, time: timeMs >>> 0, id });
   }
 
+  /** wl_touch.frame to the clients sent touch events since the last frame. */
   touchFrame(): void {
-    const f = this.#focus;
-    if (!f || !this.#caps.touch) return;
-    for (const t of this.#live(this.#touches, f.client)) t.send('frame', {});
+    const clients = [...this.#touchUnframed];
+    this.#touchUnframed.clear();
+    if (!this.#caps.touch) return;
+    for (const c of clients) if (!c.destroyed) for (const t of this.#live(this.#touches, c)) t.send('frame', {});
   }
 
+  /** wl_touch.cancel to every client with a point down; the points are forgotten. */
   touchCancel(): void {
-    const f = this.#focus;
+    const clients = new Set([...this.#touchPoints.values()].filter((s) => !s.destroyed).map((s) => s.client));
     this.#touchPoints.clear();
-    if (!f || !this.#caps.touch) return;
-    for (const t of this.#live(this.#touches, f.client)) t.send('cancel', {});
+    this.#touchUnframed.clear();
+    if (!this.#caps.touch) return;
+    for (const c of clients) for (const t of this.#live(this.#touches, c)) t.send('cancel', {});
   }
 
   /** Withdraws the global, stops the backend and closes the keymap fd. */
@@ -412,7 +496,7 @@ export class Seat implements SeatInput {
   }
 
   #newPointer(p: ServerResource<'wl_pointer'>): void {
-    const f = this.#focus;
+    const f = this.#pointerFocus;
     if (f && f.client === p.client) this.#enterOne(p, f, this.#server.nextSerial());
   }
 
@@ -428,8 +512,9 @@ export class Seat implements SeatInput {
           if (s) s.roleName = CURSOR_ROLE;
         }
         // only the client with the pointer focus, naming its latest enter, sets the cursor
-        if (this.#focus?.client !== p.client || this.#enterSerial.get(p.client) !== serial) return;
-        this.cursor = { surface, hotspotX: hotspot_x, hotspotY: hotspot_y };
+        if (this.#pointerFocus?.client !== p.client || this.#enterSerial.get(p.client) !== serial) return;
+        if (surface) this.#watch(surface);
+        this.#setCursor({ surface, hotspotX: hotspot_x, hotspotY: hotspot_y });
       },
     });
   }

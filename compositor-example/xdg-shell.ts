@@ -230,6 +230,8 @@ export interface XdgShellListener {
 export interface XdgShellOptions {
   /** A surface's size in surface coordinates (default bufferSurfaceSize). */
   readonly sizeOf?: (s: Surface) => { width: number; height: number } | undefined;
+  /** Whether xdg_popup.grab with this seat and serial is allowed (default: every grab denied). */
+  readonly grab?: (popup: Popup, seat: ServerResource<'wl_seat'>, serial: number) => boolean;
 }
 
 /** The xdg_wm_base global (version 5). */
@@ -317,7 +319,7 @@ export function installXdgShell(
             xdg.role = p;
             popup.implement({
               destroy: () => p.destroyRequest(),
-              grab: () => p.grab(),
+              grab: ({ seat, serial }) => p.grab(options.grab?.(p, seat, serial) ?? false),
               reposition: ({ positioner: next, token }) => {
                 const np = Positioner.of(next);
                 if (!np?.complete) return wm.postError(WM_ERROR.invalid_positioner, `reposition with an incomplete xdg_positioner@${next.id}: ${np?.missing ?? 'unknown'}`);

@@ -25,7 +25,7 @@ const expected: Record<string, readonly string[]> = {
   'primebuf/wayland': ['WaylandServer', 'LinuxDmabuf', 'installShm', 'ShmBuffer', 'WaylandConnection', 'ProtocolError'],
   'primebuf/client': ['ClientDmabuf', 'BufferRing', 'pickFormat', 'clientAllocators'],
   'primebuf/v4l2': ['V4l2Device', 'CaptureStream', 'CameraSource', 'OutputStream'],
-  'primebuf/input': ['openInput', 'KeyState', 'KeymapError', 'InputError'],
+  'primebuf/input': ['openInput', 'KeyState', 'KeymapError', 'InputError', 'KEY', 'BTN'],
 };
 
 const specs = Object.entries(pkg.exports)

@@ -112,3 +112,19 @@ t.test('hidden (--hide-cursor): nothing allocated, no scene surface', async (t) 
   c.close();
   t.same(fake.closes, [], 'nothing to close');
 });
+
+t.test('moveTo: the hotspot goes to the CRTC point, only the destination changes (same buffer, no new damage)', async (t) => {
+  const fake = fakeAllocator();
+  const c = new KioskCursor({ mode: { width: 1024, height: 768 }, cursorWidth: 64, cursorHeight: 32, rotation: 90, allocate: fake.allocate });
+  const before = c.sceneSurface()!;
+  c.presented();
+  c.moveTo(100.7, 200.2);
+  t.same(c.position, { x: 100, y: 200 }, 'the hotspot on the pixel under the point');
+  const s = c.sceneSurface()!;
+  t.same(s.dst, { x: 100, y: 200 - 63, width: 32, height: 64 }, 'the rotated rectangle moved with it');
+  t.equal(s.content, before.content, 'the same buffer');
+  t.same([s.src, s.rotation, s.cursor], [before.src, before.rotation, true], 'source, rotation and cursor mark kept');
+  t.same(s.damage, [], 'its content did not change: nothing to compose again');
+  t.equal(fake.images.length, 1, 'nothing allocated');
+  c.close();
+});

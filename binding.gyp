@@ -22,6 +22,7 @@
         "native/egl.cc",
         "native/wayland_server.cc",
         "native/wayland_client.cc",
+        "native/session.cc",
         "<!@(node scripts/gen/protocol-list.mjs)",
       ],
       "actions": [
@@ -61,11 +62,11 @@
         "<(SHARED_INTERMEDIATE_DIR)/protocols",
       ],
       "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags": ["<!@(pkg-config --cflags libdrm pixman-1 wayland-server wayland-client)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags": ["<!@(pkg-config --cflags libdrm pixman-1 wayland-server wayland-client libseat)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=gnu++20", "-fexceptions"],
-      "libraries": ["<!@(pkg-config --libs libdrm pixman-1 wayland-server wayland-client)", "-ldl"],
+      "libraries": ["<!@(pkg-config --libs libdrm pixman-1 wayland-server wayland-client libseat)", "-ldl"],
       "conditions": [
         ["has_gbm==1", {
           "defines": ["PRIMEBUF_HAVE_GBM=1"],

@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   primebuf::InitEgl(env, exports);
   primebuf::InitWaylandServer(env, exports);
   primebuf::InitWaylandClient(env, exports);
+  primebuf::InitSession(env, exports);
   return exports;
 }
 

@@ -69,5 +69,6 @@ void InitV4l2(Napi::Env env, Napi::Object exports);
 void InitEgl(Napi::Env env, Napi::Object exports);
 void InitWaylandServer(Napi::Env env, Napi::Object exports);
 void InitWaylandClient(Napi::Env env, Napi::Object exports);
+void InitSession(Napi::Env env, Napi::Object exports);
 
 }  // namespace primebuf

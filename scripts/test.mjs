@@ -28,12 +28,16 @@ const APT = {
   'wayland-scanner': 'libwayland-bin',
   gbm: 'libgbm-dev',
   egl: 'libegl-dev',
+  libseat: 'libseat-dev', // the session (native/session.cc): libseat 0.7 in Debian 12
 };
 
 function missingSystemDeps() {
   const missing = new Set();
   if (output('sh', ['-c', 'command -v pkg-config']) === null) return new Set(Object.values(APT));
   for (const mod of ['libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'gbm', 'egl']) {
+    if (output('pkg-config', ['--exists', mod]) === null) missing.add(APT[mod]);
+  }
+  for (const mod of ['libseat']) {
     if (output('pkg-config', ['--exists', mod]) === null) missing.add(APT[mod]);
   }
   if (output('sh', ['-c', 'command -v wayland-scanner']) === null) missing.add(APT['wayland-scanner']);

@@ -25,6 +25,7 @@ const expected: Record<string, readonly string[]> = {
   'primebuf/wayland': ['WaylandServer', 'LinuxDmabuf', 'installShm', 'ShmBuffer', 'WaylandConnection', 'ProtocolError'],
   'primebuf/client': ['ClientDmabuf', 'BufferRing', 'pickFormat', 'clientAllocators'],
   'primebuf/v4l2': ['V4l2Device', 'CaptureStream', 'CameraSource', 'OutputStream'],
+  'primebuf/session': ['openSession', 'sessionOpener', 'SessionError'],
 };
 
 const specs = Object.entries(pkg.exports)

@@ -3,6 +3,7 @@
  *   npm run kiosk -- [--device /dev/dri/cardN] [--connector NAME] [--socket NAME]
  *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [--no-zero-copy]
  *                    [--camera /dev/videoN] [--hide-cursor] [-- COMMAND ARGS...]
+ *                    [--session auto|libseat|direct]
  * Prints the socket it listens on. With a command it starts it with WAYLAND_DISPLAY set and exits
  * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0). Every
  * kernel resource is released before it exits; --stats writes the stats JSON then.
@@ -13,6 +14,7 @@ import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startKiosk, type Kiosk } from './kiosk.js';
 import type { OutputTransform } from './output.js';
+import { SESSION_MODES, type SessionMode } from './session.js';
 
 const HELP = `usage: npm run kiosk -- [options] [-- COMMAND ARGS...]
 
@@ -31,6 +33,9 @@ takes them, copied otherwise.
                      size it offers that fits the mode; a client toplevel is shown instead while
                      one is mapped
   --hide-cursor      no default cursor (without input, an arrow at the centre of the output)
+  --session MODE     how the display device is opened: libseat (through seatd or logind, no
+                     root needed), direct (open(2), as root), or auto (default: libseat when a
+                     seat manager answers, else direct when root)
   --help             this text`;
 
 function replacer(_k: string, v: unknown): unknown {
@@ -53,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
       'no-zero-copy': { type: 'boolean', default: false },
       camera: { type: 'string' },
       'hide-cursor': { type: 'boolean', default: false },
+      session: { type: 'string', default: 'auto' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -64,6 +70,10 @@ async function main(argv: string[]): Promise<number> {
   const transform = Number(values.transform);
   if (![0, 90, 180, 270].includes(transform)) {
     console.error(`kiosk: --transform ${values.transform}: expected 0, 90, 180 or 270`);
+    return 2;
+  }
+  if (!SESSION_MODES.includes(values.session as SessionMode)) {
+    console.error(`kiosk: --session ${values.session}: expected ${SESSION_MODES.join(', ')}`);
     return 2;
   }
   if (!process.env.XDG_RUNTIME_DIR) {
@@ -82,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
       shmZeroCopy: !values['no-zero-copy'],
       ...(values.camera ? { camera: values.camera } : {}),
       hideCursor: values['hide-cursor'],
+      session: values.session as SessionMode,
       log,
     });
   } catch (err) {

@@ -168,6 +168,7 @@ t.test('uid 65534 through seatd: the device from libseat, a client on screen, sw
     const still = await frames();
     t.equal(still.commits, paused.commits, `no commit while switched away (${paused.commits} -> ${still.commits})`);
     t.equal(still.frames, paused.frames, 'no frame presented');
+    t.same(log().filter((l) => /frame failed/.test(l)), [], 'no frame was attempted without the device (it would fail: EACCES)');
 
     // the second session leaves: seatd gives the seat back to the kiosk
     other.child.stdin!.write('close\n');

@@ -23,6 +23,7 @@
         "native/wayland_server.cc",
         "native/wayland_client.cc",
         "native/input.cc",
+        "native/session.cc",
         "<!@(node scripts/gen/protocol-list.mjs)",
       ],
       "actions": [
@@ -62,11 +63,11 @@
         "<(SHARED_INTERMEDIATE_DIR)/protocols",
       ],
       "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags": ["<!@(pkg-config --cflags libdrm pixman-1 wayland-server wayland-client libinput xkbcommon libudev)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags": ["<!@(pkg-config --cflags libdrm pixman-1 wayland-server wayland-client libinput xkbcommon libudev libseat)", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=gnu++20", "-fexceptions"],
-      "libraries": ["<!@(pkg-config --libs libdrm pixman-1 wayland-server wayland-client libinput xkbcommon libudev)", "-ldl"],
+      "libraries": ["<!@(pkg-config --libs libdrm pixman-1 wayland-server wayland-client libinput xkbcommon libudev libseat)", "-ldl"],
       "conditions": [
         ["has_gbm==1", {
           "defines": ["PRIMEBUF_HAVE_GBM=1"],

@@ -23,7 +23,7 @@
  *
  * defaultInput() is where the kiosk opens its input context (openInput of primebuf/input).
  */
-import type { AxisSource, InputCapability, InputContext, InputEvent, InputModifiers, KeymapNames } from 'primebuf/input';
+import { openInput, type AxisSource, type DeviceOpener, type InputCapability, type InputContext, type InputEvent, type InputModifiers, type KeymapNames } from 'primebuf/input';
 import type { Surface } from './compositor.js';
 import { crtcToLogical, logicalOf, surfaceAt, type SurfaceHit } from './pick.js';
 import type { SceneRoot } from './scene.js';
@@ -296,7 +296,6 @@ export class LibinputBackend implements InputBackend {
  * openInput (the input helper's branch). Until then it returns null: the kiosk runs with a seat
  * without capabilities and says so in its log.
  */
-export function defaultInput(keymap: KeymapNames | undefined): InputContext | null {
-  void keymap;
-  return null;
+export function defaultInput(keymap: KeymapNames | undefined, opener?: DeviceOpener): InputContext {
+  return openInput({ ...(keymap ? { keymap } : {}), ...(opener ? { opener } : {}) });
 }

@@ -55,6 +55,7 @@ import { clipDamage, installCompositor, type Surface } from './compositor.js';
 import { KioskCursor } from './cursor.js';
 import { DataDeviceManager } from './data-device.js';
 import { FocusPolicy } from './focus.js';
+import { sessionOpener } from 'primebuf/session';
 import { LibinputBackend, defaultInput, parseKeySpec } from './input.js';
 import { logicalToCrtc } from './pick.js';
 import { OutputGlobal, logicalSize, openOutput, type KmsOutput, type OutputTransform } from './output.js';
@@ -62,6 +63,7 @@ import { HiddenFrames, VblankPacer, sendDone } from './pacer.js';
 import { installPresentation } from './presentation.js';
 import { buildScene, type BuiltScene } from './scene.js';
 import { Seat } from './seat.js';
+import { followSession, openDeviceAccess, type DeviceAccess, type SessionMode } from './session.js';
 import { Shell } from './shell.js';
 import { installSinglePixelBuffer } from './single-pixel.js';
 import { FrameSlowdown } from './slower.js';
@@ -101,13 +103,20 @@ export interface KioskOptions {
   /** DRM format the camera captures in (default XRGB8888). */
   readonly cameraFormat?: number;
   /**
+   * How the display device is opened (--session, session.ts): 'libseat' through seatd or logind
+   * (no root; presenting pauses while the session is switched away), 'direct' by open(2) (root),
+   * 'auto' (default) libseat when a seat manager answers, else direct when root.
+   */
+  readonly session?: SessionMode;
+  /**
    * No default cursor (--hide-cursor). Otherwise, until the kiosk has input, an arrow at the
    * centre of the output, in a buffer the kiosk owns (cursor.ts).
    */
   readonly hideCursor?: boolean;
   /**
    * Input (input.ts): the context the seat is driven from; false (--no-input): none, a seat
-   * without capabilities. Default: defaultInput(keymap) (openInput of primebuf/input).
+   * without capabilities. Default: defaultInput (openInput of primebuf/input, through the session's
+   * opener when the kiosk has a libseat session).
    */
   readonly input?: (() => InputContext | null) | false;
   /** The keymap names for the default input (--keymap LAYOUT[,VARIANT]; unset: XKB_DEFAULT_*). */
@@ -185,6 +194,8 @@ export interface Kiosk {
   readonly camera: CameraSource | undefined;
   /** The default cursor (cursor.ts): `cursor.sceneSurface()` is undefined with hideCursor. */
   readonly cursor: KioskCursor;
+  /** How the devices were opened (session.ts): `access.session` is the libseat session, if any. */
+  readonly access: DeviceAccess;
   stats(): KioskStats;
   /** What is on screen now, through the writeback connector. */
   capture(): Promise<KioskCapture>;
@@ -219,10 +230,18 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
   if (![0, 90, 180, 270].includes(transform)) throw new RangeError(`transform must be 0, 90, 180 or 270 (got ${String(transform)})`);
   const cpuStart = process.cpuUsage();
   const quitKey = opts.quitKey !== undefined ? parseKeySpec(opts.quitKey) : undefined;
-  const out = openOutput(opts);
+  const access = await openDeviceAccess(opts.session ?? 'auto', { log });
+  let out: KmsOutput;
+  try {
+    out = openOutput({ ...opts, open: (p) => access.open(p) });
+  } catch (err) {
+    access.close();
+    throw err;
+  }
+  log(`display ${out.device.path} opened ${access.via === 'libseat' ? `through ${access.description}` : 'directly (root)'}`);
   // What start-up opened, undone in reverse order when a later step fails (a socket name in
   // use, a CRTC without a primary plane, a camera that cannot stream): nothing is left open.
-  const undo: Array<() => void> = [() => out.device.close()];
+  const undo: Array<() => void> = [() => access.close(), () => out.device.close()];
   try {
     const { device, model, mode, crtcId } = out;
     const modeSize = { width: mode.hdisplay, height: mode.vdisplay };
@@ -310,6 +329,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     let closed = false;
     /** the input backend (none without input), made once the rest is wired */
     let backend: LibinputBackend | undefined;
+    /** its input context (suspended while the session is switched away) */
+    let inputCtx: InputContext | null = null;
     // keyboard focus: the shown toplevel or its topmost grabbing popup (focus.ts)
     const focus = new FocusPolicy(seat, () => shell.top);
     const shell = new Shell(() => {
@@ -408,12 +429,14 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // capture after its commit (late, under load), and a frame meanwhile would release the buffer
     // it reads, for its client to draw into (a torn screenshot). Commits wait; the newest is shown.
     let captureGate = false;
+    // The session switched away (session.ts): no frame is presented (the device is not ours)
+    let paused = false;
     // Tests only: PRIMEBUF_KIOSK_SLOWER=0.2 makes every frame cost 20 % more CPU (slower.ts); unset, undefined
     const slow = FrameSlowdown.fromEnv();
 
     function schedule(): void {
       dirty = true;
-      if (!running && !closed && !captureGate) {
+      if (!running && !closed && !captureGate && !paused) {
         running = loop().finally(() => {
           running = null;
         });
@@ -421,7 +444,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     }
 
     async function loop(): Promise<void> {
-      while (dirty && !closed && !captureGate) {
+      while (dirty && !closed && !captureGate && !paused) {
         dirty = false;
         slow?.frame();
         try {
@@ -705,16 +728,16 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const cs = c?.surface ? surfaceOf(c.surface) : undefined;
       return { client: show && cs?.buffer && p ? { surface: cs, x: Math.floor(p.x) - c!.hotspotX, y: Math.floor(p.y) - c!.hotspotY } : undefined, show };
     }
-    const makeInput = opts.input === false ? null : (opts.input ?? (() => defaultInput(opts.keymap)));
+    // through the session when there is one (libseat opens the input nodes: no root needed)
+    const makeInput = opts.input === false ? null : (opts.input ?? (() => defaultInput(opts.keymap, access.session ? sessionOpener(access.session) : undefined)));
     if (!makeInput) log('input: none (--no-input): a seat without capabilities');
     else {
       let ctx: InputContext | null = null;
       try {
-        ctx = makeInput();
+        ctx = inputCtx = makeInput();
       } catch (err) {
         log(`input: cannot be opened (${err instanceof Error ? err.message : String(err)}): a seat without capabilities`);
       }
-      if (!ctx && opts.input === undefined) log('input: openInput is not available in this build: a seat without capabilities');
       if (ctx) {
         const b = (backend = new LibinputBackend(ctx, {
           mode: modeSize,
@@ -752,15 +775,40 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (dirty && !closed) schedule();
       },
       refresh: async (): Promise<PresentResult> => {
+        if (paused) throw new Error('the session is switched away: the display is not the kiosk\'s');
         const r = await presenter.refresh();
         if (r.presentation) pacer.flipped(r.presentation);
         return r;
       },
     };
 
+    // ---- the session (session.ts): switched away, nothing is presented; back, a full commit ----
+    if (access.session) {
+      followSession(access.session, {
+        log,
+        pause: async () => {
+          paused = true;
+          inputCtx?.suspend(); // libinput closes its devices (the session revokes them)
+          if (running) await running; // the frame in flight ends with its flip
+        },
+        resume: async () => {
+          if (closed) return;
+          paused = false;
+          inputCtx?.resume();
+          presenter.output.invalidate(); // another master had the CRTC: the modeset again
+          const r = await presenter.refresh(); // what was shown (black before any frame)
+          take(r);
+          if (r.presentation) pacer.flipped(r.presentation);
+          log('output taken back: the current frame committed with the modeset');
+          if (dirty) schedule();
+        },
+      });
+    }
+
     const kiosk: Kiosk = {
       socket,
       device,
+      access,
       presenter,
       output: out,
       camera: camera?.src,
@@ -810,6 +858,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         capture.close();
         udmabuf?.close();
         device.close();
+        access.close(); // the session after its last device
         if (slow) {
           const w = slow.summary();
           log(`made slower on purpose (PRIMEBUF_KIOSK_SLOWER=${w.fraction}): ${w.frames} frames spun ${w.spunMs.toFixed(1)} ms (${(w.usPerIteration * 1000).toFixed(2)} ns an iteration), ${((w.spunMs / w.baseMs) * 100).toFixed(1)} % of the ${w.baseMs.toFixed(1)} ms they cost without it`);

@@ -3,7 +3,8 @@
  *   npm run kiosk -- [--device /dev/dri/cardN] [--connector NAME] [--socket NAME]
  *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [--no-zero-copy]
  *                    [--camera /dev/videoN] [--hide-cursor] [--keymap LAYOUT[,VARIANT]]
- *                    [--quit-key KEYSPEC] [--no-input] [-- COMMAND ARGS...]
+ *                    [--quit-key KEYSPEC] [--no-input] [--session auto|libseat|direct]
+ *                    [-- COMMAND ARGS...]
  * Prints the socket it listens on. With a command it starts it with WAYLAND_DISPLAY set and exits
  * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0); the
  * quit key ends it like SIGTERM. Every
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { parseKeySpec, parseKeymapOption } from './input.js';
 import { startKiosk, type Kiosk } from './kiosk.js';
 import type { OutputTransform } from './output.js';
+import { SESSION_MODES, type SessionMode } from './session.js';
 
 const HELP = `usage: npm run kiosk -- [options] [-- COMMAND ARGS...]
 
@@ -39,6 +41,9 @@ takes them, copied otherwise.
   --quit-key KEYS    a key the kiosk keeps to quit, e.g. ctrl+alt+BackSpace (modifiers shift,
                      ctrl, alt, super; a keysym name); the client never sees it (default: none)
   --no-input         run without input devices (a seat without capabilities)
+  --session MODE     how the display device is opened: libseat (through seatd or logind, no
+                     root needed), direct (open(2), as root), or auto (default: libseat when a
+                     seat manager answers, else direct when root)
   --help             this text`;
 
 function replacer(_k: string, v: unknown): unknown {
@@ -64,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       keymap: { type: 'string' },
       'quit-key': { type: 'string' },
       'no-input': { type: 'boolean', default: false },
+      session: { type: 'string', default: 'auto' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -75,6 +81,10 @@ async function main(argv: string[]): Promise<number> {
   const transform = Number(values.transform);
   if (![0, 90, 180, 270].includes(transform)) {
     console.error(`kiosk: --transform ${values.transform}: expected 0, 90, 180 or 270`);
+    return 2;
+  }
+  if (!SESSION_MODES.includes(values.session as SessionMode)) {
+    console.error(`kiosk: --session ${values.session}: expected ${SESSION_MODES.join(', ')}`);
     return 2;
   }
   if (!process.env.XDG_RUNTIME_DIR) {
@@ -106,6 +116,7 @@ async function main(argv: string[]): Promise<number> {
       ...(keymap ? { keymap } : {}),
       ...(values['quit-key'] !== undefined ? { quitKey: values['quit-key'] } : {}),
       onQuit: () => quit?.(),
+      session: values.session as SessionMode,
       log,
     });
   } catch (err) {

@@ -42,14 +42,15 @@ function kmsModel(device: Device): KmsDeviceModel | undefined {
 }
 
 /**
- * Opens `path` (default: the first primary node with KMS planes) and picks `connector` (default:
+ * Opens `path` (default: the first primary node with KMS planes) with `open` (default open(2)) and picks `connector` (default:
  * the first connected one that is no writeback connector), its CRTC and its preferred mode.
  */
-export function openOutput(opts: { device?: string; connector?: string } = {}): KmsOutput {
+export function openOutput(opts: { device?: string; connector?: string; open?: (path: string) => Device } = {}): KmsOutput {
+  const open = opts.open ?? ((p: string) => Device.open(p)); // a session's (session.ts), or open(2)
   let device: Device | undefined;
   let model: KmsDeviceModel | undefined;
   if (opts.device) {
-    device = Device.open(opts.device);
+    device = open(opts.device);
     model = kmsModel(device);
     if (!model) {
       device.close();
@@ -60,7 +61,7 @@ export function openOutput(opts: { device?: string; connector?: string } = {}): 
       if (info.nodeType !== 'primary') continue;
       let d: Device;
       try {
-        d = Device.open(info.path);
+        d = open(info.path);
       } catch {
         continue; // not openable: not a candidate
       }

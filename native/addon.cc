@@ -15,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   primebuf::InitWaylandServer(env, exports);
   primebuf::InitWaylandClient(env, exports);
   primebuf::InitInput(env, exports);
+  primebuf::InitSession(env, exports);
   return exports;
 }
 

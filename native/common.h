@@ -70,5 +70,6 @@ void InitEgl(Napi::Env env, Napi::Object exports);
 void InitWaylandServer(Napi::Env env, Napi::Object exports);
 void InitWaylandClient(Napi::Env env, Napi::Object exports);
 void InitInput(Napi::Env env, Napi::Object exports);
+void InitSession(Napi::Env env, Napi::Object exports);
 
 }  // namespace primebuf

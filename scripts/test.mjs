@@ -32,12 +32,13 @@ const APT = {
   libinput: 'libinput-dev',
   libudev: 'libudev-dev',
   xkbcommon: 'libxkbcommon-dev',
+  libseat: 'libseat-dev', // the session (native/session.cc): libseat 0.7 in Debian 12
 };
 
 function missingSystemDeps() {
   const missing = new Set();
   if (output('sh', ['-c', 'command -v pkg-config']) === null) return new Set(Object.values(APT));
-  for (const mod of ['libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'gbm', 'egl', 'libinput', 'libudev', 'xkbcommon']) {
+  for (const mod of ['libdrm', 'pixman-1', 'wayland-server', 'wayland-client', 'gbm', 'egl', 'libinput', 'libudev', 'xkbcommon', 'libseat']) {
     if (output('pkg-config', ['--exists', mod]) === null) missing.add(APT[mod]);
   }
   if (output('sh', ['-c', 'command -v wayland-scanner']) === null) missing.add(APT['wayland-scanner']);

@@ -75,3 +75,30 @@ export class EglError extends PrimebufError {
     super(message);
   }
 }
+
+/** One libseat backend's failure to open a seat (SessionError.attempts). */
+export interface SessionAttempt {
+  /** the backend asked for ('seatd', 'logind', ...) */
+  readonly backend: string;
+  /** errno name, e.g. 'ENOENT' (no seatd socket) */
+  readonly code: string;
+  /** what libseat said */
+  readonly message: string;
+}
+
+/**
+ * A session (src/session, libseat) could not be had or used: code 'NO_BACKEND' (no libseat
+ * backend opened a seat: `attempts` says why each failed), 'SEAT_MISMATCH' (the seat opened is not
+ * the one asked for), 'INACTIVE' (the session did not become active in time), 'CLOSED' (closed
+ * while waiting).
+ */
+export class SessionError extends PrimebufError {
+  override name = 'SessionError';
+  constructor(
+    message: string,
+    readonly code: 'NO_BACKEND' | 'SEAT_MISMATCH' | 'INACTIVE' | 'CLOSED',
+    readonly attempts: readonly SessionAttempt[] = [],
+  ) {
+    super(message);
+  }
+}

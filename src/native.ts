@@ -14,6 +14,7 @@ import type { DrmNative } from './native/drm.js';
 import type { EglNative } from './native/egl.js';
 import type { FormatsNative } from './native/formats.js';
 import type { InputNative } from './native/input.js';
+import type { SessionNative } from './native/session.js';
 import type { ShmNative } from './native/shm.js';
 import type { TestOnlyNative } from './native/test-only.js';
 import type { V4l2Native } from './native/v4l2.js';
@@ -30,7 +31,7 @@ export interface CommonNative {
   dupFd(fd: number): number;
 }
 
-export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative & ComposeNative & ShmNative & V4l2Native & InputNative;
+export type NativeAddon = CommonNative & FormatsNative & DrmNative & DmabufNative & AllocNative & WaylandNative & EglNative & CopyNative & ComposeNative & ShmNative & V4l2Native & InputNative & SessionNative;
 
 /** The package root: dist/src/native.js -> ../.. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -47,6 +47,8 @@ interface DeviceState {
   framebuffers: Set<WeakRef<Resource>>;
   blobs: Set<WeakRef<Resource>>;
   gem: GemHandleTable;
+  /** releases the fd: close(2), or the owner it came from (a session's closeDevice) */
+  closeFd: (fd: number) => void;
 }
 
 /** Runs one step of a close; a failure does not stop the rest (the fd close frees it anyway). */
@@ -75,7 +77,7 @@ function closeDevice(state: DeviceState): void {
   attempt(() => state.gem.closeAll());
   const fd = state.fd;
   state.fd = -1;
-  native.closeFd(fd);
+  state.closeFd(fd);
 }
 
 export class Device extends Resource {
@@ -96,19 +98,34 @@ export class Device extends Resource {
   static open(path: string, opts: DeviceOpenOptions = {}): Device {
     const fd = native.drmOpenPath(path);
     try {
-      return new Device(fd, path, opts);
+      return new Device(fd, path, opts, (f) => native.closeFd(f));
     } catch (err) {
       native.closeFd(fd);
       throw err;
     }
   }
 
-  private constructor(fd: number, path: string, opts: DeviceOpenOptions) {
+  /**
+   * A Device over an fd opened elsewhere (a session's: `session.openDevice(path).fd`, which libseat
+   * opened and made DRM master). The Device owns it from here on: its close() releases the
+   * children, then calls `release(fd)` (e.g. `() => session.closeDevice(dev)`) instead of
+   * close(2). When this throws, `release(fd)` has run.
+   */
+  static fromFd(fd: number, path: string, release: (fd: number) => void, opts: DeviceOpenOptions = {}): Device {
+    try {
+      return new Device(fd, path, opts, release);
+    } catch (err) {
+      release(fd);
+      throw err;
+    }
+  }
+
+  private constructor(fd: number, path: string, opts: DeviceOpenOptions, closeFd: (fd: number) => void) {
     const version = native.drmGetVersion(fd);
     const devId = native.drmFstatRdev(fd);
     const nodeType = native.drmNodeType(fd);
     const gem = new GemHandleTable(fd, basename(path));
-    const state: DeviceState = { fd, hooks: [], events: undefined, framebuffers: new Set(), blobs: new Set(), gem };
+    const state: DeviceState = { fd, hooks: [], events: undefined, framebuffers: new Set(), blobs: new Set(), gem, closeFd };
     super(`${basename(path)} (${version.name})`, () => closeDevice(state));
     this.#state = state;
     this.#gem = gem;

@@ -132,6 +132,15 @@ export class OutputState {
     return !this.#modesetDone;
   }
 
+  /**
+   * The CRTC's state is no longer known to be ours (another DRM master had the device: a session
+   * switched away and back): the next commit carries the modeset again, with ALLOW_MODESET, and
+   * turns off the planes this state last used that it leaves off.
+   */
+  invalidate(): void {
+    this.#modesetDone = false;
+  }
+
   /** What the last commit put on the planes (undefined before the first commit or after turnOff). */
   get current(): readonly PlaneContent[] | undefined {
     return this.#current;

@@ -14,6 +14,13 @@ export interface SessionDevice {
 export interface SessionOptions {
   /** the seat libseat opens (default: its own choice, normally seat0) */
   readonly seat?: string;
+  /**
+   * libseat backends to try, in order (default: LIBSEAT_BACKEND when set, else 'seatd' then
+   * 'logind'; libseat's 'builtin' backend, a seatd forked inside the process, only when named)
+   */
+  readonly backends?: readonly string[];
+  /** libseat's log lines (its errors and what it did), as they come */
+  readonly log?: (line: string) => void;
 }
 
 export interface Session {
@@ -33,5 +40,14 @@ export interface Session {
   ackDisable(): void;
   /** libseat_switch_session (VT number) */
   switchSession(n: number): void;
+  /**
+   * Resolves once the session is active (at once when it is): a seat manager may enable a new
+   * session a moment after opening it. Rejects with SessionError 'INACTIVE' after `timeoutMs`
+   * (default 10000), 'CLOSED' when closed first.
+   */
+  whenActive(timeoutMs?: number): Promise<void>;
+  /** the seat's connection failed (seatd went away): the session is unusable from then on */
+  onError(fn: (err: Error) => void): void;
+  /** every device still open is closed, then the seat; idempotent */
   close(): void;
 }

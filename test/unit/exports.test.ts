@@ -26,6 +26,7 @@ const expected: Record<string, readonly string[]> = {
   'primebuf/client': ['ClientDmabuf', 'BufferRing', 'pickFormat', 'clientAllocators'],
   'primebuf/v4l2': ['V4l2Device', 'CaptureStream', 'CameraSource', 'OutputStream'],
   'primebuf/input': ['openInput', 'KeyState', 'KeymapError', 'InputError', 'KEY', 'BTN'],
+  'primebuf/session': ['openSession', 'sessionOpener', 'SessionError'],
 };
 
 const specs = Object.entries(pkg.exports)

@@ -16,8 +16,8 @@
 //   kiosk survives its death (SIGKILL) with nothing left behind;
 // - wl-clipboard 2.1: wl-copy and wl-paste refuse a seat without a keyboard ("This seat has no
 //   keyboard": they use the keyboard focus's serial and selection, having no data-control protocol
-//   to fall back on here). The copy and paste between them is a TODO subtest until the guest has a
-//   keyboard (the input work of issue 21): it runs and reports, it is not counted as passing.
+//   to fall back on here). Their copy and paste assertions are TODO until the guest has a keyboard
+//   (the input work of issue 21): they run and report what the tools said, not counted as passing.
 // Every app must start, map a toplevel, render, get no wl_display.error, leave no protocol error or
 // failed frame in the kiosk's log, stay up, and exit by itself (not by a signal) when the kiosk
 // closes; nothing may be left behind in this process (fds, GEM handles, framebuffers: leak.ts).
@@ -305,20 +305,26 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, ms: number): P
 
 const CLIPBOARD_TODO = 'wl-clipboard 2.1 needs a wl_keyboard: without one both exit 1 with "This seat has no keyboard" (the input work of issue 21 gives the guest a keyboard)';
 
-t.test('wl-copy then wl-paste: the text crosses between two clients', { todo: CLIPBOARD_TODO }, async (t) => {
+// The copy and paste assertions are TODO (reported, not counted as passing) until the guest has a
+// keyboard; their messages carry what the tools said.
+leakFree(t as TapTest, 'wl-copy then wl-paste: the text crosses between two clients (TODO until the seat has a keyboard)', async (t) => {
   const log: string[] = [];
   const k = await startKiosk({ device: vkms.path, socket: 'apps-clipboard', log: (l: string) => log.push(l), hideCursor: true } as KioskOptions);
   try {
     const env = { ...process.env, HOME: home, WAYLAND_DISPLAY: k.socket };
     const text = `primebuf-${process.pid}`;
+    const todo = { todo: CLIPBOARD_TODO };
     // wl-copy forks: its child serves the selection until another client replaces it
     const copy = await run('wl-copy', [text], env, 60_000);
-    t.equal(copy.exit, '0', `wl-copy sets the selection (exit ${copy.exit}: ${copy.stderr.trim()})`);
+    t.equal(copy.exit, '0', `wl-copy sets the selection (exit ${copy.exit}: ${copy.stderr.trim()})`, todo);
     const paste = await run('wl-paste', ['--no-newline'], env, 60_000);
-    t.equal(paste.exit, '0', `wl-paste reads it (exit ${paste.exit}: ${paste.stderr.trim()})`);
-    t.equal(paste.stdout, text, 'the text pasted is the text copied');
-    await run('wl-copy', ['--clear'], env, 30_000);
-    t.same(log.filter((l) => PROBLEM.test(l)), [], 'the kiosk logged no error');
+    t.equal(paste.exit, '0', `wl-paste reads it (exit ${paste.exit}: ${paste.stderr.trim()})`, todo);
+    t.equal(paste.stdout, text, 'the text pasted is the text copied', todo);
+    const clear = await run('wl-copy', ['--clear'], env, 30_000);
+    t.comment(`wl-copy --clear: exit ${clear.exit} ${clear.stderr.trim()}`);
+    t.same(log.filter((l) => PROBLEM.test(l)), [], 'the kiosk logged no protocol error or failed frame');
+    t.ok(await until(() => log.filter((l) => /connected/.test(l) && !/disconnected/.test(l)).length === log.filter((l) => /disconnected/.test(l)).length, 10_000, 20),
+      'every client it saw is gone again (wl-copy\'s server ends with the selection or the kiosk)');
   } finally {
     await k.close();
   }

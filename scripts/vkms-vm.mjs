@@ -16,7 +16,7 @@
 //                                instruction time, whatever the host's load (the benchmarks)
 //          --console             stream the guest's kernel console to stderr
 //          --runner node|tap     `test`: each file with node (default) or tap's runner
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -134,6 +134,12 @@ async function main(argv) {
     opts.idle ??= Number(process.env.PRIMEBUF_VM_TAP_TIMEOUT ?? 600) + 60;
     progress(`vkms suite: ${files.length} file(s)`);
     const env = runner ? { PRIMEBUF_VM_RUNNER: runner } : {};
+    // What tests keep (writeback captures as PNGs: test/vkms/real-apps.test.ts) comes back to
+    // $PRIMEBUF_ARTIFACTS, by default test-output/vkms in the checkout; the guest sees the same path.
+    const artifacts = resolve(process.env.PRIMEBUF_ARTIFACTS || join(root, 'test-output', 'vkms'));
+    mkdirSync(artifacts, { recursive: true });
+    Object.assign(env, { PRIMEBUF_ARTIFACTS: artifacts });
+    opts.artifacts = artifacts;
     return runInVm(['/bin/bash', 'scripts/vm/guest-test.sh', ...files], { ...opts, env });
   }
   throw new RigError(`unknown command ${cmd}\n${USAGE}`);

@@ -57,6 +57,22 @@ export const HOST_PACKAGES = {
   // is 1.7 MB to download, 10.8 MB installed (with libudev1, already there for libinput). libinput
   // itself (libinput10, libinput-bin) comes with weston and cage above.
   udev: '/lib/systemd/systemd-udevd',
+  // Real applications in the kiosk (issue 21, test/vkms/real-apps.test.ts), Debian 12's: foot 1.13
+  // (242 KB to download, 584 KB installed; with libfcft4, libutf8proc2 and foot-terminfo 396 KB,
+  // 1.2 MB), gtk3-widget-factory (gtk-3-examples, 1.6 MB; 12.1 MB: GTK itself comes with
+  // weston's and GStreamer's dependencies), Qt 5.15's widgets examples (qtbase5-examples, 4.5 MB;
+  // 23 MB) and its Wayland platform plugin (qtwayland5, 204 KB; 1.5 MB) which with Qt's own
+  // libraries (libqt5core5a, -gui5, -widgets5, -waylandclient5 and 16 more) is ~18 MB to download
+  // and ~74 MB installed, wev (13 KB; 53 KB) and wl-clipboard (26 KB; 144 KB). Together ~20 MB to
+  // download, ~87 MB installed. foot needs a monospace font: DejaVu Sans Mono (fonts-dejavu-core,
+  // 1.1 MB; 3 MB), usually present already as fontconfig's default.
+  foot: '/usr/bin/foot',
+  'gtk-3-examples': '/usr/bin/gtk3-widget-factory',
+  'qtbase5-examples': '/usr/lib/x86_64-linux-gnu/qt5/examples/widgets/widgets/calculator/calculator',
+  qtwayland5: '/usr/lib/x86_64-linux-gnu/qt5/plugins/platforms/libqwayland-generic.so',
+  wev: '/usr/bin/wev',
+  'wl-clipboard': '/usr/bin/wl-copy',
+  'fonts-dejavu-core': '/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf',
 };
 
 /** Modules the guest loads, in this order after their dependencies, with their options. */

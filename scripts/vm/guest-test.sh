@@ -51,6 +51,14 @@ if [ -n "$missing" ]; then
 fi
 echo "# vkms rig preflight: vkms, vgem (card + render), /dev/udmabuf, /dev/dma_heap/system, /dev/video0 present" >&2
 
+# The host's artifacts folder (vkms-vm.mjs test shares it writable over 9p, tag `artifacts`),
+# mounted at its host path: what the tests keep there (PNG captures) reaches the host.
+if [ -n "$PRIMEBUF_ARTIFACTS" ] && grep -qa '^artifacts' /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; then
+  mkdir -p "$PRIMEBUF_ARTIFACTS" &&
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 artifacts "$PRIMEBUF_ARTIFACTS" ||
+    echo "# the artifacts folder could not be mounted: captures stay in the guest" >&2
+fi
+
 limit=${PRIMEBUF_VM_TAP_TIMEOUT:-600}
 if [ "${PRIMEBUF_VM_RUNNER:-node}" = tap ]; then
   exec node_modules/.bin/tap -R tap --jobs=1 --timeout="$limit" "$@"

@@ -75,6 +75,9 @@ function qemuArgs(vm, sockDir, runDir, opts) {
     ...port('ctl'), ...port('stdout'), ...port('stderr'),
     ...(vm.nodeModules ? ['-drive', `file=${vm.nodeModules.image},format=raw,if=virtio,readonly=on`] : []),
     ...(opts.icount ? ICOUNT_ARGS : []),
+    // Writable: what the command keeps (test captures) lands on the host (mounted by guest-test.sh)
+    ...(opts.artifacts ? ['-fsdev', `local,id=artifacts,path=${opts.artifacts},security_model=none`,
+      '-device', 'virtio-9p-pci,fsdev=artifacts,mount_tag=artifacts'] : []),
     ...(process.env.PRIMEBUF_VM_QEMU_ARGS ? process.env.PRIMEBUF_VM_QEMU_ARGS.split(' ').filter(Boolean) : []),
   ];
 }
@@ -175,7 +178,8 @@ function consoleTail(text, lines = 40) {
  *         when unset), without: [...], vkms: 'clone'|'stock'|'offsets', layout: 'vkms-first'|'vgem-first'
  *         (default $PRIMEBUF_VM_LAYOUT, else vkms-first), console: bool, env: {},
  *         icount: bool (QEMU's -icount: the guest's clocks count instructions; default
- *         $PRIMEBUF_VM_ICOUNT=1) }
+ *         $PRIMEBUF_VM_ICOUNT=1), artifacts: a host folder shared writable with the guest
+ *         (9p tag `artifacts`; scripts/vm/guest-test.sh mounts it at the same path) }
  */
 export async function runInVm(argv, opts = {}) {
   const o = {
@@ -188,6 +192,7 @@ export async function runInVm(argv, opts = {}) {
     layout: opts.layout ?? process.env.PRIMEBUF_VM_LAYOUT ?? 'vkms-first',
     console: opts.console ?? false,
     icount: opts.icount ?? process.env.PRIMEBUF_VM_ICOUNT === '1',
+    artifacts: opts.artifacts ?? null,
   };
   if (!LAYOUTS.includes(o.layout)) throw new RigError(`layout ${o.layout}: not one of ${LAYOUTS.join(', ')}`);
   for (const w of o.without) {
@@ -206,9 +211,10 @@ export async function runInVm(argv, opts = {}) {
   mkdirSync(runs, { recursive: true });
   const runDir = mkdtempSync(join(runs, 'run-'));
   try {
-    for (const p of [runDir, cwd]) {
+    for (const p of [runDir, cwd, ...(o.artifacts ? [o.artifacts] : [])]) {
       if (/\s/.test(p)) throw new RigError(`${p}: the rig passes paths on the kernel command line; whitespace is not supported`);
     }
+    if (o.artifacts?.includes(',')) throw new RigError(`${o.artifacts}: QEMU's -fsdev takes the path in a comma-separated list; no commas`);
     writeFileSync(join(runDir, 'cmd.sh'), commandScript(argv, cwd, { PRIMEBUF_VM_VKMS: o.vkms, PRIMEBUF_VM_CLOCK: o.icount ? 'icount' : 'wall', ...opts.env }));
     for (let attempt = 1; attempt <= BOOT_ATTEMPTS; attempt++) {
       progress(`booting the VM (${vm.abi}${o.icount ? ', icount' : ''}${o.without.length ? `, without ${o.without.join(',')}` : ''}${attempt > 1 ? `, attempt ${attempt}/${BOOT_ATTEMPTS}` : ''})`);

@@ -100,7 +100,9 @@ struct Layer {
   uint32_t rotation = kRotate0;
   bool exact = false;      // integer src, unscaled: nearest (every destination pixel one source pixel)
   bool identity = false;   // exact, and neither rotated nor reflected: no transform at all
-  // the pool thread's
+  // the pool thread's: a staged layer holds only the part of its sub-image the clip reads,
+  // qx, qy (sub-image pixels) its origin, qw x qh its size (the whole sub-image when not staged)
+  int64_t qx = 0, qy = 0, qw = 0, qh = 0;
   std::vector<uint8_t> staged;
   pixman_image_t* image = nullptr;
 };
@@ -247,19 +249,51 @@ void StageRows(void* p) {
   auto* c = static_cast<StageCtx*>(p);
   Layer& l = *c->l;
   const Surface& s = l.src;
-  for (int64_t r = 0; r < l.ih; r++) {
+  const int64_t x = l.ix + l.qx, y = l.iy + l.qy;
+  for (int64_t r = 0; r < l.qh; r++) {
     uint8_t* d = l.staged.data() + uint64_t(r) * c->stride;
     if (l.yuv) {
       // a YUYV pair past the row's end is not read (an odd last column gets neutral chroma)
-      YuvRowToXrgb(s, uint32_t(l.ix), uint32_t(l.iy + r), uint32_t(l.iw), d, l.matrix);
+      YuvRowToXrgb(s, uint32_t(x), uint32_t(y + r), uint32_t(l.qw), d, l.matrix);
     } else {
-      std::memcpy(d, s.base + uint64_t(l.iy + r) * s.stride + uint64_t(l.ix) * s.cpp, uint64_t(l.iw) * s.cpp);
+      std::memcpy(d, s.base + uint64_t(y + r) * s.stride + uint64_t(x) * s.cpp, uint64_t(l.qw) * s.cpp);
     }
   }
 }
 
+// The part of a staged layer's sub-image that composing `boxes` reads (sub-image pixels): the
+// bounding box of each box's part inside the layer's dst, mapped back through the layer's
+// transform, a pixel of margin for bilinear sampling, clamped to the sub-image. Empty (qw or
+// qh 0) when no box meets the layer. The whole sub-image would do too: staging only this part
+// spares copying (and converting) what the frame's damage does not show, e.g. the rows of a
+// surface of which only a corner changed.
+void StagedPart(Layer& l, const std::vector<pixman_box32_t>& boxes) {
+  double lo[2] = {1e18, 1e18}, hi[2] = {-1e18, -1e18};
+  for (const auto& b : boxes) {
+    const int64_t x0 = std::max<int64_t>(b.x1, l.dst.x), y0 = std::max<int64_t>(b.y1, l.dst.y);
+    const int64_t x1 = std::min<int64_t>(b.x2, l.dst.x + l.dst.w), y1 = std::min<int64_t>(b.y2, l.dst.y + l.dst.h);
+    if (x1 <= x0 || y1 <= y0) continue;
+    const double cx[2] = {double(x0 - l.dst.x), double(x1 - l.dst.x)}, cy[2] = {double(y0 - l.dst.y), double(y1 - l.dst.y)};
+    for (double X : cx)
+      for (double Y : cy) {
+        double px, py;
+        LayerPoint(l, X, Y, &px, &py);
+        lo[0] = std::min(lo[0], px), lo[1] = std::min(lo[1], py);
+        hi[0] = std::max(hi[0], px), hi[1] = std::max(hi[1], py);
+      }
+  }
+  l.qx = l.qy = l.qw = l.qh = 0;
+  if (lo[0] > hi[0]) return;
+  const int64_t m = l.identity ? 0 : 1;
+  int64_t x0 = std::max<int64_t>(0, int64_t(std::floor(lo[0])) - m), y0 = std::max<int64_t>(0, int64_t(std::floor(lo[1])) - m);
+  const int64_t x1 = std::min<int64_t>(l.iw, int64_t(std::ceil(hi[0])) + m), y1 = std::min<int64_t>(l.ih, int64_t(std::ceil(hi[1])) + m);
+  if (l.yuv && x0 % 2) x0--;  // chroma pairs: staged from an even column
+  if (x1 <= x0 || y1 <= y0) return;
+  l.qx = x0, l.qy = y0, l.qw = x1 - x0, l.qh = y1 - y0;
+}
+
 // Makes the pixman image a layer is read through (on the pool thread): 0 or an errno.
-PoolResult PrepareLayer(Layer& l, size_t index) {
+PoolResult PrepareLayer(Layer& l, size_t index, const std::vector<pixman_box32_t>& boxes) {
   if (l.solid) {
     l.image = pixman_image_create_solid_fill(&l.color);
     return l.image ? PoolResult{} : PoolResult{ENOMEM, "pixman_image_create_solid_fill", "layer " + std::to_string(index)};
@@ -267,10 +301,13 @@ PoolResult PrepareLayer(Layer& l, size_t index) {
   const Surface& s = l.src;
   uint8_t* bits;
   uint32_t stride;
+  l.qx = 0, l.qy = 0, l.qw = l.iw, l.qh = l.ih;
   if (l.stage) {
+    StagedPart(l, boxes);
+    if (l.qw == 0) return PoolResult{};  // outside the clip: never composed (RunCompose skips it)
     const uint32_t cpp = l.yuv ? 4 : s.cpp;
-    stride = uint32_t((uint64_t(l.iw) * cpp + 3) & ~uint64_t(3));
-    l.staged.resize(uint64_t(stride) * l.ih);
+    stride = uint32_t((uint64_t(l.qw) * cpp + 3) & ~uint64_t(3));
+    l.staged.resize(uint64_t(stride) * l.qh);
     StageCtx ctx{&l, stride};
     if (l.guarded) {
       if (!GuardedRead(s.base, s.length, StageRows, &ctx))
@@ -284,13 +321,15 @@ PoolResult PrepareLayer(Layer& l, size_t index) {
     stride = s.stride;
     bits = s.base + uint64_t(l.iy) * s.stride + uint64_t(l.ix) * s.cpp;
   }
-  l.image = pixman_image_create_bits_no_clear(l.format, int(l.iw), int(l.ih), reinterpret_cast<uint32_t*>(bits), int(stride));
+  l.image = pixman_image_create_bits_no_clear(l.format, int(l.qw), int(l.qh), reinterpret_cast<uint32_t*>(bits), int(stride));
   if (!l.image) return PoolResult{ENOMEM, "pixman_image_create_bits", "layer " + std::to_string(index)};
   if (l.identity) return PoolResult{};
   double x0, y0, x1, y1, x2, y2;
   LayerPoint(l, 0, 0, &x0, &y0);
   LayerPoint(l, 1, 0, &x1, &y1);
   LayerPoint(l, 0, 1, &x2, &y2);
+  // sub-image pixels -> the staged part's (its origin at qx, qy)
+  x0 -= double(l.qx), y0 -= double(l.qy), x1 -= double(l.qx), y1 -= double(l.qy), x2 -= double(l.qx), y2 -= double(l.qy);
   pixman_f_transform ft{};
   ft.m[0][0] = x1 - x0, ft.m[0][1] = x2 - x0, ft.m[0][2] = x0;
   ft.m[1][0] = y1 - y0, ft.m[1][1] = y2 - y0, ft.m[1][2] = y0;
@@ -313,10 +352,6 @@ bool Covers(const Layer& l, int64_t x, int64_t y, int64_t w, int64_t h) {
 constexpr uint64_t kBandBytes = 256 * 1024;
 
 PoolResult RunCompose(ComposeJobData& job) {
-  for (size_t i = 0; i < job.layers.size(); i++) {
-    PoolResult r = PrepareLayer(job.layers[i], i);
-    if (r.err) return r;
-  }
   // the clip rectangles' union, as disjoint bands (each target pixel composed once)
   pixman_region32_t region;
   std::vector<pixman_box32_t> boxes;
@@ -326,6 +361,10 @@ PoolResult RunCompose(ComposeJobData& job) {
   const pixman_box32_t* b = pixman_region32_rectangles(&region, &n);
   boxes.assign(b, b + n);
   pixman_region32_fini(&region);
+  for (size_t i = 0; i < job.layers.size(); i++) {
+    PoolResult r = PrepareLayer(job.layers[i], i, boxes);
+    if (r.err) return r;
+  }
 
   const Surface& t = job.target;
   int64_t maxW = 1;
@@ -352,13 +391,16 @@ PoolResult RunCompose(ComposeJobData& job) {
       }
       for (size_t i = first; i < job.layers.size(); i++) {
         const Layer& l = job.layers[i];
+        if (!l.image) continue;  // a staged layer outside the clip
         // the layer's dst in band coordinates, and its part inside the band
         const int64_t ox = l.dst.x - box.x1, oy = l.dst.y - y0;
         const int64_t x0 = std::max<int64_t>(0, ox), y0b = std::max<int64_t>(0, oy);
         const int64_t x1 = std::min<int64_t>(w, ox + l.dst.w), y1 = std::min<int64_t>(h, oy + l.dst.h);
         if (x1 <= x0 || y1 <= y0b) continue;
         // source pixel (or sample point) of band pixel X: X - dest_x + src_x = X - ox
-        pixman_image_composite32(i == first && Covers(l, box.x1, y0, w, h) ? PIXMAN_OP_SRC : PIXMAN_OP_OVER, l.image, nullptr, band, int32_t(x0 - ox), int32_t(y0b - oy), 0, 0, int32_t(x0), int32_t(y0b),
+        // (untransformed, the image starts at the staged part's origin; a transform has it folded in)
+        const int64_t qx = l.identity ? l.qx : 0, qy = l.identity ? l.qy : 0;
+        pixman_image_composite32(i == first && Covers(l, box.x1, y0, w, h) ? PIXMAN_OP_SRC : PIXMAN_OP_OVER, l.image, nullptr, band, int32_t(x0 - ox - qx), int32_t(y0b - oy - qy), 0, 0, int32_t(x0), int32_t(y0b),
                                  int32_t(x1 - x0), int32_t(y1 - y0b));
       }
       pixman_image_unref(band);

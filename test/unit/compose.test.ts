@@ -492,6 +492,42 @@ t.test('a guarded source (a pool that may shrink): exact while intact, a typed r
   check(t, t3, reference(t3, [full(16, 16)], [exactLayer(pool, full(16, 16), full(16, 16))]), 'the rows still in the file compose');
 });
 
+t.test('a guarded source is staged only where the clip reads it: the same pixels as unguarded, and rows past the clip are never read', async (t) => {
+  const w = 96, h = 72, stride = w * 4, size = stride * h;
+  const memfd = plainMemfd('compose-guarded-part', size);
+  t.teardown(() => memfd.close());
+  const map = Mapping.map(memfd.fd, 0, size, true, 'guarded pool');
+  t.teardown(() => map.close());
+  const px = new Uint32Array(map.buffer);
+  const fill = argbNoise(51);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = fill(x, y);
+  const surface = { memory: map, format: AR24, stride, width: w, height: h } as CopySurface;
+  const under: ComposeLayer = { kind: 'solid', color: bg(0.1, 0.4, 0.2), dst: full(140, 120) };
+  const cases: Array<{ name: string; layer: ComposeImageLayer; clip: Rect[] }> = [
+    { name: 'unscaled, two small clip rectangles', layer: { kind: 'image', source: surface, dst: { x: 10, y: 7, width: w, height: h } }, clip: [{ x: 30, y: 20, width: 17, height: 9 }, { x: 70, y: 50, width: 40, height: 40 }] },
+    { name: 'scaled down, fractional crop (bilinear)', layer: { kind: 'image', source: surface, src: { x: 3.5, y: 2.25, width: 80, height: 60 }, dst: { x: 5, y: 5, width: 53, height: 41 } }, clip: [{ x: 20, y: 12, width: 11, height: 13 }] },
+    { name: 'rotated 90 and scaled up', layer: { kind: 'image', source: surface, src: { x: 8, y: 4, width: 40, height: 30 }, dst: { x: 2, y: 3, width: 60, height: 80 }, rotation: ROTATE_90 }, clip: [{ x: 40, y: 60, width: 9, height: 7 }, { x: 3, y: 3, width: 5, height: 5 }] },
+    { name: 'rotated 270, reflected, exact', layer: { kind: 'image', source: surface, src: { x: 1, y: 2, width: 50, height: 40 }, dst: { x: 9, y: 4, width: 40, height: 50 }, rotation: ROTATE_270 | REFLECT_X }, clip: [{ x: 20, y: 30, width: 13, height: 6 }] },
+    { name: 'the clip misses the layer', layer: { kind: 'image', source: surface, dst: { x: 0, y: 0, width: w, height: h } }, clip: [{ x: 100, y: 80, width: 30, height: 30 }] },
+  ];
+  for (const c of cases) {
+    const a = image(140, 120, XR24, () => SENTINEL);
+    const b = image(140, 120, XR24, () => SENTINEL);
+    await composeLayers({ target: a.surface, clip: c.clip, layers: [under, c.layer] });
+    await composeLayers({ target: b.surface, clip: c.clip, layers: [under, { ...c.layer, guarded: true }] });
+    t.same(Array.from(b.px), Array.from(a.px), `${c.name}: guarded (staged) as unguarded`);
+    t.ok(a.px.some((p) => p !== SENTINEL) && a.px.some((p) => p === SENTINEL), `${c.name}: the clip is written, the rest not`);
+  }
+  // the client shrinks its pool to 20 rows: a clip that reads rows 0..15 only still composes
+  native.ftruncateFd(memfd.fd, stride * 20);
+  const layer: ComposeImageLayer = { kind: 'image', source: surface, dst: { x: 0, y: 0, width: w, height: h }, guarded: true };
+  const t1 = image(140, 120, XR24, () => SENTINEL);
+  await composeLayers({ target: t1.surface, clip: [{ x: 4, y: 2, width: 50, height: 14 }], layers: [under, layer] });
+  check(t, t1, reference(t1, [{ x: 4, y: 2, width: 50, height: 14 }], [solidLayer(bg(0.1, 0.4, 0.2), full(140, 120)), exactLayer({ surface, px, stride }, full(w, 20), full(w, 20))]), 'rows inside the file compose');
+  const err = await composeLayers({ target: t1.surface, clip: [{ x: 4, y: 30, width: 50, height: 4 }], layers: [under, layer] }).then(() => null, (e: unknown) => e);
+  t.equal((err as SystemError).code, 'EFAULT', 'a clip reading rows past the file: EFAULT');
+});
+
 t.test('the job keeps its memory alive though no JS holds it (GC during the job)', async (t) => {
   const v8 = await import('node:v8');
   const vm = await import('node:vm');

@@ -438,7 +438,10 @@ leakFree(t as TapTest, 'wev: prints its toplevel\'s configure and the keys, the 
   const t0 = Date.now();
   const log: string[] = [];
   const vi = await VirtualInput.create('primebuf-wev');
-  const k = await startKiosk({ device: vkms.path, socket: 'apps-wev', log: (l: string) => log.push(l), hideCursor: true } as KioskOptions);
+  const k = await startKiosk({ device: vkms.path, socket: 'apps-wev', log: (l: string) => log.push(l), hideCursor: true } as KioskOptions).catch(async (err: unknown) => {
+    await vi.close();
+    throw err;
+  });
   // stdbuf: wev's printf output line by line through the pipe (else it is lost with the process)
   const c = spawnTraced('stdbuf', ['-oL', 'wev'], k.socket, { ...process.env, HOME: home });
   try {
@@ -508,7 +511,10 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, ms: number): P
 leakFree(t as TapTest, 'wl-copy then wl-paste: the text crosses between two clients', async (t) => {
   const log: string[] = [];
   const vi = await VirtualInput.create('primebuf-clipboard');
-  const k = await startKiosk({ device: vkms.path, socket: 'apps-clipboard', log: (l: string) => log.push(l), hideCursor: true } as KioskOptions);
+  const k = await startKiosk({ device: vkms.path, socket: 'apps-clipboard', log: (l: string) => log.push(l), hideCursor: true } as KioskOptions).catch(async (err: unknown) => {
+    await vi.close();
+    throw err;
+  });
   try {
     const env = { ...process.env, HOME: home, WAYLAND_DISPLAY: k.socket };
     const text = `primebuf-${process.pid}`;

@@ -199,6 +199,8 @@ export interface Kiosk {
   stats(): KioskStats;
   /** What is on screen now, through the writeback connector. */
   capture(): Promise<KioskCapture>;
+  /** Where the pointer is on the output's logical area (undefined: the kiosk has no input). */
+  pointer(): { x: number; y: number } | undefined;
   onFrame(fn: (info: KioskFrameInfo) => void): void;
   close(): Promise<void>;
 }
@@ -830,6 +832,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       },
       capture(): Promise<KioskCapture> {
         return capture.capture(captureHost);
+      },
+      pointer() {
+        return backend?.position;
       },
       onFrame(fn) {
         frameListeners.push(fn);

@@ -115,3 +115,21 @@ t.test('waylandsinkLayout and fitCentred: the window configured or the video\'s 
   const noSub = waylandsinkLayout(trace(WAYLANDSINK.replace(/.*get_subsurface.*\n/, '').replace(/.*wl_registry@2.bind\(2.*\n/, '')), { width: 320, height: 240 });
   t.match(noSub.problems, ['wl_subcompositor not bound', '0 subsurfaces (one expected)']);
 });
+
+t.test('input events: the seat\'s capabilities, the pointer where the client heard it, keyboard enters', async (t) => {
+  const tr = new WaylandTrace();
+  t.equal(tr.capabilities, undefined);
+  t.equal(tr.pointer, undefined);
+  tr.push([
+    '[ 100.000] wl_seat@4.capabilities(7)',
+    '[ 100.100] wl_keyboard@12.enter(31, wl_surface@3, array[0])',
+    '[ 100.200] wl_pointer@11.enter(32, wl_surface@3, 580.00000000, 384.00000000)',
+    '[ 100.300] wl_pointer@11.motion(4567, 575.50390625, 380.00000000)',
+    '[ 100.400]  -> wl_pointer@11.set_cursor(32, wl_surface@9, 0, 0)',
+    '',
+  ].join('\n'));
+  t.equal(tr.capabilities, 7, 'pointer, keyboard and touch');
+  t.equal(tr.keyboardEnters, 1);
+  t.same(tr.pointer, { surface: 3, x: 575.50390625, y: 380 }, 'the motion\'s position on the surface the pointer entered');
+  t.equal(tr.pointerEvents, 2, 'an enter and a motion (the request does not count)');
+});

@@ -70,8 +70,10 @@ export function vividCaptureNode(): string {
 export interface TracedClient {
   readonly child: ChildProcess;
   readonly trace: WaylandTrace;
-  /** its stdout and non-trace stderr lines */
+  /** its stdout and non-trace stderr lines (the first 3000 characters) */
   readonly output: () => string;
+  /** its whole stdout */
+  readonly stdout: () => string;
   /** exit code or signal once it exited, else undefined */
   readonly exit: () => string | undefined;
   readonly exited: Promise<string>;
@@ -92,6 +94,7 @@ export function spawnTraced(cmd: string, args: string[], socket: string, env: No
     child,
     trace,
     output: () => `${trace.other.join('\n')}\n${out}`.slice(0, 3000),
+    stdout: () => out,
     exit: () => exit,
     exited,
     async stop(ms = 10_000): Promise<string> {

@@ -52,6 +52,14 @@ export class WaylandTrace {
   readonly configures: Array<{ width: number; height: number }> = [];
   /** wl_display.error events, as printed */
   readonly errors: string[] = [];
+  /** the last wl_seat.capabilities (bits: 1 pointer, 2 keyboard, 4 touch) */
+  capabilities: number | undefined;
+  /** where the client last heard the pointer (wl_pointer enter or motion), in its surface's coordinates */
+  pointer: { surface: number; x: number; y: number } | undefined;
+  /** wl_pointer enter and motion events heard */
+  pointerEvents = 0;
+  /** wl_keyboard.enter events heard */
+  keyboardEnters = 0;
   /** lines that are not trace lines (the client's own messages) */
   readonly other: string[] = [];
   /** zwp_linux_buffer_params_v1 id -> the size and format of its create (the created event names the buffer) */
@@ -82,6 +90,15 @@ export class WaylandTrace {
     const nums = args.split(',').map((s) => s.trim()).filter((s) => /^-?\d+(\.\d+)?$/.test(s)).map(Number);
     if (!request) {
       if (iface === 'wl_display' && msg === 'error') this.errors.push(l.trim());
+      else if (iface === 'wl_seat' && msg === 'capabilities') this.capabilities = nums[0];
+      else if (iface === 'wl_keyboard' && msg === 'enter') this.keyboardEnters++;
+      else if (iface === 'wl_pointer' && msg === 'enter' && ids[0] !== undefined && nums.length >= 3) {
+        this.pointer = { surface: ids[0], x: nums[1]!, y: nums[2]! };
+        this.pointerEvents++;
+      } else if (iface === 'wl_pointer' && msg === 'motion' && this.pointer && nums.length >= 3) {
+        this.pointer = { ...this.pointer, x: nums[1]!, y: nums[2]! };
+        this.pointerEvents++;
+      }
       else if (iface === 'xdg_toplevel' && msg === 'configure') this.configures.push({ width: nums[0] ?? 0, height: nums[1] ?? 0 });
       else if (iface === 'zwp_linux_buffer_params_v1' && msg === 'created') {
         const p = this.#params.get(id);

@@ -133,3 +133,21 @@ t.test('input events: the seat\'s capabilities, the pointer where the client hea
   t.same(tr.pointer, { surface: 3, x: 575.50390625, y: 380 }, 'the motion\'s position on the surface the pointer entered');
   t.equal(tr.pointerEvents, 2, 'an enter and a motion (the request does not count)');
 });
+
+t.test('a buffer committed on an xdg_surface before any ack_configure is found, with how long the client waited', async (t) => {
+  const lines = (ack: boolean): string => `[ 100000.000]  -> xdg_wm_base@8.get_xdg_surface(new id xdg_surface@14, wl_surface@3)
+[ 100001.000]  -> xdg_surface@14.get_toplevel(new id xdg_toplevel@15)
+[ 100002.500]  -> wl_surface@3.commit()
+[ 100010.000]  -> wl_surface@9.attach(wl_buffer@16, 0, 0)
+[ 100011.000]  -> wl_surface@9.commit()
+${ack ? '[ 100050.000] xdg_surface@14.configure(7)\n[ 100051.000]  -> xdg_surface@14.ack_configure(7)\n' : ''}[ 100105.000]  -> wl_surface@3.attach(wl_buffer@21, 0, 0)
+[ 100106.000]  -> wl_surface@3.commit()
+[ 100200.000] xdg_surface@14.configure(7)
+`;
+  const raced = new WaylandTrace();
+  raced.push(lines(false));
+  t.same(raced.unconfiguredCommit, { surface: 3, waitedMs: 103.5 }, 'the toplevel surface committed its buffer 103.5 ms after its initial commit, unacked (a subsurface\'s buffer does not count)');
+  const fine = new WaylandTrace();
+  fine.push(lines(true));
+  t.equal(fine.unconfiguredCommit, undefined, 'acked first: nothing found');
+});

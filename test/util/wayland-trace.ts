@@ -52,6 +52,18 @@ export class WaylandTrace {
   readonly configures: Array<{ width: number; height: number }> = [];
   /** wl_display.error events, as printed */
   readonly errors: string[] = [];
+  /**
+   * The first commit of an xdg_surface's wl_surface with a buffer attached before any
+   * xdg_surface.ack_configure (a protocol error: unconfigured_buffer), and how long after that
+   * surface's first commit it came (trace clock, ms).
+   */
+  unconfiguredCommit: { surface: number; waitedMs: number } | undefined;
+  /** wl_surface id -> its xdg_surface's id */
+  readonly #xdgSurfaceOf = new Map<number, number>();
+  /** xdg_surface ids that acked a configure */
+  readonly #acked = new Set<number>();
+  /** wl_surface id -> the trace time of its first commit (ms) */
+  readonly #firstCommitMs = new Map<number, number>();
   /** the last wl_seat.capabilities (bits: 1 pointer, 2 keyboard, 4 touch) */
   capabilities: number | undefined;
   /** where the client last heard the pointer (wl_pointer enter or motion), in its surface's coordinates */
@@ -76,16 +88,17 @@ export class WaylandTrace {
 
   /** One line of the trace. */
   line(l: string): void {
-    const m = /^\[\s*\d+\.\d+\]\s+(->\s+)?([A-Za-z_0-9]+)@(\d+)\.([a-z_0-9]+)\((.*)\)\s*$/.exec(l);
+    const m = /^\[\s*(\d+\.\d+)\]\s+(->\s+)?([A-Za-z_0-9]+)@(\d+)\.([a-z_0-9]+)\((.*)\)\s*$/.exec(l);
     if (!m) {
       if (l.trim() && !/^\[\s*\d+\.\d+\]/.test(l)) this.other.push(l);
       return;
     }
-    const request = m[1] !== undefined;
-    const iface = m[2]!;
-    const id = Number(m[3]);
-    const msg = m[4]!;
-    const args = m[5]!;
+    const ms = Number(m[1]);
+    const request = m[2] !== undefined;
+    const iface = m[3]!;
+    const id = Number(m[4]);
+    const msg = m[5]!;
+    const args = m[6]!;
     const ids = [...args.matchAll(/@(\d+)/g)].map((x) => Number(x[1]));
     const nums = args.split(',').map((s) => s.trim()).filter((s) => /^-?\d+(\.\d+)?$/.test(s)).map(Number);
     if (!request) {
@@ -112,8 +125,21 @@ export class WaylandTrace {
         if (name) this.bound.push(name);
         break;
       }
-      case 'wl_surface.commit':
+      case 'wl_surface.commit': {
         this.commits.set(id, (this.commits.get(id) ?? 0) + 1);
+        if (!this.#firstCommitMs.has(id)) this.#firstCommitMs.set(id, ms);
+        const xs = this.#xdgSurfaceOf.get(id);
+        if (xs !== undefined && !this.#acked.has(xs) && (this.attached.get(id) ?? 0) !== 0 && !this.unconfiguredCommit) {
+          this.unconfiguredCommit = { surface: id, waitedMs: ms - this.#firstCommitMs.get(id)! };
+        }
+        break;
+      }
+      case 'xdg_wm_base.get_xdg_surface':
+        // (new id xdg_surface@N, wl_surface@S)
+        if (ids.length >= 2) this.#xdgSurfaceOf.set(ids[1]!, ids[0]!);
+        break;
+      case 'xdg_surface.ack_configure':
+        this.#acked.add(id);
         break;
       case 'wl_surface.attach': {
         const b = /nil/.test(args.split(',')[0]!) ? 0 : (ids[0] ?? 0);

@@ -90,6 +90,32 @@ async function stoppedCapture(k: Kiosk, c: TracedClient, video: { width: number;
   }
 }
 
+/**
+ * Starts `gst-launch-1.0 ARGS` and waits until `ready`. GStreamer 1.22's waylandsink waits 100 ms
+ * for its toplevel's first configure and then commits a buffer anyway (gstwlwindow.c); in a loaded
+ * TCG guest the kiosk's configure can come later, and the kiosk rightly answers with
+ * xdg_surface.error unconfigured_buffer (seen once in a full VM run on a host running three other
+ * VMs). That race, and only it (that one error, and the client's own trace showing its buffer
+ * committed unacked at least 100 ms after its surface's first commit), gets one more try with a new
+ * client, said in a comment; the kiosk's log lines of the raced client are dropped with it.
+ */
+async function startWaylandsink(t: TapTest, k: Kiosk, log: string[], args: string[], ready: (c: TracedClient) => boolean): Promise<{ c: TracedClient; started: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    const c = spawnTraced('gst-launch-1.0', args, k.socket);
+    const started = await until(() => c.exit() !== undefined || failing(log) || ready(c), START_MS, 50);
+    if (attempt === 1 && failing(log)) await until(() => c.trace.errors.length > 0 || c.exit() !== undefined, 5000, 20);
+    const race = c.trace.unconfiguredCommit;
+    const raced = race !== undefined && race.waitedMs >= 100 && c.trace.errors.length === 1 && /\(xdg_surface@\d+, 3,/.test(c.trace.errors[0]!);
+    if (attempt === 1 && raced) {
+      t.comment(`waylandsink committed its buffer ${race.waitedMs.toFixed(1)} ms after its first commit without waiting for the configure (GStreamer's 100 ms limit), and the kiosk answered unconfigured_buffer: once more with a new client`);
+      await c.stop();
+      log.splice(0);
+      continue;
+    }
+    return { c, started };
+  }
+}
+
 /** The subsurface commits of `c` so far. */
 const subCommits = (c: TracedClient): number => [...c.trace.subsurfaces.keys()].reduce((n, s) => n + c.trace.commitsOf(s), 0);
 
@@ -155,9 +181,8 @@ leakFree(t as TapTest, 'weston-subsurfaces: its two subsurfaces are on screen an
 
 leakFree(t as TapTest, 'videotestsrc ! waylandsink: solid green 320x120 scaled by its viewport into a centred band, black around it', async (t) => {
   await withKiosk(t, 'real-videotest', async (k, log) => {
-    const c = spawnTraced('gst-launch-1.0', videotestArgs(), k.socket);
+    const { c, started } = await startWaylandsink(t, k, log, videotestArgs(), (c) => subCommits(c) >= 30 && k.stats().frames >= 10);
     try {
-      const started = await until(() => c.exit() !== undefined || failing(log) || (subCommits(c) >= 30 && k.stats().frames >= 10), START_MS, 50);
       t.ok(started && c.exit() === undefined, `it runs and commits its video subsurface (${subCommits(c)} commits, ${k.stats().frames} kiosk frames; exit ${c.exit() ?? 'none'}: ${c.output().slice(0, 800)})`);
       if (c.exit() !== undefined) return;
       const n0 = subCommits(c);
@@ -199,9 +224,8 @@ leakFree(t as TapTest, 'videotestsrc ! waylandsink: solid green 320x120 scaled b
 leakFree(t as TapTest, 'v4l2src (vivid) io-mode=dmabuf ! waylandsink: its dma-bufs reach the kiosk, the colour bars where the viewport puts them, and it moves', async (t) => {
   const dev = vividCaptureNode();
   await withKiosk(t, 'real-vivid', async (k, log) => {
-    const c = spawnTraced('gst-launch-1.0', vividArgs(dev), k.socket);
+    const { c, started } = await startWaylandsink(t, k, log, vividArgs(dev), (c) => subCommits(c) >= 10 && k.stats().frames >= 5);
     try {
-      const started = await until(() => c.exit() !== undefined || failing(log) || (subCommits(c) >= 10 && k.stats().frames >= 5), START_MS, 50);
       t.ok(started && c.exit() === undefined, `it runs and commits its video subsurface (${subCommits(c)} commits, ${k.stats().frames} kiosk frames; exit ${c.exit() ?? 'none'}: ${c.output().slice(0, 800)})`);
       t.ok(c.trace.bound.includes('zwp_linux_dmabuf_v1'), 'it bound zwp_linux_dmabuf_v1');
       if (c.exit() !== undefined) return;

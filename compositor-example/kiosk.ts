@@ -452,9 +452,28 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         try {
           await frame();
         } catch (err) {
-          log(`frame failed: ${err instanceof Error ? err.message : String(err)}`);
+          frameFailed(err);
         }
       }
+    }
+
+    /**
+     * A frame that threw. With a session, a commit refused with EACCES means DRM master is gone:
+     * seatd and logind revoke it before their disable reaches the kiosk, so a frame started in
+     * between is refused. That is the switch, not a failure: presenting pauses (the disable that
+     * follows acknowledges it) and the frame is done again when the session comes back.
+     */
+    function frameFailed(err: unknown): void {
+      const code = (err as { code?: unknown } | null)?.code;
+      const msg = err instanceof Error ? err.message : String(err);
+      if (access.session && (code === 'EACCES' || (code === undefined && /\bEACCES\b/.test(msg)))) {
+        if (!paused) log(`frame not committed: DRM master was revoked (the session is being switched away); presenting pauses until it comes back (${msg})`);
+        paused = true;
+        dirty = true;
+        shell.top?.surface.damageAll();
+        return;
+      }
+      log(`frame failed: ${msg}`);
     }
 
     /**

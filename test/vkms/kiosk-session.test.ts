@@ -168,7 +168,10 @@ t.test('uid 65534 through seatd: the device from libseat, a client on screen, sw
     const still = await frames();
     t.equal(still.commits, paused.commits, `no commit while switched away (${paused.commits} -> ${still.commits})`);
     t.equal(still.frames, paused.frames, 'no frame presented');
-    t.same(log().filter((l) => /frame failed/.test(l)), [], 'no frame was attempted without the device (it would fail: EACCES)');
+    // seatd revokes DRM master before its disable reaches the kiosk: a frame started in between is
+    // refused (EACCES), which the kiosk tells as the switch (and does again on the way back), never
+    // as a failed frame (seen in a fresh-clone CI run: 'frame failed: ... EACCES' before this)
+    t.same(log().filter((l) => /frame failed/.test(l)), [], 'no frame failed across the switch (a commit refused for the revoked master is the switch, not a failure)');
 
     // the second session leaves: seatd gives the seat back to the kiosk
     other.child.stdin!.write('close\n');

@@ -395,12 +395,19 @@ export class SceneRunner {
         const fences: SyncFile[] = [];
         const inFences: InFence[] = [];
         let copied: RingFrame<PresenterRingBuffer> | undefined;
+        /** the composite's framebuffer: the new ring frame's, or the one on screen when nothing composed changed */
+        let compositeFb: Framebuffer | undefined;
         let bytes = 0;
         let next: PlaneContent[] | undefined;
         try {
           if (composedIdx.length > 0) {
-            copied = await this.#compose(frame, entry, composedIdx);
-            bytes = copied.bytes;
+            const c = await this.#compose(frame, entry, composedIdx);
+            if ('reuse' in c) compositeFb = c.reuse;
+            else {
+              copied = c;
+              compositeFb = c.slot.buffer.fb;
+              bytes = c.bytes;
+            }
             h.assertOpen();
             // the composite holds their pixels now: the composed buffers' locks go
             for (const i of composedIdx) {
@@ -413,7 +420,7 @@ export class SceneRunner {
               unlockHeld(i);
             }
           }
-          next = this.#state(frame, entry, entry.placements, copied?.slot.buffer.fb);
+          next = this.#state(frame, entry, entry.placements, compositeFb);
           if (!next) throw new PrimebufError('a framebuffer of the scene is gone (its buffer ended while presented?)');
           for (let i = 0; i < surfaces.length; i++) {
             const p = entry.planes[i];
@@ -498,8 +505,13 @@ export class SceneRunner {
     });
   }
 
-  /** The composite's damage on the CRTC, then the composition into a ring buffer. */
-  async #compose(frame: SceneFrame, entry: ShapeEntry, composedIdx: readonly number[]): Promise<RingFrame<PresenterRingBuffer>> {
+  /**
+   * The composite's damage on the CRTC, then the composition into a ring buffer; or, when the
+   * composite has no damage this frame and the ring buffer on screen holds the newest composite,
+   * that buffer's framebuffer again (`reuse`: nothing composed, no ring frame; a frame where only
+   * surfaces on planes changed).
+   */
+  async #compose(frame: SceneFrame, entry: ShapeEntry, composedIdx: readonly number[]): Promise<RingFrame<PresenterRingBuffer> | { reuse: Framebuffer }> {
     const h = this.#host;
     const { width: W, height: H } = h.modeSize;
     const ring = h.ring();
@@ -529,6 +541,10 @@ export class SceneRunner {
       }
       if (!composed) continue;
       damage.push(...this.#surfaceDamage(s, l));
+    }
+    if (!full && damage.length === 0) {
+      const on = ring.onScreen;
+      if (on && !on.stale && on.frame !== undefined && on.frame === ring.history.frame) return { reuse: on.buffer.fb };
     }
     // pending writes of the buffers read: wait for them (off the JS thread)
     for (const i of composedIdx) {

@@ -12,7 +12,8 @@
  *    copy ring, shown on the lowest plane. Only damage is composed: the composed surfaces' damage
  *    on the CRTC, the old and new rectangles of surfaces that appeared, vanished, moved or
  *    changed between plane and composite, and what the ring buffer lacks since the frame it holds
- *    (its age, DamageHistory);
+ *    (its age, DamageHistory). A composite without damage is not composed again: the ring buffer
+ *    on screen goes in the commit again (a frame where only surfaces on planes changed);
  * 3. one atomic commit carries every plane (primary, overlays, cursor; the planes the last frame
  *    used and this one does not are turned off in it), each client buffer's pending writes as its
  *    plane's IN_FENCE_FD. A commit the kernel refuses after the assignment's TEST_ONLY (EINVAL,

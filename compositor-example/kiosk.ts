@@ -665,11 +665,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         const v = r.surfaces[i];
         const onPlane = v?.path === 'plane';
         if (v) {
-          const content = b.frame.surfaces[i]!.content;
-          const what = (content as { kind: string }).kind === 'solid' ? 'single-pixel fill' : describeBuffer(content as ScanoutBuffer);
-          const line = `${what}: ${onPlane ? `plane ${v.plane}` : `composed${v.plane !== undefined ? ` on plane ${v.plane}` : ''}`}${v.reasons.length ? ` (${[...new Set(v.reasons.map((q) => `${q.code}: ${q.detail}`))].join('; ')})` : ''}`;
-          if (verdictLogged.get(x.surface) !== line) {
-            verdictLogged.set(x.surface, line);
+          // logged when the outcome changes (not each buffer of a client that swaps two)
+          const key = `${onPlane ? `plane ${v.plane}` : `composed ${v.plane}`}|${v.reasons.map((q) => q.code).join(',')}`;
+          if (verdictLogged.get(x.surface) !== key) {
+            verdictLogged.set(x.surface, key);
+            const content = b.frame.surfaces[i]!.content;
+            const what = (content as { kind: string }).kind === 'solid' ? 'single-pixel fill' : describeBuffer(content as ScanoutBuffer);
+            const line = `${what}: ${onPlane ? `plane ${v.plane}` : `composed${v.plane !== undefined ? ` on plane ${v.plane}` : ''}`}${v.reasons.length ? ` (${[...new Set(v.reasons.map((q) => `${q.code}: ${q.detail}`))].join('; ')})` : ''}`;
             log(`client ${x.surface.resource.client.pid} wl_surface@${x.surface.resource.id} ${line}`);
           }
         }

@@ -103,7 +103,7 @@ struct Layer {
   // the pool thread's: a staged layer holds only the part of its sub-image the clip reads,
   // qx, qy (sub-image pixels) its origin, qw x qh its size (the whole sub-image when not staged)
   int64_t qx = 0, qy = 0, qw = 0, qh = 0;
-  std::vector<uint8_t> staged;
+  uint8_t* staged = nullptr;  // the pool thread's scratch (ThreadScratch), valid during the job
   pixman_image_t* image = nullptr;
 };
 
@@ -251,7 +251,7 @@ void StageRows(void* p) {
   const Surface& s = l.src;
   const int64_t x = l.ix + l.qx, y = l.iy + l.qy;
   for (int64_t r = 0; r < l.qh; r++) {
-    uint8_t* d = l.staged.data() + uint64_t(r) * c->stride;
+    uint8_t* d = l.staged + uint64_t(r) * c->stride;
     if (l.yuv) {
       // a YUYV pair past the row's end is not read (an odd last column gets neutral chroma)
       YuvRowToXrgb(s, uint32_t(x), uint32_t(y + r), uint32_t(l.qw), d, l.matrix);
@@ -292,6 +292,42 @@ void StagedPart(Layer& l, const std::vector<pixman_box32_t>& boxes) {
   l.qx = x0, l.qy = y0, l.qw = x1 - x0, l.qh = y1 - y0;
 }
 
+// Scratch memory of a pool thread, kept from one job to the next (slot 0 the band, slot 1 + i
+// layer i's staged copy): grown when a job needs more, never zeroed. A fresh allocation per job
+// (every frame) paid the kernel's page faults and the zeroing of each byte again; a block past
+// kKeepScratch is given back at the end of its job (a full-frame staging of a large mode).
+constexpr size_t kKeepScratch = 16u << 20;
+struct ScratchBlock {
+  uint8_t* p = nullptr;
+  size_t n = 0;
+  ScratchBlock() = default;
+  ScratchBlock(const ScratchBlock&) = delete;
+  ScratchBlock& operator=(const ScratchBlock&) = delete;
+  ScratchBlock(ScratchBlock&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr, o.n = 0; }
+  ScratchBlock& operator=(ScratchBlock&&) = delete;
+  ~ScratchBlock() { free(p); }
+};
+thread_local std::vector<ScratchBlock> tScratch;
+
+// 64-byte aligned, at least `bytes`; nullptr when out of memory.
+uint8_t* Scratch(size_t slot, size_t bytes) {
+  if (tScratch.size() <= slot) tScratch.resize(slot + 1);
+  ScratchBlock& b = tScratch[slot];
+  if (b.n < bytes) {
+    free(b.p);
+    b.n = 0;
+    b.p = static_cast<uint8_t*>(aligned_alloc(64, (bytes + 63) & ~size_t(63)));
+    if (!b.p) return nullptr;
+    b.n = bytes;
+  }
+  return b.p;
+}
+
+void TrimScratch() {
+  for (auto& b : tScratch)
+    if (b.n > kKeepScratch) free(b.p), b.p = nullptr, b.n = 0;
+}
+
 // Makes the pixman image a layer is read through (on the pool thread): 0 or an errno.
 PoolResult PrepareLayer(Layer& l, size_t index, const std::vector<pixman_box32_t>& boxes) {
   if (l.solid) {
@@ -307,7 +343,8 @@ PoolResult PrepareLayer(Layer& l, size_t index, const std::vector<pixman_box32_t
     if (l.qw == 0) return PoolResult{};  // outside the clip: never composed (RunCompose skips it)
     const uint32_t cpp = l.yuv ? 4 : s.cpp;
     stride = uint32_t((uint64_t(l.qw) * cpp + 3) & ~uint64_t(3));
-    l.staged.resize(uint64_t(stride) * l.qh);
+    l.staged = Scratch(1 + index, uint64_t(stride) * l.qh);
+    if (!l.staged) return PoolResult{ENOMEM, "malloc", "layer " + std::to_string(index) + ": staging"};
     StageCtx ctx{&l, stride};
     if (l.guarded) {
       if (!GuardedRead(s.base, s.length, StageRows, &ctx))
@@ -316,7 +353,7 @@ PoolResult PrepareLayer(Layer& l, size_t index, const std::vector<pixman_box32_t
     } else {
       StageRows(&ctx);
     }
-    bits = l.staged.data();
+    bits = l.staged;
   } else {
     stride = s.stride;
     bits = s.base + uint64_t(l.iy) * s.stride + uint64_t(l.ix) * s.cpp;
@@ -367,25 +404,33 @@ PoolResult RunCompose(ComposeJobData& job) {
   }
 
   const Surface& t = job.target;
+  const bool blackBackground = PIXMAN_FORMAT_A(job.format) == 0 && job.background.red == 0 && job.background.green == 0 && job.background.blue == 0 &&
+                               job.background.alpha == 0xffff;
   int64_t maxW = 1;
   for (const auto& box : boxes) maxW = std::max<int64_t>(maxW, box.x2 - box.x1);
   const uint32_t sstride = uint32_t((uint64_t(maxW) * t.cpp + 3) & ~uint64_t(3));
   const int64_t bandRows = std::max<int64_t>(1, int64_t(kBandBytes / sstride));
-  std::unique_ptr<uint8_t, decltype(&free)> scratch(static_cast<uint8_t*>(aligned_alloc(64, (uint64_t(sstride) * bandRows + 63) & ~uint64_t(63))), free);
+  uint8_t* const scratch = Scratch(0, uint64_t(sstride) * bandRows);
   if (!scratch) return PoolResult{ENOMEM, "malloc", "compose scratch"};
   for (const auto& box : boxes) {
     const int64_t w = box.x2 - box.x1;
     for (int64_t y0 = box.y1; y0 < box.y2; y0 += bandRows) {
       const int64_t h = std::min<int64_t>(bandRows, box.y2 - y0);
-      pixman_image_t* band = pixman_image_create_bits_no_clear(job.format, int(w), int(h), reinterpret_cast<uint32_t*>(scratch.get()), int(sstride));
+      pixman_image_t* band = pixman_image_create_bits_no_clear(job.format, int(w), int(h), reinterpret_cast<uint32_t*>(scratch), int(sstride));
       if (!band) return PoolResult{ENOMEM, "pixman_image_create_bits", "compose band"};
       // The topmost opaque layer covering the whole band hides the background and everything
       // beneath it: the band starts there, written with SRC (Weston's opaque-region culling).
       size_t first = job.layers.size();
       while (first > 0 && !Covers(job.layers[first - 1], box.x1, y0, w, h)) first--;
+      // Over opaque black in a target without alpha, a premultiplied layer's OVER is its own
+      // colour (c + (1 - a) * 0): the first layer drawn on the fresh background is written with
+      // SRC, the same pixels without the blend (pixman's copy and fill paths, several times
+      // cheaper per pixel than OVER).
+      bool black = false;
       if (first == 0) {
         pixman_rectangle16_t all{0, 0, uint16_t(w), uint16_t(h)};
         pixman_image_fill_rectangles(PIXMAN_OP_SRC, band, &job.background, 1, &all);
+        black = blackBackground;
       } else {
         first--;
       }
@@ -400,12 +445,14 @@ PoolResult RunCompose(ComposeJobData& job) {
         // source pixel (or sample point) of band pixel X: X - dest_x + src_x = X - ox
         // (untransformed, the image starts at the staged part's origin; a transform has it folded in)
         const int64_t qx = l.identity ? l.qx : 0, qy = l.identity ? l.qy : 0;
-        pixman_image_composite32(i == first && Covers(l, box.x1, y0, w, h) ? PIXMAN_OP_SRC : PIXMAN_OP_OVER, l.image, nullptr, band, int32_t(x0 - ox - qx), int32_t(y0b - oy - qy), 0, 0, int32_t(x0), int32_t(y0b),
+        const bool src = black || (i == first && Covers(l, box.x1, y0, w, h));
+        black = false;
+        pixman_image_composite32(src ? PIXMAN_OP_SRC : PIXMAN_OP_OVER, l.image, nullptr, band, int32_t(x0 - ox - qx), int32_t(y0b - oy - qy), 0, 0, int32_t(x0), int32_t(y0b),
                                  int32_t(x1 - x0), int32_t(y1 - y0b));
       }
       pixman_image_unref(band);
       for (int64_t r = 0; r < h; r++)
-        StreamCopy(t.base + uint64_t(y0 + r) * t.stride + uint64_t(box.x1) * t.cpp, scratch.get() + uint64_t(r) * sstride, uint64_t(w) * t.cpp);
+        StreamCopy(t.base + uint64_t(y0 + r) * t.stride + uint64_t(box.x1) * t.cpp, scratch + uint64_t(r) * sstride, uint64_t(w) * t.cpp);
     }
   }
   StreamFence();
@@ -477,7 +524,11 @@ Napi::Value ComposeLayers(const Napi::CallbackInfo& info) {
 
   return RunOnPool(
       env, "primebuf.composeLayers",
-      [job]() { return InBrackets(job->readFds, job->target.syncFd, [&]() { return RunCompose(*job); }); },
+      [job]() { return InBrackets(job->readFds, job->target.syncFd, [&]() {
+        PoolResult r = RunCompose(*job);
+        TrimScratch();
+        return r;
+      }); },
       [job, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(job->bytes)); });
 }
 

@@ -12,7 +12,8 @@
  *    copy ring, shown on the lowest plane. Only damage is composed: the composed surfaces' damage
  *    on the CRTC, the old and new rectangles of surfaces that appeared, vanished, moved or
  *    changed between plane and composite, and what the ring buffer lacks since the frame it holds
- *    (its age, DamageHistory);
+ *    (its age, DamageHistory). A composite without damage is not composed again: the ring buffer
+ *    on screen goes in the commit again (a frame where only surfaces on planes changed);
  * 3. one atomic commit carries every plane (primary, overlays, cursor; the planes the last frame
  *    used and this one does not are turned off in it), each client buffer's pending writes as its
  *    plane's IN_FENCE_FD. A commit the kernel refuses after the assignment's TEST_ONLY (EINVAL,
@@ -395,12 +396,19 @@ export class SceneRunner {
         const fences: SyncFile[] = [];
         const inFences: InFence[] = [];
         let copied: RingFrame<PresenterRingBuffer> | undefined;
+        /** the composite's framebuffer: the new ring frame's, or the one on screen when nothing composed changed */
+        let compositeFb: Framebuffer | undefined;
         let bytes = 0;
         let next: PlaneContent[] | undefined;
         try {
           if (composedIdx.length > 0) {
-            copied = await this.#compose(frame, entry, composedIdx);
-            bytes = copied.bytes;
+            const c = await this.#compose(frame, entry, composedIdx);
+            if ('reuse' in c) compositeFb = c.reuse;
+            else {
+              copied = c;
+              compositeFb = c.slot.buffer.fb;
+              bytes = c.bytes;
+            }
             h.assertOpen();
             // the composite holds their pixels now: the composed buffers' locks go
             for (const i of composedIdx) {
@@ -413,7 +421,7 @@ export class SceneRunner {
               unlockHeld(i);
             }
           }
-          next = this.#state(frame, entry, entry.placements, copied?.slot.buffer.fb);
+          next = this.#state(frame, entry, entry.placements, compositeFb);
           if (!next) throw new PrimebufError('a framebuffer of the scene is gone (its buffer ended while presented?)');
           for (let i = 0; i < surfaces.length; i++) {
             const p = entry.planes[i];
@@ -498,8 +506,13 @@ export class SceneRunner {
     });
   }
 
-  /** The composite's damage on the CRTC, then the composition into a ring buffer. */
-  async #compose(frame: SceneFrame, entry: ShapeEntry, composedIdx: readonly number[]): Promise<RingFrame<PresenterRingBuffer>> {
+  /**
+   * The composite's damage on the CRTC, then the composition into a ring buffer; or, when the
+   * composite has no damage this frame and the ring buffer on screen holds the newest composite,
+   * that buffer's framebuffer again (`reuse`: nothing composed, no ring frame; a frame where only
+   * surfaces on planes changed).
+   */
+  async #compose(frame: SceneFrame, entry: ShapeEntry, composedIdx: readonly number[]): Promise<RingFrame<PresenterRingBuffer> | { reuse: Framebuffer }> {
     const h = this.#host;
     const { width: W, height: H } = h.modeSize;
     const ring = h.ring();
@@ -529,6 +542,10 @@ export class SceneRunner {
       }
       if (!composed) continue;
       damage.push(...this.#surfaceDamage(s, l));
+    }
+    if (!full && damage.length === 0) {
+      const on = ring.onScreen;
+      if (on && !on.stale && on.frame !== undefined && on.frame === ring.history.frame) return { reuse: on.buffer.fb };
     }
     // pending writes of the buffers read: wait for them (off the JS thread)
     for (const i of composedIdx) {

@@ -594,3 +594,26 @@ t.test('an opaque layer covering the clip hides what lies beneath (composed from
   );
   check(t, target, want, 'the stack as the reference blends it (the opaque layers replace what is beneath)', 1);
 });
+
+t.test('over the default black, an XRGB target (first layer written with SRC) gets the RGB an ARGB target (every layer blended) gets', async (t) => {
+  const w = 48, h = 36;
+  const under = image(40, 30, AR24, argbNoise(81));
+  const over = image(20, 16, AR24, argbNoise(82));
+  const small = image(10, 8, AR24, argbNoise(83));
+  const cases: Array<{ what: string; layers: ComposeLayer[] }> = [
+    { what: 'exact', layers: [{ kind: 'image', source: under.surface, dst: { x: 3, y: 2, width: 40, height: 30 } }, { kind: 'image', source: over.surface, dst: { x: 20, y: 10, width: 20, height: 16 } }] },
+    { what: 'scaled (bilinear), fractional src', layers: [{ kind: 'image', source: small.surface, src: { x: 0.5, y: 0.25, width: 9, height: 7.5 }, dst: { x: 0, y: 0, width: 41, height: 33 } }, { kind: 'image', source: over.surface, dst: { x: 30, y: 20, width: 20, height: 16 } }] },
+    { what: 'rotated 90 and reflected', layers: [{ kind: 'image', source: over.surface, dst: { x: 5, y: 5, width: 16, height: 20 }, rotation: 2 | 16 }] },
+    { what: 'a solid fill first', layers: [{ kind: 'solid', color: { kind: 'solid', r: 0.2, g: 0.1, b: 0.3, a: 0.5 }, dst: { x: 2, y: 2, width: 30, height: 20 } }, { kind: 'image', source: over.surface, dst: { x: 10, y: 8, width: 20, height: 16 } }] },
+  ];
+  for (const c of cases) {
+    const clip = [{ x: 1, y: 1, width: 30, height: 20 }, { x: 25, y: 18, width: 23, height: 18 }];
+    const x = image(w, h, XR24, () => SENTINEL);
+    const a = image(w, h, AR24, () => SENTINEL);
+    await composeLayers({ target: x.surface, clip, layers: c.layers });
+    await composeLayers({ target: a.surface, clip, layers: c.layers });
+    let bad = 0;
+    for (let i = 0; i < x.px.length; i++) if (((x.px[i]! ^ a.px[i]!) & 0xffffff) !== 0) bad++;
+    t.equal(bad, 0, `${c.what}: the same RGB in every pixel (inside the clip and, untouched, outside it)`);
+  }
+});

@@ -280,3 +280,42 @@ t.test('a composition that fails on a layer tells that layer\'s source (a trunca
   t.equal(f.locks.get(shm), 0, 'its lock came back');
   runner.close();
 });
+
+t.test('a frame where only surfaces on planes changed composes nothing: the composite on screen is committed again', async (t) => {
+  const f = fake(t);
+  const runner = new SceneRunner(f.host);
+  const bg = buffer(f, 'bg', W, H);
+  const small = buffer(f, 'small', 32, 16);
+  const scaled = { x: 100, y: 50, width: 64, height: 32 }; // needs scaling: composed, bg with it
+  const odst = { x: 8, y: 8, width: 16, height: 16 };
+  const frame = (o: ScanoutBuffer, damage?: Array<{ x: number; y: number; width: number; height: number }>) => [
+    { id: 'bg', content: bg, dst: FULL, damage: damage ?? [] },
+    { id: 'v', content: small, dst: scaled, damage: [] },
+    { id: 'o', content: o, dst: odst },
+  ];
+  const o1 = buffer(f, 'o1', 16, 16, AR24);
+  const r1 = await present(f, runner, frame(o1, [FULL]));
+  t.same(r1.surfaces.map((s) => s.path), ['composed', 'composed', 'plane'], 'bg and v composed, o on a plane');
+  t.equal(f.jobs.length, 1, 'frame 1 composed');
+  const fb1 = f.commits[0]!.find((c) => c.plane === 1)!.fb;
+  const o2 = buffer(f, 'o2', 16, 16, AR24);
+  const r2 = await present(f, runner, frame(o2));
+  t.ok(r2.committed, 'frame 2 committed (o has a new buffer)');
+  t.equal(f.jobs.length, 1, 'frame 2 composed nothing');
+  t.equal(r2.bytesComposed, 0, 'no bytes composed');
+  t.equal(f.commits[1]!.find((c) => c.plane === 1)!.fb, fb1, 'the composite of frame 1 stays on the primary');
+  t.equal(f.locks.get(bg), 0, 'the composed buffers hold no lock');
+  t.equal(f.locks.get(o1), 0, 'o1 unlocked after the flip that replaced it');
+  // the composite damaged again: the other ring buffer, which holds nothing yet: all of it
+  const d3 = { x: 200, y: 100, width: 8, height: 8 };
+  await present(f, runner, frame(o2, [d3]));
+  t.equal(f.jobs.length, 2, 'frame 3 composed');
+  t.same(f.jobs[1]!.clip, [FULL], 'into the buffer that held nothing');
+  t.not(f.commits[2]!.find((c) => c.plane === 1)!.fb, fb1, 'the other ring buffer on the primary');
+  // and then the first ring buffer: it lacks frames 2 (nothing) and 3, and 4's own damage
+  const d4 = { x: 0, y: 0, width: 4, height: 4 };
+  await present(f, runner, frame(o2, [d4]));
+  t.same(f.jobs[2]!.clip, [d4, d3], 'frame 4: the damage since frame 1');
+  t.equal(f.commits[3]!.find((c) => c.plane === 1)!.fb, fb1);
+  runner.close();
+});

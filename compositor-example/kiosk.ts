@@ -65,7 +65,7 @@ import { buildScene, type BuiltScene } from './scene.js';
 import { Seat } from './seat.js';
 import { followSession, openDeviceAccess, type DeviceAccess, type SessionMode } from './session.js';
 import { Shell } from './shell.js';
-import { installSinglePixelBuffer } from './single-pixel.js';
+import { SinglePixelBuffer, installSinglePixelBuffer } from './single-pixel.js';
 import { FrameSlowdown } from './slower.js';
 import { installSubcompositor } from './subsurface.js';
 import { installViewporter } from './viewporter.js';
@@ -472,10 +472,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const s = top?.surface;
       // the shown toplevel's tree: several surfaces (or one that needs more than a plain
       // placement: a viewport, a single-pixel buffer) go through presentScene
-      backend?.repick(); // what is shown may have changed under the cursor
-      const cur0 = pointerCursor();
-      const built = top ? buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: (x) => currentOf.get(x), cursor: cur0.client }) : undefined;
-      if (s && built && (needsScene(built, s) || cur0.show)) return showScene(built, cur0.client || seat.cursor ? undefined : cursor.sceneSurface());
+      if (seat.hasPointer) backend?.repick(); // what is shown may have changed under the cursor
+      // a lone plain surface and no pointer shown: the single-surface path, without building a scene
+      if (top && s && (pointerShown() || !plainSurface(top))) {
+        const cur0 = pointerCursor();
+        const built = buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: sceneBufferOf, cursor: cur0.client });
+        if (needsScene(built, s) || cur0.show) return showScene(built, cur0.client || seat.cursor ? undefined : cursor.sceneSurface());
+      }
       if (sceneShown.size > 0) {
         // back from a scene: the single-surface path's copy has not followed the screen meanwhile
         sceneShown = new Set();
@@ -575,10 +578,23 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         }
         log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
       }
-      const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
-      for (const fb of feedbacks) fb.presented(info);
+      if (feedbacks.length > 0) {
+        const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
+        for (const fb of feedbacks) fb.presented(info);
+      }
       sendDone(frames, nowMs);
       if (frameListeners.length > 0) emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
+    }
+
+    const sceneBufferOf = (x: Surface): BufferLifetime | undefined => currentOf.get(x);
+
+    /**
+     * The toplevel is one plain surface (buildScene would give it alone, needsScene false): no
+     * subsurfaces, no popups, no viewport, no single-pixel buffer. Checked without allocating.
+     */
+    function plainSurface(t: Toplevel): boolean {
+      const s = t.surface;
+      return s.stack.length === 1 && t.children.length === 0 && s.viewportSrc === null && s.viewportDst === null && !(s.buffer && SinglePixelBuffer.of(s.buffer));
     }
 
     /** A scene of more than the toplevel's plain surface. */
@@ -721,6 +737,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
      * client with the pointer focus set one; `show`: the seat has a pointer, so the cursor is
      * shown even over a single plain surface (a scene frame).
      */
+    /** pointerCursor().show, without allocating */
+    function pointerShown(): boolean {
+      return backend !== undefined && seat.hasPointer && (!opts.hideCursor || !!seat.cursor?.surface);
+    }
     function pointerCursor(): { client: { surface: Surface; x: number; y: number } | undefined; show: boolean } {
       const c = seat.cursor;
       const p = backend?.position;

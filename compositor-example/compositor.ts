@@ -100,6 +100,24 @@ export function emptyState(): SurfaceState {
   };
 }
 
+/** Empties `st` in place, as emptyState() makes it (its arrays kept). */
+function resetState(st: SurfaceState): void {
+  st.buffer = undefined;
+  st.dx = 0;
+  st.dy = 0;
+  st.surfaceDamage.length = 0;
+  st.bufferDamage.length = 0;
+  st.frames.length = 0;
+  st.feedbacks.length = 0;
+  st.transform = undefined;
+  st.scale = undefined;
+  st.opaque = undefined;
+  st.viewportSrc = undefined;
+  st.viewportDst = undefined;
+  st.stack = undefined;
+  st.positions = undefined;
+}
+
 /**
  * `later` added to `earlier` (a synchronized subsurface's cache gaining a commit): what `later`
  * sets replaces, damage and frame callbacks accumulate. A buffer committed into the cache and
@@ -203,6 +221,8 @@ export class Surface {
   /** Subsurface positions scheduled for the next commit. */
   pendingPositions = new Map<Surface, Point>();
   #pending: SurfaceState = emptyState();
+  /** an applied commit's state object, emptied: the next commit's pending state */
+  #spare: SurfaceState | undefined;
   /** a synchronized subsurface's commits not applied yet */
   #cache: SurfaceState | undefined = undefined;
   #listeners: Array<(s: Surface) => void> = [];
@@ -317,8 +337,9 @@ export class Surface {
         p().dx = x;
         p().dy = y;
       },
-      damage: (r) => void p().surfaceDamage.push({ x: r.x, y: r.y, width: r.width, height: r.height }),
-      damage_buffer: (r) => void p().bufferDamage.push({ x: r.x, y: r.y, width: r.width, height: r.height }),
+      // the request's own arguments are the rectangle (x, y, width, height): no copy per request
+      damage: (r) => void p().surfaceDamage.push(r),
+      damage_buffer: (r) => void p().bufferDamage.push(r),
       frame: ({ callback }) => void p().frames.push(callback),
       // the region is copied: the wl_region may be changed or destroyed right after
       set_opaque_region: ({ region }) => void (p().opaque = region ? [...Region.of(region).rects] : null),
@@ -342,7 +363,9 @@ export class Surface {
 
   #commit(): void {
     const st = this.#pending;
-    this.#pending = emptyState();
+    // the state object of the commit before, emptied (two alternate while commits are applied at once)
+    this.#pending = this.#spare ?? emptyState();
+    this.#spare = undefined;
     // what wl_subsurface requests did to this surface's children is part of its state
     if (this.pendingStack) {
       st.stack = this.pendingStack;
@@ -358,9 +381,16 @@ export class Surface {
       return;
     }
     // a desynchronized one with a cache: the commit is added to it and applied as a whole
-    const whole = this.#cache ? mergeState(this.#cache, st) : st;
-    this.#cache = undefined;
-    this.#apply(whole);
+    if (this.#cache) {
+      const whole = mergeState(this.#cache, st);
+      this.#cache = undefined;
+      this.#apply(whole);
+      return;
+    }
+    this.#apply(st);
+    // nothing keeps the applied state (#apply copies what it takes, or swaps in an empty array): reused
+    resetState(st);
+    this.#spare = st;
   }
 
   /** Checks the viewport against the state about to be applied: false (and a protocol error) when it is invalid. */
@@ -408,17 +438,27 @@ export class Surface {
     // Damage into buffer pixels: surface damage is converted exactly only for the identity
     // transform, scale 1 and no viewport (what nearly every client sends); otherwise it counts
     // as everything.
+    // (loops, not spreads: this runs for every commit)
     if (this.damage !== undefined) {
       const identity = this.transform === 0 && this.scale === 1 && !src && !dst;
-      const surf = st.surfaceDamage.map((r) => (identity ? r : EVERYTHING));
-      this.damage.push(...surf, ...st.bufferDamage);
-      if (this.damage.length > MAX_PENDING_DAMAGE) this.damage = mergeDamage(this.damage, EVERYTHING.width, EVERYTHING.height);
+      const damage = this.damage;
+      for (let i = 0; i < st.surfaceDamage.length; i++) damage.push(identity ? st.surfaceDamage[i]! : EVERYTHING);
+      for (let i = 0; i < st.bufferDamage.length; i++) damage.push(st.bufferDamage[i]!);
+      if (damage.length > MAX_PENDING_DAMAGE) this.damage = mergeDamage(damage, EVERYTHING.width, EVERYTHING.height);
       if (geometryChanged) this.damage = undefined;
     }
-    this.frames.push(...st.frames);
+    if (this.frames.length === 0) {
+      // the common case (the last frame took them): the commit's array itself, the empty one in its place
+      const empty = this.frames;
+      this.frames = st.frames;
+      st.frames = empty;
+    } else for (let i = 0; i < st.frames.length; i++) this.frames.push(st.frames[i]!);
     // Feedback of a commit replaced before it was shown is discarded.
-    for (const fb of this.feedbacks.splice(0)) fb.discarded();
+    const replaced = this.feedbacks;
     this.feedbacks = st.feedbacks;
+    st.feedbacks = replaced;
+    for (let i = 0; i < replaced.length; i++) replaced[i]!.discarded();
+    replaced.length = 0;
     // the subsurface order and positions scheduled on this parent
     if (st.stack) this.stack = st.stack.filter((c) => c === this || c.sub?.parent === this);
     if (st.positions) {

@@ -43,7 +43,7 @@ export class VblankPacer<S> {
   readonly #now: () => bigint;
   #waiting: Array<{ readonly surface: S; readonly frames: readonly ServerResource<'wl_callback'>[]; feedbacks: readonly FeedbackSink[] }> = [];
   /** the last real flip */
-  #last: { timestampNs: bigint; sequence: number; flags: number } | undefined;
+  #last: { readonly timestampNs: bigint; readonly sequence: number; readonly flags: number } | undefined;
   /** the last vblank the waiting were answered at (a flip's or a predicted one) */
   #lastAnsweredNs = 0n;
   #timer: NodeJS.Timeout | null = null;
@@ -82,7 +82,12 @@ export class VblankPacer<S> {
 
   /** A page flip completed: what waits is answered with it. */
   flipped(p: Presentation): void {
-    this.#last = { timestampNs: p.timestampNs, sequence: p.sequence, flags: p.flags };
+    this.#last = p; // (a Presentation is not changed after it is made)
+    if (this.#waiting.length === 0 && !this.#timer) {
+      // nothing waits (the steady state of a client that commits every frame): no answer to build
+      if (p.timestampNs > this.#lastAnsweredNs) this.#lastAnsweredNs = p.timestampNs;
+      return;
+    }
     this.#answer({ tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags }, p.timestampNs);
   }
 

@@ -100,15 +100,27 @@ export function emptyState(): SurfaceState {
   };
 }
 
+/** What Surface.takeFrame hands out: the damage, frame callbacks and feedback since the last frame. */
+export interface TakenFrame {
+  damage: Rect[] | undefined;
+  frames: ServerResource<'wl_callback'>[];
+  feedbacks: FeedbackSink[];
+}
+
+/** Empties an array keeping its backing store (`length = 0` drops it: the next push allocates again). */
+function clear(a: unknown[]): void {
+  while (a.length > 0) a.pop();
+}
+
 /** Empties `st` in place, as emptyState() makes it (its arrays kept). */
 function resetState(st: SurfaceState): void {
   st.buffer = undefined;
   st.dx = 0;
   st.dy = 0;
-  st.surfaceDamage.length = 0;
-  st.bufferDamage.length = 0;
-  st.frames.length = 0;
-  st.feedbacks.length = 0;
+  clear(st.surfaceDamage);
+  clear(st.bufferDamage);
+  clear(st.frames);
+  clear(st.feedbacks);
   st.transform = undefined;
   st.scale = undefined;
   st.opaque = undefined;
@@ -221,6 +233,8 @@ export class Surface {
   /** Subsurface positions scheduled for the next commit. */
   pendingPositions = new Map<Surface, Point>();
   #pending: SurfaceState = emptyState();
+  /** a taken frame given back (releaseFrame) */
+  #spareFrame: TakenFrame | undefined;
   /** an applied commit's state object, emptied: the next commit's pending state */
   #spare: SurfaceState | undefined;
   /** a synchronized subsurface's commits not applied yet */
@@ -278,13 +292,35 @@ export class Surface {
     return { width: Math.floor((swap ? b.height : b.width) / this.scale), height: Math.floor((swap ? b.width : b.height) / this.scale) };
   }
 
-  /** The kiosk presented the surface: the damage starts again from nothing. */
-  takeFrame(): { damage: Rect[] | undefined; frames: ServerResource<'wl_callback'>[]; feedbacks: FeedbackSink[] } {
-    const out = { damage: this.damage, frames: this.frames, feedbacks: this.feedbacks };
-    this.damage = [];
-    this.frames = [];
-    this.feedbacks = [];
+  /**
+   * The kiosk presented the surface: the damage starts again from nothing. The caller owns what
+   * it gets (until it hands it back with releaseFrame).
+   */
+  takeFrame(): TakenFrame {
+    // the frame given back last time, emptied: its arrays become the surface's (no new arrays per frame)
+    const out = this.#spareFrame ?? { damage: undefined, frames: [], feedbacks: [] };
+    this.#spareFrame = undefined;
+    const damage = out.damage ?? [];
+    const frames = out.frames;
+    const feedbacks = out.feedbacks;
+    out.damage = this.damage;
+    out.frames = this.frames;
+    out.feedbacks = this.feedbacks;
+    this.damage = damage;
+    this.frames = frames;
+    this.feedbacks = feedbacks;
     return out;
+  }
+
+  /**
+   * A taken frame is done with (its callbacks answered, its feedback sent, nothing keeps its
+   * arrays): emptied, they serve the next takeFrame.
+   */
+  releaseFrame(f: TakenFrame): void {
+    if (f.damage) clear(f.damage);
+    clear(f.frames);
+    clear(f.feedbacks);
+    this.#spareFrame = f;
   }
 
   /**
@@ -458,16 +494,22 @@ export class Surface {
     this.feedbacks = st.feedbacks;
     st.feedbacks = replaced;
     for (let i = 0; i < replaced.length; i++) replaced[i]!.discarded();
-    replaced.length = 0;
+    clear(replaced);
     // the subsurface order and positions scheduled on this parent
     if (st.stack) this.stack = st.stack.filter((c) => c === this || c.sub?.parent === this);
     if (st.positions) {
       for (const [c, pos] of st.positions) if (c.sub?.parent === this) c.sub.position = pos;
     }
     this.role?.commit(this);
-    for (const fn of this.#listeners) fn(this);
+    // (indexed loops: this runs for every commit)
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(this);
     // synchronized children: their cached state is applied right after their parent's
-    for (const c of this.stack) if (c !== this && c.sub?.parent === this) c.applyCache();
+    const stack = this.stack;
+    for (let i = 0; i < stack.length; i++) {
+      const c = stack[i]!;
+      if (c !== this && c.sub?.parent === this) c.applyCache();
+    }
   }
 
   /** Takes a subsurface out of this parent's stacks at once (its wl_subsurface or wl_surface is gone). */
@@ -521,6 +563,19 @@ export class Region {
 }
 
 /** Clips damage to a buffer's size; undefined stays undefined (everything). */
+/**
+ * clipDamage of damage the caller owns (a surface's taken frame): the array itself when every
+ * rectangle is inside already (a client damaging what it drew), no copy per frame.
+ */
+export function clipOwnDamage(damage: Rect[] | undefined, width: number, height: number): Rect[] | undefined {
+  if (damage === undefined) return undefined;
+  for (let i = 0; i < damage.length; i++) {
+    const r = damage[i]!;
+    if (!(r.x >= 0 && r.y >= 0 && r.width > 0 && r.height > 0 && r.x + r.width <= width && r.y + r.height <= height)) return clipDamage(damage, width, height);
+  }
+  return damage;
+}
+
 export function clipDamage(damage: readonly Rect[] | undefined, width: number, height: number): Rect[] | undefined {
   if (damage === undefined) return undefined;
   const out: Rect[] = [];

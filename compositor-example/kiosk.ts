@@ -51,7 +51,7 @@ import { describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from '
 import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
 import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
-import { clipDamage, installCompositor, type Surface } from './compositor.js';
+import { clipOwnDamage, installCompositor, type Surface } from './compositor.js';
 import { KioskCursor } from './cursor.js';
 import { DataDeviceManager } from './data-device.js';
 import { FocusPolicy } from './focus.js';
@@ -436,22 +436,31 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     function schedule(): void {
       dirty = true;
-      if (!running && !closed && !captureGate && !paused) {
-        running = loop().finally(() => {
-          running = null;
-        });
+      if (!running && !looping && !closed && !captureGate && !paused) {
+        const p = loop();
+        // still looping: it awaits a flip (a loop that ended at once has nothing to wait for)
+        if (looping) running = p;
       }
     }
 
+    /** loop() is running (set and cleared by loop itself: no promise chained per frame to clear it) */
+    let looping = false;
+
     async function loop(): Promise<void> {
-      while (dirty && !closed && !captureGate && !paused) {
-        dirty = false;
-        slow?.frame();
-        try {
-          await frame();
-        } catch (err) {
-          log(`frame failed: ${err instanceof Error ? err.message : String(err)}`);
+      looping = true;
+      try {
+        while (dirty && !closed && !captureGate && !paused) {
+          dirty = false;
+          slow?.frame();
+          try {
+            await frame();
+          } catch (err) {
+            log(`frame failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
         }
+      } finally {
+        looping = false;
+        running = null;
       }
     }
 
@@ -498,7 +507,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         return;
       }
       if (showing !== s) s.damageAll();
-      const { damage, frames, feedbacks } = s.takeFrame();
+      const taken = s.takeFrame();
+      const { damage, frames, feedbacks } = taken;
       const b = cur.scanoutBuffer(); // a udmabuf of a wl_shm pool, its copy source, or a linux-dmabuf import
       const e = notesOf(b);
       let placed = e.placed;
@@ -509,7 +519,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // the presenter locks the buffer while it reads it: no bookkeeping of the kiosk's
       let r: PresentResult;
       try {
-        r = await presenter.present({ buffer: b, damage: clipDamage(damage, b.width, b.height), placement });
+        r = await presenter.present({ buffer: b, damage: clipOwnDamage(damage, b.width, b.height), placement });
       } catch (err) {
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
@@ -583,6 +593,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         for (const fb of feedbacks) fb.presented(info);
       }
       sendDone(frames, nowMs);
+      s.releaseFrame(taken); // answered: its arrays serve the next frame
       if (frameListeners.length > 0) emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
     }
 

@@ -14,7 +14,8 @@ import type { FeedbackSink, PresentedInfo, Surface } from './compositor.js';
 
 /** Sends `done` (with `ms`, the time in milliseconds) to each callback and destroys it. */
 export function sendDone(frames: readonly ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
-  for (const cb of frames) {
+  for (let i = 0; i < frames.length; i++) {
+    const cb = frames[i]!;
     if (cb.destroyed) continue;
     cb.send('done', { callback_data: ms >>> 0 });
     cb.destroy();
@@ -73,6 +74,7 @@ export class VblankPacer<S> {
 
   /** A newer commit of `surface` goes to the screen: the feedback of its waiting commits is discarded (superseded). */
   supersede(surface: S): void {
+    if (this.#waiting.length === 0) return; // the steady state
     for (const w of this.#waiting) {
       if (w.surface !== surface || w.feedbacks.length === 0) continue;
       for (const fb of w.feedbacks) fb.discarded();

@@ -119,6 +119,8 @@ export class OutputState {
   // an array, not a Set: walked in every request without an iterator (a few entries at most)
   #extras: OutputExtra[] = [];
   #closed = false;
+  /** direct()'s last state per framebuffer (PlaneContent arrays are never changed once made) */
+  readonly #directOf = new WeakMap<object, { plane: OutputPlane; placement: ResolvedPlacement; bgFb: object | undefined; next: readonly PlaneContent[] }>();
   /** The request commit() fills (reset each time). */
   #commitReq: AtomicRequest | undefined;
   /** Sees every request before it goes to the kernel (a test hook; the request is reused after it returns). */
@@ -169,10 +171,16 @@ export class OutputState {
    * The next state of a direct frame: `fb` on `plane` at `placement`, above the background when
    * the plane is not the one the background goes on.
    */
-  direct(plane: OutputPlane, fb: { readonly id: number }, placement: ResolvedPlacement): PlaneContent[] {
-    const it = { plane, fb, placement };
+  direct(plane: OutputPlane, fb: { readonly id: number }, placement: ResolvedPlacement): readonly PlaneContent[] {
     const bg = this.#background;
-    return bg && bg.plane.id !== plane.id ? [{ plane: bg.plane, fb: bg.fb(), placement: this.fullMode }, it] : [it];
+    const bgFb = bg && bg.plane.id !== plane.id ? bg.fb() : undefined;
+    // the same framebuffer at the same place as before (a client's few buffers, frame after frame): the same state
+    const last = this.#directOf.get(fb);
+    if (last && last.plane === plane && last.placement === placement && last.bgFb === bgFb) return last.next;
+    const it = { plane, fb, placement };
+    const next = bg && bgFb ? [{ plane: bg.plane, fb: bgFb, placement: this.fullMode }, it] : [it];
+    this.#directOf.set(fb, { plane, placement, bgFb, next });
+    return next;
   }
 
   /**

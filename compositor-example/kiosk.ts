@@ -436,33 +436,45 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     function schedule(): void {
       dirty = true;
-      if (!running && !looping && !closed && !captureGate && !paused) {
-        const p = loop();
-        // still looping: it awaits a flip (a loop that ended at once has nothing to wait for)
-        if (looping) running = p;
-      }
+      if (!looping && !closed && !captureGate && !paused) nextFrame();
     }
 
-    /** loop() is running (set and cleared by loop itself: no promise chained per frame to clear it) */
+    /** nextFrame runs, or a frame it started is in flight (a schedule() meanwhile only marks dirty) */
     let looping = false;
 
-    async function loop(): Promise<void> {
+    /**
+     * Runs frames while one is wanted (dirty) and allowed; a frame that waits for its flip
+     * continues the loop from its promise. `running` is that promise while a frame is in flight
+     * (what close, the capture and the session's pause wait for after closing their gate). A
+     * plain function and two callbacks made once: no async function, await or promise chain of
+     * its own per frame.
+     */
+    function nextFrame(): void {
       looping = true;
-      try {
-        while (dirty && !closed && !captureGate && !paused) {
-          dirty = false;
-          slow?.frame();
-          try {
-            await frame();
-          } catch (err) {
-            log(`frame failed: ${err instanceof Error ? err.message : String(err)}`);
-          }
+      running = null;
+      while (dirty && !closed && !captureGate && !paused) {
+        dirty = false;
+        slow?.frame();
+        let f: Promise<void> | undefined;
+        try {
+          f = frame();
+        } catch (err) {
+          frameFailed(err);
+          continue;
         }
-      } finally {
-        looping = false;
-        running = null;
+        if (f) {
+          running = f.then(afterFrame, afterFailedFrame);
+          return;
+        }
       }
+      looping = false;
     }
+    const frameFailed = (err: unknown): void => log(`frame failed: ${err instanceof Error ? err.message : String(err)}`);
+    const afterFrame = (): void => nextFrame();
+    const afterFailedFrame = (err: unknown): void => {
+      frameFailed(err);
+      nextFrame();
+    };
 
     /**
      * A camera that failed, once none of its buffers is on screen: shut down (its buffers' lives
@@ -475,7 +487,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       c.shutDown();
     }
 
-    async function frame(): Promise<void> {
+    /**
+     * One frame: decides what to show and hands it to the async function that shows it (a plain
+     * function: an async one allocates its whole frame state on every call, whatever it does).
+     * Returns undefined when there is nothing to show.
+     */
+    function frame(): Promise<void> | undefined {
       retireCamera();
       const top = shell.top;
       const s = top?.surface;
@@ -496,16 +513,25 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const cur = s ? currentOf.get(s) : undefined;
       if (!s || !cur) {
         if (camera?.latest) return showCamera(camera);
-        if (showing === null || (showing === 'camera' && !camera?.failure)) return;
-        const r = await presenter.clear(); // black (also when the camera on screen failed)
-        showing = null;
-        rotatedPlane = false;
-        take(r);
-        if (r.presentation) pacer.flipped(r.presentation);
-        retireCamera();
-        emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
-        return;
+        if (showing === null || (showing === 'camera' && !camera?.failure)) return undefined;
+        return showBlack();
       }
+      return showSurface(s, cur);
+    }
+
+    /** Black (nothing to show; also when the camera on screen failed). */
+    async function showBlack(): Promise<void> {
+      const r = await presenter.clear();
+      showing = null;
+      rotatedPlane = false;
+      take(r);
+      if (r.presentation) pacer.flipped(r.presentation);
+      retireCamera();
+      emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
+    }
+
+    /** The single-surface path: the shown toplevel's one plain surface and its current buffer. */
+    async function showSurface(s: Surface, cur: BufferLifetime): Promise<void> {
       if (showing !== s) s.damageAll();
       const taken = s.takeFrame();
       const { damage, frames, feedbacks } = taken;
@@ -545,7 +571,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (r.path === 'direct') counts.direct++;
       else counts.copied++;
       counts.bytesCopied += r.bytesCopied;
-      const nowMs = Number(p.timestampNs / 1_000_000n);
+      // the flip's time in ms from its seconds and microseconds (the same instant as timestampNs, no BigInt division)
+      const nowMs = p.tvSec * 1000 + Math.floor(p.tvUsec / 1000);
       // (a buffer that ended meanwhile, replaced and destroyed during the flip, is never checked again)
       if (primaryPlane !== undefined && cur instanceof LinuxDmabufBuffer && !cur.freed && !s.destroyed) {
         const plane = r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane;
@@ -556,38 +583,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         dmabuf.reportScanout(s.resource, c.verdict, nowMs);
       }
       const path = r.path === 'direct' ? 'direct' : 'copy';
-      if (!e.stat || e.stat.path !== path) {
-        // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
-        const reasons = [...new Set(presenter.explain(b, placement))];
-        const shmBuf = cur instanceof ShmBuffer ? cur : undefined;
-        const zc = shmBuf?.zeroCopy;
-        if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
-        const first = !e.stat;
-        e.stat = {
-          name: b.name ?? '',
-          client: cur.resource.client.pid,
-          kind: shmBuf ? 'shm' : 'dmabuf',
-          ...(shmBuf ? { udmabuf: shmBuf.zeroCopy.ok } : {}),
-          width: b.width,
-          height: b.height,
-          format: formatName(b.format),
-          modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (shmBuf ? ' (udmabuf of the wl_shm pool)' : ''),
-          path,
-          reasons,
-        };
-        const res = cur.resource;
-        const old = liveStats.get(res);
-        liveStats.set(res, e.stat);
-        if (old) retireStat(old); // the path changed: the earlier entry goes to the history
-        else {
-          res.onDestroy(() => {
-            const st = liveStats.get(res);
-            liveStats.delete(res);
-            if (st) retireStat(st);
-          });
-        }
-        log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
-      }
+      if (!e.stat || e.stat.path !== path) noteBuffer(cur, b, e, placement, r);
       if (feedbacks.length > 0) {
         const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
         for (const fb of feedbacks) fb.presented(info);
@@ -606,6 +602,41 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     function plainSurface(t: Toplevel): boolean {
       const s = t.surface;
       return s.stack.length === 1 && t.children.length === 0 && s.viewportSrc === null && s.viewportDst === null && !(s.buffer && SinglePixelBuffer.of(s.buffer));
+    }
+
+    /** A buffer shown for the first time, or on another path than before: its stats and a log line. */
+    function noteBuffer(cur: BufferLifetime, b: ScanoutBuffer, e: BufferNotes, placement: SurfacePlacement, r: PresentResult): void {
+      const path = r.path === 'direct' ? 'direct' : 'copy';
+      // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
+      const reasons = [...new Set(presenter.explain(b, placement))];
+      const shmBuf = cur instanceof ShmBuffer ? cur : undefined;
+      const zc = shmBuf?.zeroCopy;
+      if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
+      const first = !e.stat;
+      e.stat = {
+        name: b.name ?? '',
+        client: cur.resource.client.pid,
+        kind: shmBuf ? 'shm' : 'dmabuf',
+        ...(shmBuf ? { udmabuf: shmBuf.zeroCopy.ok } : {}),
+        width: b.width,
+        height: b.height,
+        format: formatName(b.format),
+        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (shmBuf ? ' (udmabuf of the wl_shm pool)' : ''),
+        path,
+        reasons,
+      };
+      const res = cur.resource;
+      const old = liveStats.get(res);
+      liveStats.set(res, e.stat);
+      if (old) retireStat(old); // the path changed: the earlier entry goes to the history
+      else {
+        res.onDestroy(() => {
+          const st = liveStats.get(res);
+          liveStats.delete(res);
+          if (st) retireStat(st);
+        });
+      }
+      log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
     }
 
     /** A scene of more than the toplevel's plain surface. */

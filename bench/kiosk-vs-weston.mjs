@@ -25,7 +25,8 @@
 //
 //   npm run bench:kiosk [-- --cases kiosk-shm-zero-copy --runs 5]   builds, runs it in the VM (icount)
 //   node bench/kiosk-vs-weston.mjs [--frames N] [--settle S] [--runs N] [--cases LIST] [--card cardN]
-//     [--node-args '--max-semi-space-size=16 ...'] (the kiosk's node flags)       (in the guest)
+//     [--node-args '--max-semi-space-size=16 ...'] (the kiosk's node flags; default KIOSK_NODE_FLAGS,
+//     bench/compositors.mjs; --node-args= for none)                                   (in the guest)
 //     [--only weston|cage|kiosk] [--client shm|dmabuf-egl] [--no-baseline] (no --no-zero-copy run)
 //     [--camera /dev/videoN] [--camera-frames N] (the camera case's window; default --frames)
 // Exit 1 when a case failed (its line carries the error; the others still run).
@@ -35,7 +36,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CLOCK, baselineOf, loadBaselines } from './clock.mjs';
-import { cpuOf, figures, measure, runCage, runWeston, startCompositor, stop, vkmsCard } from './compositors.mjs';
+import { KIOSK_NODE_FLAGS, cpuOf, figures, measure, runCage, runWeston, startCompositor, stop, vkmsCard } from './compositors.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -53,8 +54,11 @@ const CAMERA_FRAMES = Number(values['camera-frames'] ?? FRAMES);
 for (const [k, v] of [['frames', FRAMES], ['runs', RUNS], ['camera-frames', CAMERA_FRAMES]]) {
   if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k}: a positive integer`);
 }
-/** Node/V8 flags for the kiosk's process only (NODE_OPTIONS refuses most V8 flags). */
-const NODE_ARGS = values['node-args']?.split(' ').filter(Boolean) ?? [];
+/**
+ * Node/V8 flags for the kiosk's process only (NODE_OPTIONS refuses most V8 flags): the kiosk's own
+ * (KIOSK_NODE_FLAGS) unless --node-args gives others (`--node-args=` for none).
+ */
+const NODE_ARGS = values['node-args'] !== undefined ? values['node-args'].split(' ').filter(Boolean) : KIOSK_NODE_FLAGS;
 /** The steady window of every client case. */
 const WINDOW = { settleMs: SETTLE_MS, frames: FRAMES };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CLOCK } from './clock.mjs';
-import { measure, runCage, runWeston, startCompositor, stop, vkmsCard } from './compositors.mjs';
+import { KIOSK_NODE_FLAGS, measure, runCage, runWeston, startCompositor, stop, vkmsCard } from './compositors.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -85,7 +85,7 @@ async function runKiosk(card, client, env) {
   const socket = 'bench-scene-kiosk';
   const statsFile = join(env.XDG_RUNTIME_DIR, 'kiosk-scene-stats.json');
   rmSync(statsFile, { force: true });
-  const k = await startCompositor(process.execPath, [join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile], env, socket);
+  const k = await startCompositor(process.execPath, [...KIOSK_NODE_FLAGS, join(root, 'dist/compositor-example/main.js'), '--device', `/dev/dri/${card}`, '--socket', socket, '--stats', statsFile], env, socket);
   let r;
   // A kiosk whose frames fail would keep answering the client's frame callbacks at once and the
   // window would run on for many minutes of emulation: such a case is stopped (the kiosk first,

@@ -100,6 +100,36 @@ export function emptyState(): SurfaceState {
   };
 }
 
+/** What Surface.takeFrame hands out: the damage, frame callbacks and feedback since the last frame. */
+export interface TakenFrame {
+  damage: Rect[] | undefined;
+  frames: ServerResource<'wl_callback'>[];
+  feedbacks: FeedbackSink[];
+}
+
+/** Empties an array keeping its backing store (`length = 0` drops it: the next push allocates again). */
+function clear(a: unknown[]): void {
+  while (a.length > 0) a.pop();
+}
+
+/** Empties `st` in place, as emptyState() makes it (its arrays kept). */
+function resetState(st: SurfaceState): void {
+  st.buffer = undefined;
+  st.dx = 0;
+  st.dy = 0;
+  clear(st.surfaceDamage);
+  clear(st.bufferDamage);
+  clear(st.frames);
+  clear(st.feedbacks);
+  st.transform = undefined;
+  st.scale = undefined;
+  st.opaque = undefined;
+  st.viewportSrc = undefined;
+  st.viewportDst = undefined;
+  st.stack = undefined;
+  st.positions = undefined;
+}
+
 /**
  * `later` added to `earlier` (a synchronized subsurface's cache gaining a commit): what `later`
  * sets replaces, damage and frame callbacks accumulate. A buffer committed into the cache and
@@ -203,6 +233,10 @@ export class Surface {
   /** Subsurface positions scheduled for the next commit. */
   pendingPositions = new Map<Surface, Point>();
   #pending: SurfaceState = emptyState();
+  /** a taken frame given back (releaseFrame) */
+  #spareFrame: TakenFrame | undefined;
+  /** an applied commit's state object, emptied: the next commit's pending state */
+  #spare: SurfaceState | undefined;
   /** a synchronized subsurface's commits not applied yet */
   #cache: SurfaceState | undefined = undefined;
   #listeners: Array<(s: Surface) => void> = [];
@@ -258,13 +292,35 @@ export class Surface {
     return { width: Math.floor((swap ? b.height : b.width) / this.scale), height: Math.floor((swap ? b.width : b.height) / this.scale) };
   }
 
-  /** The kiosk presented the surface: the damage starts again from nothing. */
-  takeFrame(): { damage: Rect[] | undefined; frames: ServerResource<'wl_callback'>[]; feedbacks: FeedbackSink[] } {
-    const out = { damage: this.damage, frames: this.frames, feedbacks: this.feedbacks };
-    this.damage = [];
-    this.frames = [];
-    this.feedbacks = [];
+  /**
+   * The kiosk presented the surface: the damage starts again from nothing. The caller owns what
+   * it gets (until it hands it back with releaseFrame).
+   */
+  takeFrame(): TakenFrame {
+    // the frame given back last time, emptied: its arrays become the surface's (no new arrays per frame)
+    const out = this.#spareFrame ?? { damage: undefined, frames: [], feedbacks: [] };
+    this.#spareFrame = undefined;
+    const damage = out.damage ?? [];
+    const frames = out.frames;
+    const feedbacks = out.feedbacks;
+    out.damage = this.damage;
+    out.frames = this.frames;
+    out.feedbacks = this.feedbacks;
+    this.damage = damage;
+    this.frames = frames;
+    this.feedbacks = feedbacks;
     return out;
+  }
+
+  /**
+   * A taken frame is done with (its callbacks answered, its feedback sent, nothing keeps its
+   * arrays): emptied, they serve the next takeFrame.
+   */
+  releaseFrame(f: TakenFrame): void {
+    if (f.damage) clear(f.damage);
+    clear(f.frames);
+    clear(f.feedbacks);
+    this.#spareFrame = f;
   }
 
   /**
@@ -317,8 +373,9 @@ export class Surface {
         p().dx = x;
         p().dy = y;
       },
-      damage: (r) => void p().surfaceDamage.push({ x: r.x, y: r.y, width: r.width, height: r.height }),
-      damage_buffer: (r) => void p().bufferDamage.push({ x: r.x, y: r.y, width: r.width, height: r.height }),
+      // the request's own arguments are the rectangle (x, y, width, height): no copy per request
+      damage: (r) => void p().surfaceDamage.push(r),
+      damage_buffer: (r) => void p().bufferDamage.push(r),
       frame: ({ callback }) => void p().frames.push(callback),
       // the region is copied: the wl_region may be changed or destroyed right after
       set_opaque_region: ({ region }) => void (p().opaque = region ? [...Region.of(region).rects] : null),
@@ -342,7 +399,9 @@ export class Surface {
 
   #commit(): void {
     const st = this.#pending;
-    this.#pending = emptyState();
+    // the state object of the commit before, emptied (two alternate while commits are applied at once)
+    this.#pending = this.#spare ?? emptyState();
+    this.#spare = undefined;
     // what wl_subsurface requests did to this surface's children is part of its state
     if (this.pendingStack) {
       st.stack = this.pendingStack;
@@ -358,9 +417,16 @@ export class Surface {
       return;
     }
     // a desynchronized one with a cache: the commit is added to it and applied as a whole
-    const whole = this.#cache ? mergeState(this.#cache, st) : st;
-    this.#cache = undefined;
-    this.#apply(whole);
+    if (this.#cache) {
+      const whole = mergeState(this.#cache, st);
+      this.#cache = undefined;
+      this.#apply(whole);
+      return;
+    }
+    this.#apply(st);
+    // nothing keeps the applied state (#apply copies what it takes, or swaps in an empty array): reused
+    resetState(st);
+    this.#spare = st;
   }
 
   /** Checks the viewport against the state about to be applied: false (and a protocol error) when it is invalid. */
@@ -408,26 +474,42 @@ export class Surface {
     // Damage into buffer pixels: surface damage is converted exactly only for the identity
     // transform, scale 1 and no viewport (what nearly every client sends); otherwise it counts
     // as everything.
+    // (loops, not spreads: this runs for every commit)
     if (this.damage !== undefined) {
       const identity = this.transform === 0 && this.scale === 1 && !src && !dst;
-      const surf = st.surfaceDamage.map((r) => (identity ? r : EVERYTHING));
-      this.damage.push(...surf, ...st.bufferDamage);
-      if (this.damage.length > MAX_PENDING_DAMAGE) this.damage = mergeDamage(this.damage, EVERYTHING.width, EVERYTHING.height);
+      const damage = this.damage;
+      for (let i = 0; i < st.surfaceDamage.length; i++) damage.push(identity ? st.surfaceDamage[i]! : EVERYTHING);
+      for (let i = 0; i < st.bufferDamage.length; i++) damage.push(st.bufferDamage[i]!);
+      if (damage.length > MAX_PENDING_DAMAGE) this.damage = mergeDamage(damage, EVERYTHING.width, EVERYTHING.height);
       if (geometryChanged) this.damage = undefined;
     }
-    this.frames.push(...st.frames);
+    if (this.frames.length === 0) {
+      // the common case (the last frame took them): the commit's array itself, the empty one in its place
+      const empty = this.frames;
+      this.frames = st.frames;
+      st.frames = empty;
+    } else for (let i = 0; i < st.frames.length; i++) this.frames.push(st.frames[i]!);
     // Feedback of a commit replaced before it was shown is discarded.
-    for (const fb of this.feedbacks.splice(0)) fb.discarded();
+    const replaced = this.feedbacks;
     this.feedbacks = st.feedbacks;
+    st.feedbacks = replaced;
+    for (let i = 0; i < replaced.length; i++) replaced[i]!.discarded();
+    clear(replaced);
     // the subsurface order and positions scheduled on this parent
     if (st.stack) this.stack = st.stack.filter((c) => c === this || c.sub?.parent === this);
     if (st.positions) {
       for (const [c, pos] of st.positions) if (c.sub?.parent === this) c.sub.position = pos;
     }
     this.role?.commit(this);
-    for (const fn of this.#listeners) fn(this);
+    // (indexed loops: this runs for every commit)
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(this);
     // synchronized children: their cached state is applied right after their parent's
-    for (const c of this.stack) if (c !== this && c.sub?.parent === this) c.applyCache();
+    const stack = this.stack;
+    for (let i = 0; i < stack.length; i++) {
+      const c = stack[i]!;
+      if (c !== this && c.sub?.parent === this) c.applyCache();
+    }
   }
 
   /** Takes a subsurface out of this parent's stacks at once (its wl_subsurface or wl_surface is gone). */
@@ -481,6 +563,19 @@ export class Region {
 }
 
 /** Clips damage to a buffer's size; undefined stays undefined (everything). */
+/**
+ * clipDamage of damage the caller owns (a surface's taken frame): the array itself when every
+ * rectangle is inside already (a client damaging what it drew), no copy per frame.
+ */
+export function clipOwnDamage(damage: Rect[] | undefined, width: number, height: number): Rect[] | undefined {
+  if (damage === undefined) return undefined;
+  for (let i = 0; i < damage.length; i++) {
+    const r = damage[i]!;
+    if (!(r.x >= 0 && r.y >= 0 && r.width > 0 && r.height > 0 && r.x + r.width <= width && r.y + r.height <= height)) return clipDamage(damage, width, height);
+  }
+  return damage;
+}
+
 export function clipDamage(damage: readonly Rect[] | undefined, width: number, height: number): Rect[] | undefined {
   if (damage === undefined) return undefined;
   const out: Rect[] = [];

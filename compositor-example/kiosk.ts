@@ -51,7 +51,7 @@ import { describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from '
 import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
 import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
-import { clipDamage, installCompositor, type Surface } from './compositor.js';
+import { clipOwnDamage, installCompositor, type Surface } from './compositor.js';
 import { KioskCursor } from './cursor.js';
 import { DataDeviceManager } from './data-device.js';
 import { FocusPolicy } from './focus.js';
@@ -65,7 +65,7 @@ import { buildScene, type BuiltScene } from './scene.js';
 import { Seat } from './seat.js';
 import { followSession, openDeviceAccess, type DeviceAccess, type SessionMode } from './session.js';
 import { Shell } from './shell.js';
-import { installSinglePixelBuffer } from './single-pixel.js';
+import { SinglePixelBuffer, installSinglePixelBuffer } from './single-pixel.js';
 import { FrameSlowdown } from './slower.js';
 import { installSubcompositor } from './subsurface.js';
 import { installViewporter } from './viewporter.js';
@@ -438,24 +438,44 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     function schedule(): void {
       dirty = true;
-      if (!running && !closed && !captureGate && !paused) {
-        running = loop().finally(() => {
-          running = null;
-        });
-      }
+      if (!looping && !closed && !captureGate && !paused) nextFrame();
     }
 
-    async function loop(): Promise<void> {
+    /** nextFrame runs, or a frame it started is in flight (a schedule() meanwhile only marks dirty) */
+    let looping = false;
+
+    /**
+     * Runs frames while one is wanted (dirty) and allowed; a frame that waits for its flip
+     * continues the loop from its promise. `running` is that promise while a frame is in flight
+     * (what close, the capture and the session's pause wait for after closing their gate). A
+     * plain function and two callbacks made once: no async function, await or promise chain of
+     * its own per frame.
+     */
+    function nextFrame(): void {
+      looping = true;
+      running = null;
       while (dirty && !closed && !captureGate && !paused) {
         dirty = false;
         slow?.frame();
+        let f: Promise<void> | undefined;
         try {
-          await frame();
+          f = frame();
         } catch (err) {
           frameFailed(err);
+          continue;
+        }
+        if (f) {
+          running = f.then(afterFrame, afterFailedFrame);
+          return;
         }
       }
+      looping = false;
     }
+    const afterFrame = (): void => nextFrame();
+    const afterFailedFrame = (err: unknown): void => {
+      frameFailed(err);
+      nextFrame();
+    };
 
     /**
      * A frame that threw. With a session, a commit refused with EACCES means DRM master is gone:
@@ -487,16 +507,24 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       c.shutDown();
     }
 
-    async function frame(): Promise<void> {
+    /**
+     * One frame: decides what to show and hands it to the async function that shows it (a plain
+     * function: an async one allocates its whole frame state on every call, whatever it does).
+     * Returns undefined when there is nothing to show.
+     */
+    function frame(): Promise<void> | undefined {
       retireCamera();
       const top = shell.top;
       const s = top?.surface;
       // the shown toplevel's tree: several surfaces (or one that needs more than a plain
       // placement: a viewport, a single-pixel buffer) go through presentScene
-      backend?.repick(); // what is shown may have changed under the cursor
-      const cur0 = pointerCursor();
-      const built = top ? buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: (x) => currentOf.get(x), cursor: cur0.client }) : undefined;
-      if (s && built && (needsScene(built, s) || cur0.show)) return showScene(built, cur0.client || seat.cursor ? undefined : cursor.sceneSurface());
+      if (seat.hasPointer) backend?.repick(); // what is shown may have changed under the cursor
+      // a lone plain surface and no pointer shown: the single-surface path, without building a scene
+      if (top && s && (pointerShown() || !plainSurface(top))) {
+        const cur0 = pointerCursor();
+        const built = buildScene(top, { outputTransform: transform, mode: modeSize, bufferOf: sceneBufferOf, cursor: cur0.client });
+        if (needsScene(built, s) || cur0.show) return showScene(built, cur0.client || seat.cursor ? undefined : cursor.sceneSurface());
+      }
       if (sceneShown.size > 0) {
         // back from a scene: the single-surface path's copy has not followed the screen meanwhile
         sceneShown = new Set();
@@ -505,18 +533,28 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const cur = s ? currentOf.get(s) : undefined;
       if (!s || !cur) {
         if (camera?.latest) return showCamera(camera);
-        if (showing === null || (showing === 'camera' && !camera?.failure)) return;
-        const r = await presenter.clear(); // black (also when the camera on screen failed)
-        showing = null;
-        rotatedPlane = false;
-        take(r);
-        if (r.presentation) pacer.flipped(r.presentation);
-        retireCamera();
-        emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
-        return;
+        if (showing === null || (showing === 'camera' && !camera?.failure)) return undefined;
+        return showBlack();
       }
+      return showSurface(s, cur);
+    }
+
+    /** Black (nothing to show; also when the camera on screen failed). */
+    async function showBlack(): Promise<void> {
+      const r = await presenter.clear();
+      showing = null;
+      rotatedPlane = false;
+      take(r);
+      if (r.presentation) pacer.flipped(r.presentation);
+      retireCamera();
+      emit({ path: 'black', source: 'none', bytesCopied: 0, flags: r.presentation?.flags ?? 0, sequence: r.presentation?.sequence ?? 0, timestampNs: r.presentation?.timestampNs ?? 0n });
+    }
+
+    /** The single-surface path: the shown toplevel's one plain surface and its current buffer. */
+    async function showSurface(s: Surface, cur: BufferLifetime): Promise<void> {
       if (showing !== s) s.damageAll();
-      const { damage, frames, feedbacks } = s.takeFrame();
+      const taken = s.takeFrame();
+      const { damage, frames, feedbacks } = taken;
       const b = cur.scanoutBuffer(); // a udmabuf of a wl_shm pool, its copy source, or a linux-dmabuf import
       const e = notesOf(b);
       let placed = e.placed;
@@ -527,7 +565,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       // the presenter locks the buffer while it reads it: no bookkeeping of the kiosk's
       let r: PresentResult;
       try {
-        r = await presenter.present({ buffer: b, damage: clipDamage(damage, b.width, b.height), placement });
+        r = await presenter.present({ buffer: b, damage: clipOwnDamage(damage, b.width, b.height), placement });
       } catch (err) {
         for (const fb of feedbacks) fb.discarded();
         sendDone(frames);
@@ -553,7 +591,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (r.path === 'direct') counts.direct++;
       else counts.copied++;
       counts.bytesCopied += r.bytesCopied;
-      const nowMs = Number(p.timestampNs / 1_000_000n);
+      // the flip's time in ms from its seconds and microseconds (the same instant as timestampNs, no BigInt division)
+      const nowMs = p.tvSec * 1000 + Math.floor(p.tvUsec / 1000);
       // (a buffer that ended meanwhile, replaced and destroyed during the flip, is never checked again)
       if (primaryPlane !== undefined && cur instanceof LinuxDmabufBuffer && !cur.freed && !s.destroyed) {
         const plane = r.path === 'direct' && r.plane !== undefined ? r.plane : primaryPlane;
@@ -564,42 +603,60 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         dmabuf.reportScanout(s.resource, c.verdict, nowMs);
       }
       const path = r.path === 'direct' ? 'direct' : 'copy';
-      if (!e.stat || e.stat.path !== path) {
-        // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
-        const reasons = [...new Set(presenter.explain(b, placement))];
-        const shmBuf = cur instanceof ShmBuffer ? cur : undefined;
-        const zc = shmBuf?.zeroCopy;
-        if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
-        const first = !e.stat;
-        e.stat = {
-          name: b.name ?? '',
-          client: cur.resource.client.pid,
-          kind: shmBuf ? 'shm' : 'dmabuf',
-          ...(shmBuf ? { udmabuf: shmBuf.zeroCopy.ok } : {}),
-          width: b.width,
-          height: b.height,
-          format: formatName(b.format),
-          modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (shmBuf ? ' (udmabuf of the wl_shm pool)' : ''),
-          path,
-          reasons,
-        };
-        const res = cur.resource;
-        const old = liveStats.get(res);
-        liveStats.set(res, e.stat);
-        if (old) retireStat(old); // the path changed: the earlier entry goes to the history
-        else {
-          res.onDestroy(() => {
-            const st = liveStats.get(res);
-            liveStats.delete(res);
-            if (st) retireStat(st);
-          });
-        }
-        log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
+      if (!e.stat || e.stat.path !== path) noteBuffer(cur, b, e, placement, r);
+      if (feedbacks.length > 0) {
+        const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
+        for (const fb of feedbacks) fb.presented(info);
       }
-      const info = { tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags };
-      for (const fb of feedbacks) fb.presented(info);
       sendDone(frames, nowMs);
+      s.releaseFrame(taken); // answered: its arrays serve the next frame
       if (frameListeners.length > 0) emit({ path, source: 'client', buffer: describeBuffer(b), bytesCopied: r.bytesCopied, flags: p.flags, sequence: p.sequence, timestampNs: p.timestampNs });
+    }
+
+    const sceneBufferOf = (x: Surface): BufferLifetime | undefined => currentOf.get(x);
+
+    /**
+     * The toplevel is one plain surface (buildScene would give it alone, needsScene false): no
+     * subsurfaces, no popups, no viewport, no single-pixel buffer. Checked without allocating.
+     */
+    function plainSurface(t: Toplevel): boolean {
+      const s = t.surface;
+      return s.stack.length === 1 && t.children.length === 0 && s.viewportSrc === null && s.viewportDst === null && !(s.buffer && SinglePixelBuffer.of(s.buffer));
+    }
+
+    /** A buffer shown for the first time, or on another path than before: its stats and a log line. */
+    function noteBuffer(cur: BufferLifetime, b: ScanoutBuffer, e: BufferNotes, placement: SurfacePlacement, r: PresentResult): void {
+      const path = r.path === 'direct' ? 'direct' : 'copy';
+      // one line per distinct reason (a refusal each plane repeats, e.g. NOT_DMABUF, once)
+      const reasons = [...new Set(presenter.explain(b, placement))];
+      const shmBuf = cur instanceof ShmBuffer ? cur : undefined;
+      const zc = shmBuf?.zeroCopy;
+      if (zc && !zc.ok) reasons.unshift(`no zero copy: ${zc.reason}`);
+      const first = !e.stat;
+      e.stat = {
+        name: b.name ?? '',
+        client: cur.resource.client.pid,
+        kind: shmBuf ? 'shm' : 'dmabuf',
+        ...(shmBuf ? { udmabuf: shmBuf.zeroCopy.ok } : {}),
+        width: b.width,
+        height: b.height,
+        format: formatName(b.format),
+        modifier: b.kind === 'shm' ? 'none (wl_shm)' : modifierName(b.modifier) + (shmBuf ? ' (udmabuf of the wl_shm pool)' : ''),
+        path,
+        reasons,
+      };
+      const res = cur.resource;
+      const old = liveStats.get(res);
+      liveStats.set(res, e.stat);
+      if (old) retireStat(old); // the path changed: the earlier entry goes to the history
+      else {
+        res.onDestroy(() => {
+          const st = liveStats.get(res);
+          liveStats.delete(res);
+          if (st) retireStat(st);
+        });
+      }
+      log(`${describeBuffer(b)}: ${path}${r.path === 'direct' ? ` on plane ${r.plane}` : ''}${first ? '' : ' (changed)'}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
     }
 
     /** A scene of more than the toplevel's plain surface. */
@@ -744,6 +801,10 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
      * client with the pointer focus set one; `show`: the seat has a pointer, so the cursor is
      * shown even over a single plain surface (a scene frame).
      */
+    /** pointerCursor().show, without allocating */
+    function pointerShown(): boolean {
+      return backend !== undefined && seat.hasPointer && (!opts.hideCursor || !!seat.cursor?.surface);
+    }
     function pointerCursor(): { client: { surface: Surface; x: number; y: number } | undefined; show: boolean } {
       const c = seat.cursor;
       const p = backend?.position;

@@ -14,7 +14,8 @@ import type { FeedbackSink, PresentedInfo, Surface } from './compositor.js';
 
 /** Sends `done` (with `ms`, the time in milliseconds) to each callback and destroys it. */
 export function sendDone(frames: readonly ServerResource<'wl_callback'>[], ms = Number(process.hrtime.bigint() / 1_000_000n)): void {
-  for (const cb of frames) {
+  for (let i = 0; i < frames.length; i++) {
+    const cb = frames[i]!;
     if (cb.destroyed) continue;
     cb.send('done', { callback_data: ms >>> 0 });
     cb.destroy();
@@ -43,7 +44,7 @@ export class VblankPacer<S> {
   readonly #now: () => bigint;
   #waiting: Array<{ readonly surface: S; readonly frames: readonly ServerResource<'wl_callback'>[]; feedbacks: readonly FeedbackSink[] }> = [];
   /** the last real flip */
-  #last: { timestampNs: bigint; sequence: number; flags: number } | undefined;
+  #last: { readonly timestampNs: bigint; readonly sequence: number; readonly flags: number } | undefined;
   /** the last vblank the waiting were answered at (a flip's or a predicted one) */
   #lastAnsweredNs = 0n;
   #timer: NodeJS.Timeout | null = null;
@@ -73,6 +74,7 @@ export class VblankPacer<S> {
 
   /** A newer commit of `surface` goes to the screen: the feedback of its waiting commits is discarded (superseded). */
   supersede(surface: S): void {
+    if (this.#waiting.length === 0) return; // the steady state
     for (const w of this.#waiting) {
       if (w.surface !== surface || w.feedbacks.length === 0) continue;
       for (const fb of w.feedbacks) fb.discarded();
@@ -82,7 +84,12 @@ export class VblankPacer<S> {
 
   /** A page flip completed: what waits is answered with it. */
   flipped(p: Presentation): void {
-    this.#last = { timestampNs: p.timestampNs, sequence: p.sequence, flags: p.flags };
+    this.#last = p; // (a Presentation is not changed after it is made)
+    if (this.#waiting.length === 0 && !this.#timer) {
+      // nothing waits (the steady state of a client that commits every frame): no answer to build
+      if (p.timestampNs > this.#lastAnsweredNs) this.#lastAnsweredNs = p.timestampNs;
+      return;
+    }
     this.#answer({ tvSec: p.tvSec, tvNsec: p.tvUsec * 1000, refreshNs: p.refreshNs, sequence: p.sequence, flags: p.flags }, p.timestampNs);
   }
 

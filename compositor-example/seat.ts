@@ -177,6 +177,11 @@ export class Seat implements SeatInput {
     return { ...this.#caps };
   }
 
+  /** capabilities.pointer without a copy (asked every frame) */
+  get hasPointer(): boolean {
+    return this.#caps.pointer;
+  }
+
   /** The surface with the keyboard focus, if any. */
   get focused(): ServerResource<'wl_surface'> | null {
     return this.#focus;

@@ -76,20 +76,26 @@ export interface FlipResult extends CommitResult {
   flip: Promise<PageFlipEvent[]>;
 }
 
-interface Entry {
-  obj: number;
-  prop: number;
-  value: bigint;
-  fence: boolean;
-}
-
 export class AtomicRequest {
   readonly device: Device;
-  readonly #entries: Entry[] = [];
+  // The entries as parallel arrays, filled up to #n: no object per property, and a request that
+  // is reset() and filled again (an output's commit every frame) writes the same slots in place.
+  readonly #objs: number[] = [];
+  readonly #props: number[] = [];
+  readonly #values: bigint[] = [];
+  readonly #fence: boolean[] = [];
+  #n = 0;
   #fenceCount = 0;
 
   constructor(device: Device) {
     this.device = device;
+  }
+
+  /** Empties the request for reuse (its arrays are kept). */
+  reset(): this {
+    this.#n = 0;
+    this.#fenceCount = 0;
+    return this;
   }
 
   #propId(obj: number, name: string): number {
@@ -104,11 +110,17 @@ export class AtomicRequest {
   #put(obj: number, name: string, value: bigint, fence: boolean): void {
     const prop = this.#propId(obj, name);
     // a request holds a few dozen entries at most: a scan, no string key per set (per frame)
-    const entries = this.#entries;
+    const objs = this.#objs;
+    const props = this.#props;
+    const n = this.#n;
     let i = 0;
-    while (i < entries.length && (entries[i]!.obj !== obj || entries[i]!.prop !== prop)) i++;
-    if (i < entries.length && entries[i]!.fence) this.#fenceCount--;
-    entries[i] = { obj, prop, value, fence };
+    while (i < n && (objs[i] !== obj || props[i] !== prop)) i++;
+    if (i < n && this.#fence[i]) this.#fenceCount--;
+    if (i === n) this.#n++;
+    objs[i] = obj;
+    props[i] = prop;
+    this.#values[i] = value;
+    this.#fence[i] = fence;
     if (fence) this.#fenceCount++;
   }
 
@@ -132,7 +144,7 @@ export class AtomicRequest {
   }
 
   get size(): number {
-    return this.#entries.length;
+    return this.#n;
   }
 
   /**
@@ -140,20 +152,21 @@ export class AtomicRequest {
    * place): object id, property id, value, and whether it is an out-fence slot. For logs and tests.
    */
   entries(): Array<{ readonly obj: number; readonly prop: number; readonly value: bigint; readonly fence: boolean }> {
-    return this.#entries.map((e) => ({ ...e }));
+    const out = [];
+    for (let i = 0; i < this.#n; i++) out.push({ obj: this.#objs[i]!, prop: this.#props[i]!, value: this.#values[i]!, fence: this.#fence[i]! });
+    return out;
   }
 
   #run(flags: number, userData?: bigint): number[] {
-    const n = this.#entries.length;
+    const n = this.#n;
     const { objs, props, values } = scratchOf(n);
     // the fence slots' array only when there are fence pointers (not on a steady-state flip)
     const slots: number[] | undefined = this.#fenceCount > 0 ? [] : undefined;
     for (let i = 0; i < n; i++) {
-      const e = this.#entries[i]!;
-      objs[i] = e.obj;
-      props[i] = e.prop;
-      values[i] = e.value;
-      if (e.fence) slots!.push(i);
+      objs[i] = this.#objs[i]!;
+      props[i] = this.#props[i]!;
+      values[i] = this.#values[i]!;
+      if (this.#fence[i]) slots!.push(i);
     }
     return native.drmAtomicCommit(this.device.fd, objs, props, values, slots, flags, userData);
   }
@@ -168,7 +181,14 @@ export class AtomicRequest {
     if (this.#fenceCount > 0) {
       // fence pointers are filled only by real commits; test the rest
       const copy = new AtomicRequest(this.device);
-      for (const e of this.#entries) if (!e.fence) copy.#entries.push(e);
+      for (let i = 0; i < this.#n; i++) {
+        if (this.#fence[i]) continue;
+        const j = copy.#n++;
+        copy.#objs[j] = this.#objs[i]!;
+        copy.#props[j] = this.#props[i]!;
+        copy.#values[j] = this.#values[i]!;
+        copy.#fence[j] = false;
+      }
       copy.test(opts);
       return;
     }
@@ -219,18 +239,20 @@ export class AtomicRequest {
   #affectedCrtcs(): number {
     const crtcIds = new Set(this.device.resourceIds().crtcs);
     const affected = new Set<number>();
-    for (const e of this.#entries) {
-      if (crtcIds.has(e.obj)) affected.add(e.obj);
-      const name = this.device.propertyInfo(e.prop).name;
-      if (name === 'CRTC_ID' && e.value !== 0n) affected.add(Number(e.value));
+    for (let i = 0; i < this.#n; i++) {
+      const obj = this.#objs[i]!;
+      if (crtcIds.has(obj)) affected.add(obj);
+      const name = this.device.propertyInfo(this.#props[i]!).name;
+      if (name === 'CRTC_ID' && this.#values[i] !== 0n) affected.add(Number(this.#values[i]));
     }
     const planeIds = new Set(this.device.resourceIds().planes);
     const seen = new Set<number>();
-    for (const e of this.#entries) {
-      if (crtcIds.has(e.obj) || seen.has(e.obj)) continue;
-      seen.add(e.obj);
-      if (planeIds.has(e.obj)) {
-        const cur = native.drmGetPlane(this.device.fd, e.obj).crtcId;
+    for (let i = 0; i < this.#n; i++) {
+      const obj = this.#objs[i]!;
+      if (crtcIds.has(obj) || seen.has(obj)) continue;
+      seen.add(obj);
+      if (planeIds.has(obj)) {
+        const cur = native.drmGetPlane(this.device.fd, obj).crtcId;
         if (cur !== 0) affected.add(cur);
       }
     }

@@ -29,10 +29,40 @@ export interface PageFlipEvent {
 
 interface Pending {
   expected: number;
-  events: PageFlipEvent[];
+  /** the events so far (made with the first: `[e]` is one slot, a push onto `[]` seventeen) */
+  events: PageFlipEvent[] | undefined;
   done: Promise<PageFlipEvent[]>;
   resolve(events: PageFlipEvent[]): void;
   reject(err: Error): void;
+}
+
+/** A flip expected (the dispatcher's record) and the token expect() returns. */
+class PendingFlip implements Pending {
+  readonly expected: number;
+  events: PageFlipEvent[] | undefined;
+  readonly done: Promise<PageFlipEvent[]>;
+  resolve!: (events: PageFlipEvent[]) => void;
+  reject!: (err: Error) => void;
+  readonly key: number;
+  readonly #cancel: (key: number) => void;
+
+  constructor(key: number, expected: number, cancel: (key: number) => void) {
+    this.key = key;
+    this.expected = expected;
+    this.#cancel = cancel;
+    this.done = new Promise<PageFlipEvent[]>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+  }
+
+  get userData(): bigint {
+    return BigInt(this.key);
+  }
+
+  cancel(): void {
+    this.#cancel(this.key);
+  }
 }
 
 /**
@@ -60,7 +90,11 @@ export class DrmEventDispatcher {
   readonly #fd: number;
   readonly #what: string;
   /** keyed by the user_data token as a number (tokens count up from 1: far below 2^53) */
-  readonly #pending = new Map<number, Pending>();
+  /**
+   * Flips waiting for their event, oldest first: an array searched by key, not a Map (one or two
+   * at a time; a Map shrinking back to empty reallocates its table on every flip).
+   */
+  #pending: PendingFlip[] = [];
   readonly #listeners = new Set<(e: PageFlipEvent) => void>();
   readonly #errorListeners = new Set<(err: unknown) => void>();
   #watch: RawFdWatch | undefined;
@@ -77,7 +111,7 @@ export class DrmEventDispatcher {
 
   /** Flips waiting for their event. */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending.length;
   }
 
   /**
@@ -88,22 +122,33 @@ export class DrmEventDispatcher {
     if (this.#closed) throw new ClosedError(this.#what);
     this.#ensureWatch(); // first: a failure here must leave nothing pending
     const key = this.#nextUserData++;
-    let resolve!: (events: PageFlipEvent[]) => void;
-    let reject!: (err: Error) => void;
-    const done = new Promise<PageFlipEvent[]>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    this.#pending.set(key, { expected: Math.max(1, crtcCount), events: [], done, resolve, reject });
+    // one object is the pending flip and the caller's token (no token object and cancel closure per flip)
+    const p = new PendingFlip(key, Math.max(1, crtcCount), this.#cancel);
+    this.#pending.push(p);
     this.#updateRef();
-    return {
-      userData: BigInt(key),
-      done,
-      cancel: () => {
-        // the commit failed: no event will come
-        if (this.#pending.delete(key)) this.#updateRef();
-      },
-    };
+    return p;
+  }
+
+  /** A token's cancel(): the commit failed, no event will come. */
+  readonly #cancel = (key: number): void => {
+    if (this.#take(key)) this.#updateRef();
+  };
+
+  #find(key: number): PendingFlip | undefined {
+    const pending = this.#pending;
+    for (let i = 0; i < pending.length; i++) if (pending[i]!.key === key) return pending[i];
+    return undefined;
+  }
+
+  /** Removes the flip `key` (in place: pop, no splice array); whether it was pending. */
+  #take(key: number): boolean {
+    const pending = this.#pending;
+    let i = 0;
+    while (i < pending.length && pending[i]!.key !== key) i++;
+    if (i === pending.length) return false;
+    for (; i < pending.length - 1; i++) pending[i] = pending[i + 1]!;
+    pending.pop();
+    return true;
   }
 
   /** Called for every page-flip event (including ones primebuf did not request). */
@@ -133,7 +178,7 @@ export class DrmEventDispatcher {
 
   #updateRef(): void {
     if (!this.#watch) return;
-    const want = this.#pending.size > 0;
+    const want = this.#pending.length > 0;
     if (want === this.#refed) return;
     this.#refed = want;
     if (want) this.#watch.ref();
@@ -154,7 +199,8 @@ export class DrmEventDispatcher {
       return [];
     }
     let thrown: unknown[] | undefined; // made only when a listener throws (not per flip)
-    for (const raw of events) {
+    for (let i = 0; i < events.length; i++) {
+      const raw = events[i]!;
       if (raw.type !== DRM_EVENT_FLIP_COMPLETE && raw.type !== DRM_EVENT_VBLANK) continue;
       const e: PageFlipEvent = {
         crtcId: raw.crtcId ?? 0,
@@ -164,7 +210,7 @@ export class DrmEventDispatcher {
         timestampNs: nsOf(raw.tvSec ?? 0, raw.tvUsec ?? 0),
         userData: raw.userData ?? 0n,
       };
-      for (const l of this.#listeners) {
+      if (this.#listeners.size > 0) for (const l of this.#listeners) {
         try {
           l(e);
         } catch (err) {
@@ -172,11 +218,12 @@ export class DrmEventDispatcher {
         }
       }
       const key = Number(e.userData);
-      const p = this.#pending.get(key);
+      const p = this.#find(key);
       if (!p) continue;
-      p.events.push(e);
+      if (p.events) p.events.push(e);
+      else p.events = [e];
       if (p.events.length >= p.expected) {
-        this.#pending.delete(key);
+        this.#take(key);
         p.resolve(p.events);
       }
     }
@@ -209,8 +256,8 @@ export class DrmEventDispatcher {
 
   #failAll(err: Error): void {
     this.#error = err;
-    const all = [...this.#pending.values()];
-    this.#pending.clear();
+    const all = this.#pending;
+    this.#pending = [];
     this.#updateRef();
     for (const p of all) rejectPending(p, err);
   }
@@ -221,8 +268,8 @@ export class DrmEventDispatcher {
     this.#closed = true;
     this.#watch?.stop();
     this.#watch = undefined;
-    const all = [...this.#pending.values()];
-    this.#pending.clear();
+    const all = this.#pending;
+    this.#pending = [];
     for (const p of all) rejectPending(p, new ClosedError(this.#what));
   }
 

@@ -30,6 +30,7 @@ const NONE: readonly number[] = [];
 export function exportWriteFence(fds: readonly number[], what = 'client buffer'): SyncFile | undefined {
   if (exportUnsupported) return undefined;
   const pending = fds.length === 1 ? (native.dmabufWritesDone(fds[0]!) ? NONE : fds) : [...new Set(fds)].filter((fd) => !native.dmabufWritesDone(fd));
+  if (pending.length === 0) return undefined; // the steady state: no iterator either
   let merged: SyncFile | undefined;
   for (const fd of pending) {
     let one: SyncFile;

@@ -69,22 +69,25 @@ function fixed16(v: number): bigint {
   return BigInt(Math.round(v * 65536));
 }
 
-/** A placement's plane rectangles as property values, made once per placement. */
-const rectValues = new WeakMap<ResolvedPlacement, Record<string, bigint>>();
+/** The plane rectangle properties, in the order of rectsOf's values. */
+const RECT_PROPS = ['SRC_X', 'SRC_Y', 'SRC_W', 'SRC_H', 'CRTC_X', 'CRTC_Y', 'CRTC_W', 'CRTC_H'] as const;
 
-function rectsOf(p: ResolvedPlacement): Record<string, bigint> {
+/** A placement's plane rectangles as property values (RECT_PROPS' order), made once per placement. */
+const rectValues = new WeakMap<ResolvedPlacement, readonly bigint[]>();
+
+function rectsOf(p: ResolvedPlacement): readonly bigint[] {
   let v = rectValues.get(p);
   if (!v) {
-    v = {
-      SRC_X: fixed16(p.src.x),
-      SRC_Y: fixed16(p.src.y),
-      SRC_W: fixed16(p.src.width),
-      SRC_H: fixed16(p.src.height),
-      CRTC_X: BigInt.asUintN(64, BigInt(p.dst.x)),
-      CRTC_Y: BigInt.asUintN(64, BigInt(p.dst.y)),
-      CRTC_W: BigInt(p.dst.width),
-      CRTC_H: BigInt(p.dst.height),
-    };
+    v = [
+      fixed16(p.src.x),
+      fixed16(p.src.y),
+      fixed16(p.src.width),
+      fixed16(p.src.height),
+      BigInt.asUintN(64, BigInt(p.dst.x)),
+      BigInt.asUintN(64, BigInt(p.dst.y)),
+      BigInt(p.dst.width),
+      BigInt(p.dst.height),
+    ];
     rectValues.set(p, v);
   }
   return v;
@@ -111,11 +114,16 @@ export class OutputState {
   #blob: PropertyBlob | undefined;
   #modesetDone = false;
   /** Planes the last commit put something on, and the planes themselves (rotation on turn-off). */
-  readonly #inUse = new Map<number, OutputPlane>();
+  readonly #inUse: OutputPlane[] = [];
   #current: readonly PlaneContent[] | undefined;
-  readonly #extras = new Set<OutputExtra>();
+  // an array, not a Set: walked in every request without an iterator (a few entries at most)
+  #extras: OutputExtra[] = [];
   #closed = false;
-  /** Sees every request before it goes to the kernel (a test hook). */
+  /** direct()'s last state per framebuffer (PlaneContent arrays are never changed once made) */
+  readonly #directOf = new WeakMap<object, { plane: OutputPlane; placement: ResolvedPlacement; bgFb: object | undefined; next: readonly PlaneContent[] }>();
+  /** The request commit() fills (reset each time). */
+  #commitReq: AtomicRequest | undefined;
+  /** Sees every request before it goes to the kernel (a test hook; the request is reused after it returns). */
   observer: AtomicObserver | undefined;
 
   constructor(device: Device, opts: OutputStateOptions) {
@@ -148,23 +156,31 @@ export class OutputState {
 
   /** The plane ids the last commit put something on. */
   planesInUse(): number[] {
-    return [...this.#inUse.keys()];
+    return this.#inUse.map((p) => p.id);
   }
 
   /** Adds state that rides along in every request from now on; returns the function that removes it. */
   addExtra(extra: OutputExtra): () => void {
-    this.#extras.add(extra);
-    return () => this.#extras.delete(extra);
+    if (!this.#extras.includes(extra)) this.#extras.push(extra);
+    return () => {
+      this.#extras = this.#extras.filter((x) => x !== extra);
+    };
   }
 
   /**
    * The next state of a direct frame: `fb` on `plane` at `placement`, above the background when
    * the plane is not the one the background goes on.
    */
-  direct(plane: OutputPlane, fb: { readonly id: number }, placement: ResolvedPlacement): PlaneContent[] {
-    const it = { plane, fb, placement };
+  direct(plane: OutputPlane, fb: { readonly id: number }, placement: ResolvedPlacement): readonly PlaneContent[] {
     const bg = this.#background;
-    return bg && bg.plane.id !== plane.id ? [{ plane: bg.plane, fb: bg.fb(), placement: this.fullMode }, it] : [it];
+    const bgFb = bg && bg.plane.id !== plane.id ? bg.fb() : undefined;
+    // the same framebuffer at the same place as before (a client's few buffers, frame after frame): the same state
+    const last = this.#directOf.get(fb);
+    if (last && last.plane === plane && last.placement === placement && last.bgFb === bgFb) return last.next;
+    const it = { plane, fb, placement };
+    const next = bg && bgFb ? [{ plane: bg.plane, fb: bgFb, placement: this.fullMode }, it] : [it];
+    this.#directOf.set(fb, { plane, placement, bgFb, next });
+    return next;
   }
 
   /**
@@ -179,11 +195,18 @@ export class OutputState {
     }
     for (let i = 0; i < next.length; i++) {
       const { plane, fb, placement } = next[i]!;
-      req.set(plane.id, 'FB_ID', fb).set(plane.id, 'CRTC_ID', crtc).setAll(plane.id, rectsOf(placement));
+      req.set(plane.id, 'FB_ID', fb).set(plane.id, 'CRTC_ID', crtc);
+      const rects = rectsOf(placement);
+      for (let j = 0; j < RECT_PROPS.length; j++) req.set(plane.id, RECT_PROPS[j]!, rects[j]!);
       if (plane.hasRotationProperty) req.set(plane.id, 'rotation', placement.rotation);
     }
-    for (const id of this.#inUse.keys()) if (!has(next, id)) req.set(id, 'FB_ID', 0).set(id, 'CRTC_ID', 0);
-    for (const x of this.#extras) x.apply(req, testOnly);
+    const inUse = this.#inUse;
+    for (let i = 0; i < inUse.length; i++) {
+      const id = inUse[i]!.id;
+      if (!has(next, id)) req.set(id, 'FB_ID', 0).set(id, 'CRTC_ID', 0);
+    }
+    const extras = this.#extras;
+    for (let i = 0; i < extras.length; i++) extras[i]!.apply(req, testOnly);
     return req;
   }
 
@@ -201,15 +224,23 @@ export class OutputState {
    * records it as the current state. Throws the kernel's SystemError (nothing is recorded then).
    */
   commit(next: readonly PlaneContent[], inFence?: InFence | readonly InFence[]): FlipResult {
-    const req = this.apply(this.device.atomic(), next);
-    if (inFence) for (const f of Array.isArray(inFence) ? (inFence as readonly InFence[]) : [inFence as InFence]) req.set(f.planeId, 'IN_FENCE_FD', f.fd);
+    // one request, emptied and filled again for every commit (it is done with once commit() returns)
+    this.#commitReq ??= this.device.atomic();
+    const req = this.apply(this.#commitReq.reset(), next);
+    if (inFence) {
+      if (Array.isArray(inFence)) for (const f of inFence as readonly InFence[]) req.set(f.planeId, 'IN_FENCE_FD', f.fd);
+      else req.set((inFence as InFence).planeId, 'IN_FENCE_FD', (inFence as InFence).fd);
+    }
     const allowModeset = !this.#modesetDone;
     this.observer?.('commit', req, allowModeset);
-    const r = req.commit({ allowModeset, crtcCount: 1 });
-    for (const x of this.#extras) x.committed?.();
+    const r = req.commit(allowModeset ? COMMIT_MODESET : COMMIT_FLIP);
+    const extras = this.#extras;
+    for (let i = 0; i < extras.length; i++) extras[i]!.committed?.();
     this.#modesetDone = true;
-    this.#inUse.clear();
-    for (let i = 0; i < next.length; i++) this.#inUse.set(next[i]!.plane.id, next[i]!.plane);
+    // written in place (the same planes frame after frame)
+    const inUse = this.#inUse;
+    for (let i = 0; i < next.length; i++) inUse[i] = next[i]!.plane;
+    if (inUse.length !== next.length) inUse.length = next.length;
     this.#current = next;
     return r;
   }
@@ -222,7 +253,8 @@ export class OutputState {
   }
 
   #planesOff(req: AtomicRequest): AtomicRequest {
-    for (const [id, plane] of this.#inUse) {
+    for (const plane of this.#inUse) {
+      const id = plane.id;
       req.set(id, 'FB_ID', 0).set(id, 'CRTC_ID', 0);
       if (plane.hasRotationProperty) req.set(id, 'rotation', ROTATE_0); // leave no rotated plane behind
     }
@@ -248,7 +280,7 @@ export class OutputState {
       }
     }
     this.#modesetDone = false;
-    this.#inUse.clear();
+    this.#inUse.length = 0;
     this.#current = undefined;
   }
 
@@ -256,11 +288,15 @@ export class OutputState {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#extras.clear();
+    this.#extras = [];
     this.#blob?.close();
     this.#blob = undefined;
   }
 }
+
+/** commit()'s options (one CRTC: no GETPLANE ioctls per commit), made once */
+const COMMIT_FLIP = Object.freeze({ allowModeset: false, crtcCount: 1 });
+const COMMIT_MODESET = Object.freeze({ allowModeset: true, crtcCount: 1 });
 
 function has(next: readonly PlaneContent[], id: number): boolean {
   for (let i = 0; i < next.length; i++) if (next[i]!.plane.id === id) return true;

@@ -526,7 +526,7 @@ export class Presenter {
   #queue(fn: () => Promise<PresentResult>): Promise<PresentResult> {
     if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
     const run = this.#tail.then(fn);
-    this.#tail = run.catch(() => undefined);
+    this.#tail = run.catch(ignore);
     return run;
   }
 
@@ -769,13 +769,13 @@ export class Presenter {
       for (;;) {
         const decision = this.#decide(buffer, placement, key, forceCopy);
         const fds = planeFds(buffer);
-        let next: PlaneContent[];
+        let next: readonly PlaneContent[];
         let fence: SyncFile | undefined;
         let copied: RingFrame<PresenterRingBuffer> | undefined;
         if (decision.path === 'direct') {
           const fb = this.#kernel.framebufferOf(buffer);
           if (!fb) throw new PrimebufError(`${this.device.name}: the framebuffer of ${buffer.name ?? 'the buffer'} is gone (forgotten while presented?)`);
-          const plane = this.#planes.find((p) => p.id === decision.plane)!;
+          const plane = planeById(this.#planes, decision.plane);
           // the same state the verdict's TEST_ONLY carried (the background under an overlay)
           next = this.output.direct(plane, fb, decision.placement);
           fence = exportWriteFence(fds, buffer.name);
@@ -940,6 +940,15 @@ export class Presenter {
 
 /** A buffer's plane fds, one array per planes array (not a new array and closure every frame). */
 const fdsOfPlanes = new WeakMap<ScanoutBuffer['planes'], readonly number[]>();
+/** A settled queue step's rejection, already handed to its caller. */
+const ignore = (): undefined => undefined;
+
+/** The plane `id` of `planes` (a loop: no closure per frame). */
+function planeById<P extends { readonly id: number }>(planes: readonly P[], id: number): P {
+  for (let i = 0; i < planes.length; i++) if (planes[i]!.id === id) return planes[i]!;
+  throw new PrimebufError(`no plane ${id} on the CRTC`);
+}
+
 function planeFds(buffer: ScanoutBuffer): readonly number[] {
   let fds = fdsOfPlanes.get(buffer.planes);
   if (!fds) fdsOfPlanes.set(buffer.planes, (fds = buffer.planes.map((p) => p.fd)));

@@ -23,6 +23,9 @@ export function takeFds(msg: MessageSpec | undefined, raw: readonly unknown[], i
 
 const NO_FDS: readonly OwnedFd[] = Object.freeze([]);
 
+/** The arguments of a message that has none (shared, frozen). */
+const NO_ARGS: Record<string, unknown> = Object.freeze({});
+
 /** How one side turns object and new_id keys into its wrappers. */
 export interface KeyWrappers {
   /** A new_id argument's raw value (a key, or null where the bridge gives none). */
@@ -36,9 +39,10 @@ export interface KeyWrappers {
  * null, objects and new_ids go through wrap, everything else passes as it is.
  */
 export function decodeArgs(msg: MessageSpec, raw: readonly unknown[], fds: readonly OwnedFd[], wrap: KeyWrappers): Record<string, unknown> {
+  const specs = msg.args;
+  if (specs.length === 0) return NO_ARGS; // wl_surface.commit, destroy requests: every frame
   let fdIndex = 0;
   const args: Record<string, unknown> = {};
-  const specs = msg.args;
   for (let i = 0; i < specs.length; i++) {
     const a = specs[i]!;
     const v = raw[i];

@@ -90,10 +90,15 @@ export class ServerClient {
  */
 export class ServerResource<I extends InterfaceName = InterfaceName> {
   #destroyed = false;
-  #handlers: RequestHandlers<I> = {};
-  #onDestroy: Array<() => void> = [];
+  // made when first needed: a short-lived object (a frame's wl_callback) makes none of them
+  #handlers: RequestHandlers<I> = NO_HANDLERS as RequestHandlers<I>;
+  #onDestroy: Array<() => void> | undefined;
+  #data: Record<string, unknown> | undefined;
+
   /** Free for the implementation's own state. */
-  data: Record<string, unknown> = {};
+  get data(): Record<string, unknown> {
+    return (this.#data ??= {});
+  }
 
   readonly interface: I;
 
@@ -165,7 +170,7 @@ export class ServerResource<I extends InterfaceName = InterfaceName> {
   /** Runs `fn` when the object is destroyed (by request, by the client going away, or by destroy()). */
   onDestroy(fn: () => void): void {
     if (this.#destroyed) fn();
-    else this.#onDestroy.push(fn);
+    else (this.#onDestroy ??= []).push(fn);
   }
 
   /** Narrows the interface type after checking it at runtime. */
@@ -182,10 +187,13 @@ export class ServerResource<I extends InterfaceName = InterfaceName> {
   _destroyed(): void {
     this.#destroyed = true;
     const fns = this.#onDestroy;
-    this.#onDestroy = [];
-    for (const fn of fns) fn();
+    this.#onDestroy = undefined;
+    if (fns) for (const fn of fns) fn();
   }
 }
+
+/** The handlers of a resource nothing implemented (shared: implement() makes its own object). */
+const NO_HANDLERS = Object.freeze({}) as RequestHandlers<never>;
 
 export interface ServerGlobal {
   readonly key: number;

@@ -89,3 +89,35 @@ t.test('fault 8: a shown surface is left to the frame loop', async (t) => {
   t.equal(r.surface().frames.length, 1, 'its callback waits for the presentation');
   t.equal(hidden.answered, 0);
 });
+
+t.test('a frame given back (releaseFrame) is reused without carrying anything into the next frame', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const s = r.surface();
+  const commit = (x: number): void => {
+    r.surf.request('damage_buffer', { x, y: 0, width: 10, height: 10 });
+    r.surf.request('frame', {});
+    r.surf.request('commit', {});
+  };
+  commit(1);
+  await r.conn.roundtrip();
+  const first = s.takeFrame();
+  t.equal(first.frames.length, 1, 'the first commit: one frame callback');
+  const firstFrames = first.frames;
+  s.releaseFrame(first);
+  t.equal(firstFrames.length, 0, 'given back: its arrays are emptied');
+  commit(2);
+  commit(3);
+  await r.conn.roundtrip();
+  const second = s.takeFrame();
+  t.same(second.damage, [{ x: 2, y: 0, width: 10, height: 10 }, { x: 3, y: 0, width: 10, height: 10 }], 'the next frame: only the damage of its own commits');
+  t.equal(second.frames.length, 2, 'and only their frame callbacks');
+  t.ok(second.frames.every((f) => !f.destroyed), 'live callbacks');
+  // a frame taken and not given back (a deferred one) is never touched by the surface again
+  commit(4);
+  await r.conn.roundtrip();
+  t.equal(second.frames.length, 2, 'a frame not given back keeps what it took');
+  const third = s.takeFrame();
+  t.same(third.damage, [{ x: 4, y: 0, width: 10, height: 10 }], 'the third frame: its own damage');
+  t.not(third.frames, second.frames, 'distinct arrays while the second frame is held');
+});

@@ -79,6 +79,18 @@ t.test('property values: u64 as the kernel reads them', async (t) => {
   t.equal(value('SRC_W'), 0n, 'null');
 });
 
+t.test('a reset request is empty and fills again in place (the output commits one request every frame)', async (t) => {
+  const dev = fakeDevice(t);
+  const req = new AtomicRequest(dev).set(31, 'FB_ID', 7).set(31, 'CRTC_ID', 41).outFence(41);
+  t.equal(req.size, 3);
+  t.equal(req.reset().size, 0, 'reset: no entries');
+  req.set(31, 'SRC_W', 5).set(31, 'FB_ID', 8).set(31, 'SRC_W', 6);
+  t.same(req.entries(), [
+    { obj: 31, prop: 3, value: 6n, fence: false },
+    { obj: 31, prop: 1, value: 8n, fence: false },
+  ], 'only what was set since, a later set replacing in place; the fence slot of before is gone');
+});
+
 t.test('kernel refusals are typed; TEST_ONLY leaves out fence slots; a failed commit leaves nothing pending', async (t) => {
   const dev = fakeDevice(t);
   const req = new AtomicRequest(dev).set(41, 'ACTIVE', 1).outFence(41);

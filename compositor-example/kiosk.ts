@@ -438,8 +438,24 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     function schedule(): void {
       dirty = true;
-      if (!looping && !closed && !captureGate && !paused) nextFrame();
+      if (!looping && !frameQueued && !closed && !captureGate && !paused) {
+        frameQueued = true;
+        queueMicrotask(startFrames);
+      }
     }
+    /**
+     * A frame starts once the requests being dispatched are all applied: a commit's listeners run
+     * before its synchronized subsurfaces' cached state is applied (and a client's batch may hold
+     * more commits), so a frame built inside the first would show a half-applied tree and answer
+     * its frame callbacks with it (seen: kiosk-scene's single-pixel fill missing from the frame
+     * that answered its parent's callback). The addon dispatches a batch in one callback scope,
+     * so the microtask runs after the batch.
+     */
+    let frameQueued = false;
+    const startFrames = (): void => {
+      frameQueued = false;
+      if (!looping && !closed && !captureGate && !paused) nextFrame();
+    };
 
     /** nextFrame runs, or a frame it started is in flight (a schedule() meanwhile only marks dirty) */
     let looping = false;

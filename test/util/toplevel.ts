@@ -11,6 +11,9 @@ export interface Toplevel {
   readonly globals: GlobalInfo[];
   readonly compositor: WaylandProxy<'wl_compositor'>;
   readonly surface: WaylandProxy<'wl_surface'>;
+  /** xdg_wm_base (a popup's positioner and xdg_surface come from it) and the toplevel's xdg_surface (a popup's parent) */
+  readonly wm: WaylandProxy<'xdg_wm_base'>;
+  readonly xdgSurface: WaylandProxy<'xdg_surface'>;
   /** Binds global `iface` at `version` (the first one the registry announced). */
   bind<I extends InterfaceName>(iface: I, version: number): WaylandProxy<I>;
 }
@@ -36,7 +39,7 @@ export async function openToplevel(conn: WaylandConnection, onSize: (size: { wid
   await conn.roundtrip();
   if (serial < 0) throw new Error('no configure after the initial commit');
   xs.request('ack_configure', { serial });
-  return { registry, globals, compositor, surface, bind };
+  return { registry, globals, compositor, surface, wm, xdgSurface: xs, bind };
 }
 
 /** A w x h XRGB8888 wl_shm buffer of one colour in a pool of its own (`kind`: sealed or not). */

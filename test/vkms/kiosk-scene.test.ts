@@ -1,7 +1,7 @@
 // The kiosk's scene frames on the real vkms kernel (issue 20): a toplevel with a subsurface goes
 // through presenter.presentScene; the writeback capture shows the subsurface at its position over
 // its parent; every surface of the scene gets its frame callbacks and presentation feedback; a
-// desynchronized subsurface updates alone; the kiosk's log says per surface where it went and why
+// desynchronized subsurface updates alone; a popup lies where its positioner puts it; the kiosk's log says per surface where it went and why
 // and its stats count the scene frames; a dma-buf subsurface's linux-dmabuf feedback offers the
 // scanout tranche while it is on a plane and withdraws it while the scene composes it for a
 // reason re-allocation cannot fix (Z_ORDER below a composed surface).
@@ -139,6 +139,58 @@ t.test('a toplevel with a subsurface: both on screen, each with its callbacks an
     cap = await k.capture();
     d = diff(cap, () => A);
     t.equal(d.bad, 0, `the parent alone${d.first}`);
+  });
+});
+
+t.test('a popup over its toplevel: where its positioner puts it, on screen pixel for pixel; gone, the toplevel alone', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-scene-popup', hideCursor: true }, async (k, log) => {
+    const conn = WaylandConnection.connect(k.socket);
+    t.teardown(() => conn.close());
+    const top = await openToplevel(conn, () => undefined);
+    const shm = top.bind('wl_shm', 1);
+    const W = k.output.mode.hdisplay;
+    const H = k.output.mode.vdisplay;
+    const [A, B] = [0x203040, 0xe0c040];
+    top.surface.request('attach', { buffer: colourBuffer(shm, W, H, A, 'sealed'), x: 0, y: 0 });
+    const mapped = frame(top.surface);
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(mapped, 20000), 'timeout', 'the toplevel is shown');
+    // a 200x100 popup on a 20x20 anchor rectangle at (300, 200), anchor and gravity none: centred on it
+    const pos = top.wm.request('create_positioner', {});
+    pos.request('set_size', { width: 200, height: 100 });
+    pos.request('set_anchor_rect', { x: 300, y: 200, width: 20, height: 20 });
+    const psurf = top.compositor.request('create_surface', {});
+    const pxs = top.wm.request('get_xdg_surface', { surface: psurf });
+    let pserial = -1;
+    pxs.on('configure', ({ serial }) => void (pserial = serial));
+    let placed: { x: number; y: number; width: number; height: number } | undefined;
+    const popup = pxs.request('get_popup', { parent: top.xdgSurface, positioner: pos });
+    popup.on('configure', ({ x, y, width, height }) => void (placed = { x, y, width, height }));
+    psurf.request('commit', {});
+    await conn.roundtrip();
+    t.same(placed, { x: 210, y: 160, width: 200, height: 100 }, 'configured centred on its anchor rectangle');
+    pxs.request('ack_configure', { serial: pserial });
+    psurf.request('attach', { buffer: colourBuffer(shm, 200, 100, B, 'sealed'), x: 0, y: 0 });
+    const shown = frame(psurf);
+    psurf.request('commit', {});
+    conn.flush();
+    t.not(await within(shown, 20000), 'timeout', 'the popup is presented');
+    const inPopup = (x: number, y: number): boolean => x >= 210 && x < 410 && y >= 160 && y < 260;
+    let d = diff(await k.capture(), (x, y) => (inPopup(x, y) ? B : A));
+    t.equal(d.bad, 0, `the popup over the toplevel where it was configured, the toplevel around it${d.first}`);
+    t.ok(log.some((l) => l.includes(`wl_surface@${psurf.id} `)), 'the popup has its verdict line in the log');
+    // the popup destroyed: the toplevel alone on screen again
+    popup.request('destroy', {});
+    pxs.request('destroy', {});
+    psurf.request('destroy', {});
+    const again = frame(top.surface);
+    top.surface.request('damage_buffer', { x: 0, y: 0, width: W, height: H });
+    top.surface.request('commit', {});
+    conn.flush();
+    t.not(await within(again, 20000), 'timeout', 'the toplevel is presented again');
+    d = diff(await k.capture(), () => A);
+    t.equal(d.bad, 0, `the toplevel alone${d.first}`);
   });
 });
 

@@ -138,6 +138,12 @@ export async function run(argv: string[]): Promise<number> {
       c.onDestroy(() => emit('client', `disconnected pid ${c.pid}`, { event: 'disconnected', pid: c.pid }));
     });
   }
+  // the signal handlers before 'ready': a caller may signal as soon as it reads that line
+  const signalled = new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   const socket = server.addSocket(values.socket);
   emit('ready', `WAYLAND_DISPLAY=${socket} on ${path} (${device.version.name}), ${all.size} format/modifier pairs, ${primary.size} on the primary plane`, {
     socket,
@@ -148,11 +154,7 @@ export async function run(argv: string[]): Promise<number> {
     scanout: primary.toJSON(),
   });
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await signalled;
   emit('exit', 'signalled: closing', {});
   dmabuf.close();
   server.close();

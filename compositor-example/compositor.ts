@@ -262,6 +262,41 @@ export class Surface {
     this.#pending.feedbacks.push(fb);
   }
 
+  /** Nothing was requested since the last commit (no attach, damage, callback, or state change). */
+  pendingEmpty(): boolean {
+    const p = this.#pending;
+    return (
+      p.buffer === undefined && p.surfaceDamage.length === 0 && p.bufferDamage.length === 0 && p.frames.length === 0 && p.feedbacks.length === 0 &&
+      p.transform === undefined && p.scale === undefined && p.opaque === undefined && p.viewportSrc === undefined && p.viewportDst === undefined &&
+      p.stack === undefined && p.positions === undefined && this.pendingStack === undefined && this.pendingPositions.size === 0 && this.#cache === undefined
+    );
+  }
+
+  /**
+   * The direct lane handed back (kiosk.ts): `buffer` is the current buffer its commits applied,
+   * `committedCallbacks` those commits' frame callbacks not answered yet; the pending state gets
+   * the attach and callbacks requested since.
+   */
+  adoptLane(a: {
+    buffer: ServerResource;
+    committedCallbacks: readonly ServerResource<'wl_callback'>[];
+    attached: boolean;
+    pendingBuffer: ServerResource | null;
+    pendingCallbacks: readonly ServerResource<'wl_callback'>[];
+  }): void {
+    if (this.buffer !== a.buffer) {
+      this.buffer = a.buffer;
+      this.damage = undefined;
+    }
+    for (const cb of a.committedCallbacks) this.frames.push(cb);
+    if (a.attached) {
+      this.#pending.buffer = a.pendingBuffer;
+      this.#pending.dx = 0;
+      this.#pending.dy = 0;
+    }
+    for (const cb of a.pendingCallbacks) this.#pending.frames.push(cb);
+  }
+
   /** A buffer attached and not committed yet. */
   get bufferPending(): boolean {
     return this.#pending.buffer != null || this.#cache?.buffer != null;

@@ -48,7 +48,7 @@ import { UdmabufAllocator } from 'primebuf/alloc';
 import type { InputContext, KeymapNames } from 'primebuf/input';
 import { probePlaneOffsets } from 'primebuf/kms';
 import { describeBuffer, findPlane, placementFor, scanoutDeviceFromLive } from 'primebuf/scanout';
-import { BufferLifetime, LinuxDmabufBuffer } from 'primebuf/wayland';
+import { BufferLifetime, DirectLane, LinuxDmabufBuffer, type DirectLaneHandback } from 'primebuf/wayland';
 import { KioskCamera, type KioskCameraStats } from './camera.js';
 import { WritebackCapture, type KioskCapture } from './capture.js';
 import { clipOwnDamage, installCompositor, type Surface } from './compositor.js';
@@ -125,6 +125,13 @@ export interface KioskOptions {
   readonly quitKey?: string;
   /** The quit key was pressed (the kiosk stays open: the caller closes it). */
   readonly onQuit?: () => void;
+  /**
+   * The direct lane (primebuf/wayland DirectLane; default true, --no-direct-lane: false): once
+   * the shown surface is alone on a plane, its steady-state frames (a known buffer committed,
+   * flipped, callbacks and releases) run in the addon without entering JavaScript, until anything
+   * else happens. Off while onFrame listeners are registered (they hear of every frame).
+   */
+  readonly directLane?: boolean;
 }
 
 export interface KioskBufferStats {
@@ -159,6 +166,11 @@ export interface KioskStats {
   addfb2: number;
   allocations: number;
   cpu: { userUs: number; systemUs: number };
+  /**
+   * The direct lane (KioskOptions.directLane): frames it flipped (counted in frames and direct as
+   * well), client commits it handled, times it was armed and handed back, and whether it is armed.
+   */
+  lane: { frames: number; commits: number; arms: number; handbacks: number; armed: boolean };
   /**
    * One entry per client buffer the kiosk has shown: every live wl_buffer's, then those of the
    * newest BUFFER_STATS_HISTORY (32) buffers that are gone or changed path since (oldest first);
@@ -285,6 +297,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
 
     const server = new WaylandServer({ onHandlerError: (err, res) => log(`error in ${res.interface}@${res.id} of client ${res.client.pid}: ${err instanceof Error ? err.message : String(err)}`) });
     undo.push(() => server.close());
+    // the shown surface's steady state of direct frames, in the addon (armLane below)
+    const lane = opts.directLane === false ? undefined : new DirectLane(server, presenter);
     let udmabuf: UdmabufAllocator | undefined;
     if (opts.shmZeroCopy !== false && existsSync('/dev/udmabuf')) {
       try {
@@ -437,6 +451,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     const slow = FrameSlowdown.fromEnv();
 
     function schedule(): void {
+      if (lane?.armed) lane.disarm('the kiosk wants a frame');
       dirty = true;
       if (!looping && !frameQueued && !closed && !captureGate && !paused) {
         frameQueued = true;
@@ -486,6 +501,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         }
       }
       looping = false;
+      if (laneNext) armLane();
     }
     const afterFrame = (): void => nextFrame();
     const afterFailedFrame = (err: unknown): void => {
@@ -512,6 +528,66 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       log(`frame failed: ${msg}`);
     }
 
+    // ---- the direct lane ----
+    /** The last frame put this surface's current buffer on a plane alone: the lane may take over after it. */
+    let laneNext: { s: Surface; cur: BufferLifetime; placement: SurfacePlacement } | undefined;
+    /** Per surface, the buffers it showed on a plane (newest last, at most LANE_BUFFERS): what the lane may flip to. */
+    const laneBuffers = new WeakMap<Surface, BufferLifetime[]>();
+    const LANE_BUFFERS = 8;
+    const laneCounts = { arms: 0, framesCounted: 0 };
+    let laneWhy = '';
+    function laneDirect(s: Surface, cur: BufferLifetime, placement: SurfacePlacement): void {
+      laneNext = { s, cur, placement };
+      let list = laneBuffers.get(s);
+      if (!list) laneBuffers.set(s, (list = []));
+      if (list.includes(cur)) return;
+      for (let i = list.length - 1; i >= 0; i--) if (list[i]!.freed || list[i]!.destroyed) list.splice(i, 1);
+      list.push(cur);
+      if (list.length > LANE_BUFFERS) list.shift();
+    }
+    /**
+     * After a frame that put the shown toplevel's one plain surface on a plane, when nothing else
+     * is waiting (no frame wanted, no pending state, no capture, no session switch, no camera, no
+     * cursor, no onFrame listener): the lane runs its next frames.
+     */
+    function armLane(): void {
+      const n = laneNext;
+      laneNext = undefined;
+      if (!lane || !n || lane.armed || closed || captureGate || paused || dirty || frameQueued || camera || frameListeners.length > 0) return;
+      const top = shell.top;
+      if (!top || top.surface !== n.s || showing !== n.s || sceneShown.size > 0 || pointerShown() || !plainSurface(top)) return;
+      if (currentOf.get(n.s) !== n.cur || n.s.frames.length > 0 || n.s.feedbacks.length > 0 || !n.s.pendingEmpty()) return;
+      const why = lane.arm({ surface: n.s.resource, current: n.cur, placement: n.placement, buffers: laneBuffers.get(n.s) ?? [], onHandback: laneReturned });
+      if (why !== undefined) {
+        if (why !== laneWhy) log(`direct lane: not armed: ${(laneWhy = why)}`);
+        return;
+      }
+      laneWhy = '';
+      if (laneCounts.arms++ === 0) log(`direct lane: armed for client ${n.s.resource.client.pid} wl_surface@${n.s.resource.id}: its frames run in the addon until anything else happens`);
+    }
+    /** The lane handed back: the surface's state as it left it, its frames counted, a frame scheduled when one is due. */
+    function laneReturned(h: DirectLaneHandback): void {
+      counts.frames += h.frames;
+      counts.direct += h.frames;
+      laneCounts.framesCounted += h.frames;
+      const s = surfaces.get(h.surface);
+      if (s) {
+        s.adoptLane({ buffer: h.current.resource, committedCallbacks: h.committedCallbacks, attached: h.attached, pendingBuffer: h.pendingBuffer, pendingCallbacks: h.pendingCallbacks });
+        const prev = currentOf.get(s);
+        if (h.current !== prev) {
+          h.current.surfaceLock();
+          currentOf.set(s, h.current);
+          prev?.unlock(); // its release was settled by the lane
+        }
+      }
+      if (h.presentation) pacer.flipped(h.presentation);
+      if (h.error) log(`direct lane: handed back (${h.reason}): ${h.error}`);
+      if (h.committedCallbacks.length > 0 || h.current !== h.shown) {
+        s?.damageAll();
+        schedule();
+      }
+    }
+
     /**
      * A camera that failed, once none of its buffers is on screen: shut down (its buffers' lives
      * end, and the presenter's caches of them leave with its last unlock).
@@ -529,6 +605,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
      * Returns undefined when there is nothing to show.
      */
     function frame(): Promise<void> | undefined {
+      laneNext = undefined;
       retireCamera();
       const top = shell.top;
       const s = top?.surface;
@@ -603,6 +680,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       pacer.supersede(s); // its empty commits waiting for a vblank were replaced by this content
       pacer.flipped(p);
       rotatedPlane = r.path === 'direct' && (placement.rotation !== 0 || placement.reflectX === true);
+      if (r.path === 'direct' && lane) laneDirect(s, cur, placement);
       counts.frames++;
       if (r.path === 'direct') counts.direct++;
       else counts.copied++;
@@ -867,6 +945,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       closed: () => closed,
       rotatedPlane: () => rotatedPlane,
       hold: async (): Promise<void> => {
+        lane?.disarm('a capture');
         captureGate = true;
         if (running) await running;
       },
@@ -887,6 +966,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       followSession(access.session, {
         log,
         pause: async () => {
+          lane?.disarm('the session is switched away');
           paused = true;
           inputCtx?.suspend(); // libinput closes its devices (the session revokes them)
           if (running) await running; // the frame in flight ends with its flip
@@ -916,10 +996,16 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       stats(): KioskStats {
         const ps = presenter.stats;
         const cpu = process.cpuUsage(cpuStart);
+        const ls = lane?.stats();
+        // the frames of an armed lane not counted yet (counted at its handback)
+        const live = ls ? ls.frames - laneCounts.framesCounted : 0;
         return {
           ...counts,
+          frames: counts.frames + live,
+          direct: counts.direct + live,
+          commits: ps.commits + live,
+          lane: { frames: ls?.frames ?? 0, commits: ls?.commits ?? 0, arms: laneCounts.arms, handbacks: ls?.handbacks ?? 0, armed: ls?.armed ?? false },
           ...(sceneCounts.frames > 0 ? { scene: { ...sceneCounts } } : {}),
-          commits: ps.commits,
           imports: device.primeImports, // every PRIME import on the device: linux-dmabuf's one per buffer, the verdicts' of other buffers
           addfb2: ps.addfb2,
           allocations: ps.allocations,
@@ -935,10 +1021,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         return backend?.position;
       },
       onFrame(fn) {
+        lane?.disarm('an onFrame listener');
         frameListeners.push(fn);
       },
       async close(): Promise<void> {
         if (closed) return;
+        lane?.disarm('the kiosk closes');
         closed = true;
         pacer.close();
         hidden.close();

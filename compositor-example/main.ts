@@ -4,6 +4,7 @@
  *                    [--transform 0|90|180|270] [--stats FILE] [--force-copy] [--no-zero-copy]
  *                    [--camera /dev/videoN] [--hide-cursor] [--keymap LAYOUT[,VARIANT]]
  *                    [--quit-key KEYSPEC] [--no-input] [--session auto|libseat|direct]
+ *                    [--no-direct-lane]
  *                    [-- COMMAND ARGS...]
  * Prints the socket it listens on. With a command it starts it with WAYLAND_DISPLAY set and exits
  * with its exit code when it ends; without one it runs until SIGINT or SIGTERM (exit 0); the
@@ -32,6 +33,8 @@ takes them, copied otherwise.
   --stats FILE       write the stats JSON to FILE on exit
   --force-copy       copy every frame (what could go on a plane too)
   --no-zero-copy     copy every wl_shm buffer (no udmabuf scanout; the benchmark's baseline)
+  --no-direct-lane   every frame through JavaScript (by default a surface alone on a plane has
+                     its steady-state frames run in the addon: primebuf/wayland DirectLane)
   --camera DEV       show a V4L2 camera (e.g. /dev/video0) fullscreen, centred at the largest
                      size it offers that fits the mode; a client toplevel is shown instead while
                      one is mapped
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
       stats: { type: 'string' },
       'force-copy': { type: 'boolean', default: false },
       'no-zero-copy': { type: 'boolean', default: false },
+      'no-direct-lane': { type: 'boolean', default: false },
       camera: { type: 'string' },
       'hide-cursor': { type: 'boolean', default: false },
       keymap: { type: 'string' },
@@ -110,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
       transform: transform as OutputTransform,
       forceCopy: values['force-copy'],
       shmZeroCopy: !values['no-zero-copy'],
+      ...(values['no-direct-lane'] ? { directLane: false } : {}),
       ...(values.camera ? { camera: values.camera } : {}),
       hideCursor: values['hide-cursor'],
       ...(values['no-input'] ? { input: false as const } : {}),

@@ -9,6 +9,9 @@
 #include <wayland-server-core.h>
 #include <wayland-server-protocol.h>
 #include <fcntl.h>
+#include <linux/dma-buf.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,8 +19,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <unordered_map>
+#include <vector>
+
+#include <xf86drm.h>
+#include <xf86drmMode.h>
 
 
 #include "common.h"
@@ -51,6 +59,45 @@ struct GlobalRec {
   const wl_interface* iface;
 };
 
+// The direct lane (see laneArm below): one surface's steady state of direct frames, run here.
+struct LaneBuffer {
+  uint32_t fb;   // its framebuffer on the plane (the presenter's, alive while the lane is armed)
+  int fd;        // a dma-buf fd whose write fence is waited for (IN_FENCE_FD), -1: none (udmabuf)
+  bool owed;     // a commit made it current and no wl_buffer.release was sent since
+};
+
+struct Lane {
+  bool armed = false;
+  bool quiescing = false;    // handing back: a queued commit is not submitted
+  wl_resource* surface = nullptr;
+  wl_client* client = nullptr;
+  int drmFd = -1;
+  std::vector<uint32_t> objs, props;
+  std::vector<uint64_t> values;
+  size_t fbSlot = 0;
+  uint32_t planeId = 0, inFenceProp = 0;
+  std::unordered_map<wl_resource*, LaneBuffer> buffers;
+  // the pending state (since the last commit)
+  bool attached = false;
+  wl_resource* pendingBuffer = nullptr;
+  std::vector<wl_resource*> pendingCallbacks;
+  // the applied state
+  wl_resource* current = nullptr;   // the surface's current buffer
+  wl_resource* shown = nullptr;     // on the plane (its flip completed)
+  wl_resource* inflight = nullptr;  // committed to KMS, flip pending
+  std::vector<wl_resource*> inflightCallbacks;
+  bool queued = false;              // `current` waits for the flip in flight
+  std::vector<wl_resource*> queuedCallbacks;
+  // since arming
+  uint32_t frames = 0;
+  uint32_t tvSec = 0, tvUsec = 0, sequence = 0;
+  int error = 0;
+  // over the server's life
+  double totalFrames = 0, totalCommits = 0, handbacks = 0, strayEvents = 0;
+  uv_poll_t* poll = nullptr;
+  Napi::FunctionReference onHandback;
+};
+
 class WlServer : public Napi::ObjectWrap<WlServer> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -80,6 +127,20 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   Napi::Value ClientImplementationError(const Napi::CallbackInfo& info);
   Napi::Value NextSerial(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value LaneArm(const Napi::CallbackInfo& info);
+  Napi::Value LaneDisarm(const Napi::CallbackInfo& info);
+  Napi::Value LaneStats(const Napi::CallbackInfo& info);
+
+  // the lane
+  bool LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args);
+  void LaneSubmit(std::vector<wl_resource*>& callbacks);
+  void LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq);
+  bool LaneReadEvents();
+  void LaneMaybeRelease(wl_resource* b);
+  void LaneHandback(const char* reason);
+  void LaneForget(wl_resource* r);
+  static void OnLanePoll(uv_poll_t* h, int status, int events);
+  static void OnLaneCallbackDestroyed(wl_resource* r);
 
   void AssertOpen(Napi::Env env) const {
     if (!display_) throw Napi::Error::New(env, "wayland display is destroyed");
@@ -113,6 +174,7 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   std::unordered_map<uint32_t, GlobalRec*> globals_;
   Napi::FunctionReference onClient_, onClientDestroyed_, onBind_, onRequest_, onDestroy_;
   std::unique_ptr<Napi::AsyncContext> async_;
+  Lane lane_;
 };
 
 Napi::Function WlServer::Define(Napi::Env env) {
@@ -132,6 +194,9 @@ Napi::Function WlServer::Define(Napi::Env env) {
                          InstanceMethod<&WlServer::ClientImplementationError>("clientImplementationError"),
                          InstanceMethod<&WlServer::NextSerial>("nextSerial"),
                          InstanceMethod<&WlServer::Destroy>("destroy"),
+                         InstanceMethod<&WlServer::LaneArm>("laneArm"),
+                         InstanceMethod<&WlServer::LaneDisarm>("laneDisarm"),
+                         InstanceMethod<&WlServer::LaneStats>("laneStats"),
                      });
 }
 
@@ -208,6 +273,23 @@ void WlServer::FlushNow() {
 
 void WlServer::Teardown() {
   if (!display_) return;
+  if (lane_.armed) {
+    // no report (this may run from the destructor): the display's end takes everything with it
+    lane_.armed = false;
+    lane_.onHandback.Reset();
+    lane_.buffers.clear();
+    lane_.pendingCallbacks.clear();
+    lane_.inflightCallbacks.clear();
+    lane_.queuedCallbacks.clear();
+    lane_.surface = nullptr;
+    lane_.client = nullptr;
+    lane_.current = lane_.shown = lane_.inflight = lane_.pendingBuffer = nullptr;
+  }
+  if (lane_.poll) {
+    uv_poll_stop(lane_.poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(lane_.poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    lane_.poll = nullptr;
+  }
   uv_poll_stop(poll_);
   uv_prepare_stop(prepare_);
   // Destroying the display destroys every client and resource; their notifications still
@@ -252,6 +334,10 @@ void WlServer::OnClientCreated(wl_listener* l, void* data) {
 void WlServer::OnClientDestroyed(wl_listener* l, void* data) {
   ClientRec* rec = wl_container_of(l, rec, destroy);
   WlServer* self = rec->server;
+  if (self->lane_.armed && self->lane_.client == rec->client) {
+    Napi::HandleScope hs(self->env_);
+    self->LaneHandback("the client disconnected");
+  }
   wl_list_remove(&rec->destroy.link);
   self->clients_.erase(rec->key);
   self->clientsByPtr_.erase(rec->client);
@@ -290,6 +376,7 @@ ResourceRec* WlServer::RecFor(wl_resource* r) {
 void WlServer::OnOurDestroyed(wl_resource* r) {
   auto* rec = static_cast<ResourceRec*>(wl_resource_get_user_data(r));
   WlServer* self = rec->server;
+  if (self->lane_.armed) self->LaneForget(r);
   uint32_t key = rec->key;
   self->resources_.erase(key);
   self->resourcesByPtr_.erase(r);
@@ -317,6 +404,15 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
   Napi::HandleScope scope(env);
   wl_resource* resource = rec->resource;
   wl_client* client = wl_resource_get_client(resource);
+  // the direct lane: its surface's steady-state requests are answered here; any other request of
+  // its client hands the lane back first (TypeScript then sees the state the lane left)
+  if (self->lane_.armed && client == self->lane_.client) {
+    if (resource == self->lane_.surface && self->LaneRequest(resource, opcode, args)) {
+      self->MarkDirty();
+      return 0;
+    }
+    if (self->lane_.armed) self->LaneHandback(msg->name);
+  }
   Signature sig = ParseSignature(msg->signature);
   Napi::Array out = ArgsToJs(
       env, sig, args,
@@ -557,6 +653,410 @@ Napi::Value WlServer::Destroy(const Napi::CallbackInfo& info) {
     Unref();
   }
   return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The direct lane: the steady state of one surface shown directly on a plane, without entering
+// JavaScript. TypeScript (policy) arms it once a frame of the surface went to a plane and the
+// buffers it may flip to are known (each with its framebuffer); from then on this code answers
+// the surface's attach, damage, damage_buffer, frame and commit: a commit of a known buffer is an
+// atomic commit of the same state with that framebuffer (its write fence as IN_FENCE_FD when
+// pending), and at its flip the frame callbacks get done and the buffer it replaced a
+// wl_buffer.release. A commit while a flip is in flight waits for it (the newest wins). Anything
+// else (another request of the client, an unknown buffer, a refused commit, a destroyed buffer on
+// screen, the client gone, or TypeScript's own laneDisarm) hands the lane back: the flip in
+// flight completes first, then onHandback(report) tells TypeScript the state it left (current
+// and shown buffer, the frame callbacks not answered yet, the pending attach) before the request
+// that caused it is dispatched as usual.
+
+// wl_surface request opcodes (the server header names events only)
+enum : uint32_t { kAttach = 1, kDamage = 2, kFrame = 3, kCommit = 6, kDamageBuffer = 9 };
+
+static constexpr uint64_t kLaneToken = 0x4c414e4500000000ull;  // "LANE": user_data of the lane's flips
+
+void WlServer::OnLaneCallbackDestroyed(wl_resource* r) {
+  auto* self = static_cast<WlServer*>(wl_resource_get_user_data(r));
+  Lane& L = self->lane_;
+  for (auto* v : {&L.pendingCallbacks, &L.inflightCallbacks, &L.queuedCallbacks}) {
+    for (size_t i = 0; i < v->size(); i++) {
+      if ((*v)[i] == r) {
+        v->erase(v->begin() + static_cast<long>(i));
+        break;
+      }
+    }
+  }
+}
+
+void WlServer::LaneMaybeRelease(wl_resource* b) {
+  Lane& L = lane_;
+  if (!b || b == L.current || b == L.shown || b == L.inflight) return;
+  auto it = L.buffers.find(b);
+  if (it == L.buffers.end() || !it->second.owed) return;
+  it->second.owed = false;
+  wl_resource_post_event(b, WL_BUFFER_RELEASE);
+}
+
+bool WlServer::LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args) {
+  Lane& L = lane_;
+  switch (opcode) {
+    case kAttach: {
+      auto* b = reinterpret_cast<wl_resource*>(args[0].o);
+      if (!b || args[1].i != 0 || args[2].i != 0 || L.buffers.find(b) == L.buffers.end()) return false;
+      L.attached = true;
+      L.pendingBuffer = b;
+      return true;
+    }
+    case kDamage:
+    case kDamageBuffer:
+      return true;  // a direct frame flips the whole buffer
+    case kFrame: {
+      wl_resource* cb = wl_resource_create(L.client, &wl_callback_interface, wl_resource_get_version(r), args[0].n);
+      if (!cb) {
+        wl_client_post_no_memory(L.client);
+        return true;
+      }
+      wl_resource_set_implementation(cb, nullptr, this, &WlServer::OnLaneCallbackDestroyed);
+      L.pendingCallbacks.push_back(cb);
+      return true;
+    }
+    case kCommit: {
+      if (!L.attached) return false;
+      wl_resource* prev = L.current;
+      L.current = L.pendingBuffer;
+      L.attached = false;
+      L.pendingBuffer = nullptr;
+      L.buffers[L.current].owed = true;
+      LaneMaybeRelease(prev);
+      L.totalCommits++;
+      if (L.inflight) {
+        // shown after the flip in flight; the callbacks of a commit it replaces wait with it
+        L.queued = true;
+        L.queuedCallbacks.insert(L.queuedCallbacks.end(), L.pendingCallbacks.begin(), L.pendingCallbacks.end());
+        L.pendingCallbacks.clear();
+        return true;
+      }
+      std::vector<wl_resource*> cbs;
+      cbs.swap(L.pendingCallbacks);
+      LaneSubmit(cbs);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
+  Lane& L = lane_;
+  const LaneBuffer& b = L.buffers[L.current];
+  L.values[L.fbSlot] = b.fb;
+  int fence = -1;
+  if (b.fd >= 0 && L.inFenceProp != 0) {
+    struct pollfd p = {};
+    p.fd = b.fd;
+    p.events = POLLIN;
+    int rc;
+    do rc = poll(&p, 1, 0);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) {  // writes pending: the plane waits for them (the kernel's own wait, no CPU here)
+      struct dma_buf_export_sync_file x = {};
+      x.flags = DMA_BUF_SYNC_READ;
+      x.fd = -1;
+      if (ioctl(b.fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &x) == 0) fence = x.fd;
+    }
+  }
+  int err = 0;
+  drmModeAtomicReqPtr req = drmModeAtomicAlloc();
+  if (!req) err = ENOMEM;
+  for (size_t i = 0; !err && i < L.objs.size(); i++)
+    if (drmModeAtomicAddProperty(req, L.objs[i], L.props[i], L.values[i]) < 0) err = errno ? errno : ENOMEM;
+  if (!err && fence >= 0 && drmModeAtomicAddProperty(req, L.planeId, L.inFenceProp, static_cast<uint64_t>(fence)) < 0) err = errno ? errno : ENOMEM;
+  if (!err && drmModeAtomicCommit(L.drmFd, req, DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT, reinterpret_cast<void*>(kLaneToken)) != 0)
+    err = errno;
+  if (req) drmModeAtomicFree(req);
+  if (fence >= 0) close(fence);  // the kernel holds its own reference
+  if (err) {
+    // not on screen: TypeScript gets the commit (its buffer current, its callbacks unanswered)
+    L.error = err;
+    L.queued = true;
+    L.queuedCallbacks.insert(L.queuedCallbacks.end(), callbacks.begin(), callbacks.end());
+    LaneHandback("the kernel refused the lane's commit");
+    return;
+  }
+  L.inflight = L.current;
+  L.inflightCallbacks.swap(callbacks);
+}
+
+void WlServer::LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq) {
+  Lane& L = lane_;
+  wl_resource* old = L.shown;
+  L.shown = L.inflight;
+  L.inflight = nullptr;
+  L.frames++;
+  L.totalFrames++;
+  L.tvSec = sec;
+  L.tvUsec = usec;
+  L.sequence = seq;
+  uint32_t ms;
+  if (sec == 0 && usec == 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ms = static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000);
+  } else {
+    ms = static_cast<uint32_t>(static_cast<uint64_t>(sec) * 1000 + usec / 1000);
+  }
+  // the release first: a client redraws on the done, and looks for a free buffer then
+  if (old != L.shown) LaneMaybeRelease(old);
+  std::vector<wl_resource*> cbs;
+  cbs.swap(L.inflightCallbacks);
+  for (wl_resource* cb : cbs) {
+    wl_callback_send_done(cb, ms);
+    wl_resource_destroy(cb);
+  }
+  MarkDirty();
+  if (L.queued && !L.quiescing) {
+    L.queued = false;
+    std::vector<wl_resource*> q;
+    q.swap(L.queuedCallbacks);
+    LaneSubmit(q);
+  }
+}
+
+bool WlServer::LaneReadEvents() {
+  Lane& L = lane_;
+  alignas(8) char buf[1024];
+  ssize_t len;
+  do len = read(L.drmFd, buf, sizeof buf);
+  while (len < 0 && errno == EINTR);
+  if (len <= 0) return false;
+  bool flipped = false;
+  ssize_t off = 0;
+  while (off + static_cast<ssize_t>(sizeof(struct drm_event)) <= len) {
+    struct drm_event ev;
+    memcpy(&ev, buf + off, sizeof ev);
+    if (ev.length < sizeof ev || off + static_cast<ssize_t>(ev.length) > len) break;
+    if (ev.type == DRM_EVENT_FLIP_COMPLETE && ev.length >= sizeof(struct drm_event_vblank)) {
+      struct drm_event_vblank vb;
+      memcpy(&vb, buf + off, sizeof vb);
+      if (vb.user_data == kLaneToken && L.inflight) {
+        LaneFlipped(vb.tv_sec, vb.tv_usec, vb.sequence);
+        flipped = true;
+      } else {
+        L.strayEvents++;
+      }
+    } else {
+      L.strayEvents++;
+    }
+    off += ev.length;
+  }
+  return flipped;
+}
+
+void WlServer::OnLanePoll(uv_poll_t* h, int status, int events) {
+  auto* self = static_cast<WlServer*>(h->data);
+  if (!self || !self->display_ || !self->lane_.armed) return;
+  Napi::HandleScope hs(self->env_);
+  Napi::CallbackScope scope(self->env_, *self->async_);
+  self->LaneReadEvents();
+  if (self->display_) self->FlushNow();
+}
+
+void WlServer::LaneForget(wl_resource* r) {
+  Lane& L = lane_;
+  if (r == L.surface) {
+    Napi::HandleScope hs(env_);
+    LaneHandback("its wl_surface was destroyed");
+    return;
+  }
+  auto it = L.buffers.find(r);
+  if (it == L.buffers.end()) return;
+  if (r == L.current || r == L.shown || r == L.inflight || r == L.pendingBuffer) {
+    Napi::HandleScope hs(env_);
+    LaneHandback("a wl_buffer it holds was destroyed");
+    return;
+  }
+  L.buffers.erase(it);  // not in use: TypeScript frees it as usual
+}
+
+void WlServer::LaneHandback(const char* reason) {
+  Lane& L = lane_;
+  if (!L.armed) return;
+  // the flip in flight completes first (at most a refresh): nothing of the lane's is pending in
+  // the kernel when TypeScript takes over, and no event of its goes to TypeScript's reader
+  L.quiescing = true;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (L.inflight) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+    if (waited >= 2000) break;
+    struct pollfd p = {};
+    p.fd = L.drmFd;
+    p.events = POLLIN;
+    int rc = poll(&p, 1, static_cast<int>(2000 - waited));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) break;
+    LaneReadEvents();
+  }
+  L.quiescing = false;
+  if (L.inflight) {
+    // no flip event within 2 s: counted as shown; its callbacks go back unanswered
+    if (!L.error) L.error = ETIMEDOUT;
+    L.queuedCallbacks.insert(L.queuedCallbacks.begin(), L.inflightCallbacks.begin(), L.inflightCallbacks.end());
+    L.inflightCallbacks.clear();
+    L.shown = L.inflight;
+    L.inflight = nullptr;
+  }
+  L.armed = false;
+  if (L.poll) uv_poll_stop(L.poll);
+  L.handbacks++;
+  if (!display_) return;
+  Napi::Env env = env_;
+  Napi::Object out = Napi::Object::New(env);
+  auto keyOf = [&](wl_resource* r) -> Napi::Value {
+    if (!r) return env.Null();
+    return Napi::Number::New(env, RecFor(r)->key);
+  };
+  auto callbacks = [&](std::vector<wl_resource*>& v) {
+    Napi::Array a = Napi::Array::New(env, v.size());
+    for (size_t i = 0; i < v.size(); i++) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, Napi::Number::New(env, Track(v[i], &wl_callback_interface)->key));
+      pair.Set(1u, Napi::Number::New(env, wl_resource_get_id(v[i])));
+      a.Set(static_cast<uint32_t>(i), pair);
+    }
+    v.clear();
+    return a;
+  };
+  out.Set("reason", Napi::String::New(env, reason));
+  out.Set("error", L.error ? Napi::Value(Napi::String::New(env, ErrnoName(L.error))) : env.Null());
+  out.Set("frames", Napi::Number::New(env, L.frames));
+  out.Set("tvSec", Napi::Number::New(env, L.tvSec));
+  out.Set("tvUsec", Napi::Number::New(env, L.tvUsec));
+  out.Set("sequence", Napi::Number::New(env, L.sequence));
+  out.Set("shown", keyOf(L.shown));
+  out.Set("current", keyOf(L.current));
+  out.Set("committedCallbacks", callbacks(L.queuedCallbacks));
+  out.Set("attached", Napi::Boolean::New(env, L.attached));
+  out.Set("pendingBuffer", keyOf(L.pendingBuffer));
+  out.Set("pendingCallbacks", callbacks(L.pendingCallbacks));
+  Napi::Array owed = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (auto& [b, lb] : L.buffers)
+    if (lb.owed) owed.Set(n++, Napi::Number::New(env, RecFor(b)->key));
+  out.Set("owed", owed);
+  L.buffers.clear();
+  L.surface = nullptr;
+  L.client = nullptr;
+  L.current = L.shown = L.pendingBuffer = nullptr;
+  L.attached = L.queued = false;
+  L.inflightCallbacks.clear();
+  Napi::FunctionReference fn = std::move(L.onHandback);
+  MarkDirty();
+  if (!fn.IsEmpty()) CallJs(env, fn, {out});
+}
+
+// laneArm({ surface, drmFd, objs, props, values, fbSlot, planeId, inFenceProp, buffers: [key, fb,
+//   fd, ...], current, currentOwed }, onHandback(report)): see the lane above. `current` is the
+// surface's current buffer, on screen with no flip in flight; objs/props/values the state of its
+// last commit, `fbSlot` the index of the plane's FB_ID in it.
+Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AssertOpen(env);
+  if (lane_.armed) throw Napi::Error::New(env, "laneArm: the lane is armed already");
+  if (!info[0].IsObject() || !info[1].IsFunction()) throw Napi::TypeError::New(env, "laneArm(options, onHandback)");
+  Napi::Object o = info[0].As<Napi::Object>();
+  Lane& L = lane_;
+  ResourceRec* surface = ResourceByKey(env, o.Get("surface"), "laneArm surface");
+  if (surface->iface != &wl_surface_interface) throw Napi::TypeError::New(env, "laneArm: surface is not a wl_surface");
+  Napi::Value objsV = o.Get("objs"), propsV = o.Get("props"), valuesV = o.Get("values"), bufV = o.Get("buffers");
+  if (!objsV.IsTypedArray() || !propsV.IsTypedArray() || !valuesV.IsTypedArray() || !bufV.IsArray())
+    throw Napi::TypeError::New(env, "laneArm: objs, props (Uint32Array), values (BigUint64Array) and buffers (array) are required");
+  Napi::Uint32Array objs = objsV.As<Napi::Uint32Array>();
+  Napi::Uint32Array props = propsV.As<Napi::Uint32Array>();
+  if (valuesV.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) throw Napi::TypeError::New(env, "laneArm: values must be a BigUint64Array");
+  Napi::TypedArrayOf<uint64_t> values = valuesV.As<Napi::TypedArrayOf<uint64_t>>();
+  size_t n = objs.ElementLength();
+  if (props.ElementLength() != n || values.ElementLength() != n) throw Napi::RangeError::New(env, "laneArm: length mismatch");
+  uint32_t fbSlot = o.Get("fbSlot").ToNumber().Uint32Value();
+  if (fbSlot >= n) throw Napi::RangeError::New(env, "laneArm: fbSlot out of range");
+  int drmFd = o.Get("drmFd").ToNumber().Int32Value();
+  if (drmFd < 0) throw Napi::RangeError::New(env, "laneArm: drmFd");
+  std::unordered_map<wl_resource*, LaneBuffer> buffers;
+  Napi::Array b = bufV.As<Napi::Array>();
+  if (b.Length() % 3 != 0) throw Napi::RangeError::New(env, "laneArm: buffers holds [key, fb, fd] triples");
+  for (uint32_t i = 0; i < b.Length(); i += 3) {
+    ResourceRec* r = ResourceByKey(env, b.Get(i), "laneArm buffer");
+    if (r->iface != &wl_buffer_interface || wl_resource_get_client(r->resource) != wl_resource_get_client(surface->resource))
+      throw Napi::TypeError::New(env, "laneArm: a buffer is not a wl_buffer of the surface's client");
+    buffers[r->resource] = LaneBuffer{b.Get(i + 1).ToNumber().Uint32Value(), b.Get(i + 2).ToNumber().Int32Value(), false};
+  }
+  ResourceRec* current = ResourceByKey(env, o.Get("current"), "laneArm current");
+  auto cur = buffers.find(current->resource);
+  if (cur == buffers.end()) throw Napi::RangeError::New(env, "laneArm: the current buffer is not among the buffers");
+  cur->second.owed = o.Get("currentOwed").ToBoolean();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "no libuv loop");
+  if (L.poll && L.drmFd != drmFd) {
+    uv_close(reinterpret_cast<uv_handle_t*>(L.poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    L.poll = nullptr;
+  }
+  if (!L.poll) {
+    L.poll = new uv_poll_t;
+    int rc = uv_poll_init(loop, L.poll, drmFd);
+    if (rc != 0) {
+      delete L.poll;
+      L.poll = nullptr;
+      ThrowErrno(env, -rc, "uv_poll_init", "DRM fd of the lane");
+    }
+    L.poll->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(L.poll));
+  }
+  int rc = uv_poll_start(L.poll, UV_READABLE, &WlServer::OnLanePoll);
+  if (rc != 0) ThrowErrno(env, -rc, "uv_poll_start", "DRM fd of the lane");
+  L.drmFd = drmFd;
+  L.objs.assign(objs.Data(), objs.Data() + n);
+  L.props.assign(props.Data(), props.Data() + n);
+  L.values.assign(values.Data(), values.Data() + n);
+  L.fbSlot = fbSlot;
+  L.planeId = o.Get("planeId").ToNumber().Uint32Value();
+  L.inFenceProp = o.Get("inFenceProp").ToNumber().Uint32Value();
+  L.buffers.swap(buffers);
+  L.surface = surface->resource;
+  L.client = wl_resource_get_client(surface->resource);
+  L.current = L.shown = current->resource;
+  L.inflight = L.pendingBuffer = nullptr;
+  L.attached = L.queued = false;
+  L.pendingCallbacks.clear();
+  L.inflightCallbacks.clear();
+  L.queuedCallbacks.clear();
+  L.frames = 0;
+  L.tvSec = L.tvUsec = L.sequence = 0;
+  L.error = 0;
+  L.onHandback = Napi::Persistent(info[1].As<Napi::Function>());
+  L.armed = true;
+  return env.Undefined();
+}
+
+// laneDisarm(reason) -> whether it was armed (then onHandback ran before this returns)
+Napi::Value WlServer::LaneDisarm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!lane_.armed) return Napi::Boolean::New(env, false);
+  std::string reason = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string("disarmed");
+  LaneHandback(reason.c_str());
+  return Napi::Boolean::New(env, true);
+}
+
+// laneStats() -> { armed, frames, commits, handbacks, strayEvents } over the server's life
+Napi::Value WlServer::LaneStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("armed", Napi::Boolean::New(env, lane_.armed));
+  o.Set("frames", Napi::Number::New(env, lane_.totalFrames));
+  o.Set("commits", Napi::Number::New(env, lane_.totalCommits));
+  o.Set("handbacks", Napi::Number::New(env, lane_.handbacks));
+  o.Set("strayEvents", Napi::Number::New(env, lane_.strayEvents));
+  return o;
 }
 
 // wlSealedMemfd(name, bytes) -> fd: a memfd holding `bytes`, sealed against every change

@@ -262,6 +262,18 @@ export class DrmEventDispatcher {
     for (const p of all) rejectPending(p, err);
   }
 
+  /**
+   * Stops reading the fd while another reader has it (the direct lane reads its own flips in
+   * native code: two polls of one fd would race for its events). Only with no flip pending; the
+   * next expect() polls again.
+   */
+  suspend(): void {
+    if (this.#pending.length > 0) throw new PrimebufError(`${this.#what}: suspend() with flips pending`);
+    this.#watch?.stop();
+    this.#watch = undefined;
+    this.#refed = false;
+  }
+
   /** Stops polling (before the fd closes); pending flips reject with ClosedError. */
   close(): void {
     if (this.#closed) return;

@@ -32,6 +32,57 @@ export interface WlServerNative {
   clientImplementationError(client: number, message: string): void;
   nextSerial(): number;
   destroy(): void;
+  /** The direct lane (wayland_server.cc): one surface's steady-state direct frames in native code. */
+  laneArm(opts: WlLaneArm, onHandback: (report: WlLaneReport) => void): void;
+  laneDisarm(reason: string): boolean;
+  laneStats(): WlLaneStats;
+}
+
+export interface WlLaneArm {
+  surface: number;
+  drmFd: number;
+  objs: Uint32Array;
+  props: Uint32Array;
+  values: BigUint64Array;
+  /** index of the plane's FB_ID in objs/props/values */
+  fbSlot: number;
+  planeId: number;
+  /** the plane's IN_FENCE_FD property (0: none) */
+  inFenceProp: number;
+  /** [wl_buffer key, framebuffer id, dma-buf fd to wait on (-1: none)] per buffer, flat */
+  buffers: number[];
+  /** the surface's current buffer, on screen */
+  current: number;
+  /** whether its commit still owes the client a wl_buffer.release */
+  currentOwed: boolean;
+}
+
+export interface WlLaneReport {
+  reason: string;
+  /** errno name of a refused commit (or ETIMEDOUT: no flip event within 2 s), else null */
+  error: string | null;
+  /** flips the lane completed since it was armed, and the last one's time and sequence */
+  frames: number;
+  tvSec: number;
+  tvUsec: number;
+  sequence: number;
+  shown: number | null;
+  current: number | null;
+  /** frame callbacks of commits applied and not shown: [key, id] */
+  committedCallbacks: Array<[number, number]>;
+  attached: boolean;
+  pendingBuffer: number | null;
+  pendingCallbacks: Array<[number, number]>;
+  /** wl_buffer keys whose commit still owes a release */
+  owed: number[];
+}
+
+export interface WlLaneStats {
+  armed: boolean;
+  frames: number;
+  commits: number;
+  handbacks: number;
+  strayEvents: number;
 }
 
 export interface WlClientCallbacks {

@@ -245,6 +245,14 @@ export class OutputState {
     return r;
   }
 
+  /**
+   * @internal The direct lane committed `next` (the same planes as the current state, another
+   * framebuffer) outside commit(): it is the current state now.
+   */
+  adoptCurrent(next: readonly PlaneContent[]): void {
+    this.#current = next;
+  }
+
   /** Writes everything off: the planes in use (rotation back to 0), the extras, the connector, the CRTC. */
   turnOff(req: AtomicRequest): AtomicRequest {
     this.#planesOff(req);

@@ -907,6 +907,92 @@ export class Presenter {
   }
 
   /**
+   * @internal The direct lane (wayland/direct-lane.ts): the state of the output's last commit as
+   * the lane repeats it, when `buffer` is on screen directly at `placement` and nothing is in
+   * flight; otherwise why not.
+   */
+  laneTemplate(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined): LaneTemplate | string {
+    if (this.#closed) return 'the presenter is closed';
+    if (this.device.events.pendingCount > 0 || this.#pendingDirect) return 'a flip is in flight';
+    const shown = this.#shown;
+    if (!shown || shown.buffer !== buffer || shown.path !== 'direct' || this.#onScreen !== buffer || this.#lastWasScene) return 'the buffer is not on a plane';
+    const forceCopy = this.#opts.forceCopy === true;
+    const { key } = this.#frameKey(buffer, placement, forceCopy);
+    if (shown.key !== key) return 'its placement changed';
+    const d = this.#decisions.get(buffer)?.get(key);
+    if (!d || d.path !== 'direct') return 'it is not decided direct';
+    const current = this.output.current;
+    if (!current || this.output.needsModeset) return 'the output needs a modeset';
+    const entries = this.output.apply(this.device.atomic(), current).entries();
+    const fbProp = this.device.objectPropertyIds(d.plane).get('FB_ID');
+    const fbSlot = entries.findIndex((e) => e.obj === d.plane && e.prop === fbProp);
+    if (fbSlot < 0 || entries.some((e) => e.fence)) return 'its state has out-fences';
+    return {
+      key,
+      planeId: d.plane,
+      fbSlot,
+      inFenceProp: this.device.objectPropertyIds(d.plane).get('IN_FENCE_FD') ?? 0,
+      drmFd: this.device.fd,
+      objs: Uint32Array.from(entries, (e) => e.obj),
+      props: Uint32Array.from(entries, (e) => e.prop),
+      values: BigUint64Array.from(entries, (e) => e.value),
+    };
+  }
+
+  /**
+   * @internal The framebuffer the lane flips to for `buffer` at `placement`: when the presenter
+   * decided it direct on the template's plane and its state is the template's but for FB_ID.
+   */
+  laneFb(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined, t: LaneTemplate): number | undefined {
+    if (this.#closed || buffer.life?.ended) return undefined;
+    const { key } = this.#frameKey(buffer, placement, this.#opts.forceCopy === true);
+    const d = this.#decisions.get(buffer)?.get(key);
+    if (key !== t.key || !d || d.path !== 'direct' || d.plane !== t.planeId) return undefined;
+    const fb = this.#kernel.framebufferOf(buffer);
+    if (!fb) return undefined;
+    const entries = this.output.apply(this.device.atomic(), this.output.direct(planeById(this.#planes, d.plane), fb, d.placement)).entries();
+    if (entries.length !== t.objs.length) return undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.obj !== t.objs[i] || e.prop !== t.props[i] || e.fence || (i !== t.fbSlot && e.value !== t.values[i])) return undefined;
+    }
+    return fb.id;
+  }
+
+  /**
+   * @internal The lane handed back after `frames` flips (the last one's event): `shown` is on
+   * screen instead of `armed`, the buffer it was armed with. The presenter's lock moves to it and
+   * the output's current state follows; stats count the lane's frames.
+   */
+  laneReturned(
+    armed: ScanoutBuffer,
+    shown: ScanoutBuffer,
+    placement: SurfacePlacement | undefined,
+    frames: number,
+    last: { tvSec: number; tvUsec: number; sequence: number },
+  ): Presentation | undefined {
+    this.#stats.commits += frames;
+    this.#stats.frames += frames;
+    this.#stats.directFrames += frames;
+    const presentation =
+      frames > 0
+        ? this.#presentation({ crtcId: this.crtcId, sequence: last.sequence, tvSec: last.tvSec, tvUsec: last.tvUsec, timestampNs: BigInt(last.tvSec) * 1_000_000_000n + BigInt(last.tvUsec) * 1000n, userData: 0n }, true)
+        : undefined;
+    if (shown === armed || this.#closed) return presentation;
+    const { key } = this.#frameKey(shown, placement, this.#opts.forceCopy === true);
+    const d = this.#decisions.get(shown)?.get(key);
+    const fb = this.#kernel.framebufferOf(shown);
+    if (!d || d.path !== 'direct' || !fb) throw new PrimebufError(`${this.device.name}: the lane showed ${shown.name ?? 'a buffer'} without its direct decision or framebuffer`);
+    shown.life?.lock();
+    this.#watch(shown);
+    this.#onScreen = shown;
+    this.#shown = { buffer: shown, key, path: 'direct' };
+    this.output.adoptCurrent(this.output.direct(planeById(this.#planes, d.plane), fb, d.placement));
+    this.#unlock(armed);
+    return presentation;
+  }
+
+  /**
    * Turns the output off (one blocking commit: planes, connector and CRTC), then releases what
    * the presenter owns: the copy ring, the background, the verdicts' framebuffers, the client
    * mappings, the mode blob. Framebuffers leave the screen before they are removed.
@@ -936,6 +1022,18 @@ export class Presenter {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** @internal What the direct lane repeats: the output's last commit, with the plane's FB_ID at `fbSlot`. */
+export interface LaneTemplate {
+  readonly key: string;
+  readonly planeId: number;
+  readonly fbSlot: number;
+  readonly inFenceProp: number;
+  readonly drmFd: number;
+  readonly objs: Uint32Array;
+  readonly props: Uint32Array;
+  readonly values: BigUint64Array;
 }
 
 /** A buffer's plane fds, one array per planes array (not a new array and closure every frame). */

@@ -110,6 +110,19 @@ export abstract class BufferLifetime implements BufferLife {
     if (!this.#resourceGone) this.resource.send('release', {});
   }
 
+  /** A commit made it current and its wl_buffer.release has not been sent yet. */
+  get owed(): boolean {
+    return this.#owed;
+  }
+
+  /**
+   * @internal The direct lane sent (or still owes) the release of this buffer's last commit
+   * itself: the library's record follows it, so the last unlock neither repeats nor skips it.
+   */
+  settleOwed(owed: boolean): void {
+    this.#owed = owed;
+  }
+
   /** Runs `fn` when the client destroys the wl_buffer (the buffer may live on while locked). */
   onDestroy(fn: () => void): void {
     if (this.#resourceGone) fn();

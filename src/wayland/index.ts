@@ -12,6 +12,7 @@ export type * from './types.js';
 export { interfaces as protocolInterfaces } from '../generated/protocols.js';
 export { LinuxDmabuf, LinuxDmabufBuffer, LINUX_DMABUF_VERSION } from './linux-dmabuf.js';
 export { BufferLifetime } from './buffer-lifetime.js';
+export { DirectLane, type DirectLaneArm, type DirectLaneHandback } from './direct-lane.js';
 export type { LinuxDmabufOptions, BufferVerdict, KmsScanoutSource } from './linux-dmabuf.js';
 export {
   FeedbackCache,

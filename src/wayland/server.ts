@@ -301,6 +301,11 @@ export class WaylandServer {
     return this.native.nextSerial();
   }
 
+  /** @internal The resource of a bridge key (the direct lane's report), wrapped on first sight. */
+  resourceByKey(key: number): ServerResource | null {
+    return this.#resource(key);
+  }
+
   /** Number of live resources the bridge tracks (for leak checks). */
   get resourceCount(): number {
     return this.#resources.size;

@@ -557,7 +557,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       const top = shell.top;
       if (!top || top.surface !== n.s || showing !== n.s || sceneShown.size > 0 || pointerShown() || !plainSurface(top)) return;
       if (currentOf.get(n.s) !== n.cur || n.s.frames.length > 0 || n.s.feedbacks.length > 0 || !n.s.pendingEmpty()) return;
-      const why = lane.arm({ surface: n.s.resource, current: n.cur, placement: n.placement, buffers: laneBuffers.get(n.s) ?? [], onHandback: laneReturned });
+      const why = lane.arm({ surface: n.s.resource, current: n.cur, placement: n.placement, buffers: laneBuffers.get(n.s) ?? [], onHandback: laneReturned, ...(slow ? { slower: slow.fraction } : {}) });
       if (why !== undefined) {
         if (why !== laneWhy) log(`direct lane: not armed: ${(laneWhy = why)}`);
         return;
@@ -1034,6 +1034,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         // the frame in flight ends with its flip; a flip that never comes (a hung device) must
         // not hang the exit: closing the device below rejects it
         if (running) await Promise.race([running, new Promise((r) => setTimeout(r, 2000).unref())]);
+        const laneFinal = lane?.stats();
         dmabuf.close();
         shm.close();
         dataDevices.close();
@@ -1053,6 +1054,9 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         if (slow) {
           const w = slow.summary();
           log(`made slower on purpose (PRIMEBUF_KIOSK_SLOWER=${w.fraction}): ${w.frames} frames spun ${w.spunMs.toFixed(1)} ms (${(w.usPerIteration * 1000).toFixed(2)} ns an iteration), ${((w.spunMs / w.baseMs) * 100).toFixed(1)} % of the ${w.baseMs.toFixed(1)} ms they cost without it`);
+          if (laneFinal && laneFinal.spunFrames > 0) {
+            log(`made slower on purpose, direct lane: ${laneFinal.spunFrames} frames spun ${laneFinal.spunMs.toFixed(1)} ms, ${((laneFinal.spunMs / laneFinal.spunBaseMs) * 100).toFixed(1)} % of the ${laneFinal.spunBaseMs.toFixed(1)} ms they cost without it`);
+          }
         }
         log('closed: presenter, framebuffers and device released');
       },

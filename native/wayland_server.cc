@@ -94,6 +94,13 @@ struct Lane {
   int error = 0;
   // over the server's life
   double totalFrames = 0, totalCommits = 0, handbacks = 0, strayEvents = 0;
+  // tests only (the kiosk's PRIMEBUF_KIOSK_SLOWER): every lane frame first spins `slower` times
+  // the process's CPU per lane frame over the last 32 (without the spins)
+  double slower = 0;
+  int64_t costs[32] = {};
+  uint32_t costN = 0;
+  int64_t lastCpu = -1;
+  double spunNs = 0, spunFrames = 0, spunBaseNs = 0;
   uv_poll_t* poll = nullptr;
   Napi::FunctionReference onHandback;
 };
@@ -786,8 +793,38 @@ void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
   L.inflightCallbacks.swap(callbacks);
 }
 
+static int64_t CpuNs(clockid_t c) {
+  struct timespec ts;
+  clock_gettime(c, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// PRIMEBUF_KIOSK_SLOWER for lane frames: the budget test's proof that a frame path 20 % slower
+// fails it holds for the lane too. The process's CPU per frame (every thread: what the benchmark
+// reads) is measured between flips without the spin, and this thread spins the fraction of its
+// mean over the last 32 frames by its own CPU clock.
+static void LaneSlowdown(Lane& L) {
+  int64_t now = CpuNs(CLOCK_PROCESS_CPUTIME_ID);
+  if (L.lastCpu >= 0) L.costs[L.costN++ % 32] = now - L.lastCpu;  // from after the last spin: without it
+  if (L.costN >= 32) {
+    int64_t sum = 0;
+    for (int64_t c : L.costs) sum += c;
+    int64_t target = static_cast<int64_t>(L.slower * static_cast<double>(sum) / 32.0);
+    int64_t t0 = CpuNs(CLOCK_THREAD_CPUTIME_ID);
+    volatile uint32_t x = 1;
+    while (CpuNs(CLOCK_THREAD_CPUTIME_ID) - t0 < target)
+      for (int i = 0; i < 256; i++) x = x * 1103515245u + 12345u;
+    int64_t spun = CpuNs(CLOCK_THREAD_CPUTIME_ID) - t0;
+    L.spunNs += static_cast<double>(spun);
+    L.spunBaseNs += static_cast<double>(sum) / 32.0;
+    L.spunFrames++;
+  }
+  L.lastCpu = CpuNs(CLOCK_PROCESS_CPUTIME_ID);
+}
+
 void WlServer::LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq) {
   Lane& L = lane_;
+  if (L.slower > 0) LaneSlowdown(L);
   wl_resource* old = L.shown;
   L.shown = L.inflight;
   L.inflight = nullptr;
@@ -1034,6 +1071,10 @@ Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
   L.tvSec = L.tvUsec = L.sequence = 0;
   L.error = 0;
   L.onHandback = Napi::Persistent(info[1].As<Napi::Function>());
+  Napi::Value slower = o.Get("slower");
+  L.slower = slower.IsNumber() ? slower.As<Napi::Number>().DoubleValue() : 0;
+  L.lastCpu = -1;
+  L.costN = 0;
   L.armed = true;
   return env.Undefined();
 }
@@ -1056,6 +1097,9 @@ Napi::Value WlServer::LaneStats(const Napi::CallbackInfo& info) {
   o.Set("commits", Napi::Number::New(env, lane_.totalCommits));
   o.Set("handbacks", Napi::Number::New(env, lane_.handbacks));
   o.Set("strayEvents", Napi::Number::New(env, lane_.strayEvents));
+  o.Set("spunFrames", Napi::Number::New(env, lane_.spunFrames));
+  o.Set("spunMs", Napi::Number::New(env, lane_.spunNs / 1e6));
+  o.Set("spunBaseMs", Napi::Number::New(env, lane_.spunBaseNs / 1e6));
   return o;
 }
 

@@ -55,6 +55,8 @@ export interface WlLaneArm {
   current: number;
   /** whether its commit still owes the client a wl_buffer.release */
   currentOwed: boolean;
+  /** tests only: each lane frame spins this fraction of the process's CPU per lane frame */
+  slower?: number;
 }
 
 export interface WlLaneReport {
@@ -83,6 +85,10 @@ export interface WlLaneStats {
   commits: number;
   handbacks: number;
   strayEvents: number;
+  /** tests only (WlLaneArm.slower): lane frames that spun, the CPU spun, and the CPU those frames cost without it */
+  spunFrames: number;
+  spunMs: number;
+  spunBaseMs: number;
 }
 
 export interface WlClientCallbacks {

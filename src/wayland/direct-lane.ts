@@ -60,6 +60,11 @@ export interface DirectLaneArm {
   /** buffers of the surface's client the lane may flip to (those not decided direct at the placement are left out) */
   readonly buffers: Iterable<BufferLifetime>;
   readonly onHandback: (h: DirectLaneHandback) => void;
+  /**
+   * Tests only: every lane frame first spins this fraction of the process's CPU per lane frame
+   * (the mean of the last 32, without the spins): a frame path made slower on purpose.
+   */
+  readonly slower?: number;
 }
 
 interface Armed {
@@ -113,7 +118,7 @@ export class DirectLane {
     for (const x of a.buffers) add(x);
     this.presenter.device.events.suspend(); // the lane reads the flips (laneTemplate: none pending)
     const { key: _key, ...tpl } = t;
-    this.server.native.laneArm({ ...tpl, surface: a.surface.key, buffers: flat, current: cur.resource.key, currentOwed: cur.owed }, (r) => this.#handback(r));
+    this.server.native.laneArm({ ...tpl, surface: a.surface.key, buffers: flat, current: cur.resource.key, currentOwed: cur.owed, ...(a.slower ? { slower: a.slower } : {}) }, (r) => this.#handback(r));
     this.#armed = { arm: a, mapped };
     return undefined;
   }

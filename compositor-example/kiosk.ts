@@ -529,12 +529,12 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     }
 
     // ---- the direct lane ----
-    /** The last frame put this surface's current buffer on a plane alone: the lane may take over after it. */
+    /** The last frame showed this surface's current buffer alone (on a plane, or copied): the lane may take over after it. */
     let laneNext: { s: Surface; cur: BufferLifetime; placement: SurfacePlacement } | undefined;
     /** Per surface, the buffers it showed on a plane (newest last, at most LANE_BUFFERS): what the lane may flip to. */
     const laneBuffers = new WeakMap<Surface, BufferLifetime[]>();
     const LANE_BUFFERS = 8;
-    const laneCounts = { arms: 0, framesCounted: 0 };
+    const laneCounts = { arms: 0, framesCounted: 0, bytesCounted: 0 };
     let laneWhy = '';
     function laneDirect(s: Surface, cur: BufferLifetime, placement: SurfacePlacement): void {
       laneNext = { s, cur, placement };
@@ -568,8 +568,11 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     /** The lane handed back: the surface's state as it left it, its frames counted, a frame scheduled when one is due. */
     function laneReturned(h: DirectLaneHandback): void {
       counts.frames += h.frames;
-      counts.direct += h.frames;
+      if (h.copied) counts.copied += h.frames;
+      else counts.direct += h.frames;
+      counts.bytesCopied += h.bytesCopied;
       laneCounts.framesCounted += h.frames;
+      laneCounts.bytesCounted += h.bytesCopied;
       const s = surfaces.get(h.surface);
       if (s) {
         s.adoptLane({ buffer: h.current.resource, committedCallbacks: h.committedCallbacks, attached: h.attached, pendingBuffer: h.pendingBuffer, pendingCallbacks: h.pendingCallbacks });
@@ -680,7 +683,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       pacer.supersede(s); // its empty commits waiting for a vblank were replaced by this content
       pacer.flipped(p);
       rotatedPlane = r.path === 'direct' && (placement.rotation !== 0 || placement.reflectX === true);
-      if (r.path === 'direct' && lane) laneDirect(s, cur, placement);
+      // a buffer on a plane, or a plain copy of an untransformed wl_shm surface: the lane may go on with it
+      if (lane && (r.path === 'direct' || (r.path === 'copy' && s.transform === 0 && s.scale === 1))) laneDirect(s, cur, placement);
       counts.frames++;
       if (r.path === 'direct') counts.direct++;
       else counts.copied++;
@@ -999,10 +1003,13 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
         const ls = lane?.stats();
         // the frames of an armed lane not counted yet (counted at its handback)
         const live = ls ? ls.frames - laneCounts.framesCounted : 0;
+        const liveCopied = lane?.mode === 'copy';
         return {
           ...counts,
           frames: counts.frames + live,
-          direct: counts.direct + live,
+          direct: counts.direct + (liveCopied ? 0 : live),
+          copied: counts.copied + (liveCopied ? live : 0),
+          bytesCopied: counts.bytesCopied + (ls ? ls.bytesCopied - laneCounts.bytesCounted : 0),
           commits: ps.commits + live,
           lane: { frames: ls?.frames ?? 0, commits: ls?.commits ?? 0, arms: laneCounts.arms, handbacks: ls?.handbacks ?? 0, armed: ls?.armed ?? false },
           ...(sceneCounts.frames > 0 ? { scene: { ...sceneCounts } } : {}),

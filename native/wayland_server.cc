@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -66,8 +67,25 @@ struct LaneBuffer {
   bool owed;     // a commit made it current and no wl_buffer.release was sent since
 };
 
+// The copy mode's ring buffers (the presenter's copy ring) and sources (wl_shm buffers of pools
+// sealed against shrinking: their memory cannot vanish under a read).
+struct LaneSlot {
+  uint32_t fb;
+  uint8_t* dst;
+  uint32_t stride;
+  int dmabufFd;           // the write bracket (DMA_BUF_IOCTL_SYNC)
+  int32_t stale[4];       // x0, y0, x1, y1 (destination): what changed since it was written; empty when x0 >= x1
+};
+
+struct LaneSource {
+  const uint8_t* src;     // the buffer's first pixel in the pool's mapping
+  uint32_t stride, width, height;
+};
+
 struct Lane {
   bool armed = false;
+  bool copy = false;         // copy mode: sources copied into the ring (else direct: buffers flipped)
+  bool flipping = false;     // a flip of the lane's is in flight
   bool quiescing = false;    // handing back: a queued commit is not submitted
   wl_resource* surface = nullptr;
   wl_client* client = nullptr;
@@ -103,7 +121,27 @@ struct Lane {
   double spunNs = 0, spunFrames = 0, spunBaseNs = 0;
   uv_poll_t* poll = nullptr;
   Napi::FunctionReference onHandback;
+  // copy mode
+  std::vector<LaneSlot> slots;
+  int slotShown = -1, slotInflight = -1;
+  int32_t dx = 0, dy = 0, modeW = 0, modeH = 0;
+  std::unordered_map<wl_resource*, LaneSource> sources;
+  int32_t damage[4] = {0, 0, 0, 0};         // the pending damage (buffer coordinates), a bounding box
+  int32_t queuedDamage[4] = {0, 0, 0, 0};   // of commits waiting for the flip in flight
+  double bytes = 0, totalBytes = 0;
 };
+
+static void BoxUnion(int32_t* a, const int32_t* b) {
+  if (b[0] >= b[2] || b[1] >= b[3]) return;
+  if (a[0] >= a[2] || a[1] >= a[3]) {
+    for (int i = 0; i < 4; i++) a[i] = b[i];
+    return;
+  }
+  a[0] = std::min(a[0], b[0]);
+  a[1] = std::min(a[1], b[1]);
+  a[2] = std::max(a[2], b[2]);
+  a[3] = std::max(a[3], b[3]);
+}
 
 class WlServer : public Napi::ObjectWrap<WlServer> {
  public:
@@ -141,6 +179,7 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   // the lane
   bool LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args);
   void LaneSubmit(std::vector<wl_resource*>& callbacks);
+  bool LaneCopy(const int32_t* damage, uint32_t& fb);
   void LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq);
   bool LaneReadEvents();
   void LaneMaybeRelease(wl_resource* b);
@@ -709,13 +748,25 @@ bool WlServer::LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args) {
     case kAttach: {
       auto* b = reinterpret_cast<wl_resource*>(args[0].o);
       if (!b || args[1].i != 0 || args[2].i != 0 || L.buffers.find(b) == L.buffers.end()) return false;
+      if (L.copy && L.sources.find(b) == L.sources.end()) return false;
       L.attached = true;
       L.pendingBuffer = b;
       return true;
     }
     case kDamage:
-    case kDamageBuffer:
-      return true;  // a direct frame flips the whole buffer
+    case kDamageBuffer: {
+      // a direct frame flips the whole buffer; a copy copies what changed (the surface's
+      // coordinates are the buffer's: the copy mode is armed for transform 0, scale 1 only)
+      if (L.copy) {
+        int64_t x0 = std::max<int64_t>(args[0].i, 0), y0 = std::max<int64_t>(args[1].i, 0);
+        int64_t x1 = static_cast<int64_t>(args[0].i) + std::max<int64_t>(args[2].i, 0);
+        int64_t y1 = static_cast<int64_t>(args[1].i) + std::max<int64_t>(args[3].i, 0);
+        int32_t box[4] = {static_cast<int32_t>(std::min<int64_t>(x0, INT32_MAX)), static_cast<int32_t>(std::min<int64_t>(y0, INT32_MAX)),
+                          static_cast<int32_t>(std::min<int64_t>(x1, INT32_MAX)), static_cast<int32_t>(std::min<int64_t>(y1, INT32_MAX))};
+        BoxUnion(L.damage, box);
+      }
+      return true;
+    }
     case kFrame: {
       wl_resource* cb = wl_resource_create(L.client, &wl_callback_interface, wl_resource_get_version(r), args[0].n);
       if (!cb) {
@@ -735,13 +786,17 @@ bool WlServer::LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args) {
       L.buffers[L.current].owed = true;
       LaneMaybeRelease(prev);
       L.totalCommits++;
-      if (L.inflight) {
+      if (L.flipping) {
         // shown after the flip in flight; the callbacks of a commit it replaces wait with it
         L.queued = true;
+        BoxUnion(L.queuedDamage, L.damage);
+        for (int i = 0; i < 4; i++) L.damage[i] = 0;
         L.queuedCallbacks.insert(L.queuedCallbacks.end(), L.pendingCallbacks.begin(), L.pendingCallbacks.end());
         L.pendingCallbacks.clear();
         return true;
       }
+      BoxUnion(L.queuedDamage, L.damage);  // what the copy needs: this commit's damage
+      for (int i = 0; i < 4; i++) L.damage[i] = 0;
       std::vector<wl_resource*> cbs;
       cbs.swap(L.pendingCallbacks);
       LaneSubmit(cbs);
@@ -752,12 +807,76 @@ bool WlServer::LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args) {
   }
 }
 
+// The copy mode's copy: the current source into a free ring buffer, the damage since that buffer
+// was written (clipped to the source), row by row inside the buffer's write bracket.
+bool WlServer::LaneCopy(const int32_t* damage, uint32_t& fb) {
+  Lane& L = lane_;
+  int pick = -1;
+  for (size_t i = 0; i < L.slots.size(); i++)
+    if (static_cast<int>(i) != L.slotShown && static_cast<int>(i) != L.slotInflight) {
+      pick = static_cast<int>(i);
+      break;
+    }
+  if (pick < 0) return false;
+  auto srcIt = L.sources.find(L.current);
+  if (srcIt == L.sources.end()) return false;
+  const LaneSource& src = srcIt->second;
+  // the damage in destination coordinates, for the other buffers too
+  int32_t d[4] = {0, 0, 0, 0};
+  if (damage[0] < damage[2] && damage[1] < damage[3]) {
+    d[0] = damage[0] + L.dx;
+    d[1] = damage[1] + L.dy;
+    d[2] = static_cast<int32_t>(std::min<int64_t>(static_cast<int64_t>(damage[2]) + L.dx, INT32_MAX));
+    d[3] = static_cast<int32_t>(std::min<int64_t>(static_cast<int64_t>(damage[3]) + L.dy, INT32_MAX));
+  }
+  LaneSlot& slot = L.slots[pick];
+  int32_t need[4] = {slot.stale[0], slot.stale[1], slot.stale[2], slot.stale[3]};
+  BoxUnion(need, d);
+  // back to source coordinates, within the source and the mode
+  int64_t x0 = std::max<int64_t>({static_cast<int64_t>(need[0]) - L.dx, 0, -static_cast<int64_t>(L.dx)});
+  int64_t y0 = std::max<int64_t>({static_cast<int64_t>(need[1]) - L.dy, 0, -static_cast<int64_t>(L.dy)});
+  int64_t x1 = std::min<int64_t>({static_cast<int64_t>(need[2]) - L.dx, src.width, static_cast<int64_t>(L.modeW) - L.dx});
+  int64_t y1 = std::min<int64_t>({static_cast<int64_t>(need[3]) - L.dy, src.height, static_cast<int64_t>(L.modeH) - L.dy});
+  if (x1 > x0 && y1 > y0) {
+    bool bracket = slot.dmabufFd >= 0 && DmabufSyncIoctl(slot.dmabufFd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE) == 0;
+    size_t row = static_cast<size_t>(x1 - x0) * 4;
+    for (int64_t y = y0; y < y1; y++)
+      memcpy(slot.dst + static_cast<size_t>(y + L.dy) * slot.stride + static_cast<size_t>(x0 + L.dx) * 4,
+             src.src + static_cast<size_t>(y) * src.stride + static_cast<size_t>(x0) * 4, row);
+    if (bracket) DmabufSyncIoctl(slot.dmabufFd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+    double n = static_cast<double>(row) * static_cast<double>(y1 - y0);
+    L.bytes += n;
+    L.totalBytes += n;
+  }
+  slot.stale[0] = slot.stale[1] = slot.stale[2] = slot.stale[3] = 0;
+  for (size_t i = 0; i < L.slots.size(); i++)
+    if (static_cast<int>(i) != pick) BoxUnion(L.slots[i].stale, d);
+  L.slotInflight = pick;
+  fb = slot.fb;
+  return true;
+}
+
 void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
   Lane& L = lane_;
   const LaneBuffer& b = L.buffers[L.current];
-  L.values[L.fbSlot] = b.fb;
+  if (L.copy) {
+    uint32_t fb = 0;
+    int32_t damage[4] = {L.queuedDamage[0], L.queuedDamage[1], L.queuedDamage[2], L.queuedDamage[3]};
+    for (int i = 0; i < 4; i++) L.queuedDamage[i] = 0;
+    if (!LaneCopy(damage, fb)) {
+      // no free ring buffer (none expected: one is shown, none in flight): TypeScript copies it
+      L.error = EBUSY;
+      L.queued = true;
+      L.queuedCallbacks.insert(L.queuedCallbacks.end(), callbacks.begin(), callbacks.end());
+      LaneHandback("no ring buffer was free for the lane's copy");
+      return;
+    }
+    L.values[L.fbSlot] = fb;
+  } else {
+    L.values[L.fbSlot] = b.fb;
+  }
   int fence = -1;
-  if (b.fd >= 0 && L.inFenceProp != 0) {
+  if (!L.copy && b.fd >= 0 && L.inFenceProp != 0) {
     struct pollfd p = {};
     p.fd = b.fd;
     p.events = POLLIN;
@@ -783,13 +902,15 @@ void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
   if (fence >= 0) close(fence);  // the kernel holds its own reference
   if (err) {
     // not on screen: TypeScript gets the commit (its buffer current, its callbacks unanswered)
+    L.slotInflight = -1;
     L.error = err;
     L.queued = true;
     L.queuedCallbacks.insert(L.queuedCallbacks.end(), callbacks.begin(), callbacks.end());
     LaneHandback("the kernel refused the lane's commit");
     return;
   }
-  L.inflight = L.current;
+  L.flipping = true;
+  if (!L.copy) L.inflight = L.current;
   L.inflightCallbacks.swap(callbacks);
 }
 
@@ -828,6 +949,11 @@ void WlServer::LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq) {
   wl_resource* old = L.shown;
   L.shown = L.inflight;
   L.inflight = nullptr;
+  L.flipping = false;
+  if (L.copy) {
+    L.slotShown = L.slotInflight;
+    L.slotInflight = -1;
+  }
   L.frames++;
   L.totalFrames++;
   L.tvSec = sec;
@@ -874,7 +1000,7 @@ bool WlServer::LaneReadEvents() {
     if (ev.type == DRM_EVENT_FLIP_COMPLETE && ev.length >= sizeof(struct drm_event_vblank)) {
       struct drm_event_vblank vb;
       memcpy(&vb, buf + off, sizeof vb);
-      if (vb.user_data == kLaneToken && L.inflight) {
+      if (vb.user_data == kLaneToken && L.flipping) {
         LaneFlipped(vb.tv_sec, vb.tv_usec, vb.sequence);
         flipped = true;
       } else {
@@ -912,6 +1038,7 @@ void WlServer::LaneForget(wl_resource* r) {
     return;
   }
   L.buffers.erase(it);  // not in use: TypeScript frees it as usual
+  L.sources.erase(r);
 }
 
 void WlServer::LaneHandback(const char* reason) {
@@ -922,7 +1049,7 @@ void WlServer::LaneHandback(const char* reason) {
   L.quiescing = true;
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (L.inflight) {
+  while (L.flipping) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     long waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
@@ -936,13 +1063,18 @@ void WlServer::LaneHandback(const char* reason) {
     LaneReadEvents();
   }
   L.quiescing = false;
-  if (L.inflight) {
+  if (L.flipping) {
     // no flip event within 2 s: counted as shown; its callbacks go back unanswered
     if (!L.error) L.error = ETIMEDOUT;
     L.queuedCallbacks.insert(L.queuedCallbacks.begin(), L.inflightCallbacks.begin(), L.inflightCallbacks.end());
     L.inflightCallbacks.clear();
     L.shown = L.inflight;
     L.inflight = nullptr;
+    L.flipping = false;
+    if (L.copy) {
+      L.slotShown = L.slotInflight;
+      L.slotInflight = -1;
+    }
   }
   L.armed = false;
   if (L.poll) uv_poll_stop(L.poll);
@@ -971,7 +1103,9 @@ void WlServer::LaneHandback(const char* reason) {
   out.Set("tvSec", Napi::Number::New(env, L.tvSec));
   out.Set("tvUsec", Napi::Number::New(env, L.tvUsec));
   out.Set("sequence", Napi::Number::New(env, L.sequence));
-  out.Set("shown", keyOf(L.shown));
+  out.Set("shown", keyOf(L.copy ? L.current : L.shown));
+  out.Set("slotShown", Napi::Number::New(env, L.copy ? L.slotShown : -1));
+  out.Set("bytes", Napi::Number::New(env, L.bytes));
   out.Set("current", keyOf(L.current));
   out.Set("committedCallbacks", callbacks(L.queuedCallbacks));
   out.Set("attached", Napi::Boolean::New(env, L.attached));
@@ -983,6 +1117,8 @@ void WlServer::LaneHandback(const char* reason) {
     if (lb.owed) owed.Set(n++, Napi::Number::New(env, RecFor(b)->key));
   out.Set("owed", owed);
   L.buffers.clear();
+  L.sources.clear();
+  L.slots.clear();
   L.surface = nullptr;
   L.client = nullptr;
   L.current = L.shown = L.pendingBuffer = nullptr;
@@ -1031,6 +1167,55 @@ Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
   ResourceRec* current = ResourceByKey(env, o.Get("current"), "laneArm current");
   auto cur = buffers.find(current->resource);
   if (cur == buffers.end()) throw Napi::RangeError::New(env, "laneArm: the current buffer is not among the buffers");
+  // copy mode: { slots: [{ fb, memory: ArrayBuffer, stride, dmabufFd }], slotShown, dx, dy, modeW,
+  //   modeH, sources: [[key, memory: ArrayBuffer, offset, stride, width, height], ...] }
+  // (XRGB8888/ARGB8888 sources into a ring of the same 4-byte format: rows copied as they are)
+  std::vector<LaneSlot> slots;
+  std::unordered_map<wl_resource*, LaneSource> sources;
+  int slotShown = -1;
+  int32_t cdx = 0, cdy = 0, modeW = 0, modeH = 0;
+  Napi::Value copyV = o.Get("copy");
+  bool copy = copyV.IsObject();
+  if (copy) {
+    Napi::Object c = copyV.As<Napi::Object>();
+    modeW = c.Get("modeW").ToNumber().Int32Value();
+    modeH = c.Get("modeH").ToNumber().Int32Value();
+    cdx = c.Get("dx").ToNumber().Int32Value();
+    cdy = c.Get("dy").ToNumber().Int32Value();
+    slotShown = c.Get("slotShown").ToNumber().Int32Value();
+    Napi::Value sv = c.Get("slots"), srcv = c.Get("sources");
+    if (!sv.IsArray() || !srcv.IsArray()) throw Napi::TypeError::New(env, "laneArm: copy needs slots and sources arrays");
+    Napi::Array sa = sv.As<Napi::Array>();
+    for (uint32_t i = 0; i < sa.Length(); i++) {
+      Napi::Object so = sa.Get(i).As<Napi::Object>();
+      Napi::Value mem = so.Get("memory");
+      if (!mem.IsArrayBuffer()) throw Napi::TypeError::New(env, "laneArm: a ring slot's memory must be an ArrayBuffer");
+      Napi::ArrayBuffer ab = mem.As<Napi::ArrayBuffer>();
+      uint32_t stride = so.Get("stride").ToNumber().Uint32Value();
+      if (static_cast<uint64_t>(stride) * static_cast<uint64_t>(modeH) > ab.ByteLength() || static_cast<uint64_t>(modeW) * 4 > stride)
+        throw Napi::RangeError::New(env, "laneArm: a ring slot is smaller than the mode");
+      LaneSlot slot{so.Get("fb").ToNumber().Uint32Value(), static_cast<uint8_t*>(ab.Data()), stride, so.Get("dmabufFd").ToNumber().Int32Value(), {0, 0, modeW, modeH}};
+      if (static_cast<int>(i) == slotShown) slot.stale[0] = slot.stale[1] = slot.stale[2] = slot.stale[3] = 0;  // it holds the current frame
+      slots.push_back(slot);
+    }
+    if (slots.size() < 2 || slotShown < 0 || slotShown >= static_cast<int>(slots.size())) throw Napi::RangeError::New(env, "laneArm: copy needs 2 ring slots or more, one of them shown");
+    Napi::Array src = srcv.As<Napi::Array>();
+    for (uint32_t i = 0; i < src.Length(); i++) {
+      Napi::Array e = src.Get(i).As<Napi::Array>();
+      ResourceRec* r = ResourceByKey(env, e.Get(0u), "laneArm source");
+      if (buffers.find(r->resource) == buffers.end()) throw Napi::RangeError::New(env, "laneArm: a copy source is not among the buffers");
+      Napi::Value mem = e.Get(1u);
+      if (!mem.IsArrayBuffer()) throw Napi::TypeError::New(env, "laneArm: a source's memory must be an ArrayBuffer");
+      Napi::ArrayBuffer ab = mem.As<Napi::ArrayBuffer>();
+      uint64_t offset = e.Get(2u).ToNumber().Int64Value();
+      uint32_t stride = e.Get(3u).ToNumber().Uint32Value(), width = e.Get(4u).ToNumber().Uint32Value(), height = e.Get(5u).ToNumber().Uint32Value();
+      if (width == 0 || height == 0 || static_cast<uint64_t>(width) * 4 > stride ||
+          offset + static_cast<uint64_t>(stride) * (height - 1) + static_cast<uint64_t>(width) * 4 > ab.ByteLength())
+        throw Napi::RangeError::New(env, "laneArm: a copy source does not fit its memory");
+      sources[r->resource] = LaneSource{static_cast<const uint8_t*>(ab.Data()) + offset, stride, width, height};
+    }
+    if (sources.find(current->resource) == sources.end()) throw Napi::RangeError::New(env, "laneArm: the current buffer is not among the copy sources");
+  }
   cur->second.owed = o.Get("currentOwed").ToBoolean();
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) throw Napi::Error::New(env, "no libuv loop");
@@ -1059,9 +1244,22 @@ Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
   L.planeId = o.Get("planeId").ToNumber().Uint32Value();
   L.inFenceProp = o.Get("inFenceProp").ToNumber().Uint32Value();
   L.buffers.swap(buffers);
+  L.copy = copy;
+  L.slots.swap(slots);
+  L.sources.swap(sources);
+  L.slotShown = slotShown;
+  L.slotInflight = -1;
+  L.dx = cdx;
+  L.dy = cdy;
+  L.modeW = modeW;
+  L.modeH = modeH;
+  for (int i = 0; i < 4; i++) L.damage[i] = L.queuedDamage[i] = 0;
+  L.bytes = 0;
+  L.flipping = false;
   L.surface = surface->resource;
   L.client = wl_resource_get_client(surface->resource);
-  L.current = L.shown = current->resource;
+  L.current = current->resource;
+  L.shown = copy ? nullptr : current->resource;
   L.inflight = L.pendingBuffer = nullptr;
   L.attached = L.queued = false;
   L.pendingCallbacks.clear();
@@ -1094,6 +1292,7 @@ Napi::Value WlServer::LaneStats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("armed", Napi::Boolean::New(env, lane_.armed));
   o.Set("frames", Napi::Number::New(env, lane_.totalFrames));
+  o.Set("bytesCopied", Napi::Number::New(env, lane_.totalBytes));
   o.Set("commits", Napi::Number::New(env, lane_.totalCommits));
   o.Set("handbacks", Napi::Number::New(env, lane_.handbacks));
   o.Set("strayEvents", Napi::Number::New(env, lane_.strayEvents));

@@ -57,6 +57,17 @@ export interface WlLaneArm {
   currentOwed: boolean;
   /** tests only: each lane frame spins this fraction of the process's CPU per lane frame */
   slower?: number;
+  /** the copy mode (sources copied into the presenter's ring); `buffers` then give fb 0, fd -1 */
+  copy?: {
+    slots: ReadonlyArray<{ fb: number; memory: ArrayBuffer; stride: number; dmabufFd: number }>;
+    slotShown: number;
+    dx: number;
+    dy: number;
+    modeW: number;
+    modeH: number;
+    /** [wl_buffer key, pool memory, offset, stride, width, height] */
+    sources: Array<[number, ArrayBuffer, number, number, number, number]>;
+  };
 }
 
 export interface WlLaneReport {
@@ -77,11 +88,15 @@ export interface WlLaneReport {
   pendingCallbacks: Array<[number, number]>;
   /** wl_buffer keys whose commit still owes a release */
   owed: number[];
+  /** the copy mode: the ring buffer on screen (else -1), and the bytes copied since arming */
+  slotShown: number;
+  bytes: number;
 }
 
 export interface WlLaneStats {
   armed: boolean;
   frames: number;
+  bytesCopied: number;
   commits: number;
   handbacks: number;
   strayEvents: number;

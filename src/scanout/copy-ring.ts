@@ -264,6 +264,19 @@ export class CopyRing<B extends ScanoutBuffer> {
   }
 
   /**
+   * @internal Something else (the direct lane's copy mode) wrote the buffers and flipped them:
+   * `index` is on screen, the others are free, and what every buffer holds is forgotten.
+   */
+  adoptOnScreen(index: number): void {
+    this.#assertOpen();
+    for (const s of this.#slots) {
+      if (s.state === 'writing') throw new RangeError(`ring buffer ${s.index} is being written`);
+      s.state = s.index === index ? 'onscreen' : 'free';
+      s.frame = undefined;
+    }
+  }
+
+  /**
    * Every buffer (free, queued, on screen) is zeroed right before its next write: the frames from
    * now on do not paint all of it (a smaller surface, another placement), and what they leave must
    * be black, not the pixels of an earlier source. Also forgets what the buffers hold (invalidate).

@@ -38,7 +38,7 @@
  */
 import { ClosedError, PrimebufError, SystemError } from '../errors.js';
 import { Dmabuf } from '../dmabuf/dmabuf.js';
-import type { Mapping } from '../dmabuf/mapping.js';
+import { Mapping } from '../dmabuf/mapping.js';
 import type { SyncFile } from '../dmabuf/sync-file.js';
 import { fourcc, formatName } from '../formats/index.js';
 import type { AtomicRequest } from '../kms/atomic.js';
@@ -70,6 +70,7 @@ export const PRESENTATION_HW_COMPLETION = 0x4;
 export const PRESENTATION_ZERO_COPY = 0x8;
 
 const XRGB8888 = fourcc('XRGB8888');
+const ARGB8888 = fourcc('ARGB8888');
 const NV12 = fourcc('NV12');
 
 /** The placement of the surface on the output (the CRTC is the presenter's). */
@@ -915,23 +916,43 @@ export class Presenter {
     if (this.#closed) return 'the presenter is closed';
     if (this.device.events.pendingCount > 0 || this.#pendingDirect) return 'a flip is in flight';
     const shown = this.#shown;
-    if (!shown || shown.buffer !== buffer || shown.path !== 'direct' || this.#onScreen !== buffer || this.#lastWasScene) return 'the buffer is not on a plane';
+    if (!shown || shown.buffer !== buffer || this.#lastWasScene) return 'the buffer is not on screen';
     const forceCopy = this.#opts.forceCopy === true;
     const { key } = this.#frameKey(buffer, placement, forceCopy);
     if (shown.key !== key) return 'its placement changed';
     const d = this.#decisions.get(buffer)?.get(key);
-    if (!d || d.path !== 'direct') return 'it is not decided direct';
+    if (!d || d.path !== shown.path) return 'its decision changed';
+    let copy: LaneTemplate['copy'];
+    if (d.path === 'direct') {
+      if (this.#onScreen !== buffer) return 'the buffer is not on a plane';
+    } else {
+      // the copy mode: a wl_shm buffer copied as it is into the ring buffer that is not on screen
+      if (d.transform) return 'its copy is transformed';
+      if (!this.#laneCopyable(buffer)) return 'its copy is not a plain one (not an unguarded wl_shm buffer of XRGB8888 or ARGB8888 into an XRGB8888 ring)';
+      const ring = this.#ring;
+      const on = ring?.onScreen;
+      if (!ring || !on) return 'no ring buffer is on screen';
+      const slots: Array<{ fb: number; memory: ArrayBuffer; stride: number; dmabufFd: number }> = [];
+      for (const sl of ring.slots) {
+        if (sl.stale || (sl.state !== 'free' && sl !== on)) return 'a ring buffer is being written or not cleared yet';
+        if (!(sl.buffer instanceof DumbRingBuffer)) return 'the ring buffers are not the presenter\'s own';
+        slots.push({ fb: sl.buffer.fb.id, memory: sl.buffer.memory.buffer, stride: sl.buffer.stride, dmabufFd: sl.buffer.dmabuf.fd });
+      }
+      copy = { slots, slotShown: on.index, dx: d.dx, dy: d.dy, modeW: this.modeSize.width, modeH: this.modeSize.height };
+    }
+    const plane = d.path === 'direct' ? d.plane : this.#primary.id;
     const current = this.output.current;
     if (!current || this.output.needsModeset) return 'the output needs a modeset';
     const entries = this.output.apply(this.device.atomic(), current).entries();
-    const fbProp = this.device.objectPropertyIds(d.plane).get('FB_ID');
-    const fbSlot = entries.findIndex((e) => e.obj === d.plane && e.prop === fbProp);
+    const fbProp = this.device.objectPropertyIds(plane).get('FB_ID');
+    const fbSlot = entries.findIndex((e) => e.obj === plane && e.prop === fbProp);
     if (fbSlot < 0 || entries.some((e) => e.fence)) return 'its state has out-fences';
     return {
       key,
-      planeId: d.plane,
+      ...(copy ? { copy } : {}),
+      planeId: plane,
       fbSlot,
-      inFenceProp: this.device.objectPropertyIds(d.plane).get('IN_FENCE_FD') ?? 0,
+      inFenceProp: copy ? 0 : (this.device.objectPropertyIds(plane).get('IN_FENCE_FD') ?? 0),
       drmFd: this.device.fd,
       objs: Uint32Array.from(entries, (e) => e.obj),
       props: Uint32Array.from(entries, (e) => e.prop),
@@ -944,7 +965,7 @@ export class Presenter {
    * decided it direct on the template's plane and its state is the template's but for FB_ID.
    */
   laneFb(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined, t: LaneTemplate): number | undefined {
-    if (this.#closed || buffer.life?.ended) return undefined;
+    if (this.#closed || buffer.life?.ended || t.copy) return undefined;
     const { key } = this.#frameKey(buffer, placement, this.#opts.forceCopy === true);
     const d = this.#decisions.get(buffer)?.get(key);
     if (key !== t.key || !d || d.path !== 'direct' || d.plane !== t.planeId) return undefined;
@@ -957,6 +978,57 @@ export class Presenter {
       if (e.obj !== t.objs[i] || e.prop !== t.props[i] || e.fence || (i !== t.fbSlot && e.value !== t.values[i])) return undefined;
     }
     return fb.id;
+  }
+
+  /**
+   * @internal The copy mode's source for `buffer` at `placement`: its pool's memory and layout,
+   * when the presenter decided it a plain copy with the template's key.
+   */
+  laneCopySource(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined, t: LaneTemplate): [ArrayBuffer, number, number, number, number] | undefined {
+    if (this.#closed || buffer.life?.ended || !t.copy || !this.#laneCopyable(buffer)) return undefined;
+    const { key } = this.#frameKey(buffer, placement, this.#opts.forceCopy === true);
+    const d = this.#decisions.get(buffer)?.get(key);
+    if (key !== t.key || !d || d.path !== 'copy' || d.transform || d.dx !== t.copy.dx || d.dy !== t.copy.dy) return undefined;
+    const surface = buffer.copySource?.surface?.();
+    if (!surface) return undefined;
+    const m = surface.memory;
+    if (!(m instanceof Mapping)) return undefined; // (the pool's mapping: an ArrayBuffer the lane keeps a pointer into)
+    return [m.buffer, surface.offset ?? 0, surface.stride, surface.width, surface.height];
+  }
+
+  /** A wl_shm buffer whose copy is rows as they are (an XRGB8888 ring) and reads memory that cannot vanish. */
+  #laneCopyable(buffer: ScanoutBuffer): boolean {
+    const ringFormat = this.#opts.ringFormat ?? XRGB8888;
+    return (
+      buffer.kind === 'shm' &&
+      buffer.copySource?.surface !== undefined &&
+      ringFormat === XRGB8888 &&
+      (buffer.format === XRGB8888 || buffer.format === ARGB8888)
+    );
+  }
+
+  /**
+   * @internal The lane (copy mode) handed back after `frames` flips: ring buffer `slotShown` is on
+   * screen, holding `current`'s content; what the other ring buffers hold is forgotten (the next
+   * copy is whole). Stats count the lane's frames.
+   */
+  laneReturnedCopy(current: ScanoutBuffer, placement: SurfacePlacement | undefined, slotShown: number, frames: number, last: { tvSec: number; tvUsec: number; sequence: number }): Presentation | undefined {
+    this.#stats.commits += frames;
+    this.#stats.frames += frames;
+    this.#stats.copiedFrames += frames;
+    const presentation =
+      frames > 0
+        ? this.#presentation({ crtcId: this.crtcId, sequence: last.sequence, tvSec: last.tvSec, tvUsec: last.tvUsec, timestampNs: BigInt(last.tvSec) * 1_000_000_000n + BigInt(last.tvUsec) * 1000n, userData: 0n }, false)
+        : undefined;
+    const ring = this.#ring;
+    if (this.#closed || !ring || ring.closed) return presentation;
+    ring.stats.frames += frames;
+    ring.adoptOnScreen(slotShown);
+    const slot = ring.slots[slotShown]!;
+    const { key } = this.#frameKey(current, placement, this.#opts.forceCopy === true);
+    this.#shown = { buffer: current, key, path: 'copy' };
+    this.output.adoptCurrent([{ plane: this.#primary, fb: slot.buffer.fb, placement: this.output.fullMode }]);
+    return presentation;
   }
 
   /**
@@ -1027,6 +1099,15 @@ export class Presenter {
 /** @internal What the direct lane repeats: the output's last commit, with the plane's FB_ID at `fbSlot`. */
 export interface LaneTemplate {
   readonly key: string;
+  /** the copy mode: the ring's buffers, the one on screen, where the source goes on the mode */
+  readonly copy?: {
+    readonly slots: ReadonlyArray<{ fb: number; memory: ArrayBuffer; stride: number; dmabufFd: number }>;
+    readonly slotShown: number;
+    readonly dx: number;
+    readonly dy: number;
+    readonly modeW: number;
+    readonly modeH: number;
+  };
   readonly planeId: number;
   readonly fbSlot: number;
   readonly inFenceProp: number;

@@ -1,12 +1,18 @@
 /**
- * The direct lane: a surface's steady state of direct frames run in native code, without
- * entering JavaScript. Once a surface's buffer went to a plane (the presenter decided it direct
- * and committed it), the compositor arms the lane with that surface and the buffers of its
- * client the presenter decided direct at the same placement. From then on the addon answers the
- * surface's attach, damage, damage_buffer, frame and commit: a commit of one of those buffers is
- * the same atomic commit as the last one with the buffer's framebuffer (its pending write fence
- * as IN_FENCE_FD), and at its flip the frame callbacks get done and the buffer it replaced a
- * wl_buffer.release. A commit while a flip is in flight waits for it (the newest wins).
+ * The direct lane: a surface's steady state of frames run in native code, straight from the
+ * client's commit to the flip without entering JavaScript. Once a surface's buffer was shown alone
+ * (the presenter decided it and committed it), the compositor arms the lane with that surface and
+ * the buffers of its client the presenter decided the same way at the same placement. From then on
+ * the addon answers the surface's attach, damage, damage_buffer, frame and commit. In direct mode
+ * (the buffer was on a plane) a commit of one of those buffers is the same atomic commit as the
+ * last one with the buffer's framebuffer (its pending write fence as IN_FENCE_FD). In copy mode
+ * (a plain wl_shm copy: XRGB8888 or ARGB8888 from a pool that cannot shrink, untransformed) the
+ * commit's damage, with what the ring buffer missed since it was last written, is copied row by
+ * row into the presenter's ring buffer that is not on screen, inside its DMA_BUF_IOCTL_SYNC write
+ * bracket, and that buffer is committed. At the flip the frame callbacks get done; the buffer a
+ * commit replaced gets its wl_buffer.release (direct: when it left the screen, before the done;
+ * copied: at once, it is not read again). A commit while a flip is in flight waits for it (the
+ * newest wins).
  *
  * Anything else hands the lane back before it is handled: another request of the client (a new
  * buffer's import, ack_configure, wp_presentation.feedback, ...), a buffer the lane does not
@@ -34,6 +40,9 @@ export interface DirectLaneHandback {
   readonly error: string | null;
   /** flips the lane completed since it was armed */
   readonly frames: number;
+  /** the lane ran in copy mode (its frames were copied); the bytes it copied */
+  readonly copied: boolean;
+  readonly bytesCopied: number;
   /** the last of them (frames > 0) */
   readonly presentation: Presentation | undefined;
   readonly surface: ServerResource<'wl_surface'>;
@@ -70,6 +79,7 @@ export interface DirectLaneArm {
 interface Armed {
   readonly arm: DirectLaneArm;
   readonly mapped: readonly BufferLifetime[];
+  readonly copy: boolean;
 }
 
 export class DirectLane {
@@ -82,6 +92,11 @@ export class DirectLane {
 
   get armed(): boolean {
     return this.#armed !== undefined;
+  }
+
+  /** The mode it is armed in (undefined: not armed). */
+  get mode(): 'direct' | 'copy' | undefined {
+    return this.#armed ? (this.#armed.copy ? 'copy' : 'direct') : undefined;
   }
 
   /** Frames, commits and handbacks of the lane over the server's life. */
@@ -102,9 +117,18 @@ export class DirectLane {
     if (typeof t === 'string') return t;
     const flat: number[] = [];
     const mapped: BufferLifetime[] = [];
+    const sources: Array<[number, ArrayBuffer, number, number, number, number]> = [];
     const add = (x: BufferLifetime): void => {
       if (mapped.includes(x) || x.freed || x.destroyed || x.resource.client !== a.surface.client) return;
       const b = x.scanoutBuffer();
+      if (t.copy) {
+        const src = this.presenter.laneCopySource(b, a.placement, t);
+        if (!src) return;
+        sources.push([x.resource.key, ...src]);
+        flat.push(x.resource.key, 0, -1);
+        mapped.push(x);
+        return;
+      }
       const fd0 = b.planes[0]?.fd;
       if (fd0 === undefined || b.planes.some((p) => p.fd !== fd0)) return;
       const fb = this.presenter.laneFb(b, a.placement, t);
@@ -114,12 +138,23 @@ export class DirectLane {
       mapped.push(x);
     };
     add(cur);
-    if (mapped[0] !== cur) return 'the current buffer is not decided direct with the state on screen';
+    if (mapped[0] !== cur) return 'the current buffer is not decided the same way with the state on screen';
     for (const x of a.buffers) add(x);
     this.presenter.device.events.suspend(); // the lane reads the flips (laneTemplate: none pending)
-    const { key: _key, ...tpl } = t;
-    this.server.native.laneArm({ ...tpl, surface: a.surface.key, buffers: flat, current: cur.resource.key, currentOwed: cur.owed, ...(a.slower ? { slower: a.slower } : {}) }, (r) => this.#handback(r));
-    this.#armed = { arm: a, mapped };
+    const { key: _key, copy, ...tpl } = t;
+    this.server.native.laneArm(
+      {
+        ...tpl,
+        surface: a.surface.key,
+        buffers: flat,
+        current: cur.resource.key,
+        currentOwed: cur.owed,
+        ...(copy ? { copy: { ...copy, sources } } : {}),
+        ...(a.slower ? { slower: a.slower } : {}),
+      },
+      (r) => this.#handback(r),
+    );
+    this.#armed = { arm: a, mapped, copy: copy !== undefined };
     return undefined;
   }
 
@@ -141,7 +176,9 @@ export class DirectLane {
     const shown = BufferLifetime.of(res(r.shown)) ?? arm.current;
     const current = BufferLifetime.of(res(r.current)) ?? shown;
     if (!mapped.includes(shown) || !mapped.includes(current)) throw new PrimebufError('direct lane: it reported a buffer it was not given');
-    const presentation = this.presenter.laneReturned(arm.current.scanoutBuffer(), shown.scanoutBuffer(), arm.placement, r.frames, r);
+    const presentation = st.copy
+      ? this.presenter.laneReturnedCopy(current.scanoutBuffer(), arm.placement, r.slotShown, r.frames, r)
+      : this.presenter.laneReturned(arm.current.scanoutBuffer(), shown.scanoutBuffer(), arm.placement, r.frames, r);
     const callbacks = (list: Array<[number, number]>): ServerResource<'wl_callback'>[] => {
       const out: ServerResource<'wl_callback'>[] = [];
       for (const [key] of list) {
@@ -154,6 +191,8 @@ export class DirectLane {
       reason: r.reason,
       error: r.error,
       frames: r.frames,
+      copied: st.copy,
+      bytesCopied: r.bytes,
       presentation,
       surface: arm.surface,
       armed: arm.current,

@@ -5,11 +5,14 @@
 // callback alone, a buffer destroyed, the buffer on screen destroyed, the client gone mid-flip)
 // leaves the kiosk consistent: the next frames are right, no fd, GEM handle or framebuffer is left.
 import t from 'tap';
+import { writeSync } from 'node:fs';
 import { WaylandConnection, type WaylandProxy } from '../../src/wayland/index.js';
 import { startKiosk, type Kiosk, type KioskCapture, type KioskOptions } from '../../compositor-example/kiosk.js';
 import { requireVkms, privateRuntimeDir } from './devices-util.js';
 import { colourBuffer, openToplevel } from '../util/toplevel.js';
 import { leakFree, type TapTest } from './leak.js';
+import { poolFile } from '../util/own-shm.js';
+import type { OwnedFd } from '../../src/fd.js';
 
 t.setTimeout(600000); // TCG guest on a shared 2-core host: slow, not stuck
 
@@ -235,5 +238,83 @@ leakFree(t as TapTest, 'handbacks: a new buffer, a frame callback alone, a buffe
     t.equal(d.bad, 0, `a new client after the disconnect is shown${d.first}`);
     c2.close();
     t.notOk(log.some((l) => l.includes('frame failed') || l.includes('error in')), 'no frame failed, no handler error');
+  });
+});
+
+/**
+ * The copy mode: wl_shm copied (zero copy off), a client that draws a square a frame into the
+ * model image, brings the buffer it commits up to date with it and damages only the square (as
+ * the protocol has it: what changed since the last commit). The lane copies that damage and what
+ * the ring buffer missed since it was last written; the capture must equal the model exactly.
+ */
+leakFree(t as TapTest, 'copy mode: damage-limited copies of wl_shm into the ring, the screen exactly the client\'s image', async (t) => {
+  await withKiosk(t, { socket: 'kiosk-lane-copy', shmZeroCopy: false }, async (k) => {
+    const c = await Client.open(k.socket);
+    const { width: w, height: h } = c.size;
+    const model = new Uint32Array(w * h).fill(0x203040);
+    interface Buf { wl: WaylandProxy<'wl_buffer'>; fd: OwnedFd; content: Uint32Array }
+    const bufs: Buf[] = [];
+    for (let i = 0; i < 3; i++) {
+      const content = new Uint32Array(model);
+      const fd = poolFile('sealed', w * h * 4, new Uint8Array(content.buffer));
+      const pool = c.shm.request('create_pool', { fd, size: w * h * 4 });
+      const wl = pool.request('create_buffer', { offset: 0, width: w, height: h, stride: w * 4, format: 1 /* XRGB8888 */ });
+      pool.request('destroy', {});
+      bufs.push({ wl, fd, content });
+    }
+    /** the rows of `b` that differ from the model, written into its memory */
+    const update = (b: Buf): void => {
+      for (let y = 0; y < h; y++) {
+        let x0 = -1;
+        let x1 = -1;
+        for (let x = 0; x < w; x++) if (b.content[y * w + x] !== model[y * w + x]) (x0 < 0 ? (x0 = x) : 0, (x1 = x));
+        if (x0 < 0) continue;
+        const row = Buffer.from(model.buffer, (y * w + x0) * 4, (x1 - x0 + 1) * 4);
+        writeSync(b.fd.fd, row, 0, row.length, (y * w + x0) * 4);
+        b.content.set(model.subarray(y * w + x0, y * w + x1 + 1), y * w + x0);
+      }
+    };
+    let frames = 0;
+    const draw = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++, frames++) {
+        const sq = { x: (frames * 97) % (w - 40), y: (frames * 53) % (h - 30), width: 40, height: 30 };
+        const colour = (0x400000 + frames * 0x0a0b0c) & 0xffffff;
+        for (let y = sq.y; y < sq.y + sq.height; y++) model.fill(colour, y * w + sq.x, y * w + sq.x + sq.width);
+        const b = bufs[frames % 3]!;
+        update(b);
+        c.surface.request('attach', { buffer: b.wl, x: 0, y: 0 });
+        c.surface.request('damage_buffer', frames === 0 ? { x: 0, y: 0, width: w, height: h } : sq);
+        const done = c.frame();
+        c.surface.request('commit', {});
+        c.conn.flush();
+        await done;
+      }
+    };
+    const same = (cap: KioskCapture): { bad: number; first: string } => {
+      let bad = 0;
+      let first = '';
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const v = pixel(cap, x, y);
+          if (v !== model[y * w + x]! && bad++ === 0) first = ` first (${x},${y}) 0x${v.toString(16)} want 0x${model[y * w + x]!.toString(16)}`;
+        }
+      return { bad, first };
+    };
+    await draw(40);
+    const s = k.stats();
+    t.ok(s.lane.armed, 'the lane is armed (copy mode)');
+    t.ok(s.lane.frames >= 30, `the lane ran the frames (${s.lane.frames} of 40)`);
+    t.equal(s.copied, s.frames, 'every frame copied');
+    const perFrame = (s.bytesCopied - 3 * w * h * 4) / Math.max(1, s.lane.frames);
+    t.ok(perFrame < (w * h * 4) / 10, `the copies are damage-limited (about ${Math.round(perFrame)} bytes a frame beyond three whole frames, a whole one is ${w * h * 4})`);
+    let d = same(await k.capture());
+    t.equal(d.bad, 0, `the capture after the handback is the client's image, every pixel${d.first}`);
+    await draw(30);
+    const s2 = k.stats();
+    t.ok(s2.lane.arms > s.lane.arms, `armed again after the capture (${s.lane.arms} -> ${s2.lane.arms})`);
+    d = same(await k.capture());
+    t.equal(d.bad, 0, `and the image again after 30 more frames${d.first}`);
+    c.close();
+    for (const b of bufs) b.fd.close();
   });
 });

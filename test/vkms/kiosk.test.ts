@@ -535,7 +535,7 @@ t.test('the CLI: -- COMMAND exits with its code; SIGTERM exits 0 with nothing le
   t.equal(await a.exit, 7, `exit code of the command (${a.lines.join(' | ').slice(0, 300)})`);
   t.ok(a.lines.includes('WAYLAND_DISPLAY=kiosk-cli'), 'it printed the socket');
   const j = JSON.parse(readFileSync(stats, 'utf8')) as Record<string, unknown>;
-  t.same(Object.keys(j).sort(), ['addfb2', 'allocations', 'buffers', 'bytesCopied', 'commits', 'copied', 'cpu', 'direct', 'frames', 'imports'], 'the stats JSON has the contract fields');
+  t.same(Object.keys(j).sort(), ['addfb2', 'allocations', 'buffers', 'bytesCopied', 'commits', 'copied', 'cpu', 'direct', 'frames', 'imports', 'lane'], 'the stats JSON has the contract fields');
   t.ok((j.commits as number) >= 1, 'it committed (the black screen)');
   t.same(kernelFramebuffers(), before, 'nothing of the kiosk left in the kernel framebuffer list');
 

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -94,6 +95,11 @@ struct Lane {
   std::vector<uint64_t> values;
   size_t fbSlot = 0;
   uint32_t planeId = 0, inFenceProp = 0;
+  // the same state grouped by object as DRM_IOCTL_MODE_ATOMIC takes it, made once per arming:
+  // a frame without a fence changes one value and makes one ioctl
+  std::vector<uint32_t> aObjs, aCounts, aProps;
+  std::vector<uint64_t> aValues;
+  size_t aFb = 0;
   std::unordered_map<wl_resource*, LaneBuffer> buffers;
   // the pending state (since the last commit)
   bool attached = false;
@@ -221,6 +227,23 @@ class WlServer : public Napi::ObjectWrap<WlServer> {
   Napi::FunctionReference onClient_, onClientDestroyed_, onBind_, onRequest_, onDestroy_;
   std::unique_ptr<Napi::AsyncContext> async_;
   Lane lane_;
+  // A pump's callback (OnPoll, OnPrepare, OnLanePoll) enters JavaScript only when something is
+  // for TypeScript: the handle and callback scopes are opened by the first JS call (before any
+  // local handle scope) and closed at the callback's end. The lane's frames never open them.
+  bool pumping_ = false;
+  std::optional<Napi::HandleScope> pumpHs_;
+  std::optional<Napi::CallbackScope> pumpCs_;
+  void EnsureJsScope() {
+    if (pumping_ && !pumpCs_) {
+      pumpHs_.emplace(env_);
+      pumpCs_.emplace(env_, *async_);
+    }
+  }
+  void EndPump() {
+    pumpCs_.reset();  // runs the microtasks and ticks queued meanwhile
+    pumpHs_.reset();
+    pumping_ = false;
+  }
 };
 
 Napi::Function WlServer::Define(Napi::Env env) {
@@ -282,12 +305,12 @@ void WlServer::Call(Napi::FunctionReference& fn, const std::initializer_list<nap
 void WlServer::OnPoll(uv_poll_t* h, int status, int events) {
   auto* self = static_cast<WlServer*>(h->data);
   if (!self->display_) return;
-  Napi::HandleScope hs(self->env_);
-  Napi::CallbackScope scope(self->env_, *self->async_);
+  self->pumping_ = true;
   self->dispatching_++;
   wl_event_loop_dispatch(self->loop_, 0);
   self->dispatching_--;
   self->AfterDispatch();
+  self->EndPump();
 }
 
 void WlServer::AfterDispatch() {
@@ -304,12 +327,12 @@ void WlServer::AfterDispatch() {
 void WlServer::OnPrepare(uv_prepare_t* h) {
   auto* self = static_cast<WlServer*>(h->data);
   if (!self->display_) return;
-  Napi::HandleScope hs(self->env_);
-  Napi::CallbackScope scope(self->env_, *self->async_);
+  self->pumping_ = true;
   self->dispatching_++;
   wl_event_loop_dispatch_idle(self->loop_);
   self->dispatching_--;
   if (self->dirty_ || self->destroyPending_) self->AfterDispatch();
+  self->EndPump();
 }
 
 void WlServer::FlushNow() {
@@ -371,6 +394,7 @@ void WlServer::OnClientCreated(wl_listener* l, void* data) {
   uid_t uid = 0;
   gid_t gid = 0;
   wl_client_get_credentials(client, &pid, &uid, &gid);
+  self->EnsureJsScope();
   Napi::Env env = self->env_;
   Napi::HandleScope scope(env);
   self->Call(self->onClient_, {Napi::Number::New(env, rec->key), Napi::Number::New(env, pid),
@@ -380,10 +404,8 @@ void WlServer::OnClientCreated(wl_listener* l, void* data) {
 void WlServer::OnClientDestroyed(wl_listener* l, void* data) {
   ClientRec* rec = wl_container_of(l, rec, destroy);
   WlServer* self = rec->server;
-  if (self->lane_.armed && self->lane_.client == rec->client) {
-    Napi::HandleScope hs(self->env_);
-    self->LaneHandback("the client disconnected");
-  }
+  self->EnsureJsScope();
+  if (self->lane_.armed && self->lane_.client == rec->client) self->LaneHandback("the client disconnected");
   wl_list_remove(&rec->destroy.link);
   self->clients_.erase(rec->key);
   self->clientsByPtr_.erase(rec->client);
@@ -422,6 +444,7 @@ ResourceRec* WlServer::RecFor(wl_resource* r) {
 void WlServer::OnOurDestroyed(wl_resource* r) {
   auto* rec = static_cast<ResourceRec*>(wl_resource_get_user_data(r));
   WlServer* self = rec->server;
+  self->EnsureJsScope();
   if (self->lane_.armed) self->LaneForget(r);
   uint32_t key = rec->key;
   self->resources_.erase(key);
@@ -434,6 +457,7 @@ void WlServer::OnOurDestroyed(wl_resource* r) {
 void WlServer::OnForeignDestroyed(wl_listener* l, void* data) {
   ResourceRec* rec = wl_container_of(l, rec, destroy);
   WlServer* self = rec->server;
+  self->EnsureJsScope();
   wl_list_remove(&rec->destroy.link);
   uint32_t key = rec->key;
   self->resources_.erase(key);
@@ -447,7 +471,6 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
   auto* rec = static_cast<ResourceRec*>(const_cast<void*>(impl));
   WlServer* self = rec->server;
   Napi::Env env = self->env_;
-  Napi::HandleScope scope(env);
   wl_resource* resource = rec->resource;
   wl_client* client = wl_resource_get_client(resource);
   // the direct lane: its surface's steady-state requests are answered here; any other request of
@@ -459,6 +482,8 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
     }
     if (self->lane_.armed) self->LaneHandback(msg->name);
   }
+  self->EnsureJsScope();
+  Napi::HandleScope scope(env);
   Signature sig = ParseSignature(msg->signature);
   Napi::Array out = ArgsToJs(
       env, sig, args,
@@ -495,6 +520,7 @@ int WlServer::Dispatch(const void* impl, void* target, uint32_t opcode, const wl
 void WlServer::Bind(wl_client* client, void* data, uint32_t version, uint32_t id) {
   auto* g = static_cast<GlobalRec*>(data);
   WlServer* self = g->server;
+  self->EnsureJsScope();
   wl_resource* r = wl_resource_create(client, g->iface, version, id);
   if (!r) {
     wl_client_post_no_memory(client);
@@ -891,14 +917,27 @@ void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
     }
   }
   int err = 0;
-  drmModeAtomicReqPtr req = drmModeAtomicAlloc();
-  if (!req) err = ENOMEM;
-  for (size_t i = 0; !err && i < L.objs.size(); i++)
-    if (drmModeAtomicAddProperty(req, L.objs[i], L.props[i], L.values[i]) < 0) err = errno ? errno : ENOMEM;
-  if (!err && fence >= 0 && drmModeAtomicAddProperty(req, L.planeId, L.inFenceProp, static_cast<uint64_t>(fence)) < 0) err = errno ? errno : ENOMEM;
-  if (!err && drmModeAtomicCommit(L.drmFd, req, DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT, reinterpret_cast<void*>(kLaneToken)) != 0)
-    err = errno;
-  if (req) drmModeAtomicFree(req);
+  if (fence < 0) {
+    L.aValues[L.aFb] = L.values[L.fbSlot];
+    struct drm_mode_atomic a = {};
+    a.flags = DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT;
+    a.count_objs = static_cast<uint32_t>(L.aObjs.size());
+    a.objs_ptr = reinterpret_cast<uint64_t>(L.aObjs.data());
+    a.count_props_ptr = reinterpret_cast<uint64_t>(L.aCounts.data());
+    a.props_ptr = reinterpret_cast<uint64_t>(L.aProps.data());
+    a.prop_values_ptr = reinterpret_cast<uint64_t>(L.aValues.data());
+    a.user_data = kLaneToken;
+    if (drmIoctl(L.drmFd, DRM_IOCTL_MODE_ATOMIC, &a) != 0) err = errno;
+  } else {
+    drmModeAtomicReqPtr req = drmModeAtomicAlloc();
+    if (!req) err = ENOMEM;
+    for (size_t i = 0; !err && i < L.objs.size(); i++)
+      if (drmModeAtomicAddProperty(req, L.objs[i], L.props[i], L.values[i]) < 0) err = errno ? errno : ENOMEM;
+    if (!err && drmModeAtomicAddProperty(req, L.planeId, L.inFenceProp, static_cast<uint64_t>(fence)) < 0) err = errno ? errno : ENOMEM;
+    if (!err && drmModeAtomicCommit(L.drmFd, req, DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT, reinterpret_cast<void*>(kLaneToken)) != 0)
+      err = errno;
+    if (req) drmModeAtomicFree(req);
+  }
   if (fence >= 0) close(fence);  // the kernel holds its own reference
   if (err) {
     // not on screen: TypeScript gets the commit (its buffer current, its callbacks unanswered)
@@ -1017,23 +1056,21 @@ bool WlServer::LaneReadEvents() {
 void WlServer::OnLanePoll(uv_poll_t* h, int status, int events) {
   auto* self = static_cast<WlServer*>(h->data);
   if (!self || !self->display_ || !self->lane_.armed) return;
-  Napi::HandleScope hs(self->env_);
-  Napi::CallbackScope scope(self->env_, *self->async_);
+  self->pumping_ = true;
   self->LaneReadEvents();
   if (self->display_) self->FlushNow();
+  self->EndPump();
 }
 
 void WlServer::LaneForget(wl_resource* r) {
   Lane& L = lane_;
   if (r == L.surface) {
-    Napi::HandleScope hs(env_);
     LaneHandback("its wl_surface was destroyed");
     return;
   }
   auto it = L.buffers.find(r);
   if (it == L.buffers.end()) return;
   if (r == L.current || r == L.shown || r == L.inflight || r == L.pendingBuffer) {
-    Napi::HandleScope hs(env_);
     LaneHandback("a wl_buffer it holds was destroyed");
     return;
   }
@@ -1080,7 +1117,9 @@ void WlServer::LaneHandback(const char* reason) {
   if (L.poll) uv_poll_stop(L.poll);
   L.handbacks++;
   if (!display_) return;
+  EnsureJsScope();  // (before any handle scope of ours: the callers open none)
   Napi::Env env = env_;
+  Napi::HandleScope hs(env);
   Napi::Object out = Napi::Object::New(env);
   auto keyOf = [&](wl_resource* r) -> Napi::Value {
     if (!r) return env.Null();
@@ -1241,6 +1280,25 @@ Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
   L.props.assign(props.Data(), props.Data() + n);
   L.values.assign(values.Data(), values.Data() + n);
   L.fbSlot = fbSlot;
+  L.aObjs.clear();
+  L.aCounts.clear();
+  L.aProps.clear();
+  L.aValues.clear();
+  for (size_t i = 0; i < n; i++) {
+    bool seen = false;
+    for (uint32_t x : L.aObjs) seen = seen || x == L.objs[i];
+    if (seen) continue;
+    L.aObjs.push_back(L.objs[i]);
+    uint32_t count = 0;
+    for (size_t j = i; j < n; j++) {
+      if (L.objs[j] != L.objs[i]) continue;
+      if (j == fbSlot) L.aFb = L.aValues.size();
+      L.aProps.push_back(L.props[j]);
+      L.aValues.push_back(L.values[j]);
+      count++;
+    }
+    L.aCounts.push_back(count);
+  }
   L.planeId = o.Get("planeId").ToNumber().Uint32Value();
   L.inFenceProp = o.Get("inFenceProp").ToNumber().Uint32Value();
   L.buffers.swap(buffers);

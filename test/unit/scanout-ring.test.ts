@@ -273,3 +273,24 @@ for (const n of [2, 3]) {
     ring.close();
   });
 }
+
+t.test('adoptOnScreen (the direct lane wrote and flipped the buffers): that buffer on screen, the others free, every buffer copied whole next', async (t) => {
+  const made: FakeScanout[] = [];
+  const ring = makeRing(3, made);
+  const src = new Source();
+  src.draw(1, fullDamage(W, H));
+  const f1 = await ring.copyFrame(src, fullDamage(W, H));
+  ring.markQueued(f1.slot);
+  ring.markOnScreen(f1.slot);
+  // the lane flipped buffer 2 last
+  ring.adoptOnScreen(2);
+  t.same(ring.slots.map((s) => s.state), ['free', 'free', 'onscreen'], 'buffer 2 on screen, the others free');
+  t.ok(ring.slots.every((s) => s.frame === undefined), 'what each buffer holds is forgotten');
+  const d = src.draw(2, [{ x: 1, y: 1, width: 2, height: 2 }]);
+  const f2 = await ring.copyFrame(src, d);
+  t.not(f2.slot.index, 2, 'the next copy does not write the buffer on screen');
+  t.same(f2.rects, fullDamage(W, H), 'and copies the whole source: the lane\'s damage history is not the ring\'s');
+  t.equal(sameAsSource(made[f2.slot.index]!, src), '', 'its pixels equal the source');
+  ring.close();
+  t.throws(() => ring.adoptOnScreen(0), ClosedError, 'a closed ring adopts nothing');
+});

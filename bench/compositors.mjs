@@ -13,11 +13,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** The vkms primary node's name (by driver name in sysfs), else card0. */
 /**
  * The kiosk's node flags wherever it is launched (npm run kiosk, the demo, the unit file, the
- * benchmarks): V8's collector on the main thread only (README, "V8 flags"). Command-line only:
+ * benchmarks): V8's collector on the main thread only, and no memory reducer (the collections V8
+ * starts by itself when the allocation rate drops, which is the direct lane's steady state: most
+ * of what the kiosk still spent per lane frame); README, "V8 flags". Command-line only:
  * v8.setFlagsFromString('--single-threaded-gc') in a running process aborts V8 at its next
  * collection.
  */
-export const KIOSK_NODE_FLAGS = ['--single-threaded-gc'];
+export const KIOSK_NODE_FLAGS = ['--single-threaded-gc', '--no-memory-reducer'];
 
 export function vkmsCard() {
   for (const n of existsSync('/sys/class/drm') ? readdirSync('/sys/class/drm').filter((x) => /^card\d+$/.test(x)).sort() : []) {

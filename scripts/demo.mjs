@@ -345,7 +345,7 @@ async function host() {
     const mnt = '/run/primebuf-demo';
     process.env.PRIMEBUF_VM_QEMU_ARGS = [process.env.PRIMEBUF_VM_QEMU_ARGS ?? '',
       `-fsdev local,id=demoout,path=${out},security_model=none -device virtio-9p-pci,fsdev=demoout,mount_tag=demoout`].join(' ').trim();
-    const inner = `mkdir -p ${mnt} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 demoout ${mnt} && exec node --single-threaded-gc scripts/demo.mjs --run-here ${mnt} --seconds ${PHASE_SECONDS}`;
+    const inner = `mkdir -p ${mnt} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 demoout ${mnt} && exec node --single-threaded-gc --no-memory-reducer scripts/demo.mjs --run-here ${mnt} --seconds ${PHASE_SECONDS}`;
     code = await runInVm(['/bin/sh', '-c', inner], { cwd: root, timeout: 900 });
   }
   const md = join(out, 'report.md');

@@ -43,7 +43,7 @@ t.test('the unit parses and has the keys the README steps rely on', async (t) =>
   t.equal(one('TTYPath'), '/dev/tty1', 'TTYPath=/dev/tty1');
   t.equal(one('Restart'), 'always', 'Restart=always');
   const exec = one('ExecStart') ?? '';
-  t.match(exec, /^\/usr\/bin\/node --single-threaded-gc \/opt\/primebuf\/dist\/compositor-example\/main\.js /, 'ExecStart runs the built kiosk in /opt/primebuf, with the kiosk\'s node flags (bench/compositors.mjs KIOSK_NODE_FLAGS)');
+  t.match(exec, /^\/usr\/bin\/node --single-threaded-gc --no-memory-reducer \/opt\/primebuf\/dist\/compositor-example\/main\.js /, 'ExecStart runs the built kiosk in /opt/primebuf, with the kiosk\'s node flags (bench/compositors.mjs KIOSK_NODE_FLAGS)');
   const mode = /--session (\S+)/.exec(exec)?.[1];
   t.equal(mode, 'libseat', 'with --session libseat (never root)');
   t.ok(SESSION_MODES.includes(mode as never), 'a mode the kiosk accepts');

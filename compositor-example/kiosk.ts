@@ -23,6 +23,12 @@
  * surface keeps the single-surface present() (its per-buffer stats and copy path), without the
  * cursor. Either way each dma-buf surface's linux-dmabuf feedback follows its scanout outcome
  * (reportScanout: on a plane, or composed for reasons re-allocation could fix).
+ *
+ * The direct lane (primebuf/wayland DirectLane): after a single-surface frame that put the
+ * surface's buffer on a plane, or copied a plain wl_shm buffer, with nothing else waiting, the
+ * surface's next frames run in the addon (commit, flip, callbacks, releases) until anything else
+ * happens; then laneReturned applies the state it left and the frame loop goes on here. Any
+ * schedule() hands it back first. Off with directLane: false, and while onFrame listeners exist.
  */
 import { existsSync } from 'node:fs';
 import {

@@ -110,6 +110,8 @@ async function runKiosk(card, client, env, extra = []) {
     direct: stats?.direct ?? null,
     copied: stats?.copied ?? null,
     paths: stats ? [...new Set(stats.buffers.map((b) => `${b.kind}:${b.path}`))] : null,
+    // the direct lane over the kiosk's whole run: its frames, how often it was armed, and its commits with an in-fence
+    ...(stats?.lane ? { lane: { frames: stats.lane.frames, arms: stats.lane.arms, handbacks: stats.lane.handbacks, fences: stats.lane.fences } } : {}),
   };
 }
 

@@ -176,7 +176,7 @@ export interface KioskStats {
    * The direct lane (KioskOptions.directLane): frames it flipped (counted in frames and direct as
    * well), client commits it handled, times it was armed and handed back, and whether it is armed.
    */
-  lane: { frames: number; commits: number; arms: number; handbacks: number; armed: boolean };
+  lane: { frames: number; commits: number; arms: number; handbacks: number; armed: boolean; fences: number };
   /**
    * One entry per client buffer the kiosk has shown: every live wl_buffer's, then those of the
    * newest BUFFER_STATS_HISTORY (32) buffers that are gone or changed path since (oldest first);
@@ -1017,7 +1017,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
           copied: counts.copied + (liveCopied ? live : 0),
           bytesCopied: counts.bytesCopied + (ls ? ls.bytesCopied - laneCounts.bytesCounted : 0),
           commits: ps.commits + live,
-          lane: { frames: ls?.frames ?? 0, commits: ls?.commits ?? 0, arms: laneCounts.arms, handbacks: ls?.handbacks ?? 0, armed: ls?.armed ?? false },
+          lane: { frames: ls?.frames ?? 0, commits: ls?.commits ?? 0, arms: laneCounts.arms, handbacks: ls?.handbacks ?? 0, armed: ls?.armed ?? false, fences: ls?.fences ?? 0 },
           ...(sceneCounts.frames > 0 ? { scene: { ...sceneCounts } } : {}),
           imports: device.primeImports, // every PRIME import on the device: linux-dmabuf's one per buffer, the verdicts' of other buffers
           addfb2: ps.addfb2,

@@ -117,7 +117,7 @@ struct Lane {
   uint32_t tvSec = 0, tvUsec = 0, sequence = 0;
   int error = 0;
   // over the server's life
-  double totalFrames = 0, totalCommits = 0, handbacks = 0, strayEvents = 0;
+  double totalFrames = 0, totalCommits = 0, handbacks = 0, strayEvents = 0, fences = 0;
   // tests only (the kiosk's PRIMEBUF_KIOSK_SLOWER): every lane frame first spins `slower` times
   // the process's CPU per lane frame over the last 32 (without the spins)
   double slower = 0;
@@ -913,7 +913,10 @@ void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
       struct dma_buf_export_sync_file x = {};
       x.flags = DMA_BUF_SYNC_READ;
       x.fd = -1;
-      if (ioctl(b.fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &x) == 0) fence = x.fd;
+      if (ioctl(b.fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &x) == 0) {
+        fence = x.fd;
+        L.fences++;
+      }
     }
   }
   int err = 0;
@@ -1354,6 +1357,7 @@ Napi::Value WlServer::LaneStats(const Napi::CallbackInfo& info) {
   o.Set("commits", Napi::Number::New(env, lane_.totalCommits));
   o.Set("handbacks", Napi::Number::New(env, lane_.handbacks));
   o.Set("strayEvents", Napi::Number::New(env, lane_.strayEvents));
+  o.Set("fences", Napi::Number::New(env, lane_.fences));
   o.Set("spunFrames", Napi::Number::New(env, lane_.spunFrames));
   o.Set("spunMs", Napi::Number::New(env, lane_.spunNs / 1e6));
   o.Set("spunBaseMs", Napi::Number::New(env, lane_.spunBaseNs / 1e6));

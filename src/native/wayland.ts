@@ -100,6 +100,8 @@ export interface WlLaneStats {
   commits: number;
   handbacks: number;
   strayEvents: number;
+  /** lane commits that carried the buffer's write fence as IN_FENCE_FD (its writes were pending) */
+  fences: number;
   /** tests only (WlLaneArm.slower): lane frames that spun, the CPU spun, and the CPU those frames cost without it */
   spunFrames: number;
   spunMs: number;

@@ -985,10 +985,8 @@ static void LaneSlowdown(Lane& L) {
   L.lastCpu = CpuNs(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-void WlServer::LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq) {
-  Lane& L = lane_;
-  if (L.slower > 0) LaneSlowdown(L);
-  wl_resource* old = L.shown;
+// The flip in flight is on screen: its buffer (direct) or ring buffer (copy) is the one shown.
+static void LaneLanded(Lane& L) {
   L.shown = L.inflight;
   L.inflight = nullptr;
   L.flipping = false;
@@ -996,6 +994,13 @@ void WlServer::LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq) {
     L.slotShown = L.slotInflight;
     L.slotInflight = -1;
   }
+}
+
+void WlServer::LaneFlipped(uint32_t sec, uint32_t usec, uint32_t seq) {
+  Lane& L = lane_;
+  if (L.slower > 0) LaneSlowdown(L);
+  wl_resource* old = L.shown;
+  LaneLanded(L);
   L.frames++;
   L.totalFrames++;
   L.tvSec = sec;
@@ -1108,13 +1113,7 @@ void WlServer::LaneHandback(const char* reason) {
     if (!L.error) L.error = ETIMEDOUT;
     L.queuedCallbacks.insert(L.queuedCallbacks.begin(), L.inflightCallbacks.begin(), L.inflightCallbacks.end());
     L.inflightCallbacks.clear();
-    L.shown = L.inflight;
-    L.inflight = nullptr;
-    L.flipping = false;
-    if (L.copy) {
-      L.slotShown = L.slotInflight;
-      L.slotInflight = -1;
-    }
+    LaneLanded(L);
   }
   L.armed = false;
   if (L.poll) uv_poll_stop(L.poll);

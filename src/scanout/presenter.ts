@@ -1007,19 +1007,24 @@ export class Presenter {
     );
   }
 
+  /** The lane's frames in the stats, and the presentation of its last flip (none without frames). */
+  #laneFrames(frames: number, last: { tvSec: number; tvUsec: number; sequence: number }, direct: boolean): Presentation | undefined {
+    this.#stats.commits += frames;
+    this.#stats.frames += frames;
+    if (direct) this.#stats.directFrames += frames;
+    else this.#stats.copiedFrames += frames;
+    if (frames === 0) return undefined;
+    const timestampNs = BigInt(last.tvSec) * 1_000_000_000n + BigInt(last.tvUsec) * 1000n;
+    return this.#presentation({ crtcId: this.crtcId, sequence: last.sequence, tvSec: last.tvSec, tvUsec: last.tvUsec, timestampNs, userData: 0n }, direct);
+  }
+
   /**
    * @internal The lane (copy mode) handed back after `frames` flips: ring buffer `slotShown` is on
    * screen, holding `current`'s content; what the other ring buffers hold is forgotten (the next
    * copy is whole). Stats count the lane's frames.
    */
   laneReturnedCopy(current: ScanoutBuffer, placement: SurfacePlacement | undefined, slotShown: number, frames: number, last: { tvSec: number; tvUsec: number; sequence: number }): Presentation | undefined {
-    this.#stats.commits += frames;
-    this.#stats.frames += frames;
-    this.#stats.copiedFrames += frames;
-    const presentation =
-      frames > 0
-        ? this.#presentation({ crtcId: this.crtcId, sequence: last.sequence, tvSec: last.tvSec, tvUsec: last.tvUsec, timestampNs: BigInt(last.tvSec) * 1_000_000_000n + BigInt(last.tvUsec) * 1000n, userData: 0n }, false)
-        : undefined;
+    const presentation = this.#laneFrames(frames, last, false);
     const ring = this.#ring;
     if (this.#closed || !ring || ring.closed) return presentation;
     ring.stats.frames += frames;
@@ -1043,13 +1048,7 @@ export class Presenter {
     frames: number,
     last: { tvSec: number; tvUsec: number; sequence: number },
   ): Presentation | undefined {
-    this.#stats.commits += frames;
-    this.#stats.frames += frames;
-    this.#stats.directFrames += frames;
-    const presentation =
-      frames > 0
-        ? this.#presentation({ crtcId: this.crtcId, sequence: last.sequence, tvSec: last.tvSec, tvUsec: last.tvUsec, timestampNs: BigInt(last.tvSec) * 1_000_000_000n + BigInt(last.tvUsec) * 1000n, userData: 0n }, true)
-        : undefined;
+    const presentation = this.#laneFrames(frames, last, true);
     if (shown === armed || this.#closed) return presentation;
     const { key } = this.#frameKey(shown, placement, this.#opts.forceCopy === true);
     const d = this.#decisions.get(shown)?.get(key);

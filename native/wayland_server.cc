@@ -86,7 +86,6 @@ struct LaneSource {
 struct Lane {
   bool armed = false;
   bool copy = false;         // copy mode: sources copied into the ring (else direct: buffers flipped)
-  bool flipping = false;     // a flip of the lane's is in flight
   bool quiescing = false;    // handing back: a queued commit is not submitted
   wl_resource* surface = nullptr;
   wl_client* client = nullptr;
@@ -135,6 +134,29 @@ struct Lane {
   int32_t damage[4] = {0, 0, 0, 0};         // the pending damage (buffer coordinates), a bounding box
   int32_t queuedDamage[4] = {0, 0, 0, 0};   // of commits waiting for the flip in flight
   double bytes = 0, totalBytes = 0;
+
+  // A flip of the lane's is in flight (its buffer, or its ring buffer in copy mode).
+  bool Flipping() const { return inflight != nullptr || slotInflight >= 0; }
+
+  // Lets go of what one arming held (its callbacks are libwayland's resources or, handed back,
+  // TypeScript's): done before an arming and after a handback or the display's end.
+  void Drop() {
+    armed = false;
+    copy = false;
+    surface = nullptr;
+    client = nullptr;
+    buffers.clear();
+    sources.clear();
+    slots.clear();
+    current = shown = inflight = pendingBuffer = nullptr;
+    slotShown = slotInflight = -1;
+    attached = queued = false;
+    pendingCallbacks.clear();
+    inflightCallbacks.clear();
+    queuedCallbacks.clear();
+    for (int i = 0; i < 4; i++) damage[i] = queuedDamage[i] = 0;
+    onHandback.Reset();
+  }
 };
 
 static void BoxUnion(int32_t* a, const int32_t* b) {
@@ -342,18 +364,7 @@ void WlServer::FlushNow() {
 
 void WlServer::Teardown() {
   if (!display_) return;
-  if (lane_.armed) {
-    // no report (this may run from the destructor): the display's end takes everything with it
-    lane_.armed = false;
-    lane_.onHandback.Reset();
-    lane_.buffers.clear();
-    lane_.pendingCallbacks.clear();
-    lane_.inflightCallbacks.clear();
-    lane_.queuedCallbacks.clear();
-    lane_.surface = nullptr;
-    lane_.client = nullptr;
-    lane_.current = lane_.shown = lane_.inflight = lane_.pendingBuffer = nullptr;
-  }
+  lane_.Drop();  // no report (this may run from the destructor): the display's end takes everything with it
   if (lane_.poll) {
     uv_poll_stop(lane_.poll);
     uv_close(reinterpret_cast<uv_handle_t*>(lane_.poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
@@ -812,7 +823,7 @@ bool WlServer::LaneRequest(wl_resource* r, uint32_t opcode, wl_argument* args) {
       L.buffers[L.current].owed = true;
       LaneMaybeRelease(prev);
       L.totalCommits++;
-      if (L.flipping) {
+      if (L.Flipping()) {
         // shown after the flip in flight; the callbacks of a commit it replaces wait with it
         L.queued = true;
         BoxUnion(L.queuedDamage, L.damage);
@@ -951,7 +962,6 @@ void WlServer::LaneSubmit(std::vector<wl_resource*>& callbacks) {
     LaneHandback("the kernel refused the lane's commit");
     return;
   }
-  L.flipping = true;
   if (!L.copy) L.inflight = L.current;
   L.inflightCallbacks.swap(callbacks);
 }
@@ -989,7 +999,6 @@ static void LaneSlowdown(Lane& L) {
 static void LaneLanded(Lane& L) {
   L.shown = L.inflight;
   L.inflight = nullptr;
-  L.flipping = false;
   if (L.copy) {
     L.slotShown = L.slotInflight;
     L.slotInflight = -1;
@@ -1047,7 +1056,7 @@ bool WlServer::LaneReadEvents() {
     if (ev.type == DRM_EVENT_FLIP_COMPLETE && ev.length >= sizeof(struct drm_event_vblank)) {
       struct drm_event_vblank vb;
       memcpy(&vb, buf + off, sizeof vb);
-      if (vb.user_data == kLaneToken && L.flipping) {
+      if (vb.user_data == kLaneToken && L.Flipping()) {
         LaneFlipped(vb.tv_sec, vb.tv_usec, vb.sequence);
         flipped = true;
       } else {
@@ -1094,7 +1103,7 @@ void WlServer::LaneHandback(const char* reason) {
   L.quiescing = true;
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (L.flipping) {
+  while (L.Flipping()) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     long waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
@@ -1108,7 +1117,7 @@ void WlServer::LaneHandback(const char* reason) {
     LaneReadEvents();
   }
   L.quiescing = false;
-  if (L.flipping) {
+  if (L.Flipping()) {
     // no flip event within 2 s: counted as shown; its callbacks go back unanswered
     if (!L.error) L.error = ETIMEDOUT;
     L.queuedCallbacks.insert(L.queuedCallbacks.begin(), L.inflightCallbacks.begin(), L.inflightCallbacks.end());
@@ -1157,15 +1166,8 @@ void WlServer::LaneHandback(const char* reason) {
   for (auto& [b, lb] : L.buffers)
     if (lb.owed) owed.Set(n++, Napi::Number::New(env, RecFor(b)->key));
   out.Set("owed", owed);
-  L.buffers.clear();
-  L.sources.clear();
-  L.slots.clear();
-  L.surface = nullptr;
-  L.client = nullptr;
-  L.current = L.shown = L.pendingBuffer = nullptr;
-  L.attached = L.queued = false;
-  L.inflightCallbacks.clear();
   Napi::FunctionReference fn = std::move(L.onHandback);
+  L.Drop();
   MarkDirty();
   if (!fn.IsEmpty()) CallJs(env, fn, {out});
 }
@@ -1303,28 +1305,21 @@ Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
   }
   L.planeId = o.Get("planeId").ToNumber().Uint32Value();
   L.inFenceProp = o.Get("inFenceProp").ToNumber().Uint32Value();
+  L.Drop();
   L.buffers.swap(buffers);
   L.copy = copy;
   L.slots.swap(slots);
   L.sources.swap(sources);
   L.slotShown = slotShown;
-  L.slotInflight = -1;
   L.dx = cdx;
   L.dy = cdy;
   L.modeW = modeW;
   L.modeH = modeH;
-  for (int i = 0; i < 4; i++) L.damage[i] = L.queuedDamage[i] = 0;
   L.bytes = 0;
-  L.flipping = false;
   L.surface = surface->resource;
   L.client = wl_resource_get_client(surface->resource);
   L.current = current->resource;
   L.shown = copy ? nullptr : current->resource;
-  L.inflight = L.pendingBuffer = nullptr;
-  L.attached = L.queued = false;
-  L.pendingCallbacks.clear();
-  L.inflightCallbacks.clear();
-  L.queuedCallbacks.clear();
   L.frames = 0;
   L.tvSec = L.tvUsec = L.sequence = 0;
   L.error = 0;

@@ -307,6 +307,8 @@ export class Presenter {
   readonly #scenePlanes: readonly ScenePlaneInfo[];
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** While a direct lane is armed on this output: hands it back before the presenter commits anything itself. */
+  #laneGuard: (() => void) | undefined;
 
   constructor(opts: PresenterOptions) {
     this.#opts = opts;
@@ -380,6 +382,7 @@ export class Presenter {
    */
   present(frame: PresentFrame): Promise<PresentResult> {
     if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
+    this.#laneGuard?.();
     const { buffer } = frame;
     // the frame's lock, taken now: a wl_buffer destroyed before the frame runs stays valid for it
     try {
@@ -401,6 +404,7 @@ export class Presenter {
    */
   presentScene(frame: SceneFrame): Promise<SceneResult> {
     if (this.#closed) return Promise.reject(new ClosedError('Presenter'));
+    this.#laneGuard?.();
     const locked: ScanoutBuffer[] = [];
     try {
       for (const s of frame.surfaces) {
@@ -502,6 +506,7 @@ export class Presenter {
    * present().
    */
   refresh(): Promise<PresentResult> {
+    this.#laneGuard?.();
     return this.#queue(() => this.#recommit());
   }
 
@@ -521,6 +526,7 @@ export class Presenter {
    * the first commit). The client buffer that was on screen is released after the flip.
    */
   clear(): Promise<PresentResult> {
+    this.#laneGuard?.();
     return this.#queue(() => this.#black());
   }
 
@@ -961,6 +967,15 @@ export class Presenter {
   }
 
   /**
+   * @internal The direct lane armed (`fn` hands it back) or handed back (undefined): present(),
+   * presentScene(), refresh(), clear() and close() hand it back first, so nothing of the
+   * presenter's own races the lane's commits or its read of the DRM events.
+   */
+  laneGuard(fn: (() => void) | undefined): void {
+    this.#laneGuard = fn;
+  }
+
+  /**
    * @internal The framebuffer the lane flips to for `buffer` at `placement`: when the presenter
    * decided it direct on the template's plane and its state is the template's but for FB_ID.
    */
@@ -1070,6 +1085,7 @@ export class Presenter {
    */
   close(): void {
     if (this.#closed) return;
+    this.#laneGuard?.();
     this.#closed = true;
     this.output.turnOffNow(); // planes, extras (a writeback connector), connector and CRTC off
     this.#ring?.close();

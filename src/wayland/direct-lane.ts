@@ -18,7 +18,8 @@
  * buffer's import, ack_configure, wp_presentation.feedback, ...), a buffer the lane does not
  * know, a refused commit, the surface or a buffer it holds destroyed, the client gone, or
  * `disarm()` (the compositor wants a frame of its own: a scene change, a capture, a session
- * switch). The flip in flight completes first (at most a refresh: the native code waits for its
+ * switch), or the presenter asked to commit anything itself (present, presentScene, refresh,
+ * clear, close: the presenter hands the lane back first). The flip in flight completes first (at most a refresh: the native code waits for its
  * event), then `onHandback` gets the state the lane left: the buffer on screen, the surface's
  * current buffer, the frame callbacks not answered yet and the pending attach. The presenter's
  * state (its lock, the output's current state, its stats) and the buffers' release records are
@@ -155,6 +156,7 @@ export class DirectLane {
       (r) => this.#handback(r),
     );
     this.#armed = { arm: a, mapped, copy: copy !== undefined };
+    this.presenter.laneGuard(() => this.disarm('the presenter was asked for a frame'));
     return undefined;
   }
 
@@ -167,6 +169,7 @@ export class DirectLane {
   #handback(r: WlLaneReport): void {
     const st = this.#armed;
     this.#armed = undefined;
+    this.presenter.laneGuard(undefined);
     if (!st) return;
     const { arm, mapped } = st;
     const res = (key: number | null): ServerResource | null => (key === null ? null : this.server.resourceByKey(key));

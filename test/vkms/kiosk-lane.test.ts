@@ -171,6 +171,12 @@ leakFree(t as TapTest, 'three buffers cycled: the lane runs the frames, releases
     t.ok(s3.lane.arms > s2.lane.arms, `armed again (${s2.lane.arms} -> ${s3.lane.arms})`);
     t.ok(s3.lane.frames > s2.lane.frames + 20, `the lane ran the new frames (${s3.lane.frames - s2.lane.frames} of 30)`);
     c.checkReleases(t, bufs[(N + 29) % 3]!, 'after the handback and the lane again');
+    // the presenter asked to commit while the lane is armed hands it back first (nothing commits beside it)
+    t.ok(k.stats().lane.armed, 'armed before the presenter is used directly');
+    const h0 = k.stats().lane.handbacks;
+    await k.presenter.refresh();
+    t.notOk(k.stats().lane.armed, 'presenter.refresh() handed the lane back');
+    t.equal(k.stats().lane.handbacks, h0 + 1, 'once');
     const cap2 = await k.capture();
     const d2 = wrong(cap2, COLOURS[(N + 29) % 3]!);
     t.equal(d2.bad, 0, `the capture shows the last buffer again${d2.first}`);

@@ -5,9 +5,8 @@
 // Every rectangle, stride and plane size is checked against the byte lengths in 64-bit
 // arithmetic HERE, before any memory is touched: a bad request is a RangeError/TypeError, never a
 // stray write. The destination is never read (it is write-combined memory on real hardware,
-// where reads are uncached): the middle of each row goes out in aligned 16-byte non-temporal
-// stores (SSE2 movntdq, always present on x86-64), the unaligned edges in plain stores, and one
-// store fence ends the job. Elsewhere a plain memcpy path.
+// where reads are uncached): each row goes out in non-temporal stores (aligned 16- or 32-byte
+// ones in the middle, movnti at the edges; see "the store side"), and one store fence ends the job. Elsewhere a plain memcpy path.
 //
 // Keeping the source and destination memory mapped until the promise settles is the caller's
 // job (policy: src/scanout/copy.ts).
@@ -138,21 +137,63 @@ struct Px<Kind::RGB565> {
 };
 
 // ---- the store side ---------------------------------------------------------------------------
-// Writes n bytes from s to d without reading d: plain stores up to d's alignment, then aligned
-// non-temporal stores (whole cache lines per iteration), plain stores for the tail. Short rows go
-// out as plain stores: a partial line gains nothing from streaming. Two widths: SSE2's 16-byte
-// movntdq (every x86-64 CPU) and AVX2's 32-byte vmovntdq, chosen once at load by what the CPU
-// reports (bench/copy.ts: on the AMD EPYC host the 32-byte loop streams cold frames about 15 %
-// faster; the store width is in `native.copyStoreBytes`).
+// Writes n bytes from s to d without reading d: non-temporal stores throughout (whole cache lines
+// per iteration in the middle, 16/8/4-byte ones at the edges), plain stores only where a line's
+// bytes cannot all be written that way. Two widths for the middle: SSE2's 16-byte movntdq (every
+// x86-64 CPU) and AVX2's 32-byte vmovntdq, chosen once at load by what the CPU reports (the store
+// width is in `native.copyStoreBytes`). Rows under 64 bytes go out as plain stores.
+//
+// One cache line never gets both kinds of store. A line a damage row only partly covers used to
+// get its aligned part streamed and its edge bytes stored plainly; the plain store forces the
+// partly filled write-combining buffer out and reads the line for ownership, and that, once at
+// each end of every row, made a 10 % damage rectangle cost 0.25-0.37 of a full frame instead of
+// 0.10 (bench/copy.ts; .scratch-style microbenchmark on the Xeon CI host: 174 us -> 48 us for
+// 341 rows of 2428 bytes). So a row's edges are streamed with movnti (pixels are 4-byte multiples
+// for every 32-bit format); only a 2-byte edge (RGB565 at an odd x) makes its whole edge line
+// plain.
 #if PRIMEBUF_STREAM
-inline size_t PlainHead(uint8_t*& d, const uint8_t*& s, size_t n, uintptr_t align) {
-  size_t head = (align - (reinterpret_cast<uintptr_t>(d) & (align - 1))) & (align - 1);
-  if (head) std::memcpy(d, s, head), d += head, s += head, n -= head;
-  return n;
+inline void Stream4(uint8_t* d, const uint8_t* s) {
+  int v;
+  std::memcpy(&v, s, 4);
+  _mm_stream_si32(reinterpret_cast<int*>(d), v);
 }
 
-void StreamRowSse2(uint8_t* d, const uint8_t* s, size_t n) {
-  n = PlainHead(d, s, n, 16);
+inline void Stream8(uint8_t* d, const uint8_t* s) {
+#if defined(__x86_64__)
+  long long v;
+  std::memcpy(&v, s, 8);
+  _mm_stream_si64(reinterpret_cast<long long*>(d), v);
+#else
+  Stream4(d, s), Stream4(d + 4, s + 4);
+#endif
+}
+
+// Streams n bytes (a multiple of 4, d 4-byte aligned) until d reaches `align` or n runs out.
+inline void StreamEdgeHead(uint8_t*& d, const uint8_t*& s, size_t& n, uintptr_t align) {
+  for (uintptr_t step = 4; step < align; step <<= 1) {
+    if (!(reinterpret_cast<uintptr_t>(d) & step) || n < step) continue;
+    if (step == 4)
+      Stream4(d, s);
+    else if (step == 8)
+      Stream8(d, s);
+    else
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
+    d += step, s += step, n -= step;
+  }
+}
+
+// Streams the last n bytes (under the vector width, a multiple of 4, d 16-byte aligned when n >= 16).
+inline void StreamEdgeTail(uint8_t* d, const uint8_t* s, size_t n) {
+  if (n >= 16) {
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
+    d += 16, s += 16, n -= 16;
+  }
+  if (n >= 8) Stream8(d, s), d += 8, s += 8, n -= 8;
+  if (n >= 4) Stream4(d, s);
+}
+
+void StreamMiddleSse2(uint8_t* d, const uint8_t* s, size_t n) {
+  StreamEdgeHead(d, s, n, 16);
   for (; n >= 64; d += 64, s += 64, n -= 64) {
     __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
     __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
@@ -165,11 +206,11 @@ void StreamRowSse2(uint8_t* d, const uint8_t* s, size_t n) {
   }
   for (; n >= 16; d += 16, s += 16, n -= 16)
     _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
-  if (n) std::memcpy(d, s, n);
+  StreamEdgeTail(d, s, n);
 }
 
-__attribute__((target("avx2"))) void StreamRowAvx2(uint8_t* d, const uint8_t* s, size_t n) {
-  n = PlainHead(d, s, n, 32);
+__attribute__((target("avx2"))) void StreamMiddleAvx2(uint8_t* d, const uint8_t* s, size_t n) {
+  StreamEdgeHead(d, s, n, 32);
   for (; n >= 128; d += 128, s += 128, n -= 128) {
     __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
     __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
@@ -182,7 +223,7 @@ __attribute__((target("avx2"))) void StreamRowAvx2(uint8_t* d, const uint8_t* s,
   }
   for (; n >= 32; d += 32, s += 32, n -= 32)
     _mm256_stream_si256(reinterpret_cast<__m256i*>(d), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s)));
-  if (n) std::memcpy(d, s, n);  // under 32 bytes; the upper ymm halves are clean on return (vzeroupper)
+  StreamEdgeTail(d, s, n);  // under 32 bytes; the upper ymm halves are clean on return (vzeroupper)
 }
 
 // PRIMEBUF_COPY_BASELINE=1 keeps the SSE2 loops on an AVX2 machine (the tests run both).
@@ -198,18 +239,36 @@ inline void StreamRow(uint8_t* d, const uint8_t* s, size_t n) {
     std::memcpy(d, s, n);
     return;
   }
+  // A 2-byte edge cannot be streamed: its whole line goes out plainly (at most 62 bytes).
+  constexpr uintptr_t kLine = 64;
+  if (reinterpret_cast<uintptr_t>(d) & 3) {
+    size_t head = kLine - (reinterpret_cast<uintptr_t>(d) & (kLine - 1));
+    std::memcpy(d, s, head);
+    d += head, s += head, n -= head;
+  }
+  size_t plainTail = 0;
+  if ((reinterpret_cast<uintptr_t>(d) + n) & 3) {
+    plainTail = std::min<size_t>(n, (reinterpret_cast<uintptr_t>(d) + n) & (kLine - 1));
+    n -= plainTail;
+  }
   if (kAvx2)
-    StreamRowAvx2(d, s, n);
+    StreamMiddleAvx2(d, s, n);
   else
-    StreamRowSse2(d, s, n);
+    StreamMiddleSse2(d, s, n);
+  if (plainTail) std::memcpy(d + n, s + n, plainTail);
 #else
   std::memcpy(d, s, n);
 #endif
 }
 
+// Rows of a damage rectangle are short runs far apart, and the hardware prefetcher starts over on
+// each: asking for the first lines of the next source row while this one is written gets it going
+// (a whole row's prefetches cost more than they saved at 4K on the Xeon host: 0.120 -> 0.101 of a
+// full frame with only the first 256 bytes).
 inline void PrefetchRow(const uint8_t* s, uint64_t n) {
 #if PRIMEBUF_STREAM
-  for (uint64_t i = 0; i < n; i += 64) _mm_prefetch(reinterpret_cast<const char*>(s + i), _MM_HINT_T0);
+  constexpr uint64_t kAhead = 256;
+  for (uint64_t i = 0; i < n && i < kAhead; i += 64) _mm_prefetch(reinterpret_cast<const char*>(s + i), _MM_HINT_T0);
 #else
   (void)s, (void)n;
 #endif
@@ -702,8 +761,6 @@ void RunJob(void* p) {
     }
     uint64_t srcRow = uint64_t(r.w) * src.cpp;
     for (uint32_t y = 0; y < r.h; y++, s += src.stride, d += dst.stride) {
-      // Rows of a damage rectangle are short runs far apart: the hardware prefetcher starts
-      // over on each. Ask for the next source row while this one is written.
       if (y + 1 < r.h) PrefetchRow(s + src.stride, srcRow);
       if (job->yuyv)
         job->yuyv(d, s, r.w, job->yuv);

@@ -116,6 +116,52 @@ t.test('same-format copies: every pixel size, edge widths 1, 3, 17, 1100, odd st
   }
 });
 
+t.test('rows at every place in a cache line, around every store width: exact, nothing beside them written', async (t) => {
+  // The copy streams a row with non-temporal stores of 32/16/8/4 bytes by the row's alignment, and
+  // writes a 2-byte edge line plainly: every start within a 64-byte line (each pixel step) and row
+  // lengths on both sides of each store width reach each of those branches.
+  const cases: Array<[number, number]> = [
+    [XR24, XR24],
+    [XB24, XR24],
+    [XR24, RG16],
+    [RG16, RG16],
+  ];
+  const widthsBytes = [60, 64, 68, 92, 96, 124, 128, 132, 156, 188, 192, 196, 252, 256, 260, 4100];
+  for (const [sf, df] of cases) {
+    const sc = cppOf(sf);
+    const dc = cppOf(df);
+    let bad = '';
+    let rows = 0;
+    for (let off = 0; off < 64 && !bad; off += dc) {
+      for (const wb of widthsBytes) {
+        const width = wb / dc;
+        const height = 2;
+        const sStride = width * sc + 12;
+        const dStride = width * dc + 128;
+        const src = noise(sStride * height, off * 977 + wb);
+        const backing = new Uint8Array(64 + dStride * height).fill(SENTINEL);
+        const dst = backing.subarray(off);
+        await copyRects(surface(sf, width, height, sStride, src), surface(df, width, height, dStride, dst), [{ x: 0, y: 0, width, height }]);
+        rows += height;
+        for (let i = 0; i < backing.length && !bad; i++) {
+          const j = i - off;
+          const y = Math.floor(j / dStride);
+          const col = j - y * dStride;
+          const inside = j >= 0 && y < height && col < width * dc;
+          let want = SENTINEL;
+          if (inside) {
+            const x = Math.floor(col / dc);
+            const px = sf === df ? [...src.subarray(y * sStride + x * sc, y * sStride + x * sc + sc)] : encode(df, decode(sf, src, y * sStride + x * sc));
+            want = px[col % dc]!;
+          }
+          if (backing[i] !== want) bad = `start +${off}, ${wb} bytes a row: byte ${j} is 0x${backing[i]!.toString(16)}, want 0x${want.toString(16)}`;
+        }
+      }
+    }
+    t.equal(bad, '', `0x${sf.toString(16)} -> 0x${df.toString(16)}: ${rows} rows at ${64 / dc} starts x ${widthsBytes.length} lengths exact, the bytes around them untouched`);
+  }
+});
+
 t.test('conversions among XRGB8888, ARGB8888, XBGR8888, ABGR8888, RGB565: exact pixels', async (t) => {
   t.same([...CONVERTIBLE_FORMATS].sort(), [XR24, AR24, XB24, AB24, RG16].sort(), 'the five convertible formats');
   for (const sf of CONVERTIBLE_FORMATS) {

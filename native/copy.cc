@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -137,64 +138,26 @@ struct Px<Kind::RGB565> {
 };
 
 // ---- the store side ---------------------------------------------------------------------------
-// Writes n bytes from s to d without reading d: non-temporal stores throughout (whole cache lines
-// per iteration in the middle, 16/8/4-byte ones at the edges), plain stores only where a line's
-// bytes cannot all be written that way. Two widths for the middle: SSE2's 16-byte movntdq (every
-// x86-64 CPU) and AVX2's 32-byte vmovntdq, chosen once at load by what the CPU reports (the store
-// width is in `native.copyStoreBytes`). Rows under 64 bytes go out as plain stores.
+// Writes n bytes from s to d without reading d. Whole 64-byte cache lines go out in non-temporal
+// stores; the partial lines at a row's two ends go out in plain stores, and rows under two lines
+// are plain stores throughout. Two widths of streaming store: SSE2's 16-byte movntdq (every x86-64
+// CPU) and AVX2's 32-byte vmovntdq, chosen once at load by what the CPU reports (the width is in
+// `native.copyStoreBytes`).
 //
-// One cache line never gets both kinds of store. A line a damage row only partly covers used to
-// get its aligned part streamed and its edge bytes stored plainly; the plain store forces the
-// partly filled write-combining buffer out and reads the line for ownership, and that, once at
-// each end of every row, made a 10 % damage rectangle cost 0.25-0.37 of a full frame instead of
-// 0.10 (bench/copy.ts; .scratch-style microbenchmark on the Xeon CI host: 174 us -> 48 us for
-// 341 rows of 2428 bytes). So a row's edges are streamed with movnti (pixels are 4-byte multiples
-// for every 32-bit format); only a 2-byte edge (RGB565 at an odd x) makes its whole edge line
-// plain.
+// A line is never written partly by streaming stores. A partly filled write-combining buffer is
+// flushed as a partial write, and a plain store into a line whose buffer is half full forces it out
+// and then reads the line for ownership. A damage rectangle meets that at both ends of every row:
+// with the row's aligned middle streamed to the nearest 16/32 bytes and only the last bytes plain,
+// a 10 % rectangle at 1080p cost 0.37 of a full frame; streaming the edges with movnti still cost
+// 0.14 when the row did not start on a line; plain edge lines cost 0.08-0.09 wherever the row
+// starts (measured on the Xeon host, 341 rows of 2428 bytes, source cached, destination hot or
+// rotated over 512 MB).
 #if PRIMEBUF_STREAM
-inline void Stream4(uint8_t* d, const uint8_t* s) {
-  int v;
-  std::memcpy(&v, s, 4);
-  _mm_stream_si32(reinterpret_cast<int*>(d), v);
-}
+constexpr uintptr_t kLine = 64;
 
-inline void Stream8(uint8_t* d, const uint8_t* s) {
-#if defined(__x86_64__)
-  long long v;
-  std::memcpy(&v, s, 8);
-  _mm_stream_si64(reinterpret_cast<long long*>(d), v);
-#else
-  Stream4(d, s), Stream4(d + 4, s + 4);
-#endif
-}
-
-// Streams n bytes (a multiple of 4, d 4-byte aligned) until d reaches `align` or n runs out.
-inline void StreamEdgeHead(uint8_t*& d, const uint8_t*& s, size_t& n, uintptr_t align) {
-  for (uintptr_t step = 4; step < align; step <<= 1) {
-    if (!(reinterpret_cast<uintptr_t>(d) & step) || n < step) continue;
-    if (step == 4)
-      Stream4(d, s);
-    else if (step == 8)
-      Stream8(d, s);
-    else
-      _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
-    d += step, s += step, n -= step;
-  }
-}
-
-// Streams the last n bytes (under the vector width, a multiple of 4, d 16-byte aligned when n >= 16).
-inline void StreamEdgeTail(uint8_t* d, const uint8_t* s, size_t n) {
-  if (n >= 16) {
-    _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
-    d += 16, s += 16, n -= 16;
-  }
-  if (n >= 8) Stream8(d, s), d += 8, s += 8, n -= 8;
-  if (n >= 4) Stream4(d, s);
-}
-
-void StreamMiddleSse2(uint8_t* d, const uint8_t* s, size_t n) {
-  StreamEdgeHead(d, s, n, 16);
-  for (; n >= 64; d += 64, s += 64, n -= 64) {
+// d is line-aligned and n a multiple of the line.
+void StreamLinesSse2(uint8_t* d, const uint8_t* s, size_t n) {
+  for (; n; d += 64, s += 64, n -= 64) {
     __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
     __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
     __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 32));
@@ -204,13 +167,9 @@ void StreamMiddleSse2(uint8_t* d, const uint8_t* s, size_t n) {
     _mm_stream_si128(reinterpret_cast<__m128i*>(d + 32), c);
     _mm_stream_si128(reinterpret_cast<__m128i*>(d + 48), e);
   }
-  for (; n >= 16; d += 16, s += 16, n -= 16)
-    _mm_stream_si128(reinterpret_cast<__m128i*>(d), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s)));
-  StreamEdgeTail(d, s, n);
 }
 
-__attribute__((target("avx2"))) void StreamMiddleAvx2(uint8_t* d, const uint8_t* s, size_t n) {
-  StreamEdgeHead(d, s, n, 32);
+__attribute__((target("avx2"))) void StreamLinesAvx2(uint8_t* d, const uint8_t* s, size_t n) {
   for (; n >= 128; d += 128, s += 128, n -= 128) {
     __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
     __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
@@ -221,10 +180,13 @@ __attribute__((target("avx2"))) void StreamMiddleAvx2(uint8_t* d, const uint8_t*
     _mm256_stream_si256(reinterpret_cast<__m256i*>(d + 64), c);
     _mm256_stream_si256(reinterpret_cast<__m256i*>(d + 96), e);
   }
-  for (; n >= 32; d += 32, s += 32, n -= 32)
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(d), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s)));
-  StreamEdgeTail(d, s, n);  // under 32 bytes; the upper ymm halves are clean on return (vzeroupper)
-}
+  if (n) {  // one line left
+    __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+    __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d), a);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + 32), b);
+  }
+}  // the upper ymm halves are clean on return (vzeroupper)
 
 // PRIMEBUF_COPY_BASELINE=1 keeps the SSE2 loops on an AVX2 machine (the tests run both).
 const bool kAvx2 = __builtin_cpu_supports("avx2") && [] {
@@ -235,27 +197,19 @@ const bool kAvx2 = __builtin_cpu_supports("avx2") && [] {
 
 inline void StreamRow(uint8_t* d, const uint8_t* s, size_t n) {
 #if PRIMEBUF_STREAM
-  if (n < 64) {
+  if (n < 2 * kLine) {
     std::memcpy(d, s, n);
     return;
   }
-  // A 2-byte edge cannot be streamed: its whole line goes out plainly (at most 62 bytes).
-  constexpr uintptr_t kLine = 64;
-  if (reinterpret_cast<uintptr_t>(d) & 3) {
-    size_t head = kLine - (reinterpret_cast<uintptr_t>(d) & (kLine - 1));
-    std::memcpy(d, s, head);
-    d += head, s += head, n -= head;
-  }
-  size_t plainTail = 0;
-  if ((reinterpret_cast<uintptr_t>(d) + n) & 3) {
-    plainTail = std::min<size_t>(n, (reinterpret_cast<uintptr_t>(d) + n) & (kLine - 1));
-    n -= plainTail;
-  }
+  size_t head = (kLine - (reinterpret_cast<uintptr_t>(d) & (kLine - 1))) & (kLine - 1);
+  if (head) std::memcpy(d, s, head), d += head, s += head, n -= head;
+  size_t tail = n & (kLine - 1);
+  n -= tail;
   if (kAvx2)
-    StreamMiddleAvx2(d, s, n);
+    StreamLinesAvx2(d, s, n);
   else
-    StreamMiddleSse2(d, s, n);
-  if (plainTail) std::memcpy(d + n, s + n, plainTail);
+    StreamLinesSse2(d, s, n);
+  if (tail) std::memcpy(d + n, s + n, tail);
 #else
   std::memcpy(d, s, n);
 #endif
@@ -739,7 +693,18 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
 
 // The copy itself, on a pool thread. Plain function and trivially destructible locals only: a
 // guarded run may leave it through siglongjmp at any source read.
+// Nanoseconds the jobs' copy loops have run, from a job's first byte to its store fence (the
+// damage-proportional part of a copy, without the pool round trip): test-only copyWorkNs().
+std::atomic<uint64_t> gCopyWorkNs{0};
+
+inline uint64_t MonotonicNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec);
+}
+
 void RunJob(void* p) {
+  uint64_t t0 = MonotonicNs();
   Job* job = static_cast<Job*>(p);
   const Surface& src = job->src;
   const Surface& dst = job->dst;
@@ -772,6 +737,7 @@ void RunJob(void* p) {
     }
   }
   StoreFence();
+  gCopyWorkNs.fetch_add(MonotonicNs() - t0, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -1111,6 +1077,11 @@ Napi::Value PoolMemcpy(const Napi::CallbackInfo& info) {
       [n, keep](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(n)); });
 }
 
+// copyWorkNs() -> number (test-only: bench/copy.ts): gCopyWorkNs, the copy loops' time so far.
+Napi::Value CopyWorkNs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(gCopyWorkNs.load(std::memory_order_relaxed)));
+}
+
 // copyFormats() -> [[format, bytesPerPixel], ...]; the conversions are listed in copy.ts.
 Napi::Value CopyFormats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1168,6 +1139,7 @@ void InitCopy(Napi::Env env, Napi::Object exports) {
   exports.Set("copyTransformed", Napi::Function::New(env, CopyTransformed, "copyTransformed"));
   exports.Set("copyFormats", Napi::Function::New(env, CopyFormats, "copyFormats"));
   exports.Set("poolMemcpy", Napi::Function::New(env, PoolMemcpy, "poolMemcpy"));
+  exports.Set("copyWorkNs", Napi::Function::New(env, CopyWorkNs, "copyWorkNs"));
   exports.Set("copyStreaming", Napi::Boolean::New(env, PRIMEBUF_STREAM != 0));
 #if PRIMEBUF_STREAM
   exports.Set("copyStoreBytes", Napi::Number::New(env, kAvx2 ? 32 : 16));

@@ -11,6 +11,11 @@ export interface TestOnlyNative {
   /** memcpy of min(src, dst) bytes in a pool job (bench/copy.ts: a baseline on the copy's own footing) */
   poolMemcpy(src: ArrayBufferView, dst: ArrayBufferView): Promise<number>;
   /**
+   * Nanoseconds copyRects' jobs have spent in their copy loops so far (pool thread, monotonic
+   * clock, from the first byte to the store fence): bench/copy.ts's damage-proportional part.
+   */
+  copyWorkNs(): number;
+  /**
    * DRM_IOCTL_VGEM_FENCE_ATTACH on a vgem fd: an unsignaled fence (a write fence when `write`) on
    * GEM object `handle`; returns the fence id for vgemFenceSignal. vgem signals it by itself
    * after about 10 s.

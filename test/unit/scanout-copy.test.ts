@@ -117,9 +117,9 @@ t.test('same-format copies: every pixel size, edge widths 1, 3, 17, 1100, odd st
 });
 
 t.test('rows at every place in a cache line, around every store width: exact, nothing beside them written', async (t) => {
-  // The copy streams a row with non-temporal stores of 32/16/8/4 bytes by the row's alignment, and
-  // writes a 2-byte edge line plainly: every start within a 64-byte line (each pixel step) and row
-  // lengths on both sides of each store width reach each of those branches.
+  // The copy streams a row's whole cache lines (16- or 32-byte stores) and writes the partial lines
+  // at its ends and rows under two lines plainly: every start within a 64-byte line (each pixel
+  // step) and row lengths on both sides of one, two and several lines reach each of those branches.
   const cases: Array<[number, number]> = [
     [XR24, XR24],
     [XB24, XR24],

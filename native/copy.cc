@@ -148,10 +148,10 @@ struct Px<Kind::RGB565> {
 // flushed as a partial write, and a plain store into a line whose buffer is half full forces it out
 // and then reads the line for ownership. A damage rectangle meets that at both ends of every row:
 // with the row's aligned middle streamed to the nearest 16/32 bytes and only the last bytes plain,
-// a 10 % rectangle at 1080p cost 0.37 of a full frame; streaming the edges with movnti still cost
-// 0.14 when the row did not start on a line; plain edge lines cost 0.08-0.09 wherever the row
-// starts (measured on the Xeon host, 341 rows of 2428 bytes, source cached, destination hot or
-// rotated over 512 MB).
+// a 10 % rectangle at 1080p cost up to 0.37 of a full frame; streaming the edges with movnti still
+// cost 0.14 when the row did not start on a line; plain edge lines cost 0.08-0.09 wherever the row
+// starts (a C loop of these stores on the Xeon CI host, 341 rows of 2428 bytes, source cached,
+// destination hot or rotated over 512 MB; the README's copy section has the table).
 #if PRIMEBUF_STREAM
 constexpr uintptr_t kLine = 64;
 

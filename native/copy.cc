@@ -5,8 +5,9 @@
 // Every rectangle, stride and plane size is checked against the byte lengths in 64-bit
 // arithmetic HERE, before any memory is touched: a bad request is a RangeError/TypeError, never a
 // stray write. The destination is never read (it is write-combined memory on real hardware,
-// where reads are uncached): each row goes out in non-temporal stores (aligned 16- or 32-byte
-// ones in the middle, movnti at the edges; see "the store side"), and one store fence ends the job. Elsewhere a plain memcpy path.
+// where reads are uncached): each row's whole cache lines go out in non-temporal stores and the
+// partial lines at its two ends in plain ones (see "the store side"), and one store fence ends the
+// job. Elsewhere a plain memcpy path.
 //
 // Keeping the source and destination memory mapped until the promise settles is the caller's
 // job (policy: src/scanout/copy.ts).
@@ -691,8 +692,6 @@ std::shared_ptr<Job> ReadJob(Napi::Env env, Napi::Object job, const Surface& src
   return out;
 }
 
-// The copy itself, on a pool thread. Plain function and trivially destructible locals only: a
-// guarded run may leave it through siglongjmp at any source read.
 // Nanoseconds the jobs' copy loops have run, from a job's first byte to its store fence (the
 // damage-proportional part of a copy, without the pool round trip): test-only copyWorkNs().
 std::atomic<uint64_t> gCopyWorkNs{0};
@@ -703,6 +702,8 @@ inline uint64_t MonotonicNs() {
   return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec);
 }
 
+// The copy itself, on a pool thread. Plain function and trivially destructible locals only: a
+// guarded run may leave it through siglongjmp at any source read (and then its time is not counted).
 void RunJob(void* p) {
   uint64_t t0 = MonotonicNs();
   Job* job = static_cast<Job*>(p);

@@ -31,6 +31,7 @@
 
 
 #include "common.h"
+#include "copy.h"
 #include "wayland_common.h"
 
 namespace primebuf {
@@ -877,9 +878,12 @@ bool WlServer::LaneCopy(const int32_t* damage, uint32_t& fb) {
   if (x1 > x0 && y1 > y0) {
     bool bracket = slot.dmabufFd >= 0 && DmabufSyncIoctl(slot.dmabufFd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE) == 0;
     size_t row = static_cast<size_t>(x1 - x0) * 4;
+    // the copy fallback's stores (native/copy.cc): whole lines streamed, never reading the
+    // destination, which is write-combined memory on real hardware
     for (int64_t y = y0; y < y1; y++)
-      memcpy(slot.dst + static_cast<size_t>(y + L.dy) * slot.stride + static_cast<size_t>(x0 + L.dx) * 4,
-             src.src + static_cast<size_t>(y) * src.stride + static_cast<size_t>(x0) * 4, row);
+      StreamCopy(slot.dst + static_cast<size_t>(y + L.dy) * slot.stride + static_cast<size_t>(x0 + L.dx) * 4,
+                 src.src + static_cast<size_t>(y) * src.stride + static_cast<size_t>(x0) * 4, row);
+    StreamFence();
     if (bracket) DmabufSyncIoctl(slot.dmabufFd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
     double n = static_cast<double>(row) * static_cast<double>(y1 - y0);
     L.bytes += n;

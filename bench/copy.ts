@@ -3,8 +3,9 @@
  * native/copy.cc, through libuv's pool, promise round trip included) beside a plain memcpy of
  * the same bytes (Buffer.copy) in the same run, interleaved round by round. Prints JSON lines.
  *
- * - XRGB8888 -> XRGB8888 at 1920x1080 and 3840x2160, full frame (target: at least 0.95x a memcpy run as a pool job, `pool_ratio`) and a
- *   centred 10 % damage rectangle (target: its copy work at most 0.15 of the full frame's);
+ * - XRGB8888 -> XRGB8888 at 1920x1080 and 3840x2160, full frame (target: at least 0.95x a memcpy
+ *   run as a pool job, `pool_ratio`) and a centred 10 % damage rectangle (target: its copy work at
+ *   most 0.15 of the full frame's);
  * - XBGR8888 -> XRGB8888 and XBGR8888 -> RGB565, full frame, beside memcpy of the bytes written.
  *
  * `cache: "hot"` reuses one source and one destination (memcpy then writes cached lines, which no

@@ -133,7 +133,8 @@ export interface KioskOptions {
   readonly onQuit?: () => void;
   /**
    * The direct lane (primebuf/wayland DirectLane; default true, --no-direct-lane: false): once
-   * the shown surface is alone on a plane, its steady-state frames (a known buffer committed,
+   * the shown surface is alone on a plane or plainly copied (an untransformed wl_shm buffer),
+   * its steady-state frames (a known buffer committed,
    * flipped, callbacks and releases) run in the addon without entering JavaScript, until anything
    * else happens. Off while onFrame listeners are registered (they hear of every frame).
    */
@@ -537,7 +538,7 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
     // ---- the direct lane ----
     /** The last frame showed this surface's current buffer alone (on a plane, or copied): the lane may take over after it. */
     let laneNext: { s: Surface; cur: BufferLifetime; placement: SurfacePlacement } | undefined;
-    /** Per surface, the buffers it showed on a plane (newest last, at most LANE_BUFFERS): what the lane may flip to. */
+    /** Per surface, the buffers it showed on a plane or as a plain copy (newest last, at most LANE_BUFFERS): what the lane may show. */
     const laneBuffers = new WeakMap<Surface, BufferLifetime[]>();
     const LANE_BUFFERS = 8;
     const laneCounts = { arms: 0, framesCounted: 0, bytesCounted: 0 };
@@ -552,7 +553,8 @@ export async function startKiosk(opts: KioskOptions = {}): Promise<Kiosk> {
       if (list.length > LANE_BUFFERS) list.shift();
     }
     /**
-     * After a frame that put the shown toplevel's one plain surface on a plane, when nothing else
+     * After a frame that put the shown toplevel's one plain surface on a plane (or copied it
+     * plainly), when nothing else
      * is waiting (no frame wanted, no pending state, no capture, no session switch, no camera, no
      * cursor, no onFrame listener): the lane runs its next frames.
      */

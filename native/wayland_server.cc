@@ -1177,9 +1177,10 @@ void WlServer::LaneHandback(const char* reason) {
 }
 
 // laneArm({ surface, drmFd, objs, props, values, fbSlot, planeId, inFenceProp, buffers: [key, fb,
-//   fd, ...], current, currentOwed }, onHandback(report)): see the lane above. `current` is the
-// surface's current buffer, on screen with no flip in flight; objs/props/values the state of its
-// last commit, `fbSlot` the index of the plane's FB_ID in it.
+//   fd, ...], current, currentOwed, copy?, slower? }, onHandback(report)): see the lane above.
+// `current` is the surface's current buffer, on screen with no flip in flight; objs/props/values
+// the state of its last commit, `fbSlot` the index of the plane's FB_ID in it; `copy` the copy
+// mode's ring and sources (read below); `slower` the tests' PRIMEBUF_KIOSK_SLOWER.
 Napi::Value WlServer::LaneArm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AssertOpen(env);
@@ -1345,7 +1346,8 @@ Napi::Value WlServer::LaneDisarm(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// laneStats() -> { armed, frames, commits, handbacks, strayEvents } over the server's life
+// laneStats() -> { armed, frames, bytesCopied, commits, handbacks, strayEvents, fences, spunFrames,
+//   spunMs, spunBaseMs } over the server's life (WlLaneStats in src/native/wayland.ts)
 Napi::Value WlServer::LaneStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);

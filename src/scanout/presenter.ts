@@ -923,8 +923,7 @@ export class Presenter {
     if (this.device.events.pendingCount > 0 || this.#pendingDirect) return 'a flip is in flight';
     const shown = this.#shown;
     if (!shown || shown.buffer !== buffer || this.#lastWasScene) return 'the buffer is not on screen';
-    const forceCopy = this.#opts.forceCopy === true;
-    const { key } = this.#frameKey(buffer, placement, forceCopy);
+    const key = this.#laneKey(buffer, placement);
     if (shown.key !== key) return 'its placement changed';
     const d = this.#decisions.get(buffer)?.get(key);
     if (!d || d.path !== shown.path) return 'its decision changed';
@@ -981,7 +980,7 @@ export class Presenter {
    */
   laneFb(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined, t: LaneTemplate): number | undefined {
     if (this.#closed || buffer.life?.ended || t.copy) return undefined;
-    const { key } = this.#frameKey(buffer, placement, this.#opts.forceCopy === true);
+    const key = this.#laneKey(buffer, placement);
     const d = this.#decisions.get(buffer)?.get(key);
     if (key !== t.key || !d || d.path !== 'direct' || d.plane !== t.planeId) return undefined;
     const fb = this.#kernel.framebufferOf(buffer);
@@ -1001,7 +1000,7 @@ export class Presenter {
    */
   laneCopySource(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined, t: LaneTemplate): [ArrayBuffer, number, number, number, number] | undefined {
     if (this.#closed || buffer.life?.ended || !t.copy || !this.#laneCopyable(buffer)) return undefined;
-    const { key } = this.#frameKey(buffer, placement, this.#opts.forceCopy === true);
+    const key = this.#laneKey(buffer, placement);
     const d = this.#decisions.get(buffer)?.get(key);
     if (key !== t.key || !d || d.path !== 'copy' || d.transform || d.dx !== t.copy.dx || d.dy !== t.copy.dy) return undefined;
     const surface = buffer.copySource?.surface?.();
@@ -1009,6 +1008,11 @@ export class Presenter {
     const m = surface.memory;
     if (!(m instanceof Mapping)) return undefined; // (the pool's mapping: an ArrayBuffer the lane keeps a pointer into)
     return [m.buffer, surface.offset ?? 0, surface.stride, surface.width, surface.height];
+  }
+
+  /** The frame key the lane's frames have: the presenter's own forceCopy only (no frame of its asks for a copy). */
+  #laneKey(buffer: ScanoutBuffer, placement: SurfacePlacement | undefined): string {
+    return this.#frameKey(buffer, placement, this.#opts.forceCopy === true).key;
   }
 
   /** A wl_shm buffer whose copy is rows as they are (an XRGB8888 ring) and reads memory that cannot vanish. */
@@ -1045,7 +1049,7 @@ export class Presenter {
     ring.stats.frames += frames;
     ring.adoptOnScreen(slotShown);
     const slot = ring.slots[slotShown]!;
-    const { key } = this.#frameKey(current, placement, this.#opts.forceCopy === true);
+    const key = this.#laneKey(current, placement);
     this.#shown = { buffer: current, key, path: 'copy' };
     this.output.adoptCurrent([{ plane: this.#primary, fb: slot.buffer.fb, placement: this.output.fullMode }]);
     return presentation;
@@ -1065,7 +1069,7 @@ export class Presenter {
   ): Presentation | undefined {
     const presentation = this.#laneFrames(frames, last, true);
     if (shown === armed || this.#closed) return presentation;
-    const { key } = this.#frameKey(shown, placement, this.#opts.forceCopy === true);
+    const key = this.#laneKey(shown, placement);
     const d = this.#decisions.get(shown)?.get(key);
     const fb = this.#kernel.framebufferOf(shown);
     if (!d || d.path !== 'direct' || !fb) throw new PrimebufError(`${this.device.name}: the lane showed ${shown.name ?? 'a buffer'} without its direct decision or framebuffer`);

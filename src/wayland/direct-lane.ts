@@ -9,7 +9,7 @@
  * (a plain wl_shm copy: XRGB8888 or ARGB8888 from a pool that cannot shrink, untransformed) the
  * commit's damage, with what the ring buffer missed since it was last written, is copied row by
  * row into the presenter's ring buffer that is not on screen, inside its DMA_BUF_IOCTL_SYNC write
- * bracket, and that buffer is committed. At the flip the frame callbacks get done; the buffer a
+ * bracket and with the copy fallback's stores, and that buffer is committed. At the flip the frame callbacks get done; the buffer a
  * commit replaced gets its wl_buffer.release (direct: when it left the screen, before the done;
  * copied: at once, it is not read again). A commit while a flip is in flight waits for it (the
  * newest wins).
@@ -19,8 +19,9 @@
  * know, a refused commit, the surface or a buffer it holds destroyed, the client gone, or
  * `disarm()` (the compositor wants a frame of its own: a scene change, a capture, a session
  * switch), or the presenter asked to commit anything itself (present, presentScene, refresh,
- * clear, close: the presenter hands the lane back first). The flip in flight completes first (at most a refresh: the native code waits for its
- * event), then `onHandback` gets the state the lane left: the buffer on screen, the surface's
+ * clear, close: the presenter hands the lane back first). The flip in flight completes first (at
+ * most a refresh: the native code waits for its event), then `onHandback` gets the state the lane
+ * left: the buffer on screen, the surface's
  * current buffer, the frame callbacks not answered yet and the pending attach. The presenter's
  * state (its lock, the output's current state, its stats) and the buffers' release records are
  * brought up to date before `onHandback` runs; the surface's own state is the compositor's to
